@@ -1,0 +1,97 @@
+// The command line: `ap serve | ctl <command> | version | node-flags`. Parsing
+// is pure; an unknown command or flag is a UsageError (exit 2).
+import { OPTIONS } from '../config';
+import { UsageError } from '../errors';
+
+export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
+
+export interface Invocation {
+  readonly command: Command;
+  /** --name value / --name=value flags. */
+  readonly flags: Readonly<Record<string, string>>;
+  /** --name flags without a value. */
+  readonly switches: ReadonlySet<string>;
+  readonly positionals: readonly string[];
+}
+
+interface Spec {
+  readonly values: readonly string[];
+  readonly switches: readonly string[];
+  readonly positionals: number;
+}
+
+const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
+const SPECS: Record<Command, Spec> = {
+  serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
+  ctl: { values: ['root', 'board', 'timeout'], switches: ['json', 'help'], positionals: 1 },
+  version: { values: [], switches: ['json', 'help'], positionals: 0 },
+  help: { values: [], switches: [], positionals: 1 },
+  'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
+};
+
+/** Splits `argv` (without node and script) into command, flags and positionals. */
+export function parseArgs(argv: readonly string[]): Invocation {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    return { command: 'help', flags: {}, switches: new Set(), positionals: rest.slice(0, 1) };
+  }
+  if (first === '--version' || first === '-v') return { command: 'version', flags: {}, switches: new Set(), positionals: [] };
+  if (!Object.hasOwn(SPECS, first)) throw new UsageError(`unknown command "${first}"\n\n${USAGE}`);
+  const command = first as Command;
+  const spec = SPECS[command];
+  const flags: Record<string, string> = {};
+  const switches = new Set<string>();
+  const positionals: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === '--') {
+      positionals.push(...rest.slice(i + 1));
+      break;
+    }
+    if (arg === '-h') {
+      switches.add('help');
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg} for "ap ${command}"`);
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (spec.switches.includes(name)) {
+      if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
+      switches.add(name);
+    } else if (spec.values.includes(name)) {
+      const value = eq >= 0 ? arg.slice(eq + 1) : rest[++i];
+      if (value === undefined) throw new UsageError(`option --${name} needs a value`);
+      if (Object.hasOwn(flags, name)) throw new UsageError(`option --${name} given twice`);
+      flags[name] = value;
+    } else {
+      throw new UsageError(`unknown option --${name} for "ap ${command}" (see ap ${command} --help)`);
+    }
+  }
+  if (positionals.length > spec.positionals) {
+    throw new UsageError(`unexpected argument "${positionals[spec.positionals]}" for "ap ${command}"`);
+  }
+  return { command, flags, switches, positionals };
+}
+
+export const USAGE = `usage: ap <command> [options]
+
+commands:
+  serve        run the supervisor (see ap serve --help)
+  ctl status   ask the running supervisor for its state (--json for JSON)
+  version      print the version and build label
+  node-flags   print the Node.js flags for a board's memory (--board NAME)`;
+
+/** Help for `ap serve`: one line per option. */
+export function serveHelp(): string {
+  const lines = OPTIONS.map((o) => `  --${o.flag.padEnd(18)} ${o.help} [${o.env}]`);
+  return `usage: ap serve [options]\n\noptions (flags > config file > environment > defaults):\n${lines.join('\n')}`;
+}
+
+export const CTL_USAGE = `usage: ap ctl <command> [--root DIR] [--board NAME] [--json] [--timeout SECONDS]
+
+commands:
+  status   the supervisor's state: version, board, root, ports, database`;

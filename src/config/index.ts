@@ -1,0 +1,215 @@
+// Configuration, parsed once: command-line flags > config file > environment >
+// defaults (some defaults come from the board). The result is one typed,
+// frozen object handed to every subsystem. Parsing only reads: a bad value is
+// a UsageError (exit 2) and nothing has been written.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '../errors';
+import { deepFreeze, getBoard, type Board } from './board';
+
+export { BOARD_NAMES, getBoard, validateBoard, deepFreeze, type Board, type BoardName, type Partition } from './board';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+export interface Config {
+  /** State root; every path of the state layout hangs below it. */
+  readonly root: string;
+  readonly board: Board;
+  /** The config file that was read, or null. */
+  readonly configFile: string | null;
+  readonly http: {
+    readonly host: string;
+    readonly httpPort: number;
+    readonly httpsPort: number;
+  };
+  readonly log: { readonly level: LogLevel; readonly file: string | null };
+  readonly db: {
+    /** managed: the supervisor runs the cluster; attached: an init script does. */
+    readonly mode: 'managed' | 'attached';
+    readonly socketDir: string;
+    readonly port: number;
+    /** Folder holding initdb/postgres/pg_ctl, or null to search PATH and /usr/lib/postgresql/<v>/bin. */
+    readonly bin: string | null;
+  };
+  /** Size of the reserve file mnt/sda2/empty_if_no_space. */
+  readonly reserveBytes: number;
+  /** How long a clean shutdown may take before remaining children are killed. */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** What the parser reads from: flags already split into name → value. */
+export interface ConfigSources {
+  readonly flags: Readonly<Record<string, string>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+}
+
+type Kind = 'string' | 'port' | 'path' | 'bytes' | 'seconds' | { readonly oneOf: readonly string[] };
+
+interface Option {
+  readonly flag: string;
+  readonly env: string;
+  /** Dotted key in the config file, or null when the file may not set it. */
+  readonly file: string | null;
+  readonly kind: Kind;
+  readonly help: string;
+}
+
+/** Every option `ap serve` takes, in the order `--help` shows them. */
+export const OPTIONS: readonly Option[] = [
+  { flag: 'root', env: 'AP_ROOT', file: null, kind: 'path', help: 'state root (default: / on a box, ./var on the dev board)' },
+  { flag: 'board', env: 'AP_BOARD', file: null, kind: { oneOf: ['ipx10', 'ipx11', 'ipx13', 'x86_64', 'dev'] }, help: 'hardware target (default: dev)' },
+  { flag: 'config', env: 'AP_CONFIG', file: null, kind: 'path', help: 'config file (default: <root>/etc/ap.json when present)' },
+  { flag: 'host', env: 'AP_HOST', file: 'http.host', kind: 'string', help: 'address to listen on (default: 127.0.0.1 on dev, :: on a box)' },
+  { flag: 'http-port', env: 'AP_HTTP_PORT', file: 'http.httpPort', kind: 'port', help: 'HTTP port (default: 80)' },
+  { flag: 'https-port', env: 'AP_HTTPS_PORT', file: 'http.httpsPort', kind: 'port', help: 'HTTPS port (default: 443)' },
+  { flag: 'log-level', env: 'AP_LOG_LEVEL', file: 'log.level', kind: { oneOf: LOG_LEVELS }, help: 'error, warn, info or debug (default: info)' },
+  { flag: 'log-file', env: 'AP_LOG_FILE', file: 'log.file', kind: 'path', help: 'write the log to this file, size-capped (default: stderr)' },
+  { flag: 'db', env: 'AP_DB', file: 'db.mode', kind: { oneOf: ['managed', 'attached'] }, help: 'managed: run PostgreSQL ourselves; attached: connect to the one S50postgresql runs (default: from the board)' },
+  { flag: 'db-socket-dir', env: 'AP_DB_SOCKET_DIR', file: 'db.socketDir', kind: 'path', help: 'PostgreSQL Unix socket folder (default: <root>/var/run/postgresql)' },
+  { flag: 'db-port', env: 'AP_DB_PORT', file: 'db.port', kind: 'port', help: 'PostgreSQL port, which names its socket (default: 5432)' },
+  { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
+  { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
+  { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds a clean shutdown may take (default: 30)' },
+];
+
+const FILE_KEYS = new Set(OPTIONS.flatMap((o) => (o.file ? [o.file] : [])));
+
+/** Parses and validates the configuration; throws UsageError on any bad input. */
+export function loadConfig(sources: ConfigSources): Config {
+  for (const name of Object.keys(sources.flags)) {
+    if (!OPTIONS.some((o) => o.flag === name)) throw new UsageError(`unknown option --${name} (see ap serve --help)`);
+  }
+  const early = (flag: string): string | undefined => {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    const fromFlag = sources.flags[flag];
+    if (fromFlag !== undefined) return check(option, fromFlag, `--${flag}`);
+    const fromEnv = nonEmpty(sources.env[option.env]);
+    return fromEnv === undefined ? undefined : check(option, fromEnv, `environment variable ${option.env}`);
+  };
+  const board = getBoard(early('board') ?? 'dev');
+  const root = resolvePath(early('root') ?? (board.name === 'dev' ? 'var' : '/'), sources.cwd);
+
+  const explicitFile = early('config');
+  const configFile = explicitFile !== undefined ? resolvePath(explicitFile, sources.cwd) : resolve(root, 'etc/ap.json');
+  const file = readConfigFile(configFile, explicitFile !== undefined);
+
+  const pick = (flag: string): string | undefined => {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    const fromFlag = sources.flags[flag];
+    if (fromFlag !== undefined) return check(option, fromFlag, `--${flag}`);
+    const fromFile = option.file && file ? file.values.get(option.file) : undefined;
+    if (fromFile !== undefined) return check(option, fromFile, `"${option.file}" in ${configFile}`);
+    const fromEnv = nonEmpty(sources.env[option.env]);
+    if (fromEnv !== undefined) return check(option, fromEnv, `environment variable ${option.env}`);
+    return undefined;
+  };
+
+  const mode = (pick('db') ?? board.database) as 'managed' | 'attached';
+  const bin = pick('pg-bin');
+  const logFile = pick('log-file');
+  const config: Config = {
+    root,
+    board,
+    configFile: file ? configFile : null,
+    http: {
+      host: pick('host') ?? (board.name === 'dev' ? '127.0.0.1' : '::'),
+      httpPort: Number(pick('http-port') ?? 80),
+      httpsPort: Number(pick('https-port') ?? 443),
+    },
+    log: {
+      level: (pick('log-level') ?? 'info') as LogLevel,
+      file: logFile === undefined ? null : resolvePath(logFile, sources.cwd),
+    },
+    db: {
+      mode,
+      socketDir: resolvePath(pick('db-socket-dir') ?? resolve(root, 'var/run/postgresql'), sources.cwd),
+      port: Number(pick('db-port') ?? 5432),
+      bin: bin === undefined ? null : resolvePath(bin, sources.cwd),
+    },
+    reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
+    shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,
+  };
+  if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
+    throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);
+  }
+  return deepFreeze(config);
+}
+
+interface ConfigFile {
+  readonly values: Map<string, string>;
+}
+
+function readConfigFile(path: string, required: boolean): ConfigFile | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new UsageError(`cannot read config file ${path}: ${(err as Error).message}`, 'BAD_CONFIG_FILE');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`config file ${path} is not valid JSON: ${(err as Error).message}`, 'BAD_CONFIG_FILE');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`config file ${path} must hold a JSON object`, 'BAD_CONFIG_FILE');
+  }
+  const values = new Map<string, string>();
+  const walk = (object: Record<string, unknown>, prefix: string): void => {
+    for (const [key, value] of Object.entries(object)) {
+      const name = prefix + key;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        walk(value as Record<string, unknown>, `${name}.`);
+      } else if (!FILE_KEYS.has(name)) {
+        throw new UsageError(`config file ${path}: unknown setting "${name}" (known: ${[...FILE_KEYS].join(', ')})`, 'BAD_CONFIG_FILE');
+      } else if (typeof value === 'string' || typeof value === 'number') {
+        values.set(name, String(value));
+      } else {
+        throw new UsageError(`config file ${path}: "${name}" must be a string or a number`, 'BAD_CONFIG_FILE');
+      }
+    }
+  };
+  walk(parsed as Record<string, unknown>, '');
+  return { values };
+}
+
+function check(option: Option, value: string, where: string): string {
+  const fail = (want: string): never => {
+    throw new UsageError(`invalid value "${value}" for ${where}: expected ${want}`, 'BAD_CONFIG_VALUE');
+  };
+  const kind = option.kind;
+  if (typeof kind === 'object') {
+    if (!kind.oneOf.includes(value)) fail(`one of ${kind.oneOf.join(', ')}`);
+  } else if (kind === 'port') {
+    if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) fail('a port number from 0 to 65535');
+  } else if (kind === 'seconds') {
+    if (!/^\d{1,5}$/.test(value) || Number(value) < 1) fail('a whole number of seconds, at least 1');
+  } else if (kind === 'bytes') {
+    if (!BYTES.test(value)) fail('a size such as 500M, 64K, 1G or a number of bytes');
+  } else if (value === '' || value.includes('\0')) {
+    fail(kind === 'path' ? 'a path' : 'a non-empty string');
+  }
+  return value;
+}
+
+const BYTES = /^(\d{1,15})([KMG]?)$/i;
+const UNIT: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** "500M" → bytes; input already checked against BYTES. */
+export function parseBytes(value: string): number {
+  const match = BYTES.exec(value);
+  if (!match) throw new UsageError(`invalid size "${value}"`, 'BAD_CONFIG_VALUE');
+  return Number(match[1]) * UNIT[match[2]!.toUpperCase()]!;
+}
+
+function resolvePath(path: string, cwd: string): string {
+  return isAbsolute(path) ? resolve(path) : resolve(cwd, path);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

@@ -1,0 +1,221 @@
+// A PostgreSQL cluster the supervisor runs itself ("managed" mode): initdb on
+// first start, `postgres` as a child in its own process group (so a Ctrl-C in
+// the terminal reaches only the supervisor, which stops the cluster last),
+// Unix socket only, and a clean fast shutdown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chown, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { userInfo } from 'node:os';
+import { ApError } from '../errors';
+import { fsyncDir } from '../fsutil';
+import type { Logger } from '../log';
+import { clusterAccount, type Account } from './binaries';
+
+export interface ClusterOptions {
+  readonly dataDir: string;
+  readonly socketDir: string;
+  readonly port: number;
+  readonly bin: string;
+  readonly log: Logger;
+  /** Extra `-c name=value` settings. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+export interface Cluster {
+  /** Stops the cluster: fast shutdown, then immediate, then kill, within `timeoutMs`. */
+  stop(timeoutMs: number): Promise<void>;
+  readonly pid: number;
+}
+
+/** The superuser the supervisor connects as. */
+export const SUPERUSER = 'postgres';
+
+/** Initialises the cluster if needed, starts it and waits until it accepts connections. */
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const account = clusterAccount();
+  await initIfNeeded(options, account);
+  await mkdir(options.socketDir, { recursive: true, mode: 0o755 });
+  if (account) await chown(options.socketDir, account.uid, account.gid);
+  await stopOrphan(options);
+
+  const args = ['-D', options.dataDir, '-k', options.socketDir, '-p', String(options.port), '-c', 'listen_addresses='];
+  for (const [name, value] of Object.entries(options.settings ?? {})) args.push('-c', `${name}=${value}`);
+  const child = spawn(join(options.bin, 'postgres'), args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    ...(account ? { uid: account.uid, gid: account.gid } : {}),
+  });
+  const output = collectOutput(child, options.log);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('error', () => {}); // reported through `exited`
+  try {
+    await waitReady(options.dataDir, exited, 120_000);
+  } catch (err) {
+    child.kill('SIGQUIT');
+    throw new ApError('PG_START_FAILED', `PostgreSQL did not start: ${(err as Error).message}\n${output.tail()}`, { cause: err });
+  }
+  options.log.info(`PostgreSQL ready (pid ${child.pid}, socket ${options.socketDir})`);
+  return {
+    pid: child.pid!,
+    stop: (timeoutMs) => stopChild(child, exited, timeoutMs, options.log),
+  };
+}
+
+/** initdb into `<data>.new`, then rename: a cut power never leaves half a cluster. */
+async function initIfNeeded(options: ClusterOptions, account: Account | null): Promise<void> {
+  if (await exists(join(options.dataDir, 'PG_VERSION'))) return;
+  const entries = await readdir(options.dataDir).catch(() => null);
+  if (entries && entries.length > 0) {
+    throw new ApError(
+      'PG_DATA_DIR_NOT_EMPTY',
+      `${options.dataDir} holds files but no cluster (no PG_VERSION); move them away so a new cluster can be created`,
+    );
+  }
+  const temp = join(dirname(options.dataDir), `${basename(options.dataDir)}.new`);
+  await rm(temp, { recursive: true, force: true });
+  await mkdir(temp, { mode: 0o700 });
+  if (account) await chown(temp, account.uid, account.gid);
+  options.log.info(`creating a PostgreSQL cluster in ${options.dataDir}`);
+  const output: string[] = [];
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(
+      join(options.bin, 'initdb'),
+      ['-D', temp, '-U', SUPERUSER, '-E', 'UTF8', '--locale=C', '--auth-local=peer', '--auth-host=reject'],
+      { stdio: ['ignore', 'pipe', 'pipe'], ...(account ? { uid: account.uid, gid: account.gid } : {}) },
+    );
+    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) {
+    await rm(temp, { recursive: true, force: true });
+    throw new ApError('PG_INITDB_FAILED', `initdb failed (exit ${code}):\n${output.join('').trim()}`);
+  }
+  await writeAccessRules(temp, account);
+  if (entries) await rm(options.dataDir, { recursive: true, force: true }); // the empty folder
+  await rename(temp, options.dataDir);
+  await fsyncDir(dirname(options.dataDir));
+}
+
+/**
+ * Local connections only: the supervisor's OS user (root on a box) maps to the
+ * `postgres` superuser by peer authentication; every other role (one per app
+ * instance) logs in with its password. Nothing from the network.
+ */
+async function writeAccessRules(dataDir: string, account: Account | null): Promise<void> {
+  const me = userInfo().username;
+  const hba = [
+    '# Written by the App Platform supervisor. The seed explains when and how to edit this.',
+    '# TYPE  DATABASE  USER      ADDRESS  METHOD',
+    `local   all       ${SUPERUSER}           peer map=supervisor`,
+    'local   all       all                scram-sha-256',
+    '',
+  ].join('\n');
+  const ident = ['# MAPNAME   SYSTEM-USERNAME  PG-USERNAME', `supervisor  ${me}  ${SUPERUSER}`];
+  if (me !== SUPERUSER) ident.push(`supervisor  ${SUPERUSER}  ${SUPERUSER}`);
+  for (const [file, text] of [['pg_hba.conf', hba], ['pg_ident.conf', `${ident.join('\n')}\n`]] as const) {
+    await writeFile(join(dataDir, file), text, { mode: 0o600 });
+    if (account) await chown(join(dataDir, file), account.uid, account.gid);
+  }
+}
+
+/** A postmaster left running by a supervisor that was killed: stop it before starting ours. */
+async function stopOrphan(options: ClusterOptions): Promise<void> {
+  const pidFile = join(options.dataDir, 'postmaster.pid');
+  const text = await readFile(pidFile, 'utf8').catch(() => null);
+  if (text === null) return;
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // stale file: postgres handles it
+  options.log.warn(`a PostgreSQL server (pid ${pid}) from an earlier run is still up on ${options.dataDir}; shutting it down`);
+  process.kill(pid, 'SIGINT');
+  if (!(await waitGone(pid, 30_000))) {
+    throw new ApError('PG_ORPHAN', `PostgreSQL pid ${pid} from an earlier run did not stop; stop it by hand (kill ${pid})`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true;
+    await delay(50);
+  }
+  return !alive(pid);
+}
+
+/**
+ * Waits for postmaster.pid to say "ready" (its 8th line, what pg_ctl reads),
+ * failing early when the server exits.
+ */
+async function waitReady(dataDir: string, exited: Promise<number | null>, timeoutMs: number): Promise<void> {
+  let gone: number | null | undefined;
+  void exited.then((code) => (gone = code));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (gone !== undefined) throw new Error(`postgres exited with code ${gone}`);
+    const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+    if (text.split('\n')[7]?.trim() === 'ready') return;
+    await delay(25);
+  }
+  throw new Error(`not ready after ${timeoutMs / 1000} s`);
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | null>, timeoutMs: number, log: Logger): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  // SIGINT: fast shutdown (clients disconnected, checkpoint written). SIGQUIT:
+  // immediate (recovery at next start). SIGKILL: last resort.
+  const steps: [NodeJS.Signals, number][] = [
+    ['SIGINT', timeoutMs * 0.8],
+    ['SIGQUIT', timeoutMs * 0.15],
+    ['SIGKILL', timeoutMs * 0.05],
+  ];
+  for (const [signal, wait] of steps) {
+    child.kill(signal);
+    const done = await Promise.race([exited.then(() => true), delay(wait).then(() => false)]);
+    if (done) {
+      if (signal !== 'SIGINT') log.warn(`PostgreSQL needed ${signal} to stop`);
+      else log.info('PostgreSQL stopped');
+      return;
+    }
+  }
+}
+
+interface Output {
+  tail(): string;
+}
+
+/** Forwards the server's output to the log (debug) and keeps the last lines for errors. */
+function collectOutput(child: ChildProcess, log: Logger): Output {
+  const lines: string[] = [];
+  const take = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      log.debug(line);
+      lines.push(line);
+      if (lines.length > 20) lines.shift();
+    }
+  };
+  child.stdout!.on('data', take);
+  child.stderr!.on('data', take);
+  return { tail: () => lines.join('\n') };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

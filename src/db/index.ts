@@ -1,0 +1,133 @@
+// The database subsystem: the PostgreSQL cluster (managed: run by us; attached:
+// run by S50postgresql), the connection pool to the supervisor's own database
+// `manager`, and its schema migrations.
+import postgres, { type Sql } from 'postgres';
+import type { Config } from '../config';
+import { ApError } from '../errors';
+import type { Logger } from '../log';
+import type { Paths } from '../paths';
+import { findPgBin } from './binaries';
+import { startCluster, SUPERUSER, type Cluster } from './cluster';
+import { migrate, MIGRATIONS, type Migration } from './migrations';
+
+export { findPgBin, lookupAccount, clusterAccount } from './binaries';
+export { startCluster, SUPERUSER, type Cluster, type ClusterOptions } from './cluster';
+export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
+
+/** The supervisor's own database. */
+export const MANAGER_DB = 'manager';
+
+export interface Database {
+  /** Pool on the manager database. */
+  readonly sql: Sql;
+  readonly mode: 'managed' | 'attached';
+  readonly schemaVersion: number;
+  /** True when a trivial query answers. */
+  ping(): Promise<boolean>;
+  /** Closes the pool, then stops a managed cluster. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+export interface ConnectOptions {
+  readonly socketDir: string;
+  readonly port: number;
+  readonly database: string;
+  readonly username?: string;
+  readonly max?: number;
+}
+
+/** A pool over the cluster's Unix socket. */
+export function connect(options: ConnectOptions): Sql {
+  return postgres({
+    host: options.socketDir,
+    port: options.port,
+    database: options.database,
+    username: options.username ?? SUPERUSER,
+    max: options.max ?? 4,
+    idle_timeout: 60,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'ap-supervisor' },
+  });
+}
+
+/**
+ * Starts (managed) or waits for (attached) the cluster, creates the manager
+ * database if missing and migrates its schema.
+ */
+export async function openDatabase(
+  config: Config,
+  paths: Paths,
+  log: Logger,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<Database> {
+  const { socketDir, port, mode } = config.db;
+  let cluster: Cluster | null = null;
+  if (mode === 'managed') {
+    cluster = await startCluster({ dataDir: paths.pgsql, socketDir, port, bin: findPgBin(config.db.bin), log: log.child('postgres') });
+  }
+  let sql: Sql | null = null;
+  try {
+    await ensureDatabase({ socketDir, port, database: 'postgres' }, MANAGER_DB, mode === 'attached' ? 60_000 : 10_000);
+    sql = connect({ socketDir, port, database: MANAGER_DB });
+    const result = await migrate(sql, migrations, log);
+    const pool = sql;
+    return {
+      sql: pool,
+      mode,
+      schemaVersion: result.to,
+      async ping() {
+        try {
+          await pool`SELECT 1`;
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      async close(timeoutMs) {
+        await pool.end({ timeout: Math.max(1, Math.floor(timeoutMs / 4000)) });
+        await cluster?.stop(timeoutMs);
+      },
+    };
+  } catch (err) {
+    await sql?.end({ timeout: 1 });
+    await cluster?.stop(10_000);
+    throw err;
+  }
+}
+
+/** Creates database `name` unless it exists; retries while the server is still starting. */
+async function ensureDatabase(admin: ConnectOptions, name: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    const sql = connect({ ...admin, max: 1 });
+    try {
+      const [row] = await sql`SELECT 1 FROM pg_database WHERE datname = ${name}`;
+      if (!row) {
+        try {
+          await sql.unsafe(`CREATE DATABASE "${name}" ENCODING 'UTF8'`);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42P04') throw err; // duplicate_database: created meanwhile
+        }
+      }
+      return;
+    } catch (err) {
+      if (!startingUp(err) || Date.now() > deadline) {
+        throw new ApError(
+          'DB_UNAVAILABLE',
+          `cannot reach PostgreSQL at ${admin.socketDir} (port ${admin.port}); is it running? (on a box: /etc/init.d/S50postgresql start)`,
+          { cause: err },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+}
+
+/** Errors that mean "not yet": no socket, refused, or the server still starting (57P03). */
+function startingUp(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === '57P03' || code === 'CONNECT_TIMEOUT';
+}

@@ -1,0 +1,89 @@
+// The manager database's schema, as versioned migrations. Each runs in its own
+// transaction together with the row that records it, so a failed migration
+// leaves the schema exactly as the previous one left it.
+import type { Sql } from 'postgres';
+import { ApError } from '../errors';
+import type { Logger } from '../log';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** SQL run in one transaction; may hold several statements. */
+  readonly up: string;
+}
+
+/** The manager schema. Append only: never edit a migration that has shipped. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'config',
+    // name/value pairs; the seed's recovery commands delete rows by name
+    // (DELETE FROM config WHERE name='webserverCertificate').
+    up: `
+      CREATE TABLE config (
+        name  text PRIMARY KEY,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+];
+
+export interface MigrationResult {
+  readonly from: number;
+  readonly to: number;
+  readonly applied: readonly number[];
+}
+
+/** Brings the schema up to the last of `migrations`; throws MIGRATION_FAILED or SCHEMA_TOO_NEW. */
+export async function migrate(sql: Sql, migrations: readonly Migration[], log: Logger): Promise<MigrationResult> {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version <= migrations[i - 1]!.version) {
+      throw new Error(`migrations out of order at version ${migrations[i]!.version}`);
+    }
+  }
+  await sql`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`;
+  const from = await currentVersion(sql);
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (from > latest) {
+    throw new ApError(
+      'SCHEMA_TOO_NEW',
+      `the manager database has schema version ${from}, newer than this supervisor knows (${latest}); run the newer supervisor or restore a matching backup`,
+    );
+  }
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    if (migration.version <= from) continue;
+    try {
+      await sql.begin(async (tx) => {
+        // One migrator at a time, even if two processes share a cluster.
+        await tx`SELECT pg_advisory_xact_lock(${0x6170_6d69})`;
+        const [done] = await tx`SELECT 1 FROM schema_migrations WHERE version = ${migration.version}`;
+        if (done) return;
+        await tx.unsafe(migration.up);
+        await tx`INSERT INTO schema_migrations (version, name) VALUES (${migration.version}, ${migration.name})`;
+      });
+    } catch (err) {
+      const kept = applied.at(-1) ?? from;
+      throw new ApError(
+        'MIGRATION_FAILED',
+        `migration ${migration.version} (${migration.name}) failed and was rolled back; the manager database stays at schema version ${kept}`,
+        { cause: err },
+      );
+    }
+    applied.push(migration.version);
+    log.info(`schema migration ${migration.version} (${migration.name}) applied`);
+  }
+  return { from, to: applied.at(-1) ?? from, applied };
+}
+
+/** The highest applied migration, 0 for a new database. */
+export async function currentVersion(sql: Sql): Promise<number> {
+  const [row] = await sql<{ version: number | null }[]>`SELECT max(version) AS version FROM schema_migrations`;
+  return row?.version ?? 0;
+}

@@ -1,0 +1,79 @@
+// The supervisor's own log: one line per event, to stderr or to a size-capped
+// file (the file and one rotated copy, so a chatty box never fills p2).
+import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import type { LogLevel } from '../config';
+
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  /** A logger whose lines name `subsystem`. */
+  child(subsystem: string): Logger;
+  /** Closes the file sink, if any. */
+  close(): void;
+}
+
+const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+export interface LogOptions {
+  readonly level: LogLevel;
+  /** File to append to; null for stderr. */
+  readonly file: string | null;
+  /** Rotate when the file grows past this many bytes. */
+  readonly maxBytes?: number;
+}
+
+/** A logger writing lines at or above `level`. */
+export function createLogger(options: LogOptions): Logger {
+  const sink = options.file ? fileSink(options.file, options.maxBytes ?? 1024 * 1024) : stderrSink;
+  const threshold = RANK[options.level];
+  const make = (subsystem: string): Logger => {
+    const emit = (level: LogLevel, message: string) => {
+      if (RANK[level] > threshold) return;
+      sink.write(`${new Date().toISOString()} ${level.padEnd(5)} ${subsystem}: ${message}\n`);
+    };
+    return {
+      error: (m) => emit('error', m),
+      warn: (m) => emit('warn', m),
+      info: (m) => emit('info', m),
+      debug: (m) => emit('debug', m),
+      child: (name) => make(name),
+      close: () => sink.close(),
+    };
+  };
+  return make('ap');
+}
+
+interface Sink {
+  write(line: string): void;
+  close(): void;
+}
+
+const stderrSink: Sink = {
+  write: (line) => process.stderr.write(line),
+  close: () => {},
+};
+
+function fileSink(path: string, maxBytes: number): Sink {
+  let fd = openSync(path, 'a', 0o640);
+  let size = fstatSync(fd).size;
+  return {
+    write(line) {
+      // Synchronous on purpose: log lines are few, and a line written just
+      // before a crash must not be lost in a queue.
+      const bytes = Buffer.from(line);
+      if (size + bytes.length > maxBytes && size > 0) {
+        closeSync(fd);
+        renameSync(path, `${path}.1`);
+        fd = openSync(path, 'a', 0o640);
+        size = 0;
+      }
+      writeSync(fd, bytes);
+      size += bytes.length;
+    },
+    close() {
+      closeSync(fd);
+    },
+  };
+}

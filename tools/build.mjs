@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// npm run build: type-check (tsc --noEmit), then bundle src/ap.ts with esbuild
+// into one file, dist/ap.js, and copy beside it the native addons it loads:
+// uWebSockets.js for this platform and Node ABI, and sd-notify when it was built.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const require = createRequire(join(root, 'package.json'));
+const args = new Set(process.argv.slice(2));
+
+if (!args.has('--no-check')) {
+  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root, '--noEmit'], { stdio: 'inherit' });
+  if (tsc.status !== 0) {
+    console.error('build: type errors, no bundle written');
+    process.exit(1);
+  }
+}
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const label = process.env.AP_BUILD_LABEL || defaultLabel();
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+await build({
+  entryPoints: [join(root, 'src/ap.ts')],
+  outfile: join(dist, 'ap.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minifySyntax: true,
+  legalComments: 'none',
+  sourcemap: false,
+  define: { __AP_BUILD_LABEL__: JSON.stringify(label) },
+  // Native addons are loaded from beside the bundle (src/native), never bundled.
+  external: ['uWebSockets.js', 'sd-notify'],
+  banner: {
+    js: [
+      '#!/usr/bin/env node',
+      `// ap ${pkg.version} (build ${label}): App Platform supervisor, bundled by tools/build.mjs`,
+      "import { createRequire as __apCreateRequire } from 'node:module';",
+      'const require = __apCreateRequire(import.meta.url);',
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+});
+chmodSync(join(dist, 'ap.js'), 0o755);
+
+const abi = process.versions.modules;
+const uwsName = `uws_${process.platform}_${process.arch}_${abi}.node`;
+const uwsDir = dirname(require.resolve('uWebSockets.js/package.json'));
+copyFileSync(join(uwsDir, 'binaries', uwsName), join(dist, uwsName));
+const notify = (() => {
+  try {
+    return join(dirname(require.resolve('sd-notify/package.json')), 'build/Release/notify.node');
+  } catch {
+    return null;
+  }
+})();
+if (notify && existsSync(notify)) copyFileSync(notify, join(dist, 'notify.node'));
+else console.warn('build: sd-notify is not built (libsystemd-dev missing?); dist/ has no notify.node');
+
+console.log(`build: dist/ap.js ${pkg.version} (build ${label}) with ${uwsName}${notify && existsSync(notify) ? ' and notify.node' : ''}`);
+
+function defaultLabel() {
+  const date = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() ? '-dirty' : '';
+    return `${date}-${commit}${dirty}`;
+  } catch {
+    return `${date}-nogit`;
+  }
+}
