@@ -1,4 +1,7 @@
 // The bundle's entry point: `node dist/ap.js <command>`.
 import { main } from './main';
 
-process.exitCode = await main(process.argv.slice(2), process.env, process.cwd());
+const code = await main(process.argv.slice(2), process.env, process.cwd());
+process.exitCode = code;
+// Everything is closed by now; should a stray handle keep the loop alive, do not hang.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -180,7 +180,7 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>, ti
   ];
   for (const [signal, wait] of steps) {
     child.kill(signal);
-    const done = await Promise.race([exited.then(() => true), delay(wait).then(() => false)]);
+    const done = await within(exited, wait);
     if (done) {
       if (signal !== 'SIGINT') log.warn(`PostgreSQL needed ${signal} to stop`);
       else log.info('PostgreSQL stopped');
@@ -214,6 +214,17 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** True when `promise` settles within `ms`; leaves no timer behind. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function delay(ms: number): Promise<void> {

@@ -69,6 +69,7 @@ export interface Lock {
  */
 export async function acquireLock(paths: Paths): Promise<Lock> {
   await ensureDir(paths.run);
+  await refuseIfHeld(paths); // before writing anything: a refused start touches nothing
   const temp = `${paths.lock}.${process.pid}`;
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
   await handle.writeFile(`${process.pid}\n`);
@@ -80,13 +81,7 @@ export async function acquireLock(paths: Paths): Promise<Lock> {
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-        const holder = await readPid(paths.lock);
-        if (holder !== null && (await isSupervisor(holder))) {
-          throw new ApError(
-            'ALREADY_RUNNING',
-            `a supervisor (pid ${holder}) is already running on ${paths.root}; stop it first, or use another --root`,
-          );
-        }
+        await refuseIfHeld(paths);
         await rm(paths.lock, { force: true }); // stale: its process is gone
       }
     }
@@ -99,6 +94,16 @@ export async function acquireLock(paths: Paths): Promise<Lock> {
       if ((await readPid(paths.lock)) === process.pid) await rm(paths.lock, { force: true });
     },
   };
+}
+
+async function refuseIfHeld(paths: Paths): Promise<void> {
+  const holder = await readPid(paths.lock);
+  if (holder !== null && (await isSupervisor(holder))) {
+    throw new ApError(
+      'ALREADY_RUNNING',
+      `a supervisor (pid ${holder}) is already running on ${paths.root}; stop it first, or use another --root`,
+    );
+  }
 }
 
 async function readPid(path: string): Promise<number | null> {

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BOARD_NAMES, getBoard, loadConfig, parseBytes, validateBoard } from '../../src/config';
+import { UsageError } from '../../src/errors';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ap-config-'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const load = (flags: Record<string, string> = {}, env: Record<string, string> = {}) => loadConfig({ flags, env, cwd: dir });
+
+describe('loadConfig', () => {
+  it('uses the defaults of the dev board under ./var', () => {
+    const config = load();
+    assert.equal(config.board.name, 'dev');
+    assert.equal(config.root, join(dir, 'var'));
+    assert.equal(config.http.httpPort, 80);
+    assert.equal(config.http.httpsPort, 443);
+    assert.equal(config.http.host, '127.0.0.1');
+    assert.equal(config.db.mode, 'managed');
+    assert.equal(config.db.socketDir, join(dir, 'var/var/run/postgresql'));
+    assert.equal(config.reserveBytes, 500 * 1024 * 1024);
+    assert.equal(config.log.level, 'info');
+    assert.equal(config.configFile, null);
+  });
+
+  it('defaults a box to root /, all addresses and an attached database', () => {
+    const config = load({ board: 'ipx11' });
+    assert.equal(config.root, '/');
+    assert.equal(config.http.host, '::');
+    assert.equal(config.db.mode, 'attached');
+    assert.equal(config.db.socketDir, '/var/run/postgresql');
+  });
+
+  it('ranks flags over the config file over the environment', async () => {
+    const file = join(dir, 'ap.json');
+    await writeFile(file, JSON.stringify({ http: { httpPort: 8081, httpsPort: 8444 }, log: { level: 'debug' } }));
+    const env = { AP_HTTP_PORT: '8082', AP_HTTPS_PORT: '8445', AP_LOG_LEVEL: 'warn', AP_RESERVE_SIZE: '2M' };
+    const config = load({ config: file, 'http-port': '8080' }, env);
+    assert.equal(config.http.httpPort, 8080); // flag
+    assert.equal(config.http.httpsPort, 8444); // file beats environment
+    assert.equal(config.log.level, 'debug'); // file
+    assert.equal(config.reserveBytes, 2 * 1024 * 1024); // environment beats default
+    assert.equal(config.configFile, file);
+  });
+
+  it('reads <root>/etc/ap.json when present', async () => {
+    const root = join(dir, 'withfile');
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(root, 'etc'), { recursive: true }));
+    await writeFile(join(root, 'etc/ap.json'), JSON.stringify({ http: { httpPort: 9000 } }));
+    assert.equal(load({ root }).http.httpPort, 9000);
+  });
+
+  it('is frozen all the way down', () => {
+    const config = load();
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.http) && Object.isFrozen(config.board.partitions));
+    assert.throws(() => {
+      (config.http as { httpPort: number }).httpPort = 1;
+    }, TypeError);
+  });
+
+  const rejects: [string, Record<string, string>, Record<string, string>, RegExp][] = [
+    ['an unknown flag', { colour: 'red' }, {}, /unknown option --colour/],
+    ['an unknown board', { board: 'ipx99' }, {}, /invalid value "ipx99" for --board/],
+    ['an unknown board from the environment', {}, { AP_BOARD: 'pc' }, /invalid value "pc" for environment variable AP_BOARD/],
+    ['a port out of range', { 'http-port': '70000' }, {}, /--http-port: expected a port/],
+    ['a port that is not a number', {}, { AP_HTTPS_PORT: 'https' }, /AP_HTTPS_PORT/],
+    ['a bad log level', { 'log-level': 'loud' }, {}, /one of error, warn, info, debug/],
+    ['a bad size', { 'reserve-size': '5T' }, {}, /--reserve-size/],
+    ['a bad database mode', { db: 'remote' }, {}, /managed, attached/],
+    ['equal ports', { 'http-port': '8080', 'https-port': '8080' }, {}, /must differ/],
+    ['a missing explicit config file', { config: '/nonexistent/ap.json' }, {}, /cannot read config file/],
+  ];
+  for (const [what, flags, env, message] of rejects) {
+    it(`rejects ${what} with a UsageError`, () => {
+      assert.throws(() => load(flags, env), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    });
+  }
+
+  it('rejects a config file that is not JSON, or has unknown or mistyped settings', async () => {
+    const cases: [string, RegExp][] = [
+      ['{ "http": ', /not valid JSON/],
+      ['[1, 2]', /must hold a JSON object/],
+      ['{ "http": { "port": 80 } }', /unknown setting "http.port"/],
+      ['{ "root": "/" }', /unknown setting "root"/],
+      ['{ "log": { "level": ["debug"] } }', /must be a string or a number/],
+      ['{ "http": { "httpPort": 123456 } }', /"http.httpPort" in .*expected a port/],
+    ];
+    for (const [text, message] of cases) {
+      const file = join(dir, 'bad.json');
+      await writeFile(file, text);
+      assert.throws(() => load({ config: file }), (err: unknown) => err instanceof UsageError && message.test(err.message), text);
+    }
+  });
+});
+
+describe('boards', () => {
+  it('all validate, and the boxes follow DESIGN.md', () => {
+    for (const name of BOARD_NAMES) assert.equal(getBoard(name).name, name);
+    assert.equal(getBoard('ipx10').ramMB, 256);
+    assert.equal(getBoard('ipx13').normalCmdline, 'root=/dev/nvme0n1p3');
+    assert.equal(getBoard('ipx11').normalCmdline, 'root=/dev/sda3');
+    assert.equal(getBoard('x86_64').bootControl, 'grub');
+    assert.deepEqual(getBoard('x86_64').partitions.map((p) => [p.fs, p.sizeMB]), [['ext2', 350], ['ext4', null], ['ext4', 500], ['swap', 512]]);
+    assert.deepEqual(getBoard('ipx10').partitions.map((p) => [p.device, p.fs, p.sizeMB]), [
+      ['/dev/sda1', 'vfat', 200],
+      ['/dev/sda2', 'ext4', null],
+      ['/dev/sda3', 'ext4', 500],
+      ['/dev/sda4', 'swap', 512],
+    ]);
+  });
+
+  it('rejects a board.json with a bad field, naming it', () => {
+    const good = structuredClone(getBoard('ipx10')) as unknown as Record<string, unknown>;
+    assert.throws(() => validateBoard({ ...good, bootControl: 'uefi' }), /"bootControl"/);
+    assert.throws(() => validateBoard({ ...good, nodeFlags: ['max-old-space-size=64'] }), /"nodeFlags"/);
+    assert.throws(() => validateBoard({ ...good, partitions: [{ number: 1, device: 'sda1', fs: 'vfat', sizeMB: 1 }] }), /partitions/);
+  });
+});
+
+describe('parseBytes', () => {
+  it('reads plain bytes and K/M/G suffixes', () => {
+    assert.equal(parseBytes('0'), 0);
+    assert.equal(parseBytes('4096'), 4096);
+    assert.equal(parseBytes('64k'), 65536);
+    assert.equal(parseBytes('1G'), 1024 ** 3);
+    assert.throws(() => parseBytes('1.5M'), UsageError);
+  });
+});

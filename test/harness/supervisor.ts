@@ -1,0 +1,133 @@
+// Runs the bundled supervisor (dist/ap.js) as a user would, and waits on what
+// it says: its log lines, its exit, and systemd notifications.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BUNDLE = join(REPO, 'dist/ap.js');
+
+/** Waits until `test` holds for the text collected so far (re-checked on each chunk). */
+class Collector {
+  text = '';
+  private waiters: { test: (text: string) => boolean; resolve: () => void }[] = [];
+
+  push(chunk: string): void {
+    this.text += chunk;
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.test(this.text)) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  until(test: (text: string) => boolean, what: string, failed: Promise<unknown>, timeoutMs: number): Promise<void> {
+    if (test(this.text)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got:\n${this.text}`)), timeoutMs);
+      this.waiters.push({
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      void failed.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`process ended while waiting for ${what}; got:\n${this.text}`));
+      });
+    });
+  }
+}
+
+export interface Run {
+  readonly child: ChildProcess;
+  readonly output: Collector;
+  /** Resolves with [code, signal] when the process ends. */
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
+  /** Waits for a line matching `pattern` in its stdout+stderr. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+/** Spawns `node dist/ap.js ...args`. */
+export function runAp(args: readonly string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [BUNDLE, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
+  });
+  const output = new Collector();
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => output.push(c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => output.push(c));
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
+  return {
+    child,
+    output,
+    exited,
+    async waitFor(pattern, timeoutMs = 60_000) {
+      await output.until((t) => pattern.test(t), String(pattern), exited, timeoutMs);
+      return pattern.exec(output.text)!;
+    },
+  };
+}
+
+/** Runs `node dist/ap.js ...args` to completion. */
+export function runApSync(args: readonly string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BUNDLE, ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface NotifyListener {
+  readonly path: string;
+  readonly messages: Collector;
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Listens on a Unix datagram socket as systemd does for NOTIFY_SOCKET. Node has
+ * no Unix datagram sockets, so a few lines of Python hold it.
+ */
+export async function listenNotify(path: string): Promise<NotifyListener> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(sys.argv[1])',
+    'print("LISTENING", flush=True)',
+    'while True:',
+    '    data = s.recv(4096).decode()',
+    '    for line in data.splitlines():',
+    '        print(line, flush=True)',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const messages = new Collector();
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => messages.push(c));
+  const gone = new Promise((resolve) => child.once('close', resolve));
+  await messages.until((t) => t.includes('LISTENING'), 'the notify listener', gone, 10_000);
+  return {
+    path,
+    messages,
+    waitFor: (text, timeoutMs = 60_000) => messages.until((t) => t.split('\n').includes(text), text, gone, timeoutMs),
+    close: () => child.kill(),
+  };
+}
+
+/** Pids of live processes whose command line mentions `needle`. */
+export function processesMentioning(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// npm test: build the bundle (the end-to-end tests run dist/ap.js as users do),
+// start one PostgreSQL cluster for the run, run every test/**/*.test.ts with
+// node:test, stop the cluster, and exit with the tests' status.
+//   node tools/test.mjs [--no-build] [file-or-folder ...]
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { register } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const noBuild = argv.includes('--no-build');
+const targets = argv.filter((a) => !a.startsWith('--'));
+
+if (!noBuild) {
+  const build = spawnSync(process.execPath, [join(root, 'tools/build.mjs')], { stdio: 'inherit', cwd: root });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+function findTests(path) {
+  if (statSync(path).isFile()) return [path];
+  return readdirSync(path, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? findTests(join(path, entry.name)) : entry.name.endsWith('.test.ts') ? [join(path, entry.name)] : []))
+    .sort();
+}
+const files = (targets.length ? targets.map((t) => join(process.cwd(), t)) : [join(root, 'test')]).flatMap(findTests);
+
+register('./ts-loader.mjs', import.meta.url);
+const { startTestCluster } = await import('../test/harness/pg.ts');
+const cluster = await startTestCluster();
+let status = 1;
+try {
+  const child = spawn(
+    process.execPath,
+    ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', ...files.map((f) => relative(root, f))],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, AP_TEST_PG_SOCKET: cluster.socketDir, AP_TEST_PG_PORT: String(cluster.port) } },
+  );
+  const forward = (signal) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  status = await new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+} finally {
+  await cluster.stop();
+}
+process.exit(status);
