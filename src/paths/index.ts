@@ -51,11 +51,10 @@ export function layout(root: string): Paths {
 
 /** Creates the folders of the layout that are missing. */
 export async function createLayout(paths: Paths): Promise<void> {
+  // mnt/sda2/pgsql belongs to whoever runs PostgreSQL (the db subsystem or S50postgresql).
   for (const dir of [paths.boot, paths.data, paths.apps, paths.appLogs, paths.coreDumps, paths.home, paths.run]) {
     await ensureDir(dir);
   }
-  // PostgreSQL insists on a private data folder.
-  await ensureDir(paths.pgsql, 0o700);
 }
 
 export interface Lock {

@@ -1,0 +1,82 @@
+// The box's init scripts, run on a folder: S50postgresql brings up the cluster
+// the supervisor attaches to, S92manager starts and stops the bundled supervisor.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { findPgBin } from '../../src/db';
+import { BUNDLE, processesMentioning, REPO, runApSync } from '../harness/supervisor';
+import { realpathSync } from 'node:fs';
+
+let root: string;
+let env: Record<string, string>;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'ap-init-'));
+  await chmod(root, 0o755);
+  env = {
+    PATH: process.env.PATH ?? '',
+    AP_ROOT: root,
+    PGBIN: dirname(realpathSync(join(findPgBin(null), 'pg_ctl'))),
+    AP_BOARD: 'dev',
+    AP_JS: BUNDLE,
+    NODE: process.execPath,
+    AP_SERVE_ARGS: '--db attached --http-port 0 --https-port 0 --reserve-size 1M',
+  };
+});
+after(async () => {
+  run('S92manager', 'stop');
+  run('S50postgresql', 'stop');
+  await rm(root, { recursive: true, force: true });
+});
+
+function run(script: string, action: string) {
+  const result = spawnSync('sh', [join(REPO, 'overlay/etc/init.d', script), action], { env, encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, out: `${result.stdout}${result.stderr}` };
+}
+
+describe('init scripts', () => {
+  it('S50postgresql and S92manager start, serve attached, and stop cleanly', async () => {
+    const pg = run('S50postgresql', 'start');
+    assert.equal(pg.status, 0, pg.out);
+    assert.match(await readFile(join(root, 'mnt/sda2/pgsql/pg_hba.conf'), 'utf8'), /peer map=supervisor/);
+
+    const start = run('S92manager', 'start');
+    assert.equal(start.status, 0, start.out);
+    const again = run('S92manager', 'start');
+    assert.match(again.out, /already running/);
+
+    const ctl = runApSync(['ctl', 'status', '--json', '--root', root]);
+    assert.equal(ctl.status, 0, ctl.stderr);
+    const status = JSON.parse(ctl.stdout);
+    assert.equal(status.state, 'running');
+    assert.equal(status.db.mode, 'attached');
+    assert.equal(status.db.schemaVersion, 1);
+    assert.match(await readFile(join(root, 'mnt/sda2/log/apps/manager/manager.log'), 'utf8'), /ready: Manager at/);
+    const supervisor = status.pid as number;
+
+    const stop = run('S92manager', 'stop');
+    assert.equal(stop.status, 0, stop.out);
+    assert.throws(() => process.kill(supervisor, 0), { code: 'ESRCH' });
+    await assert.rejects(stat(join(root, 'var/run/ap.pid')), { code: 'ENOENT' });
+    assert.match(run('S92manager', 'stop').out, /not running/);
+
+    // Attached: the cluster outlives the supervisor and belongs to S50postgresql.
+    assert.equal(run('S50postgresql', 'status').status, 0);
+    const pgStop = run('S50postgresql', 'stop');
+    assert.equal(pgStop.status, 0, pgStop.out);
+    assert.deepEqual(processesMentioning(root), []);
+  });
+
+  it('S92manager refuses to start without a board, and both scripts reject unknown actions', () => {
+    const noBoard = spawnSync('sh', [join(REPO, 'overlay/etc/init.d/S92manager'), 'start'], { env: { ...env, AP_BOARD: '' }, encoding: 'utf8' });
+    assert.equal(noBoard.status, 1);
+    assert.match(noBoard.stderr, /no board/);
+    for (const script of ['S50postgresql', 'S92manager']) {
+      const bad = run(script, 'explode');
+      assert.equal(bad.status, 2);
+      assert.match(bad.out, /usage/);
+    }
+  });
+});
