@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, readdir, realpath, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findPgBin } from '../../src/db';
+import { connect, findPgBin } from '../../src/db';
 import { listenNotify, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
@@ -54,9 +54,12 @@ describe('ap serve (bundled)', () => {
     const root = join(dir, 'box');
     const notify = await listenNotify(join(dir, 'notify.sock'));
     try {
-      const run = runAp(serveArgs(root), { NOTIFY_SOCKET: notify.path });
+      const run = runAp(serveArgs(root), { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' });
       const port = await ready(run);
       await notify.waitFor('READY=1');
+      await notify.waitFor('WATCHDOG=1');
+      assert.match(notify.messages.text, /^STATUS=starting the database$/m);
+      assert.match(notify.messages.text, new RegExp(`^STATUS=serving on port ${port}$`, 'm'));
 
       const health = await fetch(`http://127.0.0.1:${port}/manager/health`);
       assert.equal(health.status, 200);
@@ -108,6 +111,38 @@ describe('ap serve (bundled)', () => {
     } finally {
       notify.close();
     }
+  });
+
+  it('stops cleanly when SIGTERM arrives during the first start', async () => {
+    const root = join(dir, 'early');
+    const run = runAp(serveArgs(root));
+    await run.waitFor(/creating a PostgreSQL cluster/);
+    assert.deepEqual(await stop(run, 'SIGTERM'), [0, null]);
+    assert.doesNotMatch(run.output.text, /ready: Manager/);
+    assert.deepEqual(processesMentioning(root), []);
+    await assert.rejects(stat(join(root, 'mnt/sda2/pgsql.new')), { code: 'ENOENT' });
+    await assert.rejects(stat(join(root, 'var/run/ap.pid')), { code: 'ENOENT' });
+  });
+
+  it('fails to start with a clear message when the database schema is newer, leaving nothing running', async () => {
+    const root = join(dir, 'newer');
+    const first = runAp(serveArgs(root));
+    await ready(first);
+    const sql = connect({ socketDir: join(root, 'var/run/postgresql'), port: 5432, database: 'manager', max: 1 });
+    try {
+      await sql`INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')`;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    assert.deepEqual(await stop(first, 'SIGTERM'), [0, null]);
+
+    const second = runAp(serveArgs(root));
+    const [code] = await second.exited;
+    assert.equal(code, 1);
+    assert.match(second.output.text, /start failed: the manager database has schema version 999, newer than this supervisor knows/);
+    assert.deepEqual(processesMentioning(root), []);
+    assert.equal(await controlState(join(root, 'mnt/sda2/pgsql')), 'shut down');
+    await assert.rejects(stat(join(root, 'var/run/ap.pid')), { code: 'ENOENT' });
   });
 
   it('refuses a second start on the same root and touches nothing', async () => {
