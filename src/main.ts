@@ -62,8 +62,9 @@ async function ctl(command: string | undefined, flags: Readonly<Record<string, s
   if (command !== 'status') throw new UsageError(`unknown ctl command "${command}"\n\n${CTL_USAGE}`);
   const timeout = flags.timeout ?? '10';
   if (!/^\d{1,4}$/.test(timeout) || Number(timeout) < 1) throw new UsageError(`invalid value "${timeout}" for --timeout: expected whole seconds`);
-  const { root, board } = { root: flags.root, board: flags.board };
-  const config = loadConfig({ flags: { ...(root ? { root } : {}), ...(board ? { board } : {}) }, env, cwd });
+  // Only where the root is matters to ctl; the rest of the config is the server's.
+  const where = Object.fromEntries(Object.entries(flags).filter(([name]) => name === 'root' || name === 'board'));
+  const config = loadConfig({ flags: where, env, cwd });
   const status = (await adminRequest(layout(config.root).adminSocket, 'status', {}, Number(timeout) * 1000)) as Status;
   io.out(json ? JSON.stringify(status, null, 2) : formatStatus(status));
   return 0;
@@ -159,7 +160,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
       health: async () => {
         const dbOk = await database.ping();
         const ok = dbOk && state === 'running';
-        return { ok, body: { status: ok ? 'ok' : state === 'running' ? 'degraded' : state, version: VERSION, label: BUILD_LABEL, board: config.board.name, db: dbOk ? 'ok' : 'down', uptimeSeconds: status().uptimeSeconds } };
+        const summary = ok ? 'ok' : state === 'running' ? 'degraded' : state;
+        const { version, label, board, uptimeSeconds } = status();
+        return { ok, body: { status: summary, version, label, board, db: dbOk ? 'ok' : 'down', uptimeSeconds } };
       },
     });
     admin = await startAdminServer(paths.adminSocket, { status }, log.child('admin'));
@@ -167,7 +170,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     state = 'running';
     notify.ready();
     notify.status(`serving on port ${web.httpPort}`);
-    log.info(`ready: Manager at http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${web.httpPort}/manager/`);
+    log.info(`ready: Manager at ${web.url}manager/`);
     await stopped;
   } catch (err) {
     if (!(err instanceof StopDuringStart)) {

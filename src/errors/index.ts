@@ -1,6 +1,6 @@
 // Errors that cross a subsystem boundary: each has a stable string `code` for
 // programs and a message for people that says what to do. This module is the
-// one place that maps codes to CLI exit codes (and, later, HTTP statuses).
+// one place that maps errors to CLI exit codes (and, with the API, to HTTP statuses).
 
 /** An error with a stable code; `exit` is the CLI exit status it maps to. */
 export class ApError extends Error {
@@ -25,19 +25,6 @@ export class UsageError extends ApError {
 export function exitCodeOf(err: unknown): number {
   return err instanceof UsageError ? 2 : 1;
 }
-
-/** HTTP status for an error code, for the admin API and webserver. */
-export function httpStatusOf(err: unknown): number {
-  if (err instanceof UsageError) return 400;
-  if (err instanceof ApError) return STATUS_BY_CODE[err.code] ?? 500;
-  return 500;
-}
-
-const STATUS_BY_CODE: Record<string, number> = {
-  NOT_FOUND: 404,
-  UNKNOWN_COMMAND: 400,
-  BAD_REQUEST: 400,
-};
 
 /** The text to show a person for any thrown value, with its causes. */
 export function describe(err: unknown): string {

@@ -24,6 +24,8 @@ export interface WebserverOptions {
 export interface Webserver {
   /** The port HTTP listens on (the configured one, or the one picked for 0). */
   readonly httpPort: number;
+  /** Base URL for people, e.g. http://127.0.0.1:8080/ */
+  readonly url: string;
   /** Stops accepting connections. */
   close(): void;
 }
@@ -41,10 +43,12 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
     );
   }
   const httpPort = uws.us_socket_local_port(socket);
-  options.log.info(`listening on http://${urlHost(options.host)}:${httpPort}/manager/`);
+  const url = `http://${urlHost(options.host)}:${httpPort}/`;
+  options.log.info(`listening on ${url}`);
   let closed = false;
   return {
     httpPort,
+    url,
     close() {
       if (closed) return;
       closed = true;
