@@ -109,20 +109,31 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let admin: { close(): Promise<void> } | undefined;
   let reserve: ReserveState | null = null;
 
-  let stopRequested: NodeJS.Signals | null = null;
+  let stopRequested = false;
   let wake: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (wake = resolve));
-  const onSignal = (signal: NodeJS.Signals) => {
+  const requestStop = (why: string) => {
     if (stopRequested) {
-      log.warn(`${signal} again: already stopping`);
+      log.warn(`${why} again: already stopping`);
       return;
     }
-    stopRequested = signal;
-    log.info(`${signal}: stopping`);
+    stopRequested = true;
+    log.info(`${why}: stopping`);
     wake();
+  };
+  const onSignal = (signal: NodeJS.Signals) => requestStop(signal);
+  // A bug that escapes to the top must not leave PostgreSQL and the apps
+  // orphaned: log it and take everything down in order, exiting 1.
+  let crashed = false;
+  const onCrash = (err: unknown) => {
+    log.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    crashed = true;
+    requestStop('internal error');
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
   const checkpoint = () => {
     if (stopRequested) throw new StopDuringStart();
   };
@@ -199,9 +210,12 @@ export async function serve(config: Config, env: Env): Promise<number> {
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));
   await step('lock', () => lock?.release());
+  if (crashed) exitCode ||= 1;
   notify.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
+  process.off('uncaughtException', onCrash);
+  process.off('unhandledRejection', onCrash);
   log.info(exitCode === 0 ? 'stopped' : `stopped with status ${exitCode}`);
   log.close();
   clearTimeout(deadline);

@@ -35,12 +35,31 @@ try {
   const child = spawn(
     process.execPath,
     ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', ...files.map((f) => relative(root, f))],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, AP_TEST_PG_SOCKET: cluster.socketDir, AP_TEST_PG_PORT: String(cluster.port) } },
+    {
+      cwd: root,
+      stdio: 'inherit',
+      detached: true, // its own process group, so a hung run can be ended whole
+      env: { ...process.env, AP_TEST_PG_SOCKET: cluster.socketDir, AP_TEST_PG_PORT: String(cluster.port) },
+    },
   );
-  const forward = (signal) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
+  const killGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  process.on('SIGINT', () => killGroup('SIGINT'));
+  process.on('SIGTERM', () => killGroup('SIGTERM'));
+  // A test that leaves a child behind must not hang CI: end everything after the limit.
+  const limitMinutes = Number(process.env.AP_TEST_LIMIT_MINUTES ?? 20);
+  const limit = setTimeout(() => {
+    console.error(`test: still running after ${limitMinutes} minutes; killing the run`);
+    killGroup('SIGKILL');
+  }, limitMinutes * 60_000);
   status = await new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  clearTimeout(limit);
+  killGroup('SIGKILL'); // whatever a test left running
 } finally {
   await cluster.stop();
 }

@@ -1,45 +1,40 @@
 // File writes that survive a power cut: a file is either the old one or the
 // new one, never half of each. Every file that must survive goes through here.
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync the folder. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temp = join(dirname(path), `${basename(path)}.new`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  await rename(temp, path);
-  await fsyncDir(dirname(path));
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  return replaceAtomic(path, mode, (handle) => handle.writeFile(data));
 }
 
 /** Makes a file of `size` zero bytes with real blocks (not sparse), atomically. */
-export async function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 << 20): Promise<void> {
-  const temp = join(dirname(path), `${basename(path)}.new`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-  try {
+export function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 << 20): Promise<void> {
+  return replaceAtomic(path, 0o600, async (handle) => {
     const chunk = Buffer.alloc(Math.min(chunkSize, Math.max(size, 1)));
     for (let written = 0; written < size; ) {
-      const length = Math.min(chunk.length, size - written);
-      const { bytesWritten } = await handle.write(chunk, 0, length, written);
+      const { bytesWritten } = await handle.write(chunk, 0, Math.min(chunk.length, size - written), written);
       written += bytesWritten;
     }
+  });
+}
+
+/** Fills `<path>.new` with `fill`, fsyncs it and renames it over `path`; on failure removes it. */
+async function replaceAtomic(path: string, mode: number, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const temp = join(dirname(path), `${basename(path)}.new`);
+  await rm(temp, { force: true }); // a leftover from a cut power would keep its old mode
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    await fill(handle);
     await handle.sync();
-  } catch (err) {
     await handle.close();
+    await rename(temp, path);
+  } catch (err) {
+    await handle.close().catch(() => {});
     await rm(temp, { force: true });
     throw err;
   }
-  await handle.close();
-  await rename(temp, path);
   await fsyncDir(dirname(path));
 }
 

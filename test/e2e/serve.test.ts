@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, findPgBin } from '../../src/db';
-import { listenNotify, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, listenNotify, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
 before(async () => {
@@ -53,13 +53,15 @@ describe('ap serve (bundled)', () => {
   it('starts, reports READY=1 and health, and stops cleanly on SIGTERM with nothing left running', async () => {
     const root = join(dir, 'box');
     const notify = await listenNotify(join(dir, 'notify.sock'));
+    const runs: Run[] = [];
     try {
       const run = runAp(serveArgs(root), { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' });
+      runs.push(run);
       const port = await ready(run);
       await notify.waitFor('READY=1');
+      await notify.waitFor(`STATUS=serving on port ${port}`);
       await notify.waitFor('WATCHDOG=1');
       assert.match(notify.messages.text, /^STATUS=starting the database$/m);
-      assert.match(notify.messages.text, new RegExp(`^STATUS=serving on port ${port}$`, 'm'));
 
       const health = await fetch(`http://127.0.0.1:${port}/manager/health`);
       assert.equal(health.status, 200);
@@ -102,6 +104,7 @@ describe('ap serve (bundled)', () => {
 
       // A second boot finds a cleanly shut-down cluster: no recovery.
       const again = runAp(serveArgs(root));
+      runs.push(again);
       await ready(again);
       assert.match(again.output.text, /database system was shut down at/);
       assert.doesNotMatch(again.output.text, /not properly shut down|automatic recovery/);
@@ -110,12 +113,14 @@ describe('ap serve (bundled)', () => {
       assert.equal(await controlState(join(root, 'mnt/sda2/pgsql')), 'shut down');
     } finally {
       notify.close();
+      for (const run of runs) await ensureStopped(run); // only matters when an assertion failed midway
     }
   });
 
-  it('stops cleanly when SIGTERM arrives during the first start', async () => {
+  it('stops cleanly when SIGTERM arrives during the first start', async (t) => {
     const root = join(dir, 'early');
     const run = runAp(serveArgs(root));
+    t.after(() => ensureStopped(run));
     await run.waitFor(/creating a PostgreSQL cluster/);
     assert.deepEqual(await stop(run, 'SIGTERM'), [0, null]);
     assert.doesNotMatch(run.output.text, /ready: Manager/);
@@ -124,9 +129,10 @@ describe('ap serve (bundled)', () => {
     await assert.rejects(stat(join(root, 'var/run/ap.pid')), { code: 'ENOENT' });
   });
 
-  it('fails to start with a clear message when the database schema is newer, leaving nothing running', async () => {
+  it('fails to start with a clear message when the database schema is newer, leaving nothing running', async (t) => {
     const root = join(dir, 'newer');
     const first = runAp(serveArgs(root));
+    t.after(() => ensureStopped(first));
     await ready(first);
     const sql = connect({ socketDir: join(root, 'var/run/postgresql'), port: 5432, database: 'manager', max: 1 });
     try {
@@ -137,6 +143,7 @@ describe('ap serve (bundled)', () => {
     assert.deepEqual(await stop(first, 'SIGTERM'), [0, null]);
 
     const second = runAp(serveArgs(root));
+    t.after(() => ensureStopped(second));
     const [code] = await second.exited;
     assert.equal(code, 1);
     assert.match(second.output.text, /start failed: the manager database has schema version 999, newer than this supervisor knows/);

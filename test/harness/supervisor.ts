@@ -83,6 +83,18 @@ export function runApSync(args: readonly string[], env: Record<string, string> =
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * Cleanup for a run a failed assertion left behind: SIGTERM so it stops its
+ * PostgreSQL too, SIGKILL only if that does not end it in 30 s.
+ */
+export async function ensureStopped(run: Run): Promise<void> {
+  if (run.child.exitCode !== null || run.child.signalCode !== null) return;
+  run.child.kill('SIGTERM');
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+  await run.exited;
+  clearTimeout(timer);
+}
+
 export interface NotifyListener {
   readonly path: string;
   readonly messages: Collector;
