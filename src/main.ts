@@ -1,16 +1,19 @@
 // The supervisor's entry: dispatches the command line, and for `ap serve`
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
-import { adminRequest, startAdminServer } from './admin';
+import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
-import { openDatabase, type Database } from './db';
-import { ApError, describe, exitCodeOf, UsageError } from './errors';
+import { ctl } from './ctl';
+import { openDatabase, settings, type Database } from './db';
+import { ApError, describe, exitCodeOf } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
 import { acquireLock, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
+import { DEFAULT_POLICY, startServices, type Services } from './services';
+import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
-import { startWebserver, type Webserver } from './webserver';
+import { RouteTable, startWebserver, type Webserver } from './webserver';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -43,7 +46,7 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
           io.out(CTL_USAGE);
           return 0;
         }
-        return await ctl(inv.positionals[0], inv.flags, inv.switches.has('json'), env, cwd, io);
+        return await ctl({ words: inv.positionals, flags: inv.flags, json: inv.switches.has('json'), env, cwd }, io);
       case 'serve':
         if (inv.switches.has('help')) {
           io.out(serveHelp());
@@ -57,19 +60,6 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
   }
 }
 
-async function ctl(command: string | undefined, flags: Readonly<Record<string, string>>, json: boolean, env: Env, cwd: string, io: Io): Promise<number> {
-  if (command === undefined) throw new UsageError(`ap ctl needs a command\n\n${CTL_USAGE}`);
-  if (command !== 'status') throw new UsageError(`unknown ctl command "${command}"\n\n${CTL_USAGE}`);
-  const timeout = flags.timeout ?? '10';
-  if (!/^\d{1,4}$/.test(timeout) || Number(timeout) < 1) throw new UsageError(`invalid value "${timeout}" for --timeout: expected whole seconds`);
-  // Only where the root is matters to ctl; the rest of the config is the server's.
-  const where = Object.fromEntries(Object.entries(flags).filter(([name]) => name === 'root' || name === 'board'));
-  const config = loadConfig({ flags: where, env, cwd });
-  const status = (await adminRequest(layout(config.root).adminSocket, 'status', {}, Number(timeout) * 1000)) as Status;
-  io.out(json ? JSON.stringify(status, null, 2) : formatStatus(status));
-  return 0;
-}
-
 interface Status {
   state: 'starting' | 'running' | 'stopping';
   pid: number;
@@ -79,21 +69,10 @@ interface Status {
   root: string;
   startedAt: string;
   uptimeSeconds: number;
-  http: { host: string; port: number | null };
+  http: { host: string; port: number | null; httpsPort: number | null };
   db: { mode: string; socketDir: string; schemaVersion: number | null };
   reserve: ReserveState | null;
-}
-
-function formatStatus(s: Status): string {
-  return [
-    `state:    ${s.state} (pid ${s.pid}, up ${s.uptimeSeconds} s)`,
-    `version:  ${s.version} (build ${s.label})`,
-    `board:    ${s.board}`,
-    `root:     ${s.root}`,
-    `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}`,
-    `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
-    `reserve:  ${s.reserve ?? '-'}`,
-  ].join('\n');
+  services: Record<string, unknown>[];
 }
 
 /** Runs the supervisor until SIGTERM/SIGINT; resolves with the exit status. */
@@ -107,6 +86,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let db: Database | undefined;
   let web: Webserver | undefined;
   let admin: { close(): Promise<void> } | undefined;
+  let services: Services | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -147,9 +127,10 @@ export async function serve(config: Config, env: Env): Promise<number> {
     root: config.root,
     startedAt: startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
-    http: { host: config.http.host, port: web?.httpPort ?? null },
+    http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null },
     db: { mode: config.db.mode, socketDir: config.db.socketDir, schemaVersion: db?.schemaVersion ?? null },
     reserve,
+    services: services?.list() ?? [],
   });
 
   let exitCode = 0;
@@ -164,9 +145,45 @@ export async function serve(config: Config, env: Env): Promise<number> {
     reserve = await ensureReserve(paths, config.reserveBytes);
     if (reserve === 'no-space') log.warn(`not enough free space on ${paths.data} for the ${config.reserveBytes}-byte reserve file; will retry at the next start`);
     const database = db;
-    web = await startWebserver({
+    const store = settings(db.sql);
+    const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
+    checkpoint();
+
+    // Instances come from the config file until the Manager manages them.
+    const routes = new RouteTable(
+      config.instances.map((i) => ({ prefix: i.path, instance: `${i.name}@${i.domain}`, service: i.service, maxBodyBytes: i.maxBodyBytes })),
+    );
+    notify.status('starting app services');
+    const running = await startServices({
+      paths,
+      log,
+      logMaxBytes: config.services.logMaxBytes,
+      startTimeoutMs: 30_000,
+      stopTimeoutMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3)),
+      maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
+      ownUser: config.services.ownUser,
+      policy: {
+        ...DEFAULT_POLICY,
+        minDelayMs: config.services.restartDelayMs,
+        maxDelayMs: Math.max(DEFAULT_POLICY.maxDelayMs, config.services.restartDelayMs),
+        maxDeaths: config.services.restartLimit,
+        windowMs: config.services.restartWindowMs,
+      },
+      instancesOf: (service) =>
+        config.instances.filter((i) => i.service === service).map((i) => ({ name: i.name, domain: i.domain, path: i.path })),
+    });
+    services = running;
+    checkpoint();
+
+    const server = await startWebserver({
       host: config.http.host,
       httpPort: config.http.httpPort,
+      https: { port: config.http.httpsPort, certFile: certificate.certFile, keyFile: certificate.keyFile },
+      maxHeaderBytes: config.http.maxHeaderBytes,
+      http: { maxBodyBytes: config.http.maxBodyBytes, requestTimeoutMs: config.http.requestTimeoutMs },
+      ws: config.ws,
+      routes: () => routes,
+      upstreams: { get: (name) => running.get(name) },
       log: log.child('web'),
       health: async () => {
         const dbOk = await database.ping();
@@ -176,7 +193,39 @@ export async function serve(config: Config, env: Env): Promise<number> {
         return { ok, body: { status: summary, version, label, board, db: dbOk ? 'ok' : 'down', uptimeSeconds } };
       },
     });
-    admin = await startAdminServer(paths.adminSocket, { status }, log.child('admin'));
+    web = server;
+    const named = (args: Record<string, unknown>): string => {
+      if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
+      return args.name;
+    };
+    admin = await startAdminServer(
+      paths.adminSocket,
+      {
+        status,
+        'service.list': () => running.list(),
+        'service.install': (args) => {
+          if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');
+          return running.install(args.dir);
+        },
+        'service.start': (args) => {
+          running.start(named(args));
+          return running.get(named(args))!.status();
+        },
+        'service.stop': async (args) => {
+          await running.stop(named(args));
+          return running.get(named(args))!.status();
+        },
+        'cert.install': async (args) => {
+          if (typeof args.pem !== 'string') throw new ApError('BAD_REQUEST', 'needs "pem", the PEM chain');
+          const chain = await installCertificate(store, args.pem);
+          const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
+          await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+          log.info(`webserver certificate replaced: ${chain.subject.replace(/\n/g, ', ')}, valid until ${chain.validTo.toISOString()}`);
+          return { subject: chain.subject, issuer: chain.issuer, validTo: chain.validTo.toISOString(), fingerprint256: chain.fingerprint256 };
+        },
+      },
+      log.child('admin'),
+    );
     checkpoint();
     state = 'running';
     notify.ready();
@@ -207,6 +256,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     }
   };
   await step('webserver', () => web?.close());
+  await step('app services', () => services?.stopAll());
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));
   await step('lock', () => lock?.release());

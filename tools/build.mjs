@@ -51,6 +51,18 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(join(dist, 'ap.js'), 0o755);
+// The app-service SDK as a file of its own, for services written in TypeScript or JavaScript.
+await build({
+  entryPoints: [join(root, 'src/sdk/index.ts')],
+  outfile: join(dist, 'sdk.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  legalComments: 'none',
+  banner: { js: `// App Platform service SDK ${pkg.version} (build ${label})` },
+  logLevel: 'warning',
+});
 
 const abi = process.versions.modules;
 const uwsName = `uws_${process.platform}_${process.arch}_${abi}.node`;
@@ -66,7 +78,7 @@ const notify = (() => {
 if (notify && existsSync(notify)) copyFileSync(notify, join(dist, 'notify.node'));
 else console.warn('build: sd-notify is not built (libsystemd-dev missing?); dist/ has no notify.node');
 
-console.log(`build: dist/ap.js ${pkg.version} (build ${label}) with ${uwsName}${notify && existsSync(notify) ? ' and notify.node' : ''}`);
+console.log(`build: dist/ap.js and dist/sdk.js ${pkg.version} (build ${label}) with ${uwsName}${notify && existsSync(notify) ? ' and notify.node' : ''}`);
 
 function defaultLabel() {
   const date = new Date().toISOString().slice(0, 10).replaceAll('-', '');

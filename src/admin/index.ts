@@ -14,7 +14,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-const MAX_LINE = 64 * 1024;
+const MAX_LINE = 512 * 1024;
 
 /** Listens on `path` (replacing a stale socket file) and serves `handlers`. */
 export async function startAdminServer(path: string, handlers: Readonly<Record<string, Handler>>, log: Logger): Promise<AdminServer> {

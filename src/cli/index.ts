@@ -23,7 +23,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout'], switches: ['json', 'help'], positionals: 1 },
+  ctl: { values: ['root', 'board', 'timeout'], switches: ['json', 'help'], positionals: 3 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -94,4 +94,9 @@ export function serveHelp(): string {
 export const CTL_USAGE = `usage: ap ctl <command> [--root DIR] [--board NAME] [--json] [--timeout SECONDS]
 
 commands:
-  status   the supervisor's state: version, board, root, ports, database`;
+  status                   the supervisor's state: version, board, ports, database, services
+  service list             installed services and their states
+  service install <dir>    copy an app-service folder (with its app.json) in and start it
+  service start <name>     start a service (also one that failed)
+  service stop <name>      stop a service
+  cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS`;

@@ -22,7 +22,32 @@ export interface Config {
     readonly host: string;
     readonly httpPort: number;
     readonly httpsPort: number;
+    /** Largest request head (request line and headers). */
+    readonly maxHeaderBytes: number;
+    /** Largest request body, unless an instance sets its own. */
+    readonly maxBodyBytes: number;
+    /** How long an app service may take to answer a request's head before the client gets 504. */
+    readonly requestTimeoutMs: number;
   };
+  readonly ws: {
+    readonly maxPayloadBytes: number;
+    readonly idleTimeoutS: number;
+    /** Client data a service has not taken yet, per connection, before the client is closed with 1013. */
+    readonly clientBudgetBytes: number;
+  };
+  readonly services: {
+    /** Run each service as a Linux user named after it (when we are root): the vendor's App security. */
+    readonly ownUser: boolean;
+    /** Cap of each service's log file (one rotated copy is kept besides). */
+    readonly logMaxBytes: number;
+    /** First restart delay; doubled per further death. */
+    readonly restartDelayMs: number;
+    /** This many deaths within restartWindowMs mark a service failed. */
+    readonly restartLimit: number;
+    readonly restartWindowMs: number;
+  };
+  /** Instances declared in the config file (until the Manager manages them). */
+  readonly instances: readonly InstanceConfig[];
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly db: {
     /** managed: the supervisor runs the cluster; attached: an init script does. */
@@ -38,6 +63,16 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
 }
 
+export interface InstanceConfig {
+  readonly service: string;
+  readonly name: string;
+  readonly domain: string;
+  /** Webserver path, default /<domain>/<name>. */
+  readonly path: string;
+  readonly password: string;
+  readonly maxBodyBytes: number | null;
+}
+
 /** What the parser reads from: flags already split into name → value. */
 export interface ConfigSources {
   readonly flags: Readonly<Record<string, string>>;
@@ -45,7 +80,7 @@ export interface ConfigSources {
   readonly cwd: string;
 }
 
-type Kind = 'string' | 'port' | 'path' | 'bytes' | 'seconds' | { readonly oneOf: readonly string[] };
+type Kind = 'string' | 'port' | 'path' | 'bytes' | 'seconds' | 'count' | 'boolean' | { readonly oneOf: readonly string[] };
 
 interface Option {
   readonly flag: string;
@@ -72,6 +107,17 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
   { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
   { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds a clean shutdown may take (default: 30)' },
+  { flag: 'max-header-size', env: 'AP_MAX_HEADER_SIZE', file: 'http.maxHeaderSize', kind: 'bytes', help: 'largest HTTP request head (default: 16K)' },
+  { flag: 'max-body-size', env: 'AP_MAX_BODY_SIZE', file: 'http.maxBodySize', kind: 'bytes', help: 'largest HTTP request body an instance gets (default: 128M)' },
+  { flag: 'request-timeout', env: 'AP_REQUEST_TIMEOUT', file: 'http.requestTimeout', kind: 'seconds', help: 'seconds a service may take to answer before the client gets 504 (default: 30)' },
+  { flag: 'ws-max-payload', env: 'AP_WS_MAX_PAYLOAD', file: 'ws.maxPayload', kind: 'bytes', help: 'largest WebSocket message (default: 16M)' },
+  { flag: 'ws-idle-timeout', env: 'AP_WS_IDLE_TIMEOUT', file: 'ws.idleTimeout', kind: 'seconds', help: 'seconds of silence before a WebSocket is pinged and then closed (default: 120)' },
+  { flag: 'ws-client-budget', env: 'AP_WS_CLIENT_BUDGET', file: 'ws.clientBudget', kind: 'bytes', help: "client data held for a slow service per WebSocket before it is closed with 1013 (default: 1M)" },
+  { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as its own Linux user when root: true or false (default: true on a box)' },
+  { flag: 'service-log-size', env: 'AP_SERVICE_LOG_SIZE', file: 'services.logSize', kind: 'bytes', help: 'cap of each service log file (default: 1M)' },
+  { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
+  { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
+  { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
 ];
 
 const FILE_KEYS = new Set(OPTIONS.flatMap((o) => (o.file ? [o.file] : [])));
@@ -117,6 +163,9 @@ export function loadConfig(sources: ConfigSources): Config {
       host: pick('host') ?? (board.name === 'dev' ? '127.0.0.1' : '::'),
       httpPort: Number(pick('http-port') ?? 80),
       httpsPort: Number(pick('https-port') ?? 443),
+      maxHeaderBytes: parseBytes(pick('max-header-size') ?? '16K'),
+      maxBodyBytes: parseBytes(pick('max-body-size') ?? '128M'),
+      requestTimeoutMs: Number(pick('request-timeout') ?? 30) * 1000,
     },
     log: {
       level: (pick('log-level') ?? 'info') as LogLevel,
@@ -130,6 +179,19 @@ export function loadConfig(sources: ConfigSources): Config {
     },
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,
+    ws: {
+      maxPayloadBytes: parseBytes(pick('ws-max-payload') ?? '16M'),
+      idleTimeoutS: Number(pick('ws-idle-timeout') ?? 120),
+      clientBudgetBytes: parseBytes(pick('ws-client-budget') ?? '1M'),
+    },
+    services: {
+      ownUser: (pick('app-user') ?? String(board.name !== 'dev')) === 'true',
+      logMaxBytes: parseBytes(pick('service-log-size') ?? '1M'),
+      restartDelayMs: Number(pick('restart-delay') ?? 1000),
+      restartLimit: Number(pick('restart-limit') ?? 5),
+      restartWindowMs: Number(pick('restart-window') ?? 120) * 1000,
+    },
+    instances: file ? parseInstances(file.instances, configFile) : [],
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);
@@ -139,6 +201,8 @@ export function loadConfig(sources: ConfigSources): Config {
 
 interface ConfigFile {
   readonly values: Map<string, string>;
+  /** The raw "instances" array, validated by parseInstances. */
+  readonly instances: unknown;
 }
 
 function readConfigFile(path: string, required: boolean): ConfigFile | null {
@@ -162,19 +226,61 @@ function readConfigFile(path: string, required: boolean): ConfigFile | null {
   const walk = (object: Record<string, unknown>, prefix: string): void => {
     for (const [key, value] of Object.entries(object)) {
       const name = prefix + key;
+      if (name === 'instances') continue;
       if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
         walk(value as Record<string, unknown>, `${name}.`);
       } else if (!FILE_KEYS.has(name)) {
         throw new UsageError(`config file ${path}: unknown setting "${name}" (known: ${[...FILE_KEYS].join(', ')})`, 'BAD_CONFIG_FILE');
-      } else if (typeof value === 'string' || typeof value === 'number') {
+      } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
         values.set(name, String(value));
       } else {
-        throw new UsageError(`config file ${path}: "${name}" must be a string or a number`, 'BAD_CONFIG_FILE');
+        throw new UsageError(`config file ${path}: "${name}" must be a string, a number or a boolean`, 'BAD_CONFIG_FILE');
       }
     }
   };
   walk(parsed as Record<string, unknown>, '');
-  return { values };
+  return { values, instances: (parsed as Record<string, unknown>).instances };
+}
+
+const INSTANCE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+const DOMAIN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Validates the config file's "instances": [{service, name, domain, path?, password, maxBodySize?}]. */
+function parseInstances(raw: unknown, file: string): InstanceConfig[] {
+  if (raw === undefined) return [];
+  const fail = (message: string): never => {
+    throw new UsageError(`config file ${file}: ${message}`, 'BAD_CONFIG_FILE');
+  };
+  if (!Array.isArray(raw)) fail('"instances" must be an array');
+  const seen = new Set<string>();
+  const paths = new Set<string>();
+  return (raw as unknown[]).map((entry, i) => {
+    const at = `instances[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`${at} must be an object`);
+    const e = entry as Record<string, unknown>;
+    for (const key of Object.keys(e)) {
+      if (!['service', 'name', 'domain', 'path', 'password', 'maxBodySize'].includes(key)) fail(`${at}: unknown field "${key}"`);
+    }
+    if (typeof e.service !== 'string' || !/^[a-z][a-z0-9_-]{0,30}$/.test(e.service)) fail(`${at}.service must be a service name`);
+    if (typeof e.name !== 'string' || !INSTANCE_NAME.test(e.name)) fail(`${at}.name must be letters, digits, ".", "_" or "-" (at most 63)`);
+    if (typeof e.domain !== 'string' || e.domain.length > 253 || !DOMAIN.test(e.domain)) fail(`${at}.domain must be a domain name`);
+    if (typeof e.password !== 'string' || e.password.length === 0 || e.password.length > 256) fail(`${at}.password must be a non-empty string`);
+    const path = e.path ?? `/${e.domain}/${e.name}`;
+    if (typeof path !== 'string' || !/^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+$/.test(path)) fail(`${at}.path must be a URL path such as /example.com/app (no trailing slash)`);
+    if ((path as string) === '/manager' || (path as string).startsWith('/manager/')) fail(`${at}.path ${path} is the Manager's own`);
+    const id = `${e.name}@${e.domain}`;
+    if (seen.has(id)) fail(`${at}: instance ${id} is declared twice`);
+    if (paths.has(path as string)) fail(`${at}: path ${path} is used twice`);
+    seen.add(id);
+    paths.add(path as string);
+    let maxBodyBytes: number | null = null;
+    if (e.maxBodySize !== undefined) {
+      if (typeof e.maxBodySize !== 'string' && typeof e.maxBodySize !== 'number') fail(`${at}.maxBodySize must be a size such as 10M`);
+      if (!BYTES.test(String(e.maxBodySize))) fail(`${at}.maxBodySize must be a size such as 10M`);
+      maxBodyBytes = parseBytes(String(e.maxBodySize));
+    }
+    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path as string, password: e.password as string, maxBodyBytes };
+  });
 }
 
 function check(option: Option, value: string, where: string): string {
@@ -186,8 +292,12 @@ function check(option: Option, value: string, where: string): string {
     if (!kind.oneOf.includes(value)) fail(`one of ${kind.oneOf.join(', ')}`);
   } else if (kind === 'port') {
     if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) fail('a port number from 0 to 65535');
+  } else if (kind === 'count') {
+    if (!/^\d{1,7}$/.test(value) || Number(value) < 1) fail('a whole number, at least 1');
   } else if (kind === 'seconds') {
     if (!/^\d{1,5}$/.test(value) || Number(value) < 1) fail('a whole number of seconds, at least 1');
+  } else if (kind === 'boolean') {
+    if (value !== 'true' && value !== 'false') fail('true or false');
   } else if (kind === 'bytes') {
     if (!BYTES.test(value)) fail('a size such as 500M, 64K, 1G or a number of bytes');
   } else if (value === '' || value.includes('\0')) {

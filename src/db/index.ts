@@ -13,6 +13,7 @@ import { migrate, MIGRATIONS, type Migration } from './migrations';
 export { findPgBin, lookupAccount, clusterAccount } from './binaries';
 export { startCluster, SUPERUSER, type Cluster, type ClusterOptions } from './cluster';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
+export { settings, type Settings } from './settings';
 
 /** The supervisor's own database. */
 export const MANAGER_DB = 'manager';

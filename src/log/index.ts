@@ -56,17 +56,31 @@ const stderrSink: Sink = {
 };
 
 function fileSink(path: string, maxBytes: number): Sink {
-  let fd = openSync(path, 'a', 0o640);
+  const file = openRotatingFile(path, maxBytes);
+  return { write: (line) => file.write(line), close: () => file.close() };
+}
+
+export interface RotatingFile {
+  write(data: string | Uint8Array): void;
+  close(): void;
+}
+
+/**
+ * An append-only file that is renamed to `<path>.1` (replacing the previous
+ * one) when it would grow past `maxBytes`: at most twice the cap on disk.
+ * Writes are synchronous on purpose: they are small and few, and a line
+ * written just before a crash must not be lost in a queue.
+ */
+export function openRotatingFile(path: string, maxBytes: number, mode = 0o640): RotatingFile {
+  let fd = openSync(path, 'a', mode);
   let size = fstatSync(fd).size;
   return {
-    write(line) {
-      // Synchronous on purpose: log lines are few, and a line written just
-      // before a crash must not be lost in a queue.
-      const bytes = Buffer.from(line);
+    write(data) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       if (size + bytes.length > maxBytes && size > 0) {
         closeSync(fd);
         renameSync(path, `${path}.1`);
-        fd = openSync(path, 'a', 0o640);
+        fd = openSync(path, 'a', mode);
         size = 0;
       }
       writeSync(fd, bytes);

@@ -25,6 +25,8 @@ export interface Paths {
   readonly run: string;
   readonly lock: string;
   readonly adminSocket: string;
+  /** The webserver's certificate and key, as files for uWS (root only; written from the database at start). */
+  readonly tls: string;
 }
 
 /** The layout below `root`; pure. */
@@ -46,6 +48,7 @@ export function layout(root: string): Paths {
     run: at('var/run'),
     lock: at('var/run/ap.pid'),
     adminSocket: at('var/run/ap.sock'),
+    tls: at('var/run/tls'),
   });
 }
 

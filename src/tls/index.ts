@@ -8,3 +8,4 @@
 export { createCertificate, generateSelfSigned, type CertificateAndKey, type CertificateOptions } from './certificate';
 export { MAX_CHAIN_BYTES, parseCertificateChain, type CertificateChain } from './chain';
 export { writeTlsFiles } from './files';
+export { CUSTOM_CERTIFICATE, DEFAULT_CERTIFICATE, installCertificate, prepareCertificate, type CertificateStore, type PreparedCertificate } from './store';

@@ -1,14 +1,22 @@
-// The webserver: the one owner of uWebSockets.js. It serves the Manager's own
-// routes under /manager/ and answers everything else with 404 (app routing
-// arrives with the app services). It follows uWS's contracts: copy from `req`
-// synchronously, onAborted before any await, cork every write after an await.
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+// The webserver: the one owner of uWebSockets.js. One event loop serves HTTP
+// and HTTPS (same routes), the Manager's own routes under /manager/, and every
+// instance's HTTP requests and WebSockets, routed by URL path prefix to its
+// app service's channel. Anything else is 404. It follows uWS's contracts:
+// copy from `req` synchronously, onAborted before any await, cork every write
+// made after an await, and respect backpressure both ways.
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
+import { proxyHttp, reply, type ProxyLimits } from './proxy';
+import type { RouteTable } from './routes';
+import type { Upstreams } from './upstream';
+import { websocketBehavior, type WsLimits } from './websocket';
+
+export { RouteTable, type Route } from './routes';
+export type { StreamHandler, Upstream, Upstreams } from './upstream';
 
 export interface Health {
-  /** HTTP status and JSON body for /manager/health. */
   readonly ok: boolean;
   readonly body: Record<string, unknown>;
 }
@@ -16,55 +24,93 @@ export interface Health {
 export interface WebserverOptions {
   readonly host: string;
   readonly httpPort: number;
+  /** HTTPS port and the certificate files, or null for no HTTPS. */
+  readonly https: { readonly port: number; readonly certFile: string; readonly keyFile: string } | null;
+  readonly maxHeaderBytes: number;
+  readonly http: ProxyLimits;
+  readonly ws: WsLimits;
+  readonly routes: () => RouteTable;
+  readonly upstreams: Upstreams;
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
 }
 
 export interface Webserver {
-  /** The port HTTP listens on (the configured one, or the one picked for 0). */
   readonly httpPort: number;
+  readonly httpsPort: number | null;
   /** Base URL for people, e.g. http://127.0.0.1:8080/ */
   readonly url: string;
+  /** Serves HTTPS with new certificate files from now on (open connections keep theirs). */
+  reloadCertificate(certFile: string, keyFile: string): Promise<void>;
   /** Stops accepting connections. */
   close(): void;
 }
 
-/** Starts listening; throws LISTEN_FAILED when the port cannot be bound. */
+/** Starts listening; throws LISTEN_FAILED when a port cannot be bound. */
 export async function startWebserver(options: WebserverOptions): Promise<Webserver> {
+  // uWS reads its header limit from the environment when it loads.
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(options.maxHeaderBytes);
   const uws = loadUws();
-  const app = uws.App();
-  routes(app, options);
-  const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, options.httpPort, resolve));
-  if (!socket) {
-    throw new ApError(
-      'LISTEN_FAILED',
-      `cannot listen on ${options.host} port ${options.httpPort}: is it in use, or does it need root (ports below 1024)?`,
-    );
+  const sockets: us_listen_socket[] = [];
+
+  const listen = async (app: TemplatedApp, port: number, scheme: string): Promise<[us_listen_socket, number]> => {
+    routes(app, options);
+    const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
+    if (!socket) {
+      throw new ApError('LISTEN_FAILED', `cannot listen for ${scheme} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
+    }
+    return [socket, uws.us_socket_local_port(socket)];
+  };
+
+  const [httpSocket, httpPort] = await listen(uws.App(), options.httpPort, 'HTTP');
+  sockets.push(httpSocket);
+  let httpsSocket: us_listen_socket | null = null;
+  let httpsPort: number | null = null;
+  const startHttps = async (certFile: string, keyFile: string, port: number) => {
+    const app = uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile });
+    const [socket, bound] = await listen(app, port, 'HTTPS');
+    return { socket, bound };
+  };
+  if (options.https) {
+    const { socket, bound } = await startHttps(options.https.certFile, options.https.keyFile, options.https.port);
+    httpsSocket = socket;
+    httpsPort = bound;
   }
-  const httpPort = uws.us_socket_local_port(socket);
   const url = `http://${urlHost(options.host)}:${httpPort}/`;
-  options.log.info(`listening on ${url}`);
+  options.log.info(`listening on ${url}${httpsPort === null ? '' : ` and https://${urlHost(options.host)}:${httpsPort}/`}`);
   let closed = false;
   return {
     httpPort,
+    httpsPort,
     url,
+    async reloadCertificate(certFile, keyFile) {
+      if (closed || httpsSocket === null || httpsPort === null) return;
+      // uWS reads certificates only when an app is made: close the listener, open a new one.
+      uws.us_listen_socket_close(httpsSocket);
+      const { socket } = await startHttps(certFile, keyFile, httpsPort);
+      httpsSocket = socket;
+    },
     close() {
       if (closed) return;
       closed = true;
-      uws.us_listen_socket_close(socket);
+      for (const socket of sockets) uws.us_listen_socket_close(socket);
+      if (httpsSocket) uws.us_listen_socket_close(httpsSocket);
     },
   };
 }
 
 function routes(app: TemplatedApp, options: WebserverOptions): void {
-  app.get('/manager/health', (res, _req) => {
-    const request = track(res);
+  app.get('/manager/health', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
     options.health().then(
-      (health) => send(request, health.ok ? '200 OK' : '503 Service Unavailable', JSON_TYPE, JSON.stringify(health.body)),
+      (health) => {
+        if (!aborted) res.cork(() => json(res, health.ok ? '200 OK' : '503 Service Unavailable', health.body));
+      },
       (err) => {
         options.log.error(`health check failed: ${(err as Error).message}`);
-        send(request, '500 Internal Server Error', JSON_TYPE, JSON.stringify({ status: 'error' }));
+        if (!aborted) res.cork(() => json(res, '500 Internal Server Error', { status: 'error' }));
       },
     );
   });
@@ -74,34 +120,17 @@ function routes(app: TemplatedApp, options: WebserverOptions): void {
   app.get('/manager/', (res) => {
     res.writeHeader('Content-Type', 'text/html; charset=utf-8').end(MANAGER_PAGE);
   });
-  app.any('/*', (res, req: HttpRequest) => {
+  app.ws('/*', websocketBehavior(options.routes, options.upstreams, options.ws));
+  app.any('/*', (res, req) => {
     const url = req.getUrl();
-    res.writeStatus('404 Not Found').writeHeader('Content-Type', TEXT_TYPE).end(`not found: ${url}\n`);
+    const route = url.startsWith('/manager/') ? null : options.routes().match(url);
+    if (!route) return reply(res, 404, `not found: ${url}\n`);
+    proxyHttp(res, req, route, options.upstreams.get(route.service), options.http);
   });
 }
 
-const JSON_TYPE = 'application/json';
-const TEXT_TYPE = 'text/plain; charset=utf-8';
-
-/** Our per-request state; never properties on uWS objects. */
-interface Request {
-  readonly res: HttpResponse;
-  aborted: boolean;
-}
-
-function track(res: HttpResponse): Request {
-  const request: Request = { res, aborted: false };
-  res.onAborted(() => {
-    request.aborted = true;
-  });
-  return request;
-}
-
-function send(request: Request, status: string, type: string, body: string): void {
-  if (request.aborted) return;
-  request.res.cork(() => {
-    request.res.writeStatus(status).writeHeader('Content-Type', type).writeHeader('Cache-Control', 'no-store').end(body);
-  });
+function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {
+  res.writeStatus(status).writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
 }
 
 function urlHost(host: string): string {

@@ -68,7 +68,7 @@ describe('admin socket', () => {
     assert.match(await raw('not json\n'), /"code":"BAD_REQUEST"/);
     assert.match(await raw('{"cmd": 5}\n'), /"code":"BAD_REQUEST"/);
     assert.match(await raw('{"cmd": "echo", "args": [1]}\n'), /"code":"BAD_REQUEST"/);
-    assert.match(await raw(`${'x'.repeat(70 * 1024)}`), /longer than/);
+    assert.match(await raw(`${'x'.repeat(600 * 1024)}`), /longer than/);
     assert.deepEqual(await adminRequest(path, 'status'), { state: 'running' });
   });
 

@@ -143,3 +143,25 @@ export function processesMentioning(needle: string): number[] {
   }
   return found;
 }
+
+/**
+ * Builds the example service (test/fixtures/<name>) into `into/<name>`: its
+ * app.json and service.js bundled with the SDK, as an installable folder.
+ */
+export async function buildFixture(name: string, into: string): Promise<string> {
+  const { build } = await import('esbuild');
+  const { copyFile, mkdir } = await import('node:fs/promises');
+  const dir = join(into, name);
+  await mkdir(dir, { recursive: true });
+  await copyFile(join(REPO, 'test/fixtures', name, 'app.json'), join(dir, 'app.json'));
+  await build({
+    entryPoints: [join(REPO, 'test/fixtures', name, 'service.ts')],
+    outfile: join(dir, 'service.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+  return dir;
+}

@@ -1,0 +1,102 @@
+// `ap ctl`: the command line's client of the admin socket, for scripts and
+// technicians. Prints people's text, or JSON with --json.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { adminRequest } from '../admin';
+import { CTL_USAGE } from '../cli';
+import { loadConfig } from '../config';
+import { UsageError } from '../errors';
+import { layout } from '../paths';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface CtlIo {
+  out(text: string): void;
+}
+
+export interface CtlArgs {
+  readonly words: readonly string[];
+  readonly flags: Readonly<Record<string, string>>;
+  readonly json: boolean;
+  readonly env: Env;
+  readonly cwd: string;
+}
+
+/** Runs one ctl command against the supervisor of the configured root; resolves with the exit status. */
+export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
+  const { words, flags, json, env, cwd } = args;
+  const timeout = flags.timeout ?? '60';
+  if (!/^\d{1,4}$/.test(timeout) || Number(timeout) < 1) throw new UsageError(`invalid value "${timeout}" for --timeout: expected whole seconds`);
+  // Only where the root is matters to ctl; the rest of the config is the server's.
+  const where = Object.fromEntries(Object.entries(flags).filter(([name]) => name === 'root' || name === 'board'));
+  const socket = layout(loadConfig({ flags: where, env, cwd }).root).adminSocket;
+  const ask = (cmd: string, cmdArgs: Record<string, unknown> = {}) => adminRequest(socket, cmd, cmdArgs, Number(timeout) * 1000);
+  const [command, sub, arg] = words;
+  const print = (value: unknown, text: (v: never) => string) => io.out(json ? JSON.stringify(value, null, 2) : text(value as never));
+  const needArg = (what: string) => {
+    if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
+    return arg;
+  };
+  switch (`${command ?? ''} ${sub ?? ''}`.trim()) {
+    case 'status':
+      if (sub !== undefined) break;
+      print(await ask('status'), formatStatus);
+      return 0;
+    case 'service list':
+      print(await ask('service.list'), formatServices);
+      return 0;
+    case 'service install': {
+      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder')) });
+      print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
+      return 0;
+    }
+    case 'service start':
+    case 'service stop': {
+      const result = await ask(`service.${sub}`, { name: needArg('a service name') });
+      print(result, (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
+      return 0;
+    }
+    case 'cert install': {
+      const file = resolve(cwd, needArg('a PEM file'));
+      const pem = await readFile(file, 'utf8').catch((err: Error) => {
+        throw new UsageError(`cannot read ${file}: ${err.message}`);
+      });
+      const chain = await ask('cert.install', { pem });
+      print(chain, (c: { subject: string; validTo: string }) => `installed the certificate for ${c.subject.replace(/\n/g, ', ')}, valid until ${c.validTo}`);
+      return 0;
+    }
+  }
+  throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${CTL_USAGE}`);
+}
+
+interface Status {
+  state: string;
+  pid: number;
+  version: string;
+  label: string;
+  board: string;
+  root: string;
+  uptimeSeconds: number;
+  http: { host: string; port: number | null; httpsPort: number | null };
+  db: { mode: string; socketDir: string; schemaVersion: number | null };
+  reserve: string | null;
+  services: { name: string; state: string }[];
+}
+
+function formatStatus(s: Status): string {
+  return [
+    `state:    ${s.state} (pid ${s.pid}, up ${s.uptimeSeconds} s)`,
+    `version:  ${s.version} (build ${s.label})`,
+    `board:    ${s.board}`,
+    `root:     ${s.root}`,
+    `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
+    `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
+    `reserve:  ${s.reserve ?? '-'}`,
+    `services: ${s.services.length === 0 ? 'none' : s.services.map((x) => `${x.name} (${x.state})`).join(', ')}`,
+  ].join('\n');
+}
+
+function formatServices(list: { name: string; version: string; state: string; pid: number | null; reason: string | null }[]): string {
+  if (list.length === 0) return 'no services installed';
+  return list.map((s) => `${s.name.padEnd(20)} ${s.version.padEnd(10)} ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}${s.reason ? `: ${s.reason}` : ''}`).join('\n');
+}

@@ -1,0 +1,343 @@
+// The app-service SDK: what a TypeScript service imports to serve HTTP and
+// WebSockets for its instances over the supervisor's channel (fd 3). Request
+// bodies are Readable streams and responses Writable streams with the channel's
+// backpressure behind them; WebSocket connections have send/close and
+// pause/resume. When the channel closes, the supervisor is gone: the service exits.
+import { Socket } from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
+
+export interface Instance {
+  readonly name: string;
+  readonly domain: string;
+  readonly path: string;
+  readonly [key: string]: unknown;
+}
+
+export interface Request extends Readable {
+  readonly method: string;
+  /** Path of the URL, as the client sent it. */
+  readonly url: string;
+  readonly query: string;
+  /** Header names in lowercase. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly instance: string | null;
+  readonly remote: string;
+  /** True once the client went away. */
+  readonly aborted: boolean;
+}
+
+export interface Response extends Writable {
+  /** Sends status and headers; the first write or end sends 200 with no headers if not called. */
+  writeHead(status: number, headers?: Record<string, string | number>): void;
+}
+
+export interface Connection {
+  readonly id: number;
+  readonly url: string;
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly instance: string | null;
+  readonly remote: string;
+  /** What the supervisor knows about the client (the PBX login's identity, later). */
+  readonly info: Readonly<Record<string, unknown>>;
+  /** Sends a message; false when the client is slow (wait for onDrain). */
+  send(data: string | Uint8Array): boolean;
+  close(code?: number, reason?: string): void;
+  /** Asks the supervisor to hold this client's messages for now. */
+  pause(): void;
+  resume(): void;
+  onDrain?: () => void;
+}
+
+export interface ServiceHandlers {
+  http?(req: Request, res: Response): void;
+  websocket?: {
+    open?(conn: Connection): void;
+    message?(conn: Connection, data: string | Buffer): void;
+    close?(conn: Connection, code: number, reason: string): void;
+  };
+  instanceStart?(instance: Instance): void;
+  instanceStop?(instance: Instance): void;
+  instanceConfig?(instance: Instance): void;
+}
+
+export interface Service {
+  log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
+  readonly instances: ReadonlyMap<string, Instance>;
+}
+
+const SDK_VERSION = 1;
+
+/** Connects to the supervisor on fd 3, reports ready, and serves `handlers`. */
+export function createService(handlers: ServiceHandlers, fd = Number(process.env.AP_CHANNEL_FD ?? 3)): Service {
+  const socket = new Socket({ fd, readable: true, writable: true });
+  const instances = new Map<string, Instance>();
+  const requests = new Map<number, { req: RequestStream; res: ResponseStream }>();
+  const connections = new Map<number, WsConnection>();
+  const waiting = new Set<() => void>();
+
+  const channel: Channel = new Channel(socket, {
+    frame: (frame) => onFrame(frame),
+    drain: () => {
+      for (const wake of [...waiting]) wake();
+    },
+    close: () => process.exit(0), // the supervisor is gone, and so are our clients
+  });
+
+  /** Sends, or holds the caller until the channel drains. */
+  const sendOrWait = (kind: Kind, stream: number, payload: Uint8Array | undefined, done: () => void) => {
+    if (channel.send(kind, stream, payload)) return done();
+    const wake = () => {
+      waiting.delete(wake);
+      done();
+    };
+    waiting.add(wake);
+  };
+
+  function onFrame(frame: Frame): void {
+    const { kind, stream, payload } = frame;
+    switch (kind) {
+      case Kind.CONTROL:
+        return onControl(decodeJson(frame));
+      case Kind.HTTP_HEAD: {
+        const head = decodeJson(frame);
+        const req = new RequestStream(stream, head, channel);
+        const res = new ResponseStream(stream, channel, sendOrWait);
+        requests.set(stream, { req, res });
+        res.once('finish', () => requests.delete(stream));
+        if (handlers.http) handlers.http(req, res);
+        else {
+          res.writeHead(404, { 'content-type': 'text/plain' });
+          res.end('this service serves no HTTP\n');
+        }
+        return;
+      }
+      case Kind.HTTP_BODY:
+        requests.get(stream)?.req.deliver(payload);
+        return;
+      case Kind.HTTP_END:
+        requests.get(stream)?.req.deliver(null);
+        return;
+      case Kind.WS_OPEN: {
+        const conn = new WsConnection(stream, decodeJson(frame), channel);
+        connections.set(stream, conn);
+        handlers.websocket?.open?.(conn);
+        return;
+      }
+      case Kind.WS_TEXT:
+      case Kind.WS_BINARY: {
+        const conn = connections.get(stream);
+        if (conn) handlers.websocket?.message?.(conn, kind === Kind.WS_TEXT ? payload.toString('utf8') : Buffer.from(payload));
+        return;
+      }
+      case Kind.WS_CLOSE: {
+        const conn = connections.get(stream);
+        if (!conn) return;
+        connections.delete(stream);
+        conn.closed = true;
+        const { code, reason } = decodeClose(payload);
+        handlers.websocket?.close?.(conn, code, reason);
+        return;
+      }
+      case Kind.PAUSE:
+        requests.get(stream)?.res.setPaused(true);
+        connections.get(stream)?.setPaused(true);
+        return;
+      case Kind.RESUME:
+        requests.get(stream)?.res.setPaused(false);
+        connections.get(stream)?.setPaused(false);
+        return;
+      case Kind.ABORT: {
+        const entry = requests.get(stream);
+        if (entry) {
+          requests.delete(stream);
+          entry.req.abort();
+          entry.res.destroy();
+        }
+        return;
+      }
+      default:
+        return; // response kinds never come this way; ignore
+    }
+  }
+
+  function onControl(message: Record<string, unknown>): void {
+    const instance = message as unknown as Instance;
+    switch (message.type) {
+      case 'instance.start':
+        instances.set(instance.name, instance);
+        handlers.instanceStart?.(instance);
+        return;
+      case 'instance.stop':
+        instances.delete(instance.name);
+        handlers.instanceStop?.(instance);
+        return;
+      case 'instance.config':
+        instances.set(instance.name, instance);
+        handlers.instanceConfig?.(instance);
+        return;
+      case 'ping':
+        channel.sendControl({ type: 'pong' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  channel.sendControl({ type: 'hello', sdk: SDK_VERSION, pid: process.pid });
+  channel.sendControl({ type: 'ready' });
+  return {
+    instances,
+    log: (level, message) => void channel.sendControl({ type: 'log', level, message }),
+  };
+}
+
+class RequestStream extends Readable implements Request {
+  readonly method: string;
+  readonly url: string;
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly instance: string | null;
+  readonly remote: string;
+  aborted = false;
+  private paused = false;
+
+  constructor(
+    private readonly stream: number,
+    head: Record<string, unknown>,
+    private readonly channel: Channel,
+  ) {
+    super({ highWaterMark: 256 * 1024 });
+    this.method = String(head.method ?? 'GET');
+    this.url = String(head.url ?? '/');
+    this.query = String(head.query ?? '');
+    this.headers = Object.freeze({ ...(head.headers as Record<string, string>) });
+    this.instance = typeof head.instance === 'string' ? head.instance : null;
+    this.remote = String(head.remote ?? '');
+  }
+
+  /** A body chunk (or null at its end) from the supervisor. */
+  deliver(chunk: Buffer | null): void {
+    if (!this.push(chunk) && chunk !== null && !this.paused) {
+      this.paused = true; // our reader is slow: ask the supervisor to hold the upload
+      this.channel.send(Kind.PAUSE, this.stream);
+    }
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.emit('aborted');
+    // No error: an unheard 'error' event would crash the service for a client's whim.
+    this.destroy();
+  }
+
+  override _read(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.channel.send(Kind.RESUME, this.stream);
+    }
+  }
+}
+
+type SendOrWait = (kind: Kind, stream: number, payload: Uint8Array | undefined, done: () => void) => void;
+
+class ResponseStream extends Writable implements Response {
+  private headSent = false;
+  private status = 200;
+  private headers: Record<string, string> = {};
+  private paused = false;
+  private resumeWaiter: (() => void) | null = null;
+
+  constructor(
+    private readonly stream: number,
+    private readonly channel: Channel,
+    private readonly sendOrWait: SendOrWait,
+  ) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+
+  writeHead(status: number, headers: Record<string, string | number> = {}): void {
+    if (this.headSent) throw new Error('writeHead after the head was sent');
+    this.status = status;
+    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused && this.resumeWaiter) {
+      const wake = this.resumeWaiter;
+      this.resumeWaiter = null;
+      wake();
+    }
+  }
+
+  private sendHead(): void {
+    if (this.headSent) return;
+    this.headSent = true;
+    this.channel.send(Kind.HTTP_RESPONSE, this.stream, Buffer.from(JSON.stringify({ status: this.status, headers: this.headers })));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.sendHead();
+    const go = () => this.sendOrWait(Kind.HTTP_RESPONSE_BODY, this.stream, chunk, () => callback());
+    if (this.paused) this.resumeWaiter = go;
+    else go();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.sendHead();
+    this.sendOrWait(Kind.HTTP_RESPONSE_END, this.stream, undefined, () => callback());
+  }
+}
+
+class WsConnection implements Connection {
+  readonly url: string;
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly instance: string | null;
+  readonly remote: string;
+  readonly info: Readonly<Record<string, unknown>>;
+  closed = false;
+  private paused = false;
+  onDrain?: () => void;
+
+  constructor(
+    readonly id: number,
+    head: Record<string, unknown>,
+    private readonly channel: Channel,
+  ) {
+    this.url = String(head.url ?? '/');
+    this.query = String(head.query ?? '');
+    this.headers = Object.freeze({ ...(head.headers as Record<string, string>) });
+    this.instance = typeof head.instance === 'string' ? head.instance : null;
+    this.remote = String(head.remote ?? '');
+    this.info = Object.freeze({ ...((head.info as Record<string, unknown>) ?? {}) });
+  }
+
+  send(data: string | Uint8Array): boolean {
+    if (this.closed) return false;
+    const text = typeof data === 'string';
+    const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, text ? Buffer.from(data) : data);
+    return ok && !this.paused;
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.send(Kind.WS_CLOSE, this.id, encodeClose(code, reason));
+  }
+
+  pause(): void {
+    this.channel.send(Kind.PAUSE, this.id);
+  }
+
+  resume(): void {
+    this.channel.send(Kind.RESUME, this.id);
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused) this.onDrain?.();
+  }
+}

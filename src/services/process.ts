@@ -1,0 +1,315 @@
+// One supervised app service: the executor of machine.ts. It spawns the child
+// in its own process group with the channel on fd 3, appends its output to a
+// size-capped log, keeps crash records, and routes channel frames to streams.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Channel, decodeJson, Kind, type Frame } from '../channel';
+import { describe as describeError } from '../errors';
+import { ensureDir, writeFileAtomic } from '../fsutil';
+import { openRotatingFile, type Logger, type RotatingFile } from '../log';
+import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
+import type { Manifest } from './manifest';
+
+/** What a stream's owner (an HTTP request, a WebSocket) hears from the service. */
+export interface StreamHandler {
+  frame(frame: Frame): void;
+  /** The channel took everything queued: paused uploads may go on. */
+  drain(): void;
+  /** The service went away (exit, cut-off, stop). */
+  gone(reason: string): void;
+}
+
+export interface ServiceOptions {
+  readonly manifest: Manifest;
+  readonly dir: string;
+  readonly logDir: string;
+  readonly crashDir: string;
+  readonly policy: Policy;
+  readonly logMaxBytes: number;
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly maxPayload: number;
+  /** Run as this user (uid/gid), or as ourselves. */
+  readonly account: { readonly uid: number; readonly gid: number } | null;
+  /** Wraps argv so the child dies with us (setpriv --pdeathsig), or null. */
+  readonly deathSignalWrapper: readonly string[] | null;
+  /** Instance descriptions sent as instance.start once the service is ready. */
+  readonly instances: () => readonly Record<string, unknown>[];
+  readonly log: Logger;
+}
+
+const CRASH_RECORDS_KEPT = 10;
+const TAIL_BYTES = 8192;
+
+export class ServiceProcess {
+  private machine: Machine = INITIAL;
+  private child: ChildProcess | null = null;
+  private channel: Channel | null = null;
+  private output: RotatingFile | null = null;
+  private tail = '';
+  private cutOff: string | null = null;
+  private startedAt = 0;
+  private readonly timers: Partial<Record<'restart' | 'start' | 'stable' | 'kill', NodeJS.Timeout>> = {};
+  private readonly streams = new Map<number, StreamHandler>();
+  private nextStream = 1;
+  private settled: (() => void)[] = [];
+
+  constructor(private readonly options: ServiceOptions) {}
+
+  get name(): string {
+    return this.options.manifest.name;
+  }
+
+  get manifest(): Manifest {
+    return this.options.manifest;
+  }
+
+  get state(): State {
+    return this.machine.state;
+  }
+
+  /** Wants the service running (also out of failed). */
+  start(): void {
+    this.dispatch({ type: 'start' });
+  }
+
+  /** Stops the service; resolves once it is stopped (or was not running). */
+  stop(): Promise<void> {
+    this.dispatch({ type: 'stop' });
+    if (this.state === 'stopped' || this.state === 'failed') return Promise.resolve();
+    return new Promise((resolve) => this.settled.push(resolve));
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      name: this.name,
+      version: this.manifest.version,
+      label: this.manifest.label,
+      state: this.state,
+      pid: this.child?.pid ?? null,
+      restarts: this.machine.attempt,
+      deaths: this.machine.deaths.length,
+      reason: this.machine.reason,
+      streams: this.streams.size,
+    };
+  }
+
+  /** A new stream for `handler`, or null when the service is not running. */
+  openStream(handler: StreamHandler): number | null {
+    if (this.state !== 'running' || !this.channel || this.channel.closed) return null;
+    let id = this.nextStream;
+    while (this.streams.has(id)) id = id >= 0xffff_ffff ? 1 : id + 1;
+    this.nextStream = id >= 0xffff_ffff ? 1 : id + 1;
+    this.streams.set(id, handler);
+    return id;
+  }
+
+  /** Forgets a stream (its owner is done with it). */
+  closeStream(id: number): void {
+    this.streams.delete(id);
+  }
+
+  /** Sends a frame to the service; false when the channel is full (wait for drain) or gone. */
+  send(kind: Kind, stream: number, payload?: Uint8Array): boolean {
+    return this.channel?.send(kind, stream, payload) ?? false;
+  }
+
+  /** Bytes waiting in the channel towards the service. */
+  get queued(): number {
+    return this.channel?.writableLength ?? 0;
+  }
+
+  /** Cuts the service off for breaking the channel's rules (e.g. flooding); it is restarted. */
+  cutOffFor(reason: string): void {
+    this.channel?.close(new Error(reason));
+  }
+
+  private dispatch(event: Event): void {
+    const { machine, actions } = step(this.machine, event, this.options.policy, Date.now());
+    const before = this.machine.state;
+    this.machine = machine;
+    if (machine.state !== before) this.options.log.debug(`${before} → ${machine.state} (${event.type})`);
+    for (const action of actions) this.perform(action);
+    if (machine.state === 'failed' && before !== 'failed') this.options.log.error(`failed: ${machine.reason}`);
+    if (machine.state === 'stopped' || machine.state === 'failed') {
+      for (const resolve of this.settled.splice(0)) resolve();
+    }
+  }
+
+  private perform(action: Action): void {
+    switch (action.type) {
+      case 'spawn':
+        return this.spawn();
+      case 'kill':
+        return this.kill();
+      case 'schedule-restart':
+        this.timers.restart = setTimeout(() => this.dispatch({ type: 'timer' }), action.delayMs);
+        return;
+      case 'cancel-restart':
+        return this.clear('restart');
+      case 'arm-start-timeout':
+        this.timers.start = setTimeout(() => this.dispatch({ type: 'start-timeout' }), this.options.startTimeoutMs);
+        return;
+      case 'arm-stable':
+        this.clear('start');
+        this.timers.stable = setTimeout(() => this.dispatch({ type: 'stable' }), this.options.policy.stableMs);
+        return;
+      case 'crash-record':
+        void this.recordCrash(action.code, action.signal);
+        return;
+      case 'announce':
+        this.options.log.warn(action.message);
+        return;
+    }
+  }
+
+  private spawn(): void {
+    const { manifest, dir } = this.options;
+    const [program, ...args] = manifest.entry;
+    const argv = [...(this.options.deathSignalWrapper ?? []), program === 'node' ? process.execPath : join(dir, program!), ...args];
+    this.cutOff = null;
+    this.tail = '';
+    this.startedAt = Date.now();
+    try {
+      this.output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
+    } catch (err) {
+      this.options.log.error(`cannot open its log: ${describeError(err)}`);
+    }
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      detached: true, // its own process group: stop and clean-up reach its children too
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', AP_SERVICE: manifest.name, AP_CHANNEL_FD: '3' },
+      ...(this.options.account ?? {}),
+    });
+    this.child = child;
+    let exited = false;
+    const onExit = (code: number | null, signal: string | null) => {
+      if (exited) return;
+      exited = true;
+      this.onExit(child, code, signal);
+    };
+    child.once('error', (err) => {
+      this.note(`cannot start: ${err.message}`);
+      onExit(null, null);
+    });
+    child.once('exit', (code, signal) => onExit(code, signal));
+    child.stdout!.on('data', (chunk: Buffer) => this.note(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => this.note(chunk));
+    this.channel = new Channel(child.stdio[3] as Duplex, {
+      frame: (frame) => this.onFrame(frame),
+      drain: () => {
+        for (const handler of this.streams.values()) handler.drain();
+      },
+      close: (error) => this.onChannelClose(child, error),
+    }, { maxPayload: this.options.maxPayload });
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.kind !== Kind.CONTROL) {
+      // Frames for a stream that is already gone (aborted meanwhile) are dropped.
+      this.streams.get(frame.stream)?.frame(frame);
+      return;
+    }
+    const message = decodeJson(frame);
+    switch (message.type) {
+      case 'ready': {
+        const before: State = this.state;
+        this.dispatch({ type: 'ready' });
+        if (before === 'starting' && (this.state as State) === 'running') {
+          this.options.log.info(`running (pid ${this.child?.pid})`);
+          for (const instance of this.options.instances()) this.channel?.sendControl({ type: 'instance.start', ...instance });
+        }
+        return;
+      }
+      case 'log':
+        this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}\n`);
+        return;
+      case 'ping':
+        this.channel?.sendControl({ type: 'pong' });
+        return;
+      default:
+        return; // hello, pong and messages of newer SDKs: nothing to do
+    }
+  }
+
+  private onChannelClose(child: ChildProcess, error: Error | null): void {
+    for (const handler of this.streams.values()) handler.gone(error ? 'the service was cut off' : 'the service closed its channel');
+    this.streams.clear();
+    if (this.child !== child || child.exitCode !== null || child.signalCode !== null) return;
+    if (error) {
+      this.cutOff = error.message;
+      this.options.log.warn(`cut off: ${error.message}`);
+      this.note(`[supervisor] cut off: ${error.message}\n`);
+    }
+    // A service without its channel is of no use: end it; the machine restarts it.
+    this.signalGroup(child, 'SIGTERM');
+    this.timers.kill ??= setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: string | null): void {
+    if (this.child !== child) return;
+    this.signalGroup(child, 'SIGKILL'); // whatever it left behind in its group
+    this.clear('kill');
+    this.clear('start');
+    this.clear('stable');
+    this.channel?.close();
+    this.channel = null;
+    this.child = null;
+    this.output?.close();
+    this.output = null;
+    this.dispatch({ type: 'exit', code, signal });
+  }
+
+  private kill(): void {
+    const child = this.child;
+    if (!child) return;
+    this.signalGroup(child, 'SIGTERM');
+    this.timers.kill = setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);
+  }
+
+  private signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone already
+    }
+  }
+
+  private clear(timer: keyof ServiceProcess['timers']): void {
+    clearTimeout(this.timers[timer]);
+    delete this.timers[timer];
+  }
+
+  /** Service output: into its log file, and the last few KB kept for crash records. */
+  private note(data: Buffer | string): void {
+    this.output?.write(data);
+    this.tail = (this.tail + data.toString()).slice(-TAIL_BYTES);
+  }
+
+  private async recordCrash(code: number | null, signal: string | null): Promise<void> {
+    const { crashDir, manifest } = this.options;
+    const time = new Date();
+    const record = {
+      service: manifest.name,
+      version: manifest.version,
+      time: time.toISOString(),
+      uptimeMs: time.getTime() - this.startedAt,
+      exitCode: code,
+      signal,
+      cutOff: this.cutOff,
+      lastLines: this.tail.split('\n').filter(Boolean).slice(-40),
+    };
+    try {
+      await ensureDir(crashDir);
+      await writeFileAtomic(join(crashDir, `crash-${time.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(record, null, 2)}\n`);
+      const records = (await readdir(crashDir)).filter((f) => f.startsWith('crash-') && f.endsWith('.json')).sort();
+      for (const old of records.slice(0, Math.max(0, records.length - CRASH_RECORDS_KEPT))) await rm(join(crashDir, old), { force: true });
+    } catch (err) {
+      this.options.log.error(`cannot write a crash record: ${describeError(err)}`);
+    }
+  }
+}

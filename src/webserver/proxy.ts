@@ -1,0 +1,298 @@
+// HTTP requests to an instance, streamed both ways over its service's channel.
+// Upload chunks go out as they arrive (uWS pauses the client while the channel
+// is full); response chunks go to the client with uWS backpressure, and the
+// service is paused while the client is slow. Nothing holds a whole body.
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ChannelError, decodeJson, Kind, type Frame } from '../channel';
+import type { Route } from './routes';
+import { FLOOD_LIMIT, UPLOAD_BUDGET, type Upstream } from './upstream';
+
+export interface ProxyLimits {
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Headers we never pass from a service to the client: uWS frames the response itself. */
+const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'date', 'uwebsockets']);
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 201: 'Created', 204: 'No Content', 206: 'Partial Content', 207: 'Multi-Status', 301: 'Moved Permanently', 302: 'Found',
+  304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
+}
+
+/** Answers a request ourselves (not from a service). Call corked, or synchronously in the handler. */
+export function reply(res: HttpResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'text/plain; charset=utf-8');
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+  res.end(text);
+}
+
+/** Copies what the request head holds; uWS's `req` is only valid during the handler. */
+export function readHead(res: HttpResponse, req: HttpRequest, instance: string) {
+  const headers: Record<string, string> = {};
+  req.forEach((name, value) => {
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  });
+  return {
+    method: req.getMethod().toUpperCase(),
+    url: req.getUrl(),
+    query: req.getQuery() ?? '',
+    headers,
+    instance,
+    remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  };
+}
+
+/** Proxies one request to `upstream`; synchronous part of the uWS handler. */
+export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, upstream: Upstream | undefined, limits: ProxyLimits): void {
+  const head = readHead(res, req, route.instance);
+  const maxBody = route.maxBodyBytes ?? limits.maxBodyBytes;
+  const declared = Number(head.headers['content-length'] ?? 0);
+  if (declared > maxBody) return reply(res, 413, `request body larger than ${maxBody} bytes\n`, { Connection: 'close' });
+  const exchange = new Exchange(res, head.method, upstream, maxBody);
+  const stream = upstream?.openStream(exchange) ?? null;
+  if (stream === null || !upstream) return reply(res, 503, `the service of ${route.instance} is not running\n`);
+  exchange.begin(stream, limits.requestTimeoutMs);
+  upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
+}
+
+/** One request/response pair in flight. Our state; never properties on uWS objects. */
+class Exchange {
+  private stream = 0;
+  private done = false;
+  private responded = false;
+  private timer: NodeJS.Timeout | undefined;
+  private received = 0;
+  // Upload gate. uWS's pause() stops a socket both ways, so the upload is held
+  // only while no response bytes wait for the socket to become writable;
+  // otherwise a full-duplex exchange (an echo) would deadlock.
+  private channelFull = false;
+  private serviceAskedPause = false;
+  private responseWaiting = false;
+  private uploadHeld = false;
+  // Response side.
+  private total: number | null = null;
+  private pausedService = false;
+  private floodBytes = 0;
+  private pending: { data: Buffer; base: number } | null = null;
+  private queue: Buffer[] = [];
+  private endRequested = false;
+
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly method: string,
+    private readonly upstream: Upstream | undefined,
+    private readonly maxBody: number,
+  ) {}
+
+  begin(stream: number, timeoutMs: number): void {
+    this.stream = stream;
+    this.res.onAborted(() => {
+      // The client went away: tell the service, forget the response.
+      if (this.done) return;
+      this.finish();
+      this.upstream!.send(Kind.ABORT, this.stream);
+    });
+    this.res.onData((chunk, isLast) => this.upload(chunk, isLast));
+    this.timer = setTimeout(() => {
+      if (this.responded || this.done) return;
+      this.fail(504, 'the service did not answer in time\n');
+    }, timeoutMs);
+  }
+
+  private upload(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.done) return;
+    this.received += chunk.byteLength;
+    if (this.received > this.maxBody) return this.fail(413, `request body larger than ${this.maxBody} bytes\n`, true);
+    // uWS reuses `chunk` after we return: copy it.
+    if (chunk.byteLength > 0) this.upstream!.send(Kind.HTTP_BODY, this.stream, Buffer.from(chunk.slice(0)));
+    if (isLast) this.upstream!.send(Kind.HTTP_END, this.stream);
+    else if (this.upstream!.queued > UPLOAD_BUDGET) {
+      this.channelFull = true;
+      this.gate();
+    }
+  }
+
+  /** Holds or releases the client's upload after any change of the conditions. */
+  private gate(): void {
+    if (this.done) return;
+    const hold = (this.channelFull || this.serviceAskedPause) && !this.responseWaiting;
+    if (hold === this.uploadHeld) return;
+    this.uploadHeld = hold;
+    if (hold) this.res.pause();
+    else this.res.resume();
+  }
+
+  // --- StreamHandler: what the service sends on our stream ---
+
+  frame(frame: Frame): void {
+    if (this.done) return;
+    switch (frame.kind) {
+      case Kind.HTTP_RESPONSE:
+        return this.head(frame);
+      case Kind.HTTP_RESPONSE_BODY:
+        if (!this.responded) throw new ChannelError(`response body before head on stream ${this.stream}`);
+        return this.body(frame.payload);
+      case Kind.HTTP_RESPONSE_END:
+        if (!this.responded) throw new ChannelError(`response end before head on stream ${this.stream}`);
+        this.endRequested = true;
+        return this.flush();
+      case Kind.ABORT:
+        return this.fail(502, 'the service aborted the request\n', this.responded);
+      case Kind.PAUSE:
+      case Kind.RESUME:
+        this.serviceAskedPause = frame.kind === Kind.PAUSE;
+        return this.gate();
+      default:
+        throw new ChannelError(`frame kind 0x${frame.kind.toString(16)} on HTTP stream ${this.stream}`);
+    }
+  }
+
+  drain(): void {
+    if (this.channelFull) {
+      this.channelFull = false;
+      this.gate();
+    }
+  }
+
+  gone(reason: string): void {
+    if (!this.done) this.fail(502, `${reason}\n`, this.responded);
+  }
+
+  private head(frame: Frame): void {
+    if (this.responded) throw new ChannelError(`second response head on stream ${this.stream}`);
+    const head = decodeJson(frame);
+    const status = head.status;
+    const headers = head.headers ?? {};
+    if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) throw new ChannelError(`bad response status ${String(status)}`);
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new ChannelError('response headers must be an object');
+    this.responded = true;
+    clearTimeout(this.timer);
+    const length = (headers as Record<string, unknown>)['content-length'];
+    if (length !== undefined && /^\d{1,15}$/.test(String(length))) this.total = Number(length);
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status as number));
+      for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+        if (typeof value !== 'string' || HOP_BY_HOP.has(name.toLowerCase()) || /[\r\n]/.test(name + value)) continue;
+        this.res.writeHeader(name, value);
+      }
+    });
+  }
+
+  private body(data: Buffer): void {
+    if (data.length === 0) return;
+    if (this.pending || this.queue.length > 0) {
+      // The client is slow and the service was asked to pause; it may still have a little in flight.
+      this.queue.push(data);
+      this.floodBytes += data.length;
+      if (this.floodBytes > FLOOD_LIMIT) this.upstream!.cutOffFor(`ignored PAUSE on HTTP stream ${this.stream}`);
+      return;
+    }
+    this.write(data);
+  }
+
+  /** Writes one chunk to the client; false (and waiting for onWritable) under backpressure. */
+  private write(data: Buffer): boolean {
+    // A write to a paused uWS socket that cannot complete never gets onWritable
+    // after resume(): release the upload before writing, hold it again after.
+    if (this.uploadHeld) {
+      this.uploadHeld = false;
+      this.res.resume();
+    }
+    let ok = true;
+    this.res.cork(() => {
+      if (this.method === 'HEAD') return;
+      if (this.total === null) {
+        ok = this.res.write(data); // uWS keeps the chunk even when it reports backpressure
+        if (!ok) this.waitWritable(null);
+        return;
+      }
+      const base = this.res.getWriteOffset();
+      const [sent, finished] = this.res.tryEnd(data, this.total);
+      if (finished) return this.finish();
+      if (!sent) {
+        ok = false;
+        this.waitWritable({ data, base });
+      }
+    });
+    if (ok) this.gate();
+    return ok;
+  }
+
+  private waitWritable(pending: { data: Buffer; base: number } | null): void {
+    this.pending = pending ?? { data: Buffer.alloc(0), base: -1 };
+    this.responseWaiting = true;
+    this.gate();
+    if (!this.pausedService) {
+      this.pausedService = true;
+      this.upstream!.send(Kind.PAUSE, this.stream);
+    }
+    this.res.onWritable((offset) => {
+      if (this.done) return true;
+      const current = this.pending;
+      if (current && current.base >= 0) {
+        const [sent, finished] = this.res.tryEnd(current.data.subarray(offset - current.base), this.total!);
+        if (finished) {
+          this.finish();
+          return true;
+        }
+        if (!sent) return false;
+      }
+      this.pending = null;
+      this.flush();
+      // Tell uWS whether our writes went through; if not, it calls again when writable.
+      return this.pending === null;
+    });
+  }
+
+  /** Sends what queued up while the client was slow; then resumes the service or ends the response. */
+  private flush(): void {
+    if (this.done || this.pending) return;
+    while (this.queue.length > 0) {
+      if (!this.write(this.queue.shift()!)) return;
+      if (this.done) return;
+    }
+    this.floodBytes = 0;
+    this.responseWaiting = false;
+    this.gate();
+    if (this.pausedService && !this.endRequested) {
+      this.pausedService = false;
+      this.upstream!.send(Kind.RESUME, this.stream);
+    }
+    if (this.endRequested) {
+      this.res.cork(() => {
+        if (this.method === 'HEAD') this.res.endWithoutBody(this.total ?? undefined);
+        else if (this.total === null) this.res.end();
+        else this.res.close(); // the service sent fewer bytes than its Content-Length: the client must not wait
+      });
+      this.finish();
+    }
+  }
+
+  /** Ends the exchange with our own status, or by closing a response already under way. */
+  private fail(status: number, text: string, closeConnection = false): void {
+    const abort = !this.done && this.stream !== 0;
+    if (!this.done) {
+      this.res.cork(() => {
+        if (this.responded) this.res.close();
+        else reply(this.res, status, text, closeConnection ? { Connection: 'close' } : {});
+      });
+    }
+    this.finish();
+    if (abort && status !== 502) this.upstream!.send(Kind.ABORT, this.stream);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.queue = [];
+    this.pending = null;
+    this.upstream!.closeStream(this.stream);
+  }
+}

@@ -1,0 +1,29 @@
+// What the webserver needs of an app service: a stream on its channel.
+import type { Frame, Kind } from '../channel';
+
+export interface StreamHandler {
+  frame(frame: Frame): void;
+  drain(): void;
+  gone(reason: string): void;
+}
+
+export interface Upstream {
+  readonly name: string;
+  openStream(handler: StreamHandler): number | null;
+  closeStream(id: number): void;
+  send(kind: Kind, stream: number, payload?: Uint8Array): boolean;
+  /** Bytes queued in the channel towards the service. */
+  readonly queued: number;
+  /** Cuts the service off for breaking the channel's rules; it is restarted. */
+  cutOffFor(reason: string): void;
+}
+
+export interface Upstreams {
+  get(service: string): Upstream | undefined;
+}
+
+/** Bytes of upload queued towards a service before the client upload is held. */
+export const UPLOAD_BUDGET = 1024 * 1024;
+
+/** Bytes a service may send on a stream after we asked it to pause, before it counts as flooding. */
+export const FLOOD_LIMIT = 8 * 1024 * 1024;

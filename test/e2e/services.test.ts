@@ -1,0 +1,256 @@
+// The bundled supervisor with the example service: routing, streaming, TLS,
+// timeouts, WebSockets, and supervision of services that misbehave.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { createCertificate } from '../../src/tls';
+import { cpuMs, fetchRaw, rssKb, streamedEcho, until } from '../harness/http';
+import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+
+let dir: string;
+let root: string;
+let run: Run;
+let http: string;
+let httpsPort: number;
+let pid: number;
+
+const ctl = (...args: string[]) => {
+  const result = runApSync(['ctl', ...args, '--json', '--root', root]);
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout);
+};
+
+/** A service folder with just an app.json whose entry is `node -e <code>`. */
+async function inlineService(name: string, code: string): Promise<string> {
+  const folder = join(dir, 'packages', name);
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'app.json'), JSON.stringify({ name, version: '0.0.1', entry: ['node', '-e', code] }));
+  return folder;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ap-svc-'));
+  await chmod(dir, 0o755);
+  root = join(dir, 'root');
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(
+    join(root, 'etc/ap.json'),
+    JSON.stringify({
+      http: { requestTimeout: 2 },
+      services: { restartDelayMs: 100, restartLimit: 4, restartWindow: 60 },
+      instances: [
+        { service: 'echo', name: 'echo1', domain: 'example.com', password: 'pw1' },
+        { service: 'echo', name: 'sub', domain: 'example.com', path: '/example.com/echo1/sub', password: 'pw2' },
+        { service: 'echo', name: 'small', domain: 'example.com', password: 'pw3', maxBodySize: '1K' },
+      ],
+    }),
+  );
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
+  const [, port] = await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//);
+  http = `http://127.0.0.1:${port}`;
+  pid = run.child.pid!;
+  httpsPort = ctl('status').http.httpsPort;
+  const installed = ctl('service', 'install', await buildFixture('echo', join(dir, 'packages')));
+  assert.equal(installed.name, 'echo');
+  await until('echo running', async () => (ctl('service', 'list').find((s: { name: string; state: string }) => s.name === 'echo' && s.state === 'running') ? true : undefined));
+});
+
+after(async () => {
+  if (run) await ensureStopped(run);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('routing and HTTP through the channel', () => {
+  it('routes by path prefix, longest first, case-sensitive, on whole segments', async () => {
+    const hello = await fetchRaw(`${http}/example.com/echo1/hello?x=1`);
+    assert.equal(hello.status, 200);
+    assert.equal(hello.body.toString(), 'hello from echo1@example.com (GET /example.com/echo1/hello?x=1)');
+    assert.equal(hello.headers['x-instance'], 'echo1@example.com');
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/sub/hello`)).headers['x-instance'], 'sub@example.com');
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/subway/hello`)).headers['x-instance'], 'echo1@example.com');
+    for (const path of ['/Example.com/echo1/hello', '/example.com/echo10/hello', '/example.com', '/nothing']) {
+      assert.equal((await fetchRaw(`${http}${path}`)).status, 404, path);
+    }
+    assert.equal((await fetchRaw(`${http}/manager/health`)).status, 200);
+  });
+
+  it('streams a 50 MB POST to the service and back intact', async () => {
+    const size = 50 * 1024 * 1024;
+    const result = await streamedEcho(`${http}/example.com/echo1/echo`, size);
+    assert.equal(result.status, 200);
+    assert.equal(result.receivedBytes, size);
+    assert.equal(result.received, result.sent);
+  });
+
+  it('keeps supervisor memory flat while 100 MB stream through it', async () => {
+    const size = 100 * 1024 * 1024;
+    const before = await rssKb(pid);
+    let peak = before;
+    const sampler = setInterval(() => void rssKb(pid).then((kb) => (peak = Math.max(peak, kb)), () => {}), 10);
+    const result = await streamedEcho(`${http}/example.com/echo1/echo`, size).finally(() => clearInterval(sampler));
+    assert.equal(result.received, result.sent);
+    const growthMb = (peak - before) / 1024;
+    console.log(`# 100 MB echo: supervisor RSS ${Math.round(before / 1024)} MB before, peak +${growthMb.toFixed(1)} MB`);
+    // Holding the body (or one direction of it) would cost 100 MB; what remains is garbage awaiting GC.
+    assert.ok(growthMb < 50, `supervisor memory grew by ${growthMb.toFixed(1)} MB while streaming 100 MB`);
+  });
+
+  it('streams a large response with Content-Length under client backpressure', async () => {
+    const size = 20 * 1024 * 1024;
+    const answer = await fetchRaw(`${http}/example.com/echo1/download?size=${size}`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['content-length'], String(size));
+    assert.equal(answer.body.length, size);
+    assert.equal(createHash('sha256').update(answer.body).digest('hex'), createHash('sha256').update(Buffer.alloc(size, 0x61)).digest('hex'));
+  });
+
+  it('enforces the per-route body limit with 413', async () => {
+    assert.equal((await fetchRaw(`${http}/example.com/small/echo`, { method: 'POST', body: Buffer.alloc(2048) })).status, 413);
+    assert.equal((await fetchRaw(`${http}/example.com/small/echo`, { method: 'POST', body: 'fine' })).body.toString(), 'fine');
+  });
+
+  it('tells the service when the client aborts mid-body', async () => {
+    const before = JSON.parse((await fetchRaw(`${http}/example.com/echo1/aborts`)).body.toString()).aborts as number;
+    await new Promise<void>((resolve) => {
+      const req = request(`${http}/example.com/echo1/slow-upload`, { method: 'POST', headers: { 'content-length': String(10 * 1024 * 1024) }, agent: false });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(256 * 1024), () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    await until('the abort to reach the service', async () => {
+      const { aborts } = JSON.parse((await fetchRaw(`${http}/example.com/echo1/aborts`)).body.toString());
+      return aborts > before ? true : undefined;
+    });
+  });
+
+  it('answers 504 when the service hangs past the request timeout', async () => {
+    const started = Date.now();
+    const answer = await fetchRaw(`${http}/example.com/echo1/hang`);
+    assert.equal(answer.status, 504);
+    assert.ok(Date.now() - started >= 1900, 'not before the timeout');
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`)).status, 200, 'the service is fine afterwards');
+  });
+});
+
+describe('HTTPS', () => {
+  it('serves the self-signed certificate made at first start', async () => {
+    const cert = await readFile(join(root, 'var/run/tls/webserver.crt'), 'utf8');
+    const answer = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: cert });
+    assert.equal(answer.status, 200);
+    await assert.rejects(fetchRaw(`https://127.0.0.1:${httpsPort}/manager/health`), /self-signed|self signed/);
+  });
+
+  it('switches to an uploaded chain from a test CA, and rejects a bad one', async () => {
+    const ca = createCertificate({ commonName: 'Test Root CA', days: 30, isCA: true });
+    const leaf = createCertificate({ commonName: 'box.example.com', altNames: { dns: ['box.example.com', 'localhost'] }, days: 30, issuer: ca });
+    const file = join(dir, 'chain.pem');
+    await writeFile(file, leaf.certPem + ca.certPem + leaf.keyPem);
+    const installed = ctl('cert', 'install', file);
+    assert.match(installed.subject, /box\.example\.com/);
+    const answer = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: ca.certPem, servername: 'box.example.com' });
+    assert.equal(answer.status, 200);
+
+    await writeFile(file, leaf.certPem + ca.certPem); // no key
+    const bad = runApSync(['ctl', 'cert', 'install', file, '--root', root]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /key/i);
+    const still = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: ca.certPem, servername: 'box.example.com' });
+    assert.equal(still.status, 200, 'the good chain stays in use');
+  });
+});
+
+describe('WebSockets through the channel', () => {
+  it('echoes text and a 1 MB binary message', async () => {
+    const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
+    const messages: (string | Buffer)[] = [];
+    const waiters: (() => void)[] = [];
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      messages.push(isBinary ? data : data.toString());
+      waiters.splice(0).forEach((w) => w());
+    });
+    const next = async () => {
+      while (messages.length === 0) await new Promise<void>((r) => waiters.push(r));
+      return messages.shift()!;
+    };
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    assert.deepEqual(JSON.parse((await next()) as string), { hello: 'echo1@example.com', url: '/example.com/echo1/ws' });
+    ws.send('ping text');
+    assert.equal(await next(), 'ping text');
+    const big = createHash('sha512').update('seed').digest();
+    const payload = Buffer.concat(Array.from({ length: (1024 * 1024) / big.length }, () => big));
+    ws.send(payload);
+    const echoed = (await next()) as Buffer;
+    assert.ok(Buffer.isBuffer(echoed));
+    assert.equal(echoed.length, 1024 * 1024);
+    assert.ok(echoed.equals(payload));
+    ws.send('close');
+    const [code, reason] = await new Promise<[number, string]>((resolve) => ws.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
+    assert.deepEqual([code, reason], [4001, 'asked to close']);
+  });
+
+  it('refuses a WebSocket to an unknown path', async () => {
+    const ws = new WebSocket(`${http.replace('http', 'ws')}/nowhere`);
+    const status = await new Promise<number>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).once('error', () => resolve(-1)));
+    assert.equal(status, 404);
+  });
+});
+
+describe('supervision', () => {
+  it('backs off a service that exits at once, then marks it failed, at almost no CPU', async () => {
+    const cpuBefore = await cpuMs(pid);
+    const started = Date.now();
+    ctl('service', 'install', await inlineService('crasher', 'process.exit(3)'));
+    const failed = await until('crasher to fail', async () => {
+      const s = ctl('service', 'list').find((x: { name: string }) => x.name === 'crasher');
+      return s?.state === 'failed' ? s : undefined;
+    });
+    const cpu = (await cpuMs(pid)) - cpuBefore;
+    const elapsed = Date.now() - started;
+    console.log(`# crash loop: 4 deaths in ${elapsed} ms cost the supervisor ${cpu} ms of CPU`);
+    assert.match(failed.reason, /died 4 times/);
+    assert.ok(elapsed >= 100 + 200 + 400, 'restarts were spaced by the backoff');
+    assert.ok(cpu < 1500, `supervisor used ${cpu} ms of CPU for a crash loop`);
+    const records = await readdir(join(root, 'mnt/sda2/log/core_dumps/crasher'));
+    assert.equal(records.length, 4);
+    const record = JSON.parse(await readFile(join(root, 'mnt/sda2/log/core_dumps/crasher', records[0]!), 'utf8'));
+    assert.equal(record.exitCode, 3);
+    // Failed stays failed until started by hand.
+    assert.equal(ctl('service', 'start', 'crasher').state, 'starting');
+  });
+
+  it('cuts off a service that writes garbage on its channel, restarts it, and stays well', async () => {
+    const code = "require('fs').writeSync(3, Buffer.from([0,0,0,9,0x7f,0,0,0,1,1,2,3,4])); setInterval(() => {}, 1000)";
+    ctl('service', 'install', await inlineService('garbage', code));
+    const record = await until('a crash record for garbage', async () => {
+      const folder = join(root, 'mnt/sda2/log/core_dumps/garbage');
+      const files = await readdir(folder).catch(() => []);
+      return files.length > 0 ? JSON.parse(await readFile(join(folder, files[0]!), 'utf8')) : undefined;
+    });
+    assert.match(record.cutOff, /unknown frame kind 0x7f/);
+    ctl('service', 'stop', 'garbage');
+    assert.equal((await fetchRaw(`${http}/manager/health`)).status, 200);
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`)).status, 200);
+  });
+
+  it('appends service output to its log, capped with one rotated copy', async () => {
+    const code = "for (let i = 0; i < 40000; i++) console.log('line ' + i + ' ' + 'x'.repeat(60)); setInterval(() => {}, 1000)";
+    ctl('service', 'install', await inlineService('chatty', code));
+    const folder = join(root, 'mnt/sda2/log/apps/chatty');
+    const last = await until('the last line in the log', async () => {
+      const text = await readFile(join(folder, 'chatty.log'), 'utf8').catch(() => '');
+      return text.includes('line 39999 ') ? text : undefined;
+    });
+    ctl('service', 'stop', 'chatty');
+    const rotated = await readFile(join(folder, 'chatty.log.1'), 'utf8');
+    assert.ok(Buffer.byteLength(last) <= 1024 * 1024 && Buffer.byteLength(rotated) <= 1024 * 1024);
+    assert.ok(Buffer.byteLength(last) + Buffer.byteLength(rotated) > 1024 * 1024, 'both files in use');
+    assert.match(rotated + last, /line 39998 x+\nline 39999 /);
+  });
+});
