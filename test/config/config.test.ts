@@ -88,7 +88,7 @@ describe('loadConfig', () => {
       ['[1, 2]', /must hold a JSON object/],
       ['{ "http": { "port": 80 } }', /unknown setting "http.port"/],
       ['{ "root": "/" }', /unknown setting "root"/],
-      ['{ "log": { "level": ["debug"] } }', /must be a string or a number/],
+      ['{ "log": { "level": ["debug"] } }', /must be a string, a number or a boolean/],
       ['{ "http": { "httpPort": 123456 } }', /"http.httpPort" in .*expected a port/],
     ];
     for (const [text, message] of cases) {
@@ -130,5 +130,55 @@ describe('parseBytes', () => {
     assert.equal(parseBytes('64k'), 65536);
     assert.equal(parseBytes('1G'), 1024 ** 3);
     assert.throws(() => parseBytes('1.5M'), UsageError);
+  });
+});
+
+describe('instances in the config file', () => {
+  const withInstances = async (instances: unknown) => {
+    const file = join(dir, 'instances.json');
+    await writeFile(file, JSON.stringify({ instances }));
+    return () => load({ config: file });
+  };
+
+  it('reads them, with /<domain>/<name> as the default path', async () => {
+    const config = (await withInstances([
+      { service: 'echo', name: 'echo1', domain: 'example.com', password: 'pw' },
+      { service: 'echo', name: 'b', domain: 'example.com', path: '/custom/b', password: 'pw', maxBodySize: '1K' },
+    ]))();
+    assert.deepEqual(config.instances, [
+      { service: 'echo', name: 'echo1', domain: 'example.com', path: '/example.com/echo1', password: 'pw', maxBodyBytes: null },
+      { service: 'echo', name: 'b', domain: 'example.com', path: '/custom/b', password: 'pw', maxBodyBytes: 1024 },
+    ]);
+  });
+
+  const bad: [string, unknown, RegExp][] = [
+    ['not an array', { a: 1 }, /"instances" must be an array/],
+    ['an unknown field', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', colour: 'red' }], /unknown field "colour"/],
+    ['a bad domain', [{ service: 'echo', name: 'a', domain: 'x..com', password: 'p' }], /domain must be a domain name/],
+    ['no password', [{ service: 'echo', name: 'a', domain: 'x.com' }], /password must be a non-empty string/],
+    ['the Manager path', [{ service: 'echo', name: 'a', domain: 'x.com', path: '/manager/a', password: 'p' }], /Manager's own/],
+    ['a trailing slash', [{ service: 'echo', name: 'a', domain: 'x.com', path: '/a/', password: 'p' }], /no trailing slash/],
+    ['a path used twice', [
+      { service: 'echo', name: 'a', domain: 'x.com', path: '/p', password: 'p' },
+      { service: 'echo', name: 'b', domain: 'x.com', path: '/p', password: 'p' },
+    ], /path \/p is used twice/],
+    ['an instance declared twice', [
+      { service: 'echo', name: 'a', domain: 'x.com', password: 'p' },
+      { service: 'other', name: 'a', domain: 'x.com', path: '/q', password: 'p' },
+    ], /a@x.com is declared twice/],
+  ];
+  for (const [what, instances, message] of bad) {
+    it(`rejects ${what}`, async () => {
+      const parse = await withInstances(instances);
+      assert.throws(parse, (err: unknown) => err instanceof UsageError && message.test(err.message));
+    });
+  }
+
+  it('runs services as their own user on a box, not on dev, and checks the switch', () => {
+    assert.equal(load().services.ownUser, false);
+    assert.equal(load({ board: 'ipx11' }).services.ownUser, true);
+    assert.equal(load({ board: 'ipx11', 'app-user': 'false' }).services.ownUser, false);
+    assert.throws(() => load({ 'app-user': 'yes' }), /true or false/);
+    assert.throws(() => load({ 'restart-limit': '0' }), /at least 1/);
   });
 });

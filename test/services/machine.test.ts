@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_POLICY, INITIAL, step, type Event, type Machine } from '../../src/services';
+
+const policy = { ...DEFAULT_POLICY, minDelayMs: 100, maxDelayMs: 1000, maxDeaths: 4, windowMs: 10_000 };
+
+function run(events: [Event, number][], from: Machine = INITIAL) {
+  let machine = from;
+  const log: string[] = [];
+  for (const [event, now] of events) {
+    const result = step(machine, event, policy, now);
+    machine = result.machine;
+    log.push(`${event.type}→${machine.state}:${result.actions.map((a) => a.type + ('delayMs' in a ? `(${a.delayMs})` : '')).join(',')}`);
+  }
+  return { machine, log };
+}
+
+const exit = (code: number | null = 1, signal: string | null = null): Event => ({ type: 'exit', code, signal });
+
+describe('supervision state machine', () => {
+  it('starts, becomes ready, arms the stable timer', () => {
+    const { machine, log } = run([[{ type: 'start' }, 0], [{ type: 'ready' }, 10]]);
+    assert.equal(machine.state, 'running');
+    assert.deepEqual(log, ['start→starting:spawn,arm-start-timeout', 'ready→running:arm-stable']);
+  });
+
+  it('restarts with exponential backoff and a crash record, then fails after N deaths in the window', () => {
+    const { machine, log } = run([
+      [{ type: 'start' }, 0],
+      [exit(), 10],
+      [{ type: 'timer' }, 110],
+      [exit(), 120],
+      [{ type: 'timer' }, 320],
+      [exit(), 330],
+      [{ type: 'timer' }, 730],
+      [exit(), 740],
+    ]);
+    assert.deepEqual(log.filter((l) => l.startsWith('exit')), [
+      'exit→backing-off:crash-record,announce,schedule-restart(100)',
+      'exit→backing-off:crash-record,announce,schedule-restart(200)',
+      'exit→backing-off:crash-record,announce,schedule-restart(400)',
+      'exit→failed:crash-record',
+    ]);
+    assert.equal(machine.state, 'failed');
+    assert.match(machine.reason!, /died 4 times within 10 s \(last: code 1\)/);
+  });
+
+  it('forgets deaths outside the window and resets the backoff once stable', () => {
+    const { machine, log } = run([
+      [{ type: 'start' }, 0],
+      [exit(), 1],
+      [{ type: 'timer' }, 101],
+      [{ type: 'ready' }, 102],
+      [{ type: 'stable' }, 60_000],
+      [exit(null, 'SIGSEGV'), 60_001],
+    ]);
+    assert.equal(machine.state, 'backing-off');
+    assert.deepEqual(machine.deaths, [60_001]);
+    assert.equal(log.at(-1), 'exit→backing-off:crash-record,announce,schedule-restart(100)');
+  });
+
+  it('caps the backoff delay', () => {
+    let machine: Machine = { ...INITIAL, state: 'running', attempt: 10 };
+    machine = step(machine, exit(), policy, 0).machine;
+    const result = step({ ...machine, state: 'running' }, exit(), policy, 1);
+    assert.ok(result.actions.some((a) => a.type === 'schedule-restart' && a.delayMs === 1000));
+  });
+
+  it('honours the do-not-restart exit code', () => {
+    const { machine } = run([[{ type: 'start' }, 0], [exit(125), 5]]);
+    assert.equal(machine.state, 'failed');
+    assert.match(machine.reason!, /asked not to be restarted/);
+  });
+
+  it('stops from any live state without counting a death, and a failed service starts by hand', () => {
+    assert.equal(run([[{ type: 'start' }, 0], [{ type: 'stop' }, 1], [exit(0), 2]]).machine.state, 'stopped');
+    const backingOff = run([[{ type: 'start' }, 0], [exit(), 1], [{ type: 'stop' }, 2]]);
+    assert.deepEqual(backingOff.log.at(-1), 'stop→stopped:cancel-restart');
+    const failed: Machine = { ...INITIAL, state: 'failed', deaths: [1, 2, 3, 4], attempt: 3, reason: 'x' };
+    const restarted = step(failed, { type: 'start' }, policy, 10);
+    assert.deepEqual([restarted.machine.state, restarted.machine.deaths, restarted.machine.attempt], ['starting', [], 0]);
+  });
+
+  it('kills a child that never reports ready, and counts its exit as a death', () => {
+    const { machine, log } = run([[{ type: 'start' }, 0], [{ type: 'start-timeout' }, 30_000], [exit(null, 'SIGTERM'), 30_001]]);
+    assert.deepEqual(log[1], 'start-timeout→starting:announce,kill');
+    assert.equal(machine.state, 'backing-off');
+  });
+
+  it('ignores events that do not apply', () => {
+    for (const event of [{ type: 'ready' }, { type: 'timer' }, { type: 'stable' }, exit()] as Event[]) {
+      assert.deepEqual(step(INITIAL, event, policy, 0), { machine: INITIAL, actions: [] });
+    }
+  });
+});
