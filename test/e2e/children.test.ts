@@ -1,0 +1,117 @@
+// The supervisor's children across its own life: stopped with it, killed
+// with it, run as their own users, and listening on IPv4 and IPv6 at once.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { lookupAccount } from '../../src/db';
+import { fetchRaw, until } from '../harness/http';
+import { buildFixture, ensureStopped, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
+
+let dir: string;
+let echo: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ap-kids-'));
+  await chmod(dir, 0o755);
+  echo = await buildFixture('echo', join(dir, 'packages'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+/** A root with the echo service already installed and one instance of it. */
+async function prepareRoot(name: string): Promise<string> {
+  const root = join(dir, name);
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(join(root, 'etc/ap.json'), JSON.stringify({ instances: [{ service: 'echo', name: 'e', domain: 'x.com', password: 'p' }] }));
+  await cp(echo, join(root, 'mnt/sda2/apps/echo'), { recursive: true });
+  return root;
+}
+
+async function startWithEcho(root: string, ...extra: string[]): Promise<{ run: Run; port: number; servicePid: number }> {
+  const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', ...extra]);
+  const [, port] = await run.waitFor(/ready: Manager at http:\/\/[^:]+:(\d+)\//);
+  const servicePid = await until('echo running', async () => {
+    const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
+    return list[0]?.state === 'running' ? (list[0].pid as number) : undefined;
+  });
+  return { run, port: Number(port), servicePid };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('children of the supervisor', () => {
+  it('listens on IPv4 and IPv6 with --host ::, and leaves no process behind on SIGTERM', async () => {
+    const root = await prepareRoot('term');
+    const { run, port, servicePid } = await startWithEcho(root, '--host', '::');
+    try {
+      assert.equal((await fetchRaw(`http://127.0.0.1:${port}/x.com/e/hello`)).status, 200);
+      assert.equal((await fetchRaw(`http://[::1]:${port}/x.com/e/hello`)).status, 200);
+      run.child.kill('SIGTERM');
+      assert.deepEqual(await run.exited, [0, null]);
+      assert.equal(alive(servicePid), false, 'the service stopped with the supervisor');
+      assert.deepEqual(processesMentioning(root), []);
+    } finally {
+      await ensureStopped(run);
+    }
+  });
+
+  it('takes its services down when it is killed with SIGKILL, and the next start recovers', async () => {
+    const root = await prepareRoot('kill');
+    const first = await startWithEcho(root);
+    first.run.child.kill('SIGKILL');
+    await first.run.exited;
+    await until('the service to die with its supervisor', async () => (alive(first.servicePid) ? undefined : true), 10_000);
+    // Our PostgreSQL survives in its own process group; the next start must stop it and go on.
+    const second = await startWithEcho(root);
+    try {
+      assert.match(second.run.output.text, /from an earlier run is still up/);
+      assert.equal((await fetchRaw(`http://127.0.0.1:${second.port}/x.com/e/hello`)).status, 200);
+    } finally {
+      second.run.child.kill('SIGTERM');
+      assert.deepEqual(await second.run.exited, [0, null]);
+    }
+    assert.deepEqual(processesMentioning(root), []);
+  });
+
+  it('runs each service as a Linux user named after it when asked to and root', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root');
+    const name = `aptest${process.pid % 100000}`;
+    const root = join(dir, 'users');
+    const pkg = join(dir, 'packages', name);
+    await mkdir(pkg, { recursive: true });
+    await writeFile(join(pkg, 'app.json'), JSON.stringify({ name, version: '1.0.0', entry: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
+    const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--app-user', 'true']);
+    try {
+      await run.waitFor(/ready: Manager/);
+      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
+      const account = lookupAccount(name);
+      assert.ok(account, `user ${name} was created`);
+      const pid = await until('the service process', async () => {
+        const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
+        return list.find((s: { name: string; pid: number | null }) => s.name === name)?.pid ?? undefined;
+      });
+      // The wrapper (setpriv) execs the service in place: the pid is the service's.
+      const uid = await until('the service to run as its user', async () => {
+        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+        const real = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+        return real === String(account!.uid) ? real : undefined;
+      });
+      assert.equal(Number(uid), account!.uid);
+    } finally {
+      await ensureStopped(run);
+      try {
+        execFileSync('userdel', [name], { stdio: 'ignore' });
+      } catch {
+        // not created
+      }
+    }
+  });
+});
