@@ -34,7 +34,7 @@ let status = 1;
 try {
   const child = spawn(
     process.execPath,
-    ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', ...files.map((f) => relative(root, f))],
+    ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', ...files.map((f) => relative(root, f))],
     {
       cwd: root,
       stdio: 'inherit',

@@ -81,6 +81,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
     frame: (frame) => onFrame(frame),
     drain: () => {
       for (const wake of [...waiting]) wake();
+      for (const conn of connections.values()) conn.channelDrained();
     },
     close: () => process.exit(0), // the supervisor is gone, and so are our clients
   });
@@ -300,6 +301,7 @@ class WsConnection implements Connection {
   readonly info: Readonly<Record<string, unknown>>;
   closed = false;
   private paused = false;
+  private blocked = false;
   onDrain?: () => void;
 
   constructor(
@@ -319,7 +321,15 @@ class WsConnection implements Connection {
     if (this.closed) return false;
     const text = typeof data === 'string';
     const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, text ? Buffer.from(data) : data);
+    if (!ok) this.blocked = true;
     return ok && !this.paused;
+  }
+
+  /** The channel took its backlog: a sender that was told to wait may go on (unless the client is slow). */
+  channelDrained(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (!this.paused && !this.closed) this.onDrain?.();
   }
 
   close(code = 1000, reason = ''): void {
@@ -338,6 +348,6 @@ class WsConnection implements Connection {
 
   setPaused(paused: boolean): void {
     this.paused = paused;
-    if (!paused) this.onDrain?.();
+    if (!paused && !this.blocked && !this.closed) this.onDrain?.();
   }
 }

@@ -87,17 +87,18 @@ describe('routing and HTTP through the channel', () => {
     assert.equal(result.received, result.sent);
   });
 
-  it('keeps supervisor memory flat while 100 MB stream through it', async () => {
-    const size = 100 * 1024 * 1024;
+  it('does not hold a 120 MB body in the supervisor while it streams through', async () => {
+    const size = 120 * 1024 * 1024;
     const before = await rssKb(pid);
     let peak = before;
     const sampler = setInterval(() => void rssKb(pid).then((kb) => (peak = Math.max(peak, kb)), () => {}), 10);
     const result = await streamedEcho(`${http}/example.com/echo1/echo`, size).finally(() => clearInterval(sampler));
     assert.equal(result.received, result.sent);
     const growthMb = (peak - before) / 1024;
-    console.log(`# 100 MB echo: supervisor RSS ${Math.round(before / 1024)} MB before, peak +${growthMb.toFixed(1)} MB`);
-    // Holding the body (or one direction of it) would cost 100 MB; what remains is garbage awaiting GC.
-    assert.ok(growthMb < 50, `supervisor memory grew by ${growthMb.toFixed(1)} MB while streaming 100 MB`);
+    console.log(`# 120 MB echo: supervisor RSS ${Math.round(before / 1024)} MB before, peak +${growthMb.toFixed(1)} MB`);
+    // Holding the body would cost at least 120 MB. What shows is chunk garbage
+    // awaiting collection, which V8 bounds (usually 5-40 MB; more on a loaded machine).
+    assert.ok(growthMb < 100, `supervisor memory grew by ${growthMb.toFixed(1)} MB while streaming 120 MB`);
   });
 
   it('streams a large response with Content-Length under client backpressure', async () => {
@@ -193,6 +194,42 @@ describe('WebSockets through the channel', () => {
     ws.send('close');
     const [code, reason] = await new Promise<[number, string]>((resolve) => ws.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
     assert.deepEqual([code, reason], [4001, 'asked to close']);
+  });
+
+  it('closes a client with 1013 when the service does not take its messages within the budget', async () => {
+    const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send('pause');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 40 && ws.readyState === WebSocket.OPEN; i++) ws.send(chunk); // 2.5 MB against a 1 MB budget
+    assert.equal(await closed, 1013);
+  });
+
+  it('paces a fast service to a slow client without piling the data up in the supervisor', async () => {
+    const size = 40 * 1024 * 1024;
+    const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    let received = 0;
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) received += data.length;
+        else if (data.toString() === 'flood done') resolve();
+      }),
+    );
+    const before = await rssKb(pid);
+    socket.pause(); // a client that reads nothing for a while
+    ws.send(`flood ${size}`);
+    await new Promise((r) => setTimeout(r, 500));
+    const held = (await rssKb(pid)) - before;
+    socket.resume();
+    await done;
+    ws.close();
+    assert.equal(received, size);
+    console.log(`# WebSocket flood to a stalled client: supervisor RSS +${(held / 1024).toFixed(1)} MB while stalled`);
+    assert.ok(held < 16 * 1024, `the supervisor held ${(held / 1024).toFixed(1)} MB for a stalled client`);
+    assert.equal(ctl('service', 'list').find((s: { name: string }) => s.name === 'echo').state, 'running', 'the service was paced, not cut off');
   });
 
   it('refuses a WebSocket to an unknown path', async () => {
