@@ -8,6 +8,7 @@ import type { Route } from './routes';
 import { FLOOD_LIMIT, UPLOAD_BUDGET, type Upstream } from './upstream';
 
 export interface ProxyLimits {
+  readonly maxHeaderBytes: number;
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
 }
@@ -18,7 +19,7 @@ const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection',
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 204: 'No Content', 206: 'Partial Content', 207: 'Multi-Status', 301: 'Moved Permanently', 302: 'Found',
   304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  409: 'Conflict', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 export function statusLine(status: number): string {
@@ -35,10 +36,13 @@ export function reply(res: HttpResponse, status: number, text: string, headers: 
 /** Copies what the request head holds; uWS's `req` is only valid during the handler. */
 export function readHead(res: HttpResponse, req: HttpRequest, instance: string) {
   const headers: Record<string, string> = {};
+  let size = 0;
   req.forEach((name, value) => {
+    size += name.length + value.length + 4;
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   });
   return {
+    size,
     method: req.getMethod().toUpperCase(),
     url: req.getUrl(),
     query: req.getQuery() ?? '',
@@ -50,7 +54,9 @@ export function readHead(res: HttpResponse, req: HttpRequest, instance: string) 
 
 /** Proxies one request to `upstream`; synchronous part of the uWS handler. */
 export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, upstream: Upstream | undefined, limits: ProxyLimits): void {
-  const head = readHead(res, req, route.instance);
+  const { size, ...head } = readHead(res, req, route.instance);
+  // uWS bounds a request head only when it spans several reads; we bound it always.
+  if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`, { Connection: 'close' });
   const maxBody = route.maxBodyBytes ?? limits.maxBodyBytes;
   const declared = Number(head.headers['content-length'] ?? 0);
   if (declared > maxBody) return reply(res, 413, `request body larger than ${maxBody} bytes\n`, { Connection: 'close' });

@@ -10,6 +10,7 @@ import type { Route, RouteTable } from './routes';
 import { FLOOD_LIMIT, type Upstream, type Upstreams } from './upstream';
 
 export interface WsLimits {
+  readonly maxHeaderBytes: number;
   readonly maxPayloadBytes: number;
   readonly idleTimeoutS: number;
   readonly clientBudgetBytes: number;
@@ -21,7 +22,7 @@ const HIGH_WATER = 256 * 1024;
 /** Per-connection state, ours (uWS keeps it as the socket's user data). */
 export interface Conn {
   readonly route: Route;
-  readonly head: ReturnType<typeof readHead>;
+  readonly head: Omit<ReturnType<typeof readHead>, 'size'>;
   upstream: Upstream | null;
   stream: number;
   open: boolean;
@@ -50,9 +51,11 @@ export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      const { size, ...head } = readHead(res, req, route.instance);
+      if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`);
       const conn: Conn = {
         route,
-        head: readHead(res, req, route.instance),
+        head,
         upstream: null,
         stream: 0,
         open: false,

@@ -81,6 +81,34 @@ describe('children of the supervisor', () => {
     assert.deepEqual(processesMentioning(root), []);
   });
 
+  it('kills a service that ignores SIGTERM once the stop timeout passes', async () => {
+    const root = join(dir, 'stubborn');
+    const pkg = join(dir, 'packages', 'stubborn');
+    await mkdir(pkg, { recursive: true });
+    const code = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('armed'); setInterval(() => {}, 1000)";
+    await writeFile(join(pkg, 'app.json'), JSON.stringify({ name: 'stubborn', version: '1.0.0', entry: ['node', '-e', code] }));
+    // A 3 s shutdown timeout gives each service 1 s between SIGTERM and SIGKILL.
+    const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--shutdown-timeout', '3']);
+    try {
+      await run.waitFor(/ready: Manager/);
+      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
+      const pid = await until('the service process', async () => {
+        const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
+        return list[0]?.pid ?? undefined;
+      });
+      const log = join(root, 'mnt/sda2/log/apps/stubborn/stubborn.log');
+      await until('its SIGTERM handler', async () => ((await readFile(log, 'utf8').catch(() => '')).includes('armed') ? true : undefined));
+      const started = Date.now();
+      const stopped = JSON.parse(runApSync(['ctl', 'service', 'stop', 'stubborn', '--json', '--root', root]).stdout);
+      assert.equal(stopped.state, 'stopped');
+      assert.ok(Date.now() - started >= 900, 'SIGKILL came after the timeout');
+      assert.equal(alive(pid), false);
+      assert.match(await readFile(log, 'utf8'), /ignoring SIGTERM/);
+    } finally {
+      await ensureStopped(run);
+    }
+  });
+
   it('runs each service as a Linux user named after it when asked to and root', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root');
     const name = `aptest${process.pid % 100000}`;

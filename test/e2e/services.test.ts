@@ -110,6 +110,12 @@ describe('routing and HTTP through the channel', () => {
     assert.equal(createHash('sha256').update(answer.body).digest('hex'), createHash('sha256').update(Buffer.alloc(size, 0x61)).digest('hex'));
   });
 
+  it('refuses request heads over the header limit with 431', async () => {
+    const big = { 'x-big': 'a'.repeat(20 * 1024) };
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`, { headers: big })).status, 431);
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`, { headers: { 'x-small': 'a'.repeat(1000) } })).status, 200);
+  });
+
   it('enforces the per-route body limit with 413', async () => {
     assert.equal((await fetchRaw(`${http}/example.com/small/echo`, { method: 'POST', body: Buffer.alloc(2048) })).status, 413);
     assert.equal((await fetchRaw(`${http}/example.com/small/echo`, { method: 'POST', body: 'fine' })).body.toString(), 'fine');
