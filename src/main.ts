@@ -4,7 +4,7 @@
 import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
-import { ctl } from './ctl';
+import { ctl, type SupervisorStatus } from './ctl';
 import { openDatabase, settings, type Database } from './db';
 import { ApError, describe, exitCodeOf } from './errors';
 import { createLogger } from './log';
@@ -60,20 +60,7 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
   }
 }
 
-interface Status {
-  state: 'starting' | 'running' | 'stopping';
-  pid: number;
-  version: string;
-  label: string;
-  board: string;
-  root: string;
-  startedAt: string;
-  uptimeSeconds: number;
-  http: { host: string; port: number | null; httpsPort: number | null };
-  db: { mode: string; socketDir: string; schemaVersion: number | null };
-  reserve: ReserveState | null;
-  services: Record<string, unknown>[];
-}
+type Status = SupervisorStatus;
 
 /** Runs the supervisor until SIGTERM/SIGINT; resolves with the exit status. */
 export async function serve(config: Config, env: Env): Promise<number> {

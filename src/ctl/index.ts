@@ -69,21 +69,24 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${CTL_USAGE}`);
 }
 
-interface Status {
-  state: string;
+/** What `status` answers on the admin socket (`ap ctl status --json`). */
+export interface SupervisorStatus {
+  state: 'starting' | 'running' | 'stopping';
   pid: number;
   version: string;
   label: string;
   board: string;
   root: string;
+  startedAt: string;
   uptimeSeconds: number;
   http: { host: string; port: number | null; httpsPort: number | null };
   db: { mode: string; socketDir: string; schemaVersion: number | null };
+  /** The reserve file: present, created, disabled or no-space. */
   reserve: string | null;
-  services: { name: string; state: string }[];
+  services: { name: string; state: string; [key: string]: unknown }[];
 }
 
-function formatStatus(s: Status): string {
+function formatStatus(s: SupervisorStatus): string {
   return [
     `state:    ${s.state} (pid ${s.pid}, up ${s.uptimeSeconds} s)`,
     `version:  ${s.version} (build ${s.label})`,

@@ -12,12 +12,12 @@ import type { Logger } from '../log';
 import type { Paths } from '../paths';
 import { DEFAULT_POLICY, type Policy } from './machine';
 import { readManifest, type Manifest } from './manifest';
-import { ServiceProcess, type StreamHandler } from './process';
+import { ServiceProcess, type ServiceStatus } from './process';
 import { ensureServiceAccount } from './users';
 
 export { DEFAULT_POLICY, INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
-export { ServiceProcess, type StreamHandler } from './process';
+export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
 
 export interface ServicesOptions {
   readonly paths: Paths;
@@ -35,7 +35,7 @@ export interface ServicesOptions {
 
 export interface Services {
   get(name: string): ServiceProcess | undefined;
-  list(): Record<string, unknown>[];
+  list(): ServiceStatus[];
   /** Copies the package folder `dir` in (replacing an older version) and starts it. */
   install(dir: string): Promise<Manifest>;
   start(name: string): void;
@@ -91,35 +91,43 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     return service;
   };
 
+  // One install at a time: two of the same service must not interleave their renames.
+  let installing: Promise<unknown> = Promise.resolve();
+  const install = async (dir: string): Promise<Manifest> => {
+    const source = resolve(dir);
+    if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
+    if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
+    const manifest = await readManifest(source);
+    const target = join(paths.apps, manifest.name);
+    const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
+    try {
+      await cp(source, staging, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
+      await fsyncDir(paths.apps);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw new ApError('INSTALL_FAILED', `copying ${source} failed; nothing was installed`, { cause: err });
+    }
+    const old = running.get(manifest.name);
+    if (old) await old.stop();
+    const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
+    if (await stat(target).catch(() => null)) await rename(target, retired);
+    await rename(staging, target);
+    await fsyncDir(paths.apps);
+    await rm(retired, { recursive: true, force: true });
+    const service = await create(manifest);
+    running.set(manifest.name, service);
+    service.start();
+    log.info(`installed ${manifest.name} ${manifest.version} from ${source}`);
+    return manifest;
+  };
+
   return {
     get: (name) => running.get(name),
     list: () => [...running.values()].map((s) => s.status()),
-    async install(dir) {
-      const source = resolve(dir);
-      if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
-      if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
-      const manifest = await readManifest(source);
-      const target = join(paths.apps, manifest.name);
-      const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
-      try {
-        await cp(source, staging, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
-        await fsyncDir(paths.apps);
-      } catch (err) {
-        await rm(staging, { recursive: true, force: true });
-        throw new ApError('INSTALL_FAILED', `copying ${source} failed; nothing was installed`, { cause: err });
-      }
-      const old = running.get(manifest.name);
-      if (old) await old.stop();
-      const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
-      if (await stat(target).catch(() => null)) await rename(target, retired);
-      await rename(staging, target);
-      await fsyncDir(paths.apps);
-      await rm(retired, { recursive: true, force: true });
-      const service = await create(manifest);
-      running.set(manifest.name, service);
-      service.start();
-      log.info(`installed ${manifest.name} ${manifest.version} from ${source}`);
-      return manifest;
+    install(dir) {
+      const next = installing.then(() => install(dir));
+      installing = next.catch(() => {});
+      return next;
     },
     start: (name) => need(name).start(),
     stop: (name) => need(name).stop(),

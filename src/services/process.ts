@@ -40,6 +40,23 @@ export interface ServiceOptions {
   readonly log: Logger;
 }
 
+/** A service as `ap ctl service list` shows it. */
+export type ServiceStatus = {
+  name: string;
+  version: string;
+  label: string;
+  state: State;
+  pid: number | null;
+  /** Restarts since it last ran stably. */
+  restarts: number;
+  /** Deaths within the restart window. */
+  deaths: number;
+  /** Why it failed, if it did. */
+  reason: string | null;
+  /** Open HTTP requests and WebSockets. */
+  streams: number;
+};
+
 const CRASH_RECORDS_KEPT = 10;
 const TAIL_BYTES = 8192;
 
@@ -82,7 +99,7 @@ export class ServiceProcess {
     return new Promise((resolve) => this.settled.push(resolve));
   }
 
-  status(): Record<string, unknown> {
+  status(): ServiceStatus {
     return {
       name: this.name,
       version: this.manifest.version,
