@@ -138,7 +138,14 @@ export async function serve(config: Config, env: Env): Promise<number> {
 
     // Instances come from the config file until the Manager manages them.
     const routes = new RouteTable(
-      config.instances.map((i) => ({ prefix: i.path, instance: `${i.name}@${i.domain}`, service: i.service, maxBodyBytes: i.maxBodyBytes })),
+      config.instances.map((i) => ({
+        prefix: i.path,
+        instance: `${i.name}@${i.domain}`,
+        service: i.service,
+        maxBodyBytes: i.maxBodyBytes,
+        domain: i.domain,
+        password: i.password,
+      })),
     );
     notify.status('starting app services');
     const running = await startServices({
@@ -170,7 +177,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       http: { maxHeaderBytes: config.http.maxHeaderBytes, maxBodyBytes: config.http.maxBodyBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ws: { ...config.ws, maxHeaderBytes: config.http.maxHeaderBytes },
       routes: () => routes,
-      upstreams: { get: (name) => running.get(name) },
+      upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
       log: log.child('web'),
       health: async () => {
         const dbOk = await database.ping();

@@ -34,6 +34,8 @@ export interface Config {
     readonly idleTimeoutS: number;
     /** Client data a service has not taken yet, per connection, before the client is closed with 1013. */
     readonly clientBudgetBytes: number;
+    /** Client data held per connection while its service restarts, before the client is closed with 1013. */
+    readonly holdBytes: number;
   };
   readonly services: {
     /** Run each service as a Linux user named after it (when we are root): the vendor's App security. */
@@ -113,6 +115,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'ws-max-payload', env: 'AP_WS_MAX_PAYLOAD', file: 'ws.maxPayload', kind: 'bytes', help: 'largest WebSocket message (default: 16M)' },
   { flag: 'ws-idle-timeout', env: 'AP_WS_IDLE_TIMEOUT', file: 'ws.idleTimeout', kind: 'seconds', help: 'seconds of silence before a WebSocket is pinged and then closed (default: 120)' },
   { flag: 'ws-client-budget', env: 'AP_WS_CLIENT_BUDGET', file: 'ws.clientBudget', kind: 'bytes', help: "client data held for a slow service per WebSocket before it is closed with 1013 (default: 1M)" },
+  { flag: 'ws-hold-size', env: 'AP_WS_HOLD_SIZE', file: 'ws.holdSize', kind: 'bytes', help: 'client data held per WebSocket while its service restarts, before it is closed with 1013 (default: 64K)' },
   { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as its own Linux user when root: true or false (default: true on a box)' },
   { flag: 'service-log-size', env: 'AP_SERVICE_LOG_SIZE', file: 'services.logSize', kind: 'bytes', help: 'cap of each service log file (default: 1M)' },
   { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
@@ -183,6 +186,7 @@ export function loadConfig(sources: ConfigSources): Config {
       maxPayloadBytes: parseBytes(pick('ws-max-payload') ?? '16M'),
       idleTimeoutS: Number(pick('ws-idle-timeout') ?? 120),
       clientBudgetBytes: parseBytes(pick('ws-client-budget') ?? '1M'),
+      holdBytes: parseBytes(pick('ws-hold-size') ?? '64K'),
     },
     services: {
       ownUser: (pick('app-user') ?? String(board.name !== 'dev')) === 'true',

@@ -39,8 +39,10 @@ export interface Connection {
   readonly headers: Readonly<Record<string, string>>;
   readonly instance: string | null;
   readonly remote: string;
-  /** What the supervisor knows about the client (the PBX login's identity, later). */
-  readonly info: Readonly<Record<string, unknown>>;
+  /** Who logged in (the PBX login: app, domain, sip, guid, dn, info), or null for services without the login. */
+  readonly identity: Readonly<{ app: string; domain: string; sip: string; guid: string; dn: string; info: Record<string, unknown> | null }> | null;
+  /** The login's session key (hex SHA-256 of innovaphoneAppSessionKey:<challenge>:<password>), or null. */
+  readonly sessionKey: string | null;
   /** Sends a message; false when the client is slow (wait for onDrain). */
   send(data: string | Uint8Array): boolean;
   close(code?: number, reason?: string): void;
@@ -298,7 +300,8 @@ class WsConnection implements Connection {
   readonly headers: Readonly<Record<string, string>>;
   readonly instance: string | null;
   readonly remote: string;
-  readonly info: Readonly<Record<string, unknown>>;
+  readonly identity: Connection['identity'];
+  readonly sessionKey: string | null;
   closed = false;
   private paused = false;
   private blocked = false;
@@ -314,7 +317,8 @@ class WsConnection implements Connection {
     this.headers = Object.freeze({ ...(head.headers as Record<string, string>) });
     this.instance = typeof head.instance === 'string' ? head.instance : null;
     this.remote = String(head.remote ?? '');
-    this.info = Object.freeze({ ...((head.info as Record<string, unknown>) ?? {}) });
+    this.identity = (head.identity as Connection['identity']) ?? null;
+    this.sessionKey = typeof head.sessionKey === 'string' ? head.sessionKey : null;
   }
 
   send(data: string | Uint8Array): boolean {

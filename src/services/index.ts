@@ -10,7 +10,7 @@ import { ApError } from '../errors';
 import { ensureDir, fsyncDir } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
-import { DEFAULT_POLICY, type Policy } from './machine';
+import { DEFAULT_POLICY, type Policy, type State } from './machine';
 import { readManifest, type Manifest } from './manifest';
 import { ServiceProcess, type ServiceStatus } from './process';
 import { ensureServiceAccount } from './users';
@@ -35,6 +35,8 @@ export interface ServicesOptions {
 
 export interface Services {
   get(name: string): ServiceProcess | undefined;
+  /** Calls `listener` on every state change of any service. */
+  onState(listener: (service: string, state: State) => void): void;
   list(): ServiceStatus[];
   /** Copies the package folder `dir` in (replacing an older version) and starts it. */
   install(dir: string): Promise<Manifest>;
@@ -48,6 +50,7 @@ export interface Services {
 export async function startServices(options: ServicesOptions): Promise<Services> {
   const { paths, log } = options;
   const running = new Map<string, ServiceProcess>();
+  const listeners: ((service: string, state: State) => void)[] = [];
   const wrapper = deathSignalWrapper();
   if (!wrapper) log.warn('setpriv with --pdeathsig is missing: services outlive a killed supervisor unless they watch their channel');
 
@@ -69,6 +72,9 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       deathSignalWrapper: wrapper,
       instances: () => options.instancesOf(manifest.name),
       log: log.child(`service ${manifest.name}`),
+      onState: (state) => {
+        for (const listener of listeners) listener(manifest.name, state);
+      },
     });
   };
 
@@ -123,6 +129,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 
   return {
     get: (name) => running.get(name),
+    onState: (listener) => void listeners.push(listener),
     list: () => [...running.values()].map((s) => s.status()),
     install(dir) {
       const next = installing.then(() => install(dir));

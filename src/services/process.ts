@@ -38,6 +38,8 @@ export interface ServiceOptions {
   /** Instance descriptions sent as instance.start once the service is ready. */
   readonly instances: () => readonly Record<string, unknown>[];
   readonly log: Logger;
+  /** Told of every state change. */
+  readonly onState?: (state: State) => void;
 }
 
 /** A service as `ap ctl service list` shows it. */
@@ -85,6 +87,14 @@ export class ServiceProcess {
 
   get state(): State {
     return this.machine.state;
+  }
+
+  get pbxLogin(): boolean {
+    return this.options.manifest.pbxLogin;
+  }
+
+  get build(): string {
+    return this.options.manifest.label;
   }
 
   /** Wants the service running (also out of failed). */
@@ -147,7 +157,10 @@ export class ServiceProcess {
     const { machine, actions } = step(this.machine, event, this.options.policy, Date.now());
     const before = this.machine.state;
     this.machine = machine;
-    if (machine.state !== before) this.options.log.debug(`${before} → ${machine.state} (${event.type})`);
+    if (machine.state !== before) {
+      this.options.log.debug(`${before} → ${machine.state} (${event.type})`);
+      this.options.onState?.(machine.state);
+    }
     for (const action of actions) this.perform(action);
     if (machine.state === 'failed' && before !== 'failed') this.options.log.error(`failed: ${machine.reason}`);
     if (machine.state === 'stopped' || machine.state === 'failed') {

@@ -10,6 +10,9 @@ export interface Route {
   readonly service: string;
   /** Body limit for this route, or null for the server's default. */
   readonly maxBodyBytes: number | null;
+  /** The instance's domain (AppLoginResult carries it) and password (the PBX login checks it). */
+  readonly domain: string;
+  readonly password: string;
 }
 
 export class RouteTable {

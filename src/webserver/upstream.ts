@@ -9,6 +9,10 @@ export interface StreamHandler {
 
 export interface Upstream {
   readonly name: string;
+  /** Whether its instances' WebSockets require the PBX login first. */
+  readonly pbxLogin: boolean;
+  /** The running package's build label (static files live under /<path>/<build>/). */
+  readonly build: string;
   openStream(handler: StreamHandler): number | null;
   closeStream(id: number): void;
   send(kind: Kind, stream: number, payload?: Uint8Array): boolean;
@@ -20,6 +24,8 @@ export interface Upstream {
 
 export interface Upstreams {
   get(service: string): Upstream | undefined;
+  /** Calls `listener` whenever a service changes state (running, failed, stopped, …). */
+  onState(listener: (service: string, state: string) => void): void;
 }
 
 /** Bytes of upload queued towards a service before the client upload is held. */

@@ -187,7 +187,8 @@ describe('WebSockets through the channel', () => {
       return messages.shift()!;
     };
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    assert.deepEqual(JSON.parse((await next()) as string), { hello: 'echo1@example.com', url: '/example.com/echo1/ws' });
+    const hello = JSON.parse((await next()) as string);
+    assert.deepEqual([hello.hello, hello.url, hello.identity], ['echo1@example.com', '/example.com/echo1/ws', undefined]);
     ws.send('ping text');
     assert.equal(await next(), 'ping text');
     const big = createHash('sha512').update('seed').digest();

@@ -154,6 +154,9 @@ export async function buildFixture(name: string, into: string): Promise<string> 
   const dir = join(into, name);
   await mkdir(dir, { recursive: true });
   await copyFile(join(REPO, 'test/fixtures', name, 'app.json'), join(dir, 'app.json'));
+  const { cp, stat } = await import('node:fs/promises');
+  const web = join(REPO, 'test/fixtures', name, 'web');
+  if (await stat(web).catch(() => null)) await cp(web, join(dir, 'web'), { recursive: true });
   await build({
     entryPoints: [join(REPO, 'test/fixtures', name, 'service.ts')],
     outfile: join(dir, 'service.js'),

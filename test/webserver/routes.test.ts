@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RouteTable } from '../../src/webserver';
 
-const route = (prefix: string) => ({ prefix, instance: prefix, service: 's', maxBodyBytes: null });
+const route = (prefix: string) => ({ prefix, instance: prefix, service: 's', maxBodyBytes: null, domain: 'd', password: 'p' });
 
 describe('route table', () => {
   const table = new RouteTable([route('/example.com/app'), route('/example.com/app/admin'), route('/other')]);

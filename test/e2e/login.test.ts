@@ -1,0 +1,158 @@
+// The PBX login, connections that outlive their service, and the vendor's
+// AppWebsocket extras, against the bundled supervisor.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fetchRaw, until } from '../harness/http';
+import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { connect, type Client } from '../harness/ws';
+
+const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+const PASSWORD = 'sêcret:1';
+
+let dir: string;
+let root: string;
+let run: Run;
+let port: number;
+
+const ctl = (...args: string[]) => JSON.parse(runApSync(['ctl', ...args, '--json', '--root', root]).stdout);
+const state = () => ctl('service', 'list').find((s: { name: string }) => s.name === 'pbxecho') as { state: string; pid: number };
+const opens = async () => JSON.parse((await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/opens`)).body.toString()).opens as number;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ap-login-'));
+  await chmod(dir, 0o755);
+  root = join(dir, 'root');
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(
+    join(root, 'etc/ap.json'),
+    JSON.stringify({
+      services: { restartDelayMs: 1500 },
+      ws: { holdSize: '16K' },
+      instances: [
+        { service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: PASSWORD },
+        { service: 'pbxecho', name: 'pbx2', domain: 'example.com', password: 'other' },
+      ],
+    }),
+  );
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
+  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('pbxecho', join(dir, 'packages')), '--root', root]).status, 0);
+  await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+});
+
+after(async () => {
+  if (run) await ensureStopped(run);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const url = (instance = 'pbx1') => `ws://127.0.0.1:${port}/example.com/${instance}/websocket`;
+
+/** Challenge, then AppLogin with the digest of DESIGN.md. */
+async function login(client: Client, fields: Record<string, unknown>, password = PASSWORD): Promise<{ result: Record<string, unknown>; challenge: string }> {
+  client.sendJson({ mt: 'AppChallenge' });
+  const challenge = (await client.nextJson()) as { mt: string; challenge: string };
+  assert.equal(challenge.mt, 'AppChallengeResult');
+  const f = { app: '', domain: '', sip: '', guid: '', dn: '', ...fields } as Record<string, string>;
+  const parts = [f.app, f.domain, f.sip, f.guid, f.dn, ...('info' in fields ? [JSON.stringify(fields.info)] : []), challenge.challenge, password];
+  client.sendJson({ mt: 'AppLogin', ...fields, digest: sha(parts.join(':')) });
+  return { result: await client.nextJson(), challenge: challenge.challenge };
+}
+
+describe('PBX login', () => {
+  it('logs in with info (values with ":" and non-ASCII), and the service gets the identity and session key', async () => {
+    const client = await connect(url());
+    const fields = { app: 'pbxecho', domain: 'exämple.com', sip: 'user:1', guid: 'g-1', dn: 'Ünïcode Dn', info: { appobj: 'x:y', testing: 'ü€' } };
+    const { result, challenge } = await login(client, fields);
+    assert.deepEqual(result, { mt: 'AppLoginResult', app: 'pbxecho', domain: 'example.com', ok: true });
+    const hello = await client.nextJson();
+    assert.equal(hello.hello, 'pbx1@example.com');
+    assert.deepEqual(hello.identity, fields);
+    assert.equal(hello.sessionKey, sha(`innovaphoneAppSessionKey:${challenge}:${PASSWORD}`));
+    client.ws.send('ping');
+    assert.equal(await client.next(), 'ping');
+    client.ws.close();
+  });
+
+  it('logs in without info (the password login of admin UIs and scripts)', async () => {
+    const client = await connect(url());
+    const { result } = await login(client, { app: 'admin' });
+    assert.equal(result.ok, true);
+    assert.equal((await client.nextJson()).hello, 'pbx1@example.com');
+    client.ws.close();
+  });
+
+  it('refuses a wrong digest, a reused challenge, another instance password and talk before login, and nothing reaches the service', async () => {
+    const before = await opens();
+    const wrong = await connect(url());
+    assert.equal((await login(wrong, { app: 'a' }, 'guess')).result.ok, false);
+    // The challenge was used up: the right digest for it fails now.
+    const f = { app: 'a' };
+    const first = await connect(url());
+    const { challenge } = await login(first, f, 'guess');
+    first.sendJson({ mt: 'AppLogin', ...f, digest: sha(['a', '', '', '', '', challenge, PASSWORD].join(':')) });
+    assert.equal((await first.nextJson()).ok, false);
+    // pbx1's password does not open pbx2.
+    const other = await connect(url('pbx2'));
+    assert.equal((await login(other, { app: 'a' })).result.ok, false);
+    // Talking before login closes the connection.
+    const rude = await connect(url());
+    rude.ws.send('hello?');
+    assert.deepEqual(await rude.closed, [1008, 'log in first']);
+    assert.equal(await opens(), before, 'no connection reached the service');
+    for (const c of [wrong, first, other]) c.ws.close();
+  });
+
+  it('throttles an address after repeated failures while another address logs in fine', async () => {
+    const attacker = await connect(url(), { localAddress: '127.0.0.2' });
+    for (let i = 0; i < 5; i++) assert.equal((await login(attacker, { app: 'x' }, `guess${i}`)).result.ok, false);
+    assert.equal((await login(attacker, { app: 'x' })).result.ok, false, 'locked out: even the right password fails');
+    const friend = await connect(url(), { localAddress: '127.0.0.3' });
+    assert.equal((await login(friend, { app: 'x' })).result.ok, true);
+    attacker.ws.close();
+    friend.ws.close();
+  });
+
+  it('answers CheckBuild with the running build and AppInfo, itself', async () => {
+    const client = await connect(url());
+    await login(client, { app: 'x' });
+    await client.nextJson(); // hello
+    client.sendJson({ mt: 'CheckBuild', url: `http://127.0.0.1:${port}/example.com/pbx1/100001/app.htm?x=1`, src: 'c1' });
+    assert.deepEqual(await client.nextJson(), { mt: 'CheckBuildResult', url: `http://127.0.0.1:${port}/example.com/pbx1/130004/app.htm?x=1`, src: 'c1' });
+    client.sendJson({ mt: 'AppInfo', app: 'pbxecho' });
+    assert.deepEqual(await client.nextJson(), { mt: 'AppInfoResult', app: 'pbxecho', build: '130004' });
+    client.ws.close();
+  });
+});
+
+describe('connections that outlive their service', () => {
+  it('keeps logged-in WebSockets open across a kill -9 of the service, re-opens them, and traffic resumes', async () => {
+    const client = await connect(url());
+    await login(client, { app: 'survivor', sip: 's1' });
+    const first = await client.nextJson();
+    process.kill(state().pid, 'SIGKILL');
+    await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
+    client.ws.send('sent during the outage');
+    const again = await client.nextJson(); // the new process greets the same connection
+    assert.notEqual(again.pid, first.pid);
+    assert.deepEqual(again.identity, first.identity);
+    assert.equal(await client.next(), 'sent during the outage');
+    client.ws.send('and after');
+    assert.equal(await client.next(), 'and after');
+    client.ws.close();
+  });
+
+  it('closes with 1013 a client that sends more than the hold cap during the outage', async () => {
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+    const client = await connect(url());
+    await login(client, { app: 'talker' });
+    await client.nextJson();
+    process.kill(state().pid, 'SIGKILL');
+    await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
+    for (let i = 0; i < 4; i++) client.ws.send(Buffer.alloc(8 * 1024));
+    assert.deepEqual(await client.closed, [1013, 'try again later']);
+  });
+});
