@@ -10,6 +10,7 @@ import { ApError } from '../errors';
 import { ensureDir, fsyncDir } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
+import type { WebContent, WebFile } from '../webserver';
 import { DEFAULT_POLICY, type Policy, type State } from './machine';
 import { readManifest, type Manifest } from './manifest';
 import { ServiceProcess, type ServiceStatus } from './process';
@@ -57,6 +58,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   const create = async (manifest: Manifest): Promise<ServiceProcess> => {
     const logDir = join(paths.appLogs, manifest.name);
     await ensureDir(logDir);
+    const web = manifest.web ? await indexWebFolder(join(paths.apps, manifest.name, manifest.web), manifest.label, log) : null;
     const account = options.ownUser && process.getuid?.() === 0 ? await ensureServiceAccount(manifest.name, join(paths.apps, manifest.name)) : null;
     return new ServiceProcess({
       manifest,
@@ -71,6 +73,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       account,
       deathSignalWrapper: wrapper,
       instances: () => options.instancesOf(manifest.name),
+      web,
       log: log.child(`service ${manifest.name}`),
       onState: (state) => {
         for (const listener of listeners) listener(manifest.name, state);
@@ -142,6 +145,31 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await Promise.all([...running.values()].map((s) => s.stop()));
     },
   };
+}
+
+const MAX_WEB_FILES = 10_000;
+
+/** The files of a package's web folder (relative paths, sizes, times), for static serving. */
+async function indexWebFolder(root: string, build: string, log: Logger): Promise<WebContent | null> {
+  const files = new Map<string, WebFile>();
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (files.size >= MAX_WEB_FILES) return;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path, `${prefix}${entry.name}/`);
+      else if (entry.isFile()) {
+        const info = await stat(path);
+        files.set(`${prefix}${entry.name}`, { size: info.size, mtimeMs: info.mtimeMs });
+      }
+    }
+  };
+  try {
+    await walk(root, '');
+  } catch (err) {
+    log.warn(`its web folder ${root} cannot be read: ${(err as Error).message}`);
+    return null;
+  }
+  return { build, root, files };
 }
 
 /** `setpriv --pdeathsig KILL --` where util-linux's setpriv offers it: children die with the supervisor. */

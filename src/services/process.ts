@@ -11,6 +11,7 @@ import { ensureDir, writeFileAtomic } from '../fsutil';
 import { openRotatingFile, type Logger, type RotatingFile } from '../log';
 import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
 import type { Manifest } from './manifest';
+import type { WebContent } from '../webserver';
 
 /** What a stream's owner (an HTTP request, a WebSocket) hears from the service. */
 export interface StreamHandler {
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   readonly log: Logger;
   /** Told of every state change. */
   readonly onState?: (state: State) => void;
+  /** The package's web folder, indexed at install, or null. */
+  readonly web: WebContent | null;
 }
 
 /** A service as `ap ctl service list` shows it. */
@@ -95,6 +98,10 @@ export class ServiceProcess {
 
   get build(): string {
     return this.options.manifest.label;
+  }
+
+  get web(): WebContent | null {
+    return this.options.web;
   }
 
   /** Wants the service running (also out of failed). */

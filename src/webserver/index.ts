@@ -10,11 +10,13 @@ import type { Logger } from '../log';
 import { loadUws } from '../native';
 import { proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
+import { serveStatic } from './static';
 import type { Upstreams } from './upstream';
 import { websocketBehavior, type WsLimits } from './websocket';
 
 export { RouteTable, type Route } from './routes';
 export type { StreamHandler, Upstream, Upstreams } from './upstream';
+export type { WebContent, WebFile } from './static';
 
 export interface Health {
   readonly ok: boolean;
@@ -125,7 +127,9 @@ function routes(app: TemplatedApp, options: WebserverOptions): void {
     const url = req.getUrl();
     const route = url.startsWith('/manager/') ? null : options.routes().match(url);
     if (!route) return reply(res, 404, `not found: ${url}\n`);
-    proxyHttp(res, req, route, options.upstreams.get(route.service), options.http);
+    const upstream = options.upstreams.get(route.service);
+    if (upstream?.web && serveStatic(res, req, route.prefix, url.slice(route.prefix.length), upstream.web)) return;
+    proxyHttp(res, req, route, upstream, options.http);
   });
 }
 

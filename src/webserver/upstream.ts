@@ -1,5 +1,6 @@
 // What the webserver needs of an app service: a stream on its channel.
 import type { Frame, Kind } from '../channel';
+import type { WebContent } from './static';
 
 export interface StreamHandler {
   frame(frame: Frame): void;
@@ -13,6 +14,8 @@ export interface Upstream {
   readonly pbxLogin: boolean;
   /** The running package's build label (static files live under /<path>/<build>/). */
   readonly build: string;
+  /** Its package's web folder, or null. */
+  readonly web: WebContent | null;
   openStream(handler: StreamHandler): number | null;
   closeStream(id: number): void;
   send(kind: Kind, stream: number, payload?: Uint8Array): boolean;

@@ -2,7 +2,10 @@
 // AppWebsocket extras, against the bundled supervisor.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { REPO } from '../harness/supervisor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -154,5 +157,42 @@ describe('connections that outlive their service', () => {
     await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
     for (let i = 0; i < 4; i++) client.ws.send(Buffer.alloc(8 * 1024));
     assert.deepEqual(await client.closed, [1013, 'try again later']);
+  });
+});
+
+describe("the app's static web content", () => {
+  const base = () => `http://127.0.0.1:${port}/example.com/pbx1`;
+
+  it('serves files under the build path with a type and an ETag, and 304 for a known ETag', async () => {
+    const first = await fetchRaw(`${base()}/130004/app.htm`);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers['content-type'], 'text/html; charset=utf-8');
+    assert.equal(first.body.toString(), await readFile(join(REPO, 'test/fixtures/pbxecho/web/app.htm'), 'utf8'));
+    const etag = first.headers.etag!;
+    assert.match(etag, /^"130004-/);
+    const second = await fetchRaw(`${base()}/130004/app.htm`, { headers: { 'if-none-match': etag } });
+    assert.equal(second.status, 304);
+    assert.equal(second.body.length, 0);
+  });
+
+  it('compresses text for clients that take gzip', async () => {
+    const css = await readFile(join(REPO, 'test/fixtures/pbxecho/web/app.css'));
+    const zipped = await fetchRaw(`${base()}/130004/app.css`, { headers: { 'accept-encoding': 'gzip, deflate' } });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.ok(zipped.body.length < css.length);
+    assert.ok(gunzipSync(zipped.body).equals(css));
+    const plain = await fetchRaw(`${base()}/130004/app.css`);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.ok(plain.body.equals(css));
+  });
+
+  it('redirects the path without the build, 404s unknown files, and leaves other paths to the app', async () => {
+    const redirect = await fetchRaw(`${base()}/app.js?v=1`);
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.location, '/example.com/pbx1/130004/app.js?v=1');
+    assert.equal((await fetchRaw(`${base()}/130004/missing.js`)).status, 404);
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+    const app = await fetchRaw(`${base()}/hello`);
+    assert.match(app.body.toString(), /^hello from pbx1@example.com/);
   });
 });
