@@ -164,7 +164,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
         windowMs: config.services.restartWindowMs,
       },
       instancesOf: (service) =>
-        config.instances.filter((i) => i.service === service).map((i) => ({ name: i.name, domain: i.domain, path: i.path })),
+        config.instances
+          .filter((i) => i.service === service)
+          .map((i) => ({ name: i.name, domain: i.domain, path: i.path, traceFlags: i.traceFlags })),
     });
     services = running;
     checkpoint();

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors';
+import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 
 export { BOARD_NAMES, getBoard, validateBoard, deepFreeze, type Board, type BoardName, type Partition } from './board';
@@ -73,6 +74,8 @@ export interface InstanceConfig {
   readonly path: string;
   readonly password: string;
   readonly maxBodyBytes: number | null;
+  /** The vendor's trace-flag bitmask (App | App WebSocket unless set). */
+  readonly traceFlags: number;
 }
 
 /** What the parser reads from: flags already split into name → value. */
@@ -263,7 +266,7 @@ function parseInstances(raw: unknown, file: string): InstanceConfig[] {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`${at} must be an object`);
     const e = entry as Record<string, unknown>;
     for (const key of Object.keys(e)) {
-      if (!['service', 'name', 'domain', 'path', 'password', 'maxBodySize'].includes(key)) fail(`${at}: unknown field "${key}"`);
+      if (!['service', 'name', 'domain', 'path', 'password', 'maxBodySize', 'traceFlags'].includes(key)) fail(`${at}: unknown field "${key}"`);
     }
     if (typeof e.service !== 'string' || !/^[a-z][a-z0-9_-]{0,30}$/.test(e.service)) fail(`${at}.service must be a service name`);
     if (typeof e.name !== 'string' || !INSTANCE_NAME.test(e.name)) fail(`${at}.name must be letters, digits, ".", "_" or "-" (at most 63)`);
@@ -283,7 +286,18 @@ function parseInstances(raw: unknown, file: string): InstanceConfig[] {
       if (!BYTES.test(String(e.maxBodySize))) fail(`${at}.maxBodySize must be a size such as 10M`);
       maxBodyBytes = parseBytes(String(e.maxBodySize));
     }
-    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path as string, password: e.password as string, maxBodyBytes };
+    let traceFlags = DEFAULT_TRACE_FLAGS;
+    if (e.traceFlags !== undefined) {
+      if (typeof e.traceFlags !== 'number' && !(Array.isArray(e.traceFlags) && e.traceFlags.every((f) => typeof f === 'string'))) {
+        fail(`${at}.traceFlags must be a number or a list of flag names`);
+      }
+      try {
+        traceFlags = parseTraceFlags(e.traceFlags as number | string[]);
+      } catch (err) {
+        fail(`${at}.traceFlags: ${(err as Error).message}`);
+      }
+    }
+    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path as string, password: e.password as string, maxBodyBytes, traceFlags };
   });
 }
 

@@ -11,6 +11,8 @@ export interface Instance {
   readonly name: string;
   readonly domain: string;
   readonly path: string;
+  /** The vendor's trace-flag bitmask (App 0x1, App WebSocket 0x8000, …). */
+  readonly traceFlags: number;
   readonly [key: string]: unknown;
 }
 

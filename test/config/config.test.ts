@@ -146,13 +146,14 @@ describe('instances in the config file', () => {
       { service: 'echo', name: 'b', domain: 'example.com', path: '/custom/b', password: 'pw', maxBodySize: '1K' },
     ]))();
     assert.deepEqual(config.instances, [
-      { service: 'echo', name: 'echo1', domain: 'example.com', path: '/example.com/echo1', password: 'pw', maxBodyBytes: null },
-      { service: 'echo', name: 'b', domain: 'example.com', path: '/custom/b', password: 'pw', maxBodyBytes: 1024 },
+      { service: 'echo', name: 'echo1', domain: 'example.com', path: '/example.com/echo1', password: 'pw', maxBodyBytes: null, traceFlags: 0x8001 },
+      { service: 'echo', name: 'b', domain: 'example.com', path: '/custom/b', password: 'pw', maxBodyBytes: 1024, traceFlags: 0x8001 },
     ]);
   });
 
   const bad: [string, unknown, RegExp][] = [
     ['not an array', { a: 1 }, /"instances" must be an array/],
+    ['an unknown trace flag', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', traceFlags: ['App', 'Magic'] }], /unknown trace flag "Magic"/],
     ['an unknown field', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', colour: 'red' }], /unknown field "colour"/],
     ['a bad domain', [{ service: 'echo', name: 'a', domain: 'x..com', password: 'p' }], /domain must be a domain name/],
     ['no password', [{ service: 'echo', name: 'a', domain: 'x.com' }], /password must be a non-empty string/],
@@ -173,6 +174,14 @@ describe('instances in the config file', () => {
       assert.throws(parse, (err: unknown) => err instanceof UsageError && message.test(err.message));
     });
   }
+
+  it('reads trace flags as names or as the bitmask', async () => {
+    const config = (await withInstances([
+      { service: 'echo', name: 'a', domain: 'x.com', password: 'p', traceFlags: ['App', 'Database', 'Webserver'] },
+      { service: 'echo', name: 'b', domain: 'x.com', password: 'p', traceFlags: 0x8000 },
+    ]))();
+    assert.deepEqual(config.instances.map((i) => i.traceFlags), [0x200000003, 0x8000]);
+  });
 
   it('runs services as their own user on a box, not on dev, and checks the switch', () => {
     assert.equal(load().services.ownUser, false);

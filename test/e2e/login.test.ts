@@ -37,7 +37,7 @@ before(async () => {
       ws: { holdSize: '16K' },
       instances: [
         { service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: PASSWORD },
-        { service: 'pbxecho', name: 'pbx2', domain: 'example.com', password: 'other' },
+        { service: 'pbxecho', name: 'pbx2', domain: 'example.com', password: 'other', traceFlags: ['App', 'Database', 'Webserver'] },
       ],
     }),
   );
@@ -157,6 +157,14 @@ describe('connections that outlive their service', () => {
     await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
     for (let i = 0; i < 4; i++) client.ws.send(Buffer.alloc(8 * 1024));
     assert.deepEqual(await client.closed, [1013, 'try again later']);
+  });
+});
+
+describe('instances', () => {
+  it("reach the service with the vendor's trace-flag bitmask", async () => {
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+    const count = JSON.parse((await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/count`)).body.toString());
+    assert.deepEqual(count.traceFlags, { 'pbx1@example.com': 0x8001, 'pbx2@example.com': 0x200000003 });
   });
 });
 
