@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// WebSocket benchmark: clients log in through the supervisor (PBX login) to the
+// example echo service and ping-pong 64-byte messages; the same run measures a
+// bare uWebSockets.js echo server (no login, no second hop) as the reference.
+//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10]
+// Prints: server RSS per idle connection (VmRSS and RssAnon deltas), the
+// service's too, round trips/s with many connections, unloaded p50/p99 round
+// trip on one connection, and server CPU µs per round trip.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const opt = (name, fallback) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : fallback);
+const MEMORY_CONNS = opt('memory', 10_000);
+const THROUGHPUT_CONNS = opt('throughput', 1000);
+const SECONDS = opt('seconds', 10);
+const PASSWORD = 'bench-password';
+const PAYLOAD = Buffer.alloc(64, 0x61);
+
+const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
+const kb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status(pid))[1]);
+const cpuMs = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const sha = (s) => createHash('sha256').update(s, 'utf8').digest('hex');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function waitOutput(child, pattern) {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const on = (c) => {
+      text += c;
+      const m = pattern.exec(text);
+      if (m) resolve(m);
+    };
+    child.stdout.on('data', on);
+    child.stderr.on('data', on);
+    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${text}`)));
+  });
+}
+
+/** Opens one client (spread over 127.0.0.2…), logs in when `login`, resolves once ready for echo. */
+function client(url, i, login) {
+  const localAddress = `127.0.${2 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false });
+    ws.once('error', reject);
+    ws.once('open', () => {
+      if (!login) return resolve(ws);
+      ws.send(JSON.stringify({ mt: 'AppChallenge' }));
+      let phase = 'challenge';
+      const onMessage = (data) => {
+        const m = JSON.parse(data.toString());
+        if (phase === 'challenge') {
+          phase = 'login';
+          const digest = sha(['bench', 'example.com', `user${i}`, '', '', m.challenge, PASSWORD].join(':'));
+          ws.send(JSON.stringify({ mt: 'AppLogin', app: 'bench', domain: 'example.com', sip: `user${i}`, digest }));
+        } else if (phase === 'login') {
+          if (!m.ok) return reject(new Error('login failed'));
+          phase = 'hello';
+        } else {
+          ws.off('message', onMessage);
+          resolve(ws); // the service's greeting arrived: the connection is open end to end
+        }
+      };
+      ws.on('message', onMessage);
+    });
+  });
+}
+
+async function openMany(url, n, login) {
+  const clients = [];
+  for (let i = 0; i < n; i += 200) {
+    clients.push(...(await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, k) => client(url, i + k, login)))));
+  }
+  return clients;
+}
+
+async function pingPong(clients, seconds) {
+  let count = 0;
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    clients.map(
+      (ws) =>
+        new Promise((resolve) => {
+          ws.on('message', () => {
+            count++;
+            if (Date.now() < deadline) ws.send(PAYLOAD);
+            else resolve();
+          });
+          ws.send(PAYLOAD);
+        }),
+    ),
+  );
+  return count;
+}
+
+async function latency(ws, rounds) {
+  const times = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise((resolve) => {
+      ws.once('message', resolve);
+      ws.send(PAYLOAD);
+    });
+    times.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
+}
+
+async function measure(name, url, pids, login) {
+  const row = { name };
+  const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  const many = await openMany(url, MEMORY_CONNS, login);
+  await sleep(2000);
+  const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  row.rss = after.map((a, i) => ((a.rss - before[i].rss) * 1024) / MEMORY_CONNS);
+  row.anon = after.map((a, i) => ((a.anon - before[i].anon) * 1024) / MEMORY_CONNS);
+  for (const ws of many.slice(THROUGHPUT_CONNS)) ws.terminate();
+  await sleep(500);
+  const workers = many.slice(0, THROUGHPUT_CONNS);
+  const cpu0 = pids.reduce((t, pid) => t + cpuMs(pid), 0);
+  const t0 = Date.now();
+  const rounds = await pingPong(workers, SECONDS);
+  const elapsed = (Date.now() - t0) / 1000;
+  const cpu = pids.reduce((t, pid) => t + cpuMs(pid), 0) - cpu0;
+  row.rps = rounds / elapsed;
+  row.cpuUs = (cpu * 1000) / rounds;
+  for (const ws of workers.slice(1)) ws.terminate();
+  await sleep(300);
+  for (const ev of ['message']) workers[0].removeAllListeners(ev);
+  Object.assign(row, await latency(workers[0], 3000));
+  workers[0].terminate();
+  return row;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'ap-bench-ws-'));
+chmodSync(root, 0o755);
+const children = [];
+try {
+  // The supervisor with the example service behind the PBX login.
+  register('../ts-loader.mjs', import.meta.url);
+  const { buildFixture } = await import('../../test/harness/supervisor.ts');
+  const pkg = await buildFixture('pbxecho', join(root, 'packages'));
+  mkdirSync(join(root, 'r/etc'), { recursive: true });
+  writeFileSync(join(root, 'r/etc/ap.json'), JSON.stringify({ instances: [{ service: 'pbxecho', name: 'bench', domain: 'example.com', password: PASSWORD }] }));
+  const sup = spawn(process.execPath, [join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(sup);
+  const supReady = waitOutput(sup, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const [, port] = await supReady;
+  const ctl = (...a) => new Promise((resolve) => {
+    const c = spawn(process.execPath, [join(repo, 'dist/ap.js'), 'ctl', ...a, '--json', '--root', join(root, 'r')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.once('exit', () => resolve(JSON.parse(out || 'null')));
+  });
+  await ctl('service', 'install', pkg);
+  let servicePid = null;
+  while (!servicePid) {
+    const list = await ctl('service', 'list');
+    servicePid = list?.find((s) => s.state === 'running')?.pid ?? null;
+    if (!servicePid) await sleep(100);
+  }
+  console.error(`bench: supervisor on port ${port}, service pid ${servicePid}`);
+  const ours = await measure('supervisor + service (login)', `ws://127.0.0.1:${port}/example.com/bench/ws`, [sup.pid, servicePid], true);
+  sup.kill('SIGTERM');
+  await new Promise((r) => sup.once('exit', r));
+
+  // The reference: a bare uWS echo server.
+  const uws = join(repo, 'dist', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+  const code = `const u=require(${JSON.stringify(uws)});u.App().ws('/*',{maxPayloadLength:16*1024*1024,idleTimeout:120,message:(ws,m,b)=>ws.send(m,b)}).listen('127.0.0.1',0,s=>console.log('port '+u.us_socket_local_port(s)))`;
+  const bare = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(bare);
+  const [, barePort] = await waitOutput(bare, /port (\d+)/);
+  const reference = await measure('bare uWS echo (reference)', `ws://127.0.0.1:${barePort}/`, [bare.pid], false);
+  bare.kill('SIGTERM');
+
+  const f = (n, d = 0) => n.toFixed(d);
+  console.log(`node ${process.version} ${process.arch}; ${MEMORY_CONNS} idle connections for memory, ${THROUGHPUT_CONNS} for throughput over ${SECONDS} s, 64-byte messages`);
+  console.log('| server | supervisor B/conn (VmRSS / RssAnon) | service B/conn (VmRSS / RssAnon) | round trips/s | CPU µs/round trip | p50 µs | p99 µs |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of [ours, reference]) {
+    const svc = r.rss.length > 1 ? `${f(r.rss[1])} / ${f(r.anon[1])}` : '—';
+    console.log(`| ${r.name} | ${f(r.rss[0])} / ${f(r.anon[0])} | ${svc} | ${f(r.rps)} | ${f(r.cpuUs, 1)} | ${f(r.p50)} | ${f(r.p99)} |`);
+  }
+  console.log(`round trips: ${(ours.rps / reference.rps).toFixed(2)}× the bare uWS server`);
+} finally {
+  for (const c of children) c.kill('SIGKILL');
+  await sleep(300);
+  rmSync(root, { recursive: true, force: true });
+}
+process.exit(0);
