@@ -118,6 +118,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     db: { mode: config.db.mode, socketDir: config.db.socketDir, schemaVersion: db?.schemaVersion ?? null },
     reserve,
     services: services?.list() ?? [],
+    memory: process.memoryUsage(),
   });
 
   let exitCode = 0;
@@ -156,6 +157,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
       stopTimeoutMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3)),
       maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
       ownUser: config.services.ownUser,
+      // A service's heap is its own business, but the box's young-generation size is the board's.
+      nodeFlags: config.board.nodeFlags.filter((flag) => flag.startsWith('--max-semi-space-size=')),
       policy: {
         ...DEFAULT_POLICY,
         minDelayMs: config.services.restartDelayMs,

@@ -84,6 +84,8 @@ export interface SupervisorStatus {
   /** The reserve file: present, created, disabled or no-space. */
   reserve: string | null;
   services: { name: string; state: string; [key: string]: unknown }[];
+  /** process.memoryUsage() of the supervisor, in bytes. */
+  memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
 }
 
 function formatStatus(s: SupervisorStatus): string {
@@ -95,8 +97,13 @@ function formatStatus(s: SupervisorStatus): string {
     `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
     `reserve:  ${s.reserve ?? '-'}`,
+    `memory:   ${mb(s.memory.rss)} RSS, ${mb(s.memory.heapUsed)} of ${mb(s.memory.heapTotal)} heap, ${mb(s.memory.external)} external`,
     `services: ${s.services.length === 0 ? 'none' : s.services.map((x) => `${x.name} (${x.state})`).join(', ')}`,
   ].join('\n');
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 function formatServices(list: { name: string; version: string; state: string; pid: number | null; reason: string | null }[]): string {

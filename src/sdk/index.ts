@@ -297,30 +297,44 @@ class ResponseStream extends Writable implements Response {
 }
 
 class WsConnection implements Connection {
-  readonly url: string;
-  readonly query: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly instance: string | null;
-  readonly remote: string;
-  readonly identity: Connection['identity'];
-  readonly sessionKey: string | null;
   closed = false;
   private paused = false;
   private blocked = false;
   onDrain?: () => void;
 
+  // The open frame's JSON, kept as parsed: thousands of connections must stay small.
   constructor(
     readonly id: number,
-    head: Record<string, unknown>,
+    private readonly head: Record<string, unknown>,
     private readonly channel: Channel,
-  ) {
-    this.url = String(head.url ?? '/');
-    this.query = String(head.query ?? '');
-    this.headers = Object.freeze({ ...(head.headers as Record<string, string>) });
-    this.instance = typeof head.instance === 'string' ? head.instance : null;
-    this.remote = String(head.remote ?? '');
-    this.identity = (head.identity as Connection['identity']) ?? null;
-    this.sessionKey = typeof head.sessionKey === 'string' ? head.sessionKey : null;
+  ) {}
+
+  get url(): string {
+    return String(this.head.url ?? '/');
+  }
+
+  get query(): string {
+    return String(this.head.query ?? '');
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return (this.head.headers as Record<string, string> | undefined) ?? {};
+  }
+
+  get instance(): string | null {
+    return typeof this.head.instance === 'string' ? this.head.instance : null;
+  }
+
+  get remote(): string {
+    return String(this.head.remote ?? '');
+  }
+
+  get identity(): Connection['identity'] {
+    return (this.head.identity as Connection['identity']) ?? null;
+  }
+
+  get sessionKey(): string | null {
+    return typeof this.head.sessionKey === 'string' ? this.head.sessionKey : null;
   }
 
   send(data: string | Uint8Array): boolean {

@@ -28,6 +28,8 @@ export interface ServicesOptions {
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
   readonly maxPayload: number;
+  /** Node.js flags for services whose entry is "node". */
+  readonly nodeFlags: readonly string[];
   /** Run each service as a Linux user named after it (only when we are root). */
   readonly ownUser: boolean;
   /** Instances of a service, sent to it as instance.start when it is ready. */
@@ -72,6 +74,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       maxPayload: options.maxPayload,
       account,
       deathSignalWrapper: wrapper,
+      nodeFlags: options.nodeFlags,
       instances: () => options.instancesOf(manifest.name),
       web,
       log: log.child(`service ${manifest.name}`),

@@ -34,6 +34,8 @@ export interface ServiceOptions {
   readonly maxPayload: number;
   /** Run as this user (uid/gid), or as ourselves. */
   readonly account: { readonly uid: number; readonly gid: number } | null;
+  /** Node.js flags for services whose entry is "node" (the board's small young generation). */
+  readonly nodeFlags: readonly string[];
   /** Wraps argv so the child dies with us (setpriv --pdeathsig), or null. */
   readonly deathSignalWrapper: readonly string[] | null;
   /** Instance descriptions sent as instance.start once the service is ready. */
@@ -205,7 +207,8 @@ export class ServiceProcess {
   private spawn(): void {
     const { manifest, dir } = this.options;
     const [program, ...args] = manifest.entry;
-    const argv = [...(this.options.deathSignalWrapper ?? []), program === 'node' ? process.execPath : join(dir, program!), ...args];
+    const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags] : [join(dir, program!)];
+    const argv = [...(this.options.deathSignalWrapper ?? []), ...command, ...args];
     this.cutOff = null;
     this.tail = '';
     this.startedAt = Date.now();

@@ -15,7 +15,7 @@ import { ChannelError, decodeClose, encodeClose, Kind, type Frame } from '../cha
 import { INITIAL_LOGIN, LoginThrottle, loginStep, newChallenge, type Identity, type LoginState } from '../login';
 import { readHead, reply } from './proxy';
 import type { Route, RouteTable } from './routes';
-import { FLOOD_LIMIT, type Upstream, type Upstreams } from './upstream';
+import { FLOOD_LIMIT, type StreamHandler, type Upstream, type Upstreams } from './upstream';
 
 export interface WsLimits {
   readonly maxHeaderBytes: number;
@@ -30,63 +30,194 @@ export interface WsLimits {
 /** Client-side buffered bytes above which the service is asked to pause. */
 const HIGH_WATER = 256 * 1024;
 
-/** Per-connection state, ours (uWS keeps it as the socket's user data). */
-export interface Conn {
-  readonly route: Route;
-  readonly head: Omit<ReturnType<typeof readHead>, 'size'>;
-  ws: WebSocket<Conn> | null;
+interface Shared {
+  readonly upstreams: Upstreams;
+  readonly limits: WsLimits;
+  readonly throttle: LoginThrottle;
+  /** Connections whose service is away, by service. */
+  readonly waiting: Map<string, Set<WsConn>>;
+}
+
+/** uWS copies the user data's own properties into an object of its own: hold ours in one. */
+export interface UserData {
+  readonly conn: WsConn;
+}
+
+/**
+ * One client connection, ours: login, attachment to the service (it is the
+ * stream handler too, so a connection costs one object, not a set of closures).
+ */
+export class WsConn implements StreamHandler {
+  ws: WebSocket<UserData> | null = null;
   /** login: before AppLoginResult ok; open: attached to the service; waiting: the service is away. */
-  phase: 'login' | 'open' | 'waiting' | 'closed';
-  login: LoginState;
-  identity: Identity | null;
-  sessionKey: string | null;
-  upstream: Upstream | null;
-  stream: number;
+  phase: 'login' | 'open' | 'waiting' | 'closed' = 'login';
+  login: LoginState = INITIAL_LOGIN;
+  upstream: Upstream | null = null;
+  stream = 0;
+  /** The WS_OPEN payload (request head, identity, session key), kept to re-open after a restart. */
+  private openPayload: Buffer;
   /** Client messages held while the service (or its channel) cannot take them. */
-  held: { data: Buffer; binary: boolean }[];
-  heldBytes: number;
-  serviceWantsPause: boolean;
-  channelFull: boolean;
+  private held: { data: Buffer; binary: boolean }[] | null = null;
+  private heldBytes = 0;
+  private serviceWantsPause = false;
+  private channelFull = false;
   /** We asked the service to pause (the client is slow). */
-  pausedService: boolean;
-  floodBytes: number;
+  pausedService = false;
+  private floodBytes = 0;
+
+  constructor(
+    private readonly shared: Shared,
+    readonly route: Route,
+    readonly remote: string,
+    head: Record<string, unknown>,
+  ) {
+    this.openPayload = Buffer.from(JSON.stringify(head));
+  }
+
+  /** After login: the service gets the identity and the session key with every open. */
+  loggedIn(identity: Identity, sessionKey: string): void {
+    const head = JSON.parse(this.openPayload.toString()) as Record<string, unknown>;
+    this.openPayload = Buffer.from(JSON.stringify({ ...head, identity, sessionKey }));
+  }
+
+  /** Opens the connection on its service, or leaves it waiting for the service to run. */
+  attach(): void {
+    const upstream = this.shared.upstreams.get(this.route.service);
+    const stream = upstream?.openStream(this) ?? null;
+    if (stream === null || !upstream) return this.wait();
+    this.shared.waiting.get(this.route.service)?.delete(this);
+    this.phase = 'open';
+    this.upstream = upstream;
+    this.stream = stream;
+    upstream.send(Kind.WS_OPEN, stream, this.openPayload);
+    this.flushHeld();
+  }
+
+  private wait(): void {
+    this.phase = 'waiting';
+    this.upstream = null;
+    this.stream = 0;
+    this.serviceWantsPause = this.channelFull = this.pausedService = false;
+    let set = this.shared.waiting.get(this.route.service);
+    if (!set) this.shared.waiting.set(this.route.service, (set = new Set()));
+    set.add(this);
+  }
+
+  /** A client message after login. */
+  fromClient(data: Buffer, binary: boolean): void {
+    if (this.phase === 'waiting') return this.hold(data, binary, this.shared.limits.holdBytes);
+    if (!this.upstream) return;
+    if (this.serviceWantsPause || this.channelFull || this.held !== null) return this.hold(data, binary, this.shared.limits.clientBudgetBytes);
+    if (!this.upstream.send(binary ? Kind.WS_BINARY : Kind.WS_TEXT, this.stream, data)) this.channelFull = true;
+  }
+
+  private hold(data: Buffer, binary: boolean, cap: number): void {
+    (this.held ??= []).push({ data, binary });
+    this.heldBytes += data.length;
+    if (this.heldBytes > cap) this.end(1013, 'try again later');
+  }
+
+  /** The client can take more: resume a service we paused. */
+  clientDrained(): void {
+    if (this.pausedService && this.ws && this.ws.getBufferedAmount() < HIGH_WATER / 2) {
+      this.pausedService = false;
+      this.floodBytes = 0;
+      this.upstream?.send(Kind.RESUME, this.stream);
+    }
+  }
+
+  /** The client closed; `ws` is gone. */
+  closed(code: number, reason: string): void {
+    this.phase = 'closed';
+    this.ws = null;
+    this.held = null;
+    this.shared.waiting.get(this.route.service)?.delete(this);
+    if (!this.upstream) return;
+    this.upstream.send(Kind.WS_CLOSE, this.stream, encodeClose(code, reason));
+    this.upstream.closeStream(this.stream);
+    this.upstream = null;
+  }
+
+  // --- StreamHandler: what the service sends on our stream ---
+
+  frame(frame: Frame): void {
+    if (this.phase !== 'open' || !this.ws) return;
+    switch (frame.kind) {
+      case Kind.WS_TEXT:
+      case Kind.WS_BINARY:
+        return this.toClient(this.ws, frame);
+      case Kind.WS_CLOSE: {
+        const { code, reason } = decodeClose(frame.payload);
+        this.upstream?.closeStream(this.stream);
+        this.upstream = null;
+        return this.end(validCloseCode(code) ? code : 1000, reason);
+      }
+      case Kind.PAUSE:
+        this.serviceWantsPause = true;
+        return;
+      case Kind.RESUME:
+        this.serviceWantsPause = false;
+        return this.flushHeld();
+      default:
+        throw new ChannelError(`frame kind 0x${frame.kind.toString(16)} on WebSocket stream ${this.stream}`);
+    }
+  }
+
+  drain(): void {
+    if (this.phase !== 'open' || !this.channelFull) return;
+    this.channelFull = false;
+    this.flushHeld();
+  }
+
+  gone(): void {
+    // The service went away; the client stays, and hears nothing of it.
+    if (this.phase === 'open') this.wait();
+  }
+
+  private toClient(ws: WebSocket<UserData>, frame: Frame): void {
+    if (this.pausedService) {
+      this.floodBytes += frame.payload.length;
+      if (this.floodBytes > FLOOD_LIMIT) return this.upstream?.cutOffFor(`ignored PAUSE on WebSocket stream ${this.stream}`);
+    }
+    ws.cork(() => ws.send(frame.payload, frame.kind === Kind.WS_BINARY));
+    if (!this.pausedService && ws.getBufferedAmount() > HIGH_WATER) {
+      this.pausedService = true;
+      this.upstream?.send(Kind.PAUSE, this.stream);
+    }
+  }
+
+  /** Forwards held client messages while the service and its channel take them. */
+  private flushHeld(): void {
+    const held = this.held;
+    while (held && held.length > 0 && this.phase === 'open' && this.upstream && !this.serviceWantsPause && !this.channelFull) {
+      const { data, binary } = held.shift()!;
+      this.heldBytes -= data.length;
+      if (!this.upstream.send(binary ? Kind.WS_BINARY : Kind.WS_TEXT, this.stream, data)) this.channelFull = true;
+    }
+    if (held && held.length === 0) this.held = null;
+  }
+
+  sendJson(message: Record<string, unknown>): void {
+    const ws = this.ws;
+    if (ws) ws.cork(() => ws.send(JSON.stringify(message), false));
+  }
+
+  end(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws) ws.cork(() => ws.end(code, reason));
+  }
 }
 
 /** The uWS behavior for instance WebSockets. */
-export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams, limits: WsLimits): WebSocketBehavior<Conn> {
-  const throttle = new LoginThrottle();
-  const waiting = new Map<string, Set<Conn>>();
-
-  const wait = (conn: Conn) => {
-    conn.phase = 'waiting';
-    conn.upstream = null;
-    conn.stream = 0;
-    conn.serviceWantsPause = conn.channelFull = conn.pausedService = false;
-    let set = waiting.get(conn.route.service);
-    if (!set) waiting.set(conn.route.service, (set = new Set()));
-    set.add(conn);
-  };
-
-  /** Opens the connection on its service, or leaves it waiting for the service to run. */
-  const attach = (conn: Conn) => {
-    const upstream = upstreams.get(conn.route.service);
-    const stream = upstream?.openStream(streamHandler(conn)) ?? null;
-    if (stream === null || !upstream) return wait(conn);
-    waiting.get(conn.route.service)?.delete(conn);
-    conn.phase = 'open';
-    conn.upstream = upstream;
-    conn.stream = stream;
-    const { method: _method, ...head } = conn.head;
-    upstream.send(Kind.WS_OPEN, stream, Buffer.from(JSON.stringify({ ...head, identity: conn.identity, sessionKey: conn.sessionKey })));
-    flushHeld(conn);
-  };
+export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams, limits: WsLimits): WebSocketBehavior<UserData> {
+  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map() };
 
   upstreams.onState((service, state) => {
-    const set = waiting.get(service);
+    const set = shared.waiting.get(service);
     if (!set || set.size === 0) return;
-    if (state === 'running') for (const conn of [...set]) attach(conn);
+    if (state === 'running') for (const conn of [...set]) conn.attach();
     else if (state === 'failed' || state === 'stopped') {
-      for (const conn of [...set]) end(conn, 1013, 'service unavailable');
+      for (const conn of [...set]) conn.end(1013, 'service unavailable');
     }
   });
 
@@ -104,181 +235,68 @@ export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      const { size, ...head } = readHead(res, req, route.instance);
+      const { size, method: _method, ...head } = readHead(res, req, route.instance);
       if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`);
-      const conn: Conn = {
-        route,
-        head,
-        ws: null,
-        phase: 'login',
-        login: INITIAL_LOGIN,
-        identity: null,
-        sessionKey: null,
-        upstream: null,
-        stream: 0,
-        held: [],
-        heldBytes: 0,
-        serviceWantsPause: false,
-        channelFull: false,
-        pausedService: false,
-        floodBytes: 0,
-      };
-      res.upgrade(conn, key, protocol, extensions, context);
+      const data: UserData = { conn: new WsConn(shared, route, head.remote, head) };
+      res.upgrade(data, key, protocol, extensions, context);
     },
     open(ws) {
-      const conn = ws.getUserData();
+      const conn = ws.getUserData().conn;
       conn.ws = ws;
-      if (!upstreams.get(conn.route.service)?.pbxLogin) attach(conn);
+      if (!upstreams.get(conn.route.service)?.pbxLogin) conn.attach();
     },
     message(ws, message, isBinary) {
-      const conn = ws.getUserData();
-      if (conn.phase === 'login') return loginMessage(conn, message, isBinary);
+      const conn = ws.getUserData().conn;
+      if (conn.phase === 'login') return loginMessage(shared, conn, message, isBinary);
       const data = Buffer.from(message.slice(0)); // uWS reuses `message` after we return
-      if (!isBinary && data.length < 4096 && answerHere(conn, data)) return;
-      if (conn.phase === 'waiting') {
-        conn.held.push({ data, binary: isBinary });
-        conn.heldBytes += data.length;
-        if (conn.heldBytes > limits.holdBytes) end(conn, 1013, 'try again later');
-        return;
-      }
-      if (!conn.upstream) return;
-      if (conn.serviceWantsPause || conn.channelFull || conn.held.length > 0) {
-        conn.held.push({ data, binary: isBinary });
-        conn.heldBytes += data.length;
-        if (conn.heldBytes > limits.clientBudgetBytes) end(conn, 1013, 'try again later');
-        return;
-      }
-      if (!conn.upstream.send(isBinary ? Kind.WS_BINARY : Kind.WS_TEXT, conn.stream, data)) conn.channelFull = true;
+      if (!isBinary && data.length < 4096 && answerHere(upstreams, conn, data)) return;
+      conn.fromClient(data, isBinary);
     },
     drain(ws) {
-      const conn = ws.getUserData();
-      if (conn.pausedService && ws.getBufferedAmount() < HIGH_WATER / 2) {
-        conn.pausedService = false;
-        conn.floodBytes = 0;
-        conn.upstream?.send(Kind.RESUME, conn.stream);
-      }
+      ws.getUserData().conn.clientDrained();
     },
     close(ws, code, message) {
-      // `ws` may not be used from here on.
-      const conn = ws.getUserData();
-      conn.phase = 'closed';
-      conn.ws = null;
-      conn.held = [];
-      waiting.get(conn.route.service)?.delete(conn);
-      if (!conn.upstream) return;
-      conn.upstream.send(Kind.WS_CLOSE, conn.stream, encodeClose(code, Buffer.from(message).toString()));
-      conn.upstream.closeStream(conn.stream);
-      conn.upstream = null;
+      ws.getUserData().conn.closed(code, Buffer.from(message).toString());
     },
   };
+}
 
-  function loginMessage(conn: Conn, message: ArrayBuffer, isBinary: boolean): void {
-    if (isBinary) return end(conn, 1008, 'log in first');
-    const remote = conn.head.remote;
-    const now = Date.now();
-    const step = loginStep(conn.login, Buffer.from(message).toString('utf8'), conn.route, newChallenge, throttle.locked(remote, now));
-    if (step.kind === 'close') return end(conn, step.code, step.reason);
-    conn.login = step.state;
-    sendJson(conn, step.reply);
-    if (step.kind === 'failed') throttle.failed(remote, now);
-    if (step.kind === 'ok') {
-      throttle.succeeded(remote);
-      conn.identity = step.identity;
-      conn.sessionKey = step.sessionKey;
-      attach(conn);
-    }
+function loginMessage(shared: Shared, conn: WsConn, message: ArrayBuffer, isBinary: boolean): void {
+  if (isBinary) return conn.end(1008, 'log in first');
+  const now = Date.now();
+  const step = loginStep(conn.login, Buffer.from(message).toString('utf8'), conn.route, newChallenge, shared.throttle.locked(conn.remote, now));
+  if (step.kind === 'close') return conn.end(step.code, step.reason);
+  conn.login = step.state;
+  conn.sendJson(step.reply);
+  if (step.kind === 'failed') shared.throttle.failed(conn.remote, now);
+  if (step.kind === 'ok') {
+    shared.throttle.succeeded(conn.remote);
+    conn.loggedIn(step.identity, step.sessionKey);
+    conn.attach();
   }
+}
 
-  /** CheckBuild and AppInfo, answered from the running package; true when `data` was one. */
-  function answerHere(conn: Conn, data: Buffer): boolean {
-    const checkBuild = data.includes('"CheckBuild"');
-    if (!checkBuild && !data.includes('"AppInfo"')) return false;
-    let message: Record<string, unknown>;
-    try {
-      message = JSON.parse(data.toString('utf8'));
-    } catch {
-      return false;
-    }
-    const upstream = upstreams.get(conn.route.service);
-    const src = message.src === undefined ? {} : { src: message.src };
-    if (message.mt === 'CheckBuild' && typeof message.url === 'string') {
-      sendJson(conn, { mt: 'CheckBuildResult', url: currentBuildUrl(message.url, conn.route.prefix, upstream?.build ?? ''), ...src });
-      return true;
-    }
-    if (message.mt === 'AppInfo') {
-      sendJson(conn, { mt: 'AppInfoResult', app: message.app ?? '', build: upstream?.build ?? null, ...src });
-      return true;
-    }
+/** CheckBuild and AppInfo, answered from the running package; true when `data` was one. */
+function answerHere(upstreams: Upstreams, conn: WsConn, data: Buffer): boolean {
+  const checkBuild = data.includes('"CheckBuild"');
+  if (!checkBuild && !data.includes('"AppInfo"')) return false;
+  let message: Record<string, unknown>;
+  try {
+    message = JSON.parse(data.toString('utf8'));
+  } catch {
     return false;
   }
-
-  function streamHandler(conn: Conn) {
-    return {
-      frame(frame: Frame): void {
-        if (conn.phase !== 'open' || !conn.ws) return;
-        const ws = conn.ws;
-        switch (frame.kind) {
-          case Kind.WS_TEXT:
-          case Kind.WS_BINARY:
-            return toClient(ws, conn, frame);
-          case Kind.WS_CLOSE: {
-            const { code, reason } = decodeClose(frame.payload);
-            conn.upstream?.closeStream(conn.stream);
-            conn.upstream = null;
-            return end(conn, validCloseCode(code) ? code : 1000, reason);
-          }
-          case Kind.PAUSE:
-            conn.serviceWantsPause = true;
-            return;
-          case Kind.RESUME:
-            conn.serviceWantsPause = false;
-            return flushHeld(conn);
-          default:
-            throw new ChannelError(`frame kind 0x${frame.kind.toString(16)} on WebSocket stream ${conn.stream}`);
-        }
-      },
-      drain(): void {
-        if (conn.phase !== 'open' || !conn.channelFull) return;
-        conn.channelFull = false;
-        flushHeld(conn);
-      },
-      gone(): void {
-        // The service went away; the client stays, and hears nothing of it.
-        if (conn.phase === 'open') wait(conn);
-      },
-    };
+  const upstream = upstreams.get(conn.route.service);
+  const src = message.src === undefined ? {} : { src: message.src };
+  if (message.mt === 'CheckBuild' && typeof message.url === 'string') {
+    conn.sendJson({ mt: 'CheckBuildResult', url: currentBuildUrl(message.url, conn.route.prefix, upstream?.build ?? ''), ...src });
+    return true;
   }
-}
-
-function toClient(ws: WebSocket<Conn>, conn: Conn, frame: Frame): void {
-  if (conn.pausedService) {
-    conn.floodBytes += frame.payload.length;
-    if (conn.floodBytes > FLOOD_LIMIT) return conn.upstream?.cutOffFor(`ignored PAUSE on WebSocket stream ${conn.stream}`);
+  if (message.mt === 'AppInfo') {
+    conn.sendJson({ mt: 'AppInfoResult', app: message.app ?? '', build: upstream?.build ?? null, ...src });
+    return true;
   }
-  ws.cork(() => ws.send(frame.payload, frame.kind === Kind.WS_BINARY));
-  if (!conn.pausedService && ws.getBufferedAmount() > HIGH_WATER) {
-    conn.pausedService = true;
-    conn.upstream?.send(Kind.PAUSE, conn.stream);
-  }
-}
-
-/** Forwards held client messages while the service and its channel take them. */
-function flushHeld(conn: Conn): void {
-  while (conn.held.length > 0 && conn.phase === 'open' && conn.upstream && !conn.serviceWantsPause && !conn.channelFull) {
-    const { data, binary } = conn.held.shift()!;
-    conn.heldBytes -= data.length;
-    if (!conn.upstream.send(binary ? Kind.WS_BINARY : Kind.WS_TEXT, conn.stream, data)) conn.channelFull = true;
-  }
-}
-
-function sendJson(conn: Conn, message: Record<string, unknown>): void {
-  const ws = conn.ws;
-  if (ws) ws.cork(() => ws.send(JSON.stringify(message), false));
-}
-
-function end(conn: Conn, code: number, reason: string): void {
-  const ws = conn.ws;
-  if (ws) ws.cork(() => ws.end(code, reason));
+  return false;
 }
 
 /** `url` with the segment after the instance path replaced by the running build. */

@@ -2,7 +2,7 @@
 // WebSocket benchmark: clients log in through the supervisor (PBX login) to the
 // example echo service and ping-pong 64-byte messages; the same run measures a
 // bare uWebSockets.js echo server (no login, no second hop) as the reference.
-//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10]
+//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--board x86_64]
 // Prints: server RSS per idle connection (VmRSS and RssAnon deltas), the
 // service's too, round trips/s with many connections, unloaded p50/p99 round
 // trip on one connection, and server CPU µs per round trip.
@@ -23,6 +23,9 @@ const THROUGHPUT_CONNS = opt('throughput', 1000);
 const SECONDS = opt('seconds', 10);
 const PASSWORD = 'bench-password';
 const PAYLOAD = Buffer.alloc(64, 0x61);
+// The supervisor runs with a board's Node flags, as S92manager starts it on a box.
+const BOARD = args.includes('--board') ? args[args.indexOf('--board') + 1] : 'x86_64';
+const BOARD_FLAGS = JSON.parse(readFileSync(join(repo, 'board', BOARD, 'board.json'), 'utf8')).nodeFlags;
 
 const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const kb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status(pid))[1]);
@@ -118,12 +121,15 @@ async function latency(ws, rounds) {
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
 }
 
-async function measure(name, url, pids, login) {
+async function measure(name, url, pids, login, heap = async () => null) {
   const row = { name };
   const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  const heapBefore = await heap();
   const many = await openMany(url, MEMORY_CONNS, login);
   await sleep(2000);
   const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  const heapAfter = await heap();
+  row.heap = heapBefore && heapAfter ? (heapAfter - heapBefore) / MEMORY_CONNS : null;
   row.rss = after.map((a, i) => ((a.rss - before[i].rss) * 1024) / MEMORY_CONNS);
   row.anon = after.map((a, i) => ((a.anon - before[i].anon) * 1024) / MEMORY_CONNS);
   for (const ws of many.slice(THROUGHPUT_CONNS)) ws.terminate();
@@ -154,7 +160,7 @@ try {
   const pkg = await buildFixture('pbxecho', join(root, 'packages'));
   mkdirSync(join(root, 'r/etc'), { recursive: true });
   writeFileSync(join(root, 'r/etc/ap.json'), JSON.stringify({ instances: [{ service: 'pbxecho', name: 'bench', domain: 'example.com', password: PASSWORD }] }));
-  const sup = spawn(process.execPath, [join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sup = spawn(process.execPath, [...BOARD_FLAGS, join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed', '--app-user', 'false'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(sup);
   const supReady = waitOutput(sup, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   const [, port] = await supReady;
@@ -172,28 +178,29 @@ try {
     if (!servicePid) await sleep(100);
   }
   console.error(`bench: supervisor on port ${port}, service pid ${servicePid}`);
-  const ours = await measure('supervisor + service (login)', `ws://127.0.0.1:${port}/example.com/bench/ws`, [sup.pid, servicePid], true);
+  const heap = async () => (await ctl('status')).memory.heapUsed;
+  const ours = await measure('supervisor + service (login)', `ws://127.0.0.1:${port}/example.com/bench/ws`, [sup.pid, servicePid], true, heap);
   sup.kill('SIGTERM');
   await new Promise((r) => sup.once('exit', r));
 
   // The reference: a bare uWS echo server.
   const uws = join(repo, 'dist', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
   const code = `const u=require(${JSON.stringify(uws)});u.App().ws('/*',{maxPayloadLength:16*1024*1024,idleTimeout:120,message:(ws,m,b)=>ws.send(m,b)}).listen('127.0.0.1',0,s=>console.log('port '+u.us_socket_local_port(s)))`;
-  const bare = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const bare = spawn(process.execPath, [...BOARD_FLAGS, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(bare);
   const [, barePort] = await waitOutput(bare, /port (\d+)/);
   const reference = await measure('bare uWS echo (reference)', `ws://127.0.0.1:${barePort}/`, [bare.pid], false);
   bare.kill('SIGTERM');
 
   const f = (n, d = 0) => n.toFixed(d);
-  console.log(`node ${process.version} ${process.arch}; ${MEMORY_CONNS} idle connections for memory, ${THROUGHPUT_CONNS} for throughput over ${SECONDS} s, 64-byte messages`);
+  console.log(`node ${process.version} ${process.arch}, servers with the ${BOARD} board's flags (${BOARD_FLAGS.join(' ')}); ${MEMORY_CONNS} idle connections for memory, ${THROUGHPUT_CONNS} for throughput over ${SECONDS} s, 64-byte messages`);
   console.log('| server | supervisor B/conn (VmRSS / RssAnon) | service B/conn (VmRSS / RssAnon) | round trips/s | CPU µs/round trip | p50 µs | p99 µs |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of [ours, reference]) {
     const svc = r.rss.length > 1 ? `${f(r.rss[1])} / ${f(r.anon[1])}` : '—';
     console.log(`| ${r.name} | ${f(r.rss[0])} / ${f(r.anon[0])} | ${svc} | ${f(r.rps)} | ${f(r.cpuUs, 1)} | ${f(r.p50)} | ${f(r.p99)} |`);
   }
-  console.log(`round trips: ${(ours.rps / reference.rps).toFixed(2)}× the bare uWS server`);
+  console.log(`round trips: ${(ours.rps / reference.rps).toFixed(2)}× the bare uWS server; supervisor JS heap in use: ${f(ours.heap ?? 0)} B/conn`);
 } finally {
   for (const c of children) c.kill('SIGKILL');
   await sleep(300);
