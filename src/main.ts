@@ -202,6 +202,13 @@ export async function serve(config: Config, env: Env): Promise<number> {
       {
         status,
         'service.list': () => running.list(),
+        // For measurements: a full collection when Node runs with --expose-gc.
+        'debug.gc': () => {
+          const gc = (globalThis as { gc?: () => void }).gc;
+          if (!gc) throw new ApError('GC_UNAVAILABLE', 'start the supervisor with node --expose-gc to use this');
+          gc();
+          return process.memoryUsage();
+        },
         'service.install': (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');
           return running.install(args.dir);

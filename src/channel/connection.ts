@@ -21,6 +21,7 @@ export interface ChannelOptions {
 export class Channel {
   private readonly decoder: FrameDecoder;
   private ended = false;
+  private corked = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -44,9 +45,27 @@ export class Channel {
     return this.ended;
   }
 
+  /**
+   * Frames sent during one turn of the event loop leave in one writev: the
+   * socket is corked at the first send and uncorked in setImmediate, right
+   * after the loop's I/O phase.
+   */
+  private batch(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    setImmediate(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
   /** Sends one frame; false means "wait for drain before sending more". */
   send(kind: Kind, stream: number, payload?: Uint8Array): boolean {
     if (this.ended) return false;
+    this.batch();
     const length = payload?.length ?? 0;
     if (length <= 4096) {
       const frame = Buffer.allocUnsafe(HEADER_SIZE + length);
@@ -65,6 +84,7 @@ export class Channel {
   /** Sends a CONTROL frame holding `message` as JSON. */
   sendControl(message: Record<string, unknown>): boolean {
     if (this.ended) return false;
+    this.batch();
     return this.socket.write(encodeControl(message));
   }
 

@@ -99,4 +99,5 @@ commands:
   service install <dir>    copy an app-service folder (with its app.json) in and start it
   service start <name>     start a service (also one that failed)
   service stop <name>      stop a service
-  cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS`;
+  cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
+  debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

@@ -42,6 +42,9 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       if (sub !== undefined) break;
       print(await ask('status'), formatStatus);
       return 0;
+    case 'debug gc':
+      print(await ask('debug.gc'), (m: SupervisorStatus['memory']) => `after a full GC: ${mb(m.rss)} RSS, ${mb(m.heapUsed)} heap in use`);
+      return 0;
     case 'service list':
       print(await ask('service.list'), formatServices);
       return 0;

@@ -5,7 +5,8 @@
 //   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--board x86_64]
 // Prints: server RSS per idle connection (VmRSS and RssAnon deltas), the
 // service's too, round trips/s with many connections, unloaded p50/p99 round
-// trip on one connection, and server CPU µs per round trip.
+// trip on one connection, and server CPU µs per round trip. The supervisor runs
+// with --expose-gc so that memory is read after a full collection (`ap ctl debug gc`).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -123,12 +124,12 @@ async function latency(ws, rounds) {
 
 async function measure(name, url, pids, login, heap = async () => null) {
   const row = { name };
-  const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   const heapBefore = await heap();
+  const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   const many = await openMany(url, MEMORY_CONNS, login);
   await sleep(2000);
-  const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   const heapAfter = await heap();
+  const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   row.heap = heapBefore && heapAfter ? (heapAfter - heapBefore) / MEMORY_CONNS : null;
   row.rss = after.map((a, i) => ((a.rss - before[i].rss) * 1024) / MEMORY_CONNS);
   row.anon = after.map((a, i) => ((a.anon - before[i].anon) * 1024) / MEMORY_CONNS);
@@ -160,7 +161,7 @@ try {
   const pkg = await buildFixture('pbxecho', join(root, 'packages'));
   mkdirSync(join(root, 'r/etc'), { recursive: true });
   writeFileSync(join(root, 'r/etc/ap.json'), JSON.stringify({ instances: [{ service: 'pbxecho', name: 'bench', domain: 'example.com', password: PASSWORD }] }));
-  const sup = spawn(process.execPath, [...BOARD_FLAGS, join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed', '--app-user', 'false'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sup = spawn(process.execPath, [...BOARD_FLAGS, '--expose-gc', join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed', '--app-user', 'false'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(sup);
   const supReady = waitOutput(sup, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   const [, port] = await supReady;
@@ -178,7 +179,8 @@ try {
     if (!servicePid) await sleep(100);
   }
   console.error(`bench: supervisor on port ${port}, service pid ${servicePid}`);
-  const heap = async () => (await ctl('status')).memory.heapUsed;
+  // Garbage from logging in is not what a connection holds: collect it before each reading.
+  const heap = async () => (await ctl('debug', 'gc')).heapUsed;
   const ours = await measure('supervisor + service (login)', `ws://127.0.0.1:${port}/example.com/bench/ws`, [sup.pid, servicePid], true, heap);
   sup.kill('SIGTERM');
   await new Promise((r) => sup.once('exit', r));
