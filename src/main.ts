@@ -206,6 +206,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         'debug.gc': () => {
           const gc = (globalThis as { gc?: () => void }).gc;
           if (!gc) throw new ApError('GC_UNAVAILABLE', 'start the supervisor with node --expose-gc to use this');
+          for (const service of running.list()) running.get(service.name)?.requestGc();
           gc();
           return process.memoryUsage();
         },

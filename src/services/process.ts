@@ -157,6 +157,11 @@ export class ServiceProcess {
     return this.channel?.writableLength ?? 0;
   }
 
+  /** Asks the service for a full garbage collection (honoured by SDK services run with --expose-gc). */
+  requestGc(): void {
+    this.channel?.sendControl({ type: 'gc' });
+  }
+
   /** Cuts the service off for breaking the channel's rules (e.g. flooding); it is restarted. */
   cutOffFor(reason: string): void {
     this.channel?.close(new Error(reason));
@@ -207,7 +212,9 @@ export class ServiceProcess {
   private spawn(): void {
     const { manifest, dir } = this.options;
     const [program, ...args] = manifest.entry;
-    const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags] : [join(dir, program!)];
+    // Under --expose-gc (measurements) Node services get it too, for `ap ctl debug gc`.
+    const gcFlag = typeof (globalThis as { gc?: unknown }).gc === 'function' ? ['--expose-gc'] : [];
+    const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags, ...gcFlag] : [join(dir, program!)];
     const argv = [...(this.options.deathSignalWrapper ?? []), ...command, ...args];
     this.cutOff = null;
     this.tail = '';

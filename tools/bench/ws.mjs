@@ -125,10 +125,12 @@ async function latency(ws, rounds) {
 async function measure(name, url, pids, login, heap = async () => null) {
   const row = { name };
   const heapBefore = await heap();
+  await sleep(300); // the services collect on their own loop
   const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   const many = await openMany(url, MEMORY_CONNS, login);
   await sleep(2000);
   const heapAfter = await heap();
+  await sleep(300);
   const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
   row.heap = heapBefore && heapAfter ? (heapAfter - heapBefore) / MEMORY_CONNS : null;
   row.rss = after.map((a, i) => ((a.rss - before[i].rss) * 1024) / MEMORY_CONNS);
