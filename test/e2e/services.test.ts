@@ -227,8 +227,12 @@ describe('WebSockets through the channel', () => {
     );
     const before = await rssKb(pid);
     socket.pause(); // a client that reads nothing for a while
+    const heldBefore = JSON.parse((await fetchRaw(`${http}/example.com/echo1/opens`)).body.toString()).held as number;
     ws.send(`flood ${size}`);
-    await new Promise((r) => setTimeout(r, 500));
+    await until('the service to be told to wait', async () => {
+      const { held } = JSON.parse((await fetchRaw(`${http}/example.com/echo1/opens`)).body.toString());
+      return held > heldBefore ? true : undefined;
+    });
     const held = (await rssKb(pid)) - before;
     socket.resume();
     await done;
