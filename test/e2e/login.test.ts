@@ -2,15 +2,13 @@
 // AppWebsocket extras, against the bundled supervisor.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { REPO } from '../harness/supervisor';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { rootWithConfig, workspace } from '../harness/workspace';
 import { connect, type Client } from '../harness/ws';
 
 const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -26,21 +24,15 @@ const state = () => ctl('service', 'list').find((s: { name: string }) => s.name 
 const opens = async () => JSON.parse((await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/opens`)).body.toString()).opens as number;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ap-login-'));
-  await chmod(dir, 0o755);
-  root = join(dir, 'root');
-  await mkdir(join(root, 'etc'), { recursive: true });
-  await writeFile(
-    join(root, 'etc/ap.json'),
-    JSON.stringify({
-      services: { restartDelayMs: 1500 },
-      ws: { holdSize: '16K' },
-      instances: [
-        { service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: PASSWORD },
-        { service: 'pbxecho', name: 'pbx2', domain: 'example.com', password: 'other', traceFlags: ['App', 'Database', 'Webserver'] },
-      ],
-    }),
-  );
+  dir = await workspace('ap-login-');
+  root = await rootWithConfig(dir, {
+    services: { restartDelayMs: 1500 },
+    ws: { holdSize: '16K' },
+    instances: [
+      { service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: PASSWORD },
+      { service: 'pbxecho', name: 'pbx2', domain: 'example.com', password: 'other', traceFlags: ['App', 'Database', 'Webserver'] },
+    ],
+  });
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
   port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('pbxecho', join(dir, 'packages')), '--root', root]).status, 0);

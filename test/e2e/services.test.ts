@@ -2,15 +2,15 @@
 // timeouts, WebSockets, and supervision of services that misbehave.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createCertificate } from '../../src/tls';
 import { cpuMs, fetchRaw, rssKb, streamedEcho, until } from '../harness/http';
 import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
 let root: string;
@@ -34,22 +34,16 @@ async function inlineService(name: string, code: string): Promise<string> {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ap-svc-'));
-  await chmod(dir, 0o755);
-  root = join(dir, 'root');
-  await mkdir(join(root, 'etc'), { recursive: true });
-  await writeFile(
-    join(root, 'etc/ap.json'),
-    JSON.stringify({
-      http: { requestTimeout: 2 },
-      services: { restartDelayMs: 100, restartLimit: 4, restartWindow: 60 },
-      instances: [
-        { service: 'echo', name: 'echo1', domain: 'example.com', password: 'pw1' },
-        { service: 'echo', name: 'sub', domain: 'example.com', path: '/example.com/echo1/sub', password: 'pw2' },
-        { service: 'echo', name: 'small', domain: 'example.com', password: 'pw3', maxBodySize: '1K' },
-      ],
-    }),
-  );
+  dir = await workspace('ap-svc-');
+  root = await rootWithConfig(dir, {
+    http: { requestTimeout: 2 },
+    services: { restartDelayMs: 100, restartLimit: 4, restartWindow: 60 },
+    instances: [
+      { service: 'echo', name: 'echo1', domain: 'example.com', password: 'pw1' },
+      { service: 'echo', name: 'sub', domain: 'example.com', path: '/example.com/echo1/sub', password: 'pw2' },
+      { service: 'echo', name: 'small', domain: 'example.com', password: 'pw3', maxBodySize: '1K' },
+    ],
+  });
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
   const [, port] = await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//);
   http = `http://127.0.0.1:${port}`;
