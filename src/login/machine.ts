@@ -25,7 +25,9 @@ export type LoginOutcome =
   /** Close the connection: it spoke before logging in, or spoke nonsense. */
   | { readonly kind: 'close'; readonly code: number; readonly reason: string };
 
-export const INITIAL_LOGIN: LoginState = { phase: 'new' };
+export const INITIAL_LOGIN: LoginState = Object.freeze({ phase: 'new' });
+/** Shared by every logged-in connection: nothing of the login is kept per connection. */
+const DONE: LoginState = Object.freeze({ phase: 'done' });
 
 /**
  * One text message before login. `challenge` makes a new challenge (a port for
@@ -53,7 +55,7 @@ export function loginStep(state: LoginState, text: string, config: LoginConfig, 
       }
       const expected = loginDigest(identity, state.challenge, config.password);
       if (!digestMatches(message.digest, expected)) return { kind: 'failed', state: INITIAL_LOGIN, reply: result(false) };
-      return { kind: 'ok', state: { phase: 'done' }, reply: result(true), identity, sessionKey: sessionKey(state.challenge, config.password) };
+      return { kind: 'ok', state: DONE, reply: result(true), identity, sessionKey: sessionKey(state.challenge, config.password) };
     }
     default:
       return { kind: 'close', code: 1008, reason: 'log in first' };

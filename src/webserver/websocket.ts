@@ -27,6 +27,8 @@ export interface WsLimits {
   readonly holdBytes: number;
 }
 
+const HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'upgrade', 'connection'];
+
 /** Client-side buffered bytes above which the service is asked to pause. */
 const HIGH_WATER = 256 * 1024;
 
@@ -54,8 +56,9 @@ export class WsConn implements StreamHandler {
   login: LoginState = INITIAL_LOGIN;
   upstream: Upstream | null = null;
   stream = 0;
-  /** The WS_OPEN payload (request head, identity, session key), kept to re-open after a restart. */
-  private openPayload: Buffer;
+  /** The request head until the first open; then the WS_OPEN payload (head, identity, session key), kept to re-open after a restart. */
+  private head: Record<string, unknown> | null;
+  private openPayload: Buffer | null = null;
   /** Client messages held while the service (or its channel) cannot take them. */
   private held: { data: Buffer; binary: boolean }[] | null = null;
   private heldBytes = 0;
@@ -71,13 +74,12 @@ export class WsConn implements StreamHandler {
     readonly remote: string,
     head: Record<string, unknown>,
   ) {
-    this.openPayload = Buffer.from(JSON.stringify(head));
+    this.head = head;
   }
 
   /** After login: the service gets the identity and the session key with every open. */
   loggedIn(identity: Identity, sessionKey: string): void {
-    const head = JSON.parse(this.openPayload.toString()) as Record<string, unknown>;
-    this.openPayload = Buffer.from(JSON.stringify({ ...head, identity, sessionKey }));
+    if (this.head) this.head = { ...this.head, identity, sessionKey };
   }
 
   /** Opens the connection on its service, or leaves it waiting for the service to run. */
@@ -89,6 +91,10 @@ export class WsConn implements StreamHandler {
     this.phase = 'open';
     this.upstream = upstream;
     this.stream = stream;
+    if (!this.openPayload) {
+      this.openPayload = Buffer.from(JSON.stringify(this.head));
+      this.head = null;
+    }
     upstream.send(Kind.WS_OPEN, stream, this.openPayload);
     this.flushHeld();
   }
@@ -237,6 +243,8 @@ export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams
       const extensions = req.getHeader('sec-websocket-extensions');
       const { size, method: _method, ...head } = readHead(res, req, route.instance);
       if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`);
+      // The handshake's own headers mean nothing to the service; every connection keeps its head.
+      for (const name of HANDSHAKE_HEADERS) delete head.headers[name];
       const data: UserData = { conn: new WsConn(shared, route, head.remote, head) };
       res.upgrade(data, key, protocol, extensions, context);
     },
