@@ -27,16 +27,13 @@ const label = process.env.AP_BUILD_LABEL || defaultLabel();
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
+// What both bundles share: one ESM file each for Node 20.
+const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', legalComments: 'none', logLevel: 'warning' };
 await build({
+  ...common,
   entryPoints: [join(root, 'src/ap.ts')],
   outfile: join(dist, 'ap.js'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
   minifySyntax: true,
-  legalComments: 'none',
-  sourcemap: false,
   define: { __AP_BUILD_LABEL__: JSON.stringify(label) },
   // Native addons are loaded from beside the bundle (src/native), never bundled.
   external: ['uWebSockets.js', 'sd-notify'],
@@ -48,20 +45,14 @@ await build({
       'const require = __apCreateRequire(import.meta.url);',
     ].join('\n'),
   },
-  logLevel: 'warning',
 });
 chmodSync(join(dist, 'ap.js'), 0o755);
 // The app-service SDK as a file of its own, for services written in TypeScript or JavaScript.
 await build({
+  ...common,
   entryPoints: [join(root, 'src/sdk/index.ts')],
   outfile: join(dist, 'sdk.js'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  legalComments: 'none',
   banner: { js: `// App Platform service SDK ${pkg.version} (build ${label})` },
-  logLevel: 'warning',
 });
 
 const abi = process.versions.modules;

@@ -1,7 +1,7 @@
 // File writes that survive a power cut: a file is either the old one or the
 // new one, never half of each. Every file that must survive goes through here.
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync the folder. */
@@ -46,6 +46,23 @@ export async function fsyncDir(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** fsyncs every file and folder below `dir` (and `dir`): a copied tree is on disk before it is renamed into use. */
+export async function fsyncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await fsyncTree(path);
+    else if (entry.isFile()) {
+      const handle = await open(path, constants.O_RDONLY);
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+  await fsyncDir(dir);
 }
 
 /** mkdir -p with a mode for the folders it creates. */

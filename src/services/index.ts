@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApError } from '../errors';
-import { ensureDir, fsyncDir } from '../fsutil';
+import { ensureDir, fsyncDir, fsyncTree } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
 import type { WebContent, WebFile } from '../webserver';
@@ -84,6 +84,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     });
   };
 
+  await recoverInterruptedInstalls(paths.apps, log);
   for (const entry of await readdir(paths.apps, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     try {
@@ -114,6 +115,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
       await cp(source, staging, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
+      await fsyncTree(staging);
       await fsyncDir(paths.apps);
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
@@ -148,6 +150,27 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await Promise.all([...running.values()].map((s) => s.stop()));
     },
   };
+}
+
+/**
+ * An install swaps folders in two renames (`<name>` → `.old-<name>-<id>`, then
+ * `.install-<name>-<id>` → `<name>`). After a power cut between them the old
+ * version is put back; half-copied and retired folders are removed.
+ */
+async function recoverInterruptedInstalls(apps: string, log: Logger): Promise<void> {
+  const entries = (await readdir(apps, { withFileTypes: true })).filter((e) => e.isDirectory());
+  const present = new Set(entries.map((e) => e.name));
+  for (const entry of entries) {
+    const retired = /^\.old-(.+)-[0-9a-f]{8}$/.exec(entry.name);
+    if (retired && !present.has(retired[1]!)) {
+      await rename(join(apps, entry.name), join(apps, retired[1]!));
+      present.add(retired[1]!);
+      log.warn(`an install of ${retired[1]} was interrupted; the previous version is back`);
+    } else if (retired || /^\.install-.+-[0-9a-f]{8}$/.test(entry.name)) {
+      await rm(join(apps, entry.name), { recursive: true, force: true });
+    }
+  }
+  await fsyncDir(apps);
 }
 
 const MAX_WEB_FILES = 10_000;

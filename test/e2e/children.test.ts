@@ -2,7 +2,7 @@
 // with it, run as their own users, and listening on IPv4 and IPv6 at once.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -79,6 +79,24 @@ describe('children of the supervisor', () => {
       assert.deepEqual(await second.run.exited, [0, null]);
     }
     assert.deepEqual(processesMentioning(root), []);
+  });
+
+  it('puts back the previous version of a service whose install a power cut interrupted', async () => {
+    const root = await prepareRoot('interrupted');
+    const apps = join(root, 'mnt/sda2/apps');
+    // The state between the two renames of an install: the old version retired, the new one still staged.
+    await rename(join(apps, 'echo'), join(apps, '.old-echo-0123abcd'));
+    await cp(echo, join(apps, '.install-echo-89abcdef'), { recursive: true });
+    await mkdir(join(apps, '.install-other-00000000'));
+    const { run, port } = await startWithEcho(root);
+    try {
+      assert.match(run.output.text, /an install of echo was interrupted; the previous version is back/);
+      assert.equal((await fetchRaw(`http://127.0.0.1:${port}/x.com/e/hello`)).status, 200);
+      assert.deepEqual((await readdir(apps)).sort(), ['echo']);
+    } finally {
+      run.child.kill('SIGTERM');
+      assert.deepEqual(await run.exited, [0, null]);
+    }
   });
 
   it('kills a service that ignores SIGTERM once the stop timeout passes', async () => {
