@@ -1,6 +1,7 @@
 // The supervisor's entry: dispatches the command line, and for `ap serve`
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
+import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
@@ -208,7 +209,11 @@ export async function serve(config: Config, env: Env): Promise<number> {
           if (!gc) throw new ApError('GC_UNAVAILABLE', 'start the supervisor with node --expose-gc to use this');
           for (const service of running.list()) running.get(service.name)?.requestGc();
           gc();
-          return process.memoryUsage();
+          // Where the heap's pages go, per V8 space (committed, physical, in use).
+          const spaces = Object.fromEntries(
+            getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, physical: s.physical_space_size, used: s.space_used_size }]),
+          );
+          return { ...process.memoryUsage(), spaces };
         },
         'service.install': (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');

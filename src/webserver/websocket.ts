@@ -58,7 +58,12 @@ export class WsConn implements StreamHandler {
   stream = 0;
   /** The request head until the first open; then the WS_OPEN payload (head, identity, session key), kept to re-open after a restart. */
   private head: Record<string, unknown> | null;
-  private openPayload: Buffer | null = null;
+  /**
+   * The payload's UTF-8 bytes as a one-byte string: a flat string in the V8
+   * heap costs its length; a small Buffer would pin a slab of Node's 8 KiB
+   * buffer pool (measured: 910 B per connection instead of ~320).
+   */
+  private openPayload: string | null = null;
   /** Client messages held while the service (or its channel) cannot take them. */
   private held: { data: Buffer; binary: boolean }[] | null = null;
   private heldBytes = 0;
@@ -91,11 +96,11 @@ export class WsConn implements StreamHandler {
     this.phase = 'open';
     this.upstream = upstream;
     this.stream = stream;
-    if (!this.openPayload) {
-      this.openPayload = Buffer.from(JSON.stringify(this.head));
+    if (this.openPayload === null) {
+      this.openPayload = Buffer.from(JSON.stringify(this.head), 'utf8').toString('latin1');
       this.head = null;
     }
-    upstream.send(Kind.WS_OPEN, stream, this.openPayload);
+    upstream.send(Kind.WS_OPEN, stream, Buffer.from(this.openPayload, 'latin1'));
     this.flushHeld();
   }
 

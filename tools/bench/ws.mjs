@@ -2,7 +2,7 @@
 // WebSocket benchmark: clients log in through the supervisor (PBX login) to the
 // example echo service and ping-pong 64-byte messages; the same run measures a
 // bare uWebSockets.js echo server (no login, no second hop) as the reference.
-//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--board x86_64]
+//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--warmup 1000] [--board x86_64] [--verbose]
 // Prints: server RSS per idle connection (VmRSS and RssAnon deltas), the
 // service's too, round trips/s with many connections, unloaded p50/p99 round
 // trip on one connection, and server CPU µs per round trip. The supervisor runs
@@ -22,6 +22,7 @@ const opt = (name, fallback) => (args.includes(`--${name}`) ? Number(args[args.i
 const MEMORY_CONNS = opt('memory', 10_000);
 const THROUGHPUT_CONNS = opt('throughput', 1000);
 const SECONDS = opt('seconds', 10);
+const WARMUP = opt('warmup', 1000);
 const PASSWORD = 'bench-password';
 const PAYLOAD = Buffer.alloc(64, 0x61);
 // The supervisor runs with a board's Node flags, as S92manager starts it on a box.
@@ -124,17 +125,40 @@ async function latency(ws, rounds) {
 
 async function measure(name, url, pids, login, heap = async () => null) {
   const row = { name };
-  const heapBefore = await heap();
+  const rss = () => pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  const perConn = (a, b) => ({ rss: a.map((x, i) => ((x.rss - b[i].rss) * 1024) / MEMORY_CONNS), anon: a.map((x, i) => ((x.anon - b[i].anon) * 1024) / MEMORY_CONNS) });
+  await heap();
   await sleep(300); // the services collect on their own loop
-  const before = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
+  const idle = rss();
+  // One-time costs (code compiled for the login path, the young generation
+  // sized for the login rate, code pages touched for the first time) are not
+  // per connection: a warm-up opens and closes WARMUP connections, and the
+  // marginal cost is read from there. The cold figure (from idle) is kept too.
+  if (WARMUP > 0) {
+    const warm = await openMany(url, WARMUP, login);
+    for (const ws of warm) ws.terminate();
+    await sleep(1000);
+  }
+  const heapBefore = await heap();
+  await sleep(300);
+  const before = rss();
   const many = await openMany(url, MEMORY_CONNS, login);
   await sleep(2000);
   const heapAfter = await heap();
   await sleep(300);
-  const after = pids.map((pid) => ({ rss: kb(pid, 'VmRSS'), anon: kb(pid, 'RssAnon') }));
-  row.heap = heapBefore && heapAfter ? (heapAfter - heapBefore) / MEMORY_CONNS : null;
-  row.rss = after.map((a, i) => ((a.rss - before[i].rss) * 1024) / MEMORY_CONNS);
-  row.anon = after.map((a, i) => ((a.anon - before[i].anon) * 1024) / MEMORY_CONNS);
+  const after = rss();
+  row.heap = heapBefore && heapAfter ? (heapAfter.heapUsed - heapBefore.heapUsed) / MEMORY_CONNS : null;
+  if (heapBefore && heapAfter && args.includes('--verbose')) {
+    // Where the supervisor's bytes per connection go, per V8 space: committed / physical / in use.
+    for (const [space, a] of Object.entries(heapAfter.spaces)) {
+      const b = heapBefore.spaces[space];
+      const d = (k) => ((a[k] - b[k]) / MEMORY_CONNS).toFixed(0);
+      console.error(`bench: ${space.padEnd(24)} size ${d('size').padStart(5)}  physical ${d('physical').padStart(5)}  used ${d('used').padStart(5)} B/conn`);
+    }
+    console.error(`bench: external ${((heapAfter.external - heapBefore.external) / MEMORY_CONNS).toFixed(0)} B/conn, arrayBuffers ${((heapAfter.arrayBuffers - heapBefore.arrayBuffers) / MEMORY_CONNS).toFixed(0)} B/conn`);
+  }
+  Object.assign(row, perConn(after, before));
+  row.cold = perConn(after, idle);
   for (const ws of many.slice(THROUGHPUT_CONNS)) ws.terminate();
   await sleep(500);
   const workers = many.slice(0, THROUGHPUT_CONNS);
@@ -182,7 +206,7 @@ try {
   }
   console.error(`bench: supervisor on port ${port}, service pid ${servicePid}`);
   // Garbage from logging in is not what a connection holds: collect it before each reading.
-  const heap = async () => (await ctl('debug', 'gc')).heapUsed;
+  const heap = async () => await ctl('debug', 'gc');
   const ours = await measure('supervisor + service (login)', `ws://127.0.0.1:${port}/example.com/bench/ws`, [sup.pid, servicePid], true, heap);
   sup.kill('SIGTERM');
   await new Promise((r) => sup.once('exit', r));
@@ -205,6 +229,10 @@ try {
     console.log(`| ${r.name} | ${f(r.rss[0])} / ${f(r.anon[0])} | ${svc} | ${f(r.rps)} | ${f(r.cpuUs, 1)} | ${f(r.p50)} | ${f(r.p99)} |`);
   }
   console.log(`round trips: ${(ours.rps / reference.rps).toFixed(2)}× the bare uWS server; supervisor JS heap in use: ${f(ours.heap ?? 0)} B/conn`);
+  if (WARMUP > 0) {
+    const cold = (r) => `${f(r.cold.rss[0])} / ${f(r.cold.anon[0])}${r.rss.length > 1 ? `, service ${f(r.cold.rss[1])} / ${f(r.cold.anon[1])}` : ''}`;
+    console.log(`memory above is marginal (read after ${WARMUP} connections were opened and closed); from idle, one-time costs included: ours ${cold(ours)} B/conn, bare ${cold(reference)} B/conn (VmRSS / RssAnon)`);
+  }
 } finally {
   for (const c of children) c.kill('SIGKILL');
   await sleep(300);
