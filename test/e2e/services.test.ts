@@ -73,6 +73,27 @@ describe('routing and HTTP through the channel', () => {
     assert.equal((await fetchRaw(`${http}/manager/health`)).status, 200);
   });
 
+  it('passes every method uWS parses to the app, with its name', async () => {
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      const answer = await fetchRaw(`${http}/example.com/echo1/hello`, { method, body: method === 'GET' ? undefined : '' });
+      assert.equal(answer.status, 200, method);
+      assert.match(answer.body.toString(), new RegExp(`\\(${method} /example.com/echo1/hello\\)`), method);
+    }
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`, { method: 'HEAD' })).status, 200);
+  });
+
+  // Blocked: the pinned uWebSockets.js 20.30 closes the connection for methods
+  // outside its own list before any route runs (README, Known limitations).
+  // Runs on every test run and is reported as todo; it fails loudly the day a
+  // uWS build passes them, and then should become a plain test.
+  it('passes WebDAV methods (PROPFIND, MKCOL, …) to the app', { todo: 'uWS 20.30 closes unknown methods in its router' }, async () => {
+    for (const method of ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']) {
+      const answer = await fetchRaw(`${http}/example.com/echo1/hello`, { method, body: '' });
+      assert.equal(answer.status, 200, method);
+      assert.match(answer.body.toString(), new RegExp(`\\(${method} `), method);
+    }
+  });
+
   it('streams a 50 MB POST to the service and back intact', async () => {
     const size = 50 * 1024 * 1024;
     const result = await streamedEcho(`${http}/example.com/echo1/echo`, size);
