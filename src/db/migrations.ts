@@ -27,6 +27,41 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'instances',
+    // One row per app instance (src/instances/model.ts). db_password is the
+    // role's password; it changes in the same transaction as ALTER ROLE.
+    // Instance roles log in with passwords: the manager database is not theirs.
+    up: `
+      CREATE TABLE instances (
+        name            text NOT NULL,
+        domain          text NOT NULL,
+        service         text NOT NULL,
+        path            text NOT NULL CONSTRAINT instances_path_key UNIQUE,
+        password        text NOT NULL,
+        db_name         text NOT NULL CONSTRAINT instances_db_name_key UNIQUE,
+        db_user         text NOT NULL CONSTRAINT instances_db_user_key UNIQUE,
+        db_password     text NOT NULL,
+        ext_host        text,
+        ext_port        integer,
+        ext_name        text,
+        ext_user        text,
+        ext_password    text,
+        trace_flags     bigint NOT NULL,
+        exclude_backup  boolean NOT NULL DEFAULT false,
+        max_body_bytes  bigint,
+        wanted          text NOT NULL CHECK (wanted IN ('running', 'stopped')),
+        phase           text NOT NULL CHECK (phase IN ('provisioning', 'ready', 'deleting')),
+        drop_database   boolean NOT NULL DEFAULT false,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        updated_at      timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT instances_pkey PRIMARY KEY (name, domain),
+        CHECK ((ext_host IS NULL) = (ext_name IS NULL) AND (ext_host IS NULL) = (ext_user IS NULL))
+      );
+      DO $$ BEGIN EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM public', current_database()); END $$;
+    `,
+  },
 ];
 
 export interface MigrationResult {

@@ -157,6 +157,13 @@ export class ServiceProcess {
     return this.channel?.writableLength ?? 0;
   }
 
+  /** Sends a control message (instance.start/stop/config) when the service is running; false otherwise. */
+  control(message: Record<string, unknown>): boolean {
+    if (this.state !== 'running' || !this.channel) return false;
+    this.channel.sendControl(message);
+    return true;
+  }
+
   /** Asks the service for a full garbage collection (honoured by SDK services run with --expose-gc). */
   requestGc(): void {
     this.channel?.sendControl({ type: 'gc' });

@@ -12,7 +12,7 @@ import { proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
 import type { Upstreams } from './upstream';
-import { websocketBehavior, type WsLimits } from './websocket';
+import { closeInstanceConnections, websocketBehavior, websocketState, type Shared, type WsLimits } from './websocket';
 
 export { RouteTable, type Route } from './routes';
 export type { StreamHandler, Upstream, Upstreams } from './upstream';
@@ -45,6 +45,8 @@ export interface Webserver {
   readonly url: string;
   /** Serves HTTPS with new certificate files from now on (open connections keep theirs). */
   reloadCertificate(certFile: string, keyFile: string): Promise<void>;
+  /** Ends the client WebSockets of instance `id` (name@domain); returns how many. */
+  closeInstance(id: string, code: number, reason: string): number;
   /** Stops accepting connections. */
   close(): void;
 }
@@ -55,9 +57,10 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(options.maxHeaderBytes);
   const uws = loadUws();
   const sockets: us_listen_socket[] = [];
+  const wsShared = websocketState(options.upstreams, options.ws);
 
   const listen = async (app: TemplatedApp, port: number, scheme: string): Promise<[us_listen_socket, number]> => {
-    routes(app, options);
+    routes(app, options, wsShared);
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
     if (!socket) {
       throw new ApError('LISTEN_FAILED', `cannot listen for ${scheme} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
@@ -93,6 +96,9 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
       const { socket } = await startHttps(certFile, keyFile, httpsPort);
       httpsSocket = socket;
     },
+    closeInstance(id, code, reason) {
+      return closeInstanceConnections(wsShared, id, code, reason);
+    },
     close() {
       if (closed) return;
       closed = true;
@@ -102,7 +108,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   };
 }
 
-function routes(app: TemplatedApp, options: WebserverOptions): void {
+function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared): void {
   app.get('/manager/health', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));
@@ -122,7 +128,7 @@ function routes(app: TemplatedApp, options: WebserverOptions): void {
   app.get('/manager/', (res) => {
     res.writeHeader('Content-Type', 'text/html; charset=utf-8').end(MANAGER_PAGE);
   });
-  app.ws('/*', websocketBehavior(options.routes, options.upstreams, options.ws));
+  app.ws('/*', websocketBehavior(options.routes, wsShared));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const route = url.startsWith('/manager/') ? null : options.routes().match(url);

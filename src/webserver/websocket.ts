@@ -32,12 +32,15 @@ const HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-we
 /** Client-side buffered bytes above which the service is asked to pause. */
 const HIGH_WATER = 256 * 1024;
 
-interface Shared {
+/** What every connection of the webserver shares, over HTTP and HTTPS alike. */
+export interface Shared {
   readonly upstreams: Upstreams;
   readonly limits: WsLimits;
   readonly throttle: LoginThrottle;
   /** Connections whose service is away, by service. */
   readonly waiting: Map<string, Set<WsConn>>;
+  /** Open connections by instance (name@domain), to end them when it stops. */
+  readonly byInstance: Map<string, Set<WsConn>>;
 }
 
 /** uWS copies the user data's own properties into an object of its own: hold ours in one. */
@@ -143,6 +146,8 @@ export class WsConn implements StreamHandler {
     this.ws = null;
     this.held = null;
     this.shared.waiting.get(this.route.service)?.delete(this);
+    const set = this.shared.byInstance.get(this.route.instance);
+    if (set?.delete(this) && set.size === 0) this.shared.byInstance.delete(this.route.instance);
     if (!this.upstream) return;
     this.upstream.send(Kind.WS_CLOSE, this.stream, encodeClose(code, reason));
     this.upstream.closeStream(this.stream);
@@ -219,10 +224,9 @@ export class WsConn implements StreamHandler {
   }
 }
 
-/** The uWS behavior for instance WebSockets. */
-export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams, limits: WsLimits): WebSocketBehavior<UserData> {
-  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map() };
-
+/** The state shared by the HTTP and HTTPS apps' WebSockets (one login throttle, one registry). */
+export function websocketState(upstreams: Upstreams, limits: WsLimits): Shared {
+  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map(), byInstance: new Map() };
   upstreams.onState((service, state) => {
     const set = shared.waiting.get(service);
     if (!set || set.size === 0) return;
@@ -231,7 +235,21 @@ export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams
       for (const conn of [...set]) conn.end(1013, 'service unavailable');
     }
   });
+  return shared;
+}
 
+/** Ends every client WebSocket of instance `id` (it was stopped or deleted). */
+export function closeInstanceConnections(shared: Shared, id: string, code: number, reason: string): number {
+  const set = shared.byInstance.get(id);
+  if (!set) return 0;
+  const conns = [...set];
+  for (const conn of conns) conn.end(code, reason);
+  return conns.length;
+}
+
+/** The uWS behavior for instance WebSockets. */
+export function websocketBehavior(routes: () => RouteTable, shared: Shared): WebSocketBehavior<UserData> {
+  const { upstreams, limits } = shared;
   return {
     maxPayloadLength: limits.maxPayloadBytes,
     idleTimeout: Math.max(8, limits.idleTimeoutS),
@@ -256,6 +274,9 @@ export function websocketBehavior(routes: () => RouteTable, upstreams: Upstreams
     open(ws) {
       const conn = ws.getUserData().conn;
       conn.ws = ws;
+      let set = shared.byInstance.get(conn.route.instance);
+      if (!set) shared.byInstance.set(conn.route.instance, (set = new Set()));
+      set.add(conn);
       if (!upstreams.get(conn.route.service)?.pbxLogin) conn.attach();
     },
     message(ws, message, isBinary) {

@@ -1,0 +1,340 @@
+// App instances: the seed's unit of hosting. Each has its own database (same
+// cluster, Unix socket) or an external one, a webserver path and a password.
+// This module owns their lifecycle: create (row first, then the database, so a
+// cut is finished at the next start), edit (live: routes move, the service
+// hears instance.config), start/stop (route and instance.start/stop), delete.
+// Every change goes through one queue, so they never interleave.
+import postgres, { type Sql } from 'postgres';
+import { ApError, describe } from '../errors';
+import type { Logger } from '../log';
+import { RouteTable, type Route } from '../webserver/routes';
+import {
+  DB_PASSWORD_LENGTH,
+  formatDbHost,
+  INSTANCE_PASSWORD_LENGTH,
+  instanceId,
+  parseInstanceId,
+  publicView,
+  randomPassword,
+  validateCreate,
+  validateEdit,
+  type CreateInput,
+  type EditInput,
+  type ExternalDb,
+  type Instance,
+} from './model';
+import {
+  changeDatabasePassword,
+  databaseObjects,
+  databaseSizes,
+  deleteInstanceRow,
+  dropDatabase,
+  insertInstance,
+  loadInstances,
+  provisionDatabase,
+  saveInstance,
+} from './store';
+
+export * from './model';
+export { provisionDatabase, provisioningSteps, dropDatabase, databaseObjects } from './store';
+export { quoteIdent, quoteLiteral } from './sql';
+
+/** What instances need of the app services. */
+export interface InstanceServices {
+  installed(service: string): boolean;
+  running(service: string): boolean;
+  /** Sends a control message to a running service; false when it is not running. */
+  control(service: string, message: Record<string, unknown>): boolean;
+}
+
+export interface InstancesOptions {
+  /** Superuser pool on the manager database (the cluster of the instance databases). */
+  readonly sql: Sql;
+  /** Where services reach the local cluster. */
+  readonly cluster: { readonly socketDir: string; readonly port: number };
+  readonly services: InstanceServices;
+  readonly log: Logger;
+  /** The route table changed. */
+  readonly onRoutes: (table: RouteTable) => void;
+  /** Ends the client WebSockets of an instance. */
+  readonly closeConnections: (id: string, code: number, reason: string) => void;
+  /** Checks an external database answers; the default connects with sslmode=prefer. */
+  readonly checkExternal?: (external: ExternalDb) => Promise<void>;
+}
+
+/** The state people see: provisioning/deleting while that runs; running, waiting (for its service) or stopped. */
+export type InstanceState = 'provisioning' | 'deleting' | 'running' | 'waiting' | 'stopped';
+
+export interface CreateOptions {
+  /** Take over a database and user of these names that exist already (e.g. left by a deleted instance), with their data. */
+  readonly adoptDatabase?: boolean;
+  /** Refuse services that are not installed (API); declared instances may come first. */
+  readonly requireInstalled?: boolean;
+}
+
+export interface EditOptions {
+  /** New random instance password. */
+  readonly newPassword?: boolean;
+  /** New random database password. */
+  readonly newDbPassword?: boolean;
+}
+
+export class Instances {
+  private readonly byId = new Map<string, Instance>();
+  private table = new RouteTable();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly options: InstancesOptions) {}
+
+  /**
+   * Loads the instances, finishes what a cut left (provisioning, deleting),
+   * creates declared instances (config file) that are missing, and publishes the routes.
+   */
+  static async open(options: InstancesOptions, declared: readonly CreateInput[] = []): Promise<Instances> {
+    const instances = new Instances(options);
+    await instances.load(declared);
+    return instances;
+  }
+
+  get routes(): RouteTable {
+    return this.table;
+  }
+
+  list(): Instance[] {
+    return [...this.byId.values()];
+  }
+
+  /** The instance `id` (name@domain); NOT_FOUND otherwise. */
+  get(id: string): Instance {
+    const { name, domain } = parseInstanceId(id);
+    const instance = this.byId.get(instanceId({ name, domain }));
+    if (!instance) throw new ApError('NOT_FOUND', `no instance ${id}`);
+    return instance;
+  }
+
+  state(instance: Instance): InstanceState {
+    if (instance.phase !== 'ready') return instance.phase;
+    if (instance.wanted === 'stopped') return 'stopped';
+    return this.options.services.running(instance.service) ? 'running' : 'waiting';
+  }
+
+  /** What clients see of one instance. */
+  view(instance: Instance, sizes?: Map<string, number>): Record<string, unknown> {
+    const view = publicView(instance);
+    const size = sizes?.get(instance.dbName);
+    return { ...view, state: this.state(instance), ...(sizes ? { database: { ...(view.database as object), sizeBytes: size ?? null } } : {}) };
+  }
+
+  /** Sizes of the local instance databases, by database name. */
+  sizes(): Promise<Map<string, number>> {
+    return databaseSizes(this.options.sql, this.list().map((i) => i.dbName));
+  }
+
+  /** instance.start messages for the running-wanted instances of `service` (sent when it becomes ready). */
+  startMessages(service: string): Record<string, unknown>[] {
+    return this.list()
+      .filter((i) => i.service === service && i.phase === 'ready' && i.wanted === 'running')
+      .map((i) => this.parameters(i));
+  }
+
+  create(input: CreateInput, options: CreateOptions = {}): Promise<Instance> {
+    return this.serial(async () => {
+      const instance = validateCreate(input, {
+        requireService: (service) => {
+          if (options.requireInstalled && !this.options.services.installed(service)) {
+            throw new ApError('NOT_FOUND', `service ${service} is not installed`);
+          }
+        },
+      });
+      const id = instanceId(instance);
+      if (this.byId.has(id)) throw new ApError('EXISTS', `instance ${id} exists already`);
+      if (instance.external) await this.checkExternal(instance.external);
+      const found = await databaseObjects(this.options.sql, instance);
+      if ((found.database || found.role) && !options.adoptDatabase) {
+        const what = [found.database ? `database "${instance.dbName}"` : null, found.role ? `user "${instance.dbUser}"` : null].filter(Boolean).join(' and ');
+        throw new ApError(
+          'DATABASE_EXISTS',
+          `${what} exist${found.database && found.role ? '' : 's'} already in the cluster (left by a deleted instance?): adopt them with their data (adoptDatabase), or choose another dbName/dbUser`,
+        );
+      }
+      await insertInstance(this.options.sql, instance);
+      this.byId.set(id, instance);
+      this.options.log.info(`instance ${id} (${instance.service}) created; creating its database "${instance.dbName}"`);
+      return this.provision(instance);
+    });
+  }
+
+  edit(id: string, input: EditInput, options: EditOptions = {}): Promise<Instance> {
+    return this.serial(async () => {
+      const current = this.ready(id);
+      const changes = validateEdit(input);
+      if (options.newPassword) changes.password = randomPassword(INSTANCE_PASSWORD_LENGTH);
+      if (options.newDbPassword) changes.dbPassword = randomPassword(DB_PASSWORD_LENGTH);
+      if (changes.external) await this.checkExternal(changes.external);
+      const { dbPassword, ...rest } = changes;
+      let next: Instance = { ...current, ...rest };
+      if (dbPassword !== undefined && dbPassword !== current.dbPassword) {
+        next = await changeDatabasePassword(this.options.sql, next, dbPassword);
+      } else {
+        await saveInstance(this.options.sql, next);
+      }
+      this.byId.set(instanceId(next), next);
+      this.publishRoutes();
+      if (this.state(next) === 'running') this.options.services.control(next.service, { type: 'instance.config', ...this.parameters(next) });
+      const what = Object.keys(changes).map((k) => (k === 'password' || k === 'dbPassword' ? `${k} (new)` : k));
+      this.options.log.info(`instance ${instanceId(next)} edited: ${what.join(', ') || 'nothing'}`);
+      return next;
+    });
+  }
+
+  start(id: string): Promise<Instance> {
+    return this.serial(async () => {
+      let instance = this.get(id);
+      if (instance.phase === 'deleting') throw new ApError('CONFLICT', `instance ${id} is being deleted`);
+      if (instance.wanted !== 'running') {
+        instance = { ...instance, wanted: 'running' };
+        await saveInstance(this.options.sql, instance);
+        this.byId.set(instanceId(instance), instance);
+      }
+      if (instance.phase === 'provisioning') return this.provision(instance);
+      this.publishRoutes();
+      this.options.services.control(instance.service, { type: 'instance.start', ...this.parameters(instance) });
+      this.options.log.info(`instance ${id} started`);
+      return instance;
+    });
+  }
+
+  stop(id: string): Promise<Instance> {
+    return this.serial(async () => {
+      let instance = this.get(id);
+      if (instance.wanted === 'stopped') return instance;
+      instance = { ...instance, wanted: 'stopped' };
+      await saveInstance(this.options.sql, instance);
+      this.byId.set(instanceId(instance), instance);
+      this.takeDown(instance, 'instance stopped');
+      this.options.log.info(`instance ${id} stopped`);
+      return instance;
+    });
+  }
+
+  /** Stops and removes the instance; its database and user only with dropDatabase. */
+  delete(id: string, options: { readonly dropDatabase?: boolean } = {}): Promise<void> {
+    return this.serial(async () => {
+      const instance: Instance = { ...this.get(id), wanted: 'stopped', phase: 'deleting', dropDatabase: options.dropDatabase === true };
+      await saveInstance(this.options.sql, instance);
+      this.byId.set(id, instance);
+      await this.finishDelete(instance);
+    });
+  }
+
+  private async load(declared: readonly CreateInput[]): Promise<void> {
+    for (const instance of await loadInstances(this.options.sql)) this.byId.set(instanceId(instance), instance);
+    for (const instance of this.list()) {
+      try {
+        if (instance.phase === 'provisioning') await this.provision(instance);
+        else if (instance.phase === 'deleting') await this.finishDelete(instance);
+      } catch (err) {
+        this.options.log.error(`instance ${instanceId(instance)}: ${describe(err)}`);
+      }
+    }
+    for (const input of declared) {
+      const id = `${String(input.name)}@${String(input.domain)}`;
+      if (this.byId.has(id)) continue;
+      try {
+        await this.create(input, { adoptDatabase: true });
+      } catch (err) {
+        this.options.log.error(`declared instance ${id} could not be created: ${describe(err)}`);
+      }
+    }
+    this.publishRoutes();
+  }
+
+  /** Runs the seed's database statements (again), then marks the instance ready and brings it up if wanted. */
+  private async provision(instance: Instance): Promise<Instance> {
+    await provisionDatabase(this.options.sql, instance);
+    const ready: Instance = { ...instance, phase: 'ready' };
+    await saveInstance(this.options.sql, ready);
+    this.byId.set(instanceId(ready), ready);
+    this.publishRoutes();
+    if (ready.wanted === 'running') this.options.services.control(ready.service, { type: 'instance.start', ...this.parameters(ready) });
+    this.options.log.info(`instance ${instanceId(ready)} ready (database "${ready.dbName}", user "${ready.dbUser}")`);
+    return ready;
+  }
+
+  private async finishDelete(instance: Instance): Promise<void> {
+    const id = instanceId(instance);
+    this.takeDown(instance, 'instance deleted');
+    if (instance.dropDatabase) await dropDatabase(this.options.sql, instance);
+    await deleteInstanceRow(this.options.sql, instance);
+    this.byId.delete(id);
+    this.options.log.info(`instance ${id} deleted${instance.dropDatabase ? `, with database "${instance.dbName}" and user "${instance.dbUser}"` : ` (database "${instance.dbName}" kept)`}`);
+  }
+
+  /** Route gone, service told, clients closed (1001: going away). */
+  private takeDown(instance: Instance, reason: string): void {
+    this.publishRoutes();
+    this.options.services.control(instance.service, { type: 'instance.stop', name: instance.name, domain: instance.domain });
+    this.options.closeConnections(instanceId(instance), 1001, reason);
+  }
+
+  private ready(id: string): Instance {
+    const instance = this.get(id);
+    if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is ${instance.phase === 'deleting' ? 'being deleted' : 'still being created'}`);
+    return instance;
+  }
+
+  /** What the service gets with instance.start/config: the vendor's instance arguments, and how to reach its database. */
+  private parameters(i: Instance): Record<string, unknown> {
+    const database = i.external
+      ? { host: i.external.host, port: i.external.port, name: i.external.name, user: i.external.user, password: i.external.password, sslmode: 'prefer' }
+      : { host: this.options.cluster.socketDir, port: this.options.cluster.port, name: i.dbName, user: i.dbUser, password: i.dbPassword, sslmode: 'disable' };
+    return { name: i.name, domain: i.domain, path: i.path, password: i.password, traceFlags: i.traceFlags, database };
+  }
+
+  private publishRoutes(): void {
+    const routes: Route[] = this.list()
+      .filter((i) => i.phase === 'ready' && i.wanted === 'running')
+      .map((i) => ({ prefix: i.path, instance: instanceId(i), service: i.service, maxBodyBytes: i.maxBodyBytes, domain: i.domain, password: i.password }));
+    this.table = new RouteTable(routes);
+    this.options.onRoutes(this.table);
+  }
+
+  private async checkExternal(external: ExternalDb): Promise<void> {
+    try {
+      await (this.options.checkExternal ?? connectExternal)(external);
+    } catch (err) {
+      throw new ApError(
+        'EXTERNAL_DB_UNREACHABLE',
+        `cannot connect to the external database "${external.name}" at ${formatDbHost(external)} as "${external.user}": ${(err as Error).message} (create the database and user there first; the seed explains how)`,
+      );
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+}
+
+/** Connects once to an external database (sslmode=prefer, like the seed) and runs SELECT 1. */
+async function connectExternal(e: ExternalDb): Promise<void> {
+  const sql = postgres({
+    host: e.host,
+    port: e.port,
+    database: e.name,
+    username: e.user,
+    password: e.password,
+    ssl: 'prefer',
+    max: 1,
+    connect_timeout: 5,
+    idle_timeout: 1,
+    onnotice: () => {},
+    connection: { application_name: 'ap-supervisor' },
+  });
+  try {
+    await sql`SELECT 1`;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
