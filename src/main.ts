@@ -15,6 +15,9 @@ import { DEFAULT_POLICY, startServices, type Services } from './services';
 import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
 import { RouteTable, startWebserver, type Webserver } from './webserver';
+import { Api } from './api';
+import { Instances } from './instances';
+import { instanceRoutes } from './instances/api';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -47,7 +50,7 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
           io.out(CTL_USAGE);
           return 0;
         }
-        return await ctl({ words: inv.positionals, flags: inv.flags, json: inv.switches.has('json'), env, cwd }, io);
+        return await ctl({ words: inv.positionals, flags: inv.flags, switches: inv.switches, json: inv.switches.has('json'), env, cwd }, io);
       case 'serve':
         if (inv.switches.has('help')) {
           io.out(serveHelp());
@@ -138,17 +141,25 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
     checkpoint();
 
-    // Instances come from the config file until the Manager manages them.
-    const routes = new RouteTable(
-      config.instances.map((i) => ({
-        prefix: i.path,
-        instance: `${i.name}@${i.domain}`,
-        service: i.service,
-        maxBodyBytes: i.maxBodyBytes,
-        domain: i.domain,
-        password: i.password,
-      })),
+    // Instances live in the manager database; those declared in the config file are created when missing.
+    notify.status('loading app instances');
+    let routes = new RouteTable();
+    const instances = await Instances.open(
+      {
+        sql: db.sql,
+        cluster: { socketDir: config.db.socketDir, port: config.db.port },
+        services: {
+          installed: (service) => services?.get(service) !== undefined,
+          running: (service) => services?.get(service)?.state === 'running',
+          control: (service, message) => services?.get(service)?.control(message) ?? false,
+        },
+        log: log.child('instances'),
+        onRoutes: (table) => (routes = table),
+        closeConnections: (id, code, reason) => void web?.closeInstance(id, code, reason),
+      },
+      config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
     );
+    checkpoint();
     notify.status('starting app services');
     const running = await startServices({
       paths,
@@ -167,10 +178,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         maxDeaths: config.services.restartLimit,
         windowMs: config.services.restartWindowMs,
       },
-      instancesOf: (service) =>
-        config.instances
-          .filter((i) => i.service === service)
-          .map((i) => ({ name: i.name, domain: i.domain, path: i.path, traceFlags: i.traceFlags })),
+      instancesOf: (service) => instances.startMessages(service),
     });
     services = running;
     checkpoint();
@@ -198,6 +206,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
       return args.name;
     };
+    const api = new Api([...instanceRoutes(instances)]);
     admin = await startAdminServer(
       paths.adminSocket,
       {
@@ -214,6 +223,12 @@ export async function serve(config: Config, env: Env): Promise<number> {
             getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, physical: s.physical_space_size, used: s.space_used_size }]),
           );
           return { ...process.memoryUsage(), spaces };
+        },
+        // The admin API (/manager/api/… once the Manager serves it): {method, path, query?, body?} → {status, body}.
+        api: (args) => {
+          if (typeof args.method !== 'string' || typeof args.path !== 'string') throw new ApError('BAD_REQUEST', 'needs "method" and "path"');
+          const query = (typeof args.query === 'object' && args.query !== null ? args.query : {}) as Record<string, string>;
+          return api.handle({ method: args.method, path: args.path, query, body: args.body }, (err) => log.error(`admin API ${args.method} ${args.path}: ${describe(err)}`));
         },
         'service.install': (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');

@@ -2,6 +2,7 @@
 // is pure; an unknown command or flag is a UsageError (exit 2).
 import { OPTIONS } from '../config';
 import { UsageError } from '../errors';
+import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../ctl/instances';
 
 export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
 
@@ -23,7 +24,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout'], switches: ['json', 'help'], positionals: 3 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES], positionals: 3 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -100,4 +101,20 @@ commands:
   service start <name>     start a service (also one that failed)
   service stop <name>      stop a service
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
+  instance list            instances with state, path and database size
+  instance show <id>       one instance (id: name@domain)
+  instance create <id> --service NAME [--path P] [--password PW] [--db-name N] [--db-user U]
+                  [--db-password PW] [--external-host H[:PORT] --external-db N --external-user U
+                  --external-password PW] [--trace-flags App,Database|0x8001] [--exclude-from-backup true]
+                  [--max-body-size 10M] [--stopped] [--adopt-database]
+                           create an instance and its database (defaults: path /<domain>/<name>,
+                           database and user <domain>_<name>, random passwords)
+  instance edit <id> [--path P] [--password PW|--new-password] [--db-password PW|--new-db-password]
+                  [--external-… | --external-host none] [--trace-flags …] [--exclude-from-backup …]
+                  [--max-body-size SIZE|default]
+                           change an instance; applies at once
+  instance start|stop <id> serve or stop serving an instance
+  instance delete <id> [--drop-database]
+                           delete an instance; its database and user only with --drop-database
+                           (a password given as "-" is read from stdin)
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors';
+import { checkDomain, checkName, checkPassword, checkPath, checkService } from '../instances/model';
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 
@@ -249,8 +250,6 @@ function readConfigFile(path: string, required: boolean): ConfigFile | null {
   return { values, instances: (parsed as Record<string, unknown>).instances };
 }
 
-const INSTANCE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
-const DOMAIN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 /** Validates the config file's "instances": [{service, name, domain, path?, password, maxBodySize?}]. */
 function parseInstances(raw: unknown, file: string): InstanceConfig[] {
@@ -268,18 +267,22 @@ function parseInstances(raw: unknown, file: string): InstanceConfig[] {
     for (const key of Object.keys(e)) {
       if (!['service', 'name', 'domain', 'path', 'password', 'maxBodySize', 'traceFlags'].includes(key)) fail(`${at}: unknown field "${key}"`);
     }
-    if (typeof e.service !== 'string' || !/^[a-z][a-z0-9_-]{0,30}$/.test(e.service)) fail(`${at}.service must be a service name`);
-    if (typeof e.name !== 'string' || !INSTANCE_NAME.test(e.name)) fail(`${at}.name must be letters, digits, ".", "_" or "-" (at most 63)`);
-    if (typeof e.domain !== 'string' || e.domain.length > 253 || !DOMAIN.test(e.domain)) fail(`${at}.domain must be a domain name`);
-    if (typeof e.password !== 'string' || e.password.length === 0 || e.password.length > 256) fail(`${at}.password must be a non-empty string`);
-    const path = e.path ?? `/${e.domain}/${e.name}`;
-    if (typeof path !== 'string' || !/^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+$/.test(path)) fail(`${at}.path must be a URL path such as /example.com/app (no trailing slash)`);
-    if ((path as string) === '/manager' || (path as string).startsWith('/manager/')) fail(`${at}.path ${path} is the Manager's own`);
+    // The instance model's own rules, so a declared instance is valid exactly when one made through the API would be.
+    let path: string;
+    try {
+      checkService(e.service, `${at}.service`);
+      checkName(e.name, `${at}.name`);
+      checkDomain(e.domain, `${at}.domain`);
+      checkPassword(e.password, `${at}.password`);
+      path = checkPath(e.path ?? `/${e.domain}/${e.name}`, `${at}.path`);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
     const id = `${e.name}@${e.domain}`;
     if (seen.has(id)) fail(`${at}: instance ${id} is declared twice`);
-    if (paths.has(path as string)) fail(`${at}: path ${path} is used twice`);
+    if (paths.has(path)) fail(`${at}: path ${path} is used twice`);
     seen.add(id);
-    paths.add(path as string);
+    paths.add(path);
     let maxBodyBytes: number | null = null;
     if (e.maxBodySize !== undefined) {
       if (typeof e.maxBodySize !== 'string' && typeof e.maxBodySize !== 'number') fail(`${at}.maxBodySize must be a size such as 10M`);
@@ -297,7 +300,7 @@ function parseInstances(raw: unknown, file: string): InstanceConfig[] {
         fail(`${at}.traceFlags: ${(err as Error).message}`);
       }
     }
-    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path as string, password: e.password as string, maxBodyBytes, traceFlags };
+    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path, password: e.password as string, maxBodyBytes, traceFlags };
   });
 }
 

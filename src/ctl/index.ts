@@ -5,8 +5,9 @@ import { resolve } from 'node:path';
 import { adminRequest } from '../admin';
 import { CTL_USAGE } from '../cli';
 import { loadConfig } from '../config';
-import { UsageError } from '../errors';
+import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
+import { formatInstance, formatInstanceList, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -17,6 +18,9 @@ export interface CtlIo {
 export interface CtlArgs {
   readonly words: readonly string[];
   readonly flags: Readonly<Record<string, string>>;
+  readonly switches?: ReadonlySet<string>;
+  /** Reads a secret given as "-" (default: the first line of stdin). */
+  readonly stdin?: () => Promise<string>;
   readonly json: boolean;
   readonly env: Env;
   readonly cwd: string;
@@ -25,6 +29,7 @@ export interface CtlArgs {
 /** Runs one ctl command against the supervisor of the configured root; resolves with the exit status. */
 export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   const { words, flags, json, env, cwd } = args;
+  const switches = args.switches ?? new Set<string>();
   const timeout = flags.timeout ?? '60';
   if (!/^\d{1,4}$/.test(timeout) || Number(timeout) < 1) throw new UsageError(`invalid value "${timeout}" for --timeout: expected whole seconds`);
   // Only where the root is matters to ctl; the rest of the config is the server's.
@@ -37,6 +42,26 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
     return arg;
   };
+  if (command === 'instance') {
+    const calls = await instanceCalls(sub, arg, flags, switches, args.stdin ?? readStdinLine);
+    let body: unknown = null;
+    for (const call of calls) {
+      const answer = (await ask('api', { ...call })) as { status: number; body: unknown };
+      if (answer.status >= 400) {
+        const error = (answer.body as { error?: { code?: string; message?: string } }).error ?? {};
+        if (json) {
+          io.out(JSON.stringify(answer.body, null, 2));
+          return 1;
+        }
+        throw new ApError(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
+      }
+      body = answer.body;
+    }
+    if (sub === 'list') print(body, formatInstanceList);
+    else if (sub === 'delete') print(body, (r: { deleted: string; databaseDropped: boolean }) => `deleted ${r.deleted}${r.databaseDropped ? ' with its database and user' : ' (its database and user are kept)'}`);
+    else print(body, formatInstance);
+    return 0;
+  }
   switch (`${command ?? ''} ${sub ?? ''}`.trim()) {
     case 'status':
       if (sub !== undefined) break;
@@ -112,4 +137,14 @@ function mb(bytes: number): string {
 function formatServices(list: { name: string; version: string; state: string; pid: number | null; reason: string | null }[]): string {
   if (list.length === 0) return 'no services installed';
   return list.map((s) => `${s.name.padEnd(20)} ${s.version.padEnd(10)} ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}${s.reason ? `: ${s.reason}` : ''}`).join('\n');
+}
+
+/** The first line of stdin (a password given as "-"). */
+async function readStdinLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
 }

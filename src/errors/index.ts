@@ -13,6 +13,17 @@ export class ApError extends Error {
   }
 }
 
+/** A bad value in one named field of a request (API, config, command file): nothing was changed. */
+export class InvalidField extends ApError {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super('INVALID_FIELD', `${field}: ${reason}`);
+    this.name = 'InvalidField';
+  }
+}
+
 /** Bad command line, bad config value or bad config file: exit status 2. */
 export class UsageError extends ApError {
   constructor(message: string, code = 'USAGE') {

@@ -4,7 +4,9 @@
 // InvalidField naming the field, raised before anything is written.
 import { randomInt } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ApError } from '../errors';
+import { InvalidField } from '../errors';
+
+export { InvalidField };
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags, traceFlagNames } from '../trace';
 
 /** An external database host (the seed's "External database host"); the service connects there instead. */
@@ -70,16 +72,6 @@ export interface EditInput {
   traceFlags?: unknown;
   excludeFromBackup?: unknown;
   maxBodyBytes?: unknown;
-}
-
-export class InvalidField extends ApError {
-  constructor(
-    readonly field: string,
-    reason: string,
-  ) {
-    super('INVALID_FIELD', `${field}: ${reason}`);
-    this.name = 'InvalidField';
-  }
 }
 
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes. */

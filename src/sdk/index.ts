@@ -6,14 +6,39 @@
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
+import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
+export type { TraceFlag };
+
+/** Where an instance's database is: the box's cluster over its Unix socket, or an external host. */
+export interface InstanceDatabase {
+  /** A socket folder (absolute path) or a host name/address. */
+  readonly host: string;
+  readonly port: number;
+  readonly name: string;
+  readonly user: string;
+  readonly password: string;
+  /** disable for the local socket; prefer (use TLS when the server offers it) for an external host, as the seed says. */
+  readonly sslmode: 'disable' | 'prefer';
+}
+
+/** What instance.start and instance.config carry (the vendor's --app-name, --app-domain, --app-password, --webserver-path, --db-*). */
 export interface Instance {
   readonly name: string;
   readonly domain: string;
   readonly path: string;
-  /** The vendor's trace-flag bitmask (App 0x1, App WebSocket 0x8000, …). */
+  /** The instance password (PBX App objects log in with it; the supervisor checks the login). */
+  readonly password: string;
+  /** The vendor's trace-flag bitmask (App 0x1, App WebSocket 0x8000, …); see traces(). */
   readonly traceFlags: number;
+  readonly database: InstanceDatabase;
   readonly [key: string]: unknown;
+}
+
+/** Whether `instance` has trace flag `flag` (the seed's names: "App", "Database", "App WebSocket", …) set. */
+export function traces(instance: Pick<Instance, 'traceFlags'>, flag: TraceFlag): boolean {
+  const bit = TRACE_FLAGS.find(([name]) => name === flag)?.[1];
+  return bit !== undefined && hasBit(instance.traceFlags, bit);
 }
 
 export interface Request extends Readable {

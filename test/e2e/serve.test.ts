@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, readdir, realpath, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect, findPgBin } from '../../src/db';
+import { connect, findPgBin, MIGRATIONS } from '../../src/db';
 import { ensureStopped, listenNotify, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
@@ -82,7 +82,7 @@ describe('ap serve (bundled)', () => {
       assert.equal(status.pid, run.child.pid);
       assert.equal(status.http.port, port);
       assert.equal(status.db.mode, 'managed');
-      assert.equal(status.db.schemaVersion, 1);
+      assert.equal(status.db.schemaVersion, MIGRATIONS.at(-1)!.version);
       const human = runApSync(['ctl', 'status', '--root', root]);
       assert.match(human.stdout, /state: +running/);
 

@@ -75,8 +75,8 @@ describe('instance model', () => {
     assert.equal(fieldOf(() => validateCreate({ ...base, excludeFromBackup: 'yes' })), 'excludeFromBackup');
     assert.equal(fieldOf(() => validateCreate({ ...base, colour: 'red' } as never)), 'colour');
     assert.equal(fieldOf(() => validateCreate({ ...base, external: { host: 'db.example.com', name: 'x', user: 'u' } })), 'external.password');
-    assert.equal(fieldOf(() => validateEdit({ name: 'other' })), 'name');
-    assert.equal(fieldOf(() => validateEdit({ dbName: 'other' })), 'dbName');
+    assert.equal(fieldOf(() => validateEdit({ name: 'other' } as never)), 'name');
+    assert.equal(fieldOf(() => validateEdit({ dbName: 'other' } as never)), 'dbName');
     assert.equal(fieldOf(() => parseInstanceId('no-at-sign')), 'instance');
   });
 

@@ -6,7 +6,7 @@ import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findPgBin } from '../../src/db';
+import { findPgBin, MIGRATIONS } from '../../src/db';
 import { BUNDLE, processesMentioning, REPO, runApSync } from '../harness/supervisor';
 import { realpathSync } from 'node:fs';
 
@@ -52,7 +52,7 @@ describe('init scripts', () => {
     const status = JSON.parse(ctl.stdout);
     assert.equal(status.state, 'running');
     assert.equal(status.db.mode, 'attached');
-    assert.equal(status.db.schemaVersion, 1);
+    assert.equal(status.db.schemaVersion, MIGRATIONS.at(-1)!.version);
     assert.match(await readFile(join(root, 'mnt/sda2/log/apps/manager/manager.log'), 'utf8'), /ready: Manager at/);
     const supervisor = status.pid as number;
 

@@ -1,0 +1,121 @@
+// The admin API: one table of resources (method + path pattern → handler),
+// served today over the local admin socket (`ap ctl`) and, with the Manager
+// UI, under /manager/api/ over HTTP. Errors carry the stable ApError code and
+// map to one HTTP status each, so both transports say the same thing.
+import { ApError, InvalidField } from '../errors';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ApiRequest {
+  readonly method: string;
+  /** Path below the API root, e.g. /instances/app@example.com/start */
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string>>;
+  readonly body?: unknown;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface HandlerInput {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string>>;
+  readonly body: unknown;
+}
+
+export interface ApiRoute {
+  readonly method: Method;
+  /** Segments; `{name}` captures one (URL-decoded). */
+  readonly pattern: string;
+  readonly summary: string;
+  /** Status on success (200 unless it creates). */
+  readonly status?: number;
+  readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
+}
+
+const STATUS: Readonly<Record<string, number>> = {
+  BAD_REQUEST: 400,
+  INVALID_FIELD: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  EXISTS: 409,
+  CONFLICT: 409,
+  DATABASE_EXISTS: 409,
+  EXTERNAL_DB_UNREACHABLE: 422,
+  DB_UNAVAILABLE: 503,
+};
+
+/** The HTTP status of an error code. */
+export function httpStatus(code: string): number {
+  return STATUS[code] ?? 500;
+}
+
+/** The JSON body of an error: {error: {code, message, field?}}. */
+export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+  if (err instanceof InvalidField) return { error: { code: err.code, message: err.message, field: err.field } };
+  if (err instanceof ApError) return { error: { code: err.code, message: err.message } };
+  return { error: { code: 'INTERNAL', message: 'internal error; the supervisor log has the details' } };
+}
+
+export class Api {
+  constructor(readonly routes: readonly ApiRoute[]) {}
+
+  /** Runs the matching handler; never throws. `onError` hears of unexpected (500) errors. */
+  async handle(request: ApiRequest, onError?: (err: unknown) => void): Promise<ApiResponse> {
+    try {
+      const { route, params } = this.match(request.method, request.path);
+      const body = await route.handler({ params, query: request.query ?? {}, body: request.body ?? {} });
+      return { status: route.status ?? 200, body: body ?? {} };
+    } catch (err) {
+      const status = err instanceof ApError ? httpStatus(err.code) : 500;
+      if (status >= 500) onError?.(err);
+      return { status, body: errorBody(err) };
+    }
+  }
+
+  private match(method: string, path: string): { route: ApiRoute; params: Record<string, string> } {
+    const segments = path.split('/').filter((s) => s !== '');
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const params = matchPattern(route.pattern, segments);
+      if (!params) continue;
+      pathMatched = true;
+      if (route.method === method.toUpperCase()) return { route, params };
+    }
+    if (pathMatched) throw new ApError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`);
+    throw new ApError('NOT_FOUND', `no API resource ${path}`);
+  }
+}
+
+function matchPattern(pattern: string, segments: readonly string[]): Record<string, string> | null {
+  const parts = pattern.split('/').filter((s) => s !== '');
+  if (parts.length !== segments.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part.startsWith('{') && part.endsWith('}')) {
+      try {
+        params[part.slice(1, -1)] = decodeURIComponent(segments[i]!);
+      } catch {
+        return null;
+      }
+    } else if (part !== segments[i]) return null;
+  }
+  return params;
+}
+
+/** A boolean query flag: "true"/"1" or absent/"false"/"0"; anything else is a BAD_REQUEST. */
+export function queryFlag(query: Readonly<Record<string, string>>, name: string): boolean {
+  const value = query[name];
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1' || value === '') return true;
+  throw new ApError('BAD_REQUEST', `query parameter ${name} must be true or false`);
+}
+
+/** The body as an object, or BAD_REQUEST. */
+export function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApError('BAD_REQUEST', 'the request body must be a JSON object');
+  return body as Record<string, unknown>;
+}

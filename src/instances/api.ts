@@ -1,0 +1,95 @@
+// The instances' resources in the admin API (/manager/api/instances…).
+import { objectBody, queryFlag, type ApiRoute } from '../api';
+import type { Instances } from './index';
+import type { CreateInput, EditInput } from './model';
+
+export function instanceRoutes(instances: Instances): ApiRoute[] {
+  const one = async (id: string) => {
+    const instance = instances.get(id);
+    return instances.view(instance, await instances.sizes());
+  };
+  return [
+    {
+      method: 'GET',
+      pattern: '/instances',
+      summary: 'every instance, with its state and database size',
+      handler: async () => {
+        const sizes = await instances.sizes();
+        return { instances: instances.list().map((i) => instances.view(i, sizes)) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances',
+      summary: 'create an instance and its database (?adoptDatabase=true takes over an existing database and user)',
+      status: 201,
+      handler: async ({ body, query }) => {
+        const created = await instances.create(objectBody(body) as CreateInput, { adoptDatabase: queryFlag(query, 'adoptDatabase'), requireInstalled: true });
+        return one(`${created.name}@${created.domain}`);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/instances/{id}',
+      summary: 'one instance',
+      handler: ({ params }) => one(params.id!),
+    },
+    {
+      method: 'PATCH',
+      pattern: '/instances/{id}',
+      summary: 'change path, passwords, external database, trace flags, backup exclusion or body limit; applies live',
+      handler: async ({ params, body }) => {
+        await instances.edit(params.id!, objectBody(body) as EditInput);
+        return one(params.id!);
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/instances/{id}',
+      summary: 'stop and delete an instance; ?dropDatabase=true also drops its database and user',
+      handler: async ({ params, query }) => {
+        const dropDatabase = queryFlag(query, 'dropDatabase');
+        await instances.delete(params.id!, { dropDatabase });
+        return { deleted: params.id, databaseDropped: dropDatabase };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances/{id}/start',
+      summary: 'start an instance (its path is served, its service hears instance.start)',
+      handler: async ({ params }) => {
+        await instances.start(params.id!);
+        return one(params.id!);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances/{id}/stop',
+      summary: 'stop an instance (its path is gone, its WebSockets are closed)',
+      handler: async ({ params }) => {
+        await instances.stop(params.id!);
+        return one(params.id!);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances/{id}/password',
+      summary: 'set the instance password ({"password": "…"}) or, without one, generate a new one',
+      handler: async ({ params, body }) => {
+        const { password } = objectBody(body);
+        await (password === undefined ? instances.edit(params.id!, {}, { newPassword: true }) : instances.edit(params.id!, { password }));
+        return one(params.id!);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances/{id}/db-password',
+      summary: 'set the database password ({"password": "…"}) or, without one, generate a new one; the role and the stored value change together',
+      handler: async ({ params, body }) => {
+        const { password } = objectBody(body);
+        await (password === undefined ? instances.edit(params.id!, {}, { newDbPassword: true }) : instances.edit(params.id!, { dbPassword: password }));
+        return { changed: params.id };
+      },
+    },
+  ];
+}
