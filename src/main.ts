@@ -119,7 +119,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     startedAt: startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
     http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null },
-    db: { mode: config.db.mode, socketDir: config.db.socketDir, schemaVersion: db?.schemaVersion ?? null },
+    db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: db?.schemaVersion ?? null },
     reserve,
     services: services?.list() ?? [],
     memory: process.memoryUsage(),

@@ -108,7 +108,7 @@ export interface SupervisorStatus {
   startedAt: string;
   uptimeSeconds: number;
   http: { host: string; port: number | null; httpsPort: number | null };
-  db: { mode: string; socketDir: string; schemaVersion: number | null };
+  db: { mode: string; socketDir: string; port: number; schemaVersion: number | null };
   /** The reserve file: present, created, disabled or no-space. */
   reserve: string | null;
   services: { name: string; state: string; [key: string]: unknown }[];

@@ -73,10 +73,11 @@ export function runAp(args: readonly string[], env: Record<string, string> = {})
 }
 
 /** Runs `node dist/ap.js ...args` to completion. */
-export function runApSync(args: readonly string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+export function runApSync(args: readonly string[], env: Record<string, string> = {}, input = ''): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [BUNDLE, ...args], {
     cwd: REPO,
     encoding: 'utf8',
+    input,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
     timeout: 60_000,
   });
