@@ -6,7 +6,7 @@ import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
 import { ctl, type SupervisorStatus } from './ctl';
-import { openDatabase, settings, type Database } from './db';
+import { findPgBin, findPgTools, openDatabase, settings, type Database } from './db';
 import { ApError, describe, exitCodeOf } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
@@ -18,6 +18,8 @@ import { RouteTable, startWebserver, type Webserver } from './webserver';
 import { Api } from './api';
 import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
+import { NightlyAnalyse } from './instances/maintenance';
+import { Jobs, jobRoutes } from './jobs';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -78,6 +80,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let web: Webserver | undefined;
   let admin: { close(): Promise<void> } | undefined;
   let services: Services | undefined;
+  let analyse: NightlyAnalyse | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -206,7 +209,12 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
       return args.name;
     };
-    const api = new Api([...instanceRoutes(instances)]);
+    const jobs = new Jobs();
+    let pgTools: string | null = null;
+    const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
+    analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
+    analyse.start();
+    const api = new Api([...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }), ...jobRoutes(jobs)]);
     admin = await startAdminServer(
       paths.adminSocket,
       {
@@ -283,6 +291,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     }
   };
   await step('webserver', () => web?.close());
+  await step('nightly analyse', () => analyse?.stop());
   await step('app services', () => services?.stopAll());
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));

@@ -117,4 +117,9 @@ commands:
   instance delete <id> [--drop-database]
                            delete an instance; its database and user only with --drop-database
                            (a password given as "-" is read from stdin)
+  instance cleanup <id> [--no-wait]
+                           vacuumdb -f on its database: frees the space of deleted rows; locks the
+                           database while it runs and needs free disk space
+  analyse [run] [--no-wait]
+                           the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

@@ -7,7 +7,7 @@ import { CTL_USAGE } from '../cli';
 import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
-import { formatInstance, formatInstanceList, instanceCalls } from './instances';
+import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -42,6 +42,26 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
     return arg;
   };
+  /** Polls a job until it ends (unless told not to wait); status 1 when it failed. */
+  const followJob = async (job: { id: string; state: string }, noWait: boolean): Promise<number> => {
+    let current = job as { id: string; state: string; message: string; progress: { done: number; note: string } };
+    while (!noWait && current.state === 'running') {
+      await new Promise((r) => setTimeout(r, 300));
+      const answer = (await ask('api', { method: 'GET', path: `/jobs/${current.id}` })) as { status: number; body: typeof current };
+      if (answer.status >= 400) throw new ApError('NOT_FOUND', `job ${current.id} is gone`);
+      current = answer.body;
+    }
+    print({ ...job, ...current }, formatJob);
+    return current.state === 'failed' ? 1 : 0;
+  };
+  if (command === 'analyse') {
+    if (sub !== undefined && sub !== 'run') throw new UsageError(`ap ctl analyse [run]\n\n${CTL_USAGE}`);
+    const answer = (await ask('api', sub === 'run' ? { method: 'POST', path: '/maintenance/analyse' } : { method: 'GET', path: '/maintenance/analyse' })) as { status: number; body: never };
+    if (answer.status >= 400) throw new ApError('ERROR', JSON.stringify(answer.body));
+    if (sub === 'run') return followJob(answer.body, switches.has('no-wait'));
+    print(answer.body, formatAnalyse);
+    return 0;
+  }
   if (command === 'instance') {
     const calls = await instanceCalls(sub, arg, flags, switches, args.stdin ?? readStdinLine);
     let body: unknown = null;
@@ -57,6 +77,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       }
       body = answer.body;
     }
+    if (sub === 'cleanup') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
     if (sub === 'list') print(body, formatInstanceList);
     else if (sub === 'delete') print(body, (r: { deleted: string; databaseDropped: boolean }) => `deleted ${r.deleted}${r.databaseDropped ? ' with its database and user' : ' (its database and user are kept)'}`);
     else print(body, formatInstance);
@@ -147,4 +168,12 @@ async function readStdinLine(): Promise<string> {
     if (text.includes('\n')) break;
   }
   return text.split(/\r?\n/)[0] ?? '';
+}
+
+function formatAnalyse(a: { hour: number; timeZone: string; running: boolean; nextAt: string | null; lastRunAt: string | null; lastResult: string | null; lastOk: boolean | null }): string {
+  return [
+    `schedule:  daily from ${String(a.hour).padStart(2, '0')}:00 ${a.timeZone}, plus a random offset of up to 7 hours`,
+    `next run:  ${a.running ? 'running now' : (a.nextAt ?? 'tomorrow (today is done)')}`,
+    `last run:  ${a.lastRunAt ? `${a.lastRunAt}: ${a.lastOk ? '' : 'FAILED: '}${a.lastResult}` : 'never'}`,
+  ].join('\n');
 }

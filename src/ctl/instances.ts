@@ -10,7 +10,7 @@ export const INSTANCE_VALUE_FLAGS = [
   'external-host', 'external-db', 'external-user', 'external-password',
   'trace-flags', 'exclude-from-backup', 'max-body-size',
 ] as const;
-export const INSTANCE_SWITCHES = ['stopped', 'adopt-database', 'drop-database', 'new-password', 'new-db-password'] as const;
+export const INSTANCE_SWITCHES = ['stopped', 'adopt-database', 'drop-database', 'new-password', 'new-db-password', 'no-wait'] as const;
 
 const ALLOWED: Record<string, readonly string[]> = {
   list: [],
@@ -20,6 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   create: ['service', 'path', 'password', 'db-name', 'db-user', 'db-password', 'external-host', 'external-db', 'external-user', 'external-password', 'trace-flags', 'exclude-from-backup', 'max-body-size', 'stopped', 'adopt-database'],
   edit: ['path', 'password', 'db-password', 'external-host', 'external-db', 'external-user', 'external-password', 'trace-flags', 'exclude-from-backup', 'max-body-size', 'new-password', 'new-db-password'],
   delete: ['drop-database'],
+  cleanup: ['no-wait'],
 };
 
 export interface ApiCall {
@@ -52,6 +53,8 @@ async function instanceCall(sub: string | undefined, id: string | undefined, fla
       return { method: 'POST', path: `${path}/${sub}` };
     case 'delete':
       return { method: 'DELETE', path, query: switches.has('drop-database') ? { dropDatabase: 'true' } : {} };
+    case 'cleanup':
+      return { method: 'POST', path: `${path}/cleanup` };
     case 'create': {
       const at = id.lastIndexOf('@');
       if (at <= 0) throw new UsageError(`"${id}" is not name@domain`);
@@ -155,4 +158,16 @@ export function formatInstance(i: View): string {
 function size(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return '-';
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+interface JobView {
+  id: string;
+  state: string;
+  message: string;
+  progress: { done: number; note: string };
+}
+
+export function formatJob(job: JobView & { note?: string }): string {
+  const head = job.state === 'running' ? `job ${job.id} running: ${job.message}` : `job ${job.id} ${job.state}: ${job.message}`;
+  return job.note ? `${head}\n(${job.note})` : head;
 }

@@ -1,6 +1,6 @@
 // Finding the PostgreSQL server binaries and the user that runs them.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { ApError } from '../errors';
 
 const NEEDED = ['postgres', 'initdb'];
@@ -22,6 +22,19 @@ export function findPgBin(configured: string | null, pathEnv = process.env.PATH 
     'PG_NOT_FOUND',
     'PostgreSQL server binaries (postgres, initdb) not found on PATH or under /usr/lib/postgresql/*/bin: install them (apt-get install postgresql) or pass --pg-bin',
   );
+}
+
+/**
+ * The folder of the client programs (vacuumdb, pg_dump, pg_restore) that go
+ * with the server in `serverBin`: where its `postgres` really lives (PATH may
+ * hold only links to the server programs).
+ */
+export function findPgTools(serverBin: string): string {
+  const dir = dirname(realpathSync(join(serverBin, 'postgres')));
+  if (!existsSync(join(dir, 'vacuumdb'))) {
+    throw new ApError('PG_NOT_FOUND', `the PostgreSQL client programs (vacuumdb, pg_dump) are not beside ${join(dir, 'postgres')}: install them (apt-get install postgresql-client)`);
+  }
+  return dir;
 }
 
 export interface Account {

@@ -10,7 +10,7 @@ import { findPgBin } from './binaries';
 import { startCluster, SUPERUSER, type Cluster } from './cluster';
 import { migrate, MIGRATIONS, type Migration } from './migrations';
 
-export { findPgBin, lookupAccount, clusterAccount } from './binaries';
+export { findPgBin, findPgTools, lookupAccount, clusterAccount } from './binaries';
 export { startCluster, SUPERUSER, type Cluster, type ClusterOptions } from './cluster';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';

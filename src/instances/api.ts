@@ -1,9 +1,22 @@
 // The instances' resources in the admin API (/manager/api/instances…).
 import { objectBody, queryFlag, type ApiRoute } from '../api';
+import { ApError } from '../errors';
+import type { Jobs } from '../jobs';
 import type { Instances } from './index';
+import { cleanupDatabase, type NightlyAnalyse, type VacuumTarget } from './maintenance';
 import type { CreateInput, EditInput } from './model';
 
-export function instanceRoutes(instances: Instances): ApiRoute[] {
+export interface MaintenanceDeps {
+  readonly jobs: Jobs;
+  readonly target: () => VacuumTarget;
+  readonly analyse: NightlyAnalyse;
+}
+
+/** The seed's warning, shown with every clean-up. */
+export const CLEANUP_NOTE = 'vacuumdb -f rewrites every table: it locks the database while it runs and needs free disk space as large as the biggest table';
+
+export function instanceRoutes(instances: Instances, maintenance: MaintenanceDeps): ApiRoute[] {
+  const { jobs } = maintenance;
   const one = async (id: string) => {
     const instance = instances.get(id);
     return instances.view(instance, await instances.sizes());
@@ -89,6 +102,41 @@ export function instanceRoutes(instances: Instances): ApiRoute[] {
         const { password } = objectBody(body);
         await (password === undefined ? instances.edit(params.id!, {}, { newDbPassword: true }) : instances.edit(params.id!, { dbPassword: password }));
         return { changed: params.id };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/instances/{id}/cleanup',
+      summary: `clean up the instance database (vacuumdb -f) as a job; ${CLEANUP_NOTE}`,
+      status: 202,
+      handler: ({ params }) => {
+        const instance = instances.get(params.id!);
+        const id = `${instance.name}@${instance.domain}`;
+        if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
+        if (jobs.running('cleanup', id)) throw new ApError('CONFLICT', `a clean-up of ${id} is running already`);
+        const target = maintenance.target();
+        return { ...jobs.start('cleanup', id, `cleaning up database "${instance.external?.name ?? instance.dbName}"`, (job) => cleanupDatabase(target, instance, job)), note: CLEANUP_NOTE };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/maintenance/analyse',
+      summary: 'the nightly analyse (vacuumdb -a -z): hour, time zone, next planned start, last run and result',
+      handler: () => maintenance.analyse.status(),
+    },
+    {
+      method: 'POST',
+      pattern: '/maintenance/analyse',
+      summary: 'run the analyse now, as a job',
+      status: 202,
+      handler: () => {
+        const running = jobs.running('analyse', 'all');
+        if (running) return running;
+        return jobs.start('analyse', 'all', 'analysing every database (vacuumdb -a -z)', async () => {
+          const state = await maintenance.analyse.runNow();
+          if (state.lastOk === false) throw new ApError('ANALYSE_FAILED', state.lastResult ?? 'failed');
+          return state.lastResult ?? 'done';
+        });
       },
     },
   ];

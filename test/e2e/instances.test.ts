@@ -174,6 +174,33 @@ describe('instances through ap ctl', () => {
     assert.equal((await dbcount('/moved/app')).n, 6);
   });
 
+  it('cleans up an instance database with vacuumdb -f as a job, and reports its size', async () => {
+    const job = ctl('instance', 'cleanup', 'app@example.com');
+    assert.equal(job.state, 'succeeded', job.message);
+    assert.match(job.message, /database "example\.com_app" cleaned up \(\d+ tables vacuumed in full\)/);
+    assert.ok(job.progress.done >= 2, JSON.stringify(job.progress)); // the catalog and echo_counter
+    assert.match(job.progress.note, /^vacuuming "/);
+    assert.ok(job.output.length > 0 && job.output.every((line: string) => /^(INFO: {2}vacuuming "|vacuumdb)/.test(line)), JSON.stringify(job.output));
+    const text = ctlRaw('instance', 'cleanup', 'app@example.com');
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /succeeded: database "example\.com_app" cleaned up/);
+    assert.ok(ctl('instance', 'show', 'app@example.com').database.sizeBytes > 1_000_000);
+    assert.equal(ctlRaw('instance', 'cleanup', 'nobody@example.com').status, 1);
+  });
+
+  it('runs the nightly analyse on demand and shows its schedule and last result', async () => {
+    const before = ctl('analyse');
+    assert.equal(before.hour, 1);
+    assert.equal(before.timeZone, 'UTC');
+    const job = ctl('analyse', 'run');
+    assert.equal(job.state, 'succeeded', job.message);
+    assert.match(job.message, /^ok: \d+ databases analysed$/);
+    const after = ctl('analyse');
+    assert.equal(after.lastOk, true);
+    assert.ok(Date.parse(after.lastRunAt) > Date.now() - 60_000);
+    assert.match(ctlRaw('analyse').stdout, /schedule: {2}daily from 01:00 UTC, plus a random offset of up to 7 hours/);
+  });
+
   it('deletes, keeping the database unless asked to drop it', async () => {
     const result = ctl('instance', 'delete', 'pbx@example.com');
     assert.deepEqual(result, { deleted: 'pbx@example.com', databaseDropped: false });

@@ -1,0 +1,145 @@
+// Long jobs (database clean-up now; backup, restore, install, update later) as
+// resources a client can follow: state, progress, outcome, the tail of their
+// output. Kept in memory, the newest MAX_KEPT; a job's work is its own promise.
+import { ApError, describe } from '../errors';
+
+export type JobState = 'running' | 'succeeded' | 'failed';
+
+export interface JobView {
+  readonly id: string;
+  readonly kind: string;
+  /** What it works on, e.g. an instance id. */
+  readonly target: string;
+  readonly state: JobState;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  /** Steps done, and the total when known. */
+  readonly progress: { readonly done: number; readonly total: number | null; readonly note: string };
+  /** The outcome for people (or what it is doing). */
+  readonly message: string;
+  /** The last lines of its output. */
+  readonly output: readonly string[];
+}
+
+export interface JobControl {
+  progress(done: number, total: number | null, note: string): void;
+  /** One line of output (kept: the last OUTPUT_LINES). */
+  line(text: string): void;
+}
+
+const MAX_KEPT = 50;
+const OUTPUT_LINES = 40;
+
+interface Job {
+  id: string;
+  kind: string;
+  target: string;
+  state: JobState;
+  startedAt: Date;
+  finishedAt: Date | null;
+  progress: { done: number; total: number | null; note: string };
+  message: string;
+  output: string[];
+  done: Promise<void>;
+}
+
+export class Jobs {
+  private readonly jobs = new Map<string, Job>();
+  private next = 1;
+
+  /**
+   * Starts `work` as a job. Its resolved string is the success message; a
+   * throw fails the job with the error's message.
+   */
+  start(kind: string, target: string, message: string, work: (job: JobControl) => Promise<string>): JobView {
+    const job: Job = {
+      id: String(this.next++),
+      kind,
+      target,
+      state: 'running',
+      startedAt: new Date(),
+      finishedAt: null,
+      progress: { done: 0, total: null, note: '' },
+      message,
+      output: [],
+      done: Promise.resolve(),
+    };
+    const control: JobControl = {
+      progress: (done, total, note) => (job.progress = { done, total, note }),
+      line: (text) => {
+        job.output.push(text);
+        if (job.output.length > OUTPUT_LINES) job.output.shift();
+      },
+    };
+    job.done = work(control).then(
+      (result) => this.finish(job, 'succeeded', result),
+      (err) => this.finish(job, 'failed', describe(err)),
+    );
+    this.jobs.set(job.id, job);
+    for (const old of this.jobs.values()) {
+      if (this.jobs.size <= MAX_KEPT) break;
+      if (old.state !== 'running') this.jobs.delete(old.id);
+    }
+    return view(job);
+  }
+
+  get(id: string): JobView | null {
+    const job = this.jobs.get(id);
+    return job ? view(job) : null;
+  }
+
+  list(): JobView[] {
+    return [...this.jobs.values()].map(view).reverse();
+  }
+
+  /** The running job of `kind` on `target`, if any. */
+  running(kind: string, target: string): JobView | null {
+    for (const job of this.jobs.values()) if (job.kind === kind && job.target === target && job.state === 'running') return view(job);
+    return null;
+  }
+
+  /** Resolves when job `id` has finished (for tests and `--wait`). */
+  async settled(id: string): Promise<JobView | null> {
+    const job = this.jobs.get(id);
+    if (!job) return null;
+    await job.done;
+    return view(job);
+  }
+
+  private finish(job: Job, state: JobState, message: string): void {
+    job.state = state;
+    job.finishedAt = new Date();
+    job.message = message;
+  }
+}
+
+function view(job: Job): JobView {
+  return {
+    id: job.id,
+    kind: job.kind,
+    target: job.target,
+    state: job.state,
+    startedAt: job.startedAt.toISOString(),
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    progress: { ...job.progress },
+    message: job.message,
+    output: [...job.output],
+  };
+}
+
+/** The jobs' resources in the admin API. */
+export function jobRoutes(jobs: Jobs): import('../api').ApiRoute[] {
+  return [
+    { method: 'GET', pattern: '/jobs', summary: 'recent jobs, newest first', handler: () => ({ jobs: jobs.list() }) },
+    {
+      method: 'GET',
+      pattern: '/jobs/{id}',
+      summary: 'one job: state, progress, outcome, output tail',
+      handler: ({ params }) => {
+        const job = jobs.get(params.id!);
+        if (!job) throw new ApError('NOT_FOUND', `no job ${params.id}`);
+        return job;
+      },
+    },
+  ];
+}
