@@ -160,7 +160,11 @@ export class Instances {
       await insertInstance(this.options.sql, instance);
       this.byId.set(id, instance);
       this.options.log.info(`instance ${id} (${instance.service}) created; creating its database "${instance.dbName}"`);
-      return this.provision(instance);
+      try {
+        return await this.provision(instance);
+      } catch (err) {
+        throw new ApError('PROVISIONING_FAILED', `${(err as Error).message}; instance ${id} is kept half-made: start it to try again (also done at the next start of the supervisor), or delete it`, { cause: err });
+      }
     });
   }
 
