@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Api, httpStatus, queryFlag } from '../../src/api';
+import { ApError, InvalidField } from '../../src/errors';
+
+describe('admin API table', () => {
+  const seen: unknown[] = [];
+  const api = new Api([
+    { method: 'GET', pattern: '/things', summary: '', handler: () => ({ things: [] }) },
+    { method: 'POST', pattern: '/things', summary: '', status: 201, handler: ({ body }) => ({ made: body }) },
+    { method: 'GET', pattern: '/things/{id}', summary: '', handler: ({ params }) => ({ id: params.id }) },
+    { method: 'POST', pattern: '/things/{id}/bad', summary: '', handler: () => { throw new InvalidField('colour', 'not a colour'); } },
+    { method: 'POST', pattern: '/things/{id}/boom', summary: '', handler: () => { throw new Error('secret internals'); } },
+    { method: 'POST', pattern: '/things/{id}/gone', summary: '', handler: () => { throw new ApError('NOT_FOUND', 'no such thing'); } },
+  ]);
+
+  it('routes by method and path, decoding parameters', async () => {
+    assert.deepEqual(await api.handle({ method: 'GET', path: '/things' }), { status: 200, body: { things: [] } });
+    assert.deepEqual(await api.handle({ method: 'post', path: '/things', body: { a: 1 } }), { status: 201, body: { made: { a: 1 } } });
+    assert.deepEqual(await api.handle({ method: 'GET', path: '/things/a%40example.com' }), { status: 200, body: { id: 'a@example.com' } });
+  });
+
+  it('answers errors with a stable code, a status and no internals', async () => {
+    assert.deepEqual(await api.handle({ method: 'DELETE', path: '/things' }), { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'DELETE is not allowed on /things' } } });
+    assert.equal((await api.handle({ method: 'GET', path: '/nothing' })).status, 404);
+    assert.equal((await api.handle({ method: 'GET', path: '/things/%zz' })).status, 404);
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/things/x/bad' }), { status: 400, body: { error: { code: 'INVALID_FIELD', message: 'colour: not a colour', field: 'colour' } } });
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/things/x/gone' }), { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such thing' } } });
+    const boom = await api.handle({ method: 'POST', path: '/things/x/boom' }, (err) => seen.push(err));
+    assert.equal(boom.status, 500);
+    assert.equal(JSON.stringify(boom.body).includes('secret'), false);
+    assert.equal(seen.length, 1);
+    assert.equal(httpStatus('DATABASE_EXISTS'), 409);
+  });
+
+  it('reads boolean query flags strictly', () => {
+    assert.equal(queryFlag({ a: 'true' }, 'a'), true);
+    assert.equal(queryFlag({}, 'a'), false);
+    assert.equal(queryFlag({ a: '0' }, 'a'), false);
+    assert.throws(() => queryFlag({ a: 'maybe' }, 'a'), /must be true or false/);
+  });
+});
