@@ -113,14 +113,27 @@ describe('instances through ap ctl', () => {
 
   it('stops (404, WebSockets closed) and starts again with its data', async () => {
     ctl('instance', 'create', 'pbx@example.com', '--service', 'pbxecho', '--password', 'old-pw');
-    const client = await connect(`ws://127.0.0.1:${port}/example.com/pbx/ws`);
-    assert.equal((await login(client, 'old-pw')).ok, true);
-    await client.next(); // the service's greeting
+    const clients: Client[] = [];
+    for (let i = 0; i < 4; i++) {
+      const client = await connect(`ws://127.0.0.1:${port}/example.com/pbx/ws`);
+      assert.equal((await login(client, 'old-pw')).ok, true);
+      await client.next(); // the service's greeting
+      clients.push(client);
+    }
+    // Connections that went away before are not in the way (first, middle, last of the instance's list).
+    for (const gone of [clients[3]!, clients[1]!]) {
+      gone.ws.close();
+      await gone.closed;
+    }
+    const other = await connect(`ws://127.0.0.1:${port}/example.com/app/ws`); // another instance's: stays
+    ctl('instance', 'stop', 'pbx@example.com');
+    assert.deepEqual(await clients[0]!.closed, [1001, 'instance stopped']);
+    assert.deepEqual(await clients[2]!.closed, [1001, 'instance stopped']);
+    assert.equal(other.ws.readyState, other.ws.OPEN);
     const stopped = ctl('instance', 'stop', 'app@example.com');
     assert.equal(stopped.state, 'stopped');
     assert.equal((await get('/example.com/app/hello')).status, 404);
-    ctl('instance', 'stop', 'pbx@example.com');
-    assert.deepEqual(await client.closed, [1001, 'instance stopped']);
+    assert.deepEqual(await other.closed, [1001, 'instance stopped']);
     ctl('instance', 'start', 'app@example.com');
     ctl('instance', 'start', 'pbx@example.com');
     await until('served again', async () => ((await get('/example.com/app/hello')).status === 200 ? true : undefined));
