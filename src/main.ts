@@ -20,6 +20,7 @@ import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
 import { Jobs, jobRoutes } from './jobs';
+import { settingRoutes } from './db/registry';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -214,7 +215,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
     analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
     analyse.start();
-    const api = new Api([...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }), ...jobRoutes(jobs)]);
+    const api = new Api([...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }), ...jobRoutes(jobs), ...settingRoutes(store)]);
     admin = await startAdminServer(
       paths.adminSocket,
       {

@@ -24,7 +24,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES], positionals: 3 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES], positionals: 4 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -120,6 +120,9 @@ commands:
   instance cleanup <id> [--no-wait]
                            vacuumdb -f on its database: frees the space of deleted rows; locks the
                            database while it runs and needs free disk space
+  setting list             the Manager settings (timezone, dbOptimizationHour) and their values
+  setting set <name> <value>
+                           change one, validated first
   analyse [run] [--no-wait]
                            the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

@@ -37,6 +37,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   const socket = layout(loadConfig({ flags: where, env, cwd }).root).adminSocket;
   const ask = (cmd: string, cmdArgs: Record<string, unknown> = {}) => adminRequest(socket, cmd, cmdArgs, Number(timeout) * 1000);
   const [command, sub, arg] = words;
+  if (words.length > 3 && command !== 'setting') throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
   const print = (value: unknown, text: (v: never) => string) => io.out(json ? JSON.stringify(value, null, 2) : text(value as never));
   const needArg = (what: string) => {
     if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
@@ -61,6 +62,25 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     if (sub === 'run') return followJob(answer.body, switches.has('no-wait'));
     print(answer.body, formatAnalyse);
     return 0;
+  }
+  if (command === 'setting') {
+    const [, , name, value] = [command, sub, arg, words[3]];
+    if (sub === 'list' && name === undefined) {
+      const answer = (await ask('api', { method: 'GET', path: '/settings' })) as { status: number; body: { settings: Record<string, { label: string; value: string; isDefault: boolean }> } };
+      print(answer.body, (b: typeof answer.body) =>
+        Object.entries(b.settings)
+          .map(([n, s]) => `${n.padEnd(20)} ${s.value}${s.isDefault ? ' (default)' : ''}   ${s.label}`)
+          .join('\n'),
+      );
+      return 0;
+    }
+    if (sub === 'set' && name !== undefined && value !== undefined) {
+      const answer = (await ask('api', { method: 'PUT', path: `/settings/${encodeURIComponent(name)}`, body: { value } })) as { status: number; body: { error?: { code: string; message: string } } };
+      if (answer.status >= 400) throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? 'failed');
+      print(answer.body, (b: { name: string; value: string }) => `${b.name} = ${b.value}`);
+      return 0;
+    }
+    throw new UsageError(`ap ctl setting list | ap ctl setting set NAME VALUE\n\n${CTL_USAGE}`);
   }
   if (command === 'instance') {
     const calls = await instanceCalls(sub, arg, flags, switches, args.stdin ?? readStdinLine);

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Settings } from '../db';
+import { SETTINGS, validTimeZone } from '../db/registry';
 import { ApError, describe } from '../errors';
 import type { JobControl } from '../jobs';
 import type { Logger } from '../log';
@@ -73,16 +74,6 @@ export async function cleanupDatabase(target: VacuumTarget, instance: Instance, 
 }
 
 // --- time of day in a time zone, without a library ---
-
-/** Whether `timeZone` is an IANA zone name this Node knows. */
-export function validTimeZone(timeZone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Wall {
   year: number;
@@ -180,7 +171,7 @@ export function planAnalyse(now: Date, hour: number, timeZone: string, state: An
 export const SETTING_HOUR = 'dbOptimizationHour';
 export const SETTING_TIMEZONE = 'timezone';
 const STATE_KEY = 'nightlyAnalyse';
-export const DEFAULT_HOUR = 1;
+export const DEFAULT_HOUR = Number(SETTINGS.dbOptimizationHour!.default);
 
 export interface NightlyAnalyseOptions {
   readonly settings: Settings;

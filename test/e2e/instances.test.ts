@@ -212,6 +212,16 @@ describe('instances through ap ctl', () => {
     assert.equal(after.lastOk, true);
     assert.ok(Date.parse(after.lastRunAt) > Date.now() - 60_000);
     assert.match(ctlRaw('analyse').stdout, /schedule: {2}daily from 01:00 UTC, plus a random offset of up to 7 hours/);
+    // The settings it follows, validated before they are saved.
+    assert.match(ctlRaw('setting', 'set', 'timezone', 'Mars/Olympus').stderr, /timezone: "Mars\/Olympus" is not a time zone name/);
+    assert.match(ctlRaw('setting', 'set', 'dbOptimizationHour', '24').stderr, /not an hour from 0 to 23/);
+    assert.match(ctlRaw('setting', 'set', 'colour', 'red').stderr, /no setting colour/);
+    assert.equal(ctl('setting', 'list').settings.timezone.isDefault, true);
+    assert.deepEqual(ctl('setting', 'set', 'timezone', 'Europe/Berlin'), { name: 'timezone', value: 'Europe/Berlin' });
+    ctl('setting', 'set', 'dbOptimizationHour', '03');
+    const now = ctl('analyse');
+    assert.deepEqual([now.hour, now.timeZone], [3, 'Europe/Berlin']);
+    assert.match(ctlRaw('setting', 'list').stdout, /dbOptimizationHour\s+3\s+Database optimization time/);
   });
 
   it('deletes, keeping the database unless asked to drop it', async () => {
