@@ -1,12 +1,15 @@
 // The supervisor's entry: dispatches the command line, and for `ap serve`
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
+import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
 import { ctl, type SupervisorStatus } from './ctl';
-import { findPgBin, findPgTools, openDatabase, settings, type Database } from './db';
+import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database } from './db';
+import { Backups, BackupSchedule } from './backup';
+import { backupRoutes, boxLabel, macAddress } from './backup/api';
 import { ApError, describe, exitCodeOf } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
@@ -82,6 +85,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let admin: { close(): Promise<void> } | undefined;
   let services: Services | undefined;
   let analyse: NightlyAnalyse | undefined;
+  let backupSchedule: BackupSchedule | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -215,7 +219,38 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
     analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
     analyse.start();
-    const api = new Api([...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }), ...jobRoutes(jobs), ...settingRoutes(store)]);
+    const backups = new Backups({
+      sql: db.sql,
+      instances,
+      jobs,
+      settings: store,
+      log: log.child('backup'),
+      tools: () => vacuumTarget().bin,
+      cluster: { socketDir: config.db.socketDir, port: config.db.port },
+      serviceInfo: (service) => {
+        const s = running.get(service)?.status();
+        return s ? { version: s.version, label: s.label } : null;
+      },
+      supervisor: { version: VERSION, label: BUILD_LABEL },
+      boxLabel: () => boxLabel(join(paths.boot, 'label'), BUILD_LABEL),
+      mac: () => macAddress(),
+      schemaVersion: () => database.schemaVersion,
+      latestSchema: MIGRATIONS.at(-1)!.version,
+      afterManagerRestore: async () => {
+        await migrate(database.sql, MIGRATIONS, log.child('db'));
+        await instances.reload();
+        const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
+        await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+      },
+    });
+    backupSchedule = new BackupSchedule({ backups, settings: store, log: log.child('backup') });
+    backupSchedule.start();
+    const api = new Api([
+      ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
+      ...backupRoutes(backups, backupSchedule),
+      ...jobRoutes(jobs),
+      ...settingRoutes(store),
+    ]);
     admin = await startAdminServer(
       paths.adminSocket,
       {
@@ -293,6 +328,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   };
   await step('webserver', () => web?.close());
   await step('nightly analyse', () => analyse?.stop());
+  await step('backup schedule', () => backupSchedule?.stop());
   await step('app services', () => services?.stopAll());
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));

@@ -2,6 +2,7 @@
 // is pure; an unknown command or flag is a UsageError (exit 2).
 import { OPTIONS } from '../config';
 import { UsageError } from '../errors';
+import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../ctl/backup';
 import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../ctl/instances';
 
 export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
@@ -24,7 +25,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES], positionals: 4 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES], positionals: 4 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -120,9 +121,22 @@ commands:
   instance cleanup <id> [--no-wait]
                            vacuumdb -f on its database: frees the space of deleted rows; locks the
                            database while it runs and needs free disk space
+  backup instance <id> (--file F | --url U [--method PUT|POST])
+  backup manager (--file F | --url U [--method PUT|POST])
+                           back up an instance (metadata and pg_dump -Fc, checksummed) or the
+                           manager database, streamed to a file or an HTTP(S) target
+  backup verify <file> [--restore-test]
+                           check a backup: checksum, pg_restore --list, optionally a full
+                           restore into a scratch database
+  backup run | schedule    run the command file's backups now; show its schedule
+  restore instance <file> [--name N] [--domain D] [--path P] [--db-name N] [--db-user U] [--replace]
+                           restore an instance (verified first; under another name: a clone;
+                           over an existing one only with --replace)
+  restore manager <file>   restore the manager database: settings and instances come back
   setting list             the Manager settings (timezone, dbOptimizationHour) and their values
   setting set <name> <value>
-                           change one, validated first
+                           change one, validated first ("-" reads the value from stdin, e.g. the
+                           command file: ap ctl setting set commandFile - < commands.txt)
   analyse [run] [--no-wait]
                            the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

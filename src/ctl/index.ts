@@ -7,6 +7,7 @@ import { CTL_USAGE } from '../cli';
 import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
+import { backupCall } from './backup';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -21,6 +22,8 @@ export interface CtlArgs {
   readonly switches?: ReadonlySet<string>;
   /** Reads a secret given as "-" (default: the first line of stdin). */
   readonly stdin?: () => Promise<string>;
+  /** Reads a setting given as "-" (default: all of stdin). */
+  readonly stdinText?: () => Promise<string>;
   readonly json: boolean;
   readonly env: Env;
   readonly cwd: string;
@@ -55,6 +58,21 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     print({ ...job, ...current }, formatJob);
     return current.state === 'failed' ? 1 : 0;
   };
+  if (command === 'backup' || command === 'restore') {
+    const call = backupCall(command, sub, arg, flags, switches, cwd);
+    const answer = (await ask('api', { ...call })) as { status: number; body: Record<string, unknown> };
+    if (answer.status >= 400) {
+      if (json) {
+        io.out(JSON.stringify(answer.body, null, 2));
+        return 1;
+      }
+      const error = (answer.body.error ?? {}) as { code?: string; message?: string };
+      throw new ApError(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
+    }
+    if (answer.status === 202) return followJob(answer.body as { id: string; state: string }, switches.has('no-wait'));
+    print(answer.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
+    return 0;
+  }
   if (command === 'analyse') {
     if (sub !== undefined && sub !== 'run') throw new UsageError(`ap ctl analyse [run]\n\n${CTL_USAGE}`);
     const answer = (await ask('api', sub === 'run' ? { method: 'POST', path: '/maintenance/analyse' } : { method: 'GET', path: '/maintenance/analyse' })) as { status: number; body: never };
@@ -75,7 +93,8 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       return 0;
     }
     if (sub === 'set' && name !== undefined && value !== undefined) {
-      const answer = (await ask('api', { method: 'PUT', path: `/settings/${encodeURIComponent(name)}`, body: { value } })) as { status: number; body: { error?: { code: string; message: string } } };
+      const text = value === '-' ? await (args.stdinText ?? readStdinText)() : value;
+      const answer = (await ask('api', { method: 'PUT', path: `/settings/${encodeURIComponent(name)}`, body: { value: text } })) as { status: number; body: { error?: { code: string; message: string } } };
       if (answer.status >= 400) throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? 'failed');
       print(answer.body, (b: { name: string; value: string }) => `${b.name} = ${b.value}`);
       return 0;
@@ -196,4 +215,11 @@ function formatAnalyse(a: { hour: number; timeZone: string; running: boolean; ne
     `next run:  ${a.running ? 'running now' : (a.nextAt ?? 'tomorrow (today is done)')}`,
     `last run:  ${a.lastRunAt ? `${a.lastRunAt}: ${a.lastOk ? '' : 'FAILED: '}${a.lastResult}` : 'never'}`,
   ].join('\n');
+}
+
+/** All of stdin (a setting such as the command file given as "-"). */
+async function readStdinText(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text;
 }

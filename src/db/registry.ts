@@ -2,7 +2,11 @@
 // validation: what the admin API (and `ap ctl setting`) may read and write in
 // the `config` table. A bad value is an InvalidField and is not saved.
 import { ApError, InvalidField } from '../errors';
+import { parseCommandFile } from '../backup/commands';
+import { validTimeZone } from '../time';
 import type { Settings } from './settings';
+
+export { validTimeZone };
 
 export interface SettingSpec {
   /** The seed's name for people. */
@@ -10,16 +14,8 @@ export interface SettingSpec {
   readonly default: string;
   /** Returns the value to store, or throws InvalidField. */
   readonly check: (value: string) => string;
-}
-
-/** Whether `value` is an IANA time zone name this Node knows. */
-export function validTimeZone(value: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: value });
-    return true;
-  } catch {
-    return false;
-  }
+  /** How the value is shown (secrets in it hidden); as stored when absent. */
+  readonly show?: (value: string) => string;
 }
 
 export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
@@ -30,6 +26,20 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
       if (!validTimeZone(value)) throw new InvalidField('timezone', `"${value}" is not a time zone name such as Europe/Berlin or UTC`);
       return value;
     },
+  },
+  commandFile: {
+    label: 'Command file',
+    default: '',
+    check: (value) => {
+      try {
+        parseCommandFile(value);
+      } catch (err) {
+        throw new InvalidField('commandFile', (err as Error).message);
+      }
+      return value;
+    },
+    // URLs may carry user:password@: never shown.
+    show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
   },
   dbOptimizationHour: {
     label: 'Database optimization time',
@@ -52,7 +62,8 @@ export async function readSettings(store: Settings): Promise<Record<string, { la
   const out: Record<string, { label: string; value: string; isDefault: boolean }> = {};
   for (const [name, s] of Object.entries(SETTINGS)) {
     const value = await store.get(name);
-    out[name] = { label: s.label, value: value ?? s.default, isDefault: value === null };
+    const shown = value ?? s.default;
+    out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null };
   }
   return out;
 }
@@ -61,9 +72,9 @@ export async function readSettings(store: Settings): Promise<Record<string, { la
 export async function writeSetting(store: Settings, name: string, value: unknown): Promise<string> {
   const s = spec(name);
   if (typeof value !== 'string') throw new InvalidField(name, 'expected a string');
-  const checked = s.check(value.trim());
+  const checked = s.check(name === 'commandFile' ? value : value.trim());
   await store.set(name, checked);
-  return checked;
+  return s.show ? s.show(checked) : checked;
 }
 
 /** The settings' resources in the admin API. */

@@ -4,8 +4,9 @@
 // cut is finished at the next start), edit (live: routes move, the service
 // hears instance.config), start/stop (route and instance.start/stop), delete.
 // Every change goes through one queue, so they never interleave.
+import { randomBytes } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
-import { ApError, describe } from '../errors';
+import { ApError, describe, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import { RouteTable, type Route } from '../webserver/routes';
 import {
@@ -34,6 +35,7 @@ import {
   provisionDatabase,
   saveInstance,
 } from './store';
+import { quoteIdent } from './sql';
 
 export * from './model';
 export { provisionDatabase, provisioningSteps, dropDatabase, databaseObjects } from './store';
@@ -231,7 +233,79 @@ export class Instances {
     });
   }
 
+  /**
+   * Puts a restored database in place as instance `next` (phase provisioning):
+   * `scratch` holds the complete restore. Replacing an existing instance (or a
+   * database left by a deleted one) needs `replace`; the old database stays
+   * until one transaction swaps the names and writes the row, and is dropped after.
+   */
+  installRestored(next: Instance, scratch: string, replace: boolean): Promise<Instance> {
+    return this.serial(async () => {
+      const id = instanceId(next);
+      const existing = this.byId.get(id);
+      if (existing && !replace) throw new ApError('EXISTS', `instance ${id} exists: restore over it only when asked to replace it`);
+      if (existing && existing.phase === 'deleting') throw new ApError('CONFLICT', `instance ${id} is being deleted`);
+      for (const other of this.byId.values()) {
+        if (other === existing) continue;
+        if (other.path === next.path) throw new InvalidField('path', `${next.path} is the path of instance ${instanceId(other)}`);
+        if (other.dbName === next.dbName) throw new InvalidField('dbName', `"${next.dbName}" is the database of instance ${instanceId(other)}`);
+        if (other.dbUser === next.dbUser) throw new InvalidField('dbUser', `"${next.dbUser}" is the database user of instance ${instanceId(other)}`);
+      }
+      const found = await databaseObjects(this.options.sql, next);
+      if (found.database && !replace) {
+        throw new ApError('DATABASE_EXISTS', `database "${next.dbName}" exists already (left by a deleted instance?): restore with replace to put the backup in its place`);
+      }
+      if (existing) this.takeDown(existing, 'instance restored');
+      const trash = `ap_trash_${randomBytes(6).toString('hex')}`;
+      await disconnect(this.options.sql, [next.dbName, scratch, ...(existing && existing.dbName !== next.dbName ? [existing.dbName] : [])]);
+      await this.options.sql.begin(async (tx) => {
+        if (found.database) await tx.unsafe(`ALTER DATABASE ${quoteIdent(next.dbName)} RENAME TO ${quoteIdent(trash)}`);
+        await tx.unsafe(`ALTER DATABASE ${quoteIdent(scratch)} RENAME TO ${quoteIdent(next.dbName)}`);
+        if (existing) await saveInstance(tx, next);
+        else await insertInstance(tx, next);
+      });
+      this.byId.set(id, next);
+      if (found.database) await this.options.sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(trash)} WITH (FORCE)`);
+      if (existing && existing.dbName !== next.dbName) await dropDatabase(this.options.sql, existing);
+      this.options.log.info(`instance ${id} restored into database "${next.dbName}"`);
+      return this.provision(next);
+    });
+  }
+
+  /**
+   * Reads every instance again (after the manager database was restored): the
+   * old ones are taken down, the new ones provisioned (their roles get the
+   * stored passwords; missing databases are created empty) and brought up.
+   */
+  reload(): Promise<void> {
+    return this.serial(async () => {
+      for (const instance of this.byId.values()) this.takeDown(instance, 'configuration restored');
+      this.byId.clear();
+      for (const instance of await loadInstances(this.options.sql)) this.byId.set(instanceId(instance), instance);
+      for (const instance of this.list()) {
+        try {
+          if (instance.phase === 'deleting') await this.finishDelete(instance);
+          else await this.provision(instance);
+        } catch (err) {
+          this.options.log.error(`instance ${instanceId(instance)}: ${describe(err)}`);
+        }
+      }
+      this.publishRoutes();
+    });
+  }
+
+  /** Runs `fn` while no other instance change runs (the manager restore). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(fn);
+  }
+
   private async load(declared: readonly CreateInput[]): Promise<void> {
+    // Leftovers of restores a cut interrupted: the scratch copy before the swap, the old database after it.
+    const leftovers = await this.options.sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE 'ap\_restore\_%' OR datname LIKE 'ap\_trash\_%'`;
+    for (const { datname } of leftovers) {
+      this.options.log.warn(`dropping database "${datname}" left by an interrupted restore`);
+      await this.options.sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
+    }
     for (const instance of await loadInstances(this.options.sql)) this.byId.set(instanceId(instance), instance);
     for (const instance of this.list()) {
       try {
@@ -319,6 +393,11 @@ export class Instances {
     this.queue = run.catch(() => {});
     return run;
   }
+}
+
+/** Ends other sessions on `databases` (renames and drops need them gone). */
+async function disconnect(sql: Sql, databases: readonly string[]): Promise<void> {
+  await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN ${sql(databases as string[])} AND pid <> pg_backend_pid()`;
 }
 
 /** Connects once to an external database (sslmode=prefer, like the seed) and runs SELECT 1. */

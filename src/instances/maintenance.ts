@@ -8,7 +8,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Settings } from '../db';
-import { SETTINGS, validTimeZone } from '../db/registry';
+import { SETTINGS } from '../db/registry';
+import { dayBefore, localDay, validTimeZone, zonedInstant } from '../time';
+
+export { wallClock, zonedInstant } from '../time';
 import { ApError, describe } from '../errors';
 import type { JobControl } from '../jobs';
 import type { Logger } from '../log';
@@ -71,60 +74,6 @@ export async function cleanupDatabase(target: VacuumTarget, instance: Instance, 
   });
   if (code !== 0) throw new ApError('CLEANUP_FAILED', `vacuumdb -f on "${database}" failed (status ${code}): ${tail.filter((l) => l.trim()).slice(-3).join(' / ')}`);
   return `database "${database}" cleaned up (${tables} tables vacuumed in full)`;
-}
-
-// --- time of day in a time zone, without a library ---
-
-interface Wall {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
-}
-
-const formats = new Map<string, Intl.DateTimeFormat>();
-
-/** The wall-clock reading of `date` in `timeZone`. */
-export function wallClock(date: Date, timeZone: string): Wall {
-  let format = formats.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    formats.set(timeZone, format);
-  }
-  const parts = Object.fromEntries(format.formatToParts(date).map((p) => [p.type, p.value]));
-  return { year: +parts.year!, month: +parts.month!, day: +parts.day!, hour: +parts.hour!, minute: +parts.minute!, second: +parts.second! };
-}
-
-/** The first instant at which the wall clock in `timeZone` reads day `ymd` at `hour`:00 (in a DST gap, the hour after). */
-export function zonedInstant(ymd: string, hour: number, timeZone: string): Date {
-  const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
-  const wallAsUtc = Date.UTC(y, m - 1, d, hour);
-  const offset = (t: number) => {
-    const w = wallClock(new Date(t), timeZone);
-    return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - t;
-  };
-  // Two rounds settle the offset, also across a DST change.
-  let t = wallAsUtc - offset(wallAsUtc);
-  t = wallAsUtc - offset(t);
-  const check = wallClock(new Date(t), timeZone);
-  if (check.hour < hour && `${check.year}-${pad(check.month)}-${pad(check.day)}` === ymd) t += 3600_000; // the hour did not exist
-  return new Date(t);
-}
-
-function pad(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-function localDay(date: Date, timeZone: string): string {
-  const w = wallClock(date, timeZone);
-  return `${w.year}-${pad(w.month)}-${pad(w.day)}`;
-}
-
-function dayBefore(ymd: string): string {
-  const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
 }
 
 // --- the nightly analyse schedule ---

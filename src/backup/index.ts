@@ -1,0 +1,471 @@
+// Backup and restore of instances and of the Manager, and the command file's
+// schedule. A backup is a stream (format.ts) from pg_dump to its target, never
+// a temporary copy; a restore verifies the whole file before anything changes,
+// restores into a scratch database in one transaction, and only then swaps it
+// in (Instances.installRestored). Every run is a job with progress.
+import { randomBytes } from 'node:crypto';
+import type { Sql } from 'postgres';
+import type { Settings } from '../db';
+import { validTimeZone } from '../db/registry';
+import { ApError, describe } from '../errors';
+import type { Instances } from '../instances';
+import { instanceId, validateCreate, type Instance } from '../instances/model';
+import { quoteIdent, SQLSTATE, sqlState } from '../instances/sql';
+import type { JobControl, Jobs, JobView } from '../jobs';
+import type { Logger } from '../log';
+import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
+import { backupFile, dumpStream, verifyBackupFile, type BackupMeta, type VerifiedBackup } from './format';
+import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, type PgConnection } from './pg';
+import { counted, redactUrl, toFile, toUrl } from './targets';
+
+export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
+export { verifyBackupFile, backupFile, type BackupMeta } from './format';
+export { redactUrl } from './targets';
+
+export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
+
+export interface BackupsOptions {
+  /** Superuser pool on the manager database. */
+  readonly sql: Sql;
+  readonly instances: Instances;
+  readonly jobs: Jobs;
+  readonly settings: Settings;
+  readonly log: Logger;
+  /** Folder of pg_dump and pg_restore (looked up when needed). */
+  readonly tools: () => string;
+  readonly cluster: { readonly socketDir: string; readonly port: number };
+  /** An installed service's version and label, for the backup's description and #A. */
+  readonly serviceInfo: (service: string) => { readonly version: string; readonly label: string } | null;
+  readonly supervisor: { readonly version: string; readonly label: string };
+  /** #L: the App Platform (image) label. */
+  readonly boxLabel: () => string;
+  /** #m: the MAC address, hex digits. */
+  readonly mac: () => string;
+  readonly schemaVersion: () => number;
+  /** The newest manager schema this supervisor knows. */
+  readonly latestSchema: number;
+  /** After the manager database was restored: migrate it, reload instances and certificate. */
+  readonly afterManagerRestore: () => Promise<void>;
+  /** An upload that moves no data for this long fails. */
+  readonly stallMs?: number;
+  readonly now?: () => Date;
+}
+
+export interface RestoreOptions {
+  /** Restore under another name and/or domain (a clone, with its own database). */
+  readonly name?: string;
+  readonly domain?: string;
+  readonly path?: string;
+  readonly dbName?: string;
+  readonly dbUser?: string;
+  /** Put it in place of an existing instance (or a database a deleted one left). */
+  readonly replace?: boolean;
+}
+
+const SEED_EXTERNAL = 'its database is on an external database host: the App Platform does not restore there, as the seed says; restore the dump by hand with pg_restore on that host';
+
+export class Backups {
+  /** pg_dump --version, asked once (it is a blocking call). */
+  private pgDumpVersion: string | null = null;
+
+  constructor(private readonly options: BackupsOptions) {}
+
+  private get local(): PgConnection {
+    return { host: this.options.cluster.socketDir, port: this.options.cluster.port, user: 'postgres' };
+  }
+
+  private now(): Date {
+    return (this.options.now ?? (() => new Date()))();
+  }
+
+  /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
+  instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string } {
+    const instance = this.options.instances.get(id);
+    if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
+    const info = this.options.serviceInfo(instance.service);
+    const tools = this.options.tools();
+    this.pgDumpVersion ??= pgDumpVersion(tools);
+    const e = instance.external;
+    const meta: BackupMeta = {
+      format: 1,
+      kind: 'instance',
+      createdAt: this.now().toISOString(),
+      supervisor: this.options.supervisor,
+      pgDump: this.pgDumpVersion,
+      instance: {
+        service: instance.service,
+        serviceVersion: info?.version ?? null,
+        serviceLabel: info?.label ?? null,
+        name: instance.name,
+        domain: instance.domain,
+        path: instance.path,
+        password: instance.password,
+        dbName: instance.dbName,
+        dbUser: instance.dbUser,
+        traceFlags: instance.traceFlags,
+        excludeFromBackup: instance.excludeFromBackup,
+        maxBodyBytes: instance.maxBodyBytes,
+        external: e ? { host: `${e.host}:${e.port}`, name: e.name } : null,
+      },
+    };
+    const source = e
+      ? pgDump(tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
+      : pgDump(tools, this.local, instance.dbName);
+    return { meta, chunks: backupFile(meta, source), name: `${instance.name}-${instance.domain}` };
+  }
+
+  /** The backup stream of the manager database. */
+  managerBackup(): { meta: BackupMeta; chunks: AsyncGenerator<Buffer> } {
+    const tools = this.options.tools();
+    this.pgDumpVersion ??= pgDumpVersion(tools);
+    const meta: BackupMeta = {
+      format: 1,
+      kind: 'manager',
+      createdAt: this.now().toISOString(),
+      supervisor: this.options.supervisor,
+      pgDump: this.pgDumpVersion,
+      schemaVersion: this.options.schemaVersion(),
+    };
+    return { meta, chunks: backupFile(meta, pgDump(tools, this.local, 'manager')) };
+  }
+
+  startInstanceBackup(id: string, destination: Destination): JobView {
+    const instance = this.options.instances.get(id);
+    const target = instanceId(instance);
+    return this.options.jobs.start('backup', target, `backing up ${target} to ${describeDestination(destination)}`, (job) =>
+      this.send(this.instanceBackup(target).chunks, destination, job).then((bytes) => `backed up ${target} to ${describeDestination(destination)} (${bytes} bytes)`),
+    );
+  }
+
+  startManagerBackup(destination: Destination): JobView {
+    return this.options.jobs.start('backup', 'manager', `backing up the Manager to ${describeDestination(destination)}`, (job) =>
+      this.send(this.managerBackup().chunks, destination, job).then((bytes) => `backed up the Manager to ${describeDestination(destination)} (${bytes} bytes)`),
+    );
+  }
+
+  /** Streams `chunks` to the destination, reporting bytes; returns the bytes written. */
+  private async send(chunks: AsyncGenerator<Buffer>, destination: Destination, job: JobControl): Promise<number> {
+    const progress = counted(chunks, (bytes) => job.progress(bytes, null, 'sending'));
+    try {
+      if ('file' in destination) return await toFile(progress, destination.file);
+      return await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
+    } finally {
+      await chunks.return(undefined); // stops pg_dump if the target failed first
+    }
+  }
+
+  /** Checks a backup file: framing, checksum, pg_restore --list, and optionally a full restore into a scratch database. */
+  startVerify(path: string, restoreTest: boolean): JobView {
+    return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
+      const backup = await this.check(path, job);
+      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it`;
+      if (restoreTest) {
+        const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
+        job.progress(0, null, `restoring into scratch database ${scratch}`);
+        await this.options.sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} ENCODING 'UTF8'`);
+        try {
+          await pgRestore(this.options.tools(), this.local, ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch], dumpStream(backup));
+        } finally {
+          await this.options.sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`);
+        }
+        result += '; it restores completely (into a scratch database, dropped again)';
+      }
+      return result;
+    });
+  }
+
+  /** Verifies the file as a whole and that pg_restore reads the dump. */
+  private async check(path: string, job: JobControl): Promise<VerifiedBackup> {
+    const backup = await verifyBackupFile(path, (bytes, total) => job.progress(bytes, total, 'verifying the checksum'));
+    job.progress(0, null, 'reading the dump with pg_restore --list');
+    await pgRestoreList(this.options.tools(), dumpStream(backup));
+    return backup;
+  }
+
+  /** Restores an instance backup (the file is verified first; nothing changes if it is bad). */
+  startRestore(path: string, options: RestoreOptions = {}): JobView {
+    return this.options.jobs.start('restore', path, `restoring ${path}`, async (job) => {
+      const backup = await this.check(path, job);
+      if (backup.meta.kind !== 'instance') throw new ApError('BAD_BACKUP', `${path} is a ${backup.meta.kind} backup, not an instance backup`);
+      const next = this.restoredInstance(backup, options);
+      const id = instanceId(next);
+      job.progress(0, null, `restoring into a scratch database for ${id}`);
+      const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
+      let roleCreated = false;
+      const sql = this.options.sql;
+      try {
+        try {
+          await sql.unsafe(`CREATE USER ${quoteIdent(next.dbUser)}`);
+          roleCreated = true;
+        } catch (err) {
+          if (sqlState(err) !== SQLSTATE.duplicateObject) throw err;
+        }
+        // Owned by the instance's user, so what pg_restore creates as that role may go into public.
+        await sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} OWNER ${quoteIdent(next.dbUser)} ENCODING 'UTF8'`);
+        const args = ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '--role', next.dbUser, '-d', scratch];
+        await pgRestore(this.options.tools(), this.local, args, dumpStream(backup));
+        job.progress(backup.dumpLength, backup.dumpLength, `putting ${id} in place`);
+        await this.options.instances.installRestored(next, scratch, options.replace === true);
+      } catch (err) {
+        await sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`).catch(() => {});
+        if (roleCreated) await sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(next.dbUser)}`).catch(() => {});
+        throw err;
+      }
+      return `restored ${id} from ${path} (backup of ${backup.meta.instance!.name}@${backup.meta.instance!.domain} from ${backup.meta.createdAt})`;
+    });
+  }
+
+  /** The instance a restore makes: the backup's, or a clone under another name, or the one it replaces with the backup's settings. */
+  private restoredInstance(backup: VerifiedBackup, options: RestoreOptions): Instance {
+    const meta = backup.meta.instance!;
+    if (meta.external) throw new ApError('EXTERNAL_DB', `the backup of ${meta.name}@${meta.domain} was taken from an external database host (${meta.external.host}); ${SEED_EXTERNAL}`);
+    const name = options.name ?? meta.name;
+    const domain = options.domain ?? meta.domain;
+    const clone = name !== meta.name || domain !== meta.domain;
+    const id = `${name}@${domain}`;
+    let existing: Instance | null = null;
+    try {
+      existing = this.options.instances.get(id);
+    } catch (err) {
+      if (!(err instanceof ApError) || err.code !== 'NOT_FOUND') throw err;
+    }
+    if (existing) {
+      if (!options.replace) throw new ApError('EXISTS', `instance ${id} exists: restore over it only when asked to (replace); it is kept until the restored one is complete`);
+      if (existing.external) throw new ApError('EXTERNAL_DB', `instance ${id}: ${SEED_EXTERNAL}`);
+      if (existing.service !== meta.service) throw new ApError('CONFLICT', `instance ${id} is of service ${existing.service}; the backup is of ${meta.service}`);
+      return {
+        ...existing,
+        password: meta.password,
+        traceFlags: meta.traceFlags,
+        excludeFromBackup: meta.excludeFromBackup,
+        maxBodyBytes: meta.maxBodyBytes,
+        ...(options.path ? { path: options.path } : {}),
+        wanted: 'running',
+        phase: 'provisioning',
+      };
+    }
+    return validateCreate({
+      service: meta.service,
+      name,
+      domain,
+      password: meta.password,
+      traceFlags: meta.traceFlags,
+      excludeFromBackup: meta.excludeFromBackup,
+      ...(meta.maxBodyBytes === null ? {} : { maxBodyBytes: meta.maxBodyBytes }),
+      ...(options.path ? { path: options.path } : clone ? {} : { path: meta.path }),
+      ...(options.dbName ? { dbName: options.dbName } : clone ? {} : { dbName: meta.dbName }),
+      ...(options.dbUser ? { dbUser: options.dbUser } : clone ? {} : { dbUser: meta.dbUser }),
+    });
+  }
+
+  /** Restores the manager database (settings, instances) from a manager backup; the box's configuration comes back. */
+  startManagerRestore(path: string): JobView {
+    return this.options.jobs.start('restore', 'manager', `restoring the Manager from ${path}`, async (job) => {
+      const backup = await this.check(path, job);
+      if (backup.meta.kind !== 'manager') throw new ApError('BAD_BACKUP', `${path} is an instance backup, not a Manager backup`);
+      if ((backup.meta.schemaVersion ?? 0) > this.options.latestSchema) {
+        throw new ApError('BAD_BACKUP', `${path} has manager schema ${backup.meta.schemaVersion}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
+      }
+      job.progress(0, null, 'restoring the manager database');
+      await this.options.instances.exclusive(() =>
+        pgRestore(this.options.tools(), this.local, ['--clean', '--if-exists', '--exit-on-error', '--single-transaction', '-d', 'manager'], dumpStream(backup)),
+      );
+      job.progress(backup.dumpLength, backup.dumpLength, 'bringing the configuration back');
+      await this.options.afterManagerRestore();
+      return `restored the Manager from ${path} (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
+    });
+  }
+
+  /**
+   * Runs the backups of a command file once, one after the other. `run` is
+   * this run's number (for #bN). Resolves with how many failed.
+   */
+  async runCommands(file: CommandFile, runs: Readonly<Record<string, number>>): Promise<{ ok: number; failed: number; skipped: string[] }> {
+    let ok = 0;
+    let failed = 0;
+    const skipped: string[] = [];
+    const when = this.now();
+    const mac = this.options.mac();
+    const label = this.options.boxLabel();
+    for (const command of file.backups) {
+      const run = runs[String(command.line)] ?? 0;
+      const values = (I: string, D: string, A: string) => ({ L: label, A, I, D, m: mac, d: when, b: (n: number) => rollingIndex(run, n) });
+      const targets: { id: string | 'manager'; url: string }[] = [];
+      if (command.kind === 'backup-manager' || command.kind === 'backup-instances') {
+        targets.push({ id: 'manager', url: expandHash(command.url, values('manager', '', this.options.supervisor.label)) });
+      }
+      if (command.kind === 'backup-instances') {
+        for (const instance of this.options.instances.list()) {
+          if (instance.excludeFromBackup) {
+            skipped.push(instanceId(instance));
+            this.options.log.info(`backup: ${instanceId(instance)} is excluded from backup; skipped`);
+            continue;
+          }
+          if (instance.phase !== 'ready') continue;
+          targets.push({ id: instanceId(instance), url: expandHash(command.url, values(instance.name, instance.domain, this.options.serviceInfo(instance.service)?.label ?? '')) });
+        }
+      }
+      if (command.kind === 'backup-instance') {
+        const id = `${command.name}@${command.domain}`;
+        let instance: Instance | null = null;
+        try {
+          instance = this.options.instances.get(id);
+        } catch {
+          failed++;
+          this.options.log.error(`backup (command file line ${command.line}): no instance ${id}`);
+        }
+        if (instance) targets.push({ id, url: expandHash(command.url, values(instance.name, instance.domain, this.options.serviceInfo(instance.service)?.label ?? '')) });
+      }
+      for (const target of targets) {
+        const destination = { url: target.url, method: command.method };
+        let job: JobView;
+        try {
+          job = target.id === 'manager' ? this.startManagerBackup(destination) : this.startInstanceBackup(target.id, destination);
+        } catch (err) {
+          failed++;
+          this.options.log.error(`backup of ${target.id} (command file line ${command.line}) failed: ${describe(err)}`);
+          continue;
+        }
+        const done = await this.options.jobs.settled(job.id);
+        if (done?.state === 'succeeded') ok++;
+        else {
+          failed++;
+          this.options.log.error(`backup of ${target.id} (command file line ${command.line}) FAILED: ${done?.message ?? 'unknown'}; retried at the next scheduled time`);
+        }
+      }
+    }
+    return { ok, failed, skipped };
+  }
+}
+
+function describeDestination(destination: Destination): string {
+  return 'file' in destination ? destination.file : `${destination.method} ${redactUrl(destination.url)}`;
+}
+
+// --- the command file's schedule ---
+
+export const SETTING_COMMAND_FILE = 'commandFile';
+const STATE_KEY = 'backupSchedule';
+
+interface ScheduleState {
+  /** Local hour of the last scheduled run, "YYYY-MM-DDTHH". */
+  readonly lastKey: string | null;
+  /** Runs so far per command-file line (by its text), for #bN. */
+  readonly runs: Readonly<Record<string, number>>;
+  readonly lastResult: string | null;
+}
+
+export interface BackupScheduleOptions {
+  readonly backups: Backups;
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly now?: () => Date;
+  readonly intervalMs?: number;
+}
+
+/** Runs the command file's backups in its hours, once per hour across restarts and clock jumps. */
+export class BackupSchedule {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private reported: string | null = null;
+
+  constructor(private readonly options: BackupScheduleOptions) {}
+
+  start(): void {
+    const tick = () => void this.tick().catch((err) => this.options.log.error(`backup schedule: ${describe(err)}`));
+    tick();
+    this.timer = setInterval(tick, this.options.intervalMs ?? 60_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Looks at the clock; runs the backups when an hour of theirs has come. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    const file = await this.commandFile();
+    if (!file || file.backups.length === 0) return;
+    const timeZone = (await this.options.settings.get('timezone')) ?? 'UTC';
+    const state = await this.state();
+    const { key, due } = backupDue((this.options.now ?? (() => new Date()))(), validZone(timeZone), file.hours, state.lastKey);
+    if (!due) return;
+    // Recorded first: a crash during the run does not repeat the hour.
+    await this.save({ ...state, lastKey: key });
+    await this.runNow(file);
+  }
+
+  /** Runs the command file's backups now (also the Manager's button). */
+  async runNow(file?: CommandFile): Promise<{ ok: number; failed: number; skipped: string[] }> {
+    const commands = file ?? (await this.commandFile());
+    if (!commands) throw new ApError('NO_COMMAND_FILE', 'no command file is set (setting commandFile)');
+    const work = (async () => {
+      const state = await this.state();
+      const runs = Object.fromEntries(commands.backups.map((c) => [String(c.line), state.runs[lineKey(c)] ?? 0]));
+      const result = await this.options.backups.runCommands(commands, runs);
+      const counted: Record<string, number> = { ...state.runs };
+      for (const c of commands.backups) counted[lineKey(c)] = (state.runs[lineKey(c)] ?? 0) + 1;
+      const summary = `${result.ok} backed up, ${result.failed} failed${result.skipped.length ? `, ${result.skipped.length} excluded` : ''}`;
+      await this.save({ ...(await this.state()), runs: counted, lastResult: `${new Date().toISOString()}: ${summary}` });
+      this.options.log[result.failed ? 'error' : 'info'](`command file backups: ${summary}`);
+      return result;
+    })();
+    this.running = work.then(() => {}, () => {});
+    try {
+      return await work;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const file = await this.commandFile();
+    const state = await this.state();
+    return {
+      hours: file?.hours ?? null,
+      backups: (file?.backups ?? []).map((c) => ({ line: c.line, kind: c.kind, url: redactUrl(c.url), method: c.method, ...(c.kind === 'backup-instance' ? { instance: `${c.name}@${c.domain}` } : {}) })),
+      lastHour: state.lastKey,
+      lastResult: state.lastResult,
+    };
+  }
+
+  private async commandFile(): Promise<CommandFile | null> {
+    const text = await this.options.settings.get(SETTING_COMMAND_FILE);
+    if (text === null || text.trim() === '') return null;
+    try {
+      return parseCommandFile(text);
+    } catch (err) {
+      const message = describe(err);
+      if (this.reported !== message) this.options.log.error(`the stored command file is not valid (${message}); no scheduled backups until it is fixed`);
+      this.reported = message;
+      return null;
+    }
+  }
+
+  private async state(): Promise<ScheduleState> {
+    const text = await this.options.settings.get(STATE_KEY);
+    const empty: ScheduleState = { lastKey: null, runs: {}, lastResult: null };
+    if (text === null) return empty;
+    try {
+      return { ...empty, ...(JSON.parse(text) as Partial<ScheduleState>) };
+    } catch {
+      return empty;
+    }
+  }
+
+  private async save(state: ScheduleState): Promise<void> {
+    await this.options.settings.set(STATE_KEY, JSON.stringify(state));
+  }
+}
+
+/** A command line's identity for its #bN counter: its text, so editing other lines keeps it. */
+function lineKey(c: BackupCommand): string {
+  return `${c.kind} ${c.url} ${c.kind === 'backup-instance' ? `${c.name} ${c.domain} ` : ''}${c.method}`;
+}
+
+function validZone(timeZone: string): string {
+  return validTimeZone(timeZone) ? timeZone : 'UTC';
+}

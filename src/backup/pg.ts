@@ -1,0 +1,112 @@
+// pg_dump and pg_restore as child processes, streamed: a dump is never held
+// in memory or in a temporary file; a program that fails is an error with the
+// last lines it wrote.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApError } from '../errors';
+
+/** How to reach a database: the local cluster as superuser, or an external host with a password. */
+export interface PgConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password?: string;
+  readonly sslmode?: 'disable' | 'prefer';
+}
+
+function env(conn: PgConnection): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LANG: 'C',
+    LC_ALL: 'C',
+    PGCONNECT_TIMEOUT: '10',
+    PGSSLMODE: conn.sslmode ?? 'disable',
+    ...(conn.password !== undefined ? { PGPASSWORD: conn.password } : {}),
+  };
+}
+
+function connArgs(conn: PgConnection): string[] {
+  return ['-h', conn.host, '-p', String(conn.port), '-U', conn.user, '--no-password'];
+}
+
+/** Keeps the last lines of a child's stderr for the error message. */
+function stderrTail(child: ChildProcess): () => string {
+  let text = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    text = (text + chunk).slice(-4000);
+  });
+  return () =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(-3)
+      .join(' / ');
+}
+
+function exited(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** pg_dump --version, e.g. "pg_dump (PostgreSQL) 15.14". */
+export function pgDumpVersion(tools: string): string {
+  const result = spawnSync(join(tools, 'pg_dump'), ['--version'], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : 'pg_dump (unknown version)';
+}
+
+/**
+ * The chunks of `pg_dump -Fc` of `database`; throws DUMP_FAILED when pg_dump
+ * fails. Stopping early (the consumer failed) kills pg_dump.
+ */
+export async function* pgDump(tools: string, conn: PgConnection, database: string): AsyncGenerator<Buffer> {
+  const child = spawn(join(tools, 'pg_dump'), ['-Fc', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn) });
+  const tail = stderrTail(child);
+  const done = exited(child);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout! as AsyncIterable<Buffer>) yield chunk;
+    const code = await done;
+    finished = true;
+    if (code !== 0) throw new ApError('DUMP_FAILED', `pg_dump of "${database}" failed (status ${code}): ${tail() || 'no message'}`);
+  } finally {
+    if (!finished) {
+      child.kill('SIGKILL');
+      await done.catch(() => {});
+    }
+  }
+}
+
+/** Runs pg_restore with `args`, feeding it `input`; throws RESTORE_FAILED with its last lines. */
+export async function pgRestore(tools: string, conn: PgConnection, args: readonly string[], input: Readable): Promise<void> {
+  const child = spawn(join(tools, 'pg_restore'), [...args, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn) });
+  const tail = stderrTail(child);
+  const done = exited(child);
+  const fed = pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
+    // pg_restore stopping early closes its stdin: its status says why.
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+  });
+  const code = await done;
+  await fed.catch(() => {});
+  if (code !== 0) throw new ApError('RESTORE_FAILED', `pg_restore failed (status ${code}): ${tail() || 'no message'}`);
+}
+
+/** pg_restore --list on the dump: whether pg_restore can read it (nothing is restored). */
+export async function pgRestoreList(tools: string, input: Readable): Promise<number> {
+  const child = spawn(join(tools, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }) });
+  const tail = stderrTail(child);
+  let entries = 0;
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n')) if (/^\d+;/.test(line)) entries++;
+  });
+  const done = exited(child);
+  const fed = pipeline(input, child.stdin!).catch(() => {});
+  const code = await done;
+  await fed;
+  if (code !== 0) throw new ApError('BAD_BACKUP', `pg_restore cannot read the dump (status ${code}): ${tail() || 'no message'}`);
+  return entries;
+}
