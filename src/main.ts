@@ -236,6 +236,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       mac: () => macAddress(),
       schemaVersion: () => database.schemaVersion,
       latestSchema: MIGRATIONS.at(-1)!.version,
+      stallMs: config.backup.stallTimeoutMs,
       afterManagerRestore: async () => {
         await migrate(database.sql, MIGRATIONS, log.child('db'));
         await instances.reload();

@@ -366,7 +366,8 @@ export interface BackupScheduleOptions {
 /** Runs the command file's backups in its hours, once per hour across restarts and clock jumps. */
 export class BackupSchedule {
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  /** Scheduled and manual runs, one at a time: each reads and writes the state inside. */
+  private queue: Promise<unknown> = Promise.resolve();
   private reported: string | null = null;
 
   constructor(private readonly options: BackupScheduleOptions) {}
@@ -381,44 +382,49 @@ export class BackupSchedule {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    await this.queue;
   }
 
   /** Looks at the clock; runs the backups when an hour of theirs has come. */
-  async tick(): Promise<void> {
-    if (this.running) return;
-    const file = await this.commandFile();
-    if (!file || file.backups.length === 0) return;
-    const timeZone = (await this.options.settings.get('timezone')) ?? 'UTC';
-    const state = await this.state();
-    const { key, due } = backupDue((this.options.now ?? (() => new Date()))(), validZone(timeZone), file.hours, state.lastKey);
-    if (!due) return;
-    // Recorded first: a crash during the run does not repeat the hour.
-    await this.save({ ...state, lastKey: key });
-    await this.runNow(file);
+  tick(): Promise<void> {
+    return this.exclusive(async () => {
+      const file = await this.commandFile();
+      if (!file || file.backups.length === 0) return;
+      const timeZone = (await this.options.settings.get('timezone')) ?? 'UTC';
+      const state = await this.state();
+      const { key, due } = backupDue((this.options.now ?? (() => new Date()))(), validZone(timeZone), file.hours, state.lastKey);
+      if (!due) return;
+      // Recorded first: a crash during the run does not repeat the hour.
+      await this.save({ ...state, lastKey: key });
+      await this.run(file);
+    });
   }
 
-  /** Runs the command file's backups now (also the Manager's button). */
-  async runNow(file?: CommandFile): Promise<{ ok: number; failed: number; skipped: string[] }> {
-    const commands = file ?? (await this.commandFile());
-    if (!commands) throw new ApError('NO_COMMAND_FILE', 'no command file is set (setting commandFile)');
-    const work = (async () => {
-      const state = await this.state();
-      const runs = Object.fromEntries(commands.backups.map((c) => [String(c.line), state.runs[lineKey(c)] ?? 0]));
-      const result = await this.options.backups.runCommands(commands, runs);
-      const counted: Record<string, number> = { ...state.runs };
-      for (const c of commands.backups) counted[lineKey(c)] = (state.runs[lineKey(c)] ?? 0) + 1;
-      const summary = `${result.ok} backed up, ${result.failed} failed${result.skipped.length ? `, ${result.skipped.length} excluded` : ''}`;
-      await this.save({ ...(await this.state()), runs: counted, lastResult: `${new Date().toISOString()}: ${summary}` });
-      this.options.log[result.failed ? 'error' : 'info'](`command file backups: ${summary}`);
-      return result;
-    })();
-    this.running = work.then(() => {}, () => {});
-    try {
-      return await work;
-    } finally {
-      this.running = null;
-    }
+  /** Runs the command file's backups now (also the Manager's button); waits for a run in progress first. */
+  runNow(): Promise<{ ok: number; failed: number; skipped: string[] }> {
+    return this.exclusive(async () => {
+      const commands = await this.commandFile();
+      if (!commands) throw new ApError('NO_COMMAND_FILE', 'no valid command file is set (setting commandFile)');
+      return this.run(commands);
+    });
+  }
+
+  private async run(commands: CommandFile): Promise<{ ok: number; failed: number; skipped: string[] }> {
+    const state = await this.state();
+    const runs = Object.fromEntries(commands.backups.map((c) => [String(c.line), state.runs[lineKey(c)] ?? 0]));
+    const result = await this.options.backups.runCommands(commands, runs);
+    const counted: Record<string, number> = { ...state.runs };
+    for (const c of commands.backups) counted[lineKey(c)] = (state.runs[lineKey(c)] ?? 0) + 1;
+    const summary = `${result.ok} backed up, ${result.failed} failed${result.skipped.length ? `, ${result.skipped.length} excluded` : ''}`;
+    await this.save({ ...(await this.state()), runs: counted, lastResult: `${new Date().toISOString()}: ${summary}` });
+    this.options.log[result.failed ? 'error' : 'info'](`command file backups: ${summary}`);
+    return result;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
   }
 
   async status(): Promise<Record<string, unknown>> {

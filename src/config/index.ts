@@ -50,7 +50,11 @@ export interface Config {
     readonly restartLimit: number;
     readonly restartWindowMs: number;
   };
-  /** Instances declared in the config file (until the Manager manages them). */
+  readonly backup: {
+    /** An upload that moves no data and gets no answer for this long fails. */
+    readonly stallTimeoutMs: number;
+  };
+  /** Instances declared in the config file (created at start when missing). */
   readonly instances: readonly InstanceConfig[];
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly db: {
@@ -125,6 +129,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
   { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
+  { flag: 'backup-stall-timeout', env: 'AP_BACKUP_STALL_TIMEOUT', file: 'backup.stallTimeout', kind: 'seconds', help: 'seconds a backup target may take no data and give no answer before the backup fails (default: 60)' },
 ];
 
 const FILE_KEYS = new Set(OPTIONS.flatMap((o) => (o.file ? [o.file] : [])));
@@ -200,6 +205,7 @@ export function loadConfig(sources: ConfigSources): Config {
       restartWindowMs: Number(pick('restart-window') ?? 120) * 1000,
     },
     instances: file ? parseInstances(file.instances, configFile) : [],
+    backup: { stallTimeoutMs: Number(pick('backup-stall-timeout') ?? 60) * 1000 },
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);
