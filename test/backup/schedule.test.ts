@@ -30,7 +30,7 @@ describe('command file schedule (injected clock)', () => {
     const make = () => new BackupSchedule({ backups, settings, log, now: () => now });
     let schedule = make();
     await schedule.tick();
-    assert.deepEqual(runs, []);
+    assert.equal(runs.length, 0);
     now = new Date('2026-11-28T01:05:00Z'); // 02:05
     await schedule.tick();
     await schedule.tick();
