@@ -11,8 +11,24 @@ export interface ApiRequest {
   /** Path below the API root, e.g. /instances/app@example.com/start */
   readonly path: string;
   readonly query?: Readonly<Record<string, string>>;
+  /** Parsed JSON, or for routes that take an upload, the raw body as a stream. */
   readonly body?: unknown;
 }
+
+/**
+ * A download: the transport streams `chunks` as the response body. Only a
+ * transport that can stream (HTTP) serves such routes; the admin socket says so.
+ */
+export class StreamBody {
+  constructor(
+    readonly chunks: AsyncIterable<Buffer>,
+    readonly contentType: string,
+    readonly filename: string,
+  ) {}
+}
+
+/** An upload's body: the bytes as they arrive (HTTP), for routes with `upload: true`. */
+export type UploadBody = AsyncIterable<Buffer>;
 
 export interface ApiResponse {
   readonly status: number;
@@ -32,6 +48,8 @@ export interface ApiRoute {
   readonly summary: string;
   /** Status on success (200 unless it creates). */
   readonly status?: number;
+  /** Its body is an upload (a stream), not JSON: only a streaming transport (HTTP) can call it. */
+  readonly upload?: boolean;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
 }
 
@@ -44,6 +62,8 @@ const STATUS: Readonly<Record<string, number>> = {
   CONFLICT: 409,
   DATABASE_EXISTS: 409,
   EXTERNAL_DB_UNREACHABLE: 422,
+  NEEDS_HTTP: 400,
+  BAD_BACKUP: 422,
   DB_UNAVAILABLE: 503,
 };
 
@@ -63,10 +83,15 @@ export class Api {
   constructor(readonly routes: readonly ApiRoute[]) {}
 
   /** Runs the matching handler; never throws. `onError` hears of unexpected (500) errors. */
-  async handle(request: ApiRequest, onError?: (err: unknown) => void): Promise<ApiResponse> {
+  async handle(request: ApiRequest, onError?: (err: unknown) => void, transport: 'stream' | 'json' = 'stream'): Promise<ApiResponse> {
     try {
       const { route, params } = this.match(request.method, request.path);
+      if (transport === 'json' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
       const body = await route.handler({ params, query: request.query ?? {}, body: request.body ?? {} });
+      if (transport === 'json' && body instanceof StreamBody) {
+        await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
+        throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
+      }
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {
       const status = err instanceof ApError ? httpStatus(err.code) : 500;

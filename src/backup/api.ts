@@ -3,7 +3,7 @@
 // download come with the Manager.
 import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { objectBody, type ApiRoute } from '../api';
+import { objectBody, StreamBody, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
 
@@ -29,8 +29,57 @@ function optionalString(body: Record<string, unknown>, field: string): string | 
   return value;
 }
 
-export function backupRoutes(backups: Backups, schedule: BackupSchedule): ApiRoute[] {
+function restoreOptions(source: Record<string, unknown>): RestoreOptions {
+  for (const key of Object.keys(source)) {
+    if (!['file', 'name', 'domain', 'path', 'dbName', 'dbUser', 'replace'].includes(key)) throw new InvalidField(key, 'unknown field');
+  }
+  const replace = source.replace;
+  if (replace !== undefined && typeof replace !== 'boolean' && replace !== 'true' && replace !== 'false') throw new InvalidField('replace', 'expected true or false');
+  return {
+    name: optionalString(source, 'name'),
+    domain: optionalString(source, 'domain'),
+    path: optionalString(source, 'path'),
+    dbName: optionalString(source, 'dbName'),
+    dbUser: optionalString(source, 'dbUser'),
+    replace: replace === true || replace === 'true',
+  };
+}
+
+/** `uploadDir`: where an uploaded backup waits (on the data partition) while it is verified and restored. */
+export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadDir: string): ApiRoute[] {
+  const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return [
+    {
+      method: 'GET',
+      pattern: '/backups/instances/{id}/download',
+      summary: 'an instance backup as the response body (application/octet-stream)',
+      handler: ({ params }) => {
+        const { chunks, name } = backups.instanceBackup(params.id!);
+        return new StreamBody(chunks, 'application/octet-stream', `${name}-${stamp()}.apbk`);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/backups/manager/download',
+      summary: 'a Manager backup as the response body',
+      handler: () => new StreamBody(backups.managerBackup().chunks, 'application/octet-stream', `manager-${stamp()}.apbk`),
+    },
+    {
+      method: 'POST',
+      pattern: '/restores/instances/upload',
+      summary: 'restore an instance from the uploaded body (?name, domain, path, dbName, dbUser, replace) (a job)',
+      status: 202,
+      upload: true,
+      handler: ({ body, query }) => backups.startRestoreUpload(body as UploadBody, uploadDir, restoreOptions(query)),
+    },
+    {
+      method: 'POST',
+      pattern: '/restores/manager/upload',
+      summary: 'restore the manager database from the uploaded body (a job)',
+      status: 202,
+      upload: true,
+      handler: ({ body }) => backups.startRestoreUpload(body as UploadBody, uploadDir, 'manager'),
+    },
     {
       method: 'POST',
       pattern: '/backups/instances/{id}',
@@ -75,19 +124,8 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule): ApiRou
       status: 202,
       handler: ({ body }) => {
         const b = objectBody(body);
-        for (const key of Object.keys(b)) {
-          if (!['file', 'name', 'domain', 'path', 'dbName', 'dbUser', 'replace'].includes(key)) throw new InvalidField(key, 'unknown field');
-        }
         if (b.replace !== undefined && typeof b.replace !== 'boolean') throw new InvalidField('replace', 'expected true or false');
-        const options: RestoreOptions = {
-          name: optionalString(b, 'name'),
-          domain: optionalString(b, 'domain'),
-          path: optionalString(b, 'path'),
-          dbName: optionalString(b, 'dbName'),
-          dbUser: optionalString(b, 'dbUser'),
-          replace: b.replace === true,
-        };
-        return backups.startRestore(absolutePath(b.file, 'file'), options);
+        return backups.startRestore(absolutePath(b.file, 'file'), restoreOptions(b));
       },
     },
     {

@@ -4,6 +4,8 @@
 // restores into a scratch database in one transaction, and only then swaps it
 // in (Instances.installRestored). Every run is a job with progress.
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Sql } from 'postgres';
 import type { Settings } from '../db';
 import { validTimeZone } from '../db/registry';
@@ -184,7 +186,29 @@ export class Backups {
 
   /** Restores an instance backup (the file is verified first; nothing changes if it is bad). */
   startRestore(path: string, options: RestoreOptions = {}): JobView {
-    return this.options.jobs.start('restore', path, `restoring ${path}`, async (job) => {
+    return this.options.jobs.start('restore', path, `restoring ${path}`, (job) => this.restoreInstance(path, options, job));
+  }
+
+  /**
+   * Restores from an upload: the bytes are saved under `dir` first (a restore
+   * verifies the whole file before it changes anything), then restored; the
+   * saved copy is removed afterwards either way.
+   */
+  startRestoreUpload(upload: AsyncIterable<Buffer>, dir: string, options: RestoreOptions | 'manager'): JobView {
+    const what = options === 'manager' ? 'the Manager' : 'an instance';
+    return this.options.jobs.start('restore', 'upload', `receiving a backup of ${what}`, async (job) => {
+      const path = join(dir, `upload-${randomBytes(6).toString('hex')}.apbk`);
+      try {
+        await toFile(counted(upload, (bytes) => job.progress(bytes, null, 'receiving the upload')), path);
+        return await (options === 'manager' ? this.restoreManager(path, job) : this.restoreInstance(path, options, job));
+      } finally {
+        await rm(path, { force: true });
+      }
+    });
+  }
+
+  private async restoreInstance(path: string, options: RestoreOptions, job: JobControl): Promise<string> {
+    {
       const backup = await this.check(path, job);
       if (backup.meta.kind !== 'instance') throw new ApError('BAD_BACKUP', `${path} is a ${backup.meta.kind} backup, not an instance backup`);
       const next = this.restoredInstance(backup, options);
@@ -211,8 +235,8 @@ export class Backups {
         if (roleCreated) await sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(next.dbUser)}`).catch(() => {});
         throw err;
       }
-      return `restored ${id} from ${path} (backup of ${backup.meta.instance!.name}@${backup.meta.instance!.domain} from ${backup.meta.createdAt})`;
-    });
+      return `restored ${id} (backup of ${backup.meta.instance!.name}@${backup.meta.instance!.domain} from ${backup.meta.createdAt})`;
+    }
   }
 
   /** The instance a restore makes: the backup's, or a clone under another name, or the one it replaces with the backup's settings. */
@@ -260,7 +284,11 @@ export class Backups {
 
   /** Restores the manager database (settings, instances) from a manager backup; the box's configuration comes back. */
   startManagerRestore(path: string): JobView {
-    return this.options.jobs.start('restore', 'manager', `restoring the Manager from ${path}`, async (job) => {
+    return this.options.jobs.start('restore', 'manager', `restoring the Manager from ${path}`, (job) => this.restoreManager(path, job));
+  }
+
+  private async restoreManager(path: string, job: JobControl): Promise<string> {
+    {
       const backup = await this.check(path, job);
       if (backup.meta.kind !== 'manager') throw new ApError('BAD_BACKUP', `${path} is an instance backup, not a Manager backup`);
       if ((backup.meta.schemaVersion ?? 0) > this.options.latestSchema) {
@@ -272,8 +300,8 @@ export class Backups {
       );
       job.progress(backup.dumpLength, backup.dumpLength, 'bringing the configuration back');
       await this.options.afterManagerRestore();
-      return `restored the Manager from ${path} (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
-    });
+      return `restored the Manager (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
+    }
   }
 
   /**
