@@ -214,7 +214,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
       return args.name;
     };
-    const jobs = new Jobs();
+    const jobs = new Jobs(log.child('jobs'));
     let pgTools: string | null = null;
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
     analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });

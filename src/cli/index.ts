@@ -133,6 +133,7 @@ commands:
                            restore an instance (verified first; under another name: a clone;
                            over an existing one only with --replace)
   restore manager <file>   restore the manager database: settings and instances come back
+  jobs [id]                recent jobs (backups, restores, clean-ups) or one, with its outcome
   setting list             the Manager settings (timezone, dbOptimizationHour) and their values
   setting set <name> <value>
                            change one, validated first ("-" reads the value from stdin, e.g. the

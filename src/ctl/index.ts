@@ -73,6 +73,16 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     print(answer.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
     return 0;
   }
+  if (command === 'jobs') {
+    const answer = (await ask('api', sub === undefined ? { method: 'GET', path: '/jobs' } : { method: 'GET', path: `/jobs/${encodeURIComponent(sub)}` })) as { status: number; body: never };
+    if (answer.status >= 400) throw new ApError('NOT_FOUND', `no job ${sub}`);
+    if (sub === undefined) {
+      print(answer.body, (b: { jobs: { id: string; kind: string; target: string; state: string; startedAt: string; message: string }[] }) =>
+        b.jobs.length === 0 ? 'no jobs since the supervisor started' : b.jobs.map((j) => `${j.id.padStart(4)}  ${j.kind.padEnd(8)} ${j.state.padEnd(9)} ${j.startedAt}  ${j.message}`).join('\n'),
+      );
+    } else print(answer.body, formatJob);
+    return 0;
+  }
   if (command === 'analyse') {
     if (sub !== undefined && sub !== 'run') throw new UsageError(`ap ctl analyse [run]\n\n${CTL_USAGE}`);
     const answer = (await ask('api', sub === 'run' ? { method: 'POST', path: '/maintenance/analyse' } : { method: 'GET', path: '/maintenance/analyse' })) as { status: number; body: never };

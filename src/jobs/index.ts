@@ -2,6 +2,7 @@
 // resources a client can follow: state, progress, outcome, the tail of their
 // output. Kept in memory, the newest MAX_KEPT; a job's work is its own promise.
 import { ApError, describe } from '../errors';
+import type { Logger } from '../log';
 
 export type JobState = 'running' | 'succeeded' | 'failed';
 
@@ -46,6 +47,9 @@ interface Job {
 export class Jobs {
   private readonly jobs = new Map<string, Job>();
   private next = 1;
+
+  /** `log` hears every failed job (an alarm-worthy line: a backup that failed must not go unnoticed). */
+  constructor(private readonly log?: Logger) {}
 
   /**
    * Starts `work` as a job. Its resolved string is the success message; a
@@ -107,6 +111,7 @@ export class Jobs {
   }
 
   private finish(job: Job, state: JobState, message: string): void {
+    if (state === 'failed') this.log?.error(`job ${job.id} (${job.kind} ${job.target}) FAILED: ${message}`);
     job.state = state;
     job.finishedAt = new Date();
     job.message = message;

@@ -239,6 +239,11 @@ describe('backup and restore', () => {
       assert.equal(failed.message.includes('s3cret'), false);
     }
     mode = 'ok';
+    // Every failure is in the log, and in the jobs list.
+    assert.match(run.output.text, /job \d+ \(backup app@example\.com\) FAILED: .*answered 500/);
+    assert.equal(run.output.text.includes('s3cret'), false);
+    const jobs = ctl('jobs').jobs as { state: string; kind: string }[];
+    assert.ok(jobs.filter((j) => j.kind === 'backup' && j.state === 'failed').length >= 3);
     // pg_dump did not stay behind.
     const dumps = await superuser((sql) => sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump'`);
     assert.equal(dumps[0]!.n, 0);
