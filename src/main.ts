@@ -23,6 +23,7 @@ import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
 import { Jobs, jobRoutes } from './jobs';
+import { postmasterPid, startMonitor, type Monitor } from './monitor';
 import { settingRoutes } from './db/registry';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -86,6 +87,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let services: Services | undefined;
   let analyse: NightlyAnalyse | undefined;
   let backupSchedule: BackupSchedule | undefined;
+  let monitor: Monitor | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -201,6 +203,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       routes: () => routes,
       upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
       log: log.child('web'),
+      metrics: () => monitor?.metrics.prometheus() ?? null,
       health: async () => {
         const dbOk = await database.ping();
         const ok = dbOk && state === 'running';
@@ -214,7 +217,38 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
       return args.name;
     };
-    const jobs = new Jobs(log.child('jobs'));
+    monitor = startMonitor({
+      settings: store,
+      paths,
+      log: log.child('monitor'),
+      reserveBytes: config.reserveBytes,
+      intervalMs: config.monitorIntervalMs,
+      label: BUILD_LABEL,
+      services: {
+        list: () => running.list(),
+        stop: (name) => running.stop(name),
+        start: (name) => running.start(name),
+      },
+      sources: {
+        postgres: () => postmasterPid(paths.pgsql),
+        connections: () => server.stats(),
+        databaseSizes: async () => {
+          const sizes = await instances.sizes();
+          return new Map(instances.list().flatMap((i) => (sizes.has(i.dbName) ? [[`${i.name}@${i.domain}`, sizes.get(i.dbName)!] as const] : [])));
+        },
+      },
+    });
+    const alarms = monitor.alarms;
+    monitor.checkCertificate(certificate.chain);
+    running.onState((service, state) => {
+      if (state === 'failed') alarms.raise(`service:${service}`, 'CRASH_LOOP', 'major', `app service ${service} kept dying and was given up (${running.get(service)?.status().reason ?? 'see its log'})`);
+      else if (state === 'running') alarms.clear(`service:${service}`, 'CRASH_LOOP');
+    });
+    const jobs = new Jobs(log.child('jobs'), (job) => {
+      if (job.kind !== 'backup') return;
+      if (job.state === 'failed') alarms.raise(`backup:${job.target}`, 'BACKUP_FAILED', 'major', `the backup of ${job.target} failed: ${job.message}`);
+      else alarms.clear(`backup:${job.target}`, 'BACKUP_FAILED');
+    });
     let pgTools: string | null = null;
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
     analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
@@ -242,6 +276,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         await instances.reload();
         const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
         await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+        monitor?.checkCertificate(prepared.chain);
       },
     });
     backupSchedule = new BackupSchedule({ backups, settings: store, log: log.child('backup') });
@@ -250,6 +285,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
       ...jobRoutes(jobs),
+      ...monitor.routes(),
       ...settingRoutes(store),
     ]);
     admin = await startAdminServer(
@@ -292,6 +328,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
           const chain = await installCertificate(store, args.pem);
           const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
           await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+          monitor?.checkCertificate(prepared.chain);
           log.info(`webserver certificate replaced: ${chain.subject.replace(/\n/g, ', ')}, valid until ${chain.validTo.toISOString()}`);
           return { subject: chain.subject, issuer: chain.issuer, validTo: chain.validTo.toISOString(), fingerprint256: chain.fingerprint256 };
         },
@@ -327,6 +364,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       exitCode ||= 1;
     }
   };
+  await step('monitoring', () => monitor?.stop());
   await step('webserver', () => web?.close());
   await step('nightly analyse', () => analyse?.stop());
   await step('backup schedule', () => backupSchedule?.stop());

@@ -133,6 +133,9 @@ commands:
                            restore an instance (verified first; under another name: a clone;
                            over an existing one only with --replace)
   restore manager <file>   restore the manager database: settings and instances come back
+  alarms                   active alarms, most severe first
+  metrics                  the latest value of every metric (the same at /manager/metrics for Prometheus)
+  mail test [address]      send a test mail with the SMTP settings (to the alarm address by default)
   jobs [id]                recent jobs (backups, restores, clean-ups) or one, with its outcome
   setting list             the Manager settings (timezone, dbOptimizationHour) and their values
   setting set <name> <value>

@@ -50,6 +50,8 @@ export interface Config {
     readonly restartLimit: number;
     readonly restartWindowMs: number;
   };
+  /** Between samples of the metrics and checks of the disk. */
+  readonly monitorIntervalMs: number;
   readonly backup: {
     /** An upload that moves no data and gets no answer for this long fails. */
     readonly stallTimeoutMs: number;
@@ -129,6 +131,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
   { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
+  { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
   { flag: 'backup-stall-timeout', env: 'AP_BACKUP_STALL_TIMEOUT', file: 'backup.stallTimeout', kind: 'seconds', help: 'seconds a backup target may take no data and give no answer before the backup fails (default: 60)' },
 ];
 
@@ -206,6 +209,7 @@ export function loadConfig(sources: ConfigSources): Config {
     },
     instances: file ? parseInstances(file.instances, configFile) : [],
     backup: { stallTimeoutMs: Number(pick('backup-stall-timeout') ?? 60) * 1000 },
+    monitorIntervalMs: Number(pick('monitor-interval') ?? 10) * 1000,
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);

@@ -73,6 +73,35 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     print(answer.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
     return 0;
   }
+  /** One API call; an error answer becomes an ApError (or, with --json, its body and status 1). */
+  const call = async (method: string, path: string, body?: unknown): Promise<{ ok: boolean; body: never }> => {
+    const answer = (await ask('api', { method, path, body })) as { status: number; body: { error?: { code?: string; message?: string } } };
+    if (answer.status < 400) return { ok: true, body: answer.body as never };
+    if (json) return { ok: false, body: answer.body as never };
+    throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? `failed with status ${answer.status}`);
+  };
+  if (command === 'alarms' && sub === undefined) {
+    const r = await call('GET', '/alarms');
+    print(r.body, (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>
+      b.active.length === 0 ? 'no active alarms' : b.active.map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  ${a.source} ${a.code}: ${a.text}`).join('\n'),
+    );
+    return r.ok ? 0 : 1;
+  }
+  if (command === 'metrics' && sub === undefined) {
+    const r = await call('GET', '/metrics');
+    print(r.body, (b: { series: { name: string; labels: Record<string, string>; value: number }[] }) =>
+      b.series
+        .map((m) => `${m.name}${Object.keys(m.labels).length ? `{${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(',')}}` : ''} ${Number.isInteger(m.value) ? m.value : m.value.toFixed(2)}`)
+        .sort()
+        .join('\n'),
+    );
+    return r.ok ? 0 : 1;
+  }
+  if (command === 'mail' && sub === 'test') {
+    const r = await call('POST', '/mail/test', arg === undefined ? {} : { to: arg });
+    print(r.body, (b: { reply: string }) => `test mail sent: ${b.reply}`);
+    return r.ok ? 0 : 1;
+  }
   if (command === 'jobs') {
     const answer = (await ask('api', sub === undefined ? { method: 'GET', path: '/jobs' } : { method: 'GET', path: `/jobs/${encodeURIComponent(sub)}` })) as { status: number; body: never };
     if (answer.status >= 400) throw new ApError('NOT_FOUND', `no job ${sub}`);

@@ -18,6 +18,18 @@ export interface SettingSpec {
   readonly show?: (value: string) => string;
 }
 
+const EMAIL = /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/;
+
+/** Secrets are shown as set or not, never as they are. */
+function secret(value: string): string {
+  return value === '' ? '' : '***';
+}
+
+function printableSetting(name: string, value: string): string {
+  if (value.length > 256 || /[\u0000-\u001f\u007f]/.test(value)) throw new InvalidField(name, 'at most 256 characters, no control characters');
+  return value;
+}
+
 export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   timezone: {
     label: 'Timezone string',
@@ -41,6 +53,82 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
     // URLs may carry user:password@: never shown.
     show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
   },
+  eventsUrl: {
+    label: 'Alarms and events: URL of the Events app',
+    default: '',
+    check: (value) => {
+      if (value === '') return value;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new InvalidField('eventsUrl', `"${value}" is not a URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidField('eventsUrl', 'must be an http or https URL');
+      if (url.username || url.password) throw new InvalidField('eventsUrl', 'put the credentials into eventsUser and eventsPassword, not into the URL');
+      return value;
+    },
+  },
+  eventsUser: { label: 'Alarms and events: username', default: '', check: (value) => printableSetting('eventsUser', value) },
+  eventsPassword: { label: 'Alarms and events: password', default: '', check: (value) => printableSetting('eventsPassword', value), show: secret },
+  alarmEmail: {
+    label: 'Alarms and events: e-mail address for disk and alarm mails',
+    default: '',
+    check: (value) => {
+      if (value !== '' && !EMAIL.test(value)) throw new InvalidField('alarmEmail', `"${value}" is not an e-mail address`);
+      return value;
+    },
+  },
+  diskThreshold: {
+    label: 'Alarms and events: threshold (% of the data partition)',
+    default: '95',
+    check: (value) => {
+      if (!/^\d{2}$/.test(value) || Number(value) < 50) throw new InvalidField('diskThreshold', `"${value}" is not a percentage from 50 to 99`);
+      return value;
+    },
+  },
+  smtpServer: {
+    label: 'SMTP: server',
+    default: '',
+    check: (value) => {
+      if (value !== '' && !/^[A-Za-z0-9.:[\]-]{1,253}$/.test(value)) throw new InvalidField('smtpServer', `"${value}" is not a host name or address`);
+      return value;
+    },
+  },
+  smtpPort: {
+    label: 'SMTP: port',
+    default: '587',
+    check: (value) => {
+      if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField('smtpPort', `"${value}" is not a port number`);
+      return String(Number(value));
+    },
+  },
+  smtpSecurity: {
+    label: 'SMTP: none, starttls or tls',
+    default: 'starttls',
+    check: (value) => {
+      if (!['none', 'starttls', 'tls'].includes(value)) throw new InvalidField('smtpSecurity', 'expected none, starttls or tls');
+      return value;
+    },
+  },
+  smtpUser: { label: 'SMTP: user', default: '', check: (value) => printableSetting('smtpUser', value) },
+  smtpPassword: { label: 'SMTP: password', default: '', check: (value) => printableSetting('smtpPassword', value), show: secret },
+  smtpSender: {
+    label: 'SMTP: sender address',
+    default: '',
+    check: (value) => {
+      if (value !== '' && !EMAIL.test(value)) throw new InvalidField('smtpSender', `"${value}" is not an e-mail address`);
+      return value;
+    },
+  },
+  smtpInsecureTls: {
+    label: 'SMTP: accept a certificate that cannot be verified (true/false)',
+    default: 'false',
+    check: (value) => {
+      if (value !== 'true' && value !== 'false') throw new InvalidField('smtpInsecureTls', 'expected true or false');
+      return value;
+    },
+  },
   dbOptimizationHour: {
     label: 'Database optimization time',
     default: '1',
@@ -55,6 +143,11 @@ function spec(name: string): SettingSpec {
   const found = Object.hasOwn(SETTINGS, name) ? SETTINGS[name] : undefined;
   if (!found) throw new ApError('NOT_FOUND', `no setting ${name} (known: ${Object.keys(SETTINGS).join(', ')})`);
   return found;
+}
+
+/** The value of a known setting, or its default. */
+export async function settingValue(store: Settings, name: string): Promise<string> {
+  return (await store.get(name)) ?? spec(name).default;
 }
 
 /** Every known setting with its value (or default). */
@@ -72,7 +165,8 @@ export async function readSettings(store: Settings): Promise<Record<string, { la
 export async function writeSetting(store: Settings, name: string, value: unknown): Promise<string> {
   const s = spec(name);
   if (typeof value !== 'string') throw new InvalidField(name, 'expected a string');
-  const checked = s.check(name === 'commandFile' ? value : value.trim());
+  // Secrets and the command file are taken as given; other values lose stray spaces.
+  const checked = s.check(s.show ? value : value.trim());
   await store.set(name, checked);
   return s.show ? s.show(checked) : checked;
 }

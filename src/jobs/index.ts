@@ -49,7 +49,11 @@ export class Jobs {
   private next = 1;
 
   /** `log` hears every failed job (an alarm-worthy line: a backup that failed must not go unnoticed). */
-  constructor(private readonly log?: Logger) {}
+  constructor(
+    private readonly log?: Logger,
+    /** Hears every job that ended (e.g. to raise or clear a backup alarm). */
+    private readonly onFinish?: (job: JobView) => void,
+  ) {}
 
   /**
    * Starts `work` as a job. Its resolved string is the success message; a
@@ -115,6 +119,7 @@ export class Jobs {
     job.state = state;
     job.finishedAt = new Date();
     job.message = message;
+    this.onFinish?.(view(job));
   }
 }
 

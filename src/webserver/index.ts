@@ -8,7 +8,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
-import { proxyHttp, reply, type ProxyLimits } from './proxy';
+import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
 import type { Upstreams } from './upstream';
@@ -36,6 +36,8 @@ export interface WebserverOptions {
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
+  /** /manager/metrics in the Prometheus text format, or null before monitoring runs. */
+  readonly metrics?: () => string | null;
 }
 
 export interface Webserver {
@@ -45,6 +47,8 @@ export interface Webserver {
   readonly url: string;
   /** Serves HTTPS with new certificate files from now on (open connections keep theirs). */
   reloadCertificate(certFile: string, keyFile: string): Promise<void>;
+  /** Open HTTP requests and WebSockets (total and per instance), for the metrics. */
+  stats(): { httpOpen: number; httpTotal: number; websockets: number; websocketsByInstance: ReadonlyMap<string, number> };
   /** Ends the client WebSockets of instance `id` (name@domain); returns how many. */
   closeInstance(id: string, code: number, reason: string): number;
   /** Stops accepting connections. */
@@ -96,6 +100,11 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
       const { socket } = await startHttps(certFile, keyFile, httpsPort);
       httpsSocket = socket;
     },
+    stats() {
+      let websockets = 0;
+      for (const n of wsShared.countByInstance.values()) websockets += n;
+      return { httpOpen: httpStats.open, httpTotal: httpStats.total, websockets, websocketsByInstance: wsShared.countByInstance };
+    },
     closeInstance(id, code, reason) {
       return closeInstanceConnections(wsShared, id, code, reason);
     },
@@ -121,6 +130,11 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared):
         if (!aborted) res.cork(() => json(res, '500 Internal Server Error', { status: 'error' }));
       },
     );
+  });
+  app.get('/manager/metrics', (res) => {
+    const text = options.metrics?.() ?? null;
+    if (text === null) return reply(res, 503, 'metrics are not collected yet\n');
+    res.writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(text);
   });
   app.get('/manager', (res) => {
     res.writeStatus('301 Moved Permanently').writeHeader('Location', '/manager/').end();

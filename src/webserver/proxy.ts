@@ -52,6 +52,9 @@ export function readHead(res: HttpResponse, req: HttpRequest, instance: string) 
   };
 }
 
+/** Requests proxied to services: open now, and all since start (for the metrics). */
+export const httpStats = { open: 0, total: 0 };
+
 /** Proxies one request to `upstream`; synchronous part of the uWS handler. */
 export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, upstream: Upstream | undefined, limits: ProxyLimits): void {
   const { size, ...head } = readHead(res, req, route.instance);
@@ -98,6 +101,8 @@ class Exchange {
 
   begin(stream: number, timeoutMs: number): void {
     this.stream = stream;
+    httpStats.open++;
+    httpStats.total++;
     this.res.onAborted(() => {
       // The client went away: tell the service, forget the response.
       if (this.done) return;
@@ -296,6 +301,7 @@ class Exchange {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    httpStats.open--;
     clearTimeout(this.timer);
     this.queue = [];
     this.pending = null;

@@ -45,6 +45,8 @@ export interface Shared {
    * entry measured ~130 bytes).
    */
   readonly byInstance: Map<string, WsConn>;
+  /** Open connections per instance (the metrics). */
+  readonly countByInstance: Map<string, number>;
 }
 
 /** uWS copies the user data's own properties into an object of its own: hold ours in one. */
@@ -166,9 +168,15 @@ export class WsConn implements StreamHandler {
     this.nextOfInstance = head;
     if (head) head.prevOfInstance = this;
     this.shared.byInstance.set(this.route.instance, this);
+    this.shared.countByInstance.set(this.route.instance, (this.shared.countByInstance.get(this.route.instance) ?? 0) + 1);
   }
 
   private unlinkFromInstance(): void {
+    // In the list: it has a predecessor, or it is the head.
+    if (this.prevOfInstance === null && this.shared.byInstance.get(this.route.instance) !== this) return;
+    const count = (this.shared.countByInstance.get(this.route.instance) ?? 1) - 1;
+    if (count > 0) this.shared.countByInstance.set(this.route.instance, count);
+    else this.shared.countByInstance.delete(this.route.instance);
     const { prevOfInstance: prev, nextOfInstance: next } = this;
     if (prev) prev.nextOfInstance = next;
     else if (this.shared.byInstance.get(this.route.instance) === this) {
@@ -251,7 +259,7 @@ export class WsConn implements StreamHandler {
 
 /** The state shared by the HTTP and HTTPS apps' WebSockets (one login throttle, one registry). */
 export function websocketState(upstreams: Upstreams, limits: WsLimits): Shared {
-  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map(), byInstance: new Map() };
+  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map(), byInstance: new Map(), countByInstance: new Map() };
   upstreams.onState((service, state) => {
     const set = shared.waiting.get(service);
     if (!set || set.size === 0) return;

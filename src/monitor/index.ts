@@ -1,0 +1,202 @@
+// Watching the box: metrics sampled into rings, the disk guard, and the
+// alarms every subsystem raises, forwarded to the Events app and mailed to
+// the alarm address. Started after the services and the webserver, stopped
+// before them.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Alarms } from '../alarms';
+import { EventsForwarder } from '../alarms/events';
+import { objectBody, type ApiRoute } from '../api';
+import type { Settings } from '../db';
+import { settingValue } from '../db/registry';
+import { ApError, InvalidField } from '../errors';
+import type { Logger } from '../log';
+import { Mailer } from '../mail';
+import type { Paths } from '../paths';
+import type { CertificateChain } from '../tls';
+import { DiskGuard } from './disk';
+import { MetricsStore } from './metrics';
+import { Sampler, type SamplerSources } from './sampler';
+
+export { Alarms, type Alarm } from '../alarms';
+export { MetricsStore } from './metrics';
+
+export interface MonitorOptions {
+  readonly settings: Settings;
+  readonly paths: Paths;
+  readonly log: Logger;
+  readonly reserveBytes: number;
+  readonly intervalMs: number;
+  readonly label: string;
+  readonly services: {
+    list(): { name: string; state: string; pid: number | null; restarts: number }[];
+    stop(name: string): Promise<void>;
+    start(name: string): void;
+  };
+  readonly sources: Omit<SamplerSources, 'services' | 'partitions'>;
+}
+
+export interface Monitor {
+  readonly alarms: Alarms;
+  readonly mailer: Mailer;
+  readonly metrics: MetricsStore;
+  readonly guard: DiskGuard;
+  readonly events: EventsForwarder;
+  /** Raises or clears the certificate alarm for the chain being served. */
+  checkCertificate(chain: CertificateChain): void;
+  routes(): ApiRoute[];
+  stop(): void;
+}
+
+const DAY = 24 * 3600_000;
+
+export function startMonitor(options: MonitorOptions): Monitor {
+  const { settings, log } = options;
+  const alarms = new Alarms();
+  const events = new EventsForwarder({
+    target: async () => {
+      const url = await settingValue(settings, 'eventsUrl');
+      if (url === '') return null;
+      return { url, user: (await settingValue(settings, 'eventsUser')) || null, password: (await settingValue(settings, 'eventsPassword')) || null };
+    },
+    log: log.child('events'),
+    box: { label: options.label, host: hostname() },
+  });
+  const mailer = new Mailer({
+    config: async () => {
+      const [server, port, security, user, password, sender, insecure, to] = await Promise.all(
+        ['smtpServer', 'smtpPort', 'smtpSecurity', 'smtpUser', 'smtpPassword', 'smtpSender', 'smtpInsecureTls', 'alarmEmail'].map((n) => settingValue(settings, n)),
+      );
+      if (!server || !sender || !to) return null;
+      return {
+        smtp: { server, port: Number(port), security: security as 'none' | 'starttls' | 'tls', user: user || null, password: password || null, sender, insecureTls: insecure === 'true' },
+        to: to!,
+      };
+    },
+    log: log.child('mail'),
+  });
+  alarms.onEvent((event) => {
+    events.push(event);
+    // Disk alarms mail on their own schedule (24 h, hourly); others once when raised.
+    const a = event.alarm;
+    if (event.type === 'raised' && a.source !== 'disk' && (a.severity === 'critical' || a.severity === 'major')) {
+      mailer.send({ subject: `App Platform alarm: ${a.code} (${a.source})`, text: `${a.text}\n\nRaised ${a.raisedAt} on ${hostname()}.` });
+    }
+  });
+
+  const guard = new DiskGuard({
+    paths: options.paths,
+    reserveBytes: options.reserveBytes,
+    threshold: async () => Number(await settingValue(settings, 'diskThreshold')),
+    alarms,
+    mailer,
+    services: {
+      running: () => options.services.list().filter((s) => s.state === 'running' || s.state === 'starting').map((s) => s.name),
+      stop: (name) => options.services.stop(name),
+      start: (name) => options.services.start(name),
+    },
+    log: log.child('disk'),
+  });
+  const metrics = new MetricsStore();
+  const sampler = new Sampler(metrics, {
+    ...options.sources,
+    services: () => options.services.list().map((s) => ({ name: s.name, pid: s.pid, restarts: s.restarts })),
+    partitions: () => ({ p1: options.paths.boot, p2: options.paths.data }),
+  });
+  sampler.start(options.intervalMs);
+  const check = () => void guard.check().catch((err) => log.error(`disk guard: ${(err as Error).message}`));
+  void guard.init().then(check);
+  const guardTimer = setInterval(check, options.intervalMs);
+  guardTimer.unref();
+
+  let certTimer: NodeJS.Timeout | null = null;
+  const monitor: Monitor = {
+    alarms,
+    mailer,
+    metrics,
+    guard,
+    events,
+    checkCertificate(chain) {
+      const left = chain.validTo.getTime() - Date.now();
+      const subject = chain.subject.replace(/\n/g, ', ');
+      if (left <= 0) {
+        alarms.clear('tls', 'CERT_EXPIRING');
+        alarms.raise('tls', 'CERT_EXPIRED', 'critical', `the webserver certificate (${subject}) expired on ${chain.validTo.toISOString()}`);
+      } else if (left <= 30 * DAY) {
+        alarms.clear('tls', 'CERT_EXPIRED');
+        alarms.raise('tls', 'CERT_EXPIRING', left <= 7 * DAY ? 'major' : 'warning', `the webserver certificate (${subject}) expires on ${chain.validTo.toISOString()}, in ${Math.ceil(left / DAY)} days`);
+      } else {
+        alarms.clear('tls', 'CERT_EXPIRING');
+        alarms.clear('tls', 'CERT_EXPIRED');
+      }
+      if (certTimer) clearTimeout(certTimer);
+      certTimer = setTimeout(() => monitor.checkCertificate(chain), Math.min(12 * 3600_000, Math.max(60_000, left)));
+      certTimer.unref();
+    },
+    routes: () => monitorRoutes(monitor),
+    stop() {
+      sampler.stop();
+      clearInterval(guardTimer);
+      if (certTimer) clearTimeout(certTimer);
+      events.stop();
+      mailer.stop();
+    },
+  };
+  return monitor;
+}
+
+/** The postmaster pid of a cluster folder (postmaster.pid), or null. */
+export async function postmasterPid(dataDir: string): Promise<number | null> {
+  try {
+    const pid = Number.parseInt((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function monitorRoutes(monitor: Monitor): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/alarms',
+      summary: 'active alarms (most severe first) and the recently cleared ones',
+      handler: () => ({ active: monitor.alarms.active(), cleared: monitor.alarms.history() }),
+    },
+    {
+      method: 'GET',
+      pattern: '/metrics',
+      summary: 'every metric series with its latest value',
+      handler: () => ({ series: monitor.metrics.list() }),
+    },
+    {
+      method: 'GET',
+      pattern: '/metrics/{name}',
+      summary: 'points of one series (?range=hour|week, other query parameters are its labels)',
+      handler: ({ params, query }) => {
+        const { range = 'hour', ...labels } = query;
+        if (range !== 'hour' && range !== 'week') throw new InvalidField('range', 'expected hour or week');
+        const points = monitor.metrics.points(params.name!, labels, range);
+        if (!points) throw new ApError('NOT_FOUND', `no series ${params.name} with labels ${JSON.stringify(labels)}`);
+        return { name: params.name, labels, range, points };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/mail/test',
+      summary: 'send a test mail (to {"to"} or the alarm address); answers with the server\'s reply or its error',
+      handler: async ({ body }) => {
+        const { to } = objectBody(body);
+        if (to !== undefined && typeof to !== 'string') throw new InvalidField('to', 'expected an e-mail address');
+        try {
+          return { sent: true, reply: await monitor.mailer.test(to as string | undefined) };
+        } catch (err) {
+          if (err instanceof ApError) throw err;
+          throw new ApError('MAIL_FAILED', `the mail server refused or could not be reached: ${(err as Error).message}`);
+        }
+      },
+    },
+  ];
+}
+

@@ -1,0 +1,214 @@
+// Samples the machine from /proc and statfs (no child processes) at a fixed
+// interval into the metrics store: CPU (total, and per app service with its
+// children: its process group), memory (system, supervisor, each service,
+// PostgreSQL), disk per partition, open connections, database size per
+// instance, restarts per service.
+import { readdir, readFile, statfs } from 'node:fs/promises';
+import type { MetricsStore } from './metrics';
+
+/** One process from /proc/<pid>/stat. */
+interface Proc {
+  readonly pid: number;
+  readonly pgrp: number;
+  /** utime + stime + cutime + cstime, in clock ticks (its waited-for children included). */
+  readonly ticks: number;
+  readonly rssPages: number;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux, also on ARM
+
+export async function readProcs(proc = '/proc'): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (const name of await readdir(proc)) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = await readFile(`${proc}/${name}/stat`, 'latin1');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.push({ pid: Number(name), pgrp: Number(f[2]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), rssPages: Number(f[21]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Total and idle jiffies from the first line of /proc/stat. */
+export async function readCpu(proc = '/proc'): Promise<{ total: number; idle: number }> {
+  const line = (await readFile(`${proc}/stat`, 'latin1')).split('\n', 1)[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { total, idle: (v[3] ?? 0) + (v[4] ?? 0) };
+}
+
+/** MemTotal and MemAvailable, in bytes. */
+export async function readMeminfo(proc = '/proc'): Promise<{ total: number; available: number }> {
+  const text = await readFile(`${proc}/meminfo`, 'latin1');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  return { total: kb('MemTotal'), available: kb('MemAvailable') };
+}
+
+/** The size of a page, from our own VmRSS and stat rss (ARM64 kernels may use 16 or 64 KiB). */
+async function pageSize(proc = '/proc'): Promise<number> {
+  const status = await readFile(`${proc}/self/status`, 'latin1');
+  const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const stat = await readFile(`${proc}/self/stat`, 'latin1');
+  const pages = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[21]);
+  const guess = pages > 0 ? (rssKb * 1024) / pages : 4096;
+  for (const size of [4096, 16384, 65536]) if (Math.abs(guess - size) < size / 2) return size;
+  return 4096;
+}
+
+export interface SamplerSources {
+  /** Running services with the pid of their process group leader, and their restarts. */
+  services(): { name: string; pid: number | null; restarts: number }[];
+  /** The postmaster's pid (its process group holds the cluster), or null. */
+  postgres(): Promise<number | null>;
+  /** Partitions to report: name → a path on it. */
+  partitions(): Record<string, string>;
+  connections(): { httpOpen: number; httpTotal: number; websockets: number; websocketsByInstance: ReadonlyMap<string, number> };
+  /** Instance database sizes (asked every DB_SIZE_EVERY samples). */
+  databaseSizes(): Promise<Map<string, number>>;
+}
+
+const DB_SIZE_EVERY_MS = 5 * 60_000;
+
+export const METRIC_INFO: Record<string, { help: string; type: 'gauge' | 'counter' }> = {
+  ap_cpu_percent: { help: 'CPU use of the whole machine, percent of all cores', type: 'gauge' },
+  ap_service_cpu_percent: { help: 'CPU use of an app service and its children, percent of one core', type: 'gauge' },
+  ap_memory_bytes: { help: 'Memory: system total and available, supervisor, PostgreSQL (PSS)', type: 'gauge' },
+  ap_service_memory_bytes: { help: 'Resident memory of an app service and its children', type: 'gauge' },
+  ap_disk_size_bytes: { help: 'Size of a partition', type: 'gauge' },
+  ap_disk_used_bytes: { help: 'Used space of a partition', type: 'gauge' },
+  ap_http_requests_open: { help: 'HTTP requests being proxied to app services', type: 'gauge' },
+  ap_http_requests_total: { help: 'HTTP requests proxied to app services since start', type: 'counter' },
+  ap_websockets_open: { help: 'Open client WebSockets', type: 'gauge' },
+  ap_instance_websockets_open: { help: 'Open client WebSockets of an instance', type: 'gauge' },
+  ap_instance_database_bytes: { help: 'Size of an instance database', type: 'gauge' },
+  ap_service_restarts: { help: 'Restarts of an app service since it last ran stably', type: 'gauge' },
+};
+
+export class Sampler {
+  private lastCpu: { total: number; idle: number } | null = null;
+  private lastTicks = new Map<string, { ticks: number; at: number }>();
+  private page = 4096;
+  private lastDbSizes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+
+  constructor(
+    private readonly store: MetricsStore,
+    private readonly sources: SamplerSources,
+    private readonly proc = '/proc',
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const [name, info] of Object.entries(METRIC_INFO)) store.describe(name, info);
+  }
+
+  start(intervalMs: number): void {
+    void pageSize(this.proc).then((p) => (this.page = p), () => {});
+    const tick = () => void this.sample().catch(() => {});
+    tick();
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async sample(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.collect();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async collect(): Promise<void> {
+    const t = this.now();
+    const set = (name: string, labels: Record<string, string>, value: number) => this.store.set(name, labels, value, t);
+
+    const cpu = await readCpu(this.proc);
+    if (this.lastCpu && cpu.total > this.lastCpu.total) {
+      const dt = cpu.total - this.lastCpu.total;
+      set('ap_cpu_percent', {}, (100 * (dt - (cpu.idle - this.lastCpu.idle))) / dt);
+    }
+    this.lastCpu = cpu;
+
+    const procs = await readProcs(this.proc);
+    const groups = new Map<number, { ticks: number; rss: number; pids: number[] }>();
+    for (const p of procs) {
+      let g = groups.get(p.pgrp);
+      if (!g) groups.set(p.pgrp, (g = { ticks: 0, rss: 0, pids: [] }));
+      g.ticks += p.ticks;
+      g.rss += p.rssPages * this.page;
+      g.pids.push(p.pid);
+    }
+    for (const service of this.sources.services()) {
+      set('ap_service_restarts', { service: service.name }, service.restarts);
+      const g = service.pid === null ? undefined : groups.get(service.pid);
+      if (!g) continue;
+      set('ap_service_memory_bytes', { service: service.name }, g.rss);
+      const key = `${service.name}:${service.pid}`;
+      const before = this.lastTicks.get(key);
+      if (before && t > before.at) {
+        set('ap_service_cpu_percent', { service: service.name }, Math.max(0, ((g.ticks - before.ticks) / CLOCK_TICKS / ((t - before.at) / 1000)) * 100));
+      }
+      this.lastTicks.set(key, { ticks: g.ticks, at: t });
+    }
+
+    const mem = await readMeminfo(this.proc);
+    set('ap_memory_bytes', { what: 'system_total' }, mem.total);
+    set('ap_memory_bytes', { what: 'system_available' }, mem.available);
+    set('ap_memory_bytes', { what: 'supervisor' }, process.memoryUsage.rss());
+    const postmaster = await this.sources.postgres();
+    const pg = postmaster === null ? undefined : groups.get(procs.find((p) => p.pid === postmaster)?.pgrp ?? -1);
+    if (pg) set('ap_memory_bytes', { what: 'postgres' }, await pss(this.proc, pg.pids));
+
+    for (const [partition, path] of Object.entries(this.sources.partitions())) {
+      try {
+        const fs = await statfs(path);
+        set('ap_disk_size_bytes', { partition }, fs.blocks * fs.bsize);
+        set('ap_disk_used_bytes', { partition }, (fs.blocks - fs.bfree) * fs.bsize);
+      } catch {
+        // not mounted here
+      }
+    }
+
+    const c = this.sources.connections();
+    set('ap_http_requests_open', {}, c.httpOpen);
+    set('ap_http_requests_total', {}, c.httpTotal);
+    set('ap_websockets_open', {}, c.websockets);
+    for (const [instance, n] of c.websocketsByInstance) set('ap_instance_websockets_open', { instance }, n);
+
+    if (t - this.lastDbSizes >= DB_SIZE_EVERY_MS) {
+      this.lastDbSizes = t;
+      try {
+        for (const [instance, bytes] of await this.sources.databaseSizes()) set('ap_instance_database_bytes', { instance }, bytes);
+      } catch {
+        this.lastDbSizes = 0; // the database was away: ask at the next sample
+      }
+    } else {
+      // Keep the last known sizes fresh in the hour ring between queries.
+      for (const s of this.store.list()) if (s.name === 'ap_instance_database_bytes') set(s.name, s.labels, s.value);
+    }
+    this.store.prune(t);
+  }
+}
+
+/** Summed proportional set size: shared buffers counted once across the cluster's processes. */
+async function pss(proc: string, pids: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const text = await readFile(`${proc}/${pid}/smaps_rollup`, 'latin1');
+      total += Number(/^Pss:\s+(\d+)/m.exec(text)?.[1] ?? 0) * 1024;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return total;
+}
