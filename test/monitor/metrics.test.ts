@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { HOUR_POINTS, MetricsStore, Ring, WEEK_POINTS } from '../../src/monitor/metrics';
+import { readMeminfo, Sampler } from '../../src/monitor/sampler';
+
+describe('metric rings', () => {
+  it('keep the last N points, oldest first', () => {
+    const ring = new Ring(3);
+    for (let i = 1; i <= 5; i++) ring.push(i * 10, i);
+    assert.deepEqual(ring.points(), [
+      [30, 3],
+      [40, 4],
+      [50, 5],
+    ]);
+  });
+
+  it('hold an hour at the sampling interval and a week of 5-minute averages, bounded', () => {
+    const store = new MetricsStore(Number.POSITIVE_INFINITY);
+    const start = Date.UTC(2026, 10, 28);
+    // Eight days of samples every 10 s.
+    for (let t = 0; t < 8 * 24 * 3600; t += 10) store.set('x', { a: '1' }, t % 600 < 300 ? 0 : 10, start + t * 1000);
+    const hour = store.points('x', { a: '1' }, 'hour')!;
+    const week = store.points('x', { a: '1' }, 'week')!;
+    assert.equal(hour.length, HOUR_POINTS);
+    assert.equal(week.length, WEEK_POINTS);
+    // 5-minute buckets alternate between all-0 and all-10 averages.
+    assert.deepEqual(new Set(week.map(([, v]) => v)), new Set([0, 10]));
+    assert.equal(week[1]![0] - week[0]![0], 300_000);
+  });
+
+  it('write the Prometheus text format, with escaped labels', () => {
+    const store = new MetricsStore();
+    store.describe('ap_websockets_open', { help: 'Open client WebSockets', type: 'gauge' });
+    store.set('ap_websockets_open', {}, 3, 1000);
+    store.set('ap_instance_websockets_open', { instance: 'a"b\\c@x.com' }, 1.5, 2000);
+    assert.equal(
+      store.prometheus(),
+      ['ap_instance_websockets_open{instance="a\\"b\\\\c@x.com"} 1.50000 2000', '# HELP ap_websockets_open Open client WebSockets', '# TYPE ap_websockets_open gauge', 'ap_websockets_open 3 1000', ''].join('\n'),
+    );
+  });
+
+  it('drop series that stopped being sampled', () => {
+    const store = new MetricsStore(60_000);
+    store.set('gone', {}, 1, 0);
+    store.set('kept', {}, 1, 100_000);
+    store.prune(100_000);
+    assert.deepEqual(
+      store.list().map((s) => s.name),
+      ['kept'],
+    );
+  });
+});
+
+describe('sampler', () => {
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) {
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  it('puts the CPU of a child of a service under that service, and memory as /proc has it', async () => {
+    // A "service": its own process group, whose child burns a core.
+    const service = spawn(process.execPath, ['-e', `require('child_process').spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }); setInterval(() => {}, 1000)`], { detached: true, stdio: 'ignore' });
+    children.push(service);
+    const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    children.push(idle);
+    await new Promise((r) => setTimeout(r, 500));
+    let now = Date.now();
+    const store = new MetricsStore();
+    const sampler = new Sampler(
+      store,
+      {
+        services: () => [
+          { name: 'busy', pid: service.pid!, restarts: 2 },
+          { name: 'idle', pid: idle.pid!, restarts: 0 },
+        ],
+        postgres: async () => null,
+        partitions: () => ({ p2: '/' }),
+        connections: () => ({ httpOpen: 1, httpTotal: 7, websockets: 2, websocketsByInstance: new Map([['a@x.com', 2]]) }),
+        databaseSizes: async () => new Map([['a@x.com', 12345]]),
+      },
+      '/proc',
+      () => now,
+    );
+    await sampler.sample();
+    await new Promise((r) => setTimeout(r, 1500));
+    now = Date.now();
+    await sampler.sample();
+    const value = (name: string, labels: Record<string, string> = {}) => store.list().find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
+    const busy = value('ap_service_cpu_percent', { service: 'busy' })!;
+    const quiet = value('ap_service_cpu_percent', { service: 'idle' })!;
+    console.log(`# sampled: busy service ${busy.toFixed(0)} % CPU, idle service ${quiet.toFixed(0)} %`);
+    assert.ok(busy > 50, `busy ${busy}`);
+    assert.ok(quiet < 20, `idle ${quiet}`);
+    // Its memory is the group's resident memory, as /proc counts it.
+    const rssOf = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+    const idleRss = value('ap_service_memory_bytes', { service: 'idle' })!;
+    assert.ok(Math.abs(idleRss - rssOf(idle.pid!)) < 2 * 1024 * 1024, `${idleRss} vs ${rssOf(idle.pid!)}`);
+    const mem = await readMeminfo();
+    assert.equal(value('ap_memory_bytes', { what: 'system_total' }), mem.total);
+    assert.equal(value('ap_service_restarts', { service: 'busy' }), 2);
+    assert.equal(value('ap_instance_websockets_open', { instance: 'a@x.com' }), 2);
+    assert.equal(value('ap_instance_database_bytes', { instance: 'a@x.com' }), 12345);
+    assert.ok(value('ap_disk_size_bytes', { partition: 'p2' })! > 0);
+    const cpu = value('ap_cpu_percent')!;
+    assert.ok(cpu > 0 && cpu <= 100, `cpu ${cpu}`);
+  });
+});
