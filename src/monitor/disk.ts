@@ -7,7 +7,7 @@
 // (mnt/sda2/empty_if_no_space) is emptied so PostgreSQL can recover; it is made
 // again once there is room. While it is empty its size counts as used, so the
 // apps do not start into the space meant for the database's recovery.
-import { rm, stat, statfs, truncate } from 'node:fs/promises';
+import { stat, statfs, truncate } from 'node:fs/promises';
 import type { Alarms } from '../alarms';
 import { describe } from '../errors';
 import type { Logger } from '../log';
@@ -227,8 +227,8 @@ export class DiskGuard {
         return;
       case 'recreate-reserve':
         try {
-          await rm(paths.reserve, { force: true });
-          const result = await ensureReserve(paths, this.options.reserveBytes);
+          // Written beside and renamed over the emptied one: there is always a reserve file.
+          const result = await ensureReserve(paths, this.options.reserveBytes, { replace: true });
           log.info(`reserve file ${paths.reserve}: ${result}`);
           if (result === 'created') alarms.clear('disk', 'RESERVE_EMPTIED');
           else this.state = { ...this.state, reserveEmptied: true }; // not yet: try again later

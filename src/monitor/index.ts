@@ -9,7 +9,7 @@ import { Alarms } from '../alarms';
 import { EventsForwarder } from '../alarms/events';
 import { objectBody, type ApiRoute } from '../api';
 import type { Settings } from '../db';
-import { settingValue } from '../db/registry';
+import { settingValue, SETTINGS } from '../db/registry';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import { Mailer } from '../mail';
@@ -85,10 +85,20 @@ export function startMonitor(options: MonitorOptions): Monitor {
     }
   });
 
+  let lastThreshold = Number(SETTINGS.diskThreshold!.default);
   const guard = new DiskGuard({
     paths: options.paths,
     reserveBytes: options.reserveBytes,
-    threshold: async () => Number(await settingValue(settings, 'diskThreshold')),
+    // The database may be what the full disk stopped: then the last known threshold holds.
+    threshold: async () => {
+      try {
+        // Bounded: on a full disk the database may hang rather than fail, and the guard must act anyway.
+        lastThreshold = Number(await withTimeout(settingValue(settings, 'diskThreshold'), 2000, 'the database did not answer'));
+      } catch (err) {
+        log.warn(`disk guard: cannot read the threshold (${(err as Error).message}); using ${lastThreshold} %`);
+      }
+      return lastThreshold;
+    },
     alarms,
     mailer,
     services: {
@@ -200,3 +210,12 @@ function monitorRoutes(monitor: Monitor): ApiRoute[] {
   ];
 }
 
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

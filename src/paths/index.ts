@@ -139,13 +139,15 @@ export type ReserveState = 'present' | 'created' | 'disabled' | 'no-space';
  * the data partition has room for it plus headroom. An emptied file is left
  * alone: a technician emptied it on purpose (the seed's full-disk procedure).
  */
-export async function ensureReserve(paths: Paths, bytes: number): Promise<ReserveState> {
+export async function ensureReserve(paths: Paths, bytes: number, options: { readonly replace?: boolean } = {}): Promise<ReserveState> {
   if (bytes === 0) return 'disabled';
-  try {
-    await stat(paths.reserve);
-    return 'present';
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  if (!options.replace) {
+    try {
+      await stat(paths.reserve);
+      return 'present';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
   const fs = await statfs(paths.data);
   const free = fs.bavail * fs.bsize;

@@ -284,6 +284,10 @@ describe('supervision', () => {
     assert.equal(records.length, 4);
     const record = JSON.parse(await readFile(join(root, 'mnt/sda2/log/core_dumps/crasher', records[0]!), 'utf8'));
     assert.equal(record.exitCode, 3);
+    // A crash loop is an alarm.
+    const alarm = (ctl('alarms').active as { source: string; code: string; severity: string; text: string }[]).find((a) => a.source === 'service:crasher');
+    assert.deepEqual([alarm?.code, alarm?.severity], ['CRASH_LOOP', 'major']);
+    assert.match(alarm!.text, /died 4 times/);
     // Failed stays failed until started by hand.
     assert.equal(ctl('service', 'start', 'crasher').state, 'starting');
   });
