@@ -224,6 +224,12 @@ export async function serve(config: Config, env: Env): Promise<number> {
       reserveBytes: config.reserveBytes,
       intervalMs: config.monitorIntervalMs,
       label: BUILD_LABEL,
+      // The board's mounted partitions: p1 boot, p2 data, p3 the running system ("/" is the state root);
+      // a board without partitions (dev) reports the folders of p1 and p2.
+      partitions:
+        config.board.partitions.length === 0
+          ? { p1: paths.boot, p2: paths.data }
+          : Object.fromEntries(config.board.partitions.flatMap((p) => (p.mount === null ? [] : [[`p${p.number}`, p.mount === '/' ? config.root : join(config.root, p.mount)]]))),
       services: {
         list: () => running.list(),
         stop: (name) => running.stop(name),

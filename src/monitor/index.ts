@@ -35,6 +35,8 @@ export interface MonitorOptions {
     start(name: string): void;
   };
   readonly sources: Omit<SamplerSources, 'services' | 'partitions'>;
+  /** Partitions to report (p1, p2, p3 of the board): name → a path on it. */
+  readonly partitions: Readonly<Record<string, string>>;
 }
 
 export interface Monitor {
@@ -112,7 +114,7 @@ export function startMonitor(options: MonitorOptions): Monitor {
   const sampler = new Sampler(metrics, {
     ...options.sources,
     services: () => options.services.list().map((s) => ({ name: s.name, pid: s.pid, restarts: s.restarts })),
-    partitions: () => ({ p1: options.paths.boot, p2: options.paths.data }),
+    partitions: () => options.partitions,
   });
   sampler.start(options.intervalMs);
   const check = () => void guard.check().catch((err) => log.error(`disk guard: ${(err as Error).message}`));
