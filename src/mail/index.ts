@@ -2,7 +2,6 @@
 // Email address*: disk warnings, alarms, test mails. Sent by nodemailer from a
 // bounded queue with retries: a failure is logged and tried again later, never
 // lost silently, and never holds anything else up.
-import nodemailer from 'nodemailer';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 
@@ -105,6 +104,8 @@ export class Mailer {
 }
 
 async function deliver(smtp: SmtpSettings, to: string, mail: Mail): Promise<string> {
+  // Loaded on the first mail: most boxes send few, and a 256 MB box should not hold it meanwhile.
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({
     host: smtp.server,
     port: smtp.port,

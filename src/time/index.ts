@@ -4,6 +4,7 @@
 
 /** Whether `timeZone` is an IANA zone name this Node knows. */
 export function validTimeZone(timeZone: string): boolean {
+  if (timeZone === 'UTC') return true;
   try {
     new Intl.DateTimeFormat('en', { timeZone });
     return true;
@@ -25,6 +26,11 @@ const formats = new Map<string, Intl.DateTimeFormat>();
 
 /** The wall-clock reading of `date` in `timeZone`. */
 export function wallClock(date: Date, timeZone: string): Wall {
+  // UTC (the default) without Intl: a time zone's first use loads ICU's zone
+  // data, measured +8 MB of resident memory.
+  if (timeZone === 'UTC') {
+    return { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate(), hour: date.getUTCHours(), minute: date.getUTCMinutes(), second: date.getUTCSeconds() };
+  }
   let format = formats.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });

@@ -16,6 +16,8 @@ const board = opt('board', 'ipx10');
 const runs = Number(opt('runs', 5));
 
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+// Private memory: VmRSS also counts pages of the node binary (ICU data, code), shared with every Node service and reclaimable.
+const anonKb = (pid) => Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 function start(argv, readyPattern) {
   const t0 = process.hrtime.bigint();
@@ -52,7 +54,7 @@ const flags = (await new Promise((resolve) => {
 const bare = `const u=require(${JSON.stringify(join(repo, 'dist', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`))});` +
   `u.App().get('/*',r=>r.end('ok')).listen('127.0.0.1',0,s=>console.log(s?'ready':'failed'));process.on('SIGTERM',()=>process.exit(0))`;
 
-const results = { supervisor: { ms: [], rss: [] }, bare: { ms: [], rss: [] } };
+const results = { supervisor: { ms: [], rss: [], anon: [] }, bare: { ms: [], rss: [], anon: [] } };
 for (let i = 0; i < runs; i++) {
   const root = mkdtempSync(join(tmpdir(), 'ap-bench-'));
   chmodSync(root, 0o755);
@@ -64,6 +66,7 @@ for (let i = 0; i < runs; i++) {
     await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle
     results.supervisor.ms.push(sup.ms);
     results.supervisor.rss.push(rssKb(sup.child.pid));
+    results.supervisor.anon.push(anonKb(sup.child.pid));
     await stop(sup.child);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -72,13 +75,15 @@ for (let i = 0; i < runs; i++) {
   await new Promise((r) => setTimeout(r, 1000));
   results.bare.ms.push(ref.ms);
   results.bare.rss.push(rssKb(ref.child.pid));
+  results.bare.anon.push(anonKb(ref.child.pid));
   await stop(ref.child);
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`node ${process.version}, ${process.arch}, flags for ${board}: ${flags.join(' ') || '(none)'}; ${runs} runs, medians`);
-console.log('                         start→ready   RSS (supervisor process only)');
+console.log('                         start→ready   VmRSS       RssAnon (supervisor process only)');
 for (const [name, r] of Object.entries(results)) {
-  console.log(`${name.padEnd(24)} ${median(r.ms).toFixed(0).padStart(8)} ms   ${(median(r.rss) / 1024).toFixed(1).padStart(6)} MiB`);
+  console.log(`${name.padEnd(24)} ${median(r.ms).toFixed(0).padStart(8)} ms   ${(median(r.rss) / 1024).toFixed(1).padStart(6)} MiB  ${(median(r.anon) / 1024).toFixed(1).padStart(6)} MiB`);
 }
-console.log(`supervisor − bare uWS:   ${(median(results.supervisor.ms) - median(results.bare.ms)).toFixed(0).padStart(8)} ms   ${((median(results.supervisor.rss) - median(results.bare.rss)) / 1024).toFixed(1).padStart(6)} MiB`);
+const d = (k) => ((median(results.supervisor[k]) - median(results.bare[k])) / 1024).toFixed(1).padStart(6);
+console.log(`supervisor − bare uWS:   ${(median(results.supervisor.ms) - median(results.bare.ms)).toFixed(0).padStart(8)} ms   ${d('rss')} MiB  ${d('anon')} MiB`);
