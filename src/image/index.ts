@@ -1,0 +1,305 @@
+// The supervisor's side of an image update (DESIGN.md, "Image update"):
+//
+//   fetch manifest + signature → verify (key, board, label) → download each file
+//   to p1/update (resumable, hashed as it arrives, checked again on disk) →
+//   files.sha256 + label for the rescue script → journal "staged" → boot control
+//   rescue → journal "rescue" → reboot (a port) … the rescue script applies it and
+//   journals "finished" … on the next normal boot, once READY: label updated,
+//   journal "confirmed", staging removed; a rollback is reported.
+//
+// The journal (p1/update/journal) has one line per step, "<step> <label>",
+// appended and fsynced before the step is taken; a torn last line is ignored.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { appendFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import type { BootControl } from '../boot';
+import type { Board } from '../config';
+import { ApError, describe } from '../errors';
+import { fsyncDir, writeFileAtomic } from '../fsutil';
+import type { JobControl, Jobs, JobView } from '../jobs';
+import type { Logger } from '../log';
+import { checkApplicable, parseManifest, type ImageFile, type ImageManifest } from './manifest';
+import { loadTrustedKeys, verifyWithAny } from './sign';
+
+export { parseManifest, checkApplicable, IMAGE_FILES, type ImageManifest } from './manifest';
+
+export interface UpdaterOptions {
+  /** p1, mounted (mnt/sda1). */
+  readonly bootDir: string;
+  readonly board: Board;
+  readonly boot: BootControl;
+  readonly jobs: Jobs;
+  readonly log: Logger;
+  /** The *App Store URL* setting ("" when unset). */
+  readonly storeUrl: () => Promise<string>;
+  /** Folder of the trusted public keys (*.pub). */
+  readonly keysDir: string;
+  /** Reboots the box (the real one runs `reboot`; tests pass their own). */
+  readonly reboot: () => Promise<void>;
+  /** Raises or clears the update alarm. */
+  readonly report?: (outcome: { ok: boolean; label: string; text: string }) => void;
+}
+
+export type Step = 'staged' | 'rescue' | 'apply' | 'rootfs' | 'fsck' | 'kernel' | 'normal' | 'finished' | 'confirmed' | 'failed' | 'rolledback';
+
+export interface JournalEntry {
+  readonly step: Step;
+  readonly label: string;
+}
+
+const STEPS = new Set<string>(['staged', 'rescue', 'apply', 'rootfs', 'fsck', 'kernel', 'normal', 'finished', 'confirmed', 'failed', 'rolledback']);
+
+/** The journal's entries; lines that are torn or unknown are skipped. */
+export function parseJournal(text: string): JournalEntry[] {
+  const out: JournalEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-z]+) (\d{1,12})$/.exec(line.trim());
+    if (m && STEPS.has(m[1]!)) out.push({ step: m[1] as Step, label: m[2]! });
+  }
+  return out;
+}
+
+export class Updater {
+  readonly dir: string;
+  private readonly journalFile: string;
+
+  constructor(private readonly options: UpdaterOptions) {
+    this.dir = join(options.bootDir, 'update');
+    this.journalFile = join(this.dir, 'journal');
+  }
+
+  /** The label running now (p1/label), or null on a box never installed. */
+  async runningLabel(): Promise<string | null> {
+    const text = await readFile(join(this.options.bootDir, 'label'), 'utf8').catch(() => null);
+    const label = text?.trim() ?? '';
+    return /^\d{1,12}$/.test(label) ? label : null;
+  }
+
+  async journal(): Promise<JournalEntry[]> {
+    return parseJournal(await readFile(this.journalFile, 'utf8').catch(() => ''));
+  }
+
+  /** Appends a step and makes it durable before the step is taken. */
+  async record(step: Step, label: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await appendFile(this.journalFile, `${step} ${label}\n`);
+    const handle = await open(this.journalFile, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsyncDir(this.dir);
+  }
+
+  /** What the store offers for this board, and what runs. */
+  async check(): Promise<{ running: string | null; available: string | null; store: string }> {
+    const store = await this.store();
+    const index = await fetchJson(`${store}/images/${this.options.board.name}/index.json`);
+    const latest = typeof (index as { latest?: unknown }).latest === 'string' ? (index as { latest: string }).latest : null;
+    return { running: await this.runningLabel(), available: latest && /^\d{1,12}$/.test(latest) ? latest : null, store };
+  }
+
+  /** Downloads, verifies and stages an image, switches to the rescue and reboots (a job). */
+  startUpdate(options: { label?: string; force?: boolean; reboot?: boolean } = {}): JobView {
+    if (this.options.jobs.running('update', 'image')) throw new ApError('CONFLICT', 'an image update is running already');
+    return this.options.jobs.start('update', 'image', 'updating the App Platform image', async (job) => {
+      const label = options.label ?? (await this.check()).available;
+      if (!label) throw new ApError('NO_IMAGE', `the store offers no image for board ${this.options.board.name}`);
+      const manifest = await this.stage(label, options.force === true, job);
+      if (options.reboot === false) return `image ${manifest.label} is staged; it is applied at the next reboot into the rescue system`;
+      await this.switchToRescue(manifest.label);
+      job.progress(1, 1, 'rebooting into the rescue system');
+      this.options.log.info(`image ${manifest.label} staged; rebooting into the rescue system to apply it (progress: /manager/ramdisk.log)`);
+      await this.options.reboot();
+      return `image ${manifest.label} staged; rebooting to apply it`;
+    });
+  }
+
+  /**
+   * Fetches and checks the manifest (signature, board, label) before anything
+   * is written, then downloads each file into p1/update.
+   */
+  async stage(label: string, force: boolean, job?: JobControl): Promise<ImageManifest> {
+    const base = `${await this.store()}/images/${this.options.board.name}/${label}`;
+    const manifestBytes = await fetchBytes(`${base}/manifest.json`, 64 * 1024);
+    const signature = (await fetchBytes(`${base}/manifest.sig`, 4096).catch((err) => {
+      throw new ApError('BAD_IMAGE', `image ${label} is not signed (${describe(err)})`);
+    })).toString('utf8');
+    const keys = await loadTrustedKeys(this.options.keysDir);
+    if (keys.length === 0) throw new ApError('NO_TRUSTED_KEYS', `no trusted image keys in ${this.options.keysDir}: refusing every image`);
+    if (!(await verifyWithAny(manifestBytes, signature, keys))) throw new ApError('BAD_IMAGE', `the signature of image ${label} does not verify with a trusted key`);
+    const manifest = parseManifest(manifestBytes);
+    if (manifest.label !== label) throw new ApError('BAD_IMAGE', `the store's image ${label} says it is ${manifest.label}`);
+    checkApplicable(manifest, this.options.board.name, await this.runningLabel(), force);
+    const pending = (await this.journal()).filter((e) => e.step === 'rescue' || e.step === 'apply');
+    if (pending.length > 0 && !(await this.journal()).some((e) => e.step === 'confirmed' || e.step === 'rolledback')) {
+      throw new ApError('CONFLICT', `image ${pending.at(-1)!.label} is being applied; wait for it to finish`);
+    }
+
+    // Staging: a new update starts from a clean folder, except finished downloads of this same image.
+    await mkdir(this.dir, { recursive: true });
+    const staged = await readFile(join(this.dir, 'label'), 'utf8').catch(() => '');
+    if (staged.trim() !== manifest.label) {
+      await rm(this.dir, { recursive: true, force: true });
+      await mkdir(this.dir, { recursive: true });
+      await writeFileAtomic(join(this.dir, 'label'), `${manifest.label}\n`);
+    }
+    const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+    let before = 0;
+    for (const file of manifest.files) {
+      await this.download(`${base}/${file.name}`, file, (bytes) => job?.progress(before + bytes, total, `downloading ${file.name}`));
+      before += file.size;
+    }
+    // What the rescue script checks with sha256sum -c before it writes anything.
+    await writeFileAtomic(join(this.dir, 'files.sha256'), manifest.files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
+    await writeFileAtomic(join(this.dir, 'manifest.json'), manifestBytes);
+    await writeFileAtomic(join(this.dir, 'manifest.sig'), signature);
+    await this.record('staged', manifest.label);
+    return manifest;
+  }
+
+  /** Journal "rescue", then point the boot control at the rescue system. */
+  async switchToRescue(label: string): Promise<void> {
+    await this.record('rescue', label);
+    await this.options.boot.set('rescue');
+  }
+
+  /**
+   * Downloads one file to update/<name>: appends to a .part left by a dropped
+   * download (HTTP Range), hashes everything, checks size and SHA-256, fsyncs,
+   * renames, and reads it back once more: the bytes kept are the bytes verified.
+   */
+  private async download(url: string, file: ImageFile, onBytes: (bytes: number) => void): Promise<void> {
+    const final = join(this.dir, file.name);
+    if ((await stat(final).catch(() => null))?.size === file.size && (await sha256File(final)) === file.sha256) return;
+    const part = `${final}.part`;
+    const hash = createHash('sha256');
+    let have = (await stat(part).catch(() => null))?.size ?? 0;
+    if (have > file.size) {
+      await rm(part);
+      have = 0;
+    }
+    if (have > 0) for await (const chunk of createReadStream(part) as AsyncIterable<Buffer>) hash.update(chunk);
+    if (have < file.size) {
+      const response = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: AbortSignal.timeout(30 * 60_000) });
+      if (have > 0 && response.status === 200) {
+        // The server ignored the range: start over.
+        await response.body?.cancel();
+        await rm(part);
+        return this.download(url, file, onBytes);
+      }
+      if (!response.ok || !response.body) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the store answered ${response.status}`);
+      let received = have;
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          received += chunk.length;
+          if (received > file.size) return done(new ApError('BAD_IMAGE', `${file.name} is larger than its manifest says`));
+          hash.update(chunk);
+          onBytes(received);
+          done(null, chunk);
+        },
+      });
+      let cause = '';
+      try {
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), count, createWriteStream(part, { flags: 'a' }));
+      } catch (err) {
+        if (err instanceof ApError) throw err;
+        cause = `: ${(err as Error).message}`;
+      }
+      if (received !== file.size) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the download stopped at ${received} of ${file.size} bytes${cause} (it resumes on the next try)`);
+    }
+    if (hash.digest('hex') !== file.sha256) {
+      await rm(part, { force: true });
+      throw new ApError('BAD_IMAGE', `${file.name} does not match its manifest (SHA-256): downloaded again on the next try`);
+    }
+    const handle = await open(part, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(part, final);
+    await fsyncDir(this.dir);
+    if ((await sha256File(final)) !== file.sha256) throw new ApError('BAD_IMAGE', `${file.name} changed on the disk after it was verified`);
+  }
+
+  /**
+   * At start, once READY: finishes what the journal says. A box that booted the
+   * new image confirms it (label, journal, staging removed); a rollback is
+   * reported; a staged image whose switch to the rescue was cut is switched now.
+   */
+  async afterBoot(): Promise<{ outcome: 'none' | 'confirmed' | 'rolledback' | 'resumed'; label?: string }> {
+    const journal = await this.journal();
+    const last = journal.at(-1);
+    if (!last) return { outcome: 'none' };
+    const label = last.label;
+    if (last.step === 'finished' || last.step === 'normal') {
+      await writeFileAtomic(join(this.options.bootDir, 'label'), `${label}\n`);
+      await rm(join(this.options.bootDir, 'boot_attempts'), { force: true });
+      await this.record('confirmed', label);
+      await this.clear();
+      this.options.log.info(`image ${label} is running: update confirmed`);
+      this.options.report?.({ ok: true, label, text: `the App Platform runs image ${label}` });
+      return { outcome: 'confirmed', label };
+    }
+    if (last.step === 'rolledback') {
+      await rm(join(this.options.bootDir, 'boot_attempts'), { force: true });
+      await this.clear();
+      const text = `image ${label} did not come up three times; the rescue system restored the previous image (see /manager/ramdisk.log)`;
+      this.options.log.error(text);
+      this.options.report?.({ ok: false, label, text });
+      return { outcome: 'rolledback', label };
+    }
+    if (last.step === 'staged') {
+      this.options.log.warn(`image ${label} was staged but the switch to the rescue system was cut: switching now and rebooting`);
+      await this.switchToRescue(label);
+      await this.options.reboot();
+      return { outcome: 'resumed', label };
+    }
+    if (last.step === 'confirmed') {
+      await this.clear();
+      return { outcome: 'none' };
+    }
+    return { outcome: 'none' };
+  }
+
+  /** Removes the staging folder (journal included) once an update has ended. */
+  private async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+    await fsyncDir(this.options.bootDir);
+  }
+
+  private async store(): Promise<string> {
+    const url = (await this.options.storeUrl()).replace(/\/+$/, '');
+    if (!url) throw new ApError('NO_STORE', 'set the App Store URL first (setting appStoreUrl)');
+    return url;
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+async function fetchBytes(url: string, max: number): Promise<Buffer> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  if (!response.ok) throw new ApError('STORE_UNAVAILABLE', `${url} answered ${response.status}`);
+  const body = Buffer.from(await response.arrayBuffer());
+  if (body.length > max) throw new ApError('BAD_IMAGE', `${url} is larger than ${max} bytes`);
+  return body;
+}
+
+async function fetchJson(url: string): Promise<unknown> {
+  try {
+    return JSON.parse((await fetchBytes(url, 64 * 1024)).toString('utf8'));
+  } catch (err) {
+    if (err instanceof ApError) throw err;
+    throw new ApError('STORE_UNAVAILABLE', `${url}: ${(err as Error).message}`);
+  }
+}
+
