@@ -81,3 +81,29 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * The board as shell variables for the rescue script (rootfs-scripts/install_step1.sh
+ * reads them from /etc/ap/board.env). `disk` overrides the device (tests use loop devices).
+ */
+export function boardEnv(board: Board, disk?: { readonly disk: string; readonly partPrefix: string }): string {
+  const part = (n: number) => board.partitions.find((p) => p.number === n);
+  const p1 = part(1);
+  const first = p1?.device ?? '/dev/sda1';
+  const prefix = disk?.partPrefix ?? first.slice(0, -1);
+  const device = disk?.disk ?? (prefix.endsWith('p') && /nvme|mmcblk|loop/.test(prefix) ? prefix.slice(0, -1) : prefix);
+  const lines = {
+    BOARD: board.name,
+    DISK: device,
+    PART: prefix,
+    BOOT_CONTROL: board.bootControl === 'grub' ? 'grub' : 'gateway',
+    NORMAL_CMDLINE: board.normalCmdline ?? 'root=/dev/sda3',
+    P1_FS: p1?.fs === 'vfat' ? 'vfat' : 'ext2',
+    P1_MB: String(p1?.sizeMB ?? 200),
+    P3_MB: String(part(3)?.sizeMB ?? 500),
+    P4_MB: String(part(4)?.sizeMB ?? 512),
+  };
+  return `${Object.entries(lines)
+    .map(([k, v]) => `${k}='${v.replace(/'/g, "'\\''")}'`)
+    .join('\n')}\n`;
+}

@@ -9,7 +9,7 @@ import { checkDomain, checkName, checkPassword, checkPath, checkService } from '
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 
-export { BOARD_NAMES, getBoard, validateBoard, deepFreeze, type Board, type BoardName, type Partition } from './board';
+export { BOARD_NAMES, boardEnv, getBoard, validateBoard, deepFreeze, type Board, type BoardName, type Partition } from './board';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
