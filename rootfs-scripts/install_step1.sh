@@ -17,6 +17,8 @@
 #   boot normal|rescue   set the boot control
 #   status    partitions, filesystems, boot control, label, journal
 #   layout    the partition table install would write on this disk (nothing written)
+#   fsck      the seed's e2fsck -p -f of p2 and p3, then back to normal
+#             (auto does it when `ap ctl fsck` asked for it)
 #
 # Every step is journaled on p1 before it is taken, and each is safe to take
 # again: killed anywhere, the script is simply run again. It logs to LOGFILE,
@@ -34,7 +36,7 @@ MODE=${2:-}
 ARG=${3:-}
 
 usage() {
-	echo "usage: $0 LOGFILE install|update|rollback|resize|auto|status|layout|boot normal|rescue" >&2
+	echo "usage: $0 LOGFILE install|update|rollback|resize|auto|status|layout|fsck|boot normal|rescue" >&2
 	exit 2
 }
 [ -n "$LOGFILE" ] && [ -n "$MODE" ] || usage
@@ -385,6 +387,26 @@ do_resize() {
 	finished
 }
 
+# The seed's repair of a broken file system: e2fsck -p -f on p2 and p3, unmounted.
+do_fsck() {
+	mount_p1
+	is_mounted "$MNT_P2" && umount "$MNT_P2"
+	worst=0
+	for n in 2 3; do
+		log "checking ${PART}$n (e2fsck -p -f)"
+		e2fsck -p -f "${PART}$n" >>"$LOGFILE" 2>&1
+		rc=$?
+		log "e2fsck ${PART}$n: status $rc"
+		[ $rc -gt $worst ] && worst=$rc
+	done
+	rm -f "$MNT_P1/update/fsck-request"
+	sync
+	mount_p2
+	[ $worst -le 1 ] || fail "e2fsck could not fix every error (status $worst): see $LOGFILE"
+	set_boot normal
+	finished
+}
+
 do_status() {
 	mount_p1
 	echo "board:        $BOARD ($DISK)"
@@ -404,6 +426,7 @@ resize)
 	[ -n "${AP_NO_REBOOT:-}" ] || $REBOOT
 	;;
 status) do_status ;;
+fsck) do_fsck ;;
 layout)
 	# What install would write on this disk, written nowhere.
 	compute_layout "$(disk_sectors)"
@@ -416,6 +439,11 @@ boot)
 	;;
 auto)
 	mount_p1
+	if [ -f "$MNT_P1/update/fsck-request" ]; then
+		do_fsck
+		[ -n "${AP_NO_REBOOT:-}" ] || $REBOOT
+		exit 0
+	fi
 	case "$(last_step | cut -d' ' -f1)" in
 	staged | rescue | apply | rootfs | fsck | kernel) do_update ;;
 	failed) do_rollback ;;

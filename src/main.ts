@@ -1,6 +1,7 @@
 // The supervisor's entry: dispatches the command line, and for `ap serve`
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
@@ -24,6 +25,10 @@ import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
 import { Jobs, jobRoutes } from './jobs';
 import { postmasterPid, startMonitor, type Monitor } from './monitor';
+import { bootControl } from './boot';
+import { Updater } from './image';
+import { updateRoutes } from './image/api';
+import { settingValue } from './db/registry';
 import { settingRoutes } from './db/registry';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -88,6 +93,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let analyse: NightlyAnalyse | undefined;
   let backupSchedule: BackupSchedule | undefined;
   let monitor: Monitor | undefined;
+  let confirmTimer: NodeJS.Timeout | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -193,6 +199,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     services = running;
     checkpoint();
 
+    const boot = bootControl(config.board, paths.boot);
     const server = await startWebserver({
       host: config.http.host,
       httpPort: config.http.httpPort,
@@ -204,6 +211,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
       upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
       log: log.child('web'),
       metrics: () => monitor?.metrics.prometheus() ?? null,
+      boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
+      ramdiskLog: join(paths.data, 'ramdisk.log'),
       health: async () => {
         const dbOk = await database.ping();
         const ok = dbOk && state === 'running';
@@ -287,11 +296,23 @@ export async function serve(config: Config, env: Env): Promise<number> {
     });
     backupSchedule = new BackupSchedule({ backups, settings: store, log: log.child('backup') });
     backupSchedule.start();
+    const updater = new Updater({
+      bootDir: paths.boot,
+      board: config.board,
+      boot,
+      jobs,
+      log: log.child('update'),
+      storeUrl: () => settingValue(store, 'appStoreUrl'),
+      keysDir: config.update.keysDir,
+      reboot: rebootPort(config.update.rebootCommand, log.child('update')),
+      report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
+    });
     const api = new Api([
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
       ...jobRoutes(jobs),
       ...monitor.routes(),
+      ...updateRoutes(updater, boot),
       ...settingRoutes(store),
     ]);
     admin = await startAdminServer(
@@ -344,6 +365,11 @@ export async function serve(config: Config, env: Env): Promise<number> {
     checkpoint();
     state = 'running';
     notify.ready();
+    // A freshly updated image is confirmed once it has been READY for a while (S01bootcheck counts its boots until then).
+    confirmTimer = setTimeout(() => {
+      updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));
+    }, config.update.confirmAfterMs);
+    confirmTimer.unref();
     notify.status(`serving on port ${web.httpPort}`);
     log.info(`ready: Manager at ${web.url}manager/`);
     await stopped;
@@ -370,6 +396,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       exitCode ||= 1;
     }
   };
+  clearTimeout(confirmTimer);
   await step('monitoring', () => monitor?.stop());
   await step('webserver', () => web?.close());
   await step('nightly analyse', () => analyse?.stop());
@@ -396,3 +423,18 @@ class StopDuringStart extends ApError {
   }
 }
 
+
+/** Reboots with `command` a moment after it is asked (so the answer to the request gets out); "none" only says so. */
+function rebootPort(command: string, log: ReturnType<typeof createLogger>): () => Promise<void> {
+  return async () => {
+    if (command === 'none') {
+      log.warn('a reboot is needed to apply the staged image (this board does not reboot by itself)');
+      return;
+    }
+    log.info(`rebooting: ${command}`);
+    setTimeout(() => {
+      const [program, ...args] = command.split(/\s+/);
+      spawn(program!, args, { detached: true, stdio: 'ignore' }).on('error', (err) => log.error(`reboot (${command}) failed: ${err.message}`)).unref();
+    }, 1000).unref();
+  };
+}

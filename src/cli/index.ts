@@ -3,6 +3,7 @@
 import { OPTIONS } from '../config';
 import { UsageError } from '../errors';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../ctl/backup';
+import { UPDATE_SWITCHES, UPDATE_VALUE_FLAGS } from '../ctl/update';
 import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../ctl/instances';
 
 export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
@@ -25,7 +26,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES], positionals: 4 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS, ...UPDATE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES, ...UPDATE_SWITCHES], positionals: 4 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -133,6 +134,12 @@ commands:
                            restore an instance (verified first; under another name: a clone;
                            over an existing one only with --replace)
   restore manager <file>   restore the manager database: settings and instances come back
+  update [check]           the running image, the newest the store offers, the update journal
+  update run [--label L] [--force] [--no-wait]
+                           update the App Platform: download, verify, stage, reboot into the rescue
+  update reset-label [L]   write L (default 110000) to p1/label, as the seed says, so any image is newer
+  boot show|normal|rescue  the boot control (grub entry, or the gateway's three boot settings)
+  fsck                     check p2 and p3 (e2fsck -p -f) from the rescue system at the next reboot
   alarms                   active alarms, most severe first
   metrics                  the latest value of every metric (the same at /manager/metrics for Prometheus)
   mail test [address]      send a test mail with the SMTP settings (to the alarm address by default)

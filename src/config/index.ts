@@ -50,6 +50,14 @@ export interface Config {
     readonly restartLimit: number;
     readonly restartWindowMs: number;
   };
+  readonly update: {
+    /** Trusted image signing keys (*.pub). */
+    readonly keysDir: string;
+    /** Run to reboot after an image was staged ("none": only say so). */
+    readonly rebootCommand: string;
+    /** READY this long, a freshly updated image is confirmed. */
+    readonly confirmAfterMs: number;
+  };
   /** Between samples of the metrics and checks of the disk. */
   readonly monitorIntervalMs: number;
   readonly backup: {
@@ -132,6 +140,9 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
   { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
   { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
+  { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images (default: <root>/etc/ap/keys)' },
+  { flag: 'reboot-command', env: 'AP_REBOOT_COMMAND', file: 'update.rebootCommand', kind: 'string', help: 'how the box reboots after staging an image (default: reboot; none on the dev board)' },
+  { flag: 'confirm-after', env: 'AP_CONFIRM_AFTER', file: 'update.confirmAfter', kind: 'seconds', help: 'seconds READY after which a freshly updated image counts as good (default: 60)' },
   { flag: 'backup-stall-timeout', env: 'AP_BACKUP_STALL_TIMEOUT', file: 'backup.stallTimeout', kind: 'seconds', help: 'seconds a backup target may take no data and give no answer before the backup fails (default: 60)' },
 ];
 
@@ -210,6 +221,11 @@ export function loadConfig(sources: ConfigSources): Config {
     instances: file ? parseInstances(file.instances, configFile) : [],
     backup: { stallTimeoutMs: Number(pick('backup-stall-timeout') ?? 60) * 1000 },
     monitorIntervalMs: Number(pick('monitor-interval') ?? 10) * 1000,
+    update: {
+      keysDir: resolvePath(pick('image-keys') ?? resolve(root, 'etc/ap/keys'), sources.cwd),
+      rebootCommand: pick('reboot-command') ?? (board.name === 'dev' ? 'none' : 'reboot'),
+      confirmAfterMs: Number(pick('confirm-after') ?? 60) * 1000,
+    },
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);

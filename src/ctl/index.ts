@@ -8,6 +8,7 @@ import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
 import { backupCall } from './backup';
+import { bootCommand, requestFsck, resetLabel } from './update';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -101,6 +102,38 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     const r = await call('POST', '/mail/test', arg === undefined ? {} : { to: arg });
     print(r.body, (b: { reply: string }) => `test mail sent: ${b.reply}`);
     return r.ok ? 0 : 1;
+  }
+  if (command === 'boot') {
+    const board = loadConfig({ flags: where, env, cwd }).board;
+    print(await bootCommand(board, layout(loadConfig({ flags: where, env, cwd }).root).boot, sub), (b: { mode: string; kind: string; kernelCommandLine: string; initrdFile: string; ramdiskSize: string; file: string }) =>
+      [`next boot:           ${b.mode} (${b.kind}, ${b.file})`, `Kernel command line: ${b.kernelCommandLine}`, `Initrd file:         ${b.initrdFile}`, `Ramdisk size:        ${b.ramdiskSize}`].join('\n'),
+    );
+    return 0;
+  }
+  if (command === 'fsck' && sub === undefined) {
+    const config = loadConfig({ flags: where, env, cwd });
+    print(await requestFsck(config.board, layout(config.root).boot), (r: { next: string }) => `file system check requested; ${r.next}`);
+    return 0;
+  }
+  if (command === 'update' && sub === 'reset-label') {
+    const label = await resetLabel(layout(loadConfig({ flags: where, env, cwd }).root).boot, arg);
+    print({ label }, () => `label set to ${label}: any image counts as newer now`);
+    return 0;
+  }
+  if (command === 'update') {
+    if (sub === undefined || sub === 'check') {
+      const r = await call('GET', '/update');
+      print(r.body, (b: { running: string | null; available: string | null; error?: string; journal: { step: string; label: string }[] }) =>
+        [`running:   ${b.running ?? 'unknown'}`, `available: ${b.available ?? (b.error ? `? (${b.error})` : 'none')}`, ...(b.journal.length ? [`journal:   ${b.journal.map((e) => `${e.step} ${e.label}`).join(', ')}`] : [])].join('\n'),
+      );
+      return r.ok ? 0 : 1;
+    }
+    if (sub === 'run') {
+      const r = await call('POST', '/update', { ...(flags.label ? { label: flags.label } : {}), ...(switches.has('force') ? { force: true } : {}) });
+      if (!r.ok) return 1;
+      return followJob(r.body as { id: string; state: string }, switches.has('no-wait'));
+    }
+    throw new UsageError(`ap ctl update [check] | run [--label L] [--force] | reset-label [LABEL]\n\n${CTL_USAGE}`);
   }
   if (command === 'jobs') {
     const answer = (await ask('api', sub === undefined ? { method: 'GET', path: '/jobs' } : { method: 'GET', path: `/jobs/${encodeURIComponent(sub)}` })) as { status: number; body: never };

@@ -53,6 +53,21 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
     // URLs may carry user:password@: never shown.
     show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
   },
+  appStoreUrl: {
+    label: 'App Store URL (apps and images of the App Platform itself)',
+    default: '',
+    check: (value) => {
+      if (value === '') return value;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new InvalidField('appStoreUrl', `"${value}" is not a URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidField('appStoreUrl', 'must be an http or https URL');
+      return value;
+    },
+  },
   eventsUrl: {
     label: 'Alarms and events: URL of the Events app',
     default: '',

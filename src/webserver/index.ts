@@ -4,6 +4,7 @@
 // app service's channel. Anything else is 404. It follows uWS's contracts:
 // copy from `req` synchronously, onAborted before any await, cork every write
 // made after an await, and respect backpressure both ways.
+import { readFile } from 'node:fs/promises';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
@@ -36,6 +37,10 @@ export interface WebserverOptions {
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
+  /** /manager/boot: the gateway boot settings, read-only (the gateway's admin UI reads them). */
+  readonly boot?: () => Promise<Record<string, unknown>>;
+  /** /manager/ramdisk.log: the rescue system's log on p2. */
+  readonly ramdiskLog?: string;
   /** /manager/metrics in the Prometheus text format, or null before monitoring runs. */
   readonly metrics?: () => string | null;
 }
@@ -129,6 +134,31 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared):
         options.log.error(`health check failed: ${(err as Error).message}`);
         if (!aborted) res.cork(() => json(res, '500 Internal Server Error', { status: 'error' }));
       },
+    );
+  });
+  app.get('/manager/boot', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    if (!options.boot) {
+      reply(res, 404, 'no boot control here\n');
+      return;
+    }
+    options.boot().then(
+      (settings) => !aborted && res.cork(() => json(res, '200 OK', settings)),
+      () => !aborted && res.cork(() => json(res, '500 Internal Server Error', { error: 'cannot read the boot settings' })),
+    );
+  });
+  app.get('/manager/ramdisk.log', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const file = options.ramdiskLog;
+    if (!file) {
+      reply(res, 404, 'no ramdisk log\n');
+      return;
+    }
+    readFile(file).then(
+      (text) => !aborted && res.cork(() => res.writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(text)),
+      () => !aborted && res.cork(() => reply(res, 404, 'the rescue system has written no log yet\n')),
     );
   });
   app.get('/manager/metrics', (res) => {

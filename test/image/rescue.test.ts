@@ -4,12 +4,13 @@
 // failed boots, resize.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bootControl } from '../../src/boot';
 import { getBoard } from '../../src/config';
+import { requestFsck } from '../../src/ctl/update';
 import { Updater } from '../../src/image';
 import { generateKeyPair } from '../../src/image/sign';
 import { Jobs } from '../../src/jobs';
@@ -212,6 +213,19 @@ describe('rescue script', { skip: unavailable ?? false }, () => {
     assert.equal((await updater.afterBoot()).outcome, 'rolledback');
     assert.match(reports[0]!, /did not come up three times/);
     assert.equal((await readFile(join(disk.p1, 'label'), 'utf8')).trim(), '130012');
+    disk.detach();
+  });
+
+  it('fsck: asked for from the normal system, done by the rescue, which then boots normally', async () => {
+    const disk = await runningBox('fsck', 'x86_64');
+    const asked = await requestFsck(getBoard('x86_64'), disk.p1);
+    assert.equal(asked.boot, 'rescue');
+    const result = disk.run('auto');
+    assert.equal(result.status, 0, result.out);
+    assert.match(result.out, /checking .*p2 \(e2fsck -p -f\)[\s\S]*checking .*p3 \(e2fsck -p -f\)/);
+    assert.equal(await bootMode(disk), 'normal');
+    assert.equal(existsSync(join(disk.p1, 'update/fsck-request')), false);
+    assert.equal(await readFile(join(disk.p2, 'precious'), 'utf8'), 'data that must survive\n');
     disk.detach();
   });
 

@@ -1,0 +1,49 @@
+// Image update and boot control in the admin API.
+import { objectBody, type ApiRoute } from '../api';
+import { parseMode, type BootControl } from '../boot';
+import { InvalidField } from '../errors';
+import type { Updater } from './index';
+
+export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/update',
+      summary: 'the running image label, the newest image the store offers for this board, and the update journal',
+      handler: async () => {
+        const journal = await updater.journal();
+        let check: Record<string, unknown>;
+        try {
+          check = await updater.check();
+        } catch (err) {
+          check = { running: await updater.runningLabel(), available: null, error: (err as Error).message };
+        }
+        return { ...check, journal };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/update',
+      summary: 'update the App Platform image ({"label"?, "force"?}): download, verify, stage, reboot into the rescue to apply it (a job)',
+      status: 202,
+      handler: ({ body }) => {
+        const b = objectBody(body);
+        if (b.label !== undefined && (typeof b.label !== 'string' || !/^\d{1,12}$/.test(b.label))) throw new InvalidField('label', 'expected a build number');
+        if (b.force !== undefined && typeof b.force !== 'boolean') throw new InvalidField('force', 'expected true or false');
+        return updater.startUpdate({ label: b.label as string | undefined, force: b.force === true });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/boot',
+      summary: 'the boot control: normal or rescue, and the gateway boot settings',
+      handler: () => boot.read(),
+    },
+    {
+      method: 'PUT',
+      pattern: '/boot',
+      summary: 'set the boot control for the next boot ({"mode": "normal"|"rescue"})',
+      handler: ({ body }) => boot.set(parseMode(objectBody(body).mode)),
+    },
+  ];
+}
