@@ -10,11 +10,10 @@
 // The journal (p1/update/journal) has one line per step, "<step> <label>",
 // appended and fsynced before the step is taken; a torn last line is ignored.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BootControl } from '../boot';
 import type { Board } from '../config';
 import { ApError, describe } from '../errors';
@@ -193,22 +192,24 @@ export class Updater {
         return this.download(url, file, onBytes);
       }
       if (!response.ok || !response.body) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the store answered ${response.status}`);
+      // Written chunk by chunk, each write awaited: when the connection drops, what
+      // was received is on the disk, and the next try asks for the rest.
       let received = have;
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          received += chunk.length;
-          if (received > file.size) return done(new ApError('BAD_IMAGE', `${file.name} is larger than its manifest says`));
-          hash.update(chunk);
-          onBytes(received);
-          done(null, chunk);
-        },
-      });
       let cause = '';
+      const out = await open(part, 'a');
       try {
-        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), count, createWriteStream(part, { flags: 'a' }));
+        for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) as AsyncIterable<Buffer>) {
+          if (received + chunk.length > file.size) throw new ApError('BAD_IMAGE', `${file.name} is larger than its manifest says`);
+          await out.appendFile(chunk);
+          hash.update(chunk);
+          received += chunk.length;
+          onBytes(received);
+        }
       } catch (err) {
         if (err instanceof ApError) throw err;
         cause = `: ${(err as Error).message}`;
+      } finally {
+        await out.close();
       }
       if (received !== file.size) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the download stopped at ${received} of ${file.size} bytes${cause} (it resumes on the next try)`);
     }
