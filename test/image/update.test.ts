@@ -40,6 +40,7 @@ before(async () => {
     ['130017', stranger.secretKey, 'x86_64', false], // signed by someone else
     ['130018', trusted.secretKey, 'ipx10', false], // another board's, put where this board looks
     ['130019', trusted.secretKey, 'x86_64', false], // its rootfs is damaged below
+    ['130020', trusted.secretKey, 'x86_64', false], // its kernel is cut short below
   ] as const) {
     const image = await buildTestImage({ board: boardName, label, out: join(dir, 'build', label), key });
     await publishImage(storeRoot, image, 'x86_64', label, latest);
@@ -48,6 +49,8 @@ before(async () => {
   const bytes = await readFile(damaged);
   bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
   await writeFile(damaged, bytes);
+  const kernel = join(storeRoot, 'images/x86_64/130020/kernel');
+  await writeFile(kernel, (await readFile(kernel)).subarray(0, 1000));
   store = await startImageStore(storeRoot);
 });
 
@@ -88,6 +91,7 @@ describe('image update (supervisor side)', () => {
     ['130018', /for board ipx10; this box is x86_64/, false],
     ['130010', /older than the running 130012/, false],
     ['130019', /rootfs\.img does not match its manifest/, false],
+    ['130020', /kernel: the download stopped at 1000 of/, false],
   ] as const) {
     it(`refuses image ${label} (${String(pattern)}) and leaves the boot control alone`, async () => {
       const job = await run({ label, force });
@@ -137,6 +141,15 @@ describe('image update (supervisor side)', () => {
     assert.deepEqual(await u.afterBoot(), { outcome: 'rolledback', label: '130016' });
     assert.equal((await readFile(join(boot, 'label'), 'utf8')).trim(), '130015');
     assert.deepEqual(reports, ['true 130015', 'false 130016']);
+  });
+
+  it('finishes a switch to the rescue that a power cut interrupted after staging', async () => {
+    await mkdir(join(boot, 'update'));
+    await writeFile(join(boot, 'update/journal'), 'staged 130015\n');
+    assert.deepEqual(await updater.afterBoot(), { outcome: 'resumed', label: '130015' });
+    assert.equal(reboots, 1);
+    assert.equal((await bootControl(board, boot).read()).mode, 'rescue');
+    assert.deepEqual((await updater.journal()).map((e) => e.step), ['staged', 'rescue']);
   });
 
   it('reads a torn journal line as absent', () => {
