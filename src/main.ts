@@ -20,6 +20,8 @@ import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
 import { RouteTable, startWebserver, type Webserver } from './webserver';
 import { Api } from './api';
+import { ManagerAuth, workerHasher } from './auth';
+import { serviceRoutes } from './services/api';
 import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
@@ -94,6 +96,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let backupSchedule: BackupSchedule | undefined;
   let monitor: Monitor | undefined;
   let confirmTimer: NodeJS.Timeout | undefined;
+  let api: Api | undefined;
   let reserve: ReserveState | null = null;
 
   let stopRequested = false;
@@ -154,6 +157,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
     if (reserve === 'no-space') log.warn(`not enough free space on ${paths.data} for the ${config.reserveBytes}-byte reserve file; will retry at the next start`);
     const database = db;
     const store = settings(db.sql);
+    const auth = new ManagerAuth({ settings: store, hasher: workerHasher(new URL(import.meta.url)), log: log.child('manager') });
+    await auth.init();
     const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
     checkpoint();
 
@@ -213,6 +218,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       metrics: () => monitor?.metrics.prometheus() ?? null,
       boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
       ramdiskLog: join(paths.data, 'ramdisk.log'),
+      manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION },
       health: async () => {
         const dbOk = await database.ping();
         const ok = dbOk && state === 'running';
@@ -307,7 +313,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
       reboot: rebootPort(config.update.rebootCommand, log.child('update')),
       report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
     });
-    const api = new Api([
+    api = new Api([
+      ...serviceRoutes(running, paths.appLogs),
+      { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
       ...jobRoutes(jobs),
@@ -336,7 +344,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         api: (args) => {
           if (typeof args.method !== 'string' || typeof args.path !== 'string') throw new ApError('BAD_REQUEST', 'needs "method" and "path"');
           const query = (typeof args.query === 'object' && args.query !== null ? args.query : {}) as Record<string, string>;
-          return api.handle({ method: args.method, path: args.path, query, body: args.body }, (err) => log.error(`admin API ${args.method} ${args.path}: ${describe(err)}`), 'json');
+          return api!.handle({ method: args.method, path: args.path, query, body: args.body }, (err) => log.error(`admin API ${args.method} ${args.path}: ${describe(err)}`), 'json');
         },
         'service.install': (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');

@@ -100,6 +100,15 @@ export class Api {
     }
   }
 
+  /** The route `method path` goes to, or null (so a transport knows an upload before reading the body). */
+  find(method: string, path: string): ApiRoute | null {
+    try {
+      return this.match(method, path).route;
+    } catch {
+      return null;
+    }
+  }
+
   private match(method: string, path: string): { route: ApiRoute; params: Record<string, string> } {
     const segments = path.split('/').filter((s) => s !== '');
     let pathMatched = false;

@@ -9,6 +9,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
+import { mountManagerApi, type ManagerHttpOptions } from '../manager/http';
 import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
@@ -37,6 +38,8 @@ export interface WebserverOptions {
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
+  /** The admin API over HTTP (/manager/api/), behind the Manager login. */
+  readonly manager?: ManagerHttpOptions;
   /** /manager/boot: the gateway boot settings, read-only (the gateway's admin UI reads them). */
   readonly boot?: () => Promise<Record<string, unknown>>;
   /** /manager/ramdisk.log: the rescue system's log on p2. */
@@ -69,7 +72,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   const wsShared = websocketState(options.upstreams, options.ws);
 
   const listen = async (app: TemplatedApp, port: number, scheme: string): Promise<[us_listen_socket, number]> => {
-    routes(app, options, wsShared);
+    routes(app, options, wsShared, scheme === 'HTTPS');
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
     if (!socket) {
       throw new ApError('LISTEN_FAILED', `cannot listen for ${scheme} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
@@ -122,7 +125,8 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   };
 }
 
-function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared): void {
+function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean): void {
+  if (options.manager) mountManagerApi(app, options.manager, secure);
   app.get('/manager/health', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));

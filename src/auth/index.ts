@@ -1,0 +1,151 @@
+// The Manager's login (OWASP ASVS level 1 as the floor): one password, stored
+// only as an argon2id hash in the config table (default "pwd", as the seed
+// says, and while it is the default a session may do nothing but choose a new
+// one); sessions as random tokens kept hashed in memory, with idle and absolute
+// expiry; a CSRF token per session; failed logins throttled per address and
+// logged.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Settings } from '../db';
+import { ApError, InvalidField } from '../errors';
+import type { Logger } from '../log';
+import { LoginThrottle } from '../login';
+import type { PasswordHasher } from './hash';
+
+export { inlineHasher, workerHasher, runPasswordWorker, type PasswordHasher } from './hash';
+
+export const DEFAULT_PASSWORD = 'pwd';
+const HASH_SETTING = 'managerPassword';
+const DEFAULT_SETTING = 'managerPasswordIsDefault';
+export const MIN_PASSWORD = 8;
+export const MAX_PASSWORD = 1024;
+
+/** Passwords too common to accept (the most used ones, and the box's own defaults). */
+const COMMON = new Set([
+  'password', 'password1', 'password123', '12345678', '123456789', '1234567890', '11111111', '00000000', 'qwertyui', 'qwerty123',
+  'iloveyou', 'sunshine', 'princess', 'football', 'baseball', 'welcome1', 'admin123', 'administrator', 'letmein1', 'trustno1',
+  'passw0rd', 'p@ssw0rd', 'p@ssword', 'abc12345', 'abcd1234', '1q2w3e4r', 'qwertyuiop', 'asdfghjk', 'zxcvbnm1', 'changeme',
+  'iplinux1', 'ipapps12', 'innovaphone', 'appplatform', 'manager1', 'default1', 'secret12', 'test1234', 'master12', 'dragon12',
+]);
+
+export interface Session {
+  readonly csrf: string;
+  readonly remote: string;
+  readonly createdAt: number;
+  lastSeen: number;
+  mustChangePassword: boolean;
+}
+
+export interface AuthOptions {
+  readonly settings: Settings;
+  readonly hasher: PasswordHasher;
+  readonly log: Logger;
+  readonly now?: () => number;
+  readonly idleMs?: number;
+  readonly absoluteMs?: number;
+}
+
+/** Whether `password` may become the Manager password; InvalidField("password") says why not. */
+export function checkNewPassword(password: unknown): string {
+  if (typeof password !== 'string') throw new InvalidField('password', 'expected a string');
+  if ([...password].length < MIN_PASSWORD) throw new InvalidField('password', `at least ${MIN_PASSWORD} characters`);
+  if (password.length > MAX_PASSWORD) throw new InvalidField('password', `at most ${MAX_PASSWORD} characters (every character counts: nothing is cut off)`);
+  if (/[\u0000-\u001f\u007f]/.test(password)) throw new InvalidField('password', 'no control characters');
+  if (COMMON.has(password.toLowerCase()) || password === DEFAULT_PASSWORD) throw new InvalidField('password', 'this password is too common; choose another');
+  return password;
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
+
+export class ManagerAuth {
+  private readonly sessions = new Map<string, Session>();
+  private readonly throttle = new LoginThrottle();
+  private readonly now: () => number;
+
+  constructor(private readonly options: AuthOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Stores the default password's hash at first start, so a hash is all there ever is. */
+  async init(): Promise<void> {
+    if ((await this.options.settings.get(HASH_SETTING)) !== null) return;
+    await this.options.settings.set(HASH_SETTING, await this.options.hasher.hash(DEFAULT_PASSWORD));
+    await this.options.settings.set(DEFAULT_SETTING, 'true');
+  }
+
+  /** Checks the password; a new session (token for the cookie, CSRF token for requests). */
+  async login(password: unknown, remote: string): Promise<{ token: string; session: Session }> {
+    const at = this.now();
+    if (this.throttle.locked(remote, at)) {
+      this.options.log.warn(`Manager login from ${remote} refused: too many failures, wait`);
+      throw new ApError('TOO_MANY_ATTEMPTS', 'too many failed logins from this address; wait a minute');
+    }
+    const stored = await this.options.settings.get(HASH_SETTING);
+    const ok = typeof password === 'string' && password.length <= MAX_PASSWORD && stored !== null && (await this.options.hasher.verify(stored, password));
+    if (!ok) {
+      this.throttle.failed(remote, at);
+      this.options.log.warn(`Manager login from ${remote} failed`);
+      throw new ApError('LOGIN_FAILED', 'wrong password');
+    }
+    this.throttle.succeeded(remote);
+    const token = randomBytes(32).toString('base64url');
+    const session: Session = {
+      csrf: randomBytes(24).toString('base64url'),
+      remote,
+      createdAt: at,
+      lastSeen: at,
+      mustChangePassword: (await this.options.settings.get(DEFAULT_SETTING)) === 'true',
+    };
+    this.sessions.set(digest(token), session);
+    this.options.log.info(`Manager login from ${remote}${session.mustChangePassword ? ' (the default password must be changed)' : ''}`);
+    return { token, session };
+  }
+
+  /** The live session of `token`, or null (unknown, idle too long, or too old). */
+  session(token: string | null): Session | null {
+    if (!token) return null;
+    const key = digest(token);
+    const session = this.sessions.get(key);
+    if (!session) return null;
+    const at = this.now();
+    if (at - session.lastSeen > (this.options.idleMs ?? 30 * 60_000) || at - session.createdAt > (this.options.absoluteMs ?? 12 * 3600_000)) {
+      this.sessions.delete(key);
+      return null;
+    }
+    session.lastSeen = at;
+    return session;
+  }
+
+  logout(token: string | null): void {
+    if (token) this.sessions.delete(digest(token));
+  }
+
+  /** Whether `given` is the session's CSRF token (constant time). */
+  csrfMatches(session: Session, given: string | null): boolean {
+    if (!given) return false;
+    const a = Buffer.from(session.csrf);
+    const b = Buffer.from(given);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /** Sets a new password (the current one is asked again); every other session ends. */
+  async changePassword(token: string, current: unknown, next: unknown): Promise<void> {
+    const key = digest(token);
+    const session = this.sessions.get(key);
+    if (!session) throw new ApError('UNAUTHENTICATED', 'log in first');
+    const password = checkNewPassword(next);
+    const stored = await this.options.settings.get(HASH_SETTING);
+    if (typeof current !== 'string' || stored === null || !(await this.options.hasher.verify(stored, current))) {
+      throw new InvalidField('current', 'the current password is wrong');
+    }
+    await this.options.settings.set(HASH_SETTING, await this.options.hasher.hash(password));
+    await this.options.settings.set(DEFAULT_SETTING, 'false');
+    for (const k of [...this.sessions.keys()]) if (k !== key) this.sessions.delete(k);
+    session.mustChangePassword = false;
+    this.options.log.info(`the Manager password was changed (from ${session.remote}); other sessions ended`);
+  }
+
+  /** Sessions alive now (for the diagnostics). */
+  get count(): number {
+    return this.sessions.size;
+  }
+}

@@ -1,0 +1,296 @@
+// The admin API over HTTP at /manager/api/: the same route table `ap ctl`
+// reaches over the admin socket, behind the Manager login. Sessions ride in an
+// HttpOnly, SameSite=Strict cookie (Secure over HTTPS); a request that changes
+// state (POST, PUT, PATCH, DELETE) also needs the session's CSRF token in
+// X-CSRF-Token, or an Origin header naming this very host. GET never changes
+// state. While the password is still the default, a session may only change it.
+// Downloads stream with uWS backpressure; uploads stream in, paused while the
+// consumer is behind.
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '../api';
+import { openApiDocument } from '../api/openapi';
+import type { ManagerAuth } from '../auth';
+import { ApError, describe } from '../errors';
+import type { Logger } from '../log';
+
+export const API_PREFIX = '/manager/api';
+const COOKIE = 'ap_session';
+const MAX_JSON = 1024 * 1024;
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export interface ManagerHttpOptions {
+  readonly api: () => Api | null;
+  readonly auth: () => ManagerAuth | null;
+  readonly log: Logger;
+  readonly version: string;
+}
+
+/** The routes the transport serves itself, for the OpenAPI document. */
+export const SESSION_ROUTES = [
+  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first' },
+  { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
+  { method: 'DELETE', pattern: '/session', summary: 'log out' },
+  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common one; other sessions end' },
+] as const;
+
+interface Incoming {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly cookie: string;
+  readonly origin: string;
+  readonly host: string;
+  readonly csrf: string;
+  readonly remote: string;
+  readonly secure: boolean;
+}
+
+export function mountManagerApi(app: TemplatedApp, options: ManagerHttpOptions, secure: boolean): void {
+  app.any(`${API_PREFIX}/*`, (res, req) => handle(res, req, options, secure));
+}
+
+function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions, secure: boolean): void {
+  const incoming: Incoming = {
+    method: req.getMethod().toUpperCase(),
+    path: req.getUrl().slice(API_PREFIX.length) || '/',
+    query: req.getQuery() ?? '',
+    cookie: req.getHeader('cookie'),
+    origin: req.getHeader('origin'),
+    host: req.getHeader('host'),
+    csrf: req.getHeader('x-csrf-token'),
+    remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    secure,
+  };
+  const state = { aborted: false };
+  let upload: ReturnType<typeof uploadStream> | null = null;
+  res.onAborted(() => {
+    state.aborted = true;
+    upload?.abort();
+  });
+  const api = options.api();
+  const auth = options.auth();
+  if (!api || !auth) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
+  const route = api.find(incoming.method, incoming.path);
+  if (route?.upload) upload = uploadStream(res);
+  const body = upload ? upload.chunks : readJson(res, incoming.method);
+  serve(incoming, body, api, auth, options, res, state).catch((err: unknown) => {
+    options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
+    send(res, state, { status: 500, body: errorBody(err) });
+  });
+}
+
+async function serve(
+  incoming: Incoming,
+  bodyPromise: Promise<unknown> | AsyncIterable<Buffer>,
+  api: Api,
+  auth: ManagerAuth,
+  options: ManagerHttpOptions,
+  res: HttpResponse,
+  state: { aborted: boolean },
+): Promise<void> {
+  const { method, path } = incoming;
+  const token = cookieValue(incoming.cookie, COOKIE);
+  const fail = (status: number, code: string, message: string) => send(res, state, { status, body: { error: { code, message } } });
+
+  if (path === '/openapi.json' && method === 'GET') {
+    return send(res, state, { status: 200, body: openApiDocument(api.routes, { title: 'App Platform Manager API', version: options.version, extra: SESSION_ROUTES }) });
+  }
+  // Login (and a cross-site login form: the Origin, when sent, must be ours).
+  if (path === '/session' && method === 'POST') {
+    if (incoming.origin && !sameOrigin(incoming)) return fail(403, 'BAD_ORIGIN', 'this request comes from another site');
+    const body = await jsonBody(bodyPromise);
+    try {
+      const { token: fresh, session } = await auth.login(body.password, incoming.remote);
+      return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [cookieHeader(fresh, incoming.secure)]);
+    } catch (err) {
+      const code = (err as ApError).code;
+      if (code === 'LOGIN_FAILED') return fail(401, code, (err as Error).message);
+      if (code === 'TOO_MANY_ATTEMPTS') return fail(429, code, (err as Error).message);
+      throw err;
+    }
+  }
+  const session = auth.session(token);
+  if (!session) {
+    // Drain what was sent, then say so.
+    await jsonBody(bodyPromise).catch(() => {});
+    return fail(401, 'UNAUTHENTICATED', 'log in first (POST /manager/api/session)');
+  }
+  if (STATE_CHANGING.has(method) && !auth.csrfMatches(session, incoming.csrf || null) && !(incoming.origin && sameOrigin(incoming))) {
+    await jsonBody(bodyPromise).catch(() => {});
+    return fail(403, 'CSRF', 'a request that changes something needs the X-CSRF-Token header (or an Origin of this site)');
+  }
+  if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } });
+  if (path === '/session' && method === 'DELETE') {
+    auth.logout(token);
+    return send(res, state, { status: 200, body: { loggedOut: true } }, [cookieHeader('', incoming.secure, true)]);
+  }
+  if (path === '/password' && method === 'POST') {
+    const body = await jsonBody(bodyPromise);
+    try {
+      await auth.changePassword(token!, body.current, body.password);
+    } catch (err) {
+      if (err instanceof ApError) return send(res, state, { status: httpStatus(err.code), body: errorBody(err) });
+      throw err;
+    }
+    return send(res, state, { status: 200, body: { changed: true } });
+  }
+  if (session.mustChangePassword) {
+    await jsonBody(bodyPromise).catch(() => {});
+    return fail(403, 'PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
+  }
+  const body = Symbol.asyncIterator in (bodyPromise as object) ? bodyPromise : await (bodyPromise as Promise<unknown>).catch((err: ApError) => err);
+  if (body instanceof ApError) return send(res, state, { status: httpStatus(body.code), body: errorBody(body) });
+  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body }, (err) => options.log.error(`${method} ${API_PREFIX}${path}: ${describe(err)}`));
+  if (answer.body instanceof StreamBody) return streamOut(res, state, answer.body);
+  send(res, state, answer);
+}
+
+function sameOrigin(incoming: Incoming): boolean {
+  return incoming.origin === `${incoming.secure ? 'https' : 'http'}://${incoming.host}`;
+}
+
+function cookieValue(header: string, name: string): string | null {
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=') || null;
+  }
+  return null;
+}
+
+function cookieHeader(token: string, secure: boolean, clear = false): string {
+  return `${COOKIE}=${token}; Path=/manager; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}${clear ? '; Max-Age=0' : ''}`;
+}
+
+const SECURITY_HEADERS: [string, string][] = [
+  ['Cache-Control', 'no-store'],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['X-Frame-Options', 'DENY'],
+];
+
+function send(res: HttpResponse, state: { aborted: boolean }, answer: ApiResponse, cookies: string[] = []): void {
+  if (state.aborted) return;
+  res.cork(() => {
+    res.writeStatus(`${answer.status} ${answer.status < 400 ? 'OK' : 'Error'}`);
+    for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
+    for (const c of cookies) res.writeHeader('Set-Cookie', c);
+    res.writeHeader('Content-Type', 'application/json; charset=utf-8').end(JSON.stringify(answer.body));
+  });
+}
+
+/** A download, with backpressure: the next chunk is read when uWS took the last. */
+async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: StreamBody): Promise<void> {
+  const chunks = body.chunks as AsyncGenerator<Buffer>;
+  if (state.aborted) return void (await chunks.return?.(undefined));
+  res.cork(() => {
+    res.writeStatus('200 OK');
+    for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
+    res.writeHeader('Content-Type', body.contentType).writeHeader('Content-Disposition', `attachment; filename="${body.filename.replace(/["\\\r\n]/g, '_')}"`);
+  });
+  try {
+    for await (const chunk of chunks) {
+      if (state.aborted) break;
+      let ok = true;
+      res.cork(() => (ok = res.write(chunk)));
+      if (!ok) {
+        await new Promise<void>((resolve) => {
+          res.onWritable(() => {
+            resolve();
+            return true;
+          });
+          if (state.aborted) resolve();
+        });
+      }
+    }
+  } catch (err) {
+    // Headers are out: all we can do is cut the connection, so the client sees a broken download.
+    if (!state.aborted) res.close();
+    throw err;
+  } finally {
+    await chunks.return?.(undefined);
+  }
+  if (!state.aborted) res.cork(() => res.end());
+}
+
+/** The JSON body (empty: {}), at most MAX_JSON bytes. */
+function readJson(res: HttpResponse, method: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    if (method === 'GET' || method === 'HEAD') return resolve({});
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      size += chunk.byteLength;
+      if (size <= MAX_JSON) chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      if (size > MAX_JSON) return reject(new ApError('BAD_REQUEST', `the request body is larger than ${MAX_JSON} bytes`));
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (text === '') return resolve({});
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new ApError('BAD_REQUEST', 'the request body is not JSON'));
+      }
+    });
+  });
+}
+
+async function jsonBody(body: Promise<unknown> | AsyncIterable<Buffer>): Promise<Record<string, unknown>> {
+  if (Symbol.asyncIterator in (body as object)) {
+    for await (const _ of body as AsyncIterable<Buffer>) {
+      // drained
+    }
+    return {};
+  }
+  const value = await (body as Promise<unknown>);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** An upload as it arrives; the socket pauses while more than 1 MiB waits for the consumer. */
+function uploadStream(res: HttpResponse): { chunks: AsyncIterable<Buffer>; abort(): void } {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let done = false;
+  let aborted = false;
+  let paused = false;
+  let wake: (() => void) | null = null;
+  res.onData((chunk, isLast) => {
+    const copy = Buffer.from(chunk.slice(0));
+    if (copy.length) {
+      queue.push(copy);
+      queued += copy.length;
+    }
+    if (isLast) done = true;
+    if (queued > 1024 * 1024 && !paused && !done) {
+      paused = true;
+      res.pause();
+    }
+    wake?.();
+  });
+  const chunks: AsyncIterable<Buffer> = {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (aborted) throw new ApError('UPLOAD_ABORTED', 'the upload was cut off by the client');
+        const next = queue.shift();
+        if (next) {
+          queued -= next.length;
+          if (paused && queued < 256 * 1024) {
+            paused = false;
+            res.resume();
+          }
+          yield next;
+          continue;
+        }
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    },
+  };
+  return {
+    chunks,
+    abort() {
+      aborted = true;
+      wake?.();
+    },
+  };
+}
