@@ -1,0 +1,219 @@
+// The admin API over HTTP through the bundled supervisor: the login, the
+// default password, sessions, CSRF/Origin, every documented endpoint behind
+// the login, bad input, and a backup downloaded and restored by upload.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { after, before, describe, it } from 'node:test';
+import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { until } from '../harness/http';
+import { rootWithConfig, workspace } from '../harness/workspace';
+
+let dir: string;
+let root: string;
+let run: Run;
+let base: string;
+let httpsBase: string;
+const PASSWORD = 'a-good-pass-2026';
+
+interface Answer {
+  status: number;
+  body: any;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * A client with a cookie jar, as a browser is; `from` is its own address
+ * (127.0.0.x), since the login throttle counts per address.
+ */
+class Client {
+  cookie = '';
+  csrf = '';
+  constructor(
+    private readonly url: string,
+    private readonly from = '127.0.0.1',
+  ) {}
+
+  call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+    const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(`${this.url}/manager/api${path}`, {
+        method,
+        localAddress: this.from,
+        agent: false,
+        headers: { ...(this.cookie ? { cookie: this.cookie } : {}), ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}), ...headers },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const set = res.headers['set-cookie'];
+          if (set?.[0]) this.cookie = set[0].split(';')[0]!;
+          const raw = Buffer.concat(chunks);
+          const json = String(res.headers['content-type'] ?? '').includes('json');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: json ? JSON.parse(raw.toString()) : raw });
+        });
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  /** A state-changing call with the CSRF token. */
+  act(method: string, path: string, body?: unknown): Promise<Answer> {
+    return this.call(method, path, body, { 'x-csrf-token': this.csrf });
+  }
+
+  async login(password: string): Promise<Answer> {
+    const answer = await this.call('POST', '/session', { password });
+    if (answer.status === 200) this.csrf = answer.body.csrf;
+    return answer;
+  }
+}
+
+before(async () => {
+  dir = await workspace('ap-mgr-');
+  root = await rootWithConfig(dir, {});
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
+  const port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  base = `http://127.0.0.1:${port}`;
+  const status = JSON.parse(runApSync(['ctl', 'status', '--json', '--root', root]).stdout);
+  httpsBase = `https://127.0.0.1:${status.http.httpsPort}`;
+  assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
+});
+
+after(async () => {
+  if (run) await ensureStopped(run);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Manager API over HTTP', () => {
+  it('keeps every documented endpoint behind the login', async () => {
+    const anonymous = new Client(base);
+    const doc = (await anonymous.call('GET', '/openapi.json')).body;
+    assert.equal(doc.openapi, '3.0.3');
+    let checked = 0;
+    for (const [pattern, operations] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(operations)) {
+        if (pattern === '/session' && method === 'post') continue;
+        const path = pattern.replace(/\{\w+\}/g, 'x@example.com');
+        const answer = await anonymous.call(method.toUpperCase(), path, method === 'get' || method === 'delete' ? undefined : {});
+        assert.equal(answer.status, 401, `${method} ${pattern}`);
+        assert.equal(answer.body.error.code, 'UNAUTHENTICATED', `${method} ${pattern}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 40, `${checked} operations`);
+  });
+
+  it('refuses wrong passwords, throttled per address', async () => {
+    const client = new Client(base);
+    const wrong = await client.login('nope');
+    assert.deepEqual([wrong.status, wrong.body.error.code], [401, 'LOGIN_FAILED']);
+    let throttled: Answer | null = null;
+    for (let i = 0; i < 10 && !throttled; i++) {
+      const a = await client.login('nope');
+      if (a.status === 429) throttled = a;
+    }
+    assert.equal(throttled?.body.error.code, 'TOO_MANY_ATTEMPTS');
+    assert.match(run.output.text, /Manager login from 127\.0\.0\.1 failed/);
+  });
+
+  it('lets the default password do nothing but choose a new one, under the rules', async () => {
+    // Another address: the throttle of the test above is per address.
+    const use = new Client(base, '127.0.0.2');
+    assert.equal((await use.login('pwd')).status, 200);
+    const session = await use.call('GET', '/session');
+    assert.equal(session.body.mustChangePassword, true);
+    const blocked = await use.call('GET', '/instances');
+    assert.deepEqual([blocked.status, blocked.body.error.code], [403, 'PASSWORD_CHANGE_REQUIRED']);
+    for (const [password, pattern] of [
+      ['short', /at least 8 characters/],
+      ['password123', /too common/],
+      ['pwd', /at least 8/],
+    ] as const) {
+      const bad = await use.act('POST', '/password', { current: 'pwd', password });
+      assert.equal(bad.status, 400, password);
+      assert.match(bad.body.error.message, pattern);
+    }
+    const wrongCurrent = await use.act('POST', '/password', { current: 'nope', password: PASSWORD });
+    assert.deepEqual([wrongCurrent.status, wrongCurrent.body.error.field], [400, 'current']);
+    assert.equal((await use.act('POST', '/password', { current: 'pwd', password: PASSWORD })).status, 200);
+    assert.equal((await use.call('GET', '/instances')).status, 200);
+    assert.equal((await new Client(base, '127.0.0.3').login('pwd')).status, 401);
+  });
+
+  it('needs the CSRF token or this site\'s Origin to change anything, and never changes state on GET', async () => {
+    const client = new Client(base, '127.0.0.4');
+    assert.equal((await client.login(PASSWORD)).status, 200);
+    assert.equal(client.cookie.startsWith('ap_session='), true);
+    const noToken = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' });
+    assert.deepEqual([noToken.status, noToken.body.error.code], [403, 'CSRF']);
+    const foreign = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' }, { origin: 'http://evil.example' });
+    assert.equal(foreign.status, 403);
+    const sameSite = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' }, { origin: base });
+    assert.equal(sameSite.status, 201, JSON.stringify(sameSite.body));
+    const viaGet = await client.call('GET', '/instances/csrf@example.com/stop');
+    assert.equal(viaGet.status, 405);
+    assert.equal((await client.call('GET', '/instances/csrf@example.com')).body.wanted, 'running');
+    assert.equal((await client.act('DELETE', '/instances/csrf@example.com?dropDatabase=true')).status, 200);
+  });
+
+  it('answers bad input with 4xx, the error code, and no change', async () => {
+    const client = new Client(base, '127.0.0.5');
+    await client.login(PASSWORD);
+    const before = (await client.call('GET', '/instances')).body.instances.length;
+    for (const [method, path, body, status, code] of [
+      ['POST', '/instances', { service: 'echo', name: "o'brien", domain: 'example.com' }, 400, 'INVALID_FIELD'],
+      ['POST', '/instances', '{not json', 400, 'BAD_REQUEST'],
+      ['POST', '/instances', { service: 'echo', name: 'x', domain: 'example.com', colour: 'red' }, 400, 'INVALID_FIELD'],
+      ['PUT', '/settings/diskThreshold', { value: '120' }, 400, 'INVALID_FIELD'],
+      ['POST', '/instances/none@example.com/start', {}, 404, 'NOT_FOUND'],
+      ['GET', '/nothing/here', undefined, 404, 'NOT_FOUND'],
+    ] as const) {
+      const answer = await client.act(method, path, body);
+      assert.deepEqual([answer.status, answer.body.error?.code], [status, code], `${method} ${path}`);
+    }
+    assert.equal((await client.call('GET', '/instances')).body.instances.length, before);
+    assert.equal((await client.call('GET', '/settings')).body.settings.diskThreshold.value, '95');
+  });
+
+  it('downloads a backup and restores it by upload under another name', async () => {
+    const client = new Client(base, '127.0.0.6');
+    await client.login(PASSWORD);
+    assert.equal((await client.act('POST', '/instances', { service: 'echo', name: 'orig', domain: 'example.com' })).status, 201);
+    const download = await client.call('GET', '/backups/instances/orig@example.com/download');
+    assert.equal(download.status, 200);
+    assert.match(String(download.headers['content-disposition']), /^attachment; filename="orig-example\.com-\d{8}-\d{6}\.apbk"$/);
+    assert.equal(download.body.subarray(0, 10).toString(), 'APBACKUP1\n');
+    const started = await client.call('POST', '/restores/instances/upload?name=copy', download.body, { 'x-csrf-token': client.csrf, 'content-type': 'application/octet-stream' });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const done = await until('restore job', async () => {
+      const job = (await client.call('GET', `/jobs/${started.body.id}`)).body;
+      return job.state === 'running' ? undefined : job;
+    });
+    assert.equal(done.state, 'succeeded', done.message);
+    assert.equal((await client.call('GET', '/instances/copy@example.com')).body.database.name, 'example.com_copy');
+  });
+
+  it('marks the cookie Secure over HTTPS, and logs out', async () => {
+    // Over HTTPS (the box's self-signed certificate), from an address the throttle has not seen.
+    const cookie = await new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ password: PASSWORD });
+      const req = httpsRequest(`${httpsBase}/manager/api/session`, { method: 'POST', localAddress: '127.0.0.8', rejectUnauthorized: false, agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+        res.resume();
+        assert.equal(res.statusCode, 200);
+        resolve(String(res.headers['set-cookie']?.[0]));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.match(cookie, /^ap_session=[\w-]+; Path=\/manager; HttpOnly; SameSite=Strict; Secure$/);
+    const client = new Client(base, '127.0.0.7');
+    await client.login(PASSWORD);
+    assert.match(String((await client.call('GET', '/session')).headers['cache-control']), /no-store/);
+    assert.equal((await client.act('DELETE', '/session')).status, 200);
+    assert.equal((await client.call('GET', '/instances')).status, 401);
+  });
+});
