@@ -2,7 +2,8 @@
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
@@ -11,7 +12,7 @@ import { ctl, type SupervisorStatus } from './ctl';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database } from './db';
 import { Backups, BackupSchedule } from './backup';
 import { backupRoutes, boxLabel, macAddress } from './backup/api';
-import { ApError, describe, exitCodeOf } from './errors';
+import { ApError, describe, exitCodeOf, InvalidField } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
 import { acquireLock, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
@@ -219,6 +220,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
       ramdiskLog: join(paths.data, 'ramdisk.log'),
       manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION },
+      uiDir: join(dirname(fileURLToPath(import.meta.url)), 'manager'),
       health: async () => {
         const dbOk = await database.ping();
         const ok = dbOk && state === 'running';
@@ -315,6 +317,30 @@ export async function serve(config: Config, env: Env): Promise<number> {
     });
     api = new Api([
       ...serviceRoutes(running, paths.appLogs),
+      {
+        method: 'GET',
+        pattern: '/certificate',
+        summary: 'the webserver certificate being served: subject, issuer, validity, whether it was uploaded',
+        handler: async () => {
+          const c = await prepareCertificate(store, paths.tls, log.child('tls'));
+          return { subject: c.chain.subject.replace(/\n/g, ', '), issuer: c.chain.issuer.replace(/\n/g, ', '), validTo: c.chain.validTo.toISOString(), custom: c.custom, fingerprint256: c.chain.fingerprint256 };
+        },
+      },
+      {
+        method: 'PUT',
+        pattern: '/certificate',
+        summary: 'upload the webserver certificate ({"pem"}: certificate, intermediates, unencrypted key); checked (key, order, validity), applied at once',
+        handler: async ({ body }) => {
+          const pem = (body as { pem?: unknown }).pem;
+          if (typeof pem !== 'string') throw new InvalidField('pem', 'expected the PEM text');
+          const chain = await installCertificate(store, pem);
+          const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
+          await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+          monitor?.checkCertificate(prepared.chain);
+          log.info(`webserver certificate replaced: ${chain.subject.replace(/\n/g, ', ')}`);
+          return { subject: chain.subject.replace(/\n/g, ', '), issuer: chain.issuer.replace(/\n/g, ', '), validTo: chain.validTo.toISOString(), custom: true, fingerprint256: chain.fingerprint256 };
+        },
+      },
       { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),

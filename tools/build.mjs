@@ -15,10 +15,13 @@ const require = createRequire(join(root, 'package.json'));
 const args = new Set(process.argv.slice(2));
 
 if (!args.has('--no-check')) {
-  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root, '--noEmit'], { stdio: 'inherit' });
-  if (tsc.status !== 0) {
-    console.error('build: type errors, no bundle written');
-    process.exit(1);
+  // The supervisor (Node) and the Manager UI (browser, Preact) each with their own settings.
+  for (const project of [root, join(root, 'src/ui')]) {
+    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project, '--noEmit'], { stdio: 'inherit' });
+    if (tsc.status !== 0) {
+      console.error('build: type errors, no bundle written');
+      process.exit(1);
+    }
   }
 }
 
@@ -54,6 +57,26 @@ await build({
   outfile: join(dist, 'sdk.js'),
   banner: { js: `// App Platform service SDK ${pkg.version} (build ${label})` },
 });
+
+// The Manager UI: one script and one style sheet for the browser, served from dist/manager/
+// beside the bundle (no CDN, no external font: the box may be offline).
+await build({
+  entryPoints: [join(root, 'src/ui/main.tsx')],
+  outdir: join(dist, 'manager'),
+  entryNames: 'app',
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  loader: { '.css': 'css' },
+  define: { __AP_VERSION__: JSON.stringify(pkg.version) },
+});
+copyFileSync(join(root, 'src/ui/index.html'), join(dist, 'manager/index.html'));
 
 const abi = process.versions.modules;
 const uwsName = `uws_${process.platform}_${process.arch}_${abi}.node`;

@@ -69,6 +69,8 @@ const STATUS: Readonly<Record<string, number>> = {
 
 /** The HTTP status of an error code. */
 export function httpStatus(code: string): number {
+  // A certificate that is refused is bad input (the message says which check failed).
+  if (code.startsWith('CERT_')) return 400;
   return STATUS[code] ?? 500;
 }
 

@@ -10,6 +10,7 @@ import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
 import { mountManagerApi, type ManagerHttpOptions } from '../manager/http';
+import { loadUi, mountUi } from '../manager/ui';
 import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
@@ -38,6 +39,8 @@ export interface WebserverOptions {
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
+  /** The Manager UI's built files (dist/manager), served at /manager/. */
+  readonly uiDir?: string;
   /** The admin API over HTTP (/manager/api/), behind the Manager login. */
   readonly manager?: ManagerHttpOptions;
   /** /manager/boot: the gateway boot settings, read-only (the gateway's admin UI reads them). */
@@ -70,9 +73,10 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   const uws = loadUws();
   const sockets: us_listen_socket[] = [];
   const wsShared = websocketState(options.upstreams, options.ws);
+  const ui = loadUi(options.uiDir ?? '');
 
   const listen = async (app: TemplatedApp, port: number, scheme: string): Promise<[us_listen_socket, number]> => {
-    routes(app, options, wsShared, scheme === 'HTTPS');
+    routes(app, options, wsShared, scheme === 'HTTPS', ui);
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
     if (!socket) {
       throw new ApError('LISTEN_FAILED', `cannot listen for ${scheme} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
@@ -125,7 +129,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   };
 }
 
-function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean): void {
+function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, ui: ReturnType<typeof loadUi>): void {
   if (options.manager) mountManagerApi(app, options.manager, secure);
   app.get('/manager/health', (res) => {
     let aborted = false;
@@ -173,9 +177,7 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, 
   app.get('/manager', (res) => {
     res.writeStatus('301 Moved Permanently').writeHeader('Location', '/manager/').end();
   });
-  app.get('/manager/', (res) => {
-    res.writeHeader('Content-Type', 'text/html; charset=utf-8').end(MANAGER_PAGE);
-  });
+  mountUi(app, ui);
   app.ws('/*', websocketBehavior(options.routes, wsShared));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
@@ -195,14 +197,3 @@ function urlHost(host: string): string {
   if (host === '::' || host === '0.0.0.0' || host === '') return 'localhost';
   return host.includes(':') ? `[${host}]` : host;
 }
-
-const MANAGER_PAGE = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>App Platform Manager</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body>
-<h1>App Platform Manager</h1>
-<p>The supervisor is running. Its state: <a href="/manager/health">/manager/health</a>.</p>
-</body>
-</html>
-`;

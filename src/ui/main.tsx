@@ -1,0 +1,555 @@
+// The App Platform Manager in the browser: login (and the forced change of the
+// default password), a tree of services and their instances as on the
+// vendor's Manager, instance pages, settings, system charts. Preact and uPlot,
+// no CDN, no external fonts; hash routes so every page has an address.
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { api, ApiError, follow, setCsrf, upload } from './api';
+import './style.css';
+
+type Session = { csrf: string; mustChangePassword: boolean } | null;
+
+function useRoute(): string {
+  const [route, setRoute] = useState(location.hash.slice(1) || '/');
+  useEffect(() => {
+    const on = () => setRoute(location.hash.slice(1) || '/');
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return route;
+}
+
+function ErrorText({ error }: { error: unknown }) {
+  if (!error) return null;
+  const text = error instanceof ApiError ? error.message : String(error);
+  return (
+    <p class="error" role="alert">
+      {text}
+    </p>
+  );
+}
+
+function Login({ onLogin }: { onLogin: (s: Session) => void }) {
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const s = await api('POST', '/session', { password });
+      setCsrf(s.csrf);
+      onLogin(s);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="card narrow" onSubmit={submit}>
+      <h1>App Platform Manager</h1>
+      <label>
+        Password
+        <input type="password" name="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} autofocus />
+      </label>
+      <button type="submit">Log in</button>
+      <ErrorText error={error} />
+    </form>
+  );
+}
+
+function ChangePassword({ forced, onDone }: { forced: boolean; onDone: () => void }) {
+  const [current, setCurrent] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api('POST', '/password', { current, password });
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="card narrow" onSubmit={submit}>
+      <h1>{forced ? 'Choose a new Manager password' : 'Change the Manager password'}</h1>
+      {forced && <p>The password is still the default. Choose your own (at least 8 characters, not a common one) before anything else.</p>}
+      <label>
+        Current password
+        <input type="password" name="current" autocomplete="current-password" value={current} onInput={(e) => setCurrent((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        New password
+        <input type="password" name="new" autocomplete="new-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">Save</button>
+      <ErrorText error={error} />
+    </form>
+  );
+}
+
+function Tree({ tick }: { tick: number }) {
+  const [services, setServices] = useState<any[]>([]);
+  const [instances, setInstances] = useState<any[]>([]);
+  useEffect(() => {
+    void api('GET', '/services').then((r) => setServices(r.services), () => {});
+    void api('GET', '/instances').then((r) => setInstances(r.instances), () => {});
+  }, [tick]);
+  return (
+    <nav class="tree" aria-label="Services and instances">
+      <a href="#/">Manager</a>
+      <ul>
+        {services.map((s) => (
+          <li key={s.name}>
+            <a href={`#/service/${s.name}`}>
+              {s.name} <span class={`state ${s.state}`}>{s.state}</span>
+            </a>
+            <ul>
+              {instances
+                .filter((i) => i.service === s.name)
+                .map((i) => (
+                  <li key={i.id}>
+                    <a href={`#/instance/${encodeURIComponent(i.id)}`}>
+                      {i.id} <span class={`state ${i.state}`}>{i.state}</span>
+                    </a>
+                  </li>
+                ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+function Home({ refresh }: { refresh: () => void }) {
+  const [status, setStatus] = useState<any>(null);
+  const [alarms, setAlarms] = useState<any[]>([]);
+  const [form, setForm] = useState({ service: '', name: '', domain: '', password: '' });
+  const [error, setError] = useState<unknown>(null);
+  const [services, setServices] = useState<any[]>([]);
+  useEffect(() => {
+    void api('GET', '/status').then(setStatus, () => {});
+    void api('GET', '/alarms').then((r) => setAlarms(r.active), () => {});
+    void api('GET', '/services').then((r) => setServices(r.services), () => {});
+  }, []);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const created = await api('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...(form.password ? { password: form.password } : {}) });
+      refresh();
+      location.hash = `#/instance/${encodeURIComponent(created.id)}`;
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const field = (key: keyof typeof form, label: string, type = 'text') => (
+    <label>
+      {label}
+      <input type={type} name={key} value={form[key]} onInput={(e) => setForm({ ...form, [key]: (e.target as HTMLInputElement).value })} />
+    </label>
+  );
+  return (
+    <section>
+      <h1>App Platform</h1>
+      {status && (
+        <p>
+          Version {status.version} (build {status.label}), board {status.board}, up {status.uptimeSeconds} s
+        </p>
+      )}
+      <h2>Alarms</h2>
+      {alarms.length === 0 ? <p>No active alarms.</p> : (
+        <ul class="alarms">
+          {alarms.map((a) => (
+            <li key={a.id} class={a.severity}>
+              <strong>{a.severity}</strong> {a.source} {a.code}: {a.text}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>New instance</h2>
+      <form class="card" onSubmit={create}>
+        <label>
+          Service
+          <select name="service" value={form.service} onChange={(e) => setForm({ ...form, service: (e.target as HTMLSelectElement).value })}>
+            {services.map((s) => (
+              <option key={s.name} value={s.name}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        {field('name', 'Name')}
+        {field('domain', 'Domain')}
+        {field('password', 'Instance password (empty: random)', 'password')}
+        <button type="submit">Create</button>
+        <ErrorText error={error} />
+      </form>
+    </section>
+  );
+}
+
+function Progress({ share, label }: { share: number; label: string }) {
+  return (
+    <div class="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
+      <div style={{ width: `${Math.round(share * 100)}%` }} />
+      <span>{Math.round(share * 100)} %</span>
+    </div>
+  );
+}
+
+function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
+  const [instance, setInstance] = useState<any>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [showPassword, setShowPassword] = useState(false);
+  const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
+  const [cloneName, setCloneName] = useState('');
+  const load = () => api('GET', `/instances/${encodeURIComponent(id)}`).then(setInstance, setError);
+  useEffect(() => void load(), [id]);
+  const act = (fn: () => Promise<unknown>) => async () => {
+    setError(null);
+    try {
+      await fn();
+      await load();
+      refresh();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const onRestore = async (e: Event) => {
+    e.preventDefault();
+    const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    setError(null);
+    try {
+      const query = cloneName ? `?name=${encodeURIComponent(cloneName)}&domain=${encodeURIComponent(instance.domain)}` : '?replace=true';
+      setRestore({ share: 0, text: 'uploading' });
+      const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
+      const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
+      setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
+      if (done.state !== 'succeeded') setError(new ApiError(0, 'RESTORE_FAILED', done.message));
+      refresh();
+    } catch (err) {
+      setRestore(null);
+      setError(err);
+    }
+  };
+  if (!instance) return <ErrorText error={error} />;
+  return (
+    <section>
+      <h1>{instance.id}</h1>
+      <dl class="fields">
+        <dt>Service</dt>
+        <dd>{instance.service}</dd>
+        <dt>State</dt>
+        <dd class={`state ${instance.state}`}>{instance.state}</dd>
+        <dt>Webserver path</dt>
+        <dd>{instance.path}</dd>
+        <dt>Password</dt>
+        <dd>
+          <code>{showPassword ? instance.password : '••••••••'}</code>{' '}
+          <button type="button" onClick={() => setShowPassword(!showPassword)}>
+            {showPassword ? 'Hide' : 'Show'}
+          </button>{' '}
+          <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/password`, {}))}>
+            New password
+          </button>
+        </dd>
+        <dt>Database</dt>
+        <dd>
+          {instance.database.name} (user {instance.database.user}
+          {instance.database.sizeBytes ? `, ${(instance.database.sizeBytes / 1048576).toFixed(1)} MB` : ''})
+        </dd>
+        <dt>Trace flags</dt>
+        <dd>{instance.traceFlagNames.join(', ') || 'none'}</dd>
+        <dt>Backup</dt>
+        <dd>{instance.excludeFromBackup ? 'excluded' : 'included'}</dd>
+      </dl>
+      <p class="buttons">
+        <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/start`, {}))}>
+          Start
+        </button>
+        <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/stop`, {}))}>
+          Stop
+        </button>
+        <button type="button" onClick={act(async () => follow((await api('POST', `/instances/${encodeURIComponent(id)}/cleanup`, {})).id, () => {}))}>
+          Clean up database
+        </button>
+        <a class="button" href={`/manager/api/backups/instances/${encodeURIComponent(id)}/download`} download>
+          Download backup
+        </a>
+      </p>
+      <form class="card" onSubmit={onRestore}>
+        <h2>Restore</h2>
+        <label>
+          Backup file
+          <input type="file" name="file" accept=".apbk,application/octet-stream" />
+        </label>
+        <label>
+          As a copy named (empty: replace this instance)
+          <input type="text" name="clone" value={cloneName} onInput={(e) => setCloneName((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit">Restore</button>
+        {restore && <Progress share={restore.share} label="restore" />}
+        {restore && <p class="note">{restore.text}</p>}
+      </form>
+      <ErrorText error={error} />
+    </section>
+  );
+}
+
+function ServicePage({ name, refresh }: { name: string; refresh: () => void }) {
+  const [service, setService] = useState<any>(null);
+  const [error, setError] = useState<unknown>(null);
+  const load = () => api('GET', `/services/${encodeURIComponent(name)}`).then(setService, setError);
+  useEffect(() => void load(), [name]);
+  const act = (what: string) => async () => {
+    try {
+      await api('POST', `/services/${encodeURIComponent(name)}/${what}`, {});
+      await load();
+      refresh();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (!service) return <ErrorText error={error} />;
+  return (
+    <section>
+      <h1>{service.name}</h1>
+      <dl class="fields">
+        <dt>Version</dt>
+        <dd>
+          {service.version} ({service.label})
+        </dd>
+        <dt>State</dt>
+        <dd class={`state ${service.state}`}>{service.state}</dd>
+        <dt>Restarts</dt>
+        <dd>{service.restarts}</dd>
+        {service.reason && (
+          <>
+            <dt>Last failure</dt>
+            <dd>{service.reason}</dd>
+          </>
+        )}
+      </dl>
+      <p class="buttons">
+        <button type="button" onClick={act('start')}>
+          Start
+        </button>
+        <button type="button" onClick={act('stop')}>
+          Stop
+        </button>
+        <a class="button" href={`/manager/api/services/${encodeURIComponent(name)}/log`} download>
+          Download log
+        </a>
+      </p>
+      <ErrorText error={error} />
+    </section>
+  );
+}
+
+const SECTIONS: [string, string[]][] = [
+  ['General', ['appStoreUrl', 'timezone', 'dbOptimizationHour', 'commandFile']],
+  ['Alarms and events', ['eventsUrl', 'eventsUser', 'eventsPassword', 'alarmEmail', 'diskThreshold']],
+  ['SMTP', ['smtpServer', 'smtpPort', 'smtpSecurity', 'smtpUser', 'smtpPassword', 'smtpSender', 'smtpInsecureTls']],
+];
+
+function Setting({ name, spec }: { name: string; spec: { label: string; value: string } }) {
+  const [value, setValue] = useState(spec.value === '***' ? '' : spec.value);
+  const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
+  const secret = /password/i.test(name);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api('PUT', `/settings/${name}`, { value });
+      setState({ saved: true });
+    } catch (err) {
+      setState({ error: err });
+    }
+  };
+  return (
+    <form class="setting" onSubmit={save}>
+      <label>
+        {spec.label}
+        {name === 'commandFile' ? (
+          <textarea name={name} rows={4} value={value} onInput={(e) => setValue((e.target as HTMLTextAreaElement).value)} />
+        ) : (
+          <input name={name} type={secret ? 'password' : 'text'} placeholder={secret && spec.value ? '(set)' : ''} value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+        )}
+      </label>
+      <button type="submit">Save</button>
+      {state.saved && <span class="ok">saved</span>}
+      <ErrorText error={state.error} />
+    </form>
+  );
+}
+
+function SettingsPage() {
+  const [settings, setSettings] = useState<Record<string, { label: string; value: string }> | null>(null);
+  const [pem, setPem] = useState('');
+  const [cert, setCert] = useState<any>(null);
+  const [certError, setCertError] = useState<unknown>(null);
+  const [update, setUpdate] = useState<any>(null);
+  useEffect(() => {
+    void api('GET', '/settings').then((r) => setSettings(r.settings), () => {});
+    void api('GET', '/certificate').then(setCert, () => {});
+    void api('GET', '/update').then(setUpdate, () => {});
+  }, []);
+  const uploadCert = async (e: Event) => {
+    e.preventDefault();
+    setCertError(null);
+    try {
+      setCert(await api('PUT', '/certificate', { pem }));
+    } catch (err) {
+      setCertError(err);
+    }
+  };
+  if (!settings) return null;
+  return (
+    <section>
+      <h1>Settings</h1>
+      {SECTIONS.map(([title, names]) => (
+        <fieldset key={title}>
+          <legend>{title}</legend>
+          {names.filter((n) => settings[n]).map((n) => <Setting key={n} name={n} spec={settings[n]!} />)}
+        </fieldset>
+      ))}
+      <fieldset>
+        <legend>Security</legend>
+        {cert && (
+          <p>
+            Current webserver certificate: {cert.subject} ({cert.custom ? 'uploaded' : 'self-signed'}), valid until {cert.validTo}
+          </p>
+        )}
+        <form onSubmit={uploadCert}>
+          <label>
+            Webserver certificate (PEM: certificate, intermediates, unencrypted key)
+            <textarea name="pem" rows={6} value={pem} onInput={(e) => setPem((e.target as HTMLTextAreaElement).value)} />
+          </label>
+          <button type="submit">Upload certificate</button>
+          <ErrorText error={certError} />
+        </form>
+        <p>
+          <a href="#/password">Change the Manager password</a>
+        </p>
+      </fieldset>
+      <fieldset>
+        <legend>Update</legend>
+        {update && (
+          <p>
+            Running image {update.running ?? 'unknown'}; available: {update.available ?? 'none'}
+          </p>
+        )}
+      </fieldset>
+    </section>
+  );
+}
+
+const CHARTS: [string, string, Record<string, string>, (v: number) => string][] = [
+  ['CPU', 'ap_cpu_percent', {}, (v) => `${v.toFixed(0)} %`],
+  ['Supervisor memory', 'ap_memory_bytes', { what: 'supervisor' }, (v) => `${(v / 1048576).toFixed(1)} MB`],
+  ['Data partition used', 'ap_disk_used_bytes', { partition: 'p2' }, (v) => `${(v / 1048576).toFixed(0)} MB`],
+  ['WebSockets', 'ap_websockets_open', {}, (v) => String(v)],
+];
+
+function Chart({ title, name, labels, format }: { title: string; name: string; labels: Record<string, string>; format: (v: number) => string }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [last, setLast] = useState<string>('…');
+  useEffect(() => {
+    let plot: uPlot | null = null;
+    let stopped = false;
+    const draw = async () => {
+      const query = new URLSearchParams({ range: 'hour', ...labels }).toString();
+      const r = await api('GET', `/metrics/${name}?${query}`).catch(() => null);
+      if (!r || stopped || !box.current) return;
+      const xs = r.points.map((p: [number, number]) => p[0] / 1000);
+      const ys = r.points.map((p: [number, number]) => p[1]);
+      if (ys.length) setLast(format(ys[ys.length - 1]));
+      const data: uPlot.AlignedData = [xs, ys];
+      if (!plot) {
+        plot = new uPlot({ width: Math.min(560, box.current.clientWidth || 320), height: 160, series: [{}, { label: title, stroke: '#2563eb', width: 2 }], axes: [{}, { size: 72, values: (_u, v) => v.map((x) => format(x)) }], legend: { show: false } }, data, box.current);
+      } else plot.setData(data);
+    };
+    void draw();
+    const timer = setInterval(() => void draw(), 5000);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      plot?.destroy();
+    };
+  }, [name]);
+  return (
+    <figure class="chart" data-metric={name}>
+      <figcaption>
+        {title}: <strong>{last}</strong>
+      </figcaption>
+      <div ref={box} />
+    </figure>
+  );
+}
+
+function SystemPage() {
+  return (
+    <section>
+      <h1>System</h1>
+      <div class="charts">
+        {CHARTS.map(([title, name, labels, format]) => (
+          <Chart key={name + JSON.stringify(labels)} title={title} name={name} labels={labels} format={format} />
+        ))}
+      </div>
+      <p>
+        <a href="/manager/ramdisk.log">Rescue system log</a> · <a href="/manager/boot">Boot settings</a> · <a href="/manager/metrics">Prometheus metrics</a>
+      </p>
+    </section>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState<Session | undefined>(undefined);
+  const [tick, setTick] = useState(0);
+  const route = useRoute();
+  useEffect(() => {
+    api('GET', '/session').then(
+      (s) => {
+        setCsrf(s.csrf);
+        setSession(s);
+      },
+      () => setSession(null),
+    );
+  }, []);
+  const refresh = () => setTick((t) => t + 1);
+  if (session === undefined) return null;
+  if (session === null) return <Login onLogin={setSession} />;
+  if (session.mustChangePassword) return <ChangePassword forced onDone={() => setSession({ ...session, mustChangePassword: false })} />;
+  const logout = async () => {
+    await api('DELETE', '/session').catch(() => {});
+    setSession(null);
+    location.hash = '#/';
+  };
+  let page;
+  if (route.startsWith('/instance/')) page = <InstancePage id={decodeURIComponent(route.slice(10))} refresh={refresh} />;
+  else if (route.startsWith('/service/')) page = <ServicePage name={decodeURIComponent(route.slice(9))} refresh={refresh} />;
+  else if (route === '/settings') page = <SettingsPage />;
+  else if (route === '/system') page = <SystemPage />;
+  else if (route === '/password') page = <ChangePassword forced={false} onDone={() => (location.hash = '#/settings')} />;
+  else page = <Home refresh={refresh} />;
+  return (
+    <div class="layout">
+      <header>
+        <strong>App Platform Manager</strong>
+        <nav aria-label="Pages">
+          <a href="#/">Home</a> <a href="#/settings">Settings</a> <a href="#/system">System</a>{' '}
+          <button type="button" onClick={logout}>
+            Log out
+          </button>
+        </nav>
+      </header>
+      <Tree tick={tick} />
+      <main>{page}</main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
