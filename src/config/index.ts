@@ -57,6 +57,8 @@ export interface Config {
     readonly rebootCommand: string;
     /** READY this long, a freshly updated image is confirmed. */
     readonly confirmAfterMs: number;
+    /** Run by the Manager's Shutdown ("none": only say so). */
+    readonly shutdownCommand: string;
   };
   /** Between samples of the metrics and checks of the disk. */
   readonly monitorIntervalMs: number;
@@ -142,6 +144,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
   { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images (default: <root>/etc/ap/keys)' },
   { flag: 'reboot-command', env: 'AP_REBOOT_COMMAND', file: 'update.rebootCommand', kind: 'string', help: 'how the box reboots after staging an image (default: reboot; none on the dev board)' },
+  { flag: 'shutdown-command', env: 'AP_SHUTDOWN_COMMAND', file: 'update.shutdownCommand', kind: 'string', help: "how the Manager's Shutdown turns the box off (default: poweroff; none on the dev board)" },
   { flag: 'confirm-after', env: 'AP_CONFIRM_AFTER', file: 'update.confirmAfter', kind: 'seconds', help: 'seconds READY after which a freshly updated image counts as good (default: 60)' },
   { flag: 'backup-stall-timeout', env: 'AP_BACKUP_STALL_TIMEOUT', file: 'backup.stallTimeout', kind: 'seconds', help: 'seconds a backup target may take no data and give no answer before the backup fails (default: 60)' },
 ];
@@ -225,6 +228,7 @@ export function loadConfig(sources: ConfigSources): Config {
       keysDir: resolvePath(pick('image-keys') ?? resolve(root, 'etc/ap/keys'), sources.cwd),
       rebootCommand: pick('reboot-command') ?? (board.name === 'dev' ? 'none' : 'reboot'),
       confirmAfterMs: Number(pick('confirm-after') ?? 60) * 1000,
+      shutdownCommand: pick('shutdown-command') ?? (board.name === 'dev' ? 'none' : 'poweroff'),
     },
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {

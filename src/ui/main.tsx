@@ -255,6 +255,9 @@ function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
           </button>{' '}
           <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/password`, {}))}>
             New password
+          </button>{' '}
+          <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/db-password`, {}))}>
+            New database password
           </button>
         </dd>
         <dt>Database</dt>
@@ -281,6 +284,7 @@ function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
           Download backup
         </a>
       </p>
+      <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
       <form class="card" onSubmit={onRestore}>
         <h2>Restore</h2>
         <label>
@@ -297,6 +301,50 @@ function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
       </form>
       <ErrorText error={error} />
     </section>
+  );
+}
+
+const TRACE_FLAGS = ['App', 'Database', 'DB files', 'DNS', 'Ethernet', 'File', 'Files', 'HTTP client', 'HTTP file', 'Process', 'TLS', 'TCP', 'LDS', 'Webserver traffic', 'WebSocket client', 'App WebSocket', 'WebDAV service', 'Command', 'Config', 'Time', 'SMTP', 'UDP', 'DTLS', 'Media', 'Media channel', 'ICE', 'TURN', 'AppSharing', 'Audio', 'Video', 'Browser', 'AppProxy', 'Alarm client', 'Webserver'];
+
+function InstanceEdit({ instance, onSaved }: { instance: any; onSaved: () => void }) {
+  const [path, setPath] = useState(instance.path);
+  const [flags, setFlags] = useState<string[]>(instance.traceFlagNames);
+  const [exclude, setExclude] = useState<boolean>(instance.excludeFromBackup);
+  const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api('PATCH', `/instances/${encodeURIComponent(instance.id)}`, { path, traceFlags: flags, excludeFromBackup: exclude });
+      setState({ saved: true });
+      onSaved();
+    } catch (err) {
+      setState({ error: err });
+    }
+  };
+  return (
+    <form class="card" onSubmit={save}>
+      <h2>Edit</h2>
+      <label>
+        Webserver path
+        <input name="path" value={path} onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
+      </label>
+      <label class="inline">
+        <input type="checkbox" name="excludeFromBackup" checked={exclude} onChange={(e) => setExclude((e.target as HTMLInputElement).checked)} /> Exclude from backup
+      </label>
+      <details>
+        <summary>Trace flags ({flags.length})</summary>
+        <div class="flags">
+          {TRACE_FLAGS.map((f) => (
+            <label key={f} class="inline">
+              <input type="checkbox" checked={flags.includes(f)} onChange={(e) => setFlags((e.target as HTMLInputElement).checked ? [...flags, f] : flags.filter((x) => x !== f))} /> {f}
+            </label>
+          ))}
+        </div>
+      </details>
+      <button type="submit">Save</button>
+      {state.saved && <span class="ok">saved</span>}
+      <ErrorText error={state.error} />
+    </form>
   );
 }
 
@@ -435,6 +483,33 @@ function SettingsPage() {
           <a href="#/password">Change the Manager password</a>
         </p>
       </fieldset>
+      <SystemActions update={update} />
+    </section>
+  );
+}
+
+function SystemActions({ update }: { update: any }) {
+  const [message, setMessage] = useState<string>('');
+  const [error, setError] = useState<unknown>(null);
+  const run = (fn: () => Promise<string>, question?: string) => async () => {
+    if (question && !confirm(question)) return;
+    setError(null);
+    setMessage('…');
+    try {
+      setMessage(await fn());
+    } catch (err) {
+      setMessage('');
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <fieldset>
+        <legend>Mail</legend>
+        <button type="button" onClick={run(async () => (await api('POST', '/mail/test', {})).reply)}>
+          Send test mail
+        </button>
+      </fieldset>
       <fieldset>
         <legend>Update</legend>
         {update && (
@@ -442,8 +517,22 @@ function SettingsPage() {
             Running image {update.running ?? 'unknown'}; available: {update.available ?? 'none'}
           </p>
         )}
+        <button type="button" onClick={run(async () => (await follow((await api('POST', '/update', {})).id, (j) => setMessage(j.progress.note || j.message))).message, 'Update the App Platform now? It reboots to apply the image.')}>
+          Update now
+        </button>
       </fieldset>
-    </section>
+      <fieldset>
+        <legend>Restart and shutdown</legend>
+        <button type="button" onClick={run(async () => ((await api('POST', '/system/restart', { confirm: true })).restarting ? 'restarting…' : 'this board does not restart itself'), 'Restart the App Platform?')}>
+          Restart
+        </button>
+        <button type="button" onClick={run(async () => ((await api('POST', '/system/shutdown', { confirm: true })).shuttingDown ? 'shutting down…' : 'this board does not shut itself down'), 'Shut the App Platform down?')}>
+          Shutdown
+        </button>
+      </fieldset>
+      {message && <p class="note">{message}</p>}
+      <ErrorText error={error} />
+    </>
   );
 }
 

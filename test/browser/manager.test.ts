@@ -70,6 +70,14 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await page.locator('dd.state.running').waitFor({ timeout: 30_000 });
     await page.locator('.tree').getByText('web1@example.com').waitFor();
     await shot('03-instance');
+    // Edited live: path and trace flags.
+    await page.fill('input[name=path]', '/moved/web1');
+    await page.click('summary');
+    await page.getByLabel('Database', { exact: true }).check();
+    await page.click('form.card >> text=Save');
+    await page.locator('.ok').filter({ hasText: 'saved' }).waitFor();
+    await page.locator('dd').filter({ hasText: '/moved/web1' }).waitFor();
+    await page.locator('dd').filter({ hasText: 'App, Database, App WebSocket' }).waitFor();
   });
 
   it('downloads its backup and restores it under another name, the progress bar reaching 100 %', async () => {
@@ -96,6 +104,16 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     const alert = page.getByRole('alert').filter({ hasText: /certificate|key/i });
     await alert.waitFor();
     assert.match((await alert.textContent()) ?? '', /private key|certificate/i);
+    await page.click('text=Send test mail');
+    await page.getByRole('alert').filter({ hasText: 'set the SMTP server' }).waitFor();
+    // A setting refused with the reason, then saved.
+    const threshold = page.locator('form.setting', { has: page.locator('input[name=diskThreshold]') });
+    await threshold.locator('input').fill('120');
+    await threshold.locator('button').click();
+    await threshold.getByRole('alert').filter({ hasText: 'not a percentage' }).waitFor();
+    await threshold.locator('input').fill('90');
+    await threshold.locator('button').click();
+    await threshold.locator('.ok').waitFor();
     await shot('05-settings');
   });
 

@@ -197,6 +197,16 @@ describe('Manager API over HTTP', () => {
     assert.equal((await client.call('GET', '/instances/copy@example.com')).body.database.name, 'example.com_copy');
   });
 
+  it('restarts and shuts down only when confirmed (the dev board runs neither)', async () => {
+    const client = new Client(base, '127.0.0.9');
+    await client.login(PASSWORD);
+    const unconfirmed = await client.act('POST', '/system/restart', {});
+    assert.deepEqual([unconfirmed.status, unconfirmed.body.error.field], [400, 'confirm']);
+    assert.deepEqual((await client.act('POST', '/system/restart', { confirm: true })).body, { restarting: false });
+    assert.deepEqual((await client.act('POST', '/system/shutdown', { confirm: true })).body, { shuttingDown: false });
+    assert.match(run.output.text, /a shutdown was asked for, but this board does not run one/);
+  });
+
   it('marks the cookie Secure over HTTPS, and logs out', async () => {
     // Over HTTPS (the box's self-signed certificate), from an address the throttle has not seen.
     const cookie = await new Promise<string>((resolve, reject) => {

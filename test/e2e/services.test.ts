@@ -280,7 +280,11 @@ describe('supervision', () => {
     assert.match(failed.reason, /died 4 times/);
     assert.ok(elapsed >= 100 + 200 + 400, 'restarts were spaced by the backoff');
     assert.ok(cpu < 1500, `supervisor used ${cpu} ms of CPU for a crash loop`);
-    const records = await readdir(join(root, 'mnt/sda2/log/core_dumps/crasher'));
+    // The crash record of the last death is written as the state changes: wait for it.
+    const records = await until('4 crash records', async () => {
+      const files = await readdir(join(root, 'mnt/sda2/log/core_dumps/crasher')).catch(() => []);
+      return files.length >= 4 ? files : undefined;
+    });
     assert.equal(records.length, 4);
     const record = JSON.parse(await readFile(join(root, 'mnt/sda2/log/core_dumps/crasher', records[0]!), 'utf8'));
     assert.equal(record.exitCode, 3);
