@@ -30,6 +30,60 @@ function printableSetting(name: string, value: string): string {
   return value;
 }
 
+
+function checkBool(name: string): (value: string) => string {
+  return (value) => {
+    if (value !== 'true' && value !== 'false') throw new InvalidField(name, 'expected true or false');
+    return value;
+  };
+}
+
+function checkUrl(name: string): (value: string) => string {
+  return (value) => {
+    if (value === '') return value;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new InvalidField(name, `"${value}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InvalidField(name, 'must be an http(s) or ws(s) URL');
+    return value;
+  };
+}
+
+const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+function isHost(value: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) return value.split('.').every((n) => Number(n) <= 255);
+  if (value.includes(':')) return /^[0-9a-f:]+$/i.test(value);
+  return value.length <= 253 && value.split('.').every((l) => HOST_LABEL.test(l));
+}
+
+function checkHost(name: string): (value: string) => string {
+  return (value) => {
+    if (value !== '' && !isHost(value)) throw new InvalidField(name, `"${value}" is not a host name or address`);
+    return value;
+  };
+}
+
+/** A list, one per line or comma-separated, of host names (at most `max`). */
+function checkHostList(name: string, max: number): (value: string) => string {
+  return (value) => {
+    const items = value.split(/[\s,]+/).filter(Boolean);
+    if (items.length > max) throw new InvalidField(name, `at most ${max} names`);
+    const bad = items.find((i) => !isHost(i.replace(/^\*\./, '')));
+    if (bad) throw new InvalidField(name, `"${bad}" is not a DNS name`);
+    return items.join('\n');
+  };
+}
+
+function checkOneOf(name: string, values: readonly string[]): (value: string) => string {
+  return (value) => {
+    if (!values.includes(value)) throw new InvalidField(name, `expected ${values.join(', ')}`);
+    return value;
+  };
+}
+
 export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   timezone: {
     label: 'Timezone string',
@@ -53,6 +107,36 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
     // URLs may carry user:password@: never shown.
     show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
   },
+  // General (the seed's list; shown, saved and validated; acted upon as their issues land).
+  developerMode: { label: 'Enable Developer mode (apps uploaded without an App Store)', default: 'false', check: checkBool('developerMode') },
+  disableAppSecurity: { label: 'Disable App security (an app\'s own Linux user may log in)', default: 'false', check: checkBool('disableAppSecurity') },
+  devicesAppUrl: { label: 'Devices app URL', default: '', check: checkUrl('devicesAppUrl') },
+  devicesAppUrl2: { label: "Devices app URL 2 (don't use)", default: '', check: checkUrl('devicesAppUrl2') },
+  dnsName: { label: 'App Platform DNS name', default: '', check: checkHost('dnsName') },
+  ntpServer1: { label: 'NTP server 1', default: '', check: checkHost('ntpServer1') },
+  ntpServer2: { label: 'NTP server 2', default: '', check: checkHost('ntpServer2') },
+  dnsServer1: { label: 'DNS server 1', default: '', check: checkHost('dnsServer1') },
+  dnsServer2: { label: 'DNS server 2', default: '', check: checkHost('dnsServer2') },
+  // Let's Encrypt.
+  letsEncryptEnabled: { label: "Let's Encrypt: enable", default: 'false', check: checkBool('letsEncryptEnabled') },
+  letsEncryptUrl: { label: "Let's Encrypt App URL", default: '', check: checkUrl('letsEncryptUrl') },
+  letsEncryptPassword: { label: "Let's Encrypt App password", default: '', check: (value) => printableSetting('letsEncryptPassword', value), show: secret },
+  letsEncryptKeyLength: { label: "Let's Encrypt: key length", default: '2048', check: checkOneOf('letsEncryptKeyLength', ['2048', '3072', '4096']) },
+  letsEncryptDnsNames: { label: "Let's Encrypt: DNS names (up to 100)", default: '', check: checkHostList('letsEncryptDnsNames', 100) },
+  // Replication.
+  replicationMode: { label: 'Replication: off, primary or standby', default: 'off', check: checkOneOf('replicationMode', ['off', 'primary', 'standby']) },
+  replicationPrimary: { label: 'Replication: primary (for a standby)', default: '', check: checkHost('replicationPrimary') },
+  replicationPort: {
+    label: 'Replication: PostgreSQL port',
+    default: '5432',
+    check: (value) => {
+      if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField('replicationPort', `"${value}" is not a port number`);
+      return String(Number(value));
+    },
+  },
+  replicationPassword: { label: 'Replication: password', default: '', check: (value) => printableSetting('replicationPassword', value), show: secret },
+  // Registered Access Domains.
+  accessDomains: { label: 'Registered Access Domains', default: '', check: checkHostList('accessDomains', 1000) },
   appStoreUrl: {
     label: 'App Store URL (apps and images of the App Platform itself)',
     default: '',

@@ -399,9 +399,12 @@ function ServicePage({ name, refresh }: { name: string; refresh: () => void }) {
 }
 
 const SECTIONS: [string, string[]][] = [
-  ['General', ['appStoreUrl', 'timezone', 'dbOptimizationHour', 'commandFile']],
+  ['General', ['developerMode', 'disableAppSecurity', 'appStoreUrl', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'timezone', 'dnsServer1', 'dnsServer2', 'dbOptimizationHour', 'commandFile']],
+  ["Let's Encrypt", ['letsEncryptEnabled', 'letsEncryptUrl', 'letsEncryptPassword', 'letsEncryptKeyLength', 'letsEncryptDnsNames']],
   ['Alarms and events', ['eventsUrl', 'eventsUser', 'eventsPassword', 'alarmEmail', 'diskThreshold']],
   ['SMTP', ['smtpServer', 'smtpPort', 'smtpSecurity', 'smtpUser', 'smtpPassword', 'smtpSender', 'smtpInsecureTls']],
+  ['Replication', ['replicationMode', 'replicationPrimary', 'replicationPort', 'replicationPassword']],
+  ['Registered Access Domains', ['accessDomains']],
 ];
 
 function Setting({ name, spec }: { name: string; spec: { label: string; value: string } }) {
@@ -421,7 +424,7 @@ function Setting({ name, spec }: { name: string; spec: { label: string; value: s
     <form class="setting" onSubmit={save}>
       <label>
         {spec.label}
-        {name === 'commandFile' ? (
+        {name === 'commandFile' || name === 'letsEncryptDnsNames' || name === 'accessDomains' ? (
           <textarea name={name} rows={4} value={value} onInput={(e) => setValue((e.target as HTMLTextAreaElement).value)} />
         ) : (
           <input name={name} type={secret ? 'password' : 'text'} placeholder={secret && spec.value ? '(set)' : ''} value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
