@@ -39,7 +39,7 @@ await build({
   minifySyntax: true,
   define: { __AP_BUILD_LABEL__: JSON.stringify(label) },
   // Native addons are loaded from beside the bundle (src/native), never bundled.
-  external: ['uWebSockets.js', 'sd-notify'],
+  external: ['uWebSockets.js', 'sd-notify', 'libsodium-wrappers', 'libsodium-wrappers-sumo'],
   banner: {
     js: [
       '#!/usr/bin/env node',
@@ -50,6 +50,10 @@ await build({
   },
 });
 chmodSync(join(dist, 'ap.js'), 0o755);
+// libsodium's two flavours as files of their own beside the bundle (src/native/sodium.ts loads them on demand).
+for (const [pkgName, file] of [['libsodium-wrappers', 'sodium.js'], ['libsodium-wrappers-sumo', 'sodium-sumo.js']]) {
+  await build({ ...common, stdin: { contents: `export { default } from '${pkgName}';`, resolveDir: root, loader: 'js' }, outfile: join(dist, file), minifySyntax: true });
+}
 // The app-service SDK as a file of its own, for services written in TypeScript or JavaScript.
 await build({
   ...common,

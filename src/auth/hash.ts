@@ -4,18 +4,12 @@
 // bundle itself started with workerData.role = 'pwhash'; it is started on the
 // first hash and ended after a minute without work (it holds ~20 MB while it lives).
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { loadSodiumSumo } from '../native/sodium';
 
 export const OPSLIMIT = 2;
 export const MEMLIMIT = 19 * 1024 * 1024;
 
-type Sodium = typeof import('libsodium-wrappers-sumo');
-
-async function sodium(): Promise<Sodium> {
-  const module = (await import('libsodium-wrappers-sumo')) as unknown as { default?: Sodium } & Sodium;
-  const lib = module.default ?? module;
-  await lib.ready;
-  return lib;
-}
+const sodium = loadSodiumSumo;
 
 type Request = { id: number; op: 'hash'; password: string } | { id: number; op: 'verify'; hash: string; password: string };
 type Reply = { id: number; ok: true; value: string | boolean } | { id: number; ok: false; error: string };

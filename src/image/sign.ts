@@ -4,19 +4,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApError } from '../errors';
+import { loadSodium } from '../native/sodium';
 
-type Sodium = typeof import('libsodium-wrappers');
-let loading: Promise<Sodium> | null = null;
-
-async function sodium(): Promise<Sodium> {
-  loading ??= (async () => {
-    const module = (await import('libsodium-wrappers')) as unknown as { default?: Sodium } & Sodium;
-    const lib = module.default ?? module;
-    await lib.ready;
-    return lib;
-  })();
-  return loading;
-}
+const sodium = loadSodium;
 
 export interface KeyPair {
   readonly publicKey: string;
