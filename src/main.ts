@@ -2,6 +2,7 @@
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -20,7 +21,7 @@ import { DEFAULT_POLICY, startServices, type Services } from './services';
 import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
 import { RouteTable, startWebserver, type Webserver } from './webserver';
-import { Api } from './api';
+import { Api, StreamBody } from './api';
 import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
 import { Instances } from './instances';
@@ -325,6 +326,27 @@ export async function serve(config: Config, env: Env): Promise<number> {
           const c = await prepareCertificate(store, paths.tls, log.child('tls'));
           return { subject: c.chain.subject.replace(/\n/g, ', '), issuer: c.chain.issuer.replace(/\n/g, ', '), validTo: c.chain.validTo.toISOString(), custom: c.custom, fingerprint256: c.chain.fingerprint256 };
         },
+      },
+      {
+        method: 'GET',
+        pattern: '/certificate/download',
+        summary: 'the served certificate chain as PEM (certificates only, never the key)',
+        handler: async () => {
+          const c = await prepareCertificate(store, paths.tls, log.child('tls'));
+          return new StreamBody(Readable.from([Buffer.from(c.chain.certPem)]), 'application/x-pem-file', 'webserver-certificate.pem');
+        },
+      },
+      {
+        method: 'GET',
+        pattern: '/diagnostics',
+        summary: 'for a support case: versions, memory, sessions, recent jobs, alarms raised and cleared',
+        handler: () => ({
+          status: status(),
+          node: process.versions.node,
+          sessions: auth.count,
+          jobs: jobs.list().slice(0, 20),
+          alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) },
+        }),
       },
       {
         method: 'PUT',

@@ -471,7 +471,10 @@ function SettingsPage() {
         <legend>Security</legend>
         {cert && (
           <p>
-            Current webserver certificate: {cert.subject} ({cert.custom ? 'uploaded' : 'self-signed'}), valid until {cert.validTo}
+            Current webserver certificate: {cert.subject} ({cert.custom ? 'uploaded' : 'self-signed'}), valid until {cert.validTo} ·{' '}
+            <a href="/manager/api/certificate/download" download>
+              download
+            </a>
           </p>
         )}
         <form onSubmit={uploadCert}>
@@ -592,7 +595,41 @@ function SystemPage() {
         ))}
       </div>
       <p>
-        <a href="/manager/ramdisk.log">Rescue system log</a> · <a href="/manager/boot">Boot settings</a> · <a href="/manager/metrics">Prometheus metrics</a>
+        <a href="/manager/ramdisk.log">Rescue system log</a> · <a href="/manager/boot">Boot settings</a> · <a href="/manager/metrics">Prometheus metrics</a> · <a href="#/diagnostics">Diagnostics</a>
+      </p>
+    </section>
+  );
+}
+
+function DiagnosticsPage() {
+  const [data, setData] = useState<any>(null);
+  useEffect(() => void api('GET', '/diagnostics').then(setData, () => {}), []);
+  if (!data) return null;
+  return (
+    <section>
+      <h1>Diagnostics</h1>
+      <p>
+        App Platform {data.status.version} (build {data.status.label}) on {data.status.board}, Node.js {data.node}, {data.sessions} Manager sessions, memory{' '}
+        {(data.status.memory.rss / 1048576).toFixed(1)} MB
+      </p>
+      <h2>Recent jobs</h2>
+      <ul>
+        {data.jobs.map((j: any) => (
+          <li key={j.id}>
+            {j.startedAt} {j.kind} {j.target}: {j.state} — {j.message}
+          </li>
+        ))}
+      </ul>
+      <h2>Alarms</h2>
+      <ul>
+        {[...data.alarms.active, ...data.alarms.cleared].map((a: any) => (
+          <li key={`${a.id}-${a.clearedAt}`}>
+            {a.raisedAt} {a.severity} {a.source} {a.code}: {a.text} {a.clearedAt ? `(cleared ${a.clearedAt})` : '(active)'}
+          </li>
+        ))}
+      </ul>
+      <p>
+        <a href="/manager/api/openapi.json">API description (OpenAPI)</a>
       </p>
     </section>
   );
@@ -625,6 +662,7 @@ function App() {
   else if (route.startsWith('/service/')) page = <ServicePage name={decodeURIComponent(route.slice(9))} refresh={refresh} />;
   else if (route === '/settings') page = <SettingsPage />;
   else if (route === '/system') page = <SystemPage />;
+  else if (route === '/diagnostics') page = <DiagnosticsPage />;
   else if (route === '/password') page = <ChangePassword forced={false} onDone={() => (location.hash = '#/settings')} />;
   else page = <Home refresh={refresh} />;
   return (

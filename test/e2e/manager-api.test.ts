@@ -197,6 +197,19 @@ describe('Manager API over HTTP', () => {
     assert.equal((await client.call('GET', '/instances/copy@example.com')).body.database.name, 'example.com_copy');
   });
 
+  it('downloads the served certificate without its key, and gives diagnostics', async () => {
+    const client = new Client(base, '127.0.0.10');
+    await client.login(PASSWORD);
+    const pem = await client.call('GET', '/certificate/download');
+    assert.equal(pem.status, 200);
+    assert.match(pem.body.toString(), /^-----BEGIN CERTIFICATE-----/);
+    assert.equal(pem.body.toString().includes('PRIVATE KEY'), false);
+    const diagnostics = (await client.call('GET', '/diagnostics')).body;
+    assert.equal(diagnostics.status.state, 'running');
+    assert.ok(diagnostics.sessions >= 1);
+    assert.ok(Array.isArray(diagnostics.jobs));
+  });
+
   it('restarts and shuts down only when confirmed (the dev board runs neither)', async () => {
     const client = new Client(base, '127.0.0.9');
     await client.login(PASSWORD);
