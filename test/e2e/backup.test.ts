@@ -240,7 +240,7 @@ describe('backup and restore', () => {
     }
     mode = 'ok';
     // Every failure is in the log, and in the jobs list.
-    assert.match(run.output.text, /job \d+ \(backup app@example\.com\) FAILED: .*answered 500/);
+    await run.waitFor(/job \d+ \(backup app@example\.com\) FAILED: .*answered 500/, 10_000);
     assert.equal(run.output.text.includes('s3cret'), false);
     const jobs = ctl('jobs').jobs as { state: string; kind: string }[];
     assert.ok(jobs.filter((j) => j.kind === 'backup' && j.state === 'failed').length >= 3);
