@@ -545,7 +545,7 @@ function SystemActions({ update }: { update: any }) {
 const CHARTS: [string, string, Record<string, string>, (v: number) => string][] = [
   ['CPU', 'ap_cpu_percent', {}, (v) => `${v.toFixed(0)} %`],
   ['Supervisor memory', 'ap_memory_bytes', { what: 'supervisor' }, (v) => `${(v / 1048576).toFixed(1)} MB`],
-  ['Data partition used', 'ap_disk_used_bytes', { partition: 'p2' }, (v) => `${(v / 1048576).toFixed(0)} MB`],
+  ['Data partition (p2) used', 'ap_disk_used_bytes', { partition: 'p2' }, (v) => `${(v / 1048576).toFixed(0)} MB`],
   ['WebSockets', 'ap_websockets_open', {}, (v) => String(v)],
 ];
 
@@ -585,12 +585,28 @@ function Chart({ title, name, labels, format }: { title: string; name: string; l
   );
 }
 
+const MB = (v: number) => `${(v / 1048576).toFixed(v < 10 * 1048576 ? 1 : 0)} MB`;
+
+/** The series to chart: the fixed ones, then one per partition, instance database and instance WebSockets, as the box has them. */
+function chartList(series: { name: string; labels: Record<string, string> }[]): [string, string, Record<string, string>, (v: number) => string][] {
+  const out = [...CHARTS];
+  for (const s of series) {
+    if (s.name === 'ap_disk_used_bytes' && s.labels.partition !== 'p2') out.push([`Partition ${s.labels.partition} used`, s.name, s.labels, MB]);
+    if (s.name === 'ap_instance_database_bytes') out.push([`Database of ${s.labels.instance}`, s.name, s.labels, MB]);
+    if (s.name === 'ap_instance_websockets_open') out.push([`WebSockets of ${s.labels.instance}`, s.name, s.labels, String]);
+    if (s.name === 'ap_service_cpu_percent') out.push([`CPU of ${s.labels.service}`, s.name, s.labels, (v) => `${v.toFixed(0)} %`]);
+  }
+  return out;
+}
+
 function SystemPage() {
+  const [series, setSeries] = useState<{ name: string; labels: Record<string, string> }[]>([]);
+  useEffect(() => void api('GET', '/metrics').then((r) => setSeries(r.series), () => {}), []);
   return (
     <section>
       <h1>System</h1>
       <div class="charts">
-        {CHARTS.map(([title, name, labels, format]) => (
+        {chartList(series).map(([title, name, labels, format]) => (
           <Chart key={name + JSON.stringify(labels)} title={title} name={name} labels={labels} format={format} />
         ))}
       </div>
