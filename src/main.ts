@@ -317,7 +317,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
     });
     api = new Api([
-      ...serviceRoutes(running, paths.appLogs),
+      ...serviceRoutes(running, paths.appLogs, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
       {
         method: 'GET',
         pattern: '/certificate',

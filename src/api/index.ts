@@ -65,6 +65,9 @@ const STATUS: Readonly<Record<string, number>> = {
   NEEDS_HTTP: 400,
   BAD_BACKUP: 422,
   DB_UNAVAILABLE: 503,
+  DEVELOPER_MODE_OFF: 403,
+  BAD_PACKAGE: 400,
+  PACKAGE_TOO_LARGE: 413,
 };
 
 /** The HTTP status of an error code. */

@@ -4,15 +4,49 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StreamBody, type ApiRoute } from '../api';
 import { ApError } from '../errors';
+import type { Jobs } from '../jobs';
 import type { Services } from './index';
+import { installUpload } from './upload';
 
-export function serviceRoutes(services: Services, logDir: string): ApiRoute[] {
+export interface ServiceUploadDeps {
+  readonly jobs: Jobs;
+  /** Where an uploaded package waits while it is unpacked (p2). */
+  readonly workDir: string;
+  /** Whether the Developer mode setting is on. */
+  readonly developerMode: () => Promise<boolean>;
+}
+
+export function serviceRoutes(services: Services, logDir: string, upload?: ServiceUploadDeps): ApiRoute[] {
   const named = (name: string) => {
     const service = services.get(name);
     if (!service) throw new ApError('NOT_FOUND', `no service ${name}`);
     return service;
   };
   return [
+    ...(upload
+      ? [
+          {
+            method: 'POST' as const,
+            pattern: '/services/upload',
+            summary: 'install an app service from an uploaded .tar.gz of its folder (Developer mode only; a job)',
+            status: 202,
+            upload: true,
+            handler: async ({ body }: { body: unknown }) => {
+              if (!(await upload.developerMode())) {
+                // Take nothing: drain what was sent.
+                for await (const _ of body as AsyncIterable<Buffer>) {
+                  // discarded
+                }
+                throw new ApError('DEVELOPER_MODE_OFF', 'uploading apps needs the Developer mode (Settings → General); otherwise apps come from the App Store');
+              }
+              return upload.jobs.start('install', 'upload', 'installing an uploaded app service', async (job) => {
+                const manifest = await installUpload(body as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir), job);
+                return `installed ${manifest.name} ${manifest.version}`;
+              });
+            },
+          },
+        ]
+      : []),
     { method: 'GET', pattern: '/services', summary: 'installed app services with their state, restarts and last failure', handler: () => ({ services: services.list() }) },
     { method: 'GET', pattern: '/services/{name}', summary: 'one app service', handler: ({ params }) => named(params.name!).status() },
     {

@@ -168,6 +168,7 @@ function Home({ refresh }: { refresh: () => void }) {
           ))}
         </ul>
       )}
+      <InstallForm refresh={refresh} />
       <h2>New instance</h2>
       <form class="card" onSubmit={create}>
         <label>
@@ -187,6 +188,42 @@ function Home({ refresh }: { refresh: () => void }) {
         <ErrorText error={error} />
       </form>
     </section>
+  );
+}
+
+function InstallForm({ refresh }: { refresh: () => void }) {
+  const [state, setState] = useState<{ share: number; text: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const file = ((e.target as HTMLFormElement).elements.namedItem('package') as HTMLInputElement).files?.[0];
+    if (!file) return;
+    setError(null);
+    try {
+      const job = await upload('/services/upload', file, (share) => setState({ share: share * 0.8, text: 'uploading' }));
+      const done = await follow(job.id, (j) => setState({ share: j.state === 'running' ? 0.9 : 1, text: j.progress.note || j.message }));
+      if (done.state !== 'succeeded') throw new ApiError(0, 'INSTALL_FAILED', done.message);
+      setState({ share: 1, text: done.message });
+      refresh();
+    } catch (err) {
+      setState(null);
+      setError(err);
+    }
+  };
+  return (
+    <details>
+      <summary>Install an app from a file (Developer mode)</summary>
+      <form class="card" onSubmit={submit}>
+        <label>
+          Package (.tar.gz of the app's folder)
+          <input type="file" name="package" accept=".tar.gz,.tgz,application/gzip" />
+        </label>
+        <button type="submit">Install</button>
+        {state && <Progress share={state.share} label="install" />}
+        {state && <p class="note">{state.text}</p>}
+        <ErrorText error={error} />
+      </form>
+    </details>
   );
 }
 

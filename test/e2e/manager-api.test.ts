@@ -3,7 +3,8 @@
 // the login, bad input, and a backup downloaded and restored by upload.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
@@ -208,6 +209,45 @@ describe('Manager API over HTTP', () => {
     assert.equal(diagnostics.status.state, 'running');
     assert.ok(diagnostics.sessions >= 1);
     assert.ok(Array.isArray(diagnostics.jobs));
+  });
+
+  it('installs an uploaded app package only in Developer mode, and only plain files', async () => {
+    const client = new Client(base, '127.0.0.11');
+    await client.login(PASSWORD);
+    const folder = await buildFixture('pbxecho', join(dir, 'upload-src'));
+    const pack = join(dir, 'pbxecho.tar.gz');
+    execFileSync('tar', ['-czf', pack, '-C', folder, '.']);
+    const body = await readFile(pack);
+    const send = (bytes: Buffer) => client.call('POST', '/services/upload', bytes, { 'x-csrf-token': client.csrf, 'content-type': 'application/octet-stream' });
+    const off = await send(body);
+    assert.deepEqual([off.status, off.body.error.code], [403, 'DEVELOPER_MODE_OFF']);
+    assert.equal((await client.act('PUT', '/settings/developerMode', { value: 'true' })).status, 200);
+    const started = await send(body);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const job = await until('install job', async () => {
+      const j = (await client.call('GET', `/jobs/${started.body.id}`)).body;
+      return j.state === 'running' ? undefined : j;
+    });
+    assert.equal(job.state, 'succeeded', job.message);
+    assert.match(job.message, /installed pbxecho/);
+    assert.ok((await client.call('GET', '/services')).body.services.some((s: { name: string }) => s.name === 'pbxecho'));
+    // A package with a link in it is refused, and nothing is left behind.
+    await symlink('/etc/passwd', join(folder, 'passwd'));
+    execFileSync('tar', ['-czf', pack, '-C', folder, '.']);
+    const linked = await send(await readFile(pack));
+    const refused = await until('refused', async () => {
+      const j = (await client.call('GET', `/jobs/${linked.body.id}`)).body;
+      return j.state === 'running' ? undefined : j;
+    });
+    assert.equal(refused.state, 'failed');
+    assert.match(refused.message, /symbolic link \(\.\/passwd|symbolic link \(passwd/);
+    const garbage = await send(Buffer.from('not a tarball'));
+    const bad = await until('garbage refused', async () => {
+      const j = (await client.call('GET', `/jobs/${garbage.body.id}`)).body;
+      return j.state === 'running' ? undefined : j;
+    });
+    assert.match(bad.message, /not a readable \.tar\.gz/);
+    assert.deepEqual((await readdir(join(root, 'mnt/sda2'))).filter((n) => n.startsWith('upload-')), []);
   });
 
   it('restarts and shuts down only when confirmed (the dev board runs neither)', async () => {
