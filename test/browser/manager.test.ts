@@ -65,7 +65,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   it('creates an instance of the example service and shows it running', async () => {
     await page.fill('input[name=name]', 'web1');
     await page.fill('input[name=domain]', 'example.com');
-    await page.click('form.card button[type=submit]');
+    await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: 'web1@example.com' }).waitFor();
     await page.locator('dd.state.running').waitFor({ timeout: 30_000 });
     await page.locator('.tree').getByText('web1@example.com').waitFor();
