@@ -77,6 +77,20 @@ function checkHostList(name: string, max: number): (value: string) => string {
   };
 }
 
+function checkEmail(name: string): (value: string) => string {
+  return (value) => {
+    if (value !== '' && !EMAIL.test(value)) throw new InvalidField(name, `"${value}" is not an e-mail address`);
+    return value;
+  };
+}
+
+function checkPort(name: string): (value: string) => string {
+  return (value) => {
+    if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField(name, `"${value}" is not a port number`);
+    return String(Number(value));
+  };
+}
+
 function checkOneOf(name: string, values: readonly string[]): (value: string) => string {
   return (value) => {
     if (!values.includes(value)) throw new InvalidField(name, `expected ${values.join(', ')}`);
@@ -126,14 +140,7 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   // Replication.
   replicationMode: { label: 'Replication: off, primary or standby', default: 'off', check: checkOneOf('replicationMode', ['off', 'primary', 'standby']) },
   replicationPrimary: { label: 'Replication: primary (for a standby)', default: '', check: checkHost('replicationPrimary') },
-  replicationPort: {
-    label: 'Replication: PostgreSQL port',
-    default: '5432',
-    check: (value) => {
-      if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField('replicationPort', `"${value}" is not a port number`);
-      return String(Number(value));
-    },
-  },
+  replicationPort: { label: 'Replication: PostgreSQL port', default: '5432', check: checkPort('replicationPort') },
   replicationPassword: { label: 'Replication: password', default: '', check: (value) => printableSetting('replicationPassword', value), show: secret },
   // Registered Access Domains.
   accessDomains: { label: 'Registered Access Domains', default: '', check: checkHostList('accessDomains', 1000) },
@@ -170,14 +177,7 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   },
   eventsUser: { label: 'Alarms and events: username', default: '', check: (value) => printableSetting('eventsUser', value) },
   eventsPassword: { label: 'Alarms and events: password', default: '', check: (value) => printableSetting('eventsPassword', value), show: secret },
-  alarmEmail: {
-    label: 'Alarms and events: e-mail address for disk and alarm mails',
-    default: '',
-    check: (value) => {
-      if (value !== '' && !EMAIL.test(value)) throw new InvalidField('alarmEmail', `"${value}" is not an e-mail address`);
-      return value;
-    },
-  },
+  alarmEmail: { label: 'Alarms and events: e-mail address for disk and alarm mails', default: '', check: checkEmail('alarmEmail') },
   diskThreshold: {
     label: 'Alarms and events: threshold (% of the data partition)',
     default: '95',
@@ -186,48 +186,13 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
       return value;
     },
   },
-  smtpServer: {
-    label: 'SMTP: server',
-    default: '',
-    check: (value) => {
-      if (value !== '' && !/^[A-Za-z0-9.:[\]-]{1,253}$/.test(value)) throw new InvalidField('smtpServer', `"${value}" is not a host name or address`);
-      return value;
-    },
-  },
-  smtpPort: {
-    label: 'SMTP: port',
-    default: '587',
-    check: (value) => {
-      if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField('smtpPort', `"${value}" is not a port number`);
-      return String(Number(value));
-    },
-  },
-  smtpSecurity: {
-    label: 'SMTP: none, starttls or tls',
-    default: 'starttls',
-    check: (value) => {
-      if (!['none', 'starttls', 'tls'].includes(value)) throw new InvalidField('smtpSecurity', 'expected none, starttls or tls');
-      return value;
-    },
-  },
+  smtpServer: { label: 'SMTP: server', default: '', check: checkHost('smtpServer') },
+  smtpPort: { label: 'SMTP: port', default: '587', check: checkPort('smtpPort') },
+  smtpSecurity: { label: 'SMTP: none, starttls or tls', default: 'starttls', check: checkOneOf('smtpSecurity', ['none', 'starttls', 'tls']) },
   smtpUser: { label: 'SMTP: user', default: '', check: (value) => printableSetting('smtpUser', value) },
   smtpPassword: { label: 'SMTP: password', default: '', check: (value) => printableSetting('smtpPassword', value), show: secret },
-  smtpSender: {
-    label: 'SMTP: sender address',
-    default: '',
-    check: (value) => {
-      if (value !== '' && !EMAIL.test(value)) throw new InvalidField('smtpSender', `"${value}" is not an e-mail address`);
-      return value;
-    },
-  },
-  smtpInsecureTls: {
-    label: 'SMTP: accept a certificate that cannot be verified (true/false)',
-    default: 'false',
-    check: (value) => {
-      if (value !== 'true' && value !== 'false') throw new InvalidField('smtpInsecureTls', 'expected true or false');
-      return value;
-    },
-  },
+  smtpSender: { label: 'SMTP: sender address', default: '', check: checkEmail('smtpSender') },
+  smtpInsecureTls: { label: 'SMTP: accept a certificate that cannot be verified (true/false)', default: 'false', check: checkBool('smtpInsecureTls') },
   dbOptimizationHour: {
     label: 'Database optimization time',
     default: '1',
