@@ -124,7 +124,6 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       handler: ({ body }) => {
         const b = objectBody(body);
-        if (b.replace !== undefined && typeof b.replace !== 'boolean') throw new InvalidField('replace', 'expected true or false');
         return backups.startRestore(absolutePath(b.file, 'file'), restoreOptions(b));
       },
     },

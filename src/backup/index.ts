@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from 'postgres';
 import type { Settings } from '../db';
-import { validTimeZone } from '../db/registry';
+import { every, validTimeZone } from '../time';
 import { ApError, describe } from '../errors';
 import type { Instances } from '../instances';
 import { instanceId, validateCreate, type Instance } from '../instances/model';
@@ -393,7 +393,7 @@ export interface BackupScheduleOptions {
 
 /** Runs the command file's backups in its hours, once per hour across restarts and clock jumps. */
 export class BackupSchedule {
-  private timer: NodeJS.Timeout | null = null;
+  private stopTimer: (() => void) | null = null;
   /** Scheduled and manual runs, one at a time: each reads and writes the state inside. */
   private queue: Promise<unknown> = Promise.resolve();
   private reported: string | null = null;
@@ -401,15 +401,12 @@ export class BackupSchedule {
   constructor(private readonly options: BackupScheduleOptions) {}
 
   start(): void {
-    const tick = () => void this.tick().catch((err) => this.options.log.error(`backup schedule: ${describe(err)}`));
-    tick();
-    this.timer = setInterval(tick, this.options.intervalMs ?? 60_000);
-    this.timer.unref();
+    this.stopTimer = every(this.options.intervalMs ?? 60_000, () => this.tick(), (err) => this.options.log.error(`backup schedule: ${describe(err)}`));
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     await this.queue;
   }
 

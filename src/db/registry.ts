@@ -38,7 +38,8 @@ function checkBool(name: string): (value: string) => string {
   };
 }
 
-function checkUrl(name: string): (value: string) => string {
+/** An optional URL of the given schemes; with `noCredentials`, user:password@ is refused (they have settings of their own). */
+function checkUrl(name: string, schemes: readonly string[] = ['http', 'https', 'ws', 'wss'], noCredentials?: string): (value: string) => string {
   return (value) => {
     if (value === '') return value;
     let url: URL;
@@ -47,7 +48,8 @@ function checkUrl(name: string): (value: string) => string {
     } catch {
       throw new InvalidField(name, `"${value}" is not a URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new InvalidField(name, 'must be an http(s) or ws(s) URL');
+    if (!schemes.includes(url.protocol.slice(0, -1))) throw new InvalidField(name, `must be an ${schemes.join(' or ')} URL`);
+    if (noCredentials && (url.username || url.password)) throw new InvalidField(name, noCredentials);
     return value;
   };
 }
@@ -144,36 +146,11 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   replicationPassword: { label: 'Replication: password', default: '', check: (value) => printableSetting('replicationPassword', value), show: secret },
   // Registered Access Domains.
   accessDomains: { label: 'Registered Access Domains', default: '', check: checkHostList('accessDomains', 1000) },
-  appStoreUrl: {
-    label: 'App Store URL (apps and images of the App Platform itself)',
-    default: '',
-    check: (value) => {
-      if (value === '') return value;
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        throw new InvalidField('appStoreUrl', `"${value}" is not a URL`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidField('appStoreUrl', 'must be an http or https URL');
-      return value;
-    },
-  },
+  appStoreUrl: { label: 'App Store URL (apps and images of the App Platform itself)', default: '', check: checkUrl('appStoreUrl', ['http', 'https']) },
   eventsUrl: {
     label: 'Alarms and events: URL of the Events app',
     default: '',
-    check: (value) => {
-      if (value === '') return value;
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        throw new InvalidField('eventsUrl', `"${value}" is not a URL`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidField('eventsUrl', 'must be an http or https URL');
-      if (url.username || url.password) throw new InvalidField('eventsUrl', 'put the credentials into eventsUser and eventsPassword, not into the URL');
-      return value;
-    },
+    check: checkUrl('eventsUrl', ['http', 'https'], 'put the credentials into eventsUser and eventsPassword, not into the URL'),
   },
   eventsUser: { label: 'Alarms and events: username', default: '', check: (value) => printableSetting('eventsUser', value) },
   eventsPassword: { label: 'Alarms and events: password', default: '', check: (value) => printableSetting('eventsPassword', value), show: secret },

@@ -134,8 +134,9 @@ export class Updater {
     const manifest = parseManifest(manifestBytes);
     if (manifest.label !== label) throw new ApError('BAD_IMAGE', `the store's image ${label} says it is ${manifest.label}`);
     checkApplicable(manifest, this.options.board.name, await this.runningLabel(), force);
-    const pending = (await this.journal()).filter((e) => e.step === 'rescue' || e.step === 'apply');
-    if (pending.length > 0 && !(await this.journal()).some((e) => e.step === 'confirmed' || e.step === 'rolledback')) {
+    const journal = await this.journal();
+    const pending = journal.filter((e) => e.step === 'rescue' || e.step === 'apply');
+    if (pending.length > 0 && !journal.some((e) => e.step === 'confirmed' || e.step === 'rolledback')) {
       throw new ApError('CONFLICT', `image ${pending.at(-1)!.label} is being applied; wait for it to finish`);
     }
 

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Settings } from '../db';
 import { SETTINGS } from '../db/registry';
-import { dayBefore, localDay, validTimeZone, zonedInstant } from '../time';
+import { dayBefore, every, localDay, validTimeZone, zonedInstant } from '../time';
 
 export { wallClock, zonedInstant } from '../time';
 import { ApError, describe } from '../errors';
@@ -136,7 +136,7 @@ export interface NightlyAnalyseOptions {
 }
 
 export class NightlyAnalyse {
-  private timer: NodeJS.Timeout | null = null;
+  private stopTimer: (() => void) | null = null;
   private running: Promise<void> | null = null;
   /** The state as last saved, so an unchanged plan is not written every minute (flash wears). */
   private saved: string | null = null;
@@ -144,15 +144,12 @@ export class NightlyAnalyse {
   constructor(private readonly options: NightlyAnalyseOptions) {}
 
   start(): void {
-    const tick = () => void this.tick().catch((err) => this.options.log.error(`nightly analyse: ${describe(err)}`));
-    tick();
-    this.timer = setInterval(tick, this.options.intervalMs ?? 60_000);
-    this.timer.unref();
+    this.stopTimer = every(this.options.intervalMs ?? 60_000, () => this.tick(), (err) => this.options.log.error(`nightly analyse: ${describe(err)}`));
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     await this.running;
   }
 

@@ -72,16 +72,16 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
   if (!api || !auth) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
   const route = api.find(incoming.method, incoming.path);
   if (route?.upload) upload = uploadStream(res);
-  const body = upload ? upload.chunks : readJson(res, incoming.method);
+  const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
   serve(incoming, body, api, auth, options, res, state).catch((err: unknown) => {
     options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
-    send(res, state, { status: 500, body: errorBody(err) });
+    refuse(res, state, body, { status: 500, body: errorBody(err) });
   });
 }
 
 async function serve(
   incoming: Incoming,
-  bodyPromise: Promise<unknown> | AsyncIterable<Buffer>,
+  body: Body,
   api: Api,
   auth: ManagerAuth,
   options: ManagerHttpOptions,
@@ -90,7 +90,7 @@ async function serve(
 ): Promise<void> {
   const { method, path } = incoming;
   const token = cookieValue(incoming.cookie, COOKIE);
-  const fail = (status: number, code: string, message: string) => send(res, state, { status, body: { error: { code, message } } });
+  const fail = (status: number, code: string, message: string) => refuse(res, state, body, { status, body: { error: { code, message } } });
 
   if (path === '/openapi.json' && method === 'GET') {
     return send(res, state, { status: 200, body: openApiDocument(api.routes, { title: 'App Platform Manager API', version: options.version, extra: SESSION_ROUTES }) });
@@ -98,9 +98,9 @@ async function serve(
   // Login (and a cross-site login form: the Origin, when sent, must be ours).
   if (path === '/session' && method === 'POST') {
     if (incoming.origin && !sameOrigin(incoming)) return fail(403, 'BAD_ORIGIN', 'this request comes from another site');
-    const body = await jsonBody(bodyPromise);
+    const json = await jsonObject(body);
     try {
-      const { token: fresh, session } = await auth.login(body.password, incoming.remote);
+      const { token: fresh, session } = await auth.login(json.password, incoming.remote);
       return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [cookieHeader(fresh, incoming.secure)]);
     } catch (err) {
       const code = (err as ApError).code;
@@ -111,12 +111,9 @@ async function serve(
   }
   const session = auth.session(token);
   if (!session) {
-    // Drain what was sent, then say so.
-    await jsonBody(bodyPromise).catch(() => {});
     return fail(401, 'UNAUTHENTICATED', 'log in first (POST /manager/api/session)');
   }
   if (STATE_CHANGING.has(method) && !auth.csrfMatches(session, incoming.csrf || null) && !(incoming.origin && sameOrigin(incoming))) {
-    await jsonBody(bodyPromise).catch(() => {});
     return fail(403, 'CSRF', 'a request that changes something needs the X-CSRF-Token header (or an Origin of this site)');
   }
   if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } });
@@ -125,9 +122,9 @@ async function serve(
     return send(res, state, { status: 200, body: { loggedOut: true } }, [cookieHeader('', incoming.secure, true)]);
   }
   if (path === '/password' && method === 'POST') {
-    const body = await jsonBody(bodyPromise);
+    const json = await jsonObject(body);
     try {
-      await auth.changePassword(token!, body.current, body.password);
+      await auth.changePassword(token!, json.current, json.password);
     } catch (err) {
       if (err instanceof ApError) return send(res, state, { status: httpStatus(err.code), body: errorBody(err) });
       throw err;
@@ -135,14 +132,33 @@ async function serve(
     return send(res, state, { status: 200, body: { changed: true } });
   }
   if (session.mustChangePassword) {
-    await jsonBody(bodyPromise).catch(() => {});
     return fail(403, 'PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
   }
-  const body = Symbol.asyncIterator in (bodyPromise as object) ? bodyPromise : await (bodyPromise as Promise<unknown>).catch((err: ApError) => err);
-  if (body instanceof ApError) return send(res, state, { status: httpStatus(body.code), body: errorBody(body) });
-  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body }, (err) => options.log.error(`${method} ${API_PREFIX}${path}: ${describe(err)}`));
+  const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
+  if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
+  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err) => options.log.error(`${method} ${API_PREFIX}${path}: ${describe(err)}`));
   if (answer.body instanceof StreamBody) return streamOut(res, state, answer.body);
+  if (answer.status >= 400) return refuse(res, state, body, answer);
   send(res, state, answer);
+}
+
+/** A request body: JSON (read whole, at most MAX_JSON) or an upload (read as it is consumed). */
+type Body = { readonly json: Promise<unknown> } | { readonly upload: ReturnType<typeof uploadStream> };
+
+/**
+ * Answers a request that is refused. A JSON body (bounded) is read first; an
+ * upload is not read at all: it stops, and the connection closes after the
+ * answer, so a refused client cannot make us take its bytes.
+ */
+function refuse(res: HttpResponse, state: { aborted: boolean }, body: Body, answer: ApiResponse): void {
+  if ('upload' in body) {
+    body.upload.abort();
+    return send(res, state, answer, [], true);
+  }
+  body.json.then(
+    () => send(res, state, answer),
+    () => send(res, state, answer),
+  );
 }
 
 function sameOrigin(incoming: Incoming): boolean {
@@ -168,13 +184,14 @@ const SECURITY_HEADERS: [string, string][] = [
   ['X-Frame-Options', 'DENY'],
 ];
 
-function send(res: HttpResponse, state: { aborted: boolean }, answer: ApiResponse, cookies: string[] = []): void {
+function send(res: HttpResponse, state: { aborted: boolean }, answer: ApiResponse, cookies: string[] = [], close = false): void {
   if (state.aborted) return;
+  state.aborted = true; // answered: nothing more goes out on this response
   res.cork(() => {
     res.writeStatus(`${answer.status} ${answer.status < 400 ? 'OK' : 'Error'}`);
     for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
     for (const c of cookies) res.writeHeader('Set-Cookie', c);
-    res.writeHeader('Content-Type', 'application/json; charset=utf-8').end(JSON.stringify(answer.body));
+    res.writeHeader('Content-Type', 'application/json; charset=utf-8').end(JSON.stringify(answer.body), close);
   });
 }
 
@@ -234,14 +251,10 @@ function readJson(res: HttpResponse, method: string): Promise<unknown> {
   });
 }
 
-async function jsonBody(body: Promise<unknown> | AsyncIterable<Buffer>): Promise<Record<string, unknown>> {
-  if (Symbol.asyncIterator in (body as object)) {
-    for await (const _ of body as AsyncIterable<Buffer>) {
-      // drained
-    }
-    return {};
-  }
-  const value = await (body as Promise<unknown>);
+/** The JSON body as an object ({} for anything else); a body that is not JSON is an ApError. */
+async function jsonObject(body: Body): Promise<Record<string, unknown>> {
+  if (!('json' in body)) return {};
+  const value = await body.json;
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
@@ -254,6 +267,7 @@ function uploadStream(res: HttpResponse): { chunks: AsyncIterable<Buffer>; abort
   let paused = false;
   let wake: (() => void) | null = null;
   res.onData((chunk, isLast) => {
+    if (aborted) return; // refused or cut off: nothing more is kept
     const copy = Buffer.from(chunk.slice(0));
     if (copy.length) {
       queue.push(copy);

@@ -33,10 +33,7 @@ export function serviceRoutes(services: Services, logDir: string, upload?: Servi
             upload: true,
             handler: async ({ body }: { body: unknown }) => {
               if (!(await upload.developerMode())) {
-                // Take nothing: drain what was sent.
-                for await (const _ of body as AsyncIterable<Buffer>) {
-                  // discarded
-                }
+                // The transport stops the upload and closes the connection after this answer.
                 throw new ApError('DEVELOPER_MODE_OFF', 'uploading apps needs the Developer mode (Settings → General); otherwise apps come from the App Store');
               }
               return upload.jobs.start('install', 'upload', 'installing an uploaded app service', async (job) => {

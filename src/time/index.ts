@@ -69,3 +69,12 @@ export function dayBefore(ymd: string): string {
   const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
   return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
 }
+
+/** Runs `tick` now and then every `ms` (the timer does not keep the process alive); returns the stop. */
+export function every(ms: number, tick: () => Promise<void>, onError: (err: unknown) => void): () => void {
+  const run = () => void tick().catch(onError);
+  run();
+  const timer = setInterval(run, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -198,7 +198,11 @@ describe('backup and restore', () => {
       });
     assert.equal(await pgbench(['-i', '-s', '2', '-q']), 0);
     const load = pgbench(['-c', '4', '-T', '4', '-n']);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Until the load is writing.
+    await until('pgbench writing', async () => {
+      const [row] = await superuser((sql) => sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pgbench_history`, 'example.com_copy');
+      return row!.n > 0 ? true : undefined;
+    });
     const file = join(dir, 'loaded.apbk');
     assert.equal(job('backup', 'instance', 'copy@example.com', '--file', file).state, 'succeeded');
     assert.equal(await load, 0);

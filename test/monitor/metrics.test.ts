@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { HOUR_POINTS, MetricsStore, Ring, WEEK_POINTS } from '../../src/monitor/metrics';
-import { readMeminfo, Sampler } from '../../src/monitor/sampler';
+import { readMeminfo, readProcs, Sampler } from '../../src/monitor/sampler';
+import { until } from '../harness/http';
 
 describe('metric rings', () => {
   it('keep the last N points, oldest first', () => {
@@ -71,7 +72,8 @@ describe('sampler', () => {
     children.push(service);
     const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
     children.push(idle);
-    await new Promise((r) => setTimeout(r, 500));
+    // Until the service's child (the burner) is in its process group.
+    await until('the child in the group', async () => (readProcs().filter((p) => p.pgrp === service.pid).length >= 2 ? true : undefined));
     let now = Date.now();
     const store = new MetricsStore();
     const sampler = new Sampler(
