@@ -317,7 +317,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
     });
     api = new Api([
-      ...serviceRoutes(running, paths.appLogs, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
+      ...serviceRoutes(running, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
       {
         method: 'GET',
         pattern: '/certificate',
@@ -427,6 +427,10 @@ export async function serve(config: Config, env: Env): Promise<number> {
         'service.stop': async (args) => {
           await running.stop(named(args));
           return running.get(named(args))!.status();
+        },
+        'manager.password': async (args) => {
+          await auth.resetPassword(args.password);
+          return { set: true };
         },
         'cert.install': async (args) => {
           if (typeof args.pem !== 'string') throw new ApError('BAD_REQUEST', 'needs "pem", the PEM chain');

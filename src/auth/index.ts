@@ -144,6 +144,15 @@ export class ManagerAuth {
     this.options.log.info(`the Manager password was changed (from ${session.remote}); other sessions ended`);
   }
 
+  /** Sets a password without the current one (root, through `ap ctl password`, for a forgotten one): every session ends. */
+  async resetPassword(next: unknown): Promise<void> {
+    const password = checkNewPassword(next);
+    await this.options.settings.set(HASH_SETTING, await this.options.hasher.hash(password));
+    await this.options.settings.set(DEFAULT_SETTING, 'false');
+    this.sessions.clear();
+    this.options.log.info('the Manager password was set from the admin socket (ap ctl password); every session ended');
+  }
+
   /** Sessions alive now (for the diagnostics). */
   get count(): number {
     return this.sessions.size;

@@ -5,6 +5,7 @@ import { UsageError } from '../errors';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../ctl/backup';
 import { UPDATE_SWITCHES, UPDATE_VALUE_FLAGS } from '../ctl/update';
 import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../ctl/instances';
+import { SERVICE_SWITCHES, SERVICE_VALUE_FLAGS } from '../ctl/services';
 
 export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
 
@@ -26,7 +27,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS, ...UPDATE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES, ...UPDATE_SWITCHES], positionals: 4 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS, ...UPDATE_VALUE_FLAGS, ...SERVICE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES, ...UPDATE_SWITCHES, ...SERVICE_SWITCHES], positionals: 4 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -99,10 +100,16 @@ export const CTL_USAGE = `usage: ap ctl <command> [--root DIR] [--board NAME] [-
 commands:
   status                   the supervisor's state: version, board, ports, database, services
   service list             installed services and their states
+  service show <name>      one service: version, state, restarts, failure, its last crash record
   service install <dir>    copy an app-service folder (with its app.json) in and start it
-  service start <name>     start a service (also one that failed)
-  service stop <name>      stop a service
+  service start|stop|restart <name>
+                           start (also one that failed), stop, or stop and start a service
+  service log <name> [--bytes N]
+                           the end of its log (default the last 64 KB, whole lines)
+  cert show                the webserver certificate being served
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
+  password [PW|-]          set the Manager password (none or "-": read from stdin; at least 8 characters, not a
+                           common one); ends every Manager session. For a forgotten password
   instance list            instances with state, path and database size
   instance show <id>       one instance (id: name@domain)
   instance create <id> --service NAME [--path P] [--password PW] [--db-name N] [--db-user U]
@@ -144,10 +151,13 @@ commands:
   metrics                  the latest value of every metric (the same at /manager/metrics for Prometheus)
   mail test [address]      send a test mail with the SMTP settings (to the alarm address by default)
   jobs [id]                recent jobs (backups, restores, clean-ups) or one, with its outcome
-  setting list             the Manager settings (timezone, dbOptimizationHour) and their values
+  setting list             the Manager settings (every section of Settings) and their values
   setting set <name> <value>
                            change one, validated first ("-" reads the value from stdin, e.g. the
                            command file: ap ctl setting set commandFile - < commands.txt)
   analyse [run] [--no-wait]
                            the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
+  diagnostics              versions, memory, sessions, recent jobs and alarms (JSON), for a support case
+  system restart|shutdown --yes
+                           reboot or power off the box (the board's commands)
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

@@ -9,6 +9,7 @@ import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
+import { formatService, serviceCalls, systemCall } from './services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -75,12 +76,58 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   /** One API call; an error answer becomes an ApError (or, with --json, its body and status 1). */
-  const call = async (method: string, path: string, body?: unknown): Promise<{ ok: boolean; body: never }> => {
-    const answer = (await ask('api', { method, path, body })) as { status: number; body: { error?: { code?: string; message?: string } } };
+  const call = async (method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<{ ok: boolean; body: never }> => {
+    const answer = (await ask('api', { method, path, body, ...(query ? { query } : {}) })) as { status: number; body: { error?: { code?: string; message?: string } } };
     if (answer.status < 400) return { ok: true, body: answer.body as never };
     if (json) return { ok: false, body: answer.body as never };
     throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? `failed with status ${answer.status}`);
   };
+  if (command === 'service') {
+    const calls = serviceCalls(sub, arg, flags);
+    if (calls) {
+      const bodies: unknown[] = [];
+      for (const c of calls) {
+        const r = await call(c.method, c.path, c.body, c.query);
+        if (!r.ok) {
+          io.out(JSON.stringify(r.body, null, 2));
+          return 1;
+        }
+        bodies.push(r.body);
+      }
+      if (sub === 'show') print({ ...(bodies[0] as object), crashes: (bodies[1] as { crashes: unknown[] }).crashes }, formatService);
+      else if (sub === 'restart') print(bodies[0], (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
+      // The log as it is: no decoration, so it pipes into grep and less.
+      else print(bodies[0], (r: { text: string; size: number }) => (r.size === 0 ? `(service ${arg} has written no log yet)` : r.text.replace(/\n$/, '')));
+      return 0;
+    }
+  }
+  if (command === 'cert' && sub === 'show') {
+    const r = await call('GET', '/certificate');
+    print(r.body, (c: { subject: string; issuer: string; validTo: string; custom: boolean; fingerprint256: string }) =>
+      [`subject:  ${c.subject}`, `issuer:   ${c.issuer}`, `valid to: ${c.validTo}`, `source:   ${c.custom ? 'uploaded' : 'self-signed by the App Platform'}`, `sha256:   ${c.fingerprint256}`].join('\n'),
+    );
+    return r.ok ? 0 : 1;
+  }
+  if (command === 'system') {
+    const c = systemCall(sub, switches);
+    const r = await call(c.method, c.path, c.body);
+    print(r.body, (b: { restarting?: boolean; shuttingDown?: boolean }) =>
+      b.restarting === true ? 'restarting…' : b.shuttingDown === true ? 'shutting down…' : `this board has no ${sub} command configured: nothing happens`,
+    );
+    return r.ok ? 0 : 1;
+  }
+  if (command === 'diagnostics' && sub === undefined) {
+    const r = await call('GET', '/diagnostics');
+    print(r.body, (b: unknown) => JSON.stringify(b, null, 2));
+    return r.ok ? 0 : 1;
+  }
+  if (command === 'password' && words.length <= 2) {
+    // Root sets the Manager password without the old one (a forgotten password); every session ends.
+    const given = sub === undefined || sub === '-' ? await (args.stdin ?? readStdinLine)() : sub;
+    const r = await ask('manager.password', { password: given });
+    print(r, () => 'the Manager password is set; every Manager session has ended');
+    return 0;
+  }
   if (command === 'alarms' && sub === undefined) {
     const r = await call('GET', '/alarms');
     print(r.body, (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>

@@ -1,9 +1,9 @@
 // App services in the admin API.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StreamBody, type ApiRoute } from '../api';
-import { ApError } from '../errors';
+import { ApError, InvalidField } from '../errors';
 import type { Jobs } from '../jobs';
 import type { Services } from './index';
 import { installUpload } from './upload';
@@ -16,7 +16,11 @@ export interface ServiceUploadDeps {
   readonly developerMode: () => Promise<boolean>;
 }
 
-export function serviceRoutes(services: Services, logDir: string, upload?: ServiceUploadDeps): ApiRoute[] {
+/** The most of a log's end the log view reads at once. */
+const MAX_TAIL = 1 << 20;
+
+export function serviceRoutes(services: Services, paths: { logs: string; coreDumps: string }, upload?: ServiceUploadDeps): ApiRoute[] {
+  const logDir = paths.logs;
   const named = (name: string) => {
     const service = services.get(name);
     if (!service) throw new ApError('NOT_FOUND', `no service ${name}`);
@@ -67,6 +71,37 @@ export function serviceRoutes(services: Services, logDir: string, upload?: Servi
       },
     },
     {
+      method: 'POST',
+      pattern: '/services/{name}/restart',
+      summary: 'stop a service and start it again (also one that failed)',
+      handler: async ({ params }) => {
+        named(params.name!);
+        await services.stop(params.name!);
+        services.start(params.name!);
+        return named(params.name!).status();
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/services/{name}/log/tail',
+      summary: "the end of the service's log as JSON {text, size, truncated} (?bytes=N, default 65536, at most 1 MiB); text starts at a whole line",
+      handler: async ({ params, query }) => {
+        named(params.name!);
+        const bytes = query.bytes === undefined ? 65536 : Number(query.bytes);
+        if (!/^\d{1,7}$/.test(query.bytes ?? '0') || bytes < 1 || bytes > MAX_TAIL) throw new InvalidField('bytes', `"${query.bytes}" is not a number of bytes from 1 to ${MAX_TAIL}`);
+        return readTail(join(logDir, params.name!, `${params.name}.log`), bytes);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/services/{name}/crashes',
+      summary: "the service's crash records (exit code or signal, uptime, its last lines of output), newest first",
+      handler: async ({ params }) => {
+        named(params.name!);
+        return { crashes: await readCrashes(join(paths.coreDumps, params.name!)) };
+      },
+    },
+    {
       method: 'GET',
       pattern: '/services/{name}/log',
       summary: "the service's log file (text/plain, a download)",
@@ -80,4 +115,39 @@ export function serviceRoutes(services: Services, logDir: string, upload?: Servi
       },
     },
   ];
+}
+
+/** The last `bytes` of a log file, from the first whole line on; empty when there is no log yet. */
+async function readTail(file: string, bytes: number): Promise<{ text: string; size: number; truncated: boolean }> {
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!handle) return { text: '', size: 0, truncated: false };
+  try {
+    const { size } = await handle.stat();
+    const start = Math.max(0, size - bytes);
+    const buffer = Buffer.alloc(size - start);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+    let text = buffer.subarray(0, bytesRead).toString('utf8');
+    // Cut to a whole line unless the whole file fits.
+    if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+    return { text, size, truncated: start > 0 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The crash records process.ts writes (crash-<time>.json), newest first; unreadable ones are skipped. */
+async function readCrashes(dir: string): Promise<unknown[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith('crash-') && f.endsWith('.json')).sort().reverse();
+  const out: unknown[] = [];
+  for (const name of names) {
+    try {
+      out.push(JSON.parse(await readFile(join(dir, name), 'utf8')));
+    } catch {
+      // records are written whole (rename); a foreign file in the folder is skipped
+    }
+  }
+  return out;
 }

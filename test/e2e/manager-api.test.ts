@@ -258,6 +258,13 @@ describe('Manager API over HTTP', () => {
     assert.deepEqual((await client.act('POST', '/system/restart', { confirm: true })).body, { restarting: false });
     assert.deepEqual((await client.act('POST', '/system/shutdown', { confirm: true })).body, { shuttingDown: false });
     await run.waitFor(/a shutdown was asked for, but this board does not run one/, 10_000); // the log arrives through a pipe
+    // The same from `ap ctl system`, which wants --yes.
+    const unsure = runApSync(['ctl', 'system', 'restart', '--root', root]);
+    assert.notEqual(unsure.status, 0);
+    assert.match(unsure.stderr, /--yes/);
+    const sure = runApSync(['ctl', 'system', 'shutdown', '--yes', '--root', root]);
+    assert.equal(sure.status, 0, sure.stderr);
+    assert.match(sure.stdout, /no shutdown command/);
   });
 
   it('marks the cookie Secure over HTTPS, and logs out', async () => {
@@ -278,5 +285,20 @@ describe('Manager API over HTTP', () => {
     assert.match(String((await client.call('GET', '/session')).headers['cache-control']), /no-store/);
     assert.equal((await client.act('DELETE', '/session')).status, 200);
     assert.equal((await client.call('GET', '/instances')).status, 401);
+  });
+
+  it('lets root set a forgotten password with ap ctl password, ending every session', async () => {
+    const client = new Client(base, '127.0.0.10');
+    assert.equal((await client.login(PASSWORD)).status, 200);
+    const weak = runApSync(['ctl', 'password', '--root', root], {}, 'short\n');
+    assert.equal(weak.status, 1);
+    assert.match(weak.stderr, /at least 8 characters/);
+    assert.equal((await client.call('GET', '/instances')).status, 200, 'a refused password changes nothing');
+    const set = runApSync(['ctl', 'password', '-', '--root', root], {}, 'set-by-root-2026\n');
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal((await client.call('GET', '/instances')).status, 401, 'every session ended');
+    assert.equal((await client.login(PASSWORD)).status, 401);
+    assert.equal((await client.login('set-by-root-2026')).status, 200);
+    assert.equal((await client.call('GET', '/session')).body.mustChangePassword, false);
   });
 });

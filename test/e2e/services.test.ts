@@ -180,6 +180,8 @@ describe('HTTPS', () => {
     assert.match(installed.subject, /box\.example\.com/);
     const answer = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: ca.certPem, servername: 'box.example.com' });
     assert.equal(answer.status, 200);
+    const shown = ctl('cert', 'show');
+    assert.deepEqual([shown.custom, /box\.example\.com/.test(shown.subject), /Test Root CA/.test(shown.issuer)], [true, true, true]);
 
     await writeFile(file, leaf.certPem + ca.certPem); // no key
     const bad = runApSync(['ctl', 'cert', 'install', file, '--root', root]);
@@ -271,7 +273,7 @@ describe('supervision', () => {
   it('backs off a service that exits at once, then marks it failed, at almost no CPU', async () => {
     const cpuBefore = await cpuMs(pid);
     const started = Date.now();
-    ctl('service', 'install', await inlineService('crasher', 'process.exit(3)'));
+    ctl('service', 'install', await inlineService('crasher', "console.log('crasher: giving up'); process.exit(3)"));
     const failed = await until('crasher to fail', async () => {
       const s = ctl('service', 'list').find((x: { name: string }) => x.name === 'crasher');
       return s?.state === 'failed' ? s : undefined;
@@ -290,6 +292,25 @@ describe('supervision', () => {
     assert.equal(records.length, 4);
     const record = JSON.parse(await readFile(join(root, 'mnt/sda2/log/core_dumps/crasher', records[0]!), 'utf8'));
     assert.equal(record.exitCode, 3);
+    // The Manager and `ap ctl service show` give the newest record first, with its last lines.
+    const shown = ctl('service', 'show', 'crasher');
+    assert.equal(shown.state, 'failed');
+    assert.equal(shown.crashes.length, 4);
+    assert.equal(shown.crashes[0].exitCode, 3);
+    assert.ok(shown.crashes[0].time >= shown.crashes[3].time);
+    assert.ok(shown.crashes[0].lastLines.includes('crasher: giving up'), JSON.stringify(shown.crashes[0].lastLines));
+    const text = runApSync(['ctl', 'service', 'show', 'crasher', '--root', root]).stdout;
+    assert.match(text, /last crash: .*exit code 3/);
+    assert.match(text, /died 4 times/);
+    // Its log, as the Manager's log view reads it: the end, from a whole line.
+    const log = ctl('service', 'log', 'crasher');
+    assert.equal(log.text.split('\n').filter((l: string) => l.includes('crasher: giving up')).length, 4);
+    const tail = ctl('service', 'log', 'crasher', '--bytes', '30');
+    assert.equal(tail.truncated, true);
+    assert.ok(tail.text.length <= 30 && !tail.text.startsWith('iving'), JSON.stringify(tail.text));
+    const bad = runApSync(['ctl', 'service', 'log', 'crasher', '--bytes', '0', '--root', root]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /bytes/);
     // A crash loop is an alarm.
     const alarm = (ctl('alarms').active as { source: string; code: string; severity: string; text: string }[]).find((a) => a.source === 'service:crasher');
     assert.deepEqual([alarm?.code, alarm?.severity], ['CRASH_LOOP', 'major']);
@@ -325,5 +346,21 @@ describe('supervision', () => {
     assert.ok(Buffer.byteLength(last) <= 1024 * 1024 && Buffer.byteLength(rotated) <= 1024 * 1024);
     assert.ok(Buffer.byteLength(last) + Buffer.byteLength(rotated) > 1024 * 1024, 'both files in use');
     assert.match(rotated + last, /line 39998 x+\nline 39999 /);
+  });
+
+  it('restarts a service by hand: a new process, serving again', async () => {
+    const before = ctl('service', 'show', 'echo');
+    assert.equal(before.state, 'running');
+    const after = ctl('service', 'restart', 'echo');
+    assert.ok(['starting', 'running'].includes(after.state), after.state);
+    const running = await until('echo running again', async () => {
+      const s = ctl('service', 'show', 'echo');
+      return s.state === 'running' ? s : undefined;
+    });
+    assert.notEqual(running.pid, before.pid);
+    assert.equal((await fetchRaw(`${http}/example.com/echo1/hello`)).status, 200);
+    const unknown = runApSync(['ctl', 'service', 'restart', 'nosuch', '--root', root]);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /NOT_FOUND|no service/);
   });
 });

@@ -1,0 +1,69 @@
+// `ap ctl service show|restart|log`, `cert show`, `system restart|shutdown`,
+// `diagnostics`: the rest of what the Manager does for services and the box,
+// as admin API calls (one table serves both), formatted for people.
+import { UsageError } from '../errors';
+
+export const SERVICE_VALUE_FLAGS = ['bytes'] as const;
+export const SERVICE_SWITCHES = ['yes'] as const;
+
+export interface Call {
+  readonly method: string;
+  readonly path: string;
+  readonly query?: Record<string, string>;
+  readonly body?: unknown;
+}
+
+const svc = (name: string) => `/services/${encodeURIComponent(name)}`;
+
+/** The API calls of a `service` subcommand this module handles, or null for the others (list, install, start, stop). */
+export function serviceCalls(sub: string | undefined, name: string | undefined, flags: Readonly<Record<string, string>>): Call[] | null {
+  if (sub !== 'show' && sub !== 'restart' && sub !== 'log') return null;
+  if (name === undefined) throw new UsageError(`ap ctl service ${sub} needs a service name`);
+  if (sub === 'show') return [{ method: 'GET', path: svc(name) }, { method: 'GET', path: `${svc(name)}/crashes` }];
+  if (sub === 'restart') return [{ method: 'POST', path: `${svc(name)}/restart`, body: {} }];
+  return [{ method: 'GET', path: `${svc(name)}/log/tail`, query: flags.bytes === undefined ? {} : { bytes: flags.bytes } }];
+}
+
+export interface ServiceView {
+  name: string;
+  version: string;
+  label: string;
+  state: string;
+  pid: number | null;
+  restarts: number;
+  deaths: number;
+  reason: string | null;
+  streams: number;
+}
+
+export interface CrashRecord {
+  time: string;
+  version: string;
+  uptimeMs: number;
+  exitCode: number | null;
+  signal: string | null;
+  lastLines: string[];
+}
+
+export function formatService(s: ServiceView & { crashes?: CrashRecord[] }): string {
+  const lines = [
+    `service:  ${s.name} ${s.version} (build ${s.label})`,
+    `state:    ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}`,
+    `restarts: ${s.restarts} since it last ran stably; ${s.deaths} deaths in the restart window`,
+    `open:     ${s.streams} requests and WebSockets`,
+  ];
+  if (s.reason) lines.push(`failure:  ${s.reason}`);
+  const last = s.crashes?.[0];
+  if (last) {
+    lines.push(`last crash: ${last.time}, ${last.signal ? `signal ${last.signal}` : `exit code ${last.exitCode}`} after ${(last.uptimeMs / 1000).toFixed(1)} s (version ${last.version}); its last lines:`);
+    lines.push(...last.lastLines.slice(-10).map((l) => `  ${l}`));
+  } else lines.push('crashes:  none recorded');
+  return lines.join('\n');
+}
+
+/** The system commands: restart and shutdown need --yes (the Manager asks too). */
+export function systemCall(sub: string | undefined, switches: ReadonlySet<string>): Call {
+  if (sub !== 'restart' && sub !== 'shutdown') throw new UsageError('ap ctl system restart|shutdown --yes');
+  if (!switches.has('yes')) throw new UsageError(`ap ctl system ${sub} ${sub === 'restart' ? 'reboots' : 'powers off'} the box: add --yes to mean it`);
+  return { method: 'POST', path: `/system/${sub}`, body: { confirm: true } };
+}
