@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
+import { ManagerEvents } from './manager/events';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
 import { ctl, type SupervisorStatus } from './ctl';
@@ -161,6 +162,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const store = settings(db.sql);
     const auth = new ManagerAuth({ settings: store, hasher: workerHasher(new URL(import.meta.url)), log: log.child('manager') });
     await auth.init();
+    const events = new ManagerEvents(() => auth, log.child('manager'));
+    auth.onSessionsEnded(() => events.sweep());
     const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
     checkpoint();
 
@@ -220,7 +223,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       metrics: () => monitor?.metrics.prometheus() ?? null,
       boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
       ramdiskLog: join(paths.data, 'ramdisk.log'),
-      manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION },
+      manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION, events },
       uiDir: join(dirname(fileURLToPath(import.meta.url)), 'manager'),
       health: async () => {
         const dbOk = await database.ping();
@@ -264,6 +267,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
     });
     const alarms = monitor.alarms;
     monitor.checkCertificate(certificate.chain);
+    running.onState((service, state) => events.publish({ type: 'service', name: service, state }));
+    alarms.onEvent((event) => events.publish({ type: 'alarm', event: event.type, alarm: event.alarm }));
     running.onState((service, state) => {
       if (state === 'failed') alarms.raise(`service:${service}`, 'CRASH_LOOP', 'major', `app service ${service} kept dying and was given up (${running.get(service)?.status().reason ?? 'see its log'})`);
       else if (state === 'running') alarms.clear(`service:${service}`, 'CRASH_LOOP');
@@ -273,6 +278,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (job.state === 'failed') alarms.raise(`backup:${job.target}`, 'BACKUP_FAILED', 'major', `the backup of ${job.target} failed: ${job.message}`);
       else alarms.clear(`backup:${job.target}`, 'BACKUP_FAILED');
     });
+    jobs.onChange((job) => events.publish({ type: 'job', job }));
     let pgTools: string | null = null;
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
     analyse = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
@@ -392,7 +398,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       ...monitor.routes(),
       ...updateRoutes(updater, boot),
       ...settingRoutes(store),
-    ]);
+    ], { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) });
     admin = await startAdminServer(
       paths.adminSocket,
       {

@@ -84,8 +84,16 @@ export function errorBody(err: unknown): { error: { code: string; message: strin
   return { error: { code: 'INTERNAL', message: 'internal error; the supervisor log has the details' } };
 }
 
+export interface ApiOptions {
+  /** Hears every state-changing call (not GET) that succeeded, from either transport: the Manager's event socket. */
+  readonly onChanged?: (method: string, path: string) => void;
+}
+
 export class Api {
-  constructor(readonly routes: readonly ApiRoute[]) {}
+  constructor(
+    readonly routes: readonly ApiRoute[],
+    private readonly options: ApiOptions = {},
+  ) {}
 
   /** Runs the matching handler; never throws. `onError` hears of unexpected (500) errors. */
   async handle(request: ApiRequest, onError?: (err: unknown) => void, transport: 'stream' | 'json' = 'stream'): Promise<ApiResponse> {
@@ -97,6 +105,7 @@ export class Api {
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
       }
+      if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path);
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {
       const status = err instanceof ApError ? httpStatus(err.code) : 500;

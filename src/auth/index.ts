@@ -59,6 +59,7 @@ const digest = (token: string) => createHash('sha256').update(token).digest('bas
 export class ManagerAuth {
   private readonly sessions = new Map<string, Session>();
   private readonly throttle = new LoginThrottle();
+  private readonly ended: (() => void)[] = [];
   private readonly now: () => number;
 
   constructor(private readonly options: AuthOptions) {
@@ -100,8 +101,15 @@ export class ManagerAuth {
     return { token, session };
   }
 
-  /** The live session of `token`, or null (unknown, idle too long, or too old). */
+  /** The live session of `token`, or null (unknown, idle too long, or too old); a use counts as activity. */
   session(token: string | null): Session | null {
+    const session = this.peek(token);
+    if (session) session.lastSeen = this.now();
+    return session;
+  }
+
+  /** The live session of `token` without counting this as activity (the event socket asks often), or null. */
+  peek(token: string | null): Session | null {
     if (!token) return null;
     const key = digest(token);
     const session = this.sessions.get(key);
@@ -111,12 +119,21 @@ export class ManagerAuth {
       this.sessions.delete(key);
       return null;
     }
-    session.lastSeen = at;
     return session;
+  }
+
+  /** `listener` hears when sessions were ended (logout, password change): the event sockets close theirs. */
+  onSessionsEnded(listener: () => void): void {
+    this.ended.push(listener);
   }
 
   logout(token: string | null): void {
     if (token) this.sessions.delete(digest(token));
+    this.announceEnded();
+  }
+
+  private announceEnded(): void {
+    for (const listener of this.ended) listener();
   }
 
   /** Whether `given` is the session's CSRF token (constant time). */
@@ -142,6 +159,7 @@ export class ManagerAuth {
     for (const k of [...this.sessions.keys()]) if (k !== key) this.sessions.delete(k);
     session.mustChangePassword = false;
     this.options.log.info(`the Manager password was changed (from ${session.remote}); other sessions ended`);
+    this.announceEnded();
   }
 
   /** Sets a password without the current one (root, through `ap ctl password`, for a forgotten one): every session ends. */
@@ -151,6 +169,7 @@ export class ManagerAuth {
     await this.options.settings.set(DEFAULT_SETTING, 'false');
     this.sessions.clear();
     this.options.log.info('the Manager password was set from the admin socket (ap ctl password); every session ended');
+    this.announceEnded();
   }
 
   /** Sessions alive now (for the diagnostics). */

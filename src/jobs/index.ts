@@ -44,8 +44,14 @@ interface Job {
   done: Promise<void>;
 }
 
+/** Progress is told to listeners at most this often per job (a backup reports every chunk). */
+const PROGRESS_EVERY_MS = 250;
+
 export class Jobs {
   private readonly jobs = new Map<string, Job>();
+  private readonly listeners: ((job: JobView) => void)[] = [];
+  /** Jobs whose progress changed since listeners last heard, with the timer that will tell them. */
+  private readonly pending = new Map<Job, NodeJS.Timeout>();
   private next = 1;
 
   /** `log` hears every failed job (an alarm-worthy line: a backup that failed must not go unnoticed). */
@@ -73,7 +79,12 @@ export class Jobs {
       done: Promise.resolve(),
     };
     const control: JobControl = {
-      progress: (done, total, note) => (job.progress = { done, total, note }),
+      progress: (done, total, note) => {
+        job.progress = { done, total, note };
+        if (this.listeners.length > 0 && !this.pending.has(job) && job.state === 'running') {
+          this.pending.set(job, setTimeout(() => this.tell(job), PROGRESS_EVERY_MS));
+        }
+      },
       line: (text) => {
         job.output.push(text);
         if (job.output.length > OUTPUT_LINES) job.output.shift();
@@ -84,11 +95,25 @@ export class Jobs {
       (err) => this.finish(job, 'failed', describe(err)),
     );
     this.jobs.set(job.id, job);
+    this.tell(job);
     for (const old of this.jobs.values()) {
       if (this.jobs.size <= MAX_KEPT) break;
       if (old.state !== 'running') this.jobs.delete(old.id);
     }
     return view(job);
+  }
+
+  /** `listener` hears each job as it starts, its progress (at most every 250 ms) and its end. */
+  onChange(listener: (job: JobView) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private tell(job: Job): void {
+    clearTimeout(this.pending.get(job));
+    this.pending.delete(job);
+    if (this.listeners.length === 0) return;
+    const shown = view(job);
+    for (const listener of this.listeners) listener(shown);
   }
 
   get(id: string): JobView | null {
@@ -120,6 +145,7 @@ export class Jobs {
     job.finishedAt = new Date();
     job.message = message;
     this.onFinish?.(view(job));
+    this.tell(job);
   }
 }
 

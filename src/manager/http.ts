@@ -10,11 +10,12 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '../api';
 import { openApiDocument } from '../api/openapi';
 import type { ManagerAuth } from '../auth';
+import type { ManagerEvents } from './events';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 
 export const API_PREFIX = '/manager/api';
-const COOKIE = 'ap_session';
+export const COOKIE = 'ap_session';
 const MAX_JSON = 1024 * 1024;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -23,6 +24,8 @@ export interface ManagerHttpOptions {
   readonly auth: () => ManagerAuth | null;
   readonly log: Logger;
   readonly version: string;
+  /** The push channel at /manager/api/events, if the Manager has one. */
+  readonly events?: ManagerEvents;
 }
 
 /** The routes the transport serves itself, for the OpenAPI document. */
@@ -30,6 +33,7 @@ export const SESSION_ROUTES = [
   { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
+  { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; this site\'s Origin and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client' },
   { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common one; other sessions end' },
 ] as const;
 
@@ -161,11 +165,12 @@ function refuse(res: HttpResponse, state: { aborted: boolean }, body: Body, answ
   );
 }
 
-function sameOrigin(incoming: Incoming): boolean {
+/** Whether the Origin header names this very site (scheme, host and port). */
+export function sameOrigin(incoming: { readonly origin: string; readonly host: string; readonly secure: boolean }): boolean {
   return incoming.origin === `${incoming.secure ? 'https' : 'http'}://${incoming.host}`;
 }
 
-function cookieValue(header: string, name: string): string | null {
+export function cookieValue(header: string, name: string): string | null {
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
     if (k === name) return v.join('=') || null;

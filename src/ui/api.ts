@@ -28,6 +28,8 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   const data = (await response.json().catch(() => ({}))) as any;
   if (!response.ok) {
     const error = data?.error ?? {};
+    // The session is gone (expired, logged out elsewhere, password changed): the UI shows the login.
+    if (response.status === 401 && path !== '/session') tell({ type: 'ended' });
     throw new ApiError(response.status, error.code ?? 'ERROR', error.message ?? `failed (${response.status})`, error.field);
   }
   return data as T;
@@ -51,12 +53,85 @@ export function upload<T = any>(path: string, file: Blob, onProgress: (share: nu
   });
 }
 
-/** Follows a job until it ends. */
+// The push channel (/manager/api/events): jobs, service states, alarms and
+// changes arrive as they happen. Without it (a proxy that drops WebSockets)
+// the UI polls, as it did before.
+type Listener = (event: any) => void;
+const listeners = new Set<Listener>();
+let socket: WebSocket | null = null;
+let connected = false;
+let wanted = false;
+let retry = 1000;
+
+function tell(event: any): void {
+  for (const listener of [...listeners]) listener(event);
+}
+
+/** Hears every event; returns the unsubscribe. */
+export function subscribe(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Opens the channel (after login) and keeps it open, reconnecting with a backoff. */
+export function connectEvents(): void {
+  wanted = true;
+  if (socket) return;
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/manager/api/events`);
+  socket = ws;
+  ws.onopen = () => {
+    connected = true;
+    retry = 1000;
+  };
+  ws.onmessage = (e) => {
+    let event: any;
+    try {
+      event = JSON.parse(String(e.data));
+    } catch {
+      return;
+    }
+    tell(event);
+  };
+  ws.onclose = (e) => {
+    const was = connected;
+    socket = null;
+    connected = false;
+    if (!wanted) return;
+    if (e.code === 4001) return tell({ type: 'ended' });
+    if (was) tell({ type: 'reconnect' });
+    setTimeout(() => wanted && connectEvents(), retry);
+    retry = Math.min(retry * 2, 30_000);
+  };
+}
+
+export function disconnectEvents(): void {
+  wanted = false;
+  socket?.close(1000);
+  socket = null;
+}
+
+/** The next pushed state of job `id`, or null after `ms`. */
+function nextJobEvent(id: string, ms: number): Promise<any | null> {
+  return new Promise((resolve) => {
+    const stop = subscribe((event) => {
+      if (event.type !== 'job' || event.job.id !== id) return;
+      finish(event.job);
+    });
+    const timer = setTimeout(() => finish(null), ms);
+    function finish(job: any | null) {
+      clearTimeout(timer);
+      stop();
+      resolve(job);
+    }
+  });
+}
+
+/** Follows a job until it ends: pushed progress when the channel is open, polling otherwise (and as a safety net). */
 export async function follow(id: string, onProgress: (job: any) => void): Promise<any> {
+  let job = await api('GET', `/jobs/${id}`);
   for (;;) {
-    const job = await api('GET', `/jobs/${id}`);
     onProgress(job);
     if (job.state !== 'running') return job;
-    await new Promise((r) => setTimeout(r, 400));
+    job = (await nextJobEvent(id, connected ? 2000 : 400)) ?? (await api('GET', `/jobs/${id}`));
   }
 }

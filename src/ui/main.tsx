@@ -6,7 +6,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { api, ApiError, follow, setCsrf, upload } from './api';
+import { api, ApiError, connectEvents, disconnectEvents, follow, setCsrf, subscribe, upload } from './api';
 import './style.css';
 
 type Session = { csrf: string; mustChangePassword: boolean } | null;
@@ -122,22 +122,24 @@ function Tree({ tick }: { tick: number }) {
   );
 }
 
-function Home({ refresh }: { refresh: () => void }) {
+function Home({ refresh, tick }: { refresh: () => void; tick: number }) {
   const [status, setStatus] = useState<any>(null);
   const [alarms, setAlarms] = useState<any[]>([]);
-  const [form, setForm] = useState({ service: '', name: '', domain: '', password: '' });
+  const [form, setForm] = useState({ service: '', name: '', domain: '', password: '', path: '', dbName: '', dbUser: '' });
   const [error, setError] = useState<unknown>(null);
   const [services, setServices] = useState<any[]>([]);
   useEffect(() => {
     void api('GET', '/status').then(setStatus, () => {});
     void api('GET', '/alarms').then((r) => setAlarms(r.active), () => {});
     void api('GET', '/services').then((r) => setServices(r.services), () => {});
-  }, []);
+  }, [tick]);
   const create = async (e: Event) => {
     e.preventDefault();
     setError(null);
     try {
-      const created = await api('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...(form.password ? { password: form.password } : {}) });
+      // Empty optional fields take the seed's defaults (path /<domain>/<name>, database and user <domain>_<name>, a random password).
+      const optional = Object.fromEntries((['password', 'path', 'dbName', 'dbUser'] as const).filter((k) => form[k] !== '').map((k) => [k, form[k]]));
+      const created = await api('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...optional });
       refresh();
       location.hash = `#/instance/${encodeURIComponent(created.id)}`;
     } catch (err) {
@@ -184,6 +186,12 @@ function Home({ refresh }: { refresh: () => void }) {
         {field('name', 'Name')}
         {field('domain', 'Domain')}
         {field('password', 'Instance password (empty: random)', 'password')}
+        <details>
+          <summary>More options</summary>
+          {field('path', 'Webserver path (empty: /<domain>/<name>)')}
+          {field('dbName', 'Database name (empty: <domain>_<name>)')}
+          {field('dbUser', 'Database user (empty: <domain>_<name>)')}
+        </details>
         <button type="submit">Create</button>
         <ErrorText error={error} />
       </form>
@@ -236,14 +244,14 @@ function Progress({ share, label }: { share: number; label: string }) {
   );
 }
 
-function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
+function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; tick: number }) {
   const [instance, setInstance] = useState<any>(null);
   const [error, setError] = useState<unknown>(null);
   const [showPassword, setShowPassword] = useState(false);
   const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
   const [cloneName, setCloneName] = useState('');
   const load = () => api('GET', `/instances/${encodeURIComponent(id)}`).then(setInstance, setError);
-  useEffect(() => void load(), [id]);
+  useEffect(() => void load(), [id, tick]);
   const act = (fn: () => Promise<unknown>) => async () => {
     setError(null);
     try {
@@ -302,6 +310,10 @@ function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
           {instance.database.name} (user {instance.database.user}
           {instance.database.sizeBytes ? `, ${(instance.database.sizeBytes / 1048576).toFixed(1)} MB` : ''})
         </dd>
+        <dt>External database</dt>
+        <dd>{instance.external ? `${instance.external.name} on ${instance.external.host} (user ${instance.external.user})` : 'none: the local PostgreSQL'}</dd>
+        <dt>Request body limit</dt>
+        <dd>{instance.maxBodyBytes === null ? "the server's" : `${(instance.maxBodyBytes / 1048576).toFixed(instance.maxBodyBytes % 1048576 ? 2 : 0)} MB`}</dd>
         <dt>Trace flags</dt>
         <dd>{instance.traceFlagNames.join(', ') || 'none'}</dd>
         <dt>Backup</dt>
@@ -322,6 +334,7 @@ function InstancePage({ id, refresh }: { id: string; refresh: () => void }) {
         </a>
       </p>
       <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
+      <InstanceDelete id={id} refresh={refresh} />
       <form class="card" onSubmit={onRestore}>
         <h2>Restore</h2>
         <label>
@@ -345,25 +358,56 @@ const TRACE_FLAGS = ['App', 'Database', 'DB files', 'DNS', 'Ethernet', 'File', '
 
 function InstanceEdit({ instance, onSaved }: { instance: any; onSaved: () => void }) {
   const [path, setPath] = useState(instance.path);
+  const [password, setPassword] = useState('');
+  const [limit, setLimit] = useState(instance.maxBodyBytes === null ? '' : String(instance.maxBodyBytes / 1048576));
   const [flags, setFlags] = useState<string[]>(instance.traceFlagNames);
   const [exclude, setExclude] = useState<boolean>(instance.excludeFromBackup);
+  const [external, setExternal] = useState({ host: instance.external?.host ?? '', name: instance.external?.name ?? '', user: instance.external?.user ?? '', password: '' });
   const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
   const save = async (e: Event) => {
     e.preventDefault();
+    setState({});
+    const changes: Record<string, unknown> = { path, traceFlags: flags, excludeFromBackup: exclude };
+    if (password) changes.password = password;
+    const mb = limit.trim();
+    if (mb === '') changes.maxBodyBytes = null;
+    else if (/^\d+(\.\d+)?$/.test(mb)) changes.maxBodyBytes = Math.round(Number(mb) * 1048576);
+    else return setState({ error: new ApiError(400, 'INVALID_FIELD', `request body limit: "${mb}" is not a number of MB`, 'maxBodyBytes') });
+    // The external database changes only when touched: a host with its password, or no host to go back to the local one.
+    const was = instance.external;
+    if (!external.host && was) changes.external = null;
+    else if (external.host && (external.password || !was || external.host !== was.host || external.name !== was.name || external.user !== was.user)) {
+      changes.external = { host: external.host, name: external.name, user: external.user, password: external.password };
+    }
     try {
-      await api('PATCH', `/instances/${encodeURIComponent(instance.id)}`, { path, traceFlags: flags, excludeFromBackup: exclude });
+      await api('PATCH', `/instances/${encodeURIComponent(instance.id)}`, changes);
+      setPassword('');
       setState({ saved: true });
       onSaved();
     } catch (err) {
       setState({ error: err });
     }
   };
+  const ext = (key: keyof typeof external, label: string, type = 'text') => (
+    <label>
+      {label}
+      <input type={type} name={`external.${key}`} value={external[key]} autocomplete="off" onInput={(e) => setExternal({ ...external, [key]: (e.target as HTMLInputElement).value })} />
+    </label>
+  );
   return (
     <form class="card" onSubmit={save}>
       <h2>Edit</h2>
       <label>
         Webserver path
         <input name="path" value={path} onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        New instance password (empty: keep it)
+        <input name="password" type="password" autocomplete="new-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        Request body limit in MB (empty: the server's)
+        <input name="maxBodyMb" inputMode="decimal" value={limit} onInput={(e) => setLimit((e.target as HTMLInputElement).value)} />
       </label>
       <label class="inline">
         <input type="checkbox" name="excludeFromBackup" checked={exclude} onChange={(e) => setExclude((e.target as HTMLInputElement).checked)} /> Exclude from backup
@@ -378,6 +422,14 @@ function InstanceEdit({ instance, onSaved }: { instance: any; onSaved: () => voi
           ))}
         </div>
       </details>
+      <details>
+        <summary>External database host</summary>
+        <p class="note">The service uses this PostgreSQL database instead of its own. Empty host: the local one. A change needs the password.</p>
+        {ext('host', 'Host[:port]')}
+        {ext('name', 'Database name')}
+        {ext('user', 'User')}
+        {ext('password', 'Password', 'password')}
+      </details>
       <button type="submit">Save</button>
       {state.saved && <span class="ok">saved</span>}
       <ErrorText error={state.error} />
@@ -385,21 +437,68 @@ function InstanceEdit({ instance, onSaved }: { instance: any; onSaved: () => voi
   );
 }
 
-function ServicePage({ name, refresh }: { name: string; refresh: () => void }) {
-  const [service, setService] = useState<any>(null);
+function InstanceDelete({ id, refresh }: { id: string; refresh: () => void }) {
+  const [drop, setDrop] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const load = () => api('GET', `/services/${encodeURIComponent(name)}`).then(setService, setError);
-  useEffect(() => void load(), [name]);
-  const act = (what: string) => async () => {
+  const remove = async (e: Event) => {
+    e.preventDefault();
+    if (!confirm(drop ? `Delete ${id} with its database and all its data?` : `Delete ${id}? Its database and user are kept.`)) return;
     try {
-      await api('POST', `/services/${encodeURIComponent(name)}/${what}`, {});
-      await load();
+      await api('DELETE', `/instances/${encodeURIComponent(id)}${drop ? '?dropDatabase=true' : ''}`);
       refresh();
+      location.hash = '#/';
     } catch (err) {
       setError(err);
     }
   };
+  return (
+    <form class="card danger" onSubmit={remove}>
+      <h2>Delete</h2>
+      <label class="inline">
+        <input type="checkbox" name="dropDatabase" checked={drop} onChange={(e) => setDrop((e.target as HTMLInputElement).checked)} /> Also drop its database and database user
+      </label>
+      <button type="submit" class="danger">
+        Delete instance
+      </button>
+      <ErrorText error={error} />
+    </form>
+  );
+}
+
+function ServicePage({ name, refresh, tick }: { name: string; refresh: () => void; tick: number }) {
+  const [service, setService] = useState<any>(null);
+  const [crashes, setCrashes] = useState<any[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const base = `/services/${encodeURIComponent(name)}`;
+  const load = async () => {
+    try {
+      setService(await api('GET', base));
+      setCrashes((await api('GET', `${base}/crashes`)).crashes);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    setService(null);
+    setError(null);
+  }, [name]);
+  useEffect(() => void load(), [name, tick]);
+  const act = (what: string) => async () => {
+    setError(null);
+    setBusy(true);
+    try {
+      await api('POST', `${base}/${what}`, {});
+      await load();
+      refresh();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
   if (!service) return <ErrorText error={error} />;
+  const last = crashes[0];
   return (
     <section>
       <h1>{service.name}</h1>
@@ -409,29 +508,105 @@ function ServicePage({ name, refresh }: { name: string; refresh: () => void }) {
           {service.version} ({service.label})
         </dd>
         <dt>State</dt>
-        <dd class={`state ${service.state}`}>{service.state}</dd>
+        <dd class={`state ${service.state}`}>
+          {service.state}
+          {service.pid ? ` (pid ${service.pid})` : ''}
+        </dd>
         <dt>Restarts</dt>
-        <dd>{service.restarts}</dd>
+        <dd>
+          {service.restarts} since it last ran stably ({service.deaths} deaths in the restart window)
+        </dd>
+        <dt>Open requests and WebSockets</dt>
+        <dd>{service.streams}</dd>
         {service.reason && (
           <>
-            <dt>Last failure</dt>
+            <dt>Failure</dt>
             <dd>{service.reason}</dd>
           </>
         )}
       </dl>
       <p class="buttons">
-        <button type="button" onClick={act('start')}>
+        <button type="button" disabled={busy} onClick={act('start')}>
           Start
         </button>
-        <button type="button" onClick={act('stop')}>
+        <button type="button" disabled={busy} onClick={act('stop')}>
           Stop
         </button>
-        <a class="button" href={`/manager/api/services/${encodeURIComponent(name)}/log`} download>
+        <button type="button" disabled={busy} onClick={act('restart')}>
+          Restart
+        </button>
+        <button type="button" onClick={() => void load()}>
+          Refresh
+        </button>
+      </p>
+      <ErrorText error={error} />
+      <h2>Last crash</h2>
+      {last ? (
+        <div class="card">
+          <p>
+            {last.time}: {last.signal ? `signal ${last.signal}` : `exit code ${last.exitCode}`} after {(last.uptimeMs / 1000).toFixed(1)} s (version {last.version}){last.cutOff ? `; cut off: ${last.cutOff}` : ''}. {crashes.length} crash
+            records kept.
+          </p>
+          <pre class="log" tabIndex={0} aria-label="The last lines before the crash">
+            {last.lastLines.join('\n') || '(no output)'}
+          </pre>
+        </div>
+      ) : (
+        <p>No crash recorded.</p>
+      )}
+      <LogView base={base} name={name} />
+    </section>
+  );
+}
+
+/** The end of a service's log, refreshed by hand or every few seconds while "follow" is on. */
+function LogView({ base, name }: { base: string; name: string }) {
+  const [log, setLog] = useState<{ text: string; size: number; truncated: boolean } | null>(null);
+  const [follow, setFollow] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const box = useRef<HTMLPreElement>(null);
+  const load = () =>
+    api('GET', `${base}/log/tail`).then(
+      (r) => {
+        setLog(r);
+        setError(null);
+      },
+      setError,
+    );
+  useEffect(() => void load(), [base]);
+  useEffect(() => {
+    if (!follow) return;
+    const timer = setInterval(() => void load(), 3000);
+    return () => clearInterval(timer);
+  }, [follow, base]);
+  // Keep the newest lines in view, as tail -f does.
+  useEffect(() => {
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [log?.text]);
+  return (
+    <>
+      <h2>Log</h2>
+      <p class="buttons">
+        <button type="button" onClick={() => void load()}>
+          Reload log
+        </button>
+        <label class="inline">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow((e.target as HTMLInputElement).checked)} /> Follow
+        </label>
+        <a class="button" href={`/manager/api${base}/log`} download={`${name}.log`}>
           Download log
         </a>
       </p>
       <ErrorText error={error} />
-    </section>
+      {log && (
+        <>
+          {log.truncated && <p class="note">The last {Math.round(log.text.length / 1024)} KB of {Math.round(log.size / 1024)} KB; download the log for all of it.</p>}
+          <pre class="log" ref={box} tabIndex={0} aria-label={`Log of ${name}`}>
+            {log.size === 0 ? '(no log yet)' : log.text}
+          </pre>
+        </>
+      )}
+    </>
   );
 }
 
@@ -702,22 +877,47 @@ function App() {
     );
   }, []);
   const refresh = () => setTick((t) => t + 1);
+  useEffect(
+    () =>
+      subscribe((event) => {
+        if (event.type !== 'ended') return;
+        disconnectEvents();
+        setSession(null);
+      }),
+    [],
+  );
+  const ready = !!session && !session.mustChangePassword;
+  // Pushed changes refresh what is shown (a burst of them once).
+  useEffect(() => {
+    if (!ready) return;
+    connectEvents();
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const stop = subscribe((event) => {
+      if (event.type === 'hello' || (event.type === 'job' && event.job.state === 'running')) return;
+      if (!timer) timer = setTimeout(() => ((timer = null), refresh()), 300);
+    });
+    return () => {
+      stop();
+      if (timer) clearTimeout(timer);
+    };
+  }, [ready]);
   if (session === undefined) return null;
   if (session === null) return <Login onLogin={setSession} />;
   if (session.mustChangePassword) return <ChangePassword forced onDone={() => setSession({ ...session, mustChangePassword: false })} />;
   const logout = async () => {
+    disconnectEvents();
     await api('DELETE', '/session').catch(() => {});
     setSession(null);
     location.hash = '#/';
   };
   let page;
-  if (route.startsWith('/instance/')) page = <InstancePage id={decodeURIComponent(route.slice(10))} refresh={refresh} />;
-  else if (route.startsWith('/service/')) page = <ServicePage name={decodeURIComponent(route.slice(9))} refresh={refresh} />;
+  if (route.startsWith('/instance/')) page = <InstancePage id={decodeURIComponent(route.slice(10))} refresh={refresh} tick={tick} />;
+  else if (route.startsWith('/service/')) page = <ServicePage name={decodeURIComponent(route.slice(9))} refresh={refresh} tick={tick} />;
   else if (route === '/settings') page = <SettingsPage />;
   else if (route === '/system') page = <SystemPage />;
   else if (route === '/diagnostics') page = <DiagnosticsPage />;
   else if (route === '/password') page = <ChangePassword forced={false} onDone={() => (location.hash = '#/settings')} />;
-  else page = <Home refresh={refresh} />;
+  else page = <Home refresh={refresh} tick={tick} />;
   return (
     <div class="layout">
       <header>

@@ -130,7 +130,10 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
 }
 
 function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, ui: ReturnType<typeof loadUi>): void {
-  if (options.manager) mountManagerApi(app, options.manager, secure);
+  if (options.manager) {
+    options.manager.events?.mount(app, secure);
+    mountManagerApi(app, options.manager, secure);
+  }
   app.get('/manager/health', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));

@@ -5,9 +5,10 @@
 // charts, logout. Screenshots go to test-output/ (not committed) for a person.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildFixture, ensureStopped, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
@@ -42,6 +43,22 @@ after(async () => {
   if (run) await ensureStopped(run);
   await rm(dir, { recursive: true, force: true });
 });
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+let axeSource: string | undefined;
+
+/** axe-core's serious and critical findings on the page as it is (WCAG 2.1 A and AA rules). */
+async function accessibilityProblems(p: Page): Promise<string[]> {
+  // Through the debugger, not a script tag: the Manager's CSP (script-src 'self') stays on while it checks.
+  await p.evaluate(axeSource ??= await readFile(AXE, 'utf8'));
+  // Evaluated in the page (a string: this file is not type-checked against the DOM).
+  const { passed, violations } = (await p.evaluate(
+    "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => ({ passed: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })) }))",
+  )) as { passed: number; violations: { id: string; impact: string; help: string; targets: string[] }[] };
+  console.log(`# axe on ${p.url()}: ${passed} rules passed, ${violations.length} violated${violations.length ? `: ${violations.map((v) => `${v.id} (${v.impact})`).join(', ')}` : ''}`);
+  assert.ok(passed >= 5, `axe checked only ${passed} rules: did it run?`);
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.targets.join(', ')}`);
+}
 
 const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 
@@ -136,6 +153,88 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
     assert.ok(overflow <= 1, `the page is ${overflow} px wider than a 360 px screen`);
     await page.setViewportSize({ width: 1200, height: 800 });
+  });
+
+  it('shows a service: restart, its log, its last crash', async () => {
+    await page.locator('.tree').getByRole('link', { name: /^echo/ }).click();
+    await page.getByRole('heading', { name: 'echo', exact: true }).waitFor();
+    await page.getByText('No crash recorded.').waitFor();
+    const pid = async () => (await page.evaluate("fetch('/manager/api/services/echo').then((r) => r.json()).then((s) => s.pid)")) as number;
+    const before = await pid();
+    await page.getByRole('button', { name: 'Restart' }).click();
+    // The state arrives pushed on the event socket: no reload.
+    await page.locator('dd.state.running', { hasNotText: `pid ${before})` }).waitFor({ timeout: 30_000 });
+    assert.notEqual(await pid(), before);
+    await page.getByRole('button', { name: 'Reload log' }).click();
+    await page.getByLabel('Log of echo').waitFor();
+    await shot('08-service');
+  });
+
+  it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
+    const problems: string[] = [];
+    for (const [route, heading] of [
+      ['#/', 'App Platform'],
+      ['#/instance/web1%40example.com', 'web1@example.com'],
+      ['#/service/echo', 'echo'],
+      ['#/settings', 'Settings'],
+      ['#/system', 'System'],
+      ['#/diagnostics', 'Diagnostics'],
+      ['#/password', 'Change the Manager password'],
+    ] as const) {
+      await page.goto(`${base}/manager/${route}`);
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      problems.push(...(await accessibilityProblems(page)).map((p) => `${route}: ${p}`));
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('works from the keyboard alone', async () => {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const keys = await context.newPage();
+    try {
+      await keys.goto(`${base}/manager/`);
+      assert.deepEqual(await accessibilityProblems(keys), [], 'the login page');
+      // The password field has the focus from the start.
+      await keys.keyboard.type(PASSWORD);
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
+      /** Tabs until the focused element matches `selector`; fails after 60 presses. */
+      const tabTo = async (selector: string) => {
+        for (let i = 0; i < 60; i++) {
+          await keys.keyboard.press('Tab');
+          if ((await keys.evaluate(`!!document.activeElement && document.activeElement.matches(${JSON.stringify(selector)})`)) as boolean) return;
+        }
+        assert.fail(`Tab never reached ${selector}`);
+      };
+      // A new instance, from the form, by keyboard.
+      await tabTo('input[name=name]');
+      await keys.keyboard.type('keys1');
+      await keys.keyboard.press('Tab');
+      await keys.keyboard.type('example.com');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'keys1@example.com' }).waitFor();
+      // The focus ring shows where the keyboard is.
+      await tabTo('button');
+      const outline = (await keys.evaluate('getComputedStyle(document.activeElement).outlineStyle')) as string;
+      assert.notEqual(outline, 'none');
+      // To Settings by its link, and a setting saved with Enter.
+      await tabTo('a[href="#/settings"]');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'Settings', exact: true }).waitFor();
+      await tabTo('input[name=dbOptimizationHour]');
+      await keys.keyboard.press('Control+A');
+      await keys.keyboard.type('4');
+      await keys.keyboard.press('Enter');
+      await keys.locator('form.setting', { has: keys.locator('input[name=dbOptimizationHour]') }).locator('.ok').waitFor();
+      // The trace flags open with the keyboard (details/summary).
+      await keys.goto(`${base}/manager/#/instance/keys1%40example.com`);
+      await keys.getByRole('heading', { name: 'keys1@example.com' }).waitFor();
+      await tabTo('summary');
+      await keys.keyboard.press('Enter');
+      await keys.getByLabel('Database', { exact: true }).waitFor();
+    } finally {
+      await context.close();
+    }
   });
 
   it('logs out', async () => {

@@ -8,6 +8,7 @@ import { readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
 import { until } from '../harness/http';
 import { rootWithConfig, workspace } from '../harness/workspace';
@@ -285,6 +286,56 @@ describe('Manager API over HTTP', () => {
     assert.match(String((await client.call('GET', '/session')).headers['cache-control']), /no-store/);
     assert.equal((await client.act('DELETE', '/session')).status, 200);
     assert.equal((await client.call('GET', '/instances')).status, 401);
+  });
+
+  it('pushes jobs, changes and service states on /manager/api/events to a logged-in page of this site only', async () => {
+    const client = new Client(base, '127.0.0.11');
+    assert.equal((await client.login(PASSWORD)).status, 200);
+    const url = base.replace('http:', 'ws:') + '/manager/api/events';
+    const refused = (headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url, { headers, localAddress: '127.0.0.11' });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).once('open', () => resolve(101)).once('error', () => resolve(-1));
+      });
+    const host = base.slice('http://'.length);
+    assert.equal(await refused({ origin: base }), 401, 'no session');
+    assert.equal(await refused({ origin: 'http://evil.example', cookie: client.cookie }), 403, 'another site');
+    assert.equal(await refused({ origin: `https://${host}`, cookie: client.cookie }), 403, 'another scheme');
+
+    const ws = new WebSocket(url, { headers: { origin: base, cookie: client.cookie }, localAddress: '127.0.0.11' });
+    const seen: any[] = [];
+    const waiters: { test: (e: any) => boolean; resolve: (e: any) => void }[] = [];
+    ws.on('message', (data) => {
+      const event = JSON.parse(String(data));
+      seen.push(event);
+      for (const w of [...waiters]) if (w.test(event)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(event));
+    });
+    const next = (test: (e: any) => boolean) => {
+      const found = seen.find(test);
+      return found ? Promise.resolve(found) : new Promise<any>((resolve) => waiters.push({ test, resolve }));
+    };
+    await next((e) => e.type === 'hello');
+    // A change by any client, the admin socket too.
+    assert.equal(runApSync(['ctl', 'setting', 'set', 'diskThreshold', '85', '--root', root]).status, 0);
+    await next((e) => e.type === 'changed' && e.method === 'PUT' && e.path === '/settings/diskThreshold');
+    // A job from start to end.
+    const job = (await client.act('POST', '/maintenance/analyse', {})).body;
+    const ended = await next((e) => e.type === 'job' && e.job.id === job.id && e.job.state !== 'running');
+    assert.equal(ended.job.state, 'succeeded', ended.job.message);
+    assert.ok(seen.some((e) => e.type === 'job' && e.job.id === job.id && e.job.state === 'running'), 'its start was told');
+    // A service's states.
+    await client.act('POST', '/services/echo/restart', {});
+    await next((e) => e.type === 'service' && e.name === 'echo' && e.state === 'stopping');
+    await next((e) => e.type === 'service' && e.name === 'echo' && e.state === 'running');
+    // It only sends: a client that talks is closed.
+    const talker = new WebSocket(url, { headers: { origin: base, cookie: client.cookie }, localAddress: '127.0.0.11' });
+    await new Promise((resolve) => talker.once('open', resolve));
+    talker.send('hello?');
+    assert.equal(await new Promise((resolve) => talker.once('close', resolve)), 1003);
+    // Logout ends it at once.
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    await client.act('DELETE', '/session');
+    assert.equal(await closed, 4001);
   });
 
   it('lets root set a forgotten password with ap ctl password, ending every session', async () => {
