@@ -2,6 +2,8 @@
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
 import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +27,7 @@ import { RouteTable, startWebserver, type Webserver } from './webserver';
 import { Api, StreamBody } from './api';
 import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
+import { installUpload } from './services/upload';
 import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
@@ -422,9 +425,12 @@ export async function serve(config: Config, env: Env): Promise<number> {
           const query = (typeof args.query === 'object' && args.query !== null ? args.query : {}) as Record<string, string>;
           return api!.handle({ method: args.method, path: args.path, query, body: args.body }, (err) => log.error(`admin API ${args.method} ${args.path}: ${describe(err)}`), 'json');
         },
-        'service.install': (args) => {
-          if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service');
-          return running.install(args.dir);
+        'service.install': async (args) => {
+          if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service (or its .tar.gz)');
+          // A package file (as the Manager takes in Developer mode; root needs no Developer mode), or a folder.
+          if (!(await stat(args.dir).catch(() => null))?.isFile()) return running.install(args.dir);
+          const quiet = { progress: () => {}, line: () => {} };
+          return installUpload(createReadStream(args.dir) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir), quiet);
         },
         'service.start': (args) => {
           running.start(named(args));

@@ -101,7 +101,9 @@ commands:
   status                   the supervisor's state: version, board, ports, database, services
   service list             installed services and their states
   service show <name>      one service: version, state, restarts, failure, its last crash record
-  service install <dir>    copy an app-service folder (with its app.json) in and start it
+  service install <dir|file.tar.gz>
+                           copy an app-service folder (with its app.json), or unpack its .tar.gz,
+                           in and start it
   service start|stop|restart <name>
                            start (also one that failed), stop, or stop and start a service
   service log <name> [--bytes N]

@@ -253,7 +253,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       print(await ask('service.list'), formatServices);
       return 0;
     case 'service install': {
-      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder')) });
+      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')) });
       print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
       return 0;
     }

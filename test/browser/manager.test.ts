@@ -184,6 +184,11 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
       await page.goto(`${base}/manager/${route}`);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       problems.push(...(await accessibilityProblems(page)).map((p) => `${route}: ${p}`));
+      // Usable on a 360 px phone: nothing wider than the screen.
+      await page.setViewportSize({ width: 360, height: 740 });
+      const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
+      if (overflow > 1) problems.push(`${route}: ${overflow} px wider than a 360 px screen`);
+      await page.setViewportSize({ width: 1200, height: 800 });
     }
     assert.deepEqual(problems, []);
   });

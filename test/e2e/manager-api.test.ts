@@ -248,6 +248,15 @@ describe('Manager API over HTTP', () => {
       return j.state === 'running' ? undefined : j;
     });
     assert.match(bad.message, /not a readable \.tar\.gz/);
+    // The same package file through `ap ctl service install` (root: no Developer mode needed), under the same checks.
+    const linkedByCtl = runApSync(['ctl', 'service', 'install', pack, '--root', root]);
+    assert.equal(linkedByCtl.status, 1);
+    assert.match(linkedByCtl.stderr, /symbolic link/);
+    await rm(join(folder, 'passwd'));
+    execFileSync('tar', ['-czf', pack, '-C', folder, '.']);
+    const byCtl = runApSync(['ctl', 'service', 'install', pack, '--json', '--root', root]);
+    assert.equal(byCtl.status, 0, byCtl.stderr);
+    assert.equal(JSON.parse(byCtl.stdout).name, 'pbxecho');
     assert.deepEqual((await readdir(join(root, 'mnt/sda2'))).filter((n) => n.startsWith('upload-')), []);
   });
 
