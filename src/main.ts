@@ -28,6 +28,7 @@ import { Api, StreamBody } from './api';
 import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
 import { installUpload } from './services/upload';
+import { AppStore, storeArch, storeRoutes } from './store';
 import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
@@ -325,6 +326,18 @@ export async function serve(config: Config, env: Env): Promise<number> {
       reboot: rebootPort(config.update.rebootCommand, log.child('update')),
       report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
     });
+    const appStore = new AppStore({
+      storeUrl: () => settingValue(store, 'appStoreUrl'),
+      keysDir: config.update.keysDir,
+      arch: storeArch(config.board.arch),
+      workDir: paths.data,
+      jobs,
+      install: (dir) => running.install(dir),
+      installed: (name) => {
+        const s = running.get(name)?.status();
+        return s ? { version: s.version, label: s.label } : null;
+      },
+    });
     api = new Api([
       ...serviceRoutes(running, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
       {
@@ -401,6 +414,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       ...monitor.routes(),
       ...updateRoutes(updater, boot),
       ...settingRoutes(store),
+      ...storeRoutes(appStore),
     ], { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) });
     admin = await startAdminServer(
       paths.adminSocket,

@@ -68,6 +68,10 @@ const STATUS: Readonly<Record<string, number>> = {
   DEVELOPER_MODE_OFF: 403,
   BAD_PACKAGE: 400,
   PACKAGE_TOO_LARGE: 413,
+  // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
+  NO_STORE: 409,
+  BAD_STORE: 502,
+  STORE_UNAVAILABLE: 502,
 };
 
 /** The HTTP status of an error code. */

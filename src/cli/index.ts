@@ -108,6 +108,10 @@ commands:
                            start (also one that failed), stop, or stop and start a service
   service log <name> [--bytes N]
                            the end of its log (default the last 64 KB, whole lines)
+  store list               the App Store's apps (apps.json at the appStoreUrl setting) and what is installed
+  store install <id> [--build N] [--no-wait]
+                           install or update an app from the App Store (its newest build by default);
+                           only packages signed with a trusted key (--image-keys)
   cert show                the webserver certificate being served
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
   password [PW|-]          set the Manager password (none or "-": read from stdin; at least 8 characters, not a

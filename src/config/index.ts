@@ -142,7 +142,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
   { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
   { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
-  { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images (default: <root>/etc/ap/keys)' },
+  { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images and App Store packages (default: <root>/etc/ap/keys)' },
   { flag: 'reboot-command', env: 'AP_REBOOT_COMMAND', file: 'update.rebootCommand', kind: 'string', help: 'how the box reboots after staging an image (default: reboot; none on the dev board)' },
   { flag: 'shutdown-command', env: 'AP_SHUTDOWN_COMMAND', file: 'update.shutdownCommand', kind: 'string', help: "how the Manager's Shutdown turns the box off (default: poweroff; none on the dev board)" },
   { flag: 'confirm-after', env: 'AP_CONFIRM_AFTER', file: 'update.confirmAfter', kind: 'seconds', help: 'seconds READY after which a freshly updated image counts as good (default: 60)' },

@@ -9,7 +9,7 @@ import { ApError, UsageError } from '../errors';
 import { layout } from '../paths';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
-import { formatService, serviceCalls, systemCall } from './services';
+import { formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -100,6 +100,17 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       else print(bodies[0], (r: { text: string; size: number }) => (r.size === 0 ? `(service ${arg} has written no log yet)` : r.text.replace(/\n$/, '')));
       return 0;
     }
+  }
+  if (command === 'store') {
+    const c = storeCall(sub, arg, flags);
+    const r = await call(c.method, c.path, c.body);
+    if (!r.ok) {
+      io.out(JSON.stringify(r.body, null, 2));
+      return 1;
+    }
+    if (sub === 'install') return followJob(r.body as { id: string; state: string }, switches.has('no-wait'));
+    print(r.body, formatStoreList);
+    return 0;
   }
   if (command === 'cert' && sub === 'show') {
     const r = await call('GET', '/certificate');

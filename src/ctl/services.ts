@@ -3,7 +3,7 @@
 // as admin API calls (one table serves both), formatted for people.
 import { UsageError } from '../errors';
 
-export const SERVICE_VALUE_FLAGS = ['bytes'] as const;
+export const SERVICE_VALUE_FLAGS = ['bytes', 'build'] as const;
 export const SERVICE_SWITCHES = ['yes'] as const;
 
 export interface Call {
@@ -66,4 +66,29 @@ export function systemCall(sub: string | undefined, switches: ReadonlySet<string
   if (sub !== 'restart' && sub !== 'shutdown') throw new UsageError('ap ctl system restart|shutdown --yes');
   if (!switches.has('yes')) throw new UsageError(`ap ctl system ${sub} ${sub === 'restart' ? 'reboots' : 'powers off'} the box: add --yes to mean it`);
   return { method: 'POST', path: `/system/${sub}`, body: { confirm: true } };
+}
+
+/** `ap ctl store list | install <id> [--build N]`. */
+export function storeCall(sub: string | undefined, id: string | undefined, flags: Readonly<Record<string, string>>): Call {
+  if (sub === 'list' && id === undefined) return { method: 'GET', path: '/store/apps' };
+  if (sub === 'install' && id !== undefined) return { method: 'POST', path: `/store/apps/${encodeURIComponent(id)}/install`, body: flags.build === undefined ? {} : { build: flags.build } };
+  throw new UsageError('ap ctl store list | ap ctl store install <app id> [--build N] [--no-wait]');
+}
+
+export interface StoreListView {
+  store: string;
+  arch: string;
+  apps: { id: string; title: string; manufacturer: string; versions: { id: string; build: string; label: string }[]; installed: { version: string; label: string } | null }[];
+  skipped: string[];
+}
+
+export function formatStoreList(r: StoreListView): string {
+  if (r.apps.length === 0) return `the App Store at ${r.store} offers no apps${r.skipped.length ? ` (unusable entries: ${r.skipped.join(', ')})` : ''}`;
+  const lines = r.apps.map((a) => {
+    const newest = a.versions[0]!;
+    const here = a.installed ? `installed ${a.installed.version} (${a.installed.label})${a.installed.label === newest.build ? '' : ', update available'}` : 'not installed';
+    return `${a.id.padEnd(20)} ${newest.label.padEnd(20)} ${here}   ${a.title}${a.manufacturer ? ` (${a.manufacturer})` : ''}`;
+  });
+  if (r.skipped.length) lines.push(`unusable entries in apps.json, left out: ${r.skipped.join(', ')}`);
+  return lines.join('\n');
 }

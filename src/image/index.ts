@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BootControl } from '../boot';
 import type { Board } from '../config';
+import { fetchLimited } from '../store/http';
 import { ApError, describe } from '../errors';
 import { fsyncDir, writeFileAtomic } from '../fsutil';
 import type { JobControl, Jobs, JobView } from '../jobs';
@@ -124,8 +125,8 @@ export class Updater {
    */
   async stage(label: string, force: boolean, job?: JobControl): Promise<ImageManifest> {
     const base = `${await this.store()}/images/${this.options.board.name}/${label}`;
-    const manifestBytes = await fetchBytes(`${base}/manifest.json`, 64 * 1024);
-    const signature = (await fetchBytes(`${base}/manifest.sig`, 4096).catch((err) => {
+    const manifestBytes = await fetchLimited(`${base}/manifest.json`, 64 * 1024, 'BAD_IMAGE');
+    const signature = (await fetchLimited(`${base}/manifest.sig`, 4096, 'BAD_IMAGE').catch((err) => {
       throw new ApError('BAD_IMAGE', `image ${label} is not signed (${describe(err)})`);
     })).toString('utf8');
     const keys = await loadTrustedKeys(this.options.keysDir);
@@ -288,17 +289,9 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function fetchBytes(url: string, max: number): Promise<Buffer> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-  if (!response.ok) throw new ApError('STORE_UNAVAILABLE', `${url} answered ${response.status}`);
-  const body = Buffer.from(await response.arrayBuffer());
-  if (body.length > max) throw new ApError('BAD_IMAGE', `${url} is larger than ${max} bytes`);
-  return body;
-}
-
 async function fetchJson(url: string): Promise<unknown> {
   try {
-    return JSON.parse((await fetchBytes(url, 64 * 1024)).toString('utf8'));
+    return JSON.parse((await fetchLimited(url, 64 * 1024, 'BAD_IMAGE')).toString('utf8'));
   } catch (err) {
     if (err instanceof ApError) throw err;
     throw new ApError('STORE_UNAVAILABLE', `${url}: ${(err as Error).message}`);

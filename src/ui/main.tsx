@@ -199,6 +199,97 @@ function Home({ refresh, tick }: { refresh: () => void; tick: number }) {
   );
 }
 
+function StorePage({ refresh }: { refresh: () => void }) {
+  const [data, setData] = useState<any>(null);
+  const [error, setError] = useState<unknown>(null);
+  const load = () =>
+    api('GET', '/store/apps').then(
+      (r) => {
+        setData(r);
+        setError(null);
+      },
+      setError,
+    );
+  useEffect(() => void load(), []);
+  return (
+    <section>
+      <h1>App Store</h1>
+      {error ? (
+        <>
+          <ErrorText error={error} />
+          <p>
+            The App Store URL is set in <a href="#/settings">Settings → General</a>.
+          </p>
+        </>
+      ) : null}
+      {data && (
+        <>
+          <p class="note">
+            {data.store} · packages for {data.arch} · only packages signed with a key this box trusts are installed
+          </p>
+          {data.apps.length === 0 && <p>The store offers no apps.</p>}
+          <ul class="apps">
+            {data.apps.map((app: any) => (
+              <StoreApp key={app.id} app={app} onInstalled={() => void load().then(refresh)} />
+            ))}
+          </ul>
+          {data.skipped.length > 0 && <p class="note">Left out (unusable entries in the store's index): {data.skipped.join(', ')}</p>}
+        </>
+      )}
+    </section>
+  );
+}
+
+function StoreApp({ app, onInstalled }: { app: any; onInstalled: () => void }) {
+  const [build, setBuild] = useState(app.versions[0].build);
+  const [state, setState] = useState<{ share: number; text: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const newest = app.versions[0];
+  const action = !app.installed ? 'Install' : app.installed.label === build ? 'Reinstall' : build === newest.build ? 'Update' : 'Install this version';
+  const install = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const job = await api('POST', `/store/apps/${encodeURIComponent(app.id)}/install`, { build });
+      const done = await follow(job.id, (j) => setState({ share: j.state !== 'running' ? 1 : j.progress.total ? j.progress.done / j.progress.total : 0, text: j.progress.note || j.message }));
+      if (done.state !== 'succeeded') throw new ApiError(0, 'INSTALL_FAILED', done.message);
+      setState({ share: 1, text: done.message });
+      onInstalled();
+    } catch (err) {
+      setState(null);
+      setError(err);
+    }
+  };
+  const labelId = `app-${app.id}`;
+  return (
+    <li class="card">
+      <h2 id={labelId}>{app.title}</h2>
+      <p class="note">
+        {app.id}
+        {app.manufacturer ? ` · ${app.manufacturer}` : ''} · {app.installed ? `installed: ${app.installed.version} (${app.installed.label})` : 'not installed'}
+      </p>
+      {app.description && <p>{app.description}</p>}
+      <form onSubmit={install} aria-labelledby={labelId}>
+        <label>
+          Version
+          <select name="build" value={build} onChange={(e) => setBuild((e.target as HTMLSelectElement).value)}>
+            {app.versions.map((v: any) => (
+              <option key={v.build} value={v.build}>
+                {v.label}
+                {v.build === newest.build ? ' (newest)' : ''}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">{action}</button>
+        {state && <Progress share={state.share} label={`install ${app.id}`} />}
+        {state && <p class="note">{state.text}</p>}
+        <ErrorText error={error} />
+      </form>
+    </li>
+  );
+}
+
 function InstallForm({ refresh }: { refresh: () => void }) {
   const [state, setState] = useState<{ share: number; text: string } | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -914,6 +1005,7 @@ function App() {
   if (route.startsWith('/instance/')) page = <InstancePage id={decodeURIComponent(route.slice(10))} refresh={refresh} tick={tick} />;
   else if (route.startsWith('/service/')) page = <ServicePage name={decodeURIComponent(route.slice(9))} refresh={refresh} tick={tick} />;
   else if (route === '/settings') page = <SettingsPage />;
+  else if (route === '/store') page = <StorePage refresh={refresh} />;
   else if (route === '/system') page = <SystemPage />;
   else if (route === '/diagnostics') page = <DiagnosticsPage />;
   else if (route === '/password') page = <ChangePassword forced={false} onDone={() => (location.hash = '#/settings')} />;
@@ -923,7 +1015,7 @@ function App() {
       <header>
         <strong>App Platform Manager</strong>
         <nav aria-label="Pages">
-          <a href="#/">Home</a> <a href="#/settings">Settings</a> <a href="#/system">System</a>{' '}
+          <a href="#/">Home</a> <a href="#/store">App Store</a> <a href="#/settings">Settings</a> <a href="#/system">System</a>{' '}
           <button type="button" onClick={logout}>
             Log out
           </button>

@@ -5,11 +5,15 @@
 // charts, logout. Screenshots go to test-output/ (not committed) for a person.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { generateKeyPair } from '../../src/image/sign';
+import { storeArch } from '../../src/store';
+import { startImageStore, type ImageStore } from '../../tools/image/lib';
+import { publishApp } from '../../tools/store/lib';
 import { buildFixture, ensureStopped, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
@@ -24,6 +28,7 @@ let run: Run;
 let base: string;
 let browser: Browser;
 let page: Page;
+let store: ImageStore;
 
 before(async () => {
   if (missing) return;
@@ -33,6 +38,17 @@ before(async () => {
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
   base = `http://127.0.0.1:${(await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]}`;
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
+  // An App Store with one signed app, and its key trusted.
+  const pair = await generateKeyPair();
+  const hello = join(dir, 'hello');
+  await mkdir(hello);
+  await writeFile(join(hello, 'app.json'), JSON.stringify({ name: 'hello', version: '2.1.0', entry: ['node', 'main.js'] }));
+  await writeFile(join(hello, 'main.js'), 'setInterval(() => {}, 1000);\n');
+  await publishApp(join(dir, 'store'), hello, { build: '210007', arch: storeArch('any'), key: pair.secretKey, title: 'Hello', manufacturer: 'Tests' });
+  store = await startImageStore(join(dir, 'store'));
+  await mkdir(join(root, 'etc/ap/keys'), { recursive: true });
+  await writeFile(join(root, 'etc/ap/keys/release.pub'), pair.publicKey);
+  assert.equal(runApSync(['ctl', 'setting', 'set', 'appStoreUrl', store.url, '--root', root]).status, 0);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1200, height: 800 } });
 });
@@ -41,6 +57,7 @@ after(async () => {
   if (missing) return;
   await browser?.close();
   if (run) await ensureStopped(run);
+  await store?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -170,6 +187,19 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await shot('08-service');
   });
 
+  it('installs an app from the App Store, the progress bar reaching 100 %', async () => {
+    await page.click('header >> text=App Store');
+    await page.getByRole('heading', { name: 'Hello' }).waitFor();
+    await page.getByText('hello · Tests · not installed').waitFor();
+    await page.getByRole('button', { name: 'Install' }).click();
+    await page.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 30_000 });
+    await page.getByText(/installed hello 2\.1\.0 \(build 210007\) from the App Store/).first().waitFor();
+    await page.locator('.tree').getByRole('link', { name: /^hello/ }).waitFor();
+    await page.getByText('installed: 2.1.0 (210007)').waitFor();
+    await page.getByRole('button', { name: 'Reinstall' }).waitFor();
+    await shot('09-store');
+  });
+
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
     const problems: string[] = [];
     for (const [route, heading] of [
@@ -179,6 +209,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
       ['#/settings', 'Settings'],
       ['#/system', 'System'],
       ['#/diagnostics', 'Diagnostics'],
+      ['#/store', 'App Store'],
       ['#/password', 'Change the Manager password'],
     ] as const) {
       await page.goto(`${base}/manager/${route}`);

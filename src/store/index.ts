@@ -1,0 +1,292 @@
+// The App Store: the index of apps a store publishes (apps.json, the vendor's
+// layout) and installing one of them. A package is the service folder's files
+// under <store>/<build>/<arch>/<folder>/, listed with their sizes and SHA-256
+// in a manifest.json that is signed (manifest.sig, ed25519) with a key the box
+// trusts — the same keys as OS images. The vendor signs nothing; we do.
+//
+// Nothing is installed before every check passed: the signature, the
+// manifest (name, build, architecture, safe relative paths, sizes), each
+// file's bytes as they arrive, and the app.json among them. Files land in a
+// fresh folder on p2 that is removed either way; the ordinary install then
+// copies it in and swaps it with the running version.
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { objectBody, type ApiRoute } from '../api';
+import { ApError, InvalidField } from '../errors';
+import { verifyWithAny, loadTrustedKeys } from '../image/sign';
+import type { JobControl, Jobs, JobView } from '../jobs';
+import type { Manifest } from '../services/manifest';
+import { readManifest } from '../services/manifest';
+import { fetchLimited, fetchStream } from './http';
+
+/** The largest index and manifest read, and the largest package. */
+const MAX_INDEX = 4 * 1024 * 1024;
+const MAX_MANIFEST = 1024 * 1024;
+export const MAX_PACKAGE = 512 * 1024 * 1024;
+const MAX_FILES = 10_000;
+
+export interface StoreVersion {
+  /** The version as people read it, e.g. "1.2.0" or "13r3". */
+  readonly id: string;
+  /** The build number: the package's folder in the store. */
+  readonly build: string;
+  readonly label: string;
+}
+
+export interface StoreApp {
+  readonly id: string;
+  /** The service's name: its folder in the store and on the box (/apps/<folder>). */
+  readonly folder: string;
+  readonly binary: string;
+  readonly title: string;
+  readonly manufacturer: string;
+  readonly description: string;
+  /** Newest build first. */
+  readonly versions: readonly StoreVersion[];
+}
+
+export interface PackageFile {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly executable: boolean;
+}
+
+export interface PackageManifest {
+  readonly format: 1;
+  readonly name: string;
+  readonly version: string;
+  readonly build: string;
+  /** arm, arm64, x86_64, or any (no native code). */
+  readonly arch: string;
+  readonly files: readonly PackageFile[];
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const BUILD = /^\d{1,12}$/;
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._+@-]{0,127}$/;
+
+function bad(message: string): never {
+  throw new ApError('BAD_PACKAGE', message);
+}
+
+const text = (value: unknown, max = 200): string => (typeof value === 'string' ? value.slice(0, max) : '');
+
+/**
+ * The apps of an apps.json (an array, or {apps: [...]}). An entry that is not
+ * usable (no id, a folder that cannot be a service name, no valid version) is
+ * left out and named in `skipped`: one bad entry must not hide the store.
+ */
+export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] } {
+  const list = Array.isArray(raw) ? raw : Array.isArray((raw as { apps?: unknown })?.apps) ? (raw as { apps: unknown[] }).apps : null;
+  if (!list) throw new ApError('BAD_STORE', 'the store index (apps.json) is not a list of apps');
+  const apps: StoreApp[] = [];
+  const skipped: string[] = [];
+  const seen = new Set<string>();
+  for (const [i, entry] of list.entries()) {
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const id = text(e.id, 100);
+    const folder = text(e.folder, 100);
+    const versions = (Array.isArray(e.versions) ? e.versions : [])
+      .map((v: unknown) => v as Record<string, unknown>)
+      .filter((v) => typeof v === 'object' && v !== null && typeof v.build === 'string' && BUILD.test(v.build))
+      .map((v) => ({ id: text(v.id, 50) || String(v.build), build: String(v.build), label: text(v.label, 100) || text(v.id, 50) || String(v.build) }))
+      .sort((a, b) => Number(b.build) - Number(a.build));
+    if (!id || !NAME.test(folder) || versions.length === 0 || seen.has(id)) {
+      skipped.push(id || `entry ${i}`);
+      continue;
+    }
+    seen.add(id);
+    apps.push({ id, folder, binary: text(e.binary, 100) || folder, title: text(e.title) || id, manufacturer: text(e.manufacturer), description: text(e.description, 2000), versions });
+  }
+  return { apps, skipped };
+}
+
+/** Parses and checks a package manifest's bytes; BAD_PACKAGE naming what is wrong. */
+export function parsePackageManifest(bytes: Uint8Array): PackageManifest {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    bad('the package manifest is not JSON');
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('the package manifest is not an object');
+  if (m.format !== 1) bad(`package manifest format ${String(m.format)} is not one this supervisor reads`);
+  if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('the package manifest names no valid service');
+  if (typeof m.version !== 'string' || m.version.length === 0 || m.version.length > 50) bad('the package manifest has no version');
+  if (typeof m.build !== 'string' || !BUILD.test(m.build)) bad('the package manifest build must be a build number');
+  if (typeof m.arch !== 'string' || !['arm', 'arm64', 'x86_64', 'any'].includes(m.arch)) bad('the package manifest names no architecture (arm, arm64, x86_64 or any)');
+  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_FILES) bad(`the package manifest must list 1 to ${MAX_FILES} files`);
+  const seen = new Set<string>();
+  let total = 0;
+  const files = (m.files as unknown[]).map((f, i) => {
+    const file = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
+    const path = file.path;
+    // Relative, plain segments: nothing can land outside the package's folder.
+    if (typeof path !== 'string' || path.length > 1024 || !path.split('/').every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) {
+      bad(`package file ${i}: ${JSON.stringify(path)} is not a plain relative path`);
+    }
+    if (seen.has(path)) bad(`package file ${path} is listed twice`);
+    seen.add(path);
+    if (!Number.isSafeInteger(file.size) || (file.size as number) < 0) bad(`package file ${path}: bad size`);
+    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) bad(`package file ${path}: bad sha256`);
+    total += file.size as number;
+    return { path, size: file.size as number, sha256: file.sha256, executable: file.executable === true };
+  });
+  // A file and a folder of the same name cannot both be.
+  for (const path of seen) {
+    for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1)) if (seen.has(path.slice(0, at))) bad(`package file ${path.slice(0, at)} is also a folder`);
+  }
+  if (total > MAX_PACKAGE) bad(`the package is ${total} bytes (at most ${MAX_PACKAGE})`);
+  if (!seen.has('app.json')) bad('the package has no app.json at its top');
+  return { format: 1, name: m.name, version: m.version, build: m.build, arch: m.arch, files };
+}
+
+/** The store's name for this machine's architecture. */
+export function storeArch(boardArch: string, nodeArch = process.arch): string {
+  if (boardArch !== 'any') return boardArch;
+  return nodeArch === 'x64' ? 'x86_64' : nodeArch === 'arm64' ? 'arm64' : nodeArch === 'arm' ? 'arm' : nodeArch;
+}
+
+export interface AppStoreOptions {
+  readonly storeUrl: () => Promise<string>;
+  readonly keysDir: string;
+  /** The store's architecture name for this box. */
+  readonly arch: string;
+  /** Where packages are put together before the install (p2). */
+  readonly workDir: string;
+  readonly jobs: Jobs;
+  readonly install: (dir: string) => Promise<Manifest>;
+  /** The installed version of a service, or null. */
+  readonly installed: (name: string) => { version: string; label: string } | null;
+}
+
+export class AppStore {
+  constructor(private readonly options: AppStoreOptions) {}
+
+  /** The store's apps, each with what is installed of it. */
+  async list(): Promise<{ store: string; arch: string; apps: (StoreApp & { installed: { version: string; label: string } | null })[]; skipped: string[] }> {
+    const store = await this.store();
+    const { apps, skipped } = await this.index(store);
+    return { store, arch: this.options.arch, apps: apps.map((a) => ({ ...a, installed: this.options.installed(a.folder) })), skipped };
+  }
+
+  /** Installs app `id` (its newest build, or `build`) as a job. */
+  startInstall(id: string, build?: string): JobView {
+    if (build !== undefined && !BUILD.test(build)) throw new InvalidField('build', `"${build.slice(0, 20)}" is not a build number`);
+    if (this.options.jobs.running('install', id)) throw new ApError('CONFLICT', `${id} is being installed already`);
+    return this.options.jobs.start('install', id, `installing ${id} from the App Store`, async (job) => {
+      const store = await this.store();
+      const { apps } = await this.index(store);
+      const app = apps.find((a) => a.id === id);
+      if (!app) throw new ApError('NOT_FOUND', `the App Store has no app ${id}`);
+      const version = build === undefined ? app.versions[0]! : app.versions.find((v) => v.build === build);
+      if (!version) throw new ApError('NOT_FOUND', `the App Store has no build ${build} of ${id}`);
+      const manifest = await this.fetchPackage(`${store}/${version.build}/${this.options.arch}/${app.folder}`, app, version, job);
+      return `installed ${manifest.name} ${manifest.version} (build ${version.build}) from the App Store`;
+    });
+  }
+
+  private async fetchPackage(base: string, app: StoreApp, version: StoreVersion, job: JobControl): Promise<Manifest> {
+    job.progress(0, null, 'checking the package');
+    const manifestBytes = await fetchLimited(`${base}/manifest.json`, MAX_MANIFEST, 'BAD_PACKAGE').catch((err: ApError) => {
+      if (err.code === 'NOT_FOUND') throw new ApError('NOT_FOUND', `the App Store has no package of ${app.id} build ${version.build} for ${this.options.arch}`);
+      throw err;
+    });
+    const signature = (await fetchLimited(`${base}/manifest.sig`, 4096, 'BAD_PACKAGE').catch((err: ApError) => {
+      throw new ApError('BAD_PACKAGE', `${app.id} build ${version.build} for ${this.options.arch} is not signed (${err.message})`);
+    })).toString('utf8');
+    const keys = await loadTrustedKeys(this.options.keysDir);
+    if (keys.length === 0) throw new ApError('NO_TRUSTED_KEYS', `no trusted keys in ${this.options.keysDir}: refusing every package`);
+    if (!(await verifyWithAny(manifestBytes, signature, keys))) throw new ApError('BAD_PACKAGE', `the signature of ${app.id} build ${version.build} does not verify with a trusted key`);
+    const manifest = parsePackageManifest(manifestBytes);
+    if (manifest.name !== app.folder) bad(`the package says it is ${manifest.name}, the store says ${app.folder}`);
+    if (manifest.build !== version.build) bad(`the package says it is build ${manifest.build}, the store says ${version.build}`);
+    if (manifest.arch !== 'any' && manifest.arch !== this.options.arch) bad(`the package is for ${manifest.arch}, this box is ${this.options.arch}`);
+
+    const dir = join(this.options.workDir, `store-${manifest.name}-${randomBytes(4).toString('hex')}`);
+    try {
+      await mkdir(dir);
+      const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+      let before = 0;
+      for (const file of manifest.files) {
+        job.progress(before, total, `downloading ${file.path}`);
+        await download(`${base}/${file.path.split('/').map(encodeURIComponent).join('/')}`, join(dir, file.path), file, (bytes) => job.progress(before + bytes, total, `downloading ${file.path}`));
+        before += file.size;
+      }
+      const service = await readManifest(dir);
+      if (service.name !== manifest.name) bad(`the package's app.json names ${service.name}, not ${manifest.name}`);
+      // Its label is the build: what the Manager shows installed and compares with the store.
+      if (service.label !== manifest.build) bad(`the package's app.json has label ${service.label}, not its build ${manifest.build}`);
+      job.progress(total, total, 'installing');
+      return await this.options.install(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async index(store: string): Promise<{ apps: StoreApp[]; skipped: string[] }> {
+    const bytes = await fetchLimited(`${store}/apps.json`, MAX_INDEX);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new ApError('BAD_STORE', `${store}/apps.json is not JSON`);
+    }
+    return parseIndex(raw);
+  }
+
+  private async store(): Promise<string> {
+    const url = (await this.options.storeUrl()).replace(/\/+$/, '');
+    if (!url) throw new ApError('NO_STORE', 'set the App Store URL first (Settings → General, setting appStoreUrl)');
+    return url;
+  }
+}
+
+/** One file of a package, hashed as it arrives; refused (and removed by the caller's cleanup) unless size and SHA-256 match. */
+async function download(url: string, path: string, file: PackageFile, onBytes: (bytes: number) => void): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const hash = createHash('sha256');
+  const out = await open(path, 'wx', file.executable ? 0o755 : 0o644);
+  let size = 0;
+  try {
+    for await (const chunk of fetchStream(url)) {
+      size += chunk.length;
+      if (size > file.size) bad(`${file.path} is larger than the manifest says (${file.size} bytes)`);
+      hash.update(chunk);
+      await out.write(chunk);
+      onBytes(size);
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  if (size !== file.size) bad(`${file.path} is ${size} bytes, the manifest says ${file.size}`);
+  if (hash.digest('hex') !== file.sha256) bad(`${file.path} does not match its SHA-256 in the signed manifest`);
+  // The umask may have taken bits off.
+  await chmod(path, file.executable ? 0o755 : 0o644);
+}
+
+/** The App Store in the admin API. */
+export function storeRoutes(store: AppStore): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/store/apps',
+      summary: "the App Store's apps (apps.json at the App Store URL), newest build first, each with the version installed here",
+      handler: () => store.list(),
+    },
+    {
+      method: 'POST',
+      pattern: '/store/apps/{id}/install',
+      summary: 'install or update an app from the App Store ({"build"?}: default the newest); signed packages only; a job',
+      status: 202,
+      handler: ({ params, body }) => {
+        const { build } = objectBody(body);
+        if (build !== undefined && typeof build !== 'string') throw new InvalidField('build', 'expected a build number as a string');
+        return store.startInstall(params.id!, build);
+      },
+    },
+  ];
+}
