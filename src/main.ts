@@ -1,7 +1,6 @@
 // The supervisor's entry: dispatches the command line, and for `ap serve`
 // builds the parts in a visible order (config → paths → database → webserver
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -29,6 +28,7 @@ import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
 import { installUpload } from './services/upload';
 import { AppStore, storeArch, storeRoutes } from './store';
+import { rebootPort, systemRoutes } from './system';
 import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
@@ -385,28 +385,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
           return { subject: chain.subject.replace(/\n/g, ', '), issuer: chain.issuer.replace(/\n/g, ', '), validTo: chain.validTo.toISOString(), custom: true, fingerprint256: chain.fingerprint256 };
         },
       },
-      {
-        method: 'POST',
-        pattern: '/system/restart',
-        summary: 'restart the App Platform (reboot the box) ({"confirm": true}); answers before it goes',
-        handler: async ({ body }) => {
-          if ((body as { confirm?: unknown }).confirm !== true) throw new InvalidField('confirm', 'say {"confirm": true} to restart the box');
-          log.warn('restart requested from the Manager');
-          await rebootPort(config.update.rebootCommand, log, 'a restart was asked for')();
-          return { restarting: config.update.rebootCommand !== 'none' };
-        },
-      },
-      {
-        method: 'POST',
-        pattern: '/system/shutdown',
-        summary: 'shut the App Platform down ({"confirm": true}); answers before it goes',
-        handler: async ({ body }) => {
-          if ((body as { confirm?: unknown }).confirm !== true) throw new InvalidField('confirm', 'say {"confirm": true} to shut the box down');
-          log.warn('shutdown requested from the Manager');
-          await rebootPort(config.update.shutdownCommand, log, 'a shutdown was asked for')();
-          return { shuttingDown: config.update.shutdownCommand !== 'none' };
-        },
-      },
+      ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log }),
       { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
@@ -529,20 +508,4 @@ class StopDuringStart extends ApError {
   constructor() {
     super('STOPPED', 'stopped while starting');
   }
-}
-
-
-/** Runs `command` (reboot, poweroff) a moment after it is asked, so the answer to the request gets out; "none" only says so. */
-function rebootPort(command: string, log: ReturnType<typeof createLogger>, purpose = 'a reboot is needed to apply the staged image'): () => Promise<void> {
-  return async () => {
-    if (command === 'none') {
-      log.warn(`${purpose}, but this board does not run one (--reboot-command/--shutdown-command none)`);
-      return;
-    }
-    log.info(`running: ${command}`);
-    setTimeout(() => {
-      const [program, ...args] = command.split(/\s+/);
-      spawn(program!, args, { detached: true, stdio: 'ignore' }).on('error', (err) => log.error(`${command} failed: ${err.message}`)).unref();
-    }, 1000).unref();
-  };
 }

@@ -70,6 +70,8 @@ const STATUS: Readonly<Record<string, number>> = {
   PACKAGE_TOO_LARGE: 413,
   // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
   NO_STORE: 409,
+  UNSUPPORTED: 409,
+  PASSWD_FAILED: 422,
   BAD_STORE: 502,
   STORE_UNAVAILABLE: 502,
 };

@@ -163,6 +163,9 @@ commands:
                            command file: ap ctl setting set commandFile - < commands.txt)
   analyse [run] [--no-wait]
                            the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
+  linux-password root|admin [PW|-]
+                           set a Linux user's password (none or "-": read from stdin) with the board's
+                           --passwd-command (chpasswd); the Manager never stores it
   diagnostics              versions, memory, sessions, recent jobs and alarms (JSON), for a support case
   system restart|shutdown --yes
                            reboot or power off the box (the board's commands)

@@ -60,6 +60,10 @@ export interface Config {
     /** Run by the Manager's Shutdown ("none": only say so). */
     readonly shutdownCommand: string;
   };
+  readonly system: {
+    /** Reads "user:password" lines and sets them (chpasswd); "none": the board does not. */
+    readonly passwdCommand: string;
+  };
   /** Between samples of the metrics and checks of the disk. */
   readonly monitorIntervalMs: number;
   readonly backup: {
@@ -144,6 +148,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
   { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images and App Store packages (default: <root>/etc/ap/keys)' },
   { flag: 'reboot-command', env: 'AP_REBOOT_COMMAND', file: 'update.rebootCommand', kind: 'string', help: 'how the box reboots after staging an image (default: reboot; none on the dev board)' },
+  { flag: 'passwd-command', env: 'AP_PASSWD_COMMAND', file: 'system.passwdCommand', kind: 'string', help: "sets the Linux root and admin passwords from the Manager, reading user:password lines (default: chpasswd; none on the dev board)" },
   { flag: 'shutdown-command', env: 'AP_SHUTDOWN_COMMAND', file: 'update.shutdownCommand', kind: 'string', help: "how the Manager's Shutdown turns the box off (default: poweroff; none on the dev board)" },
   { flag: 'confirm-after', env: 'AP_CONFIRM_AFTER', file: 'update.confirmAfter', kind: 'seconds', help: 'seconds READY after which a freshly updated image counts as good (default: 60)' },
   { flag: 'backup-stall-timeout', env: 'AP_BACKUP_STALL_TIMEOUT', file: 'backup.stallTimeout', kind: 'seconds', help: 'seconds a backup target may take no data and give no answer before the backup fails (default: 60)' },
@@ -230,6 +235,7 @@ export function loadConfig(sources: ConfigSources): Config {
       confirmAfterMs: Number(pick('confirm-after') ?? 60) * 1000,
       shutdownCommand: pick('shutdown-command') ?? (board.name === 'dev' ? 'none' : 'poweroff'),
     },
+    system: { passwdCommand: pick('passwd-command') ?? (board.name === 'dev' ? 'none' : 'chpasswd') },
   };
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);

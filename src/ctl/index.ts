@@ -139,6 +139,12 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     print(r, () => 'the Manager password is set; every Manager session has ended');
     return 0;
   }
+  if (command === 'linux-password' && sub !== undefined) {
+    const given = arg === undefined || arg === '-' ? await (args.stdin ?? readStdinLine)() : arg;
+    const r = await call('PUT', `/system/linux-users/${encodeURIComponent(sub)}/password`, { password: given });
+    print(r.body, () => `the Linux password of ${sub} is set`);
+    return r.ok ? 0 : 1;
+  }
   if (command === 'alarms' && sub === undefined) {
     const r = await call('GET', '/alarms');
     print(r.body, (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>

@@ -791,9 +791,38 @@ function SettingsPage() {
         <p>
           <a href="#/password">Change the Manager password</a>
         </p>
+        <LinuxPassword user="root" />
+        <LinuxPassword user="admin" />
       </fieldset>
       <SystemActions update={update} />
     </section>
+  );
+}
+
+/** The seed's "Linux root user" and "Linux admin user" passwords: handed to the box, never stored by the Manager. */
+function LinuxPassword({ user }: { user: string }) {
+  const [value, setValue] = useState('');
+  const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api('PUT', `/system/linux-users/${user}/password`, { password: value });
+      setValue('');
+      setState({ saved: true });
+    } catch (err) {
+      setState({ error: err });
+    }
+  };
+  return (
+    <form class="setting" onSubmit={save}>
+      <label>
+        Linux {user} user password
+        <input type="password" name={`linux-${user}`} autocomplete="new-password" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">Set</button>
+      {state.saved && <span class="ok">set</span>}
+      <ErrorText error={state.error} />
+    </form>
   );
 }
 

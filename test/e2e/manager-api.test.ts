@@ -275,6 +275,17 @@ describe('Manager API over HTTP', () => {
     const sure = runApSync(['ctl', 'system', 'shutdown', '--yes', '--root', root]);
     assert.equal(sure.status, 0, sure.stderr);
     assert.match(sure.stdout, /no shutdown command/);
+    // Linux passwords: the Manager's rules first, then the board (the dev board sets none).
+    const weak = await client.act('PUT', '/system/linux-users/root/password', { password: 'short' });
+    assert.deepEqual([weak.status, weak.body.error.code], [400, 'INVALID_FIELD']);
+    const other = await client.act('PUT', '/system/linux-users/postgres/password', { password: 'a-good-pass-2026' });
+    assert.equal(other.status, 404);
+    const dev = await client.act('PUT', '/system/linux-users/root/password', { password: 'a-good-pass-2026' });
+    assert.deepEqual([dev.status, dev.body.error.code], [409, 'UNSUPPORTED']);
+    assert.deepEqual((await client.call('GET', '/system/linux-users')).body, { users: ['root', 'admin'], supported: false });
+    const byCtl = runApSync(['ctl', 'linux-password', 'admin', '--root', root], {}, 'a-good-pass-2026\n');
+    assert.equal(byCtl.status, 1);
+    assert.match(byCtl.stderr, /does not set Linux passwords/);
   });
 
   it('marks the cookie Secure over HTTPS, and logs out', async () => {
