@@ -160,6 +160,24 @@ describe('Manager API over HTTP', () => {
     assert.equal(viaGet.status, 405);
     assert.equal((await client.call('GET', '/instances/csrf@example.com')).body.wanted, 'running');
     assert.equal((await client.act('DELETE', '/instances/csrf@example.com?dropDatabase=true')).status, 200);
+
+    // Every documented operation that changes state, without the token: 403, and nothing changed.
+    const state = async () => JSON.stringify([(await client.call('GET', '/instances')).body, (await client.call('GET', '/settings')).body, (await client.call('GET', '/services')).body.services.map((x: { name: string; state: string }) => [x.name, x.state]), (await client.call('GET', '/jobs')).body.jobs.length]);
+    const before = await state();
+    const doc = (await client.call('GET', '/openapi.json')).body;
+    let checked = 0;
+    for (const [pattern, operations] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(operations).map((m) => m.toUpperCase())) {
+        if (method === 'GET' || (pattern === '/session' && method === 'POST')) continue;
+        const path = pattern.replace('{name}', 'echo').replace('{id}', 'web1@example.com').replace(/\{\w+\}/g, 'root');
+        const answer = await client.call(method, path, { confirm: true, value: 'x', password: 'a-good-pass-2026', current: PASSWORD, pem: 'x' });
+        assert.deepEqual([answer.status, answer.body.error?.code], [403, 'CSRF'], `${method} ${pattern}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 25, `${checked} operations`);
+    assert.equal(await state(), before);
+    assert.equal((await client.call('GET', '/session')).status, 200, 'still logged in');
   });
 
   it('answers bad input with 4xx, the error code, and no change', async () => {
