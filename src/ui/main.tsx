@@ -710,6 +710,16 @@ const SECTIONS: [string, string[]][] = [
   ['Registered Access Domains', ['accessDomains']],
 ];
 
+/** Sections whose settings are kept and checked but not acted on by this version: said plainly. */
+const NOT_YET: Record<string, string> = {
+  "Let's Encrypt": 'Saved and checked; this version does not request certificates from Let\'s Encrypt yet (upload one under Security).',
+  Replication: 'Saved and checked; this version does not replicate the databases yet.',
+  'Registered Access Domains': 'Saved and checked; not used by this version yet.',
+};
+
+/** Settings of General that are kept and checked but not acted on by this version (the box's network, SSH, Devices). */
+const NOT_APPLIED = new Set(['disableAppSecurity', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'dnsServer1', 'dnsServer2']);
+
 function Setting({ name, spec }: { name: string; spec: { label: string; value: string } }) {
   const [value, setValue] = useState(spec.value === '***' ? '' : spec.value);
   const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
@@ -733,6 +743,7 @@ function Setting({ name, spec }: { name: string; spec: { label: string; value: s
           <input name={name} type={secret ? 'password' : 'text'} placeholder={secret && spec.value ? '(set)' : ''} value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
         )}
       </label>
+      {NOT_APPLIED.has(name) && <p class="note">Kept and checked; not applied by this version yet.</p>}
       <button type="submit">Save</button>
       {state.saved && <span class="ok">saved</span>}
       <ErrorText error={state.error} />
@@ -767,6 +778,7 @@ function SettingsPage() {
       {SECTIONS.map(([title, names]) => (
         <fieldset key={title}>
           <legend>{title}</legend>
+          {NOT_YET[title] && <p class="note">{NOT_YET[title]}</p>}
           {names.filter((n) => settings[n]).map((n) => <Setting key={n} name={n} spec={settings[n]!} />)}
         </fieldset>
       ))}
