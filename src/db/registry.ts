@@ -13,10 +13,13 @@ export interface SettingSpec {
   readonly label: string;
   readonly default: string;
   /** Returns the value to store, or throws InvalidField. */
-  readonly check: (value: string) => string;
+  readonly check: Check;
   /** How the value is shown (secrets in it hidden); as stored when absent. */
   readonly show?: (value: string) => string;
 }
+
+/** A setting's check; `choices` when only a few values are valid (the UI offers them as a list). */
+type Check = ((value: string) => string) & { readonly choices?: readonly string[] };
 
 const EMAIL = /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/;
 
@@ -31,11 +34,8 @@ function printableSetting(name: string, value: string): string {
 }
 
 
-function checkBool(name: string): (value: string) => string {
-  return (value) => {
-    if (value !== 'true' && value !== 'false') throw new InvalidField(name, 'expected true or false');
-    return value;
-  };
+function checkBool(name: string): Check {
+  return checkOneOf(name, ['true', 'false'], 'expected true or false');
 }
 
 /** An optional URL of the given schemes; with `noCredentials`, user:password@ is refused (they have settings of their own). */
@@ -93,11 +93,12 @@ function checkPort(name: string): (value: string) => string {
   };
 }
 
-function checkOneOf(name: string, values: readonly string[]): (value: string) => string {
-  return (value) => {
-    if (!values.includes(value)) throw new InvalidField(name, `expected ${values.join(', ')}`);
+function checkOneOf(name: string, values: readonly string[], expected = `expected ${values.join(', ')}`): Check {
+  const check = (value: string) => {
+    if (!values.includes(value)) throw new InvalidField(name, expected);
     return value;
   };
+  return Object.assign(check, { choices: values });
 }
 
 export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
@@ -192,12 +193,12 @@ export async function settingValue(store: Settings, name: string): Promise<strin
 }
 
 /** Every known setting with its value (or default). */
-export async function readSettings(store: Settings): Promise<Record<string, { label: string; value: string; isDefault: boolean }>> {
-  const out: Record<string, { label: string; value: string; isDefault: boolean }> = {};
+export async function readSettings(store: Settings): Promise<Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }>> {
+  const out: Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }> = {};
   for (const [name, s] of Object.entries(SETTINGS)) {
     const value = await store.get(name);
     const shown = value ?? s.default;
-    out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null };
+    out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null, ...(s.check.choices ? { choices: s.check.choices } : {}) };
   }
   return out;
 }

@@ -720,7 +720,7 @@ const NOT_YET: Record<string, string> = {
 /** Settings of General that are kept and checked but not acted on by this version (the box's network, SSH, Devices). */
 const NOT_APPLIED = new Set(['disableAppSecurity', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'dnsServer1', 'dnsServer2']);
 
-function Setting({ name, spec }: { name: string; spec: { label: string; value: string } }) {
+function Setting({ name, spec }: { name: string; spec: { label: string; value: string; choices?: string[] } }) {
   const [value, setValue] = useState(spec.value === '***' ? '' : spec.value);
   const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
   const secret = /password/i.test(name);
@@ -737,22 +737,30 @@ function Setting({ name, spec }: { name: string; spec: { label: string; value: s
     <form class="setting" onSubmit={save}>
       <label>
         {spec.label}
-        {name === 'commandFile' || name === 'letsEncryptDnsNames' || name === 'accessDomains' ? (
+        {spec.choices ? (
+          <select name={name} value={value} onChange={(e) => setValue((e.target as HTMLSelectElement).value)}>
+            {spec.choices.map((c) => (
+              <option key={c} value={c}>
+                {c === 'true' ? 'on' : c === 'false' ? 'off' : c}
+              </option>
+            ))}
+          </select>
+        ) : name === 'commandFile' || name === 'letsEncryptDnsNames' || name === 'accessDomains' ? (
           <textarea name={name} rows={4} value={value} onInput={(e) => setValue((e.target as HTMLTextAreaElement).value)} />
         ) : (
           <input name={name} type={secret ? 'password' : 'text'} placeholder={secret && spec.value ? '(set)' : ''} value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
         )}
       </label>
-      {NOT_APPLIED.has(name) && <p class="note">Kept and checked; not applied by this version yet.</p>}
       <button type="submit">Save</button>
       {state.saved && <span class="ok">saved</span>}
+      {NOT_APPLIED.has(name) && <p class="note">Kept and checked; not applied by this version yet.</p>}
       <ErrorText error={state.error} />
     </form>
   );
 }
 
 function SettingsPage() {
-  const [settings, setSettings] = useState<Record<string, { label: string; value: string }> | null>(null);
+  const [settings, setSettings] = useState<Record<string, { label: string; value: string; choices?: string[] }> | null>(null);
   const [pem, setPem] = useState('');
   const [cert, setCert] = useState<any>(null);
   const [certError, setCertError] = useState<unknown>(null);

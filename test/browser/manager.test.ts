@@ -148,6 +148,14 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await threshold.locator('input').fill('90');
     await threshold.locator('button').click();
     await threshold.locator('.ok').waitFor();
+    // A setting with a few valid values is a list of them.
+    const mode = page.locator('form.setting', { has: page.locator('select[name=smtpSecurity]') });
+    assert.deepEqual(await mode.locator('option').allTextContents(), ['none', 'starttls', 'tls']);
+    await mode.locator('select').selectOption('tls');
+    await mode.locator('button').click();
+    await mode.locator('.ok').waitFor();
+    const saved = (await page.evaluate("fetch('/manager/api/settings').then((r) => r.json()).then((b) => b.settings.smtpSecurity.value)")) as string;
+    assert.equal(saved, 'tls');
     await shot('05-settings');
   });
 
