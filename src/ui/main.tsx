@@ -341,6 +341,7 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
   const [showPassword, setShowPassword] = useState(false);
   const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
   const [cloneName, setCloneName] = useState('');
+  const [restoreError, setRestoreError] = useState<unknown>(null);
   const load = () => api('GET', `/instances/${encodeURIComponent(id)}`).then(setInstance, setError);
   useEffect(() => void load(), [id, tick]);
   const act = (fn: () => Promise<unknown>) => async () => {
@@ -358,18 +359,18 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
     const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
     const file = input.files?.[0];
     if (!file) return;
-    setError(null);
+    setRestoreError(null);
     try {
       const query = cloneName ? `?name=${encodeURIComponent(cloneName)}&domain=${encodeURIComponent(instance.domain)}` : '?replace=true';
       setRestore({ share: 0, text: 'uploading' });
       const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
       const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
       setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
-      if (done.state !== 'succeeded') setError(new ApiError(0, 'RESTORE_FAILED', done.message));
+      if (done.state !== 'succeeded') setRestoreError(new ApiError(0, 'RESTORE_FAILED', done.message));
       refresh();
     } catch (err) {
       setRestore(null);
-      setError(err);
+      setRestoreError(err);
     }
   };
   if (!instance) return <ErrorText error={error} />;
@@ -424,8 +425,8 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
           Download backup
         </a>
       </p>
+      <ErrorText error={error} />
       <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
-      <InstanceDelete id={id} refresh={refresh} />
       <form class="card" onSubmit={onRestore}>
         <h2>Restore</h2>
         <label>
@@ -439,8 +440,9 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
         <button type="submit">Restore</button>
         {restore && <Progress share={restore.share} label="restore" />}
         {restore && <p class="note">{restore.text}</p>}
+        <ErrorText error={restoreError} />
       </form>
-      <ErrorText error={error} />
+      <InstanceDelete id={id} refresh={refresh} />
     </section>
   );
 }
