@@ -722,19 +722,25 @@ const NOT_YET: Record<string, string> = {
 /** Settings of General that are kept and checked but not acted on by this version (the box's network, SSH, Devices). */
 const NOT_APPLIED = new Set(['disableAppSecurity', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'dnsServer1', 'dnsServer2']);
 
-function Setting({ name, spec }: { name: string; spec: { label: string; value: string; choices?: string[] } }) {
-  const [value, setValue] = useState(spec.value === '***' ? '' : spec.value);
+/** A form's submit that runs `fn` and keeps its outcome: saved, or the error to show. */
+function useSubmit(fn: () => Promise<unknown>): [{ error?: unknown; saved?: boolean }, (e: Event) => Promise<void>] {
   const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
-  const secret = /password/i.test(name);
-  const save = async (e: Event) => {
+  const submit = async (e: Event) => {
     e.preventDefault();
     try {
-      await api('PUT', `/settings/${name}`, { value });
+      await fn();
       setState({ saved: true });
     } catch (err) {
       setState({ error: err });
     }
   };
+  return [state, submit];
+}
+
+function Setting({ name, spec }: { name: string; spec: { label: string; value: string; choices?: string[] } }) {
+  const [value, setValue] = useState(spec.value === '***' ? '' : spec.value);
+  const secret = /password/i.test(name);
+  const [state, save] = useSubmit(() => api('PUT', `/settings/${name}`, { value }));
   return (
     <form class="setting" onSubmit={save}>
       <label>
@@ -824,17 +830,10 @@ function SettingsPage() {
 /** The seed's "Linux root user" and "Linux admin user" passwords: handed to the box, never stored by the Manager. */
 function LinuxPassword({ user }: { user: string }) {
   const [value, setValue] = useState('');
-  const [state, setState] = useState<{ error?: unknown; saved?: boolean }>({});
-  const save = async (e: Event) => {
-    e.preventDefault();
-    try {
-      await api('PUT', `/system/linux-users/${user}/password`, { password: value });
-      setValue('');
-      setState({ saved: true });
-    } catch (err) {
-      setState({ error: err });
-    }
-  };
+  const [state, save] = useSubmit(async () => {
+    await api('PUT', `/system/linux-users/${user}/password`, { password: value });
+    setValue('');
+  });
   return (
     <form class="setting" onSubmit={save}>
       <label>
