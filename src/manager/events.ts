@@ -5,7 +5,8 @@
 //   default, and only from this site (the Origin must name this very host:
 //   cookies ride along on cross-site WebSockets, SameSite aside).
 // - Server → client only: JSON texts {type: "job" | "service" | "alarm" |
-//   "changed", …}. A client that sends anything is closed (1003).
+//   "changed" | "transfer", …}; a download's progress goes only to the
+//   session that asked for it. A client that sends anything is closed (1003).
 // - Sessions end on the socket too: every event, and a sweep every 30 s,
 //   checks the session without counting as activity (an open tab must not
 //   keep a session alive), and logout or a password change ends it at once.
@@ -24,7 +25,9 @@ export type ManagerEvent =
   | { readonly type: 'job'; readonly job: unknown }
   | { readonly type: 'service'; readonly name: string; readonly state: string }
   | { readonly type: 'alarm'; readonly event: 'raised' | 'cleared'; readonly alarm: unknown }
-  | { readonly type: 'changed'; readonly method: string; readonly path: string };
+  | { readonly type: 'changed'; readonly method: string; readonly path: string }
+  /** A download's bytes sent so far (to the session that asked for it with ?transfer=<token>). */
+  | { readonly type: 'transfer'; readonly transfer: string; readonly bytes: number; readonly done: boolean; readonly ok: boolean };
 
 interface Data {
   readonly token: string;
@@ -45,11 +48,12 @@ export class ManagerEvents {
     return this.sockets.size;
   }
 
-  /** Sends `event` to every open socket whose session is still alive. */
-  publish(event: ManagerEvent): void {
+  /** Sends `event` to every open socket whose session is still alive (only those of session `only`, when given). */
+  publish(event: ManagerEvent, only?: string): void {
     if (this.sockets.size === 0) return;
     const text = JSON.stringify(event);
     for (const ws of this.sockets) {
+      if (only !== undefined && ws.getUserData().token !== only) continue;
       if (!this.alive(ws)) continue;
       if (ws.getBufferedAmount() > MAX_BUFFERED) {
         ws.end(1013, 'too slow: reconnect and reload');

@@ -141,7 +141,13 @@ async function serve(
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
   const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err) => options.log.error(`${method} ${API_PREFIX}${path}: ${describe(err)}`));
-  if (answer.body instanceof StreamBody) return streamOut(res, state, answer.body);
+  if (answer.body instanceof StreamBody) {
+    // ?transfer=<token>: the page that started the download follows it on the event socket.
+    const transfer = new URLSearchParams(incoming.query).get('transfer');
+    const events = options.events;
+    const report = transfer && TRANSFER.test(transfer) && events ? (bytes: number, done: boolean, ok: boolean) => events.publish({ type: 'transfer', transfer, bytes, done, ok }, token!) : undefined;
+    return streamOut(res, state, answer.body, report);
+  }
   if (answer.status >= 400) return refuse(res, state, body, answer);
   send(res, state, answer);
 }
@@ -200,8 +206,32 @@ function send(res: HttpResponse, state: { aborted: boolean }, answer: ApiRespons
   });
 }
 
-/** A download, with backpressure: the next chunk is read when uWS took the last. */
-async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: StreamBody): Promise<void> {
+/** A download's progress token, chosen by the page. */
+const TRANSFER = /^[A-Za-z0-9_-]{8,64}$/;
+/** Progress of a download is told at most this often. */
+const TRANSFER_EVERY_MS = 250;
+
+/** A download, with backpressure: the next chunk is read when uWS took the last. `report` hears the bytes sent. */
+async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: StreamBody, report?: (bytes: number, done: boolean, ok: boolean) => void): Promise<void> {
+  let sent = 0;
+  let toldAt = 0;
+  let ok = false;
+  try {
+    await streamChunks(res, state, body, (bytes) => {
+      sent += bytes;
+      const now = Date.now();
+      if (report && now - toldAt >= TRANSFER_EVERY_MS) {
+        toldAt = now;
+        report(sent, false, false);
+      }
+    });
+    ok = !state.aborted;
+  } finally {
+    report?.(sent, true, ok);
+  }
+}
+
+async function streamChunks(res: HttpResponse, state: { aborted: boolean }, body: StreamBody, onSent: (bytes: number) => void): Promise<void> {
   const chunks = body.chunks as AsyncGenerator<Buffer>;
   if (state.aborted) return void (await chunks.return?.(undefined));
   res.cork(() => {
@@ -214,6 +244,7 @@ async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: S
       if (state.aborted) break;
       let ok = true;
       res.cork(() => (ok = res.write(chunk)));
+      onSent(chunk.length);
       if (!ok) {
         await new Promise<void>((resolve) => {
           res.onWritable(() => {

@@ -192,7 +192,11 @@ function Home({ refresh, tick }: { refresh: () => void; tick: number }) {
           {field('dbName', 'Database name (empty: <domain>_<name>)')}
           {field('dbUser', 'Database user (empty: <domain>_<name>)')}
         </details>
-        <button type="submit">Create</button>
+        {/* Until the services are known there is nothing to create an instance of. */}
+        <button type="submit" disabled={services.length === 0}>
+          Create
+        </button>
+        {services.length === 0 && <p class="note">No app service is installed yet: install one from the App Store first.</p>}
         <ErrorText error={error} />
       </form>
     </section>
@@ -411,7 +415,7 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
         <dt>Backup</dt>
         <dd>{instance.excludeFromBackup ? 'excluded' : 'included'}</dd>
       </dl>
-      <p class="buttons">
+      <div class="buttons">
         <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/start`, {}))}>
           Start
         </button>
@@ -421,10 +425,8 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
         <button type="button" onClick={act(async () => follow((await api('POST', `/instances/${encodeURIComponent(id)}/cleanup`, {})).id, () => {}))}>
           Clean up database
         </button>
-        <a class="button" href={`/manager/api/backups/instances/${encodeURIComponent(id)}/download`} download>
-          Download backup
-        </a>
-      </p>
+        <BackupDownload id={id} estimate={instance.database.sizeBytes} />
+      </div>
       <ErrorText error={error} />
       <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
       <form class="card" onSubmit={onRestore}>
@@ -444,6 +446,43 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
       </form>
       <InstanceDelete id={id} refresh={refresh} />
     </section>
+  );
+}
+
+/**
+ * The backup download: the browser saves it (no copy in the page's memory);
+ * the bar follows the bytes the box has sent, told on the event socket.
+ * The database size is only an estimate of the file (pg_dump compresses), so
+ * the bar stops short until the box says the file is complete.
+ */
+function BackupDownload({ id, estimate }: { id: string; estimate: number | null }) {
+  const [transfer, setTransfer] = useState<{ token: string; bytes: number; done: boolean; ok: boolean } | null>(null);
+  useEffect(
+    () =>
+      subscribe((e) => {
+        if (e.type === 'transfer') setTransfer((t) => (t && t.token === e.transfer ? { token: t.token, bytes: e.bytes, done: e.done, ok: e.ok } : t));
+      }),
+    [],
+  );
+  const start = (e: Event) => {
+    const token = [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    // The link is read after this handler: the download carries the new token.
+    (e.currentTarget as HTMLAnchorElement).href = `/manager/api/backups/instances/${encodeURIComponent(id)}/download?transfer=${token}`;
+    setTransfer({ token, bytes: 0, done: false, ok: false });
+  };
+  const share = !transfer ? 0 : transfer.done ? (transfer.ok ? 1 : 0) : Math.min(0.95, estimate ? transfer.bytes / estimate : 0);
+  return (
+    <>
+      <a class="button" href={`/manager/api/backups/instances/${encodeURIComponent(id)}/download`} download onClick={start}>
+        Download backup
+      </a>
+      {transfer && (
+        <span class="transfer">
+          <Progress share={share} label="backup download" />
+          <span class="note">{transfer.done ? (transfer.ok ? `backup downloaded: ${MB(transfer.bytes)}` : `the download was cut off after ${MB(transfer.bytes)}`) : `${MB(transfer.bytes)} sent…`}</span>
+        </span>
+      )}
+    </>
   );
 }
 

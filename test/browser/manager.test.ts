@@ -119,6 +119,9 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     const file = join(dir, 'web1.apbk');
     await download.saveAs(file);
     assert.ok((await stat(file)).size > 1000);
+    // The page follows the download on the event socket, to the end.
+    await page.locator('[role=progressbar][aria-label="backup download"][aria-valuenow="100"]').waitFor();
+    await page.getByText(/backup downloaded: [\d.]+ MB/).waitFor();
     await page.setInputFiles('input[name=file]', file);
     await page.fill('input[name=clone]', 'web2');
     await page.click('text=Restore >> nth=-1');
@@ -250,7 +253,8 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
         }
         assert.fail(`Tab never reached ${selector}`);
       };
-      // A new instance, from the form, by keyboard.
+      // A new instance, from the form, by keyboard (once the page knows the services).
+      await keys.locator('select[name=service] option').first().waitFor({ state: 'attached' });
       await tabTo('input[name=name]');
       await keys.keyboard.type('keys1');
       await keys.keyboard.press('Tab');

@@ -365,6 +365,23 @@ describe('Manager API over HTTP', () => {
     await client.act('POST', '/services/echo/restart', {});
     await next((e) => e.type === 'service' && e.name === 'echo' && e.state === 'stopping');
     await next((e) => e.type === 'service' && e.name === 'echo' && e.state === 'running');
+    // A download's progress, to the session that asked for it only.
+    const other = new Client(base, '127.0.0.11');
+    assert.equal((await other.login(PASSWORD)).status, 200);
+    const otherWs = new WebSocket(url, { headers: { origin: base, cookie: other.cookie }, localAddress: '127.0.0.11' });
+    const otherSeen: any[] = [];
+    otherWs.on('message', (data) => otherSeen.push(JSON.parse(String(data))));
+    await new Promise((resolve) => otherWs.once('open', resolve));
+    const pem = await client.call('GET', '/certificate/download?transfer=test-transfer-1');
+    assert.equal(pem.status, 200);
+    const told = await next((e) => e.type === 'transfer' && e.transfer === 'test-transfer-1' && e.done);
+    assert.deepEqual([told.bytes, told.ok], [pem.body.length, true]);
+    assert.equal((await client.call('GET', '/certificate/download?transfer=bad')).status, 200, 'a malformed token is ignored');
+    // A change everybody hears, after the transfer: once the other socket has it, it had its chance at the transfer too.
+    assert.equal((await client.act('PUT', '/settings/diskThreshold', { value: '86' })).status, 200);
+    await until('the other session hears the change', async () => (otherSeen.some((e) => e.type === 'changed' && e.path === '/settings/diskThreshold') ? true : undefined));
+    assert.equal(otherSeen.filter((e) => e.type === 'transfer').length, 0);
+    otherWs.close();
     // It only sends: a client that talks is closed.
     const talker = new WebSocket(url, { headers: { origin: base, cookie: client.cookie }, localAddress: '127.0.0.11' });
     await new Promise((resolve) => talker.once('open', resolve));
