@@ -18,7 +18,7 @@ import { backupRoutes, boxLabel, macAddress } from './backup/api';
 import { ApError, describe, exitCodeOf, InvalidField } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
-import { acquireLock, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
+import { acquireLock, clearScratch, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
 import { DEFAULT_POLICY, startServices, type Services } from './services';
 import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
@@ -156,6 +156,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
     log.info(`ap ${VERSION} (build ${BUILD_LABEL}) starting: board ${config.board.name}, root ${config.root}`);
     lock = await acquireLock(paths);
     await createLayout(paths);
+    const scratch = await clearScratch(paths);
+    if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
     checkpoint();
     notify.status('starting the database');
     db = await openDatabase(config, paths, log.child('db'));
@@ -166,7 +168,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const store = settings(db.sql);
     const auth = new ManagerAuth({ settings: store, hasher: workerHasher(new URL(import.meta.url)), log: log.child('manager') });
     await auth.init();
-    const events = new ManagerEvents(() => auth, log.child('manager'));
+    const events = new ManagerEvents(auth, log.child('manager'));
     auth.onSessionsEnded(() => events.sweep());
     const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
     checkpoint();

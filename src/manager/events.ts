@@ -39,14 +39,9 @@ export class ManagerEvents {
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly auth: () => ManagerAuth | null,
+    private readonly auth: ManagerAuth,
     private readonly log: Logger,
   ) {}
-
-  /** Open event sockets (diagnostics and tests). */
-  get count(): number {
-    return this.sockets.size;
-  }
 
   /** Sends `event` to every open socket whose session is still alive (only those of session `only`, when given). */
   publish(event: ManagerEvent, only?: string): void {
@@ -103,7 +98,7 @@ export class ManagerEvents {
       res.cork(() => res.writeStatus(status).writeHeader('Content-Type', 'text/plain').writeHeader('Cache-Control', 'no-store').end(`${text}\n`));
     };
     if (!sameOrigin(incoming)) return refuse('403 Forbidden', 'this socket is for the Manager of this site only');
-    const session = this.auth()?.peek(token) ?? null;
+    const session = this.auth.peek(token);
     if (!session || !token) return refuse('401 Unauthorized', 'log in first');
     if (session.mustChangePassword) return refuse('403 Forbidden', 'choose a new Manager password first');
     res.cork(() => {
@@ -114,7 +109,7 @@ export class ManagerEvents {
   /** Whether the socket's session lives; closes it (4001) when not. */
   private alive(ws: WebSocket<Data>): boolean {
     const { token, remote } = ws.getUserData();
-    if (this.auth()?.peek(token)) return true;
+    if (this.auth.peek(token)) return true;
     this.log.info(`Manager event socket of ${remote} closed: its session ended`);
     ws.end(4001, 'the session has ended');
     return false;

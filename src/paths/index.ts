@@ -1,7 +1,7 @@
 // The state layout under the root (DESIGN.md, "State layout"), the lock that
 // keeps two supervisors off one root, and the disk-space reserve file.
 import { constants } from 'node:fs';
-import { link, open, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApError } from '../errors';
 import { ensureDir, writeZeroFileAtomic } from '../fsutil';
@@ -58,6 +58,20 @@ export async function createLayout(paths: Paths): Promise<void> {
   for (const dir of [paths.boot, paths.data, paths.apps, paths.appLogs, paths.coreDumps, paths.home, paths.run]) {
     await ensureDir(dir);
   }
+}
+
+/**
+ * Scratch on p2: a backup or app package being received (upload-*), a store
+ * package being put together (store-*). Each job removes its own; a power cut
+ * in the middle leaves it, so a start removes what a previous run left.
+ */
+const SCRATCH = /^(upload-|store-)/;
+
+/** Removes the scratch files and folders a cut-off run left on p2; the names removed. */
+export async function clearScratch(paths: Paths): Promise<string[]> {
+  const left = (await readdir(paths.data)).filter((name) => SCRATCH.test(name));
+  for (const name of left) await rm(join(paths.data, name), { recursive: true, force: true });
+  return left;
 }
 
 export interface Lock {

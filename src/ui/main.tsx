@@ -477,10 +477,10 @@ function BackupDownload({ id, estimate }: { id: string; estimate: number | null 
         Download backup
       </a>
       {transfer && (
-        <span class="transfer">
+        <div class="transfer">
           <Progress share={share} label="backup download" />
           <span class="note">{transfer.done ? (transfer.ok ? `backup downloaded: ${MB(transfer.bytes)}` : `the download was cut off after ${MB(transfer.bytes)}`) : `${MB(transfer.bytes)} sent…`}</span>
-        </span>
+        </div>
       )}
     </>
   );

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApError } from '../../src/errors';
-import { acquireLock, createLayout, ensureReserve, layout } from '../../src/paths';
+import { acquireLock, clearScratch, createLayout, ensureReserve, layout } from '../../src/paths';
 
 let dir: string;
 before(async () => {
@@ -31,6 +31,20 @@ describe('layout', () => {
     await createLayout(p);
     await createLayout(p);
     for (const folder of [p.boot, p.apps, p.appLogs, p.coreDumps, p.home, p.run]) assert.ok((await stat(folder)).isDirectory(), folder);
+  });
+
+  it('clearScratch removes what a cut-off upload or store install left on p2, and nothing else', async () => {
+    const p = layout(join(dir, 'scratch'));
+    await createLayout(p);
+    await writeFile(join(p.data, 'upload-0a1b2c.apbk.part'), 'half a backup');
+    await mkdir(join(p.data, 'upload-service-0a1b2c/app'), { recursive: true });
+    await mkdir(join(p.data, 'store-echo-0a1b2c3d'));
+    await writeFile(join(p.data, 'store-echo-0a1b2c3d/service.js'), 'half a package');
+    await writeFile(join(p.data, 'ramdisk.log'), 'kept');
+    await writeFile(join(p.data, 'uploaded.txt'), 'kept');
+    assert.deepEqual((await clearScratch(p)).sort(), ['store-echo-0a1b2c3d', 'upload-0a1b2c.apbk.part', 'upload-service-0a1b2c']);
+    assert.deepEqual((await readdir(p.data)).sort(), ['apps', 'log', 'ramdisk.log', 'uploaded.txt']);
+    assert.deepEqual(await clearScratch(p), []);
   });
 });
 
