@@ -72,6 +72,17 @@ export function runAp(args: readonly string[], env: Record<string, string> = {})
   };
 }
 
+/**
+ * Waits for the supervisor's ready line; the ports its apps (instances, health)
+ * and its Manager (UI, /manager/api, the event socket) answer HTTP on. New
+ * tests take the Manager's port from here, never from the apps' port, so they
+ * hold when the Manager moves onto an origin of its own.
+ */
+export async function readyPorts(run: Run, timeoutMs = 60_000): Promise<{ app: number; manager: number }> {
+  const [, port] = await run.waitFor(/ready: Manager at http:\/\/[^\s]*:(\d+)\//, timeoutMs);
+  return { app: Number(port), manager: Number(port) };
+}
+
 /** Runs `node dist/ap.js ...args` to completion. */
 export function runApSync(args: readonly string[], env: Record<string, string> = {}, input = ''): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [BUNDLE, ...args], {
