@@ -4,7 +4,7 @@
 // alarms reach a stand-in Events app and the mails an SMTP sink (STARTTLS).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -34,15 +34,21 @@ const ctl = (...args: string[]) => {
 const MB = 1024 * 1024;
 const RESERVE = 16 * MB;
 
-/** Writes (or shrinks) the filler so that `percent` of the partition is used. */
+/**
+ * Grows or shrinks the filler in place so that `percent` of the partition is
+ * used. Never removes it first: the monitor samples every second, and a dip
+ * between a removal and the new write would clear and raise alarms again.
+ */
 async function fillTo(percent: number): Promise<void> {
   const filler = join(data, 'filler');
-  await rm(filler, { force: true });
+  const have = (await stat(filler).catch(() => null))?.size ?? 0;
   const fs = await statfs(data);
   const total = fs.blocks * fs.bsize;
   const used = total - fs.bavail * fs.bsize;
-  const want = Math.floor((total * percent) / 100) - used;
-  if (want > 0) await writeFile(filler, Buffer.alloc(want));
+  const want = have + Math.floor((total * percent) / 100) - used;
+  if (want <= 0) await rm(filler, { force: true });
+  else if (want < have) await truncate(filler, want);
+  else if (want > have) await appendFile(filler, Buffer.alloc(want - have));
 }
 
 /** Fills the partition to the last byte. */
