@@ -74,6 +74,8 @@ const STATUS: Readonly<Record<string, number>> = {
   PACKAGE_TOO_LARGE: 413,
   UPLOAD_TOO_LARGE: 413,
   UPLOAD_ABORTED: 400,
+  TOO_MANY_ATTEMPTS: 429,
+  BUSY: 503,
   // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
   NO_STORE: 409,
   UNSUPPORTED: 409,

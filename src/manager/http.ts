@@ -31,11 +31,11 @@ export interface ManagerHttpOptions {
 
 /** The routes the transport serves itself, for the OpenAPI document. */
 export const SESSION_ROUTES = [
-  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first' },
+  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
   { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; this site\'s Origin and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
-  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common one; other sessions end' },
+  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
 ] as const;
 
 interface Incoming {
@@ -116,6 +116,7 @@ async function serve(
       const code = (err as ApError).code;
       if (code === 'LOGIN_FAILED') return fail(401, code, (err as Error).message);
       if (code === 'TOO_MANY_ATTEMPTS') return fail(429, code, (err as Error).message);
+      if (code === 'BUSY') return fail(503, code, (err as Error).message);
       throw err;
     }
   }
@@ -134,7 +135,7 @@ async function serve(
   if (path === '/password' && method === 'POST') {
     const json = await jsonObject(body);
     try {
-      await auth.changePassword(token!, json.current, json.password);
+      await auth.changePassword(token!, json.current, json.password, incoming.remote);
     } catch (err) {
       if (err instanceof ApError) return send(res, state, { status: httpStatus(err.code), body: errorBody(err) });
       throw err;
