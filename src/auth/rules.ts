@@ -74,6 +74,10 @@ export function checkNewPassword(password: unknown): string {
   const lower = password.toLowerCase();
   if (/^(.)\1*$/su.test(lower)) throw new InvalidField('password', 'made of one character repeated: choose one that is not');
   const plain = [...lower].map((c) => LEET[c] ?? c).join('');
+  // The list first: it is the rule that names the password itself.
+  if (LOCAL.includes(lower) || LOCAL.includes(plain) || onList([lower, plain])) {
+    throw new InvalidField('password', 'this password is too common: it is on the list of the most used passwords found in breaches; choose another');
+  }
   const bare = lower.replace(/[^a-z0-9]/g, '');
   for (const word of WORDS) {
     if (lower.includes(word) || plain.includes(word) || bare.includes(word.replace(/-/g, ''))) {
@@ -82,9 +86,6 @@ export function checkNewPassword(password: unknown): string {
   }
   for (const run of SEQUENCES) {
     if (run.includes(lower) || [...run].reverse().join('').includes(lower)) throw new InvalidField('password', 'a keyboard or alphabet sequence: choose one that is not');
-  }
-  if (LOCAL.includes(lower) || LOCAL.includes(plain) || onList([lower, plain])) {
-    throw new InvalidField('password', 'this password is too common: it is on the list of the most used passwords found in breaches; choose another');
   }
   return password;
 }

@@ -43,7 +43,8 @@ export class Exchange {
  * producer even while it is waiting for its next chunk.
  */
 export async function streamChunks(res: HttpResponse, state: Exchange, body: StreamBody, headers: readonly [string, string][], onSent: (bytes: number) => void): Promise<void> {
-  const chunks = body.chunks as AsyncGenerator<Buffer>;
+  // Any async iterable (a generator, a Readable, an array wrapped by one): its iterator is what can be stopped.
+  const chunks = body.chunks[Symbol.asyncIterator]();
   const stopListening = state.onCut(() => body.cancel?.());
   try {
     if (state.aborted) return;
@@ -73,7 +74,7 @@ export async function streamChunks(res: HttpResponse, state: Exchange, body: Str
   } finally {
     stopListening();
     // Ends the producer's work (pg_dump is killed when it has not finished).
-    await chunks.return?.(undefined).catch(() => {});
+    await Promise.resolve(chunks.return?.(undefined)).catch(() => {});
   }
 }
 

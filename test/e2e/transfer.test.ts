@@ -73,7 +73,16 @@ function statusOf(socket: Socket): Promise<number> {
 
 const fds = () => readdirSync(`/proc/${run.child.pid}/fd`).length;
 const uploads = () => readdirSync(join(root, 'mnt/sda2')).filter((n) => n.startsWith('upload-'));
-const dumpsOf = (db: string) => processesMentioning('pg_dump').filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(db));
+/** Live pg_dump processes of database `db`. */
+function dumpsOf(db: string): number[] {
+  return processesMentioning('pg_dump').filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(db);
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
 /** Bytes pg_dump `pid` has written so far (0 once it is gone). */
 function written(pid: number): number {
   try {
@@ -124,15 +133,18 @@ describe('downloads and uploads that end early', () => {
     }
     // Two more that go away before the first byte.
     for (let i = 0; i < 2; i++) open('GET', path, {}).destroy();
-    await until('20 pg_dumps running', async () => (dumpsOf(db).length >= 20 ? true : undefined), 60_000);
-    // Every pg_dump stuck behind its client: what it wrote no longer grows.
-    await until('pg_dumps held up by their clients', async () => {
-      const pids = dumpsOf(db);
-      const before = pids.map(written);
-      await new Promise((r) => setTimeout(r, 500));
-      return pids.every((pid, i) => written(pid) === before[i]) ? true : undefined;
-    }, 60_000);
-    for (const socket of sockets) socket.destroy();
+    try {
+      await until('20 pg_dumps running', async () => (dumpsOf(db).length >= 20 ? true : undefined), 60_000);
+      // Every pg_dump stuck behind its client: what it wrote no longer grows.
+      await until('pg_dumps held up by their clients', async () => {
+        const pids = dumpsOf(db);
+        const before = pids.map(written);
+        await new Promise((r) => setTimeout(r, 500));
+        return pids.every((pid, i) => written(pid) === before[i]) ? true : undefined;
+      }, 60_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
     // pg_dump and its server process (whose title names the database) are gone.
     await until('no pg_dump and no connection to the database left', async () => (processesMentioning(db).length === 0 ? true : undefined), 20_000);
     const cleanup = runApSync(['ctl', 'instance', 'cleanup', 'big@example.com', '--root', root]);
