@@ -69,6 +69,8 @@ export async function* pgDump(tools: string, conn: PgConnection, database: strin
   const child = spawn(join(tools, 'pg_dump'), ['-Fc', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
   const tail = stderrTail(child);
   const done = exited(child);
+  // A cancel rejects `done` while the consumer may not be waiting on it: that is not an unhandled failure.
+  done.catch(() => {});
   let finished = false;
   try {
     for await (const chunk of child.stdout! as AsyncIterable<Buffer>) yield chunk;

@@ -167,6 +167,7 @@ export function uploadStream(res: HttpResponse): Upload {
     settled,
     complete: () => done,
     abort(reason = cutOff()) {
+      if (done) return; // the whole body is in: its job goes on, even if the client no longer waits for the answer
       failure ??= reason;
       queue.length = 0;
       settle();
