@@ -101,6 +101,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let services: Services | undefined;
   let analyse: NightlyAnalyse | undefined;
   let backupSchedule: BackupSchedule | undefined;
+  let dumps: { stop(): void } | undefined;
   let monitor: Monitor | undefined;
   let confirmTimer: NodeJS.Timeout | undefined;
   let api: Api | undefined;
@@ -315,6 +316,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         monitor?.checkCertificate(prepared.chain);
       },
     });
+    dumps = backups;
     backupSchedule = new BackupSchedule({ backups, settings: store, log: log.child('backup') });
     backupSchedule.start();
     const updater = new Updater({
@@ -490,6 +492,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   await step('webserver', () => web?.close());
   await step('nightly analyse', () => analyse?.stop());
   await step('backup schedule', () => backupSchedule?.stop());
+  await step('running dumps', () => dumps?.stop());
   await step('app services', () => services?.stopAll());
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));

@@ -54,6 +54,8 @@ chmodSync(join(dist, 'ap.js'), 0o755);
 for (const [pkgName, file] of [['libsodium-wrappers', 'sodium.js'], ['libsodium-wrappers-sumo', 'sodium-sumo.js']]) {
   await build({ ...common, stdin: { contents: `export { default } from '${pkgName}';`, resolveDir: root, loader: 'js' }, outfile: join(dist, file), minifySyntax: true });
 }
+// The list of common and breached passwords, read only while a new password is checked (src/auth/rules.ts).
+copyFileSync(join(root, 'src/auth/common-passwords.txt'), join(dist, 'common-passwords.txt'));
 // The app-service SDK as a file of its own, for services written in TypeScript or JavaScript.
 await build({
   ...common,

@@ -24,6 +24,8 @@ export class StreamBody {
     readonly chunks: AsyncIterable<Buffer>,
     readonly contentType: string,
     readonly filename: string,
+    /** Stops the producer at once, even while it is waiting for its next chunk (the request ended). */
+    readonly cancel?: () => void,
   ) {}
 }
 
@@ -50,6 +52,8 @@ export interface ApiRoute {
   readonly status?: number;
   /** Its body is an upload (a stream), not JSON: only a streaming transport (HTTP) can call it. */
   readonly upload?: boolean;
+  /** The largest upload taken, in bytes (asked when a request arrives): a larger Content-Length is refused before the handler runs. */
+  readonly maxUpload?: () => number;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
 }
 
@@ -68,6 +72,10 @@ const STATUS: Readonly<Record<string, number>> = {
   DEVELOPER_MODE_OFF: 403,
   BAD_PACKAGE: 400,
   PACKAGE_TOO_LARGE: 413,
+  UPLOAD_TOO_LARGE: 413,
+  UPLOAD_ABORTED: 400,
+  TOO_MANY_ATTEMPTS: 429,
+  BUSY: 503,
   // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
   NO_STORE: 409,
   UNSUPPORTED: 409,
@@ -108,6 +116,7 @@ export class Api {
       if (transport === 'json' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
       const body = await route.handler({ params, query: request.query ?? {}, body: request.body ?? {} });
       if (transport === 'json' && body instanceof StreamBody) {
+        body.cancel?.();
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
       }

@@ -2,31 +2,23 @@
 // only as an argon2id hash in the config table (default "pwd", as the seed
 // says, and while it is the default a session may do nothing but choose a new
 // one); sessions as random tokens kept hashed in memory, with idle and absolute
-// expiry; a CSRF token per session; failed logins throttled per address and
-// logged.
+// expiry; a CSRF token per session; password checks (logins, and the current
+// password of a change) throttled per address as they arrive, bounded in
+// number (gate.ts), and logged when they fail.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
-import { LoginThrottle } from '../login';
+import { LoginGate, type GateOptions } from './gate';
 import type { PasswordHasher } from './hash';
+import { checkNewPassword, MAX_PASSWORD } from './rules';
 
 export { inlineHasher, workerHasher, runPasswordWorker, type PasswordHasher } from './hash';
+export { checkNewPassword, MIN_PASSWORD, MAX_PASSWORD } from './rules';
 
 export const DEFAULT_PASSWORD = 'pwd';
 const HASH_SETTING = 'managerPassword';
 const DEFAULT_SETTING = 'managerPasswordIsDefault';
-export const MIN_PASSWORD = 8;
-export const MAX_PASSWORD = 1024;
-
-/** Passwords too common to accept (the most used ones, and the box's own defaults). */
-const COMMON = new Set([
-  'password', 'password1', 'password123', '12345678', '123456789', '1234567890', '11111111', '00000000', 'qwertyui', 'qwerty123',
-  'iloveyou', 'sunshine', 'princess', 'football', 'baseball', 'welcome1', 'admin123', 'administrator', 'letmein1', 'trustno1',
-  'passw0rd', 'p@ssw0rd', 'p@ssword', 'abc12345', 'abcd1234', '1q2w3e4r', 'qwertyuiop', 'asdfghjk', 'zxcvbnm1', 'changeme',
-  'iplinux1', 'ipapps12', 'innovaphone', 'appplatform', 'manager1', 'default1', 'secret12', 'test1234', 'master12', 'dragon12',
-]);
-
 export interface Session {
   readonly csrf: string;
   readonly remote: string;
@@ -42,28 +34,21 @@ export interface AuthOptions {
   readonly now?: () => number;
   readonly idleMs?: number;
   readonly absoluteMs?: number;
-}
-
-/** Whether `password` may become the Manager password; InvalidField("password") says why not. */
-export function checkNewPassword(password: unknown): string {
-  if (typeof password !== 'string') throw new InvalidField('password', 'expected a string');
-  if ([...password].length < MIN_PASSWORD) throw new InvalidField('password', `at least ${MIN_PASSWORD} characters`);
-  if (password.length > MAX_PASSWORD) throw new InvalidField('password', `at most ${MAX_PASSWORD} characters (every character counts: nothing is cut off)`);
-  if (/[\u0000-\u001f\u007f]/.test(password)) throw new InvalidField('password', 'no control characters');
-  if (COMMON.has(password.toLowerCase()) || password === DEFAULT_PASSWORD) throw new InvalidField('password', 'this password is too common; choose another');
-  return password;
+  /** How many password checks may be in flight, per address and overall. */
+  readonly gate?: GateOptions;
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
 
 export class ManagerAuth {
   private readonly sessions = new Map<string, Session>();
-  private readonly throttle = new LoginThrottle();
+  private readonly gate: LoginGate;
   private readonly ended: (() => void)[] = [];
   private readonly now: () => number;
 
   constructor(private readonly options: AuthOptions) {
     this.now = options.now ?? Date.now;
+    this.gate = new LoginGate(undefined, options.gate);
   }
 
   /** Stores the default password's hash at first start, so a hash is all there ever is. */
@@ -76,18 +61,10 @@ export class ManagerAuth {
   /** Checks the password; a new session (token for the cookie, CSRF token for requests). */
   async login(password: unknown, remote: string): Promise<{ token: string; session: Session }> {
     const at = this.now();
-    if (this.throttle.locked(remote, at)) {
-      this.options.log.warn(`Manager login from ${remote} refused: too many failures, wait`);
-      throw new ApError('TOO_MANY_ATTEMPTS', 'too many failed logins from this address; wait a minute');
-    }
-    const stored = await this.options.settings.get(HASH_SETTING);
-    const ok = typeof password === 'string' && password.length <= MAX_PASSWORD && stored !== null && (await this.options.hasher.verify(stored, password));
-    if (!ok) {
-      this.throttle.failed(remote, at);
+    if (!(await this.checkPassword(password, remote, 'login'))) {
       this.options.log.warn(`Manager login from ${remote} failed`);
       throw new ApError('LOGIN_FAILED', 'wrong password');
     }
-    this.throttle.succeeded(remote);
     const token = randomBytes(32).toString('base64url');
     const session: Session = {
       csrf: randomBytes(24).toString('base64url'),
@@ -99,6 +76,26 @@ export class ManagerAuth {
     this.sessions.set(digest(token), session);
     this.options.log.info(`Manager login from ${remote}${session.mustChangePassword ? ' (the default password must be changed)' : ''}`);
     return { token, session };
+  }
+
+  /** Whether `password` is the Manager password, checked through the gate (the attempt is counted before the hash). */
+  private async checkPassword(password: unknown, remote: string, what: string): Promise<boolean> {
+    let attempt;
+    try {
+      attempt = this.gate.admit(remote, this.now());
+    } catch (err) {
+      this.options.log.warn(`Manager ${what} from ${remote} refused: ${(err as Error).message}`);
+      throw err;
+    }
+    let ok = false;
+    try {
+      const stored = await this.options.settings.get(HASH_SETTING);
+      ok = typeof password === 'string' && password.length <= MAX_PASSWORD && stored !== null && (await this.options.hasher.verify(stored, password));
+      return ok;
+    } finally {
+      if (ok) attempt.succeeded();
+      else attempt.failed();
+    }
   }
 
   /** The live session of `token`, or null (unknown, idle too long, or too old); a use counts as activity. */
@@ -144,14 +141,18 @@ export class ManagerAuth {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  /** Sets a new password (the current one is asked again); every other session ends. */
-  async changePassword(token: string, current: unknown, next: unknown): Promise<void> {
+  /**
+   * Sets a new password (the current one is asked again, throttled with the
+   * logins of `remote`, the session's address unless given); every other session ends.
+   */
+  async changePassword(token: string, current: unknown, next: unknown, remote?: string): Promise<void> {
     const key = digest(token);
     const session = this.sessions.get(key);
     if (!session) throw new ApError('UNAUTHENTICATED', 'log in first');
     const password = checkNewPassword(next);
-    const stored = await this.options.settings.get(HASH_SETTING);
-    if (typeof current !== 'string' || stored === null || !(await this.options.hasher.verify(stored, current))) {
+    const from = remote ?? session.remote;
+    if (!(await this.checkPassword(current, from, 'password change'))) {
+      this.options.log.warn(`Manager password change from ${from} refused: the current password is wrong`);
       throw new InvalidField('current', 'the current password is wrong');
     }
     await this.options.settings.set(HASH_SETTING, await this.options.hasher.hash(password));

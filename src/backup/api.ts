@@ -1,7 +1,7 @@
 // Backups and restores in the admin API. Local files are the supervisor's
 // (root's) paths: the admin socket is root-only; the Manager's HTTP upload and
 // download come with the Manager.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { objectBody, StreamBody, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
@@ -45,6 +45,16 @@ function restoreOptions(source: Record<string, unknown>): RestoreOptions {
   };
 }
 
+/** The bytes free for an uploaded backup in `dir` (the data partition): a larger one could never be restored. */
+function freeBytes(dir: string): number {
+  try {
+    const stats = statfsSync(dir);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return Number.MAX_SAFE_INTEGER; // cannot tell: writing it will say
+  }
+}
+
 /** `uploadDir`: where an uploaded backup waits (on the data partition) while it is verified and restored. */
 export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadDir: string): ApiRoute[] {
   const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -54,15 +64,18 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       pattern: '/backups/instances/{id}/download',
       summary: 'an instance backup as the response body (application/octet-stream)',
       handler: ({ params }) => {
-        const { chunks, name } = backups.instanceBackup(params.id!);
-        return new StreamBody(chunks, 'application/octet-stream', `${name}-${stamp()}.apbk`);
+        const { chunks, name, cancel } = backups.instanceBackup(params.id!);
+        return new StreamBody(chunks, 'application/octet-stream', `${name}-${stamp()}.apbk`, cancel);
       },
     },
     {
       method: 'GET',
       pattern: '/backups/manager/download',
       summary: 'a Manager backup as the response body',
-      handler: () => new StreamBody(backups.managerBackup().chunks, 'application/octet-stream', `manager-${stamp()}.apbk`),
+      handler: () => {
+        const { chunks, cancel } = backups.managerBackup();
+        return new StreamBody(chunks, 'application/octet-stream', `manager-${stamp()}.apbk`, cancel);
+      },
     },
     {
       method: 'POST',
@@ -70,6 +83,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       summary: 'restore an instance from the uploaded body (?name, domain, path, dbName, dbUser, replace) (a job)',
       status: 202,
       upload: true,
+      maxUpload: () => freeBytes(uploadDir),
       handler: ({ body, query }) => backups.startRestoreUpload(body as UploadBody, uploadDir, restoreOptions(query)),
     },
     {
@@ -78,6 +92,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       summary: 'restore the manager database from the uploaded body (a job)',
       status: 202,
       upload: true,
+      maxUpload: () => freeBytes(uploadDir),
       handler: ({ body }) => backups.startRestoreUpload(body as UploadBody, uploadDir, 'manager'),
     },
     {

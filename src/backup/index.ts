@@ -69,6 +69,8 @@ const SEED_EXTERNAL = 'its database is on an external database host: the App Pla
 export class Backups {
   /** pg_dump --version, asked once (it is a blocking call). */
   private pgDumpVersion: string | null = null;
+  /** Dumps running now: stop() ends them, so no pg_dump outlives the supervisor. */
+  private readonly dumps = new Set<AbortController>();
 
   constructor(private readonly options: BackupsOptions) {}
 
@@ -80,8 +82,28 @@ export class Backups {
     return (this.options.now ?? (() => new Date()))();
   }
 
+  /** Ends every dump still running (pg_dump is killed): at shutdown. */
+  stop(): void {
+    for (const dump of this.dumps) dump.abort();
+  }
+
+  /** The backup file of `meta` around a pg_dump; `cancel` kills pg_dump at once, even while it waits for a lock. */
+  private dump(meta: BackupMeta, tools: string, conn: PgConnection, database: string): { chunks: AsyncGenerator<Buffer>; cancel: () => void } {
+    const controller = new AbortController();
+    const dumps = this.dumps;
+    async function* tracked(): AsyncGenerator<Buffer> {
+      dumps.add(controller);
+      try {
+        yield* backupFile(meta, pgDump(tools, conn, database, controller.signal));
+      } finally {
+        dumps.delete(controller);
+      }
+    }
+    return { chunks: tracked(), cancel: () => controller.abort() };
+  }
+
   /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
-  instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string } {
+  instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string; cancel: () => void } {
     const instance = this.options.instances.get(id);
     if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
     const info = this.options.serviceInfo(instance.service);
@@ -110,14 +132,14 @@ export class Backups {
         external: e ? { host: `${e.host}:${e.port}`, name: e.name } : null,
       },
     };
-    const source = e
-      ? pgDump(tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
-      : pgDump(tools, this.local, instance.dbName);
-    return { meta, chunks: backupFile(meta, source), name: `${instance.name}-${instance.domain}` };
+    const { chunks, cancel } = e
+      ? this.dump(meta, tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
+      : this.dump(meta, tools, this.local, instance.dbName);
+    return { meta, chunks, cancel, name: `${instance.name}-${instance.domain}` };
   }
 
   /** The backup stream of the manager database. */
-  managerBackup(): { meta: BackupMeta; chunks: AsyncGenerator<Buffer> } {
+  managerBackup(): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; cancel: () => void } {
     const tools = this.options.tools();
     this.pgDumpVersion ??= pgDumpVersion(tools);
     const meta: BackupMeta = {
@@ -128,7 +150,7 @@ export class Backups {
       pgDump: this.pgDumpVersion,
       schemaVersion: this.options.schemaVersion(),
     };
-    return { meta, chunks: backupFile(meta, pgDump(tools, this.local, 'manager')) };
+    return { meta, ...this.dump(meta, tools, this.local, 'manager') };
   }
 
   startInstanceBackup(id: string, destination: Destination): JobView {

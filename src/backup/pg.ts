@@ -61,17 +61,25 @@ export function pgDumpVersion(tools: string): string {
 
 /**
  * The chunks of `pg_dump -Fc` of `database`; throws DUMP_FAILED when pg_dump
- * fails. Stopping early (the consumer failed) kills pg_dump.
+ * fails. Stopping early (the consumer failed) kills pg_dump; so does `signal`,
+ * even while pg_dump writes nothing (it may wait for a lock for ever).
  */
-export async function* pgDump(tools: string, conn: PgConnection, database: string): AsyncGenerator<Buffer> {
-  const child = spawn(join(tools, 'pg_dump'), ['-Fc', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn) });
+export async function* pgDump(tools: string, conn: PgConnection, database: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  if (signal?.aborted) throw new ApError('DUMP_CANCELLED', `the dump of "${database}" was cancelled`);
+  const child = spawn(join(tools, 'pg_dump'), ['-Fc', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
   const tail = stderrTail(child);
   const done = exited(child);
+  // A cancel rejects `done` while the consumer may not be waiting on it: that is not an unhandled failure.
+  done.catch(() => {});
   let finished = false;
   try {
     for await (const chunk of child.stdout! as AsyncIterable<Buffer>) yield chunk;
-    const code = await done;
+    const code = await done.catch((err: unknown) => {
+      if (signal?.aborted) throw new ApError('DUMP_CANCELLED', `the dump of "${database}" was cancelled`);
+      throw err;
+    });
     finished = true;
+    if (signal?.aborted) throw new ApError('DUMP_CANCELLED', `the dump of "${database}" was cancelled`);
     if (code !== 0) throw new ApError('DUMP_FAILED', `pg_dump of "${database}" failed (status ${code}): ${tail() || 'no message'}`);
   } finally {
     if (!finished) {

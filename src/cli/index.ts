@@ -114,8 +114,9 @@ commands:
                            only packages signed with a trusted key (--image-keys)
   cert show                the webserver certificate being served
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
-  password [PW|-]          set the Manager password (none or "-": read from stdin; at least 8 characters, not a
-                           common one); ends every Manager session. For a forgotten password
+  password [PW|-]          set the Manager password (none: asked twice on a terminal, not echoed; "-" or a pipe:
+                           the first line of stdin; at least 8 characters, not a common or breached one, no
+                           repeated character, sequence or product word); ends every Manager session. For a forgotten password
   instance list            instances with state, path and database size
   instance show <id>       one instance (id: name@domain)
   instance create <id> --service NAME [--path P] [--password PW] [--db-name N] [--db-user U]
@@ -164,7 +165,7 @@ commands:
   analyse [run] [--no-wait]
                            the nightly analyse (vacuumdb -a -z): its schedule and last result, or run it now
   linux-password root|admin [PW|-]
-                           set a Linux user's password (none or "-": read from stdin) with the board's
+                           set a Linux user's password (none: asked twice on a terminal; "-": stdin) with the board's
                            --passwd-command (chpasswd); the Manager never stores it
   diagnostics              versions, memory, sessions, recent jobs and alarms (JSON), for a support case
   system restart|shutdown --yes

@@ -6,6 +6,7 @@ import { adminRequest } from '../admin';
 import { CTL_USAGE } from '../cli';
 import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
+import { readNewPassword } from './prompt';
 import { layout } from '../paths';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
@@ -134,13 +135,13 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   }
   if (command === 'password' && words.length <= 2) {
     // Root sets the Manager password without the old one (a forgotten password); every session ends.
-    const given = sub === undefined || sub === '-' ? await (args.stdin ?? readStdinLine)() : sub;
+    const given = sub === '-' ? await (args.stdin ?? readStdinLine)() : sub === undefined ? await (args.stdin ?? (() => readNewPassword('Manager password')))() : sub;
     const r = await ask('manager.password', { password: given });
     print(r, () => 'the Manager password is set; every Manager session has ended');
     return 0;
   }
   if (command === 'linux-password' && sub !== undefined) {
-    const given = arg === undefined || arg === '-' ? await (args.stdin ?? readStdinLine)() : arg;
+    const given = arg === '-' ? await (args.stdin ?? readStdinLine)() : arg === undefined ? await (args.stdin ?? (() => readNewPassword(`Linux password of ${sub}`)))() : arg;
     const r = await call('PUT', `/system/linux-users/${encodeURIComponent(sub)}/password`, { password: given });
     print(r.body, () => `the Linux password of ${sub} is set`);
     return r.ok ? 0 : 1;

@@ -5,7 +5,7 @@
 // X-CSRF-Token, or an Origin header naming this very host. GET never changes
 // state. While the password is still the default, a session may only change it.
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
-// consumer is behind.
+// consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '../api';
 import { openApiDocument } from '../api/openapi';
@@ -13,6 +13,7 @@ import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
+import { checkUploadLength, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 
 export const API_PREFIX = '/manager/api';
 export const COOKIE = 'ap_session';
@@ -30,11 +31,11 @@ export interface ManagerHttpOptions {
 
 /** The routes the transport serves itself, for the OpenAPI document. */
 export const SESSION_ROUTES = [
-  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first' },
+  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
   { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; this site\'s Origin and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
-  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common one; other sessions end' },
+  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
 ] as const;
 
 interface Incoming {
@@ -65,17 +66,22 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
     secure,
   };
-  const state = { aborted: false };
-  let upload: ReturnType<typeof uploadStream> | null = null;
+  const state = new Exchange();
+  let upload: Upload | null = null;
   res.onAborted(() => {
-    state.aborted = true;
+    state.markCut();
     upload?.abort();
   });
   const api = options.api();
   const auth = options.auth();
   if (!api || !auth) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
   const route = api.find(incoming.method, incoming.path);
-  if (route?.upload) upload = uploadStream(res);
+  if (route?.upload) {
+    // A size that cannot be right is refused before any job starts (and before a byte is read).
+    const bad = checkUploadLength(req, route.maxUpload?.() ?? Number.MAX_SAFE_INTEGER);
+    if (bad) return send(res, state, { status: httpStatus(bad.code), body: errorBody(bad) }, [], true);
+    upload = uploadStream(res);
+  }
   const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
   serve(incoming, body, api, auth, options, res, state).catch((err: unknown) => {
     options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
@@ -90,7 +96,7 @@ async function serve(
   auth: ManagerAuth,
   options: ManagerHttpOptions,
   res: HttpResponse,
-  state: { aborted: boolean },
+  state: Exchange,
 ): Promise<void> {
   const { method, path } = incoming;
   const token = cookieValue(incoming.cookie, COOKIE);
@@ -110,6 +116,7 @@ async function serve(
       const code = (err as ApError).code;
       if (code === 'LOGIN_FAILED') return fail(401, code, (err as Error).message);
       if (code === 'TOO_MANY_ATTEMPTS') return fail(429, code, (err as Error).message);
+      if (code === 'BUSY') return fail(503, code, (err as Error).message);
       throw err;
     }
   }
@@ -128,7 +135,7 @@ async function serve(
   if (path === '/password' && method === 'POST') {
     const json = await jsonObject(body);
     try {
-      await auth.changePassword(token!, json.current, json.password);
+      await auth.changePassword(token!, json.current, json.password, incoming.remote);
     } catch (err) {
       if (err instanceof ApError) return send(res, state, { status: httpStatus(err.code), body: errorBody(err) });
       throw err;
@@ -149,20 +156,26 @@ async function serve(
     return streamOut(res, state, answer.body, report);
   }
   if (answer.status >= 400) return refuse(res, state, body, answer);
+  if ('upload' in body) {
+    // Answered only when the body is in: until then uWS tells us if the client goes away
+    // (after an answer it would not), and the job hears of it at once.
+    await body.upload.settled;
+    return send(res, state, answer, [], !body.upload.complete());
+  }
   send(res, state, answer);
 }
 
 /** A request body: JSON (read whole, at most MAX_JSON) or an upload (read as it is consumed). */
-type Body = { readonly json: Promise<unknown> } | { readonly upload: ReturnType<typeof uploadStream> };
+type Body = { readonly json: Promise<unknown> } | { readonly upload: Upload };
 
 /**
  * Answers a request that is refused. A JSON body (bounded) is read first; an
  * upload is not read at all: it stops, and the connection closes after the
  * answer, so a refused client cannot make us take its bytes.
  */
-function refuse(res: HttpResponse, state: { aborted: boolean }, body: Body, answer: ApiResponse): void {
+function refuse(res: HttpResponse, state: Exchange, body: Body, answer: ApiResponse): void {
   if ('upload' in body) {
-    body.upload.abort();
+    body.upload.abort(new ApError('UPLOAD_REFUSED', 'the upload was refused'));
     return send(res, state, answer, [], true);
   }
   body.json.then(
@@ -195,7 +208,7 @@ const SECURITY_HEADERS: [string, string][] = [
   ['X-Frame-Options', 'DENY'],
 ];
 
-function send(res: HttpResponse, state: { aborted: boolean }, answer: ApiResponse, cookies: string[] = [], close = false): void {
+function send(res: HttpResponse, state: Exchange, answer: ApiResponse, cookies: string[] = [], close = false): void {
   if (state.aborted) return;
   state.aborted = true; // answered: nothing more goes out on this response
   res.cork(() => {
@@ -211,13 +224,13 @@ const TRANSFER = /^[A-Za-z0-9_-]{8,64}$/;
 /** Progress of a download is told at most this often. */
 const TRANSFER_EVERY_MS = 250;
 
-/** A download, with backpressure: the next chunk is read when uWS took the last. `report` hears the bytes sent. */
-async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: StreamBody, report?: (bytes: number, done: boolean, ok: boolean) => void): Promise<void> {
+/** A download, with backpressure (transfer.ts). `report` hears the bytes sent. */
+async function streamOut(res: HttpResponse, state: Exchange, body: StreamBody, report?: (bytes: number, done: boolean, ok: boolean) => void): Promise<void> {
   let sent = 0;
   let toldAt = 0;
   let ok = false;
   try {
-    await streamChunks(res, state, body, (bytes) => {
+    await streamChunks(res, state, body, SECURITY_HEADERS, (bytes) => {
       sent += bytes;
       const now = Date.now();
       if (report && now - toldAt >= TRANSFER_EVERY_MS) {
@@ -225,44 +238,10 @@ async function streamOut(res: HttpResponse, state: { aborted: boolean }, body: S
         report(sent, false, false);
       }
     });
-    ok = !state.aborted;
+    ok = !state.cut;
   } finally {
     report?.(sent, true, ok);
   }
-}
-
-async function streamChunks(res: HttpResponse, state: { aborted: boolean }, body: StreamBody, onSent: (bytes: number) => void): Promise<void> {
-  const chunks = body.chunks as AsyncGenerator<Buffer>;
-  if (state.aborted) return void (await chunks.return?.(undefined));
-  res.cork(() => {
-    res.writeStatus('200 OK');
-    for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
-    res.writeHeader('Content-Type', body.contentType).writeHeader('Content-Disposition', `attachment; filename="${body.filename.replace(/["\\\r\n]/g, '_')}"`);
-  });
-  try {
-    for await (const chunk of chunks) {
-      if (state.aborted) break;
-      let ok = true;
-      res.cork(() => (ok = res.write(chunk)));
-      onSent(chunk.length);
-      if (!ok) {
-        await new Promise<void>((resolve) => {
-          res.onWritable(() => {
-            resolve();
-            return true;
-          });
-          if (state.aborted) resolve();
-        });
-      }
-    }
-  } catch (err) {
-    // Headers are out: all we can do is cut the connection, so the client sees a broken download.
-    if (!state.aborted) res.close();
-    throw err;
-  } finally {
-    await chunks.return?.(undefined);
-  }
-  if (!state.aborted) res.cork(() => res.end());
 }
 
 /** The JSON body (empty: {}), at most MAX_JSON bytes. */
@@ -292,55 +271,4 @@ async function jsonObject(body: Body): Promise<Record<string, unknown>> {
   if (!('json' in body)) return {};
   const value = await body.json;
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
-
-/** An upload as it arrives; the socket pauses while more than 1 MiB waits for the consumer. */
-function uploadStream(res: HttpResponse): { chunks: AsyncIterable<Buffer>; abort(): void } {
-  const queue: Buffer[] = [];
-  let queued = 0;
-  let done = false;
-  let aborted = false;
-  let paused = false;
-  let wake: (() => void) | null = null;
-  res.onData((chunk, isLast) => {
-    if (aborted) return; // refused or cut off: nothing more is kept
-    const copy = Buffer.from(chunk.slice(0));
-    if (copy.length) {
-      queue.push(copy);
-      queued += copy.length;
-    }
-    if (isLast) done = true;
-    if (queued > 1024 * 1024 && !paused && !done) {
-      paused = true;
-      res.pause();
-    }
-    wake?.();
-  });
-  const chunks: AsyncIterable<Buffer> = {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (aborted) throw new ApError('UPLOAD_ABORTED', 'the upload was cut off by the client');
-        const next = queue.shift();
-        if (next) {
-          queued -= next.length;
-          if (paused && queued < 256 * 1024) {
-            paused = false;
-            res.resume();
-          }
-          yield next;
-          continue;
-        }
-        if (done) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-    },
-  };
-  return {
-    chunks,
-    abort() {
-      aborted = true;
-      wake?.();
-    },
-  };
 }

@@ -6,7 +6,7 @@ import { StreamBody, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import type { Jobs } from '../jobs';
 import type { Services } from './index';
-import { installUpload } from './upload';
+import { installUpload, MAX_PACKAGE } from './upload';
 
 export interface ServiceUploadDeps {
   readonly jobs: Jobs;
@@ -35,6 +35,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
             summary: 'install an app service from an uploaded .tar.gz of its folder (Developer mode only; a job)',
             status: 202,
             upload: true,
+            maxUpload: () => MAX_PACKAGE,
             handler: async ({ body }: { body: unknown }) => {
               if (!(await upload.developerMode())) {
                 // The transport stops the upload and closes the connection after this answer.

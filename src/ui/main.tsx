@@ -73,7 +73,7 @@ function ChangePassword({ forced, onDone }: { forced: boolean; onDone: () => voi
   return (
     <form class="card narrow" onSubmit={submit}>
       <h1>{forced ? 'Choose a new Manager password' : 'Change the Manager password'}</h1>
-      {forced && <p>The password is still the default. Choose your own (at least 8 characters, not a common one) before anything else.</p>}
+      {forced && <p>The password is still the default. Choose your own (at least 8 characters; not a common or breached password, one character repeated, a keyboard or alphabet run, or a word such as "admin" or "manager") before anything else.</p>}
       <label>
         Current password
         <input type="password" name="current" autocomplete="current-password" value={current} onInput={(e) => setCurrent((e.target as HTMLInputElement).value)} />
