@@ -67,6 +67,8 @@ const STATUS: Readonly<Record<string, number>> = {
   DB_UNAVAILABLE: 503,
   DEVELOPER_MODE_OFF: 403,
   BAD_PACKAGE: 400,
+  SERVICE_NAME_INVALID: 400,
+  SERVICE_NAME_RESERVED: 409,
   PACKAGE_TOO_LARGE: 413,
   // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
   NO_STORE: 409,
