@@ -87,6 +87,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   const prepareAccount = async (name: string): Promise<Account | null> => {
     const logDir = join(paths.appLogs, name);
     await ensureDir(logDir);
+    await ensureDir(join(paths.data, 'appdata'));
     await ensureDir(dataDir(name), 0o750);
     if (!useAccounts) return null;
     const login = (await options.appSecurityDisabled?.().catch(() => false)) ?? false;

@@ -268,7 +268,7 @@ export class ServiceProcess {
         AP_CHANNEL_FD: '3',
         [MARKER]: this.options.marker,
       },
-      ...(this.options.account ?? {}),
+      ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
     });
     this.child = child;
     let exited = false;
