@@ -171,7 +171,7 @@ describe('the whole process tree', () => {
 describe('output floods', () => {
   it('reads a flooding service at a bounded pace, costing the supervisor a bounded share of a core', async () => {
     const root = join(dir, 'flood');
-    const run = serve(root);
+    const run = serve(root, '--service-log-size', '1G'); // no rotation inside the window: its growth is what was read
     try {
       await readyPorts(run);
       // As fast as each pipe takes it, whether Node writes to it synchronously or not.
@@ -180,14 +180,20 @@ describe('output floods', () => {
       const log = join(root, 'mnt/sda2/log/apps/flood/flood.log');
       await until('the flood to reach its log', async () => ((await stat(log).catch(() => null))?.size ? true : undefined));
       const pid = run.child.pid!;
+      const size = async () => (await stat(log)).size;
+      const size0 = await size();
       const cpu0 = await cpuMs(pid);
       const t0 = Date.now();
       await new Promise((resolve) => setTimeout(resolve, 4000)); // the measuring window, not a wait for an event
       const share = (await cpuMs(pid)) - cpu0;
       const wall = Date.now() - t0;
+      const rate = ((await size()) - size0) / (wall / 1000);
       const percent = (share / wall) * 100;
       console.log(`# supervisor CPU while a service floods stdout+stderr: ${share.toFixed(0)} ms in ${wall} ms = ${percent.toFixed(1)} % of a core`);
+      console.log(`# output read from it: ${(rate / 1024).toFixed(0)} KiB/s (budget 256 KiB/s)`);
       assert.ok(percent < 30, `the supervisor used ${percent.toFixed(1)} % of a core`);
+      // Window edges let a little more than one budget through per second, never a flood's pace.
+      assert.ok(rate < 2 * 256 * 1024, `read ${(rate / 1024).toFixed(0)} KiB/s`);
       await run.waitFor(/writes more than 256 KiB\/s to stdout\/stderr/);
       assert.match(await readFile(log, 'utf8').catch(() => ''), /xxxx/);
     } finally {

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createCommands, deleteCommands, freeId, isOurs, MARK, parseGroups, parsePasswd, UID_FIRST } from '../../src/services/accounts';
 import { validateManifest } from '../../src/services/manifest';
 import { checkServiceName, isServiceName } from '../../src/services/names';
-import { parseIndex } from '../../src/store';
+import { parseIndex, parsePackageManifest } from '../../src/store';
 import { checkService } from '../../src/instances/model';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
@@ -31,6 +31,9 @@ describe('the service naming rule', () => {
     const index = parseIndex([{ id: 'pg', folder: 'postgres', versions }, { id: 'e', folder: 'echo', versions }]);
     assert.deepEqual(index.apps.map((a) => a.folder), ['echo']);
     assert.deepEqual(index.skipped, ['pg']);
+    const pkg = (name: string) => Buffer.from(JSON.stringify({ format: 1, name, version: '1', build: '1', arch: 'any', files: [{ path: 'app.json', size: 1, sha256: '0'.repeat(64) }] }));
+    assert.equal(parsePackageManifest(pkg('echo')).name, 'echo');
+    assert.throws(() => parsePackageManifest(pkg('postgres')), (err: { code: string }) => err.code === 'SERVICE_NAME_RESERVED');
   });
 });
 
