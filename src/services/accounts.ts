@@ -8,8 +8,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { describe } from '../errors';
-import { ApError } from '../errors';
+import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 import { reservedError } from './names';
 

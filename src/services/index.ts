@@ -145,7 +145,11 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     try {
       const manifest = await readManifest(join(paths.apps, entry.name));
       if (manifest.name !== entry.name) throw new ApError('MANIFEST_INVALID', `its app.json names it "${manifest.name}"`);
-      if (useAccounts) accounts.check(manifest.name);
+      if (useAccounts) {
+        accounts.check(manifest.name);
+        // Packages an older supervisor installed may still be writable by their service.
+        await sealPackage(join(paths.apps, entry.name), true).catch((err) => log.warn(`cannot make ${entry.name}'s package read-only: ${describeError(err)}`));
+      }
       const service = await create(manifest);
       running.set(manifest.name, service);
       startUnlessHeld(service);
