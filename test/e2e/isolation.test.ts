@@ -88,7 +88,13 @@ describe('service names', () => {
       assert.deepEqual(list(root), []);
     } finally {
       await ensureStopped(run);
-      if (isRoot) execFileSync('userdel', [foreign], { stdio: 'ignore' });
+      if (isRoot) {
+        try {
+          execFileSync('userdel', [foreign], { stdio: 'ignore' });
+        } catch {
+          // not made: the test failed before
+        }
+      }
     }
   });
 });
