@@ -12,6 +12,7 @@ export class OutputReader {
   private used = 0;
   private windowStart = Date.now();
   private resumeTimer: NodeJS.Timeout | null = null;
+  private closed = false;
   private readonly streams: Readable[] = [];
   /** Seconds in which the budget was reached. */
   throttledSeconds = 0;
@@ -28,13 +29,16 @@ export class OutputReader {
     stream.on('data', (chunk: Buffer) => this.take(chunk));
   }
 
-  /** Stops the timer (the service is gone). */
+  /** The service is gone: what is left in the pipes is read unthrottled, so they reach their end and close. */
   close(): void {
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
+    this.closed = true;
+    for (const stream of this.streams) stream.resume();
   }
 
   private take(chunk: Buffer): void {
+    if (this.closed) return this.sink(chunk);
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;

@@ -25,6 +25,25 @@ describe('service output', () => {
     assert.ok(read <= 1000 * (Math.ceil(seconds) + 1) + 110, `read ${read} bytes in ${seconds.toFixed(2)} s with a budget of 1000/s`);
     assert.equal(told, 1, 'the first throttle is told once');
     assert.ok(reader.throttledSeconds >= 1);
+    const before = read;
+    await new Promise((resolve) => stdout.once('data', resolve)); // the next second's budget
+    assert.ok(read > before && Date.now() - started >= 900, 'resumed about a second later');
     reader.close();
+  });
+});
+
+describe('service output after the service is gone', () => {
+  it('reads what is left to the end, so a paused pipe closes', async () => {
+    const stdout = new PassThrough();
+    let read = 0;
+    const reader = new OutputReader((chunk) => (read += chunk.length), () => {}, 100);
+    reader.attach(stdout);
+    stdout.write(Buffer.alloc(200));
+    stdout.write(Buffer.alloc(200));
+    assert.equal(stdout.isPaused(), true);
+    reader.close();
+    stdout.end();
+    await new Promise((resolve) => stdout.once('end', resolve));
+    assert.equal(read, 400);
   });
 });
