@@ -77,7 +77,7 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
           io.out(serveHelp());
           return 0;
         }
-        return await serve(loadConfig({ flags: inv.flags, env, cwd }), env);
+        return await serve(loadConfig({ flags: inv.flags, env, cwd, uid: process.getuid?.() }), env);
     }
   } catch (err) {
     io.err(`ap: ${describe(err)}`);
@@ -202,6 +202,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       stopTimeoutMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3)),
       maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
       ownUser: config.services.ownUser,
+      appSecurityDisabled: async () => (await settingValue(store, 'disableAppSecurity')) === 'true',
       // A service's heap is its own business, but the box's young-generation size is the board's.
       nodeFlags: config.board.nodeFlags.filter((flag) => flag.startsWith('--max-semi-space-size=')),
       policy: {
@@ -260,8 +261,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
           : Object.fromEntries(config.board.partitions.flatMap((p) => (p.mount === null ? [] : [[`p${p.number}`, p.mount === '/' ? config.root : join(config.root, p.mount)]]))),
       services: {
         list: () => running.list(),
-        stop: (name) => running.stop(name),
-        start: (name) => running.start(name),
+        // The disk guard's stops are not a person's: they are not remembered across a restart.
+        stop: (name) => running.pause(name),
+        start: (name) => running.resume(name),
       },
       sources: {
         postgres: () => postmasterPid(paths.pgsql),

@@ -105,7 +105,8 @@ commands:
                            copy an app-service folder (with its app.json), or unpack its .tar.gz,
                            in and start it
   service start|stop|restart <name>
-                           start (also one that failed), stop, or stop and start a service
+                           start (also one that failed), stop (it stays stopped across restarts
+                           of the supervisor until started), or stop and start a service
   service log <name> [--bytes N]
                            the end of its log (default the last 64 KB, whole lines)
   store list               the App Store's apps (apps.json at the appStoreUrl setting) and what is installed

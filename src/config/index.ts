@@ -104,6 +104,8 @@ export interface ConfigSources {
   readonly flags: Readonly<Record<string, string>>;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** Our uid (process.getuid()); as root, services may not run as root without the unsafe flag. */
+  readonly uid?: number;
 }
 
 type Kind = 'string' | 'port' | 'path' | 'bytes' | 'seconds' | 'count' | 'boolean' | { readonly oneOf: readonly string[] };
@@ -140,7 +142,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'ws-idle-timeout', env: 'AP_WS_IDLE_TIMEOUT', file: 'ws.idleTimeout', kind: 'seconds', help: 'seconds of silence before a WebSocket is pinged and then closed (default: 120)' },
   { flag: 'ws-client-budget', env: 'AP_WS_CLIENT_BUDGET', file: 'ws.clientBudget', kind: 'bytes', help: "client data held for a slow service per WebSocket before it is closed with 1013 (default: 1M)" },
   { flag: 'ws-hold-size', env: 'AP_WS_HOLD_SIZE', file: 'ws.holdSize', kind: 'bytes', help: 'client data held per WebSocket while its service restarts, before it is closed with 1013 (default: 64K)' },
-  { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as its own Linux user when root: true or false (default: true on a box)' },
+  { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as a Linux account made for it when root: true or false (default: true; false needs --unsafe-services-as-root)' },
+  { flag: 'unsafe-services-as-root', env: 'AP_UNSAFE_SERVICES_AS_ROOT', file: null, kind: 'boolean', help: 'debugging only: allow --app-user false when root, so every service runs as root (default: false)' },
   { flag: 'service-log-size', env: 'AP_SERVICE_LOG_SIZE', file: 'services.logSize', kind: 'bytes', help: 'cap of each service log file (default: 1M)' },
   { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
@@ -220,7 +223,7 @@ export function loadConfig(sources: ConfigSources): Config {
       holdBytes: parseBytes(pick('ws-hold-size') ?? '64K'),
     },
     services: {
-      ownUser: (pick('app-user') ?? String(board.name !== 'dev')) === 'true',
+      ownUser: (pick('app-user') ?? 'true') === 'true',
       logMaxBytes: parseBytes(pick('service-log-size') ?? '1M'),
       restartDelayMs: Number(pick('restart-delay') ?? 1000),
       restartLimit: Number(pick('restart-limit') ?? 5),
@@ -237,6 +240,9 @@ export function loadConfig(sources: ConfigSources): Config {
     },
     system: { passwdCommand: pick('passwd-command') ?? (board.name === 'dev' ? 'none' : 'chpasswd') },
   };
+  if (sources.uid === 0 && !config.services.ownUser && pick('unsafe-services-as-root') !== 'true') {
+    throw new UsageError('--app-user false as root would run every app service as root: leave it on, or add --unsafe-services-as-root true to debug (never on a box)');
+  }
   if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
     throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);
   }

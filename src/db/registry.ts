@@ -126,7 +126,7 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   },
   // General (the seed's list; shown, saved and validated; acted upon as their issues land).
   developerMode: { label: 'Enable Developer mode (apps uploaded without an App Store)', default: 'false', check: checkBool('developerMode') },
-  disableAppSecurity: { label: 'Disable App security (an app\'s own Linux user may log in)', default: 'false', check: checkBool('disableAppSecurity') },
+  disableAppSecurity: { label: 'Disable App security (each app\'s own Linux account gets a login shell, from its next start)', default: 'false', check: checkBool('disableAppSecurity') },
   devicesAppUrl: { label: 'Devices app URL', default: '', check: checkUrl('devicesAppUrl') },
   devicesAppUrl2: { label: "Devices app URL 2 (don't use)", default: '', check: checkUrl('devicesAppUrl2') },
   dnsName: { label: 'App Platform DNS name', default: '', check: checkHost('dnsName') },

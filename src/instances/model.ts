@@ -5,6 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidField } from '../errors';
+import { isServiceName, RESERVED_NAMES } from '../services/names';
 
 export { InvalidField };
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags, traceFlagNames } from '../trace';
@@ -78,7 +79,6 @@ export interface EditInput {
 export const MAX_DB_IDENTIFIER = 63;
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const SERVICE = /^[a-z][a-z0-9_-]{0,30}$/;
 const PATH = /^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const RESERVED_DATABASES = new Set(['manager', 'postgres', 'template0', 'template1']);
@@ -112,7 +112,8 @@ export function checkDomain(value: unknown, field = 'domain'): string {
 }
 
 export function checkService(value: unknown, field = 'service'): string {
-  if (typeof value !== 'string' || !SERVICE.test(value)) throw new InvalidField(field, `${shown(value)} is not a service name`);
+  if (typeof value === 'string' && RESERVED_NAMES.has(value)) throw new InvalidField(field, `"${value}" is reserved for the system and cannot name an app service`);
+  if (!isServiceName(value)) throw new InvalidField(field, `${shown(value)} is not a service name`);
   return value;
 }
 

@@ -54,7 +54,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
     {
       method: 'POST',
       pattern: '/services/{name}/start',
-      summary: 'start a service (also one that failed)',
+      summary: 'start a service (also one that failed); forgets an earlier stop',
       handler: ({ params }) => {
         named(params.name!);
         services.start(params.name!);
@@ -64,7 +64,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
     {
       method: 'POST',
       pattern: '/services/{name}/stop',
-      summary: 'stop a service',
+      summary: 'stop a service; it stays stopped, also across restarts of the supervisor, until started',
       handler: async ({ params }) => {
         named(params.name!);
         await services.stop(params.name!);

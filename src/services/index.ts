@@ -1,24 +1,29 @@
 // App services: the packages in mnt/sda2/apps/<name>/ (each with its app.json)
 // and one supervised child process per service. Installing copies a folder in
 // whole or not at all; every installed service is kept running, restarted with
-// backoff when it dies, and marked failed when it keeps dying.
+// backoff when it dies, and marked failed when it keeps dying. When we are
+// root no service runs as root: each runs as an account we made for it
+// (accounts.ts), its package root-owned and read-only, its data and log
+// folders its own. A stop by a person and a failure survive our restart.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ApError } from '../errors';
+import { ApError, describe as describeError } from '../errors';
 import { ensureDir, fsyncDir, fsyncTree } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
 import type { WebContent, WebFile } from '../webserver';
 import { DEFAULT_POLICY, type Policy, type State } from './machine';
 import { readManifest, type Manifest } from './manifest';
+import { Accounts, type Account } from './accounts';
 import { ServiceProcess, type ServiceStatus } from './process';
-import { ensureServiceAccount } from './users';
+import { Records } from './records';
 
 export { DEFAULT_POLICY, INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
 export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
+export { checkServiceName, isServiceName, RESERVED_NAMES } from './names';
 
 export interface ServicesOptions {
   readonly paths: Paths;
@@ -30,8 +35,14 @@ export interface ServicesOptions {
   readonly maxPayload: number;
   /** Node.js flags for services whose entry is "node". */
   readonly nodeFlags: readonly string[];
-  /** Run each service as a Linux user named after it (only when we are root). */
+  /**
+   * Run each service as an account made for it. When we are root and this is
+   * false (the unsafe debugging flag), services run as root; config refuses
+   * that without the flag.
+   */
   readonly ownUser: boolean;
+  /** The Disable App security setting: service accounts get a login shell. */
+  readonly appSecurityDisabled?: () => Promise<boolean>;
   /** Instances of a service, sent to it as instance.start when it is ready. */
   readonly instancesOf: (service: string) => readonly Record<string, unknown>[];
 }
@@ -43,8 +54,16 @@ export interface Services {
   list(): ServiceStatus[];
   /** Copies the package folder `dir` in (replacing an older version) and starts it. */
   install(dir: string): Promise<Manifest>;
+  /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
   start(name: string): void;
+  /** Stops a service by hand: it stays stopped across our restarts until started. */
   stop(name: string): Promise<void>;
+  /** Stops a service for now (the disk guard): the next start of the supervisor starts it. */
+  pause(name: string): Promise<void>;
+  /** Starts a service `pause` stopped, unless a person stopped it meanwhile. */
+  resume(name: string): void;
+  /** Removes a service's account and data folder (for an uninstall; an install that fails undoes its own). */
+  removeAccount(name: string): Promise<void>;
   /** Stops every service, in parallel. */
   stopAll(): Promise<void>;
 }
@@ -56,13 +75,34 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   const listeners: ((service: string, state: State) => void)[] = [];
   const wrapper = deathSignalWrapper();
   if (!wrapper) log.warn('setpriv with --pdeathsig is missing: services outlive a killed supervisor unless they watch their channel');
+  const root = process.getuid?.() === 0;
+  const records = Records.load(join(paths.data, 'services.json'), log);
+  const accounts = new Accounts({ log, recorded: () => records.accounts(), record: (name, uid) => records.setAccount(name, uid) });
+  const useAccounts = root && options.ownUser;
+  if (!root) log.info(`not root: app services run as this user (uid ${process.getuid?.()}), not as accounts of their own`);
+  else if (!options.ownUser) log.warn('UNSAFE: app services run as root (--unsafe-services-as-root); for debugging only');
+  const dataDir = (name: string) => join(paths.data, 'appdata', name);
+
+  /** The service's account (made when missing) with its data and log folders its own, or null when it runs as us. */
+  const prepareAccount = async (name: string): Promise<Account | null> => {
+    const logDir = join(paths.appLogs, name);
+    await ensureDir(logDir);
+    await ensureDir(join(paths.data, 'appdata'));
+    await ensureDir(dataDir(name), 0o750);
+    if (!useAccounts) return null;
+    const login = (await options.appSecurityDisabled?.().catch(() => false)) ?? false;
+    const account = await accounts.ensure(name, dataDir(name), login);
+    await chownTree(dataDir(name), account.uid, account.gid);
+    await chown(logDir, account.uid, account.gid);
+    return account;
+  };
 
   const create = async (manifest: Manifest): Promise<ServiceProcess> => {
     const logDir = join(paths.appLogs, manifest.name);
-    await ensureDir(logDir);
+    const account = await prepareAccount(manifest.name);
     const web = manifest.web ? await indexWebFolder(join(paths.apps, manifest.name, manifest.web), manifest.label, log) : null;
-    const account = options.ownUser && process.getuid?.() === 0 ? await ensureServiceAccount(manifest.name, join(paths.apps, manifest.name)) : null;
-    return new ServiceProcess({
+    const held = records.held(manifest.name);
+    const service = new ServiceProcess({
       manifest,
       dir: join(paths.apps, manifest.name),
       logDir,
@@ -73,15 +113,30 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       stopTimeoutMs: options.stopTimeoutMs,
       maxPayload: options.maxPayload,
       account,
+      dataDir: dataDir(manifest.name),
+      marker: `${paths.root}:${manifest.name}`,
+      initial: held?.as === 'failed' ? { state: 'failed', deaths: [], attempt: 0, reason: `${held.reason} (before the supervisor restarted)` } : undefined,
       deathSignalWrapper: wrapper,
       nodeFlags: options.nodeFlags,
       instances: () => options.instancesOf(manifest.name),
       web,
       log: log.child(`service ${manifest.name}`),
       onState: (state) => {
+        // A failure stays until a start by hand, across our restarts too.
+        if (state === 'failed') void records.setHeld(manifest.name, { as: 'failed', reason: service.status().reason ?? 'it kept dying' });
         for (const listener of listeners) listener(manifest.name, state);
       },
     });
+    const leftovers = service.sweepLeftovers();
+    if (leftovers > 0) log.warn(`killed ${leftovers} process(es) of ${manifest.name} left from an earlier run`);
+    return service;
+  };
+
+  /** Starts a loaded service unless it is held (stopped by a person, or failed) from before. */
+  const startUnlessHeld = (service: ServiceProcess): void => {
+    const held = records.held(service.name);
+    if (held === null) service.start();
+    else log.info(`${service.name} stays ${held.as === 'stopped' ? 'stopped (stopped by hand)' : 'failed'} until started by hand`);
   };
 
   await recoverInterruptedInstalls(paths.apps, log);
@@ -90,9 +145,14 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     try {
       const manifest = await readManifest(join(paths.apps, entry.name));
       if (manifest.name !== entry.name) throw new ApError('MANIFEST_INVALID', `its app.json names it "${manifest.name}"`);
+      if (useAccounts) {
+        accounts.check(manifest.name);
+        // Packages an older supervisor installed may still be writable by their service.
+        await sealPackage(join(paths.apps, entry.name), true).catch((err) => log.warn(`cannot make ${entry.name}'s package read-only: ${describeError(err)}`));
+      }
       const service = await create(manifest);
       running.set(manifest.name, service);
-      service.start();
+      startUnlessHeld(service);
     } catch (err) {
       log.error(`skipping ${join(paths.apps, entry.name)}: ${(err as Error).message}`);
     }
@@ -111,10 +171,13 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
     const manifest = await readManifest(source);
+    // Refused before anything is copied: a name whose account exists and is not ours.
+    if (useAccounts) accounts.check(manifest.name);
     const target = join(paths.apps, manifest.name);
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
       await cp(source, staging, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
+      await sealPackage(staging, root);
       await fsyncTree(staging);
       await fsyncDir(paths.apps);
     } catch (err) {
@@ -122,6 +185,13 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       throw new ApError('INSTALL_FAILED', `copying ${source} failed; nothing was installed`, { cause: err });
     }
     const old = running.get(manifest.name);
+    try {
+      await prepareAccount(manifest.name);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      if (!old) await removeAccount(manifest.name);
+      throw new ApError('INSTALL_FAILED', `${describeError(err)}; nothing was installed`, { cause: err });
+    }
     if (old) await old.stop();
     const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
     if (await stat(target).catch(() => null)) await rename(target, retired);
@@ -130,10 +200,17 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await rm(retired, { recursive: true, force: true });
     const service = await create(manifest);
     running.set(manifest.name, service);
+    await records.setHeld(manifest.name, null); // an install means: run it
     service.start();
     log.info(`installed ${manifest.name} ${manifest.version} from ${source}`);
     return manifest;
   };
+
+  /** The account and data folder go with the service (the log folder stays, for a technician). */
+  async function removeAccount(name: string): Promise<void> {
+    await rm(dataDir(name), { recursive: true, force: true });
+    if (useAccounts) await accounts.remove(name);
+  }
 
   return {
     get: (name) => running.get(name),
@@ -144,8 +221,21 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       installing = next.catch(() => {});
       return next;
     },
-    start: (name) => need(name).start(),
-    stop: (name) => need(name).stop(),
+    start: (name) => {
+      const service = need(name);
+      void records.setHeld(name, null);
+      service.start();
+    },
+    async stop(name) {
+      const service = need(name);
+      await records.setHeld(name, { as: 'stopped' });
+      await service.stop();
+    },
+    pause: (name) => need(name).stop(),
+    resume: (name) => {
+      if (records.held(name) === null) need(name).start();
+    },
+    removeAccount: (name) => removeAccount(name),
     async stopAll() {
       await Promise.all([...running.values()].map((s) => s.stop()));
     },
@@ -196,6 +286,30 @@ async function indexWebFolder(root: string, build: string, log: Logger): Promise
     return null;
   }
   return { build, root, files };
+}
+
+/**
+ * Makes a copied package root's and read-only to its service: folders 0755,
+ * files readable by all and writable by no one but root (executables keep
+ * their x bits).
+ */
+async function sealPackage(dir: string, root: boolean): Promise<void> {
+  const seal = async (path: string): Promise<void> => {
+    const info = await lstat(path);
+    if (info.isSymbolicLink()) return;
+    if (root) await chown(path, 0, 0);
+    await chmod(path, info.isDirectory() ? 0o755 : (info.mode & 0o755) | 0o444);
+  };
+  await seal(dir);
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) await seal(join(entry.parentPath ?? dir, entry.name));
+}
+
+/** Gives a folder and what is in it to a service's account. */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await chown(dir, uid, gid);
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isSymbolicLink()) await chown(join(entry.parentPath ?? dir, entry.name), uid, gid);
+  }
 }
 
 /** `setpriv --pdeathsig KILL --` where util-linux's setpriv offers it: children die with the supervisor. */

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { ApError } from '../errors';
+import { checkServiceName } from './names';
 
 export interface Manifest {
   /** Service name: folder under mnt/sda2/apps, log folder, Linux user. */
@@ -19,7 +20,6 @@ export interface Manifest {
 }
 
 export const MANIFEST_FILE = 'app.json';
-const NAME = /^[a-z][a-z0-9_-]{0,30}$/;
 
 export class ManifestError extends ApError {
   constructor(message: string) {
@@ -53,7 +53,12 @@ export function validateManifest(raw: unknown): Manifest {
   };
   const known = new Set(['name', 'version', 'label', 'entry', 'web', 'pbxLogin', 'title', 'manufacturer', 'description']);
   for (const key of Object.keys(m)) if (!known.has(key)) bad(key, `one of the known fields (${[...known].join(', ')})`);
-  if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('name', 'lowercase letters, digits, _ or -, starting with a letter, at most 31 characters');
+  try {
+    checkServiceName(m.name);
+  } catch (err) {
+    if ((err as ApError).code === 'SERVICE_NAME_RESERVED') throw err;
+    bad('name', 'lowercase letters, digits, _ or -, starting with a letter, at most 31 characters');
+  }
   if (typeof m.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(m.version)) bad('version', 'a version such as 1.2.3');
   if (m.label !== undefined && (typeof m.label !== 'string' || !/^[0-9A-Za-z.-]{1,32}$/.test(m.label))) bad('label', 'a build label such as 130004');
   if (!Array.isArray(m.entry) || m.entry.length === 0 || !m.entry.every((a) => typeof a === 'string' && a.length > 0 && !a.includes('\0'))) {

@@ -11,6 +11,8 @@ import { ensureDir, writeFileAtomic } from '../fsutil';
 import { openRotatingFile, type Logger, type RotatingFile } from '../log';
 import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
 import type { Manifest } from './manifest';
+import { OUTPUT_BUDGET, OutputReader } from './output';
+import { MARKER, sweep, type Owner } from './sweep';
 import type { WebContent } from '../webserver';
 
 /** What a stream's owner (an HTTP request, a WebSocket) hears from the service. */
@@ -34,6 +36,12 @@ export interface ServiceOptions {
   readonly maxPayload: number;
   /** Run as this user (uid/gid), or as ourselves. */
   readonly account: { readonly uid: number; readonly gid: number } | null;
+  /** Its writable folder (HOME), owned by its account. */
+  readonly dataDir: string;
+  /** `<state root>:<name>`: marks every process it starts (sweep.ts). */
+  readonly marker: string;
+  /** Where it starts: stopped, or failed when it had failed before the supervisor's restart. */
+  readonly initial?: Machine;
   /** Node.js flags for services whose entry is "node" (the board's small young generation). */
   readonly nodeFlags: readonly string[];
   /** Wraps argv so the child dies with us (setpriv --pdeathsig), or null. */
@@ -68,7 +76,7 @@ const CRASH_RECORDS_KEPT = 10;
 const TAIL_BYTES = 8192;
 
 export class ServiceProcess {
-  private machine: Machine = INITIAL;
+  private machine: Machine;
   private child: ChildProcess | null = null;
   private channel: Channel | null = null;
   private output: RotatingFile | null = null;
@@ -80,7 +88,21 @@ export class ServiceProcess {
   private nextStream = 1;
   private settled: (() => void)[] = [];
 
-  constructor(private readonly options: ServiceOptions) {}
+  private reader: OutputReader | null = null;
+
+  constructor(private readonly options: ServiceOptions) {
+    this.machine = options.initial ?? INITIAL;
+  }
+
+  /** Who owns the service's processes, for sweeps. */
+  private get owner(): Owner {
+    return { uid: this.options.account?.uid ?? null, marker: this.options.marker };
+  }
+
+  /** Kills whatever an earlier run of the service left (a killed supervisor's orphans); the count. */
+  sweepLeftovers(): number {
+    return sweep(this.owner, 'SIGKILL');
+  }
 
   get name(): string {
     return this.options.manifest.name;
@@ -226,6 +248,8 @@ export class ServiceProcess {
     this.cutOff = null;
     this.tail = '';
     this.startedAt = Date.now();
+    const leftovers = sweep(this.owner, 'SIGKILL');
+    if (leftovers > 0) this.options.log.warn(`killed ${leftovers} process(es) an earlier run of it left behind`);
     try {
       this.output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
     } catch (err) {
@@ -235,8 +259,16 @@ export class ServiceProcess {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true, // its own process group: stop and clean-up reach its children too
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', AP_SERVICE: manifest.name, AP_CHANNEL_FD: '3' },
-      ...(this.options.account ?? {}),
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: this.options.dataDir,
+        LANG: 'C.UTF-8',
+        AP_SERVICE: manifest.name,
+        AP_DATA_DIR: this.options.dataDir,
+        AP_CHANNEL_FD: '3',
+        [MARKER]: this.options.marker,
+      },
+      ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
     });
     this.child = child;
     let exited = false;
@@ -250,8 +282,16 @@ export class ServiceProcess {
       onExit(null, null);
     });
     child.once('exit', (code, signal) => onExit(code, signal));
-    child.stdout!.on('data', (chunk: Buffer) => this.note(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => this.note(chunk));
+    const reader = new OutputReader(
+      (chunk) => this.note(chunk),
+      () => {
+        this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to stdout/stderr: read at that pace, it waits in write()`);
+        this.note(`[supervisor] output throttled to ${OUTPUT_BUDGET / 1024} KiB/s\n`);
+      },
+    );
+    reader.attach(child.stdout!);
+    reader.attach(child.stderr!);
+    this.reader = reader;
     this.channel = new Channel(child.stdio[3] as Duplex, {
       frame: (frame) => this.onFrame(frame),
       drain: () => {
@@ -306,6 +346,9 @@ export class ServiceProcess {
   private onExit(child: ChildProcess, code: number | null, signal: string | null): void {
     if (this.child !== child) return;
     this.signalGroup(child, 'SIGKILL'); // whatever it left behind in its group
+    sweep(this.owner, 'SIGKILL'); // and outside it (setsid, double fork)
+    this.reader?.close();
+    this.reader = null;
     this.clear('kill');
     this.clear('start');
     this.clear('stable');
@@ -321,6 +364,7 @@ export class ServiceProcess {
     const child = this.child;
     if (!child) return;
     this.signalGroup(child, 'SIGTERM');
+    sweep(this.owner, 'SIGTERM'); // its processes outside the group get the same chance to end cleanly
     this.timers.kill = setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);
   }
 

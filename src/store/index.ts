@@ -18,6 +18,7 @@ import { verifyWithAny, loadTrustedKeys } from '../image/sign';
 import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Manifest } from '../services/manifest';
 import { readManifest } from '../services/manifest';
+import { checkServiceName, isServiceName } from '../services/names';
 import { fetchLimited, fetchStream } from './http';
 
 /** The largest index and manifest read, and the largest package. */
@@ -93,7 +94,8 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
       .filter((v) => typeof v === 'object' && v !== null && typeof v.build === 'string' && BUILD.test(v.build))
       .map((v) => ({ id: text(v.id, 50) || String(v.build), build: String(v.build), label: text(v.label, 100) || text(v.id, 50) || String(v.build) }))
       .sort((a, b) => Number(b.build) - Number(a.build));
-    if (!id || !NAME.test(folder) || versions.length === 0 || seen.has(id)) {
+    // A folder that cannot be a service (bad syntax, or a reserved name such as root or postgres) is skipped.
+    if (!id || !isServiceName(folder) || versions.length === 0 || seen.has(id)) {
       skipped.push(id || `entry ${i}`);
       continue;
     }
@@ -114,6 +116,7 @@ export function parsePackageManifest(bytes: Uint8Array): PackageManifest {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('the package manifest is not an object');
   if (m.format !== 1) bad(`package manifest format ${String(m.format)} is not one this supervisor reads`);
   if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('the package manifest names no valid service');
+  checkServiceName(m.name);
   if (typeof m.version !== 'string' || m.version.length === 0 || m.version.length > 50) bad('the package manifest has no version');
   if (typeof m.build !== 'string' || !BUILD.test(m.build)) bad('the package manifest build must be a build number');
   if (typeof m.arch !== 'string' || !['arm', 'arm64', 'x86_64', 'any'].includes(m.arch)) bad('the package manifest names no architecture (arm, arm64, x86_64 or any)');

@@ -759,7 +759,7 @@ const NOT_YET: Record<string, string> = {
 };
 
 /** Settings of General that are kept and checked but not acted on by this version (the box's network, SSH, Devices). */
-const NOT_APPLIED = new Set(['disableAppSecurity', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'dnsServer1', 'dnsServer2']);
+const NOT_APPLIED = new Set(['devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'dnsServer1', 'dnsServer2']);
 
 /** A form's submit that runs `fn` and keeps its outcome: saved, or the error to show. */
 function useSubmit(fn: () => Promise<unknown>): [{ error?: unknown; saved?: boolean }, (e: Event) => Promise<void>] {

@@ -183,11 +183,21 @@ describe('instances in the config file', () => {
     assert.deepEqual(config.instances.map((i) => i.traceFlags), [0x200000003, 0x8000]);
   });
 
-  it('runs services as their own user on a box, not on dev, and checks the switch', () => {
-    assert.equal(load().services.ownUser, false);
+  it('runs services as accounts of their own on every board, and checks the switch', () => {
+    assert.equal(load().services.ownUser, true);
     assert.equal(load({ board: 'ipx11' }).services.ownUser, true);
     assert.equal(load({ board: 'ipx11', 'app-user': 'false' }).services.ownUser, false);
     assert.throws(() => load({ 'app-user': 'yes' }), /true or false/);
     assert.throws(() => load({ 'restart-limit': '0' }), /at least 1/);
+  });
+
+  it('refuses --app-user false as root unless the unsafe debugging flag says so', () => {
+    const asRoot = (flags: Record<string, string>) => loadConfig({ flags, env: {}, cwd: dir, uid: 0 });
+    for (const board of ['dev', 'x86_64']) {
+      assert.throws(() => asRoot({ board, 'app-user': 'false' }), /would run every app service as root.*--unsafe-services-as-root true/);
+    }
+    assert.equal(asRoot({ 'app-user': 'false', 'unsafe-services-as-root': 'true' }).services.ownUser, false);
+    assert.equal(asRoot({}).services.ownUser, true);
+    assert.equal(loadConfig({ flags: { 'app-user': 'false' }, env: {}, cwd: dir, uid: 1000 }).services.ownUser, false, 'not root: nothing to protect');
   });
 });

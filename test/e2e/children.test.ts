@@ -1,12 +1,10 @@
 // The supervisor's children across its own life: stopped with it, killed
-// with it, run as their own users, and listening on IPv4 and IPv6 at once.
+// with it, and listening on IPv4 and IPv6 at once (their accounts: accounts.test.ts).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { lookupAccount } from '../../src/db';
 import { fetchRaw, until } from '../harness/http';
 import { buildFixture, ensureStopped, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
 
@@ -124,40 +122,6 @@ describe('children of the supervisor', () => {
       assert.match(await readFile(log, 'utf8'), /ignoring SIGTERM/);
     } finally {
       await ensureStopped(run);
-    }
-  });
-
-  it('runs each service as a Linux user named after it when asked to and root', async (t) => {
-    if (process.getuid?.() !== 0) return t.skip('needs root');
-    const name = `aptest${process.pid % 100000}`;
-    const root = join(dir, 'users');
-    const pkg = join(dir, 'packages', name);
-    await mkdir(pkg, { recursive: true });
-    await writeFile(join(pkg, 'app.json'), JSON.stringify({ name, version: '1.0.0', entry: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
-    const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--app-user', 'true']);
-    try {
-      await run.waitFor(/ready: Manager/);
-      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
-      const account = lookupAccount(name);
-      assert.ok(account, `user ${name} was created`);
-      const pid = await until('the service process', async () => {
-        const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
-        return list.find((s: { name: string; pid: number | null }) => s.name === name)?.pid ?? undefined;
-      });
-      // The wrapper (setpriv) execs the service in place: the pid is the service's.
-      const uid = await until('the service to run as its user', async () => {
-        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-        const real = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-        return real === String(account!.uid) ? real : undefined;
-      });
-      assert.equal(Number(uid), account!.uid);
-    } finally {
-      await ensureStopped(run);
-      try {
-        execFileSync('userdel', [name], { stdio: 'ignore' });
-      } catch {
-        // not created
-      }
     }
   });
 });

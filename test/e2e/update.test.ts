@@ -48,7 +48,7 @@ before(async () => {
   await writeFile(join(root, 'mnt/sda1/label'), '130012\n');
   await mkdir(join(root, 'mnt/sda2'), { recursive: true });
   await writeFile(join(root, 'mnt/sda2/ramdisk.log'), '2026-11-28T00:00:00Z applying image 130012\nfinished\n');
-  run = runAp(['serve', '--root', root, '--board', 'x86_64', '--db', 'managed', '--app-user', 'false', '--http-port', '0', '--https-port', '0', '--host', '127.0.0.1', '--reserve-size', '0', '--reboot-command', `touch ${rebootMarker}`]);
+  run = runAp(['serve', '--root', root, '--board', 'x86_64', '--db', 'managed', '--http-port', '0', '--https-port', '0', '--host', '127.0.0.1', '--reserve-size', '0', '--reboot-command', `touch ${rebootMarker}`]);
   port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
   ctl('boot', 'normal');
 });

@@ -40,7 +40,7 @@ try {
   const tools = findPgTools(findPgBin(null));
   mkdirSync(join(root, 'r/etc'), { recursive: true });
   writeFileSync(join(root, 'r/etc/ap.json'), '{}');
-  const sup = spawn(process.execPath, [join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--app-user', 'false'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sup = spawn(process.execPath, [join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(sup);
   await new Promise((resolve, reject) => {
     let text = '';
