@@ -32,7 +32,7 @@ export interface KeeperPolicy {
   /** This many deaths within restartWindowMs: given up. */
   readonly restartLimit: number;
   readonly restartWindowMs: number;
-  /** Attached mode: time between checks (and their timeout). */
+  /** Attached mode: time between checks (each bounded by this, at least 5 s). */
   readonly checkIntervalMs: number;
 }
 
@@ -184,7 +184,7 @@ export function keepAttached(ping: (timeoutMs: number) => Promise<string | null>
   const listeners: ((health: DatabaseHealth, previous: DatabaseHealth) => void)[] = [];
 
   const check = (): Promise<DatabaseHealth> =>
-    (checking ??= ping(policy.checkIntervalMs)
+    (checking ??= ping(Math.max(policy.checkIntervalMs, 5000)) // a busy box is no dead server
       .then((failure) => {
         const before = current;
         if (failure !== null && before.state === 'up') {

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { findPgBin, startCluster, type Cluster } from '../../src/db';
+import { createLogger } from '../../src/log';
 import { fetchRaw, until } from '../harness/http';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
@@ -17,14 +19,15 @@ let run: Run;
 let ports: { app: number; manager: number };
 
 const RESTART_DELAY_MS = 5000; // long enough to see the down state, short enough for a test
-const ctl = (...args: string[]) => {
+const ctl = (...args: string[]) => ctlAt(root, ...args);
+const ctlAt = (root: string, ...args: string[]) => {
   const result = runApSync(['ctl', ...args, '--json', '--root', root]);
   assert.equal(result.status, 0, `ap ctl ${args.join(' ')}: ${result.stdout}${result.stderr}`);
   return JSON.parse(result.stdout);
 };
 const get = (path: string) => fetchRaw(`http://127.0.0.1:${ports.app}${path}`);
-const health = async () => {
-  const answer = await get('/manager/health');
+const health = async (port = ports.app) => {
+  const answer = await fetchRaw(`http://127.0.0.1:${port}/manager/health`);
   return { status: answer.status, body: JSON.parse(answer.body.toString()) as { db: string } };
 };
 const dbcount = async () => {
@@ -35,7 +38,7 @@ const dbcount = async () => {
 const configsHeard = async () => JSON.parse((await get('/example.com/app/count')).body.toString()).configs as number;
 const dataDir = () => join(root, 'mnt/sda2/pgsql');
 const postmaster = async () => Number((await readFile(join(dataDir(), 'postmaster.pid'), 'utf8')).split('\n')[0]);
-const databaseAlarm = () => (ctl('alarms').active as { code: string; severity: string; text: string }[]).find((a) => a.code === 'DATABASE_DOWN');
+const databaseAlarm = (at = root) => (ctlAt(at, 'alarms').active as { code: string; severity: string; text: string }[]).find((a) => a.code === 'DATABASE_DOWN');
 const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern, 'g'))?.length ?? 0;
 
 /** Backends of the cluster serving `database` (their title names it). */
@@ -49,26 +52,26 @@ async function backendsOf(database: string): Promise<number[]> {
   return found;
 }
 
-before(async () => {
-  dir = await workspace('ap-db-');
-  root = await rootWithConfig(dir, {});
-  run = runAp([
-    'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0',
-    '--db-restart-delay', String(RESTART_DELAY_MS), '--db-restart-limit', '3',
-  ]);
-  ports = await readyPorts(run);
-  assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
-  await until('echo running', async () => ((ctl('service', 'list') as { state: string }[])[0]?.state === 'running' ? true : undefined));
-  ctl('instance', 'create', 'app@example.com', '--service', 'echo', '--password', 'pw1');
-  await until('instance served', async () => ((await get('/example.com/app/hello')).status === 200 ? true : undefined));
-});
-
-after(async () => {
-  if (run) await ensureStopped(run);
-  await rm(dir, { recursive: true, force: true });
-});
-
 describe('PostgreSQL dying (managed)', () => {
+  before(async () => {
+    dir = await workspace('ap-db-');
+    root = await rootWithConfig(dir, {});
+    run = runAp([
+      'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0',
+      '--db-restart-delay', String(RESTART_DELAY_MS), '--db-restart-limit', '3',
+    ]);
+    ports = await readyPorts(run);
+    assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
+    await until('echo running', async () => ((ctl('service', 'list') as { state: string }[])[0]?.state === 'running' ? true : undefined));
+    ctl('instance', 'create', 'app@example.com', '--service', 'echo', '--password', 'pw1');
+    await until('instance served', async () => ((await get('/example.com/app/hello')).status === 200 ? true : undefined));
+  });
+
+  after(async () => {
+    if (run) await ensureStopped(run);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('gives a cluster that keeps dying up, without spinning, until `ap ctl db start`', async () => {
     const conf = join(dataDir(), 'postgresql.conf');
     const original = await readFile(conf, 'utf8');
@@ -140,5 +143,62 @@ describe('PostgreSQL dying (managed)', () => {
     await run.waitFor(/database is back: told app@example\.com to reconnect/);
     assert.equal(await configsHeard(), configsBefore + 1);
     assert.deepEqual(await dbcount(), { n: 3, database: 'example.com_app', user: 'example.com_app' });
+  });
+});
+
+describe('PostgreSQL going down (attached)', () => {
+  let dir: string;
+  let root: string;
+  let run: Run;
+  let port: number;
+  let cluster: Cluster | null = null;
+  const startOurs = async () => {
+    cluster = await startCluster({
+      dataDir: join(dir, 'pgsql'),
+      socketDir: join(dir, 'run'),
+      port: 5432,
+      bin: findPgBin(null),
+      log: createLogger({ level: 'warn', file: null }).child('test-postgres'),
+    });
+  };
+
+  before(async () => {
+    dir = await workspace('ap-dbat-');
+    await startOurs(); // plays S50postgresql
+    root = await rootWithConfig(dir, {});
+    run = runAp([
+      'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0',
+      '--db', 'attached', '--db-socket-dir', join(dir, 'run'), '--db-port', '5432', '--db-check-interval', '1',
+    ]);
+    port = (await readyPorts(run)).app;
+  });
+
+  after(async () => {
+    if (run) await ensureStopped(run);
+    await cluster?.stop(10_000);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is reported by an alarm, in status and health while it is down, and cleared when it is back', async () => {
+    assert.equal((await health(port)).status, 200);
+    assert.equal(ctlAt(root, 'status').db.state, 'up');
+
+    await cluster!.stop(10_000);
+    cluster = null;
+    await run.waitFor(/PostgreSQL \(attached; S50postgresql runs it\) is not answering/);
+    assert.match(databaseAlarm(root)!.text, /PostgreSQL \(attached, socket .*\/run port 5432\) is down since .*check \/etc\/init\.d\/S50postgresql/);
+    const down = await health(port);
+    assert.deepEqual({ status: down.status, db: down.body.db }, { status: 503, db: 'down' });
+    const status = ctlAt(root, 'status').db;
+    assert.equal(status.state, 'down');
+    assert.ok(status.downSince);
+    assert.doesNotMatch(run.output.text, /restarting it in/); // not ours to restart
+
+    await startOurs();
+    await run.waitFor(/PostgreSQL \(attached\) answers again/);
+    await until('health 200', async () => ((await health(port)).status === 200 ? true : undefined));
+    assert.equal(databaseAlarm(root), undefined);
+    assert.equal(ctlAt(root, 'status').db.state, 'up');
+    assert.ok(ctlAt(root, 'setting', 'list').settings); // the manager pool reconnected
   });
 });
