@@ -143,7 +143,7 @@ async function stopOrphan(options: ClusterOptions): Promise<void> {
   if (text === null) return;
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // stale file: postgres handles it
-  if (!(await isServerOf(pid, options.dataDir))) {
+  if ((await isServerOf(pid, options.dataDir)) === 'no') {
     // The pid was reused by an unrelated process (our postmaster was killed): postgres would refuse
     // to start on this file, and signalling that process would be wrong. Backends are cleared next.
     options.log.warn(`postmaster.pid names pid ${pid}, which is not a PostgreSQL server of ${options.dataDir}; removing the stale file`);
@@ -191,15 +191,26 @@ async function serverProcessesIn(dataDir: string): Promise<number[]> {
   const found: number[] = [];
   for (const entry of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    if (await isServerOf(Number(entry), want)) found.push(Number(entry));
+    if ((await isServerOf(Number(entry), want)) === 'yes') found.push(Number(entry));
   }
   return found;
 }
 
-async function isServerOf(pid: number, dataDir: string): Promise<boolean> {
-  const [cwd, exe] = await Promise.all([readlink(`/proc/${pid}/cwd`).catch(() => null), readlink(`/proc/${pid}/exe`).catch(() => null)]);
-  if (cwd === null || exe === null || basename(exe.replace(/ \(deleted\)$/, '')) !== 'postgres') return false;
-  return cwd === dataDir || cwd === (await realpath(dataDir).catch(() => dataDir));
+/**
+ * Whether `pid` is a PostgreSQL process working in `dataDir`: 'unknown' when
+ * we may not look (another user's process and we are not root), 'no' for a
+ * zombie or a process that is gone.
+ */
+async function isServerOf(pid: number, dataDir: string): Promise<'yes' | 'no' | 'unknown'> {
+  let cwd: string;
+  let exe: string;
+  try {
+    [cwd, exe] = await Promise.all([readlink(`/proc/${pid}/cwd`), readlink(`/proc/${pid}/exe`)]);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EACCES' ? 'unknown' : 'no';
+  }
+  if (basename(exe.replace(/ \(deleted\)$/, '')) !== 'postgres') return 'no';
+  return cwd === dataDir || cwd === (await realpath(dataDir).catch(() => dataDir)) ? 'yes' : 'no';
 }
 
 function alive(pid: number): boolean {
