@@ -90,9 +90,11 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
     });
   };
 
-  const dispatch = (event: Event) => {
+  /** `prepare` changes what health() says along with the event, so listeners hear both as one change. */
+  const dispatch = (event: Event, prepare?: () => void) => {
     if (stopped) return;
     const before = health();
+    prepare?.();
     const next = step(machine, event, machinePolicy, Date.now());
     machine = next.machine;
     for (const action of next.actions) execute(action);
@@ -115,9 +117,8 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
           },
           (err: unknown) => {
             // One line for status and the alarm; the whole story (the server's last lines) is in the log.
-            reason = describe(err).split('\n')[0]!;
             log.error(`PostgreSQL restart failed: ${describe(err)}`);
-            dispatch({ type: 'exit', code: null, signal: null });
+            dispatch({ type: 'exit', code: null, signal: null }, () => (reason = describe(err).split('\n')[0]!));
           },
         );
         return;
