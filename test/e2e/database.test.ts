@@ -18,7 +18,7 @@ let root: string;
 let run: Run;
 let ports: { app: number; manager: number };
 
-const RESTART_DELAY_MS = 5000; // long enough to see the down state, short enough for a test
+const RESTART_DELAY_MS = 8000; // long enough to see the down state on a busy machine, short enough for a test
 const ctl = (...args: string[]) => ctlAt(root, ...args);
 const ctlAt = (root: string, ...args: string[]) => {
   const result = runApSync(['ctl', ...args, '--json', '--root', root]);
@@ -86,7 +86,7 @@ describe('PostgreSQL dying (managed)', () => {
     assert.match(databaseAlarm()!.text, /was given up: it died 3 times/);
     assert.equal((await health()).status, 503);
     assert.match(runApSync(['ctl', 'db', '--root', root]).stdout, /database: managed, GIVEN UP, down since/);
-    // Two restarts (5 s, then 10 s) and then none: a given-up cluster is left alone.
+    // Two restarts (8 s, then 16 s) and then none: a given-up cluster is left alone.
     const restartsAfter = count(run.output.text, /restarting it in \d+ ms/);
     assert.equal(restartsAfter - before, 2);
     await until('a few more checks', async () => ((await health()).status === 503 && ctl('status').db.state === 'given-up' ? true : undefined));
@@ -114,7 +114,7 @@ describe('PostgreSQL dying (managed)', () => {
     const pid = await postmaster();
     process.kill(pid, 'SIGKILL');
     await run.waitFor(new RegExp(`PostgreSQL died: the postmaster \\(pid ${pid}\\) was killed by signal SIGKILL`));
-    await run.waitFor(/PostgreSQL is down .*; restarting it in 5000 ms/);
+    await run.waitFor(/PostgreSQL is down .*; restarting it in 8000 ms/);
 
     // Down: alarm, health, status, until the restart.
     const alarm = databaseAlarm();
