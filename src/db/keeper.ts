@@ -80,13 +80,14 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
   const watch = (c: Cluster) => {
     void c.exited.then((exit) => {
       if (stopped || c !== cluster) return; // a stop we asked for, or an old one
-      cluster = null;
       const how = describeExit(exit);
-      downSince ??= new Date();
-      reason = `the postmaster (pid ${c.pid}) ${how}`;
       const tail = c.tail();
       log.error(`PostgreSQL died: the postmaster (pid ${c.pid}) ${how}${tail ? `; its last lines:\n${tail}` : ' (it printed nothing)'}`);
-      dispatch({ type: 'exit', code: exit.code, signal: exit.signal });
+      dispatch({ type: 'exit', code: exit.code, signal: exit.signal }, () => {
+        cluster = null;
+        downSince ??= new Date();
+        reason = `the postmaster (pid ${c.pid}) ${how}`;
+      });
     });
   };
 
@@ -108,12 +109,13 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
         pending = spawn().then(
           async (c) => {
             if (stopped) return c.stop(10_000);
-            cluster = c;
-            restarts++;
-            downSince = null;
+            log.info(`PostgreSQL is back (pid ${c.pid}) after restart ${restarts + 1}`);
+            dispatch({ type: 'ready' }, () => {
+              cluster = c;
+              restarts++;
+              downSince = null;
+            });
             watch(c);
-            log.info(`PostgreSQL is back (pid ${c.pid}) after restart ${restarts}`);
-            dispatch({ type: 'ready' });
           },
           (err: unknown) => {
             // One line for status and the alarm; the whole story (the server's last lines) is in the log.
@@ -163,7 +165,7 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
     async start() {
       if (machine.state === 'failed') {
         log.info('PostgreSQL: starting again, as asked');
-        dispatch({ type: 'start' });
+        dispatch({ type: 'start' }, () => (reason = 'starting again, as asked, after it was given up'));
       }
       return health();
     },
