@@ -12,7 +12,7 @@ import { ManagerEvents } from './manager/events';
 import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
 import { ctl, type SupervisorStatus } from './ctl';
-import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database } from './db';
+import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database, type DatabaseHealth } from './db';
 import { Backups, BackupSchedule } from './backup';
 import { backupRoutes, boxLabel, macAddress } from './backup/api';
 import { ApError, describe, exitCodeOf, InvalidField } from './errors';
@@ -146,7 +146,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     startedAt: startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
     http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null },
-    db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: db?.schemaVersion ?? null },
+    db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: db?.schemaVersion ?? null, ...db?.health() },
     reserve,
     services: services?.list() ?? [],
     memory: process.memoryUsage(),
@@ -275,6 +275,19 @@ export async function serve(config: Config, env: Env): Promise<number> {
       },
     });
     const alarms = monitor.alarms;
+    // The database going down and coming back: an alarm while it is down; once
+    // back, running instances hear instance.config so their services reconnect.
+    const onDatabase = (health: DatabaseHealth) => {
+      if (health.state !== 'up') {
+        alarms.raise('database', 'DATABASE_DOWN', 'critical', databaseAlarmText(config, paths.pgsql, health));
+        return;
+      }
+      alarms.clear('database', 'DATABASE_DOWN');
+      const told = instances.databaseBack();
+      log.info(`database is back: ${told.length === 0 ? 'no running instances to tell' : `told ${told.join(', ')} to reconnect (instance.config)`}`);
+    };
+    database.onChange(onDatabase);
+    if (database.health().state !== 'up') onDatabase(database.health());
     monitor.checkCertificate(certificate.chain);
     running.onState((service, state) => events.publish({ type: 'service', name: service, state }));
     alarms.onEvent((event) => events.publish({ type: 'alarm', event: event.type, alarm: event.alarm }));
@@ -392,6 +405,13 @@ export async function serve(config: Config, env: Env): Promise<number> {
         },
       },
       ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log }),
+      { method: 'GET', pattern: '/database', summary: 'the database: mode, up / down since / restarting / given up, restarts', handler: () => ({ mode: config.db.mode, ...database.health() }) },
+      {
+        method: 'POST',
+        pattern: '/database/start',
+        summary: 'a managed cluster that was given up after dying too often: start it again (attached: check it now)',
+        handler: async () => ({ mode: config.db.mode, ...(await database.start()) }),
+      },
       { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
@@ -509,6 +529,19 @@ export async function serve(config: Config, env: Env): Promise<number> {
   log.close();
   clearTimeout(deadline);
   return exitCode;
+}
+
+/** The DATABASE_DOWN alarm's text: which cluster, since when, why, and what happens next. */
+function databaseAlarmText(config: Config, dataDir: string, health: DatabaseHealth): string {
+  const which = config.db.mode === 'managed' ? `PostgreSQL (managed, ${dataDir})` : `PostgreSQL (attached, socket ${config.db.socketDir} port ${config.db.port})`;
+  if (health.state === 'given-up') return `${which} is down since ${health.downSince ?? 'now'} and was given up: it ${health.reason ?? 'kept dying'}`;
+  const next =
+    health.state === 'restarting'
+        ? `restarting (restarts so far: ${health.restarts})`
+        : config.db.mode === 'attached'
+          ? 'the supervisor cannot restart it: check /etc/init.d/S50postgresql'
+          : 'down';
+  return `${which} is down since ${health.downSince ?? 'now'}: ${health.reason ?? 'no answer'}; ${next}`;
 }
 
 class StopDuringStart extends ApError {

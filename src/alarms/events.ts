@@ -75,21 +75,24 @@ export class EventsForwarder {
     let delay = this.options.minDelayMs ?? 1000;
     try {
       while (this.queue.length > 0 && !this.stopped) {
-        const target = await this.options.target();
-        if (!target) {
-          this.queue.length = 0; // no Events app configured: nothing to keep
-          return;
-        }
-        if (this.dropped > 0) {
-          this.options.log.warn(`${this.dropped} alarm events were dropped while the Events app was unreachable (queue full)`);
-          this.dropped = 0;
-        }
+        let where = 'the Events app (its settings are unreadable)';
         try {
+          // The settings live in the database, which may be what the alarm is about: a failed read waits like a failed send.
+          const target = await this.options.target();
+          if (!target) {
+            this.queue.length = 0; // no Events app configured: nothing to keep
+            return;
+          }
+          where = `Events app at ${redactUrl(target.url)}`;
+          if (this.dropped > 0) {
+            this.options.log.warn(`${this.dropped} alarm events were dropped while the Events app was unreachable (queue full)`);
+            this.dropped = 0;
+          }
           await this.send(target, this.queue[0]!);
           this.queue.shift();
           delay = this.options.minDelayMs ?? 1000;
         } catch (err) {
-          this.options.log.warn(`Events app at ${redactUrl(target.url)}: ${describe(err)}; ${this.queue.length} events wait, next try in ${Math.round(delay / 1000)} s`);
+          this.options.log.warn(`${where}: ${describe(err)}; ${this.queue.length} events wait, next try in ${Math.round(delay / 1000)} s`);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, delay);
             timer.unref();

@@ -80,6 +80,13 @@ export interface Config {
     readonly port: number;
     /** Folder holding initdb/postgres/pg_ctl, or null to search PATH and /usr/lib/postgresql/<v>/bin. */
     readonly bin: string | null;
+    /** Managed: first restart delay after the postmaster died; doubled per further death. */
+    readonly restartDelayMs: number;
+    /** Managed: this many deaths within restartWindowMs and the cluster is given up. */
+    readonly restartLimit: number;
+    readonly restartWindowMs: number;
+    /** Attached: time between checks that the server answers. */
+    readonly checkIntervalMs: number;
   };
   /** Size of the reserve file mnt/sda2/empty_if_no_space. */
   readonly reserveBytes: number;
@@ -132,6 +139,10 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'db', env: 'AP_DB', file: 'db.mode', kind: { oneOf: ['managed', 'attached'] }, help: 'managed: run PostgreSQL ourselves; attached: connect to the one S50postgresql runs (default: from the board)' },
   { flag: 'db-socket-dir', env: 'AP_DB_SOCKET_DIR', file: 'db.socketDir', kind: 'path', help: 'PostgreSQL Unix socket folder (default: <root>/var/run/postgresql)' },
   { flag: 'db-port', env: 'AP_DB_PORT', file: 'db.port', kind: 'port', help: 'PostgreSQL port, which names its socket (default: 5432)' },
+  { flag: 'db-restart-delay', env: 'AP_DB_RESTART_DELAY', file: 'db.restartDelayMs', kind: 'count', help: 'managed: milliseconds before a dead PostgreSQL is restarted, doubled per further death (default: 500)' },
+  { flag: 'db-restart-limit', env: 'AP_DB_RESTART_LIMIT', file: 'db.restartLimit', kind: 'count', help: 'managed: deaths of PostgreSQL within the restart window after which it is given up (default: 5)' },
+  { flag: 'db-restart-window', env: 'AP_DB_RESTART_WINDOW', file: 'db.restartWindow', kind: 'seconds', help: 'managed: seconds over which deaths of PostgreSQL are counted (default: 300)' },
+  { flag: 'db-check-interval', env: 'AP_DB_CHECK_INTERVAL', file: 'db.checkInterval', kind: 'seconds', help: 'attached: seconds between checks that PostgreSQL answers (default: 5)' },
   { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
   { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
   { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds a clean shutdown may take (default: 30)' },
@@ -213,6 +224,10 @@ export function loadConfig(sources: ConfigSources): Config {
       socketDir: resolvePath(pick('db-socket-dir') ?? resolve(root, 'var/run/postgresql'), sources.cwd),
       port: Number(pick('db-port') ?? 5432),
       bin: bin === undefined ? null : resolvePath(bin, sources.cwd),
+      restartDelayMs: Number(pick('db-restart-delay') ?? 500),
+      restartLimit: Number(pick('db-restart-limit') ?? 5),
+      restartWindowMs: Number(pick('db-restart-window') ?? 300) * 1000,
+      checkIntervalMs: Number(pick('db-check-interval') ?? 5) * 1000,
     },
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,

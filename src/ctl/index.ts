@@ -146,6 +146,11 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     print(r.body, () => `the Linux password of ${sub} is set`);
     return r.ok ? 0 : 1;
   }
+  if (command === 'db' && (sub === undefined || sub === 'start')) {
+    const r = await call(sub === 'start' ? 'POST' : 'GET', sub === 'start' ? '/database/start' : '/database');
+    print(r.body, (d: { mode: string; state: string }) => `database: ${d.mode}, ${formatDatabase(d)}`);
+    return r.ok ? 0 : 1;
+  }
   if (command === 'alarms' && sub === undefined) {
     const r = await call('GET', '/alarms');
     print(r.body, (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>
@@ -305,7 +310,8 @@ export interface SupervisorStatus {
   startedAt: string;
   uptimeSeconds: number;
   http: { host: string; port: number | null; httpsPort: number | null };
-  db: { mode: string; socketDir: string; port: number; schemaVersion: number | null };
+  /** state and the rest: absent while the database is being opened. */
+  db: { mode: string; socketDir: string; port: number; schemaVersion: number | null; state?: string; downSince?: string | null; restarts?: number; pid?: number | null; reason?: string | null };
   /** The reserve file: present, created, disabled or no-space. */
   reserve: string | null;
   services: { name: string; state: string; [key: string]: unknown }[];
@@ -321,10 +327,18 @@ function formatStatus(s: SupervisorStatus): string {
     `root:     ${s.root}`,
     `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
+    `          ${formatDatabase(s.db)}`,
     `reserve:  ${s.reserve ?? '-'}`,
     `memory:   ${mb(s.memory.rss)} RSS, ${mb(s.memory.heapUsed)} of ${mb(s.memory.heapTotal)} heap, ${mb(s.memory.external)} external`,
     `services: ${s.services.length === 0 ? 'none' : s.services.map((x) => `${x.name} (${x.state})`).join(', ')}`,
   ].join('\n');
+}
+
+function formatDatabase(d: { state?: string; downSince?: string | null; restarts?: number; pid?: number | null; reason?: string | null }): string {
+  if (d.state === undefined) return 'opening';
+  const restarts = d.restarts ? `, ${d.restarts} restart${d.restarts === 1 ? '' : 's'}` : '';
+  if (d.state === 'up') return `up${d.pid ? ` (pid ${d.pid})` : ''}${restarts}`;
+  return `${d.state === 'given-up' ? 'GIVEN UP' : d.state.toUpperCase()}, down since ${d.downSince ?? '?'}${restarts}: ${d.reason ?? ''}`;
 }
 
 function mb(bytes: number): string {

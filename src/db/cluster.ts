@@ -3,7 +3,7 @@
 // the terminal reaches only the supervisor, which stops the cluster last),
 // Unix socket only, and a clean fast shutdown.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chown, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { ApError } from '../errors';
@@ -19,12 +19,23 @@ export interface ClusterOptions {
   readonly log: Logger;
   /** Extra `-c name=value` settings. */
   readonly settings?: Readonly<Record<string, string>>;
+  /** How long the server may take to accept connections (default 120 s: crash recovery can be slow). */
+  readonly startTimeoutMs?: number;
+}
+
+export interface ClusterExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 export interface Cluster {
   /** Stops the cluster: fast shutdown, then immediate, then kill, within `timeoutMs`. */
   stop(timeoutMs: number): Promise<void>;
   readonly pid: number;
+  /** Settles when the postmaster has exited, however (a stop, a crash, a kill). */
+  readonly exited: Promise<ClusterExit>;
+  /** The last lines the server printed, for a report of its death. */
+  tail(): string;
 }
 
 /** The superuser the supervisor connects as. */
@@ -37,6 +48,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await mkdir(options.socketDir, { recursive: true, mode: 0o755 });
   if (account) await chown(options.socketDir, account.uid, account.gid);
   await stopOrphan(options);
+  await killOrphanBackends(options);
 
   const args = ['-D', options.dataDir, '-k', options.socketDir, '-p', String(options.port), '-c', 'listen_addresses='];
   for (const [name, value] of Object.entries(options.settings ?? {})) args.push('-c', `${name}=${value}`);
@@ -46,17 +58,21 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...(account ? { uid: account.uid, gid: account.gid } : {}),
   });
   const output = collectOutput(child, options.log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<ClusterExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.once('error', () => {}); // reported through `exited`
   try {
-    await waitReady(options.dataDir, exited, 120_000);
+    await waitReady(options.dataDir, child.pid!, exited, options.startTimeoutMs ?? 120_000);
   } catch (err) {
     child.kill('SIGQUIT');
+    // Reaped before we report, so a caller that retries finds no half-started server in its way.
+    await within(exited, 10_000);
     throw new ApError('PG_START_FAILED', `PostgreSQL did not start: ${(err as Error).message}\n${output.tail()}`, { cause: err });
   }
   options.log.info(`PostgreSQL ready (pid ${child.pid}, socket ${options.socketDir})`);
   return {
     pid: child.pid!,
+    exited,
+    tail: () => output.tail(),
     stop: (timeoutMs) => stopChild(child, exited, timeoutMs, options.log),
   };
 }
@@ -127,11 +143,74 @@ async function stopOrphan(options: ClusterOptions): Promise<void> {
   if (text === null) return;
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // stale file: postgres handles it
+  if ((await isServerOf(pid, options.dataDir)) === 'no') {
+    // The pid was reused by an unrelated process (our postmaster was killed): postgres would refuse
+    // to start on this file, and signalling that process would be wrong. Backends are cleared next.
+    options.log.warn(`postmaster.pid names pid ${pid}, which is not a PostgreSQL server of ${options.dataDir}; removing the stale file`);
+    await killOrphanBackends(options);
+    await rm(pidFile, { force: true });
+    return;
+  }
   options.log.warn(`a PostgreSQL server (pid ${pid}) from an earlier run is still up on ${options.dataDir}; shutting it down`);
   process.kill(pid, 'SIGINT');
   if (!(await waitGone(pid, 30_000))) {
     throw new ApError('PG_ORPHAN', `PostgreSQL pid ${pid} from an earlier run did not stop; stop it by hand (kill ${pid})`);
   }
+}
+
+/**
+ * Server processes of `dataDir` whose postmaster is gone (it was killed): they
+ * still hold its shared memory, so a new postmaster would refuse to start
+ * ("pre-existing shared memory block is still in use"), and they must never
+ * run beside a new one. PostgreSQL's backends chdir into the data folder, so
+ * they are the `postgres` processes whose cwd is it. Called only when no
+ * postmaster of ours runs there; SIGKILL, as the PostgreSQL docs advise for
+ * leftovers of a crashed server (crash recovery follows at start).
+ */
+async function killOrphanBackends(options: ClusterOptions): Promise<void> {
+  const pids = await serverProcessesIn(options.dataDir);
+  if (pids.length === 0) return;
+  options.log.warn(`killing ${pids.length} PostgreSQL process(es) left by a dead postmaster: ${pids.join(', ')}`);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while ((await serverProcessesIn(options.dataDir)).length > 0) {
+    if (Date.now() > deadline) throw new ApError('PG_ORPHAN', `PostgreSQL processes ${pids.join(', ')} of a dead server did not end; stop them by hand`);
+    await delay(25);
+  }
+}
+
+/** Pids of live `postgres` processes working in `dataDir` (zombies have no cwd and do not count). */
+async function serverProcessesIn(dataDir: string): Promise<number[]> {
+  const want = await realpath(dataDir).catch(() => dataDir);
+  const found: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    if ((await isServerOf(Number(entry), want)) === 'yes') found.push(Number(entry));
+  }
+  return found;
+}
+
+/**
+ * Whether `pid` is a PostgreSQL process working in `dataDir`: 'unknown' when
+ * we may not look (another user's process and we are not root), 'no' for a
+ * zombie or a process that is gone.
+ */
+async function isServerOf(pid: number, dataDir: string): Promise<'yes' | 'no' | 'unknown'> {
+  let cwd: string;
+  let exe: string;
+  try {
+    [cwd, exe] = await Promise.all([readlink(`/proc/${pid}/cwd`), readlink(`/proc/${pid}/exe`)]);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EACCES' ? 'unknown' : 'no';
+  }
+  if (basename(exe.replace(/ \(deleted\)$/, '')) !== 'postgres') return 'no';
+  return cwd === dataDir || cwd === (await realpath(dataDir).catch(() => dataDir)) ? 'yes' : 'no';
 }
 
 function alive(pid: number): boolean {
@@ -153,23 +232,25 @@ async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * Waits for postmaster.pid to say "ready" (its 8th line, what pg_ctl reads),
- * failing early when the server exits.
+ * Waits for postmaster.pid to say "ready" (its 8th line, what pg_ctl reads)
+ * with `pid` on its first line: a killed postmaster leaves its file saying
+ * "ready" until the new one replaces it. Fails early when the server exits.
  */
-async function waitReady(dataDir: string, exited: Promise<number | null>, timeoutMs: number): Promise<void> {
-  let gone: number | null | undefined;
-  void exited.then((code) => (gone = code));
+async function waitReady(dataDir: string, pid: number, exited: Promise<ClusterExit>, timeoutMs: number): Promise<void> {
+  let gone: ClusterExit | undefined;
+  void exited.then((exit) => (gone = exit));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (gone !== undefined) throw new Error(`postgres exited with code ${gone}`);
+    if (gone !== undefined) throw new Error(`postgres exited with ${gone.signal ? `signal ${gone.signal}` : `code ${gone.code}`}`);
     const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
-    if (text.split('\n')[7]?.trim() === 'ready') return;
+    const lines = text.split('\n');
+    if (lines[0]?.trim() === String(pid) && lines[7]?.trim() === 'ready') return;
     await delay(25);
   }
   throw new Error(`not ready after ${timeoutMs / 1000} s`);
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | null>, timeoutMs: number, log: Logger): Promise<void> {
+async function stopChild(child: ChildProcess, exited: Promise<ClusterExit>, timeoutMs: number, log: Logger): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   // SIGINT: fast shutdown (clients disconnected, checkpoint written). SIGQUIT:
   // immediate (recovery at next start). SIGKILL: last resort.

@@ -6,12 +6,15 @@ import type { Config } from '../config';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
+import { describe } from '../errors';
 import { findPgBin } from './binaries';
 import { startCluster, SUPERUSER, type Cluster } from './cluster';
+import { keepAttached, keepManaged, type DatabaseHealth, type Keeper } from './keeper';
 import { migrate, MIGRATIONS, type Migration } from './migrations';
 
 export { findPgBin, findPgTools, lookupAccount, clusterAccount } from './binaries';
-export { startCluster, SUPERUSER, type Cluster, type ClusterOptions } from './cluster';
+export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOptions } from './cluster';
+export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';
 
@@ -25,6 +28,12 @@ export interface Database {
   readonly schemaVersion: number;
   /** True when a trivial query answers. */
   ping(): Promise<boolean>;
+  /** Up, down since when, restarting, given up; restarts so far. */
+  health(): DatabaseHealth;
+  /** Called on every change of `health().state` (and of the reason while down). */
+  onChange(listener: (health: DatabaseHealth, previous: DatabaseHealth) => void): void;
+  /** Managed and given up: try again now. Attached: check now. */
+  start(): Promise<DatabaseHealth>;
   /** Closes the pool, then stops a managed cluster. */
   close(timeoutMs: number): Promise<void>;
 }
@@ -64,30 +73,49 @@ export async function openDatabase(
 ): Promise<Database> {
   const { socketDir, port, mode } = config.db;
   let cluster: Cluster | null = null;
-  if (mode === 'managed') {
-    cluster = await startCluster({ dataDir: paths.pgsql, socketDir, port, bin: findPgBin(config.db.bin), log: log.child('postgres') });
-  }
+  const clusterOptions = () => ({ dataDir: paths.pgsql, socketDir, port, bin: findPgBin(config.db.bin), log: log.child('postgres') });
+  if (mode === 'managed') cluster = await startCluster(clusterOptions());
   let sql: Sql | null = null;
   try {
     await ensureDatabase({ socketDir, port, database: 'postgres' }, MANAGER_DB, mode === 'attached' ? 60_000 : 10_000);
     sql = connect({ socketDir, port, database: MANAGER_DB });
     const result = await migrate(sql, migrations, log);
     const pool = sql;
+    const check = async (timeoutMs: number): Promise<string | null> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          pool`SELECT 1`,
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+        ]);
+        return null;
+      } catch (err) {
+        return describe(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const { restartDelayMs, restartLimit, restartWindowMs, checkIntervalMs } = config.db;
+    const policy = { restartDelayMs, restartLimit, restartWindowMs, checkIntervalMs };
+    const keeper: Keeper = cluster
+      ? keepManaged(cluster, () => startCluster(clusterOptions()), policy, log)
+      : keepAttached(check, policy, log);
     return {
       sql: pool,
       mode,
       schemaVersion: result.to,
       async ping() {
-        try {
-          await pool`SELECT 1`;
-          return true;
-        } catch {
-          return false;
-        }
+        // While a managed cluster is known to be down, asking it would only wait for a refusal.
+        if (keeper.health().state !== 'up' && mode === 'managed') return false;
+        return (await check(5000)) === null;
       },
+      health: () => keeper.health(),
+      onChange: (listener) => keeper.onChange(listener),
+      start: () => keeper.start(),
       async close(timeoutMs) {
+        await keeper.stop();
         await pool.end({ timeout: Math.max(1, Math.floor(timeoutMs / 4000)) });
-        await cluster?.stop(timeoutMs);
+        await keeper.cluster?.stop(timeoutMs);
       },
     };
   } catch (err) {

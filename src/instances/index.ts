@@ -132,6 +132,21 @@ export class Instances {
     return databaseSizes(this.options.sql, this.list().map((i) => i.dbName));
   }
 
+  /**
+   * Sends instance.config again, parameters unchanged, to every running instance
+   * whose database is in the local cluster: the cluster was down and is back,
+   * and the connections the services held died with it (docs/channel.md).
+   * Returns the instances told.
+   */
+  databaseBack(): string[] {
+    const told: string[] = [];
+    for (const i of this.list()) {
+      if (i.external || this.state(i) !== 'running') continue;
+      if (this.options.services.control(i.service, { type: 'instance.config', ...this.parameters(i) })) told.push(instanceId(i));
+    }
+    return told;
+  }
+
   /** instance.start messages for the running-wanted instances of `service` (sent when it becomes ready). */
   startMessages(service: string): Record<string, unknown>[] {
     return this.list()

@@ -73,14 +73,17 @@ export class Mailer {
     this.pumping = true;
     try {
       while (this.queue.length > 0 && !this.stopped) {
-        const config = await this.options.config();
         const head = this.queue[0]!;
-        if (!config) {
-          this.options.log.warn(`no SMTP server or alarm e-mail address is set: mail "${head.mail.subject}" not sent`);
-          this.queue.shift();
-          continue;
-        }
+        let to = 'the alarm address';
         try {
+          // The settings live in the database, which may be what the mail is about: a failed read is retried like a failed send.
+          const config = await this.options.config();
+          if (!config) {
+            this.options.log.warn(`no SMTP server or alarm e-mail address is set: mail "${head.mail.subject}" not sent`);
+            this.queue.shift();
+            continue;
+          }
+          to = config.to;
           await deliver(config.smtp, config.to, head.mail);
           this.queue.shift();
           this.options.log.info(`mail "${head.mail.subject}" sent to ${config.to}`);
@@ -88,7 +91,7 @@ export class Mailer {
           const delays = this.options.retryDelaysMs ?? DEFAULT_RETRIES;
           const delay = delays[Math.min(head.attempt, delays.length - 1)]!;
           head.attempt++;
-          this.options.log.error(`mail "${head.mail.subject}" to ${config.to} failed (attempt ${head.attempt}): ${describe(err)}; next try in ${Math.round(delay / 1000)} s`);
+          this.options.log.error(`mail "${head.mail.subject}" to ${to} failed (attempt ${head.attempt}): ${describe(err)}; next try in ${Math.round(delay / 1000)} s`);
           this.timer = setTimeout(() => {
             this.timer = null;
             void this.pump();
