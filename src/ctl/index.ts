@@ -303,7 +303,8 @@ export interface SupervisorStatus {
   root: string;
   startedAt: string;
   uptimeSeconds: number;
-  http: { host: string; port: number | null; httpsPort: number | null };
+  /** The apps' ports (port, httpsPort) and the Manager's own (managerPort, managerHttpsPort). */
+  http: { host: string; port: number | null; httpsPort: number | null; managerPort: number | null; managerHttpsPort: number | null };
   db: { mode: string; socketDir: string; port: number; schemaVersion: number | null };
   /** The reserve file: present, created, disabled or no-space. */
   reserve: string | null;
@@ -318,7 +319,8 @@ function formatStatus(s: SupervisorStatus): string {
     `version:  ${s.version} (build ${s.label})`,
     `board:    ${s.board}`,
     `root:     ${s.root}`,
-    `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
+    `apps:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
+    `manager:  ${s.http.managerPort === null ? 'not listening' : `${s.http.host} port ${s.http.managerPort}`}${s.http.managerHttpsPort === null ? '' : `, https port ${s.http.managerHttpsPort}`}`,
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
     `reserve:  ${s.reserve ?? '-'}`,
     `memory:   ${mb(s.memory.rss)} RSS, ${mb(s.memory.heapUsed)} of ${mb(s.memory.heapTotal)} heap, ${mb(s.memory.external)} external`,

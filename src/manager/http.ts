@@ -2,7 +2,9 @@
 // reaches over the admin socket, behind the Manager login. Sessions ride in an
 // HttpOnly, SameSite=Strict cookie (Secure over HTTPS); a request that changes
 // state (POST, PUT, PATCH, DELETE) also needs the session's CSRF token in
-// X-CSRF-Token, or an Origin header naming this very host. GET never changes
+// X-CSRF-Token, or an Origin header naming this very host and port (the apps'
+// origin is on the same host, so SameSite lets their requests carry the
+// cookie: the port is what tells them apart). GET never changes
 // state. While the password is still the default, a session may only change it.
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind.
@@ -93,7 +95,7 @@ async function serve(
   state: { aborted: boolean },
 ): Promise<void> {
   const { method, path } = incoming;
-  const token = cookieValue(incoming.cookie, COOKIE);
+  const token = sessionToken(incoming.cookie, auth);
   const fail = (status: number, code: string, message: string) => refuse(res, state, body, { status, body: { error: { code, message } } });
 
   if (path === '/openapi.json' && method === 'GET') {
@@ -176,12 +178,24 @@ export function sameOrigin(incoming: { readonly origin: string; readonly host: s
   return incoming.origin === `${incoming.secure ? 'https' : 'http'}://${incoming.host}`;
 }
 
-export function cookieValue(header: string, name: string): string | null {
+function cookieValues(header: string, name: string): string[] {
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return v.join('=') || null;
+    if (k === name && v.join('=')) values.push(v.join('='));
   }
-  return null;
+  return values;
+}
+
+/**
+ * The session cookie's value: the first one that names a live session. A page
+ * of an app on this host may set a cookie of the same name on a longer path
+ * (cookies do not tell ports apart), which the browser sends first; it must
+ * not log the administrator out.
+ */
+export function sessionToken(header: string, auth: Pick<ManagerAuth, 'peek'>): string | null {
+  const values = cookieValues(header, COOKIE);
+  return values.find((value) => auth.peek(value) !== null) ?? values[0] ?? null;
 }
 
 function cookieHeader(token: string, secure: boolean, clear = false): string {
