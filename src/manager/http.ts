@@ -35,7 +35,7 @@ export const SESSION_ROUTES = [
   { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
-  { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; this site\'s Origin and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
+  { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; the Manager\'s own Origin, scheme, host and port, and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
   { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common one; other sessions end' },
 ] as const;
 
