@@ -33,7 +33,7 @@ import { Instances } from './instances';
 import { instanceRoutes } from './instances/api';
 import { NightlyAnalyse } from './instances/maintenance';
 import { Jobs, jobRoutes } from './jobs';
-import { postmasterPid, startMonitor, type Monitor } from './monitor';
+import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from './monitor';
 import { bootControl } from './boot';
 import { Updater } from './image';
 import { updateRoutes } from './image/api';
@@ -145,7 +145,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     root: config.root,
     startedAt: startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
-    http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null },
+    http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null, managerPort: web?.managerHttpPort ?? null, managerHttpsPort: web?.managerHttpsPort ?? null },
     db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: db?.schemaVersion ?? null, ...db?.health() },
     reserve,
     services: services?.list() ?? [],
@@ -221,7 +221,8 @@ export async function serve(config: Config, env: Env): Promise<number> {
     const server = await startWebserver({
       host: config.http.host,
       httpPort: config.http.httpPort,
-      https: { port: config.http.httpsPort, certFile: certificate.certFile, keyFile: certificate.keyFile },
+      managerHttpPort: config.http.managerHttpPort,
+      https: { port: config.http.httpsPort, managerPort: config.http.managerHttpsPort, certFile: certificate.certFile, keyFile: certificate.keyFile },
       maxHeaderBytes: config.http.maxHeaderBytes,
       http: { maxHeaderBytes: config.http.maxHeaderBytes, maxBodyBytes: config.http.maxBodyBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ws: { ...config.ws, maxHeaderBytes: config.http.maxHeaderBytes },
@@ -229,6 +230,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
       upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
       log: log.child('web'),
       metrics: () => monitor?.metrics.prometheus() ?? null,
+      // The box itself without a query; others as the metricsAccess setting says.
+      metricsAllowed: async (remote, authorization) =>
+        isLoopback(remote) || metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
       boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
       ramdiskLog: join(paths.data, 'ramdisk.log'),
       manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION, events },
@@ -483,8 +487,10 @@ export async function serve(config: Config, env: Env): Promise<number> {
       updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));
     }, config.update.confirmAfterMs);
     confirmTimer.unref();
-    notify.status(`serving on port ${web.httpPort}`);
-    log.info(`ready: Manager at ${web.url}manager/`);
+    notify.status(`serving apps on port ${web.httpPort}, the Manager on port ${web.managerHttpPort}`);
+    // The apps' line first: whoever waits for the ready line finds both.
+    log.info(`apps at ${web.url}${web.httpsPort === null ? '' : ` (HTTPS port ${web.httpsPort})`}`);
+    log.info(`ready: Manager at ${web.managerUrl}`);
     await stopped;
   } catch (err) {
     if (!(err instanceof StopDuringStart)) {

@@ -24,6 +24,9 @@ export interface Config {
     readonly host: string;
     readonly httpPort: number;
     readonly httpsPort: number;
+    /** The Manager's own listeners (UI, /manager/api, the event socket): an origin apart from the apps'. */
+    readonly managerHttpPort: number;
+    readonly managerHttpsPort: number;
     /** Largest request head (request line and headers). */
     readonly maxHeaderBytes: number;
     /** Largest request body, unless an instance sets its own. */
@@ -134,6 +137,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'host', env: 'AP_HOST', file: 'http.host', kind: 'string', help: 'address to listen on (default: 127.0.0.1 on dev, :: on a box)' },
   { flag: 'http-port', env: 'AP_HTTP_PORT', file: 'http.httpPort', kind: 'port', help: 'HTTP port (default: 80)' },
   { flag: 'https-port', env: 'AP_HTTPS_PORT', file: 'http.httpsPort', kind: 'port', help: 'HTTPS port (default: 443)' },
+  { flag: 'manager-http-port', env: 'AP_MANAGER_HTTP_PORT', file: 'http.managerHttpPort', kind: 'port', help: "the Manager's HTTP port, an origin apart from the apps' (default: 8080; 0 when --http-port is 0)" },
+  { flag: 'manager-https-port', env: 'AP_MANAGER_HTTPS_PORT', file: 'http.managerHttpsPort', kind: 'port', help: "the Manager's HTTPS port (default: 8443; 0 when --https-port is 0)" },
   { flag: 'log-level', env: 'AP_LOG_LEVEL', file: 'log.level', kind: { oneOf: LOG_LEVELS }, help: 'error, warn, info or debug (default: info)' },
   { flag: 'log-file', env: 'AP_LOG_FILE', file: 'log.file', kind: 'path', help: 'write the log to this file, size-capped (default: stderr)' },
   { flag: 'db', env: 'AP_DB', file: 'db.mode', kind: { oneOf: ['managed', 'attached'] }, help: 'managed: run PostgreSQL ourselves; attached: connect to the one S50postgresql runs (default: from the board)' },
@@ -211,6 +216,9 @@ export function loadConfig(sources: ConfigSources): Config {
       host: pick('host') ?? (board.name === 'dev' ? '127.0.0.1' : '::'),
       httpPort: Number(pick('http-port') ?? 80),
       httpsPort: Number(pick('https-port') ?? 443),
+      // "Any free port" for the apps (tests) means any free port for the Manager too, so runs never collide on 8080.
+      managerHttpPort: Number(pick('manager-http-port') ?? (pick('http-port') === '0' ? 0 : 8080)),
+      managerHttpsPort: Number(pick('manager-https-port') ?? (pick('https-port') === '0' ? 0 : 8443)),
       maxHeaderBytes: parseBytes(pick('max-header-size') ?? '16K'),
       maxBodyBytes: parseBytes(pick('max-body-size') ?? '128M'),
       requestTimeoutMs: Number(pick('request-timeout') ?? 30) * 1000,
@@ -258,10 +266,25 @@ export function loadConfig(sources: ConfigSources): Config {
   if (sources.uid === 0 && !config.services.ownUser && pick('unsafe-services-as-root') !== 'true') {
     throw new UsageError('--app-user false as root would run every app service as root: leave it on, or add --unsafe-services-as-root true to debug (never on a box)');
   }
-  if (config.http.httpPort === config.http.httpsPort && config.http.httpPort !== 0) {
-    throw new UsageError(`the HTTP and HTTPS ports must differ (both are ${config.http.httpPort})`);
-  }
+  checkPortsDiffer(config.http);
   return deepFreeze(config);
+}
+
+/** The four listeners need four ports (0, any free port, may repeat). */
+function checkPortsDiffer(http: Config['http']): void {
+  const ports: [string, number][] = [
+    ['HTTP', http.httpPort],
+    ['HTTPS', http.httpsPort],
+    ["Manager's HTTP", http.managerHttpPort],
+    ["Manager's HTTPS", http.managerHttpsPort],
+  ];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [a, p] = ports[i]!;
+      const [b, q] = ports[j]!;
+      if (p === q && p !== 0) throw new UsageError(`the ${a} and ${b} ports must differ (both are ${p})`);
+    }
+  }
 }
 
 interface ConfigFile {

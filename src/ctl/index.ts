@@ -309,7 +309,8 @@ export interface SupervisorStatus {
   root: string;
   startedAt: string;
   uptimeSeconds: number;
-  http: { host: string; port: number | null; httpsPort: number | null };
+  /** The apps' ports (port, httpsPort) and the Manager's own (managerPort, managerHttpsPort). */
+  http: { host: string; port: number | null; httpsPort: number | null; managerPort: number | null; managerHttpsPort: number | null };
   /** state and the rest: absent while the database is being opened. */
   db: { mode: string; socketDir: string; port: number; schemaVersion: number | null; state?: string; downSince?: string | null; restarts?: number; pid?: number | null; reason?: string | null };
   /** The reserve file: present, created, disabled or no-space. */
@@ -325,7 +326,8 @@ function formatStatus(s: SupervisorStatus): string {
     `version:  ${s.version} (build ${s.label})`,
     `board:    ${s.board}`,
     `root:     ${s.root}`,
-    `http:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
+    `apps:     ${s.http.port === null ? 'not listening' : `${s.http.host} port ${s.http.port}`}${s.http.httpsPort === null ? '' : `, https port ${s.http.httpsPort}`}`,
+    `manager:  ${s.http.managerPort === null ? 'not listening' : `${s.http.host} port ${s.http.managerPort}`}${s.http.managerHttpsPort === null ? '' : `, https port ${s.http.managerHttpsPort}`}`,
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
     `          ${formatDatabase(s.db)}`,
     `reserve:  ${s.reserve ?? '-'}`,

@@ -171,6 +171,17 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   smtpPassword: { label: 'SMTP: password', default: '', check: (value) => printableSetting('smtpPassword', value), show: secret },
   smtpSender: { label: 'SMTP: sender address', default: '', check: checkEmail('smtpSender') },
   smtpInsecureTls: { label: 'SMTP: accept a certificate that cannot be verified (true/false)', default: 'false', check: checkBool('smtpInsecureTls') },
+  // Who may read /manager/metrics besides the box itself (docs/monitoring.md).
+  metricsAccess: { label: 'Prometheus metrics (/manager/metrics) for others than the box itself: local (none), token or open', default: 'local', check: checkOneOf('metricsAccess', ['local', 'token', 'open']) },
+  metricsToken: {
+    label: 'Prometheus metrics: bearer token (with metricsAccess token)',
+    default: '',
+    check: (value) => {
+      if (value !== '' && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(value)) throw new InvalidField('metricsToken', '16 to 256 letters, digits or ._~+/=- (a bearer token), or empty');
+      return value;
+    },
+    show: secret,
+  },
   dbOptimizationHour: {
     label: 'Database optimization time',
     default: '1',

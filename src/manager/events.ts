@@ -2,8 +2,9 @@
 // logged-in UI what changed, so it follows jobs and states without polling.
 //
 // - Opened only with a live session cookie whose password is no longer the
-//   default, and only from this site (the Origin must name this very host:
-//   cookies ride along on cross-site WebSockets, SameSite aside).
+//   default, and only from the Manager's own origin (the Origin must name this
+//   very host and port: cookies ride along on WebSockets from other sites and
+//   from the apps' port of this host, SameSite aside).
 // - Server → client only: JSON texts {type: "job" | "service" | "alarm" |
 //   "changed" | "transfer", …}; a download's progress goes only to the
 //   session that asked for it. A client that sends anything is closed (1003).
@@ -15,7 +16,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { ManagerAuth } from '../auth';
 import type { Logger } from '../log';
-import { API_PREFIX, cookieValue, COOKIE, sameOrigin } from './http';
+import { API_PREFIX, sameOrigin, sessionToken } from './http';
 
 export const EVENTS_PATH = `${API_PREFIX}/events`;
 const MAX_BUFFERED = 256 * 1024;
@@ -89,7 +90,7 @@ export class ManagerEvents {
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, secure: boolean): void {
     const incoming = { origin: req.getHeader('origin'), host: req.getHeader('host'), secure };
-    const token = cookieValue(req.getHeader('cookie'), COOKIE);
+    const token = sessionToken(req.getHeader('cookie'), this.auth);
     const key = req.getHeader('sec-websocket-key');
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');

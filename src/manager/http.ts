@@ -2,7 +2,9 @@
 // reaches over the admin socket, behind the Manager login. Sessions ride in an
 // HttpOnly, SameSite=Strict cookie (Secure over HTTPS); a request that changes
 // state (POST, PUT, PATCH, DELETE) also needs the session's CSRF token in
-// X-CSRF-Token, or an Origin header naming this very host. GET never changes
+// X-CSRF-Token, or an Origin header naming this very host and port (the apps'
+// origin is on the same host, so SameSite lets their requests carry the
+// cookie: the port is what tells them apart). GET never changes
 // state. While the password is still the default, a session may only change it.
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
@@ -34,7 +36,7 @@ export const SESSION_ROUTES = [
   { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
-  { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; this site\'s Origin and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
+  { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; the Manager\'s own Origin, scheme, host and port, and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
   { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
 ] as const;
 
@@ -99,7 +101,7 @@ async function serve(
   state: Exchange,
 ): Promise<void> {
   const { method, path } = incoming;
-  const token = cookieValue(incoming.cookie, COOKIE);
+  const token = sessionToken(incoming.cookie, auth);
   const fail = (status: number, code: string, message: string) => refuse(res, state, body, { status, body: { error: { code, message } } });
 
   if (path === '/openapi.json' && method === 'GET') {
@@ -189,12 +191,24 @@ export function sameOrigin(incoming: { readonly origin: string; readonly host: s
   return incoming.origin === `${incoming.secure ? 'https' : 'http'}://${incoming.host}`;
 }
 
-export function cookieValue(header: string, name: string): string | null {
+function cookieValues(header: string, name: string): string[] {
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return v.join('=') || null;
+    if (k === name && v.join('=')) values.push(v.join('='));
   }
-  return null;
+  return values;
+}
+
+/**
+ * The session cookie's value: the first one that names a live session. A page
+ * of an app on this host may set a cookie of the same name on a longer path
+ * (cookies do not tell ports apart), which the browser sends first; it must
+ * not log the administrator out.
+ */
+export function sessionToken(header: string, auth: Pick<ManagerAuth, 'peek'>): string | null {
+  const values = cookieValues(header, COOKIE);
+  return values.find((value) => auth.peek(value) !== null) ?? values[0] ?? null;
 }
 
 function cookieHeader(token: string, secure: boolean, clear = false): string {

@@ -21,6 +21,7 @@ import { Sampler, type SamplerSources } from './sampler';
 
 export { Alarms, type Alarm } from '../alarms';
 export { MetricsStore } from './metrics';
+export { isLoopback, metricsAllowed } from './access';
 
 export interface MonitorOptions {
   readonly settings: Settings;

@@ -1,15 +1,22 @@
-// The webserver: the one owner of uWebSockets.js. One event loop serves HTTP
-// and HTTPS (same routes), the Manager's own routes under /manager/, and every
-// instance's HTTP requests and WebSockets, routed by URL path prefix to its
-// app service's channel. Anything else is 404. It follows uWS's contracts:
-// copy from `req` synchronously, onAborted before any await, cork every write
-// made after an await, and respect backpressure both ways.
+// The webserver: the one owner of uWebSockets.js. One event loop serves two
+// pairs of listeners (HTTP and HTTPS each):
+// - the apps': every instance's HTTP requests and WebSockets, routed by URL
+//   path prefix to its app service's channel, and the few /manager/ paths the
+//   vendor's clients read (health, boot, ramdisk.log, metrics); the Manager's
+//   UI and API there only point to the Manager's own origin;
+// - the Manager's: its UI, /manager/api/ and the event socket, and the same
+//   few /manager/ paths; nothing of an app, so no app's content ever runs in
+//   the origin that holds the Manager's session.
+// Anything else is 404. It follows uWS's contracts: copy from `req`
+// synchronously, onAborted before any await, cork every write made after an
+// await, and respect backpressure both ways.
 import { readFile } from 'node:fs/promises';
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
-import { mountManagerApi, type ManagerHttpOptions } from '../manager/http';
+import { API_PREFIX, mountManagerApi, type ManagerHttpOptions } from '../manager/http';
+import { managerUrl, urlHost } from '../manager/origin';
 import { loadUi, mountUi } from '../manager/ui';
 import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
@@ -29,8 +36,10 @@ export interface Health {
 export interface WebserverOptions {
   readonly host: string;
   readonly httpPort: number;
-  /** HTTPS port and the certificate files, or null for no HTTPS. */
-  readonly https: { readonly port: number; readonly certFile: string; readonly keyFile: string } | null;
+  /** The Manager's own HTTP port (an origin apart from the apps'). */
+  readonly managerHttpPort: number;
+  /** HTTPS ports (the apps' and the Manager's) and the certificate files, or null for no HTTPS. */
+  readonly https: { readonly port: number; readonly managerPort: number; readonly certFile: string; readonly keyFile: string } | null;
   readonly maxHeaderBytes: number;
   readonly http: ProxyLimits;
   readonly ws: WsLimits;
@@ -49,14 +58,20 @@ export interface WebserverOptions {
   readonly ramdiskLog?: string;
   /** /manager/metrics in the Prometheus text format, or null before monitoring runs. */
   readonly metrics?: () => string | null;
+  /** Whether a client (its address and Authorization header) may read /manager/metrics. */
+  readonly metricsAllowed: (remote: string, authorization: string) => Promise<boolean>;
 }
 
 export interface Webserver {
   readonly httpPort: number;
   readonly httpsPort: number | null;
-  /** Base URL for people, e.g. http://127.0.0.1:8080/ */
+  readonly managerHttpPort: number;
+  readonly managerHttpsPort: number | null;
+  /** The apps' base URL for people, e.g. http://127.0.0.1:80/ */
   readonly url: string;
-  /** Serves HTTPS with new certificate files from now on (open connections keep theirs). */
+  /** The Manager's UI, e.g. http://127.0.0.1:8080/manager/ */
+  readonly managerUrl: string;
+  /** Serves HTTPS (apps' and Manager's) with new certificate files from now on (open connections keep theirs). */
   reloadCertificate(certFile: string, keyFile: string): Promise<void>;
   /** Open HTTP requests and WebSockets (total and per instance), for the metrics. */
   stats(): { httpOpen: number; httpTotal: number; websockets: number; websocketsByInstance: ReadonlyMap<string, number> };
@@ -71,69 +86,89 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   // uWS reads its header limit from the environment when it loads.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(options.maxHeaderBytes);
   const uws = loadUws();
-  const sockets: us_listen_socket[] = [];
   const wsShared = websocketState(options.upstreams, options.ws);
   const ui = loadUi(options.uiDir ?? '');
+  // The Manager's bound ports, which the apps' listeners point browsers to (known once it listens).
+  const manager = { http: 0, https: null as number | null };
 
-  const listen = async (app: TemplatedApp, port: number, scheme: string): Promise<[us_listen_socket, number]> => {
-    routes(app, options, wsShared, scheme === 'HTTPS', ui);
+  const listen = async (app: TemplatedApp, role: Role, secure: boolean, port: number): Promise<[us_listen_socket, number]> => {
+    common(app, options);
+    if (role === 'manager') managerRoutes(app, options, secure, ui);
+    else appRoutes(app, options, wsShared, secure, manager);
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
+    const what = `${role === 'manager' ? "the Manager's " : ''}${secure ? 'HTTPS' : 'HTTP'}`;
     if (!socket) {
-      throw new ApError('LISTEN_FAILED', `cannot listen for ${scheme} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
+      throw new ApError('LISTEN_FAILED', `cannot listen for ${what} on ${options.host} port ${port}: is it in use, or does it need root (ports below 1024)?`);
     }
     return [socket, uws.us_socket_local_port(socket)];
   };
-
-  const [httpSocket, httpPort] = await listen(uws.App(), options.httpPort, 'HTTP');
-  sockets.push(httpSocket);
-  let httpsSocket: us_listen_socket | null = null;
-  let httpsPort: number | null = null;
-  const startHttps = async (certFile: string, keyFile: string, port: number) => {
-    const app = uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile });
-    const [socket, bound] = await listen(app, port, 'HTTPS');
-    return { socket, bound };
+  const sockets: us_listen_socket[] = [];
+  const close = () => {
+    for (const socket of sockets.splice(0)) uws.us_listen_socket_close(socket);
   };
-  if (options.https) {
-    const { socket, bound } = await startHttps(options.https.certFile, options.https.keyFile, options.https.port);
-    httpsSocket = socket;
-    httpsPort = bound;
+  /** HTTPS listeners, reopened when the certificate changes (uWS reads it only when an app is made). */
+  const secure: { role: Role; port: number; socket: us_listen_socket }[] = [];
+  try {
+    const [managerSocket, managerHttp] = await listen(uws.App(), 'manager', false, options.managerHttpPort);
+    sockets.push(managerSocket);
+    manager.http = managerHttp;
+    const [httpSocket, httpPort] = await listen(uws.App(), 'apps', false, options.httpPort);
+    sockets.push(httpSocket);
+    if (options.https) {
+      const { certFile, keyFile } = options.https;
+      for (const [role, port] of [['manager', options.https.managerPort], ['apps', options.https.port]] as const) {
+        const [socket, bound] = await listen(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile }), role, true, port);
+        secure.push({ role, port: bound, socket });
+        if (role === 'manager') manager.https = bound;
+      }
+    }
+    const httpsPort = secure.find((s) => s.role === 'apps')?.port ?? null;
+    const host = urlHost(options.host);
+    const url = `http://${host}:${httpPort}/`;
+    const managerUi = `http://${host}:${manager.http}/manager/`;
+    options.log.info(`listening on ${url}${httpsPort === null ? '' : ` and https://${host}:${httpsPort}/`}, the Manager on ${managerUi}${manager.https === null ? '' : ` and https://${host}:${manager.https}/manager/`}`);
+    let closed = false;
+    return {
+      httpPort,
+      httpsPort,
+      managerHttpPort: manager.http,
+      managerHttpsPort: manager.https,
+      url,
+      managerUrl: managerUi,
+      async reloadCertificate(certFile, keyFile) {
+        for (const listener of secure) {
+          if (closed) return;
+          uws.us_listen_socket_close(listener.socket);
+          [listener.socket] = await listen(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile }), listener.role, true, listener.port);
+        }
+      },
+      stats() {
+        let websockets = 0;
+        for (const n of wsShared.countByInstance.values()) websockets += n;
+        return { httpOpen: httpStats.open, httpTotal: httpStats.total, websockets, websocketsByInstance: wsShared.countByInstance };
+      },
+      closeInstance(id, code, reason) {
+        return closeInstanceConnections(wsShared, id, code, reason);
+      },
+      close() {
+        if (closed) return;
+        closed = true;
+        close();
+        for (const listener of secure) uws.us_listen_socket_close(listener.socket);
+      },
+    };
+  } catch (err) {
+    // A port that cannot be bound leaves nothing listening.
+    close();
+    for (const listener of secure) uws.us_listen_socket_close(listener.socket);
+    throw err;
   }
-  const url = `http://${urlHost(options.host)}:${httpPort}/`;
-  options.log.info(`listening on ${url}${httpsPort === null ? '' : ` and https://${urlHost(options.host)}:${httpsPort}/`}`);
-  let closed = false;
-  return {
-    httpPort,
-    httpsPort,
-    url,
-    async reloadCertificate(certFile, keyFile) {
-      if (closed || httpsSocket === null || httpsPort === null) return;
-      // uWS reads certificates only when an app is made: close the listener, open a new one.
-      uws.us_listen_socket_close(httpsSocket);
-      const { socket } = await startHttps(certFile, keyFile, httpsPort);
-      httpsSocket = socket;
-    },
-    stats() {
-      let websockets = 0;
-      for (const n of wsShared.countByInstance.values()) websockets += n;
-      return { httpOpen: httpStats.open, httpTotal: httpStats.total, websockets, websocketsByInstance: wsShared.countByInstance };
-    },
-    closeInstance(id, code, reason) {
-      return closeInstanceConnections(wsShared, id, code, reason);
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      for (const socket of sockets) uws.us_listen_socket_close(socket);
-      if (httpsSocket) uws.us_listen_socket_close(httpsSocket);
-    },
-  };
 }
 
-function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, ui: ReturnType<typeof loadUi>): void {
-  if (options.manager) {
-    options.manager.events?.mount(app, secure);
-    mountManagerApi(app, options.manager, secure);
-  }
+type Role = 'apps' | 'manager';
+
+/** What both pairs of listeners serve: the /manager/ paths the vendor's clients read. */
+function common(app: TemplatedApp, options: WebserverOptions): void {
   app.get('/manager/health', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));
@@ -172,15 +207,56 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, 
       () => !aborted && res.cork(() => reply(res, 404, 'the rescue system has written no log yet\n')),
     );
   });
-  app.get('/manager/metrics', (res) => {
-    const text = options.metrics?.() ?? null;
-    if (text === null) return reply(res, 503, 'metrics are not collected yet\n');
-    res.writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(text);
+  app.get('/manager/metrics', (res, req) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    options.metricsAllowed(remote, req.getHeader('authorization')).then(
+      (ok) => {
+        if (aborted) return;
+        const text = ok ? (options.metrics?.() ?? null) : null;
+        res.cork(() => {
+          if (!ok) return reply(res, 403, 'the metrics are for this box only (see docs/monitoring.md: metricsAccess)\n');
+          if (text === null) return reply(res, 503, 'metrics are not collected yet\n');
+          res.writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(text);
+        });
+      },
+      (err) => {
+        options.log.error(`metrics access check failed: ${(err as Error).message}`);
+        if (!aborted) res.cork(() => reply(res, 500, 'cannot check who may read the metrics\n'));
+      },
+    );
   });
-  app.get('/manager', (res) => {
-    res.writeStatus('301 Moved Permanently').writeHeader('Location', '/manager/').end();
-  });
+}
+
+/** The Manager's listener: its UI, its API and event socket; nothing of an app. */
+function managerRoutes(app: TemplatedApp, options: WebserverOptions, secure: boolean, ui: ReturnType<typeof loadUi>): void {
+  if (options.manager) {
+    options.manager.events?.mount(app, secure);
+    mountManagerApi(app, options.manager, secure);
+  }
+  const toUi = (res: HttpResponse) => void res.writeStatus('301 Moved Permanently').writeHeader('Location', '/manager/').end();
+  app.get('/manager', toUi);
+  app.get('/', toUi);
   mountUi(app, ui);
+  app.any('/*', (res, req) => reply(res, 404, `not found: ${clip(req.getUrl())} (this is the Manager's port: apps are served on the other)\n`));
+}
+
+/** The apps' listener: instances and their web content; the Manager's UI and API only point to the Manager's origin. */
+function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, manager: { http: number; https: number | null }): void {
+  const managerAt = (req: HttpRequest, path?: string) => managerUrl(req.getHeader('host'), options.host, secure, secure ? (manager.https ?? manager.http) : manager.http, path);
+  const toManager = (res: HttpResponse, req: HttpRequest) => {
+    res.writeStatus('302 Found').writeHeader('Location', managerAt(req)).writeHeader('Cache-Control', 'no-store').end();
+  };
+  app.get('/manager', toManager);
+  app.get('/manager/', toManager);
+  app.get('/manager/index.html', toManager);
+  // Never a session here: an app's page on this origin must find nothing to act with.
+  app.any(`${API_PREFIX}/*`, (res, req) => {
+    const where = managerAt(req, `${API_PREFIX}/`);
+    res.writeStatus('421 Misdirected Request').writeHeader('Cache-Control', 'no-store').writeHeader('Content-Type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify({ error: { code: 'MANAGER_ELSEWHERE', message: `the Manager's API is served on its own port: ${where}`, manager: where } }));
+  });
   app.ws('/*', websocketBehavior(options.routes, wsShared));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
@@ -192,11 +268,11 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, 
   });
 }
 
-function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
+/** A URL as echoed in an error: never more than a line's worth. */
+function clip(url: string): string {
+  return url.length > 200 ? `${url.slice(0, 200)}…` : url;
 }
 
-function urlHost(host: string): string {
-  if (host === '::' || host === '0.0.0.0' || host === '') return 'localhost';
-  return host.includes(':') ? `[${host}]` : host;
+function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {
+  res.writeStatus(status).writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
 }

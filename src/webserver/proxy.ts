@@ -4,6 +4,7 @@
 // service is paused while the client is slow. Nothing holds a whole body.
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ChannelError, decodeJson, Kind, type Frame } from '../channel';
+import { COOKIE } from '../manager/http';
 import type { Route } from './routes';
 import { FLOOD_LIMIT, UPLOAD_BUDGET, type Upstream } from './upstream';
 
@@ -190,6 +191,7 @@ class Exchange {
       this.res.writeStatus(statusLine(status as number));
       for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
         if (typeof value !== 'string' || HOP_BY_HOP.has(name.toLowerCase()) || /[\r\n]/.test(name + value)) continue;
+        if (setsManagerCookie(name, value)) continue;
         this.res.writeHeader(name, value);
       }
     });
@@ -307,4 +309,15 @@ class Exchange {
     this.pending = null;
     this.upstream!.closeStream(this.stream);
   }
+}
+
+/**
+ * Whether a response header would set the Manager's session cookie. Cookies
+ * do not tell ports apart, so an app's answer could otherwise log the
+ * administrator out or plant a session; it never may.
+ */
+export function setsManagerCookie(name: string, value: string): boolean {
+  if (name.toLowerCase() !== 'set-cookie') return false;
+  // A service may fold several cookies into one value: look at each name.
+  return value.split(/,(?=\s*[^;=,\s]+\s*=)/).some((cookie) => cookie.split('=')[0]!.trim().toLowerCase() === COOKIE.toLowerCase());
 }

@@ -14,7 +14,7 @@ import { generateKeyPair } from '../../src/image/sign';
 import { storeArch } from '../../src/store';
 import { startImageStore, type ImageStore } from '../../tools/image/lib';
 import { publishApp } from '../../tools/store/lib';
-import { buildFixture, ensureStopped, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 const CHROMIUM = process.env.AP_CHROMIUM ?? '/usr/bin/chromium';
@@ -36,7 +36,7 @@ before(async () => {
   dir = await workspace('ap-browser-');
   root = await rootWithConfig(dir, {});
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
-  base = `http://127.0.0.1:${(await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]}`;
+  base = `http://127.0.0.1:${(await readyPorts(run)).manager}`;
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
   // An App Store with one signed app, and its key trusted.
   const pair = await generateKeyPair();

@@ -21,6 +21,8 @@ describe('loadConfig', () => {
     assert.equal(config.root, join(dir, 'var'));
     assert.equal(config.http.httpPort, 80);
     assert.equal(config.http.httpsPort, 443);
+    assert.equal(config.http.managerHttpPort, 8080);
+    assert.equal(config.http.managerHttpsPort, 8443);
     assert.equal(config.http.host, '127.0.0.1');
     assert.equal(config.db.mode, 'managed');
     assert.equal(config.db.socketDir, join(dir, 'var/var/run/postgresql'));
@@ -41,12 +43,25 @@ describe('loadConfig', () => {
     const file = join(dir, 'ap.json');
     await writeFile(file, JSON.stringify({ http: { httpPort: 8081, httpsPort: 8444 }, log: { level: 'debug' } }));
     const env = { AP_HTTP_PORT: '8082', AP_HTTPS_PORT: '8445', AP_LOG_LEVEL: 'warn', AP_RESERVE_SIZE: '2M' };
-    const config = load({ config: file, 'http-port': '8080' }, env);
-    assert.equal(config.http.httpPort, 8080); // flag
+    const config = load({ config: file, 'http-port': '8090' }, env);
+    assert.equal(config.http.httpPort, 8090); // flag
     assert.equal(config.http.httpsPort, 8444); // file beats environment
     assert.equal(config.log.level, 'debug'); // file
     assert.equal(config.reserveBytes, 2 * 1024 * 1024); // environment beats default
     assert.equal(config.configFile, file);
+  });
+
+  it("gives the Manager listeners of its own: flags, file and environment, 0 (any free port) when the apps' port is 0", async () => {
+    const box = load({ board: 'x86_64' });
+    assert.deepEqual([box.http.httpPort, box.http.httpsPort, box.http.managerHttpPort, box.http.managerHttpsPort], [80, 443, 8080, 8443]);
+    const tests = load({ 'http-port': '0', 'https-port': '0' });
+    assert.deepEqual([tests.http.managerHttpPort, tests.http.managerHttpsPort], [0, 0]);
+    assert.equal(load({ 'http-port': '8080', 'manager-http-port': '8081' }).http.managerHttpPort, 8081);
+    assert.equal(load({}, { AP_MANAGER_HTTPS_PORT: '9443' }).http.managerHttpsPort, 9443);
+    const file = join(dir, 'manager-ports.json');
+    await writeFile(file, JSON.stringify({ http: { managerHttpPort: 9080, managerHttpsPort: 9444 } }));
+    const fromFile = load({ config: file });
+    assert.deepEqual([fromFile.http.managerHttpPort, fromFile.http.managerHttpsPort], [9080, 9444]);
   });
 
   it('reads <root>/etc/ap.json when present', async () => {
@@ -74,6 +89,10 @@ describe('loadConfig', () => {
     ['a bad size', { 'reserve-size': '5T' }, {}, /--reserve-size/],
     ['a bad database mode', { db: 'remote' }, {}, /managed, attached/],
     ['equal ports', { 'http-port': '8080', 'https-port': '8080' }, {}, /must differ/],
+    ["the apps' HTTP port for the Manager (its default 8080)", { 'http-port': '8080' }, {}, /the HTTP and Manager's HTTP ports must differ \(both are 8080\)/],
+    ["the apps' HTTPS port for the Manager's HTTPS", { 'manager-https-port': '443' }, {}, /the HTTPS and Manager's HTTPS ports must differ/],
+    ["the Manager's two ports equal", { 'manager-http-port': '9000', 'manager-https-port': '9000' }, {}, /Manager's HTTP and Manager's HTTPS ports must differ/],
+    ['a Manager port out of range', { 'manager-http-port': '65536' }, {}, /--manager-http-port: expected a port/],
     ['a missing explicit config file', { config: '/nonexistent/ap.json' }, {}, /cannot read config file/],
   ];
   for (const [what, flags, env, message] of rejects) {

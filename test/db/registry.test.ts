@@ -27,6 +27,9 @@ describe('Manager settings', () => {
     ['replicationPort', '70000', /not a port/],
     ['timezone', 'Nowhere/City', /not a time zone/],
     ['commandFile', 'times 99', /line 1/],
+    ['metricsAccess', 'everyone', /local, token, open/],
+    ['metricsToken', 'too-short', /16 to 256/],
+    ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],
   ];
   for (const [name, value, pattern] of bad) {
     it(`refuses ${name} = ${JSON.stringify(value).slice(0, 40)} and keeps the old value`, async () => {
@@ -45,5 +48,10 @@ describe('Manager settings', () => {
     assert.equal(shown.replicationPassword!.value, '***');
     assert.equal(shown.letsEncryptKeyLength!.value, '2048');
     assert.equal(shown.letsEncryptKeyLength!.isDefault, true);
+    // /manager/metrics: the box itself only, until a setting opens it; its token is a secret.
+    assert.equal(shown.metricsAccess!.value, 'local');
+    assert.equal(await writeSetting(store, 'metricsAccess', 'token'), 'token');
+    assert.equal(await writeSetting(store, 'metricsToken', 'a-long-enough-token-0123456789'), '***');
+    assert.equal(await store.get('metricsToken'), 'a-long-enough-token-0123456789');
   });
 });

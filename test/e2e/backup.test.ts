@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as pgConnect, findPgBin, findPgTools } from '../../src/db';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { connect, type Client } from '../harness/ws';
 
@@ -62,7 +62,7 @@ before(async () => {
   dir = await workspace('ap-backup-');
   root = await rootWithConfig(dir, { backup: { stallTimeout: 2 } });
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
-  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  port = (await readyPorts(run)).app;
   for (const fixture of ['echo', 'pbxecho']) {
     assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture(fixture, join(dir, 'packages')), '--root', root]).status, 0);
   }

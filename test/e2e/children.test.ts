@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
 let echo: string;
@@ -28,12 +28,12 @@ async function prepareRoot(name: string): Promise<string> {
 
 async function startWithEcho(root: string, ...extra: string[]): Promise<{ run: Run; port: number; servicePid: number }> {
   const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', ...extra]);
-  const [, port] = await run.waitFor(/ready: Manager at http:\/\/[^:]+:(\d+)\//);
+  const port = (await readyPorts(run)).app;
   const servicePid = await until('echo running', async () => {
     const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
     return list[0]?.state === 'running' ? (list[0].pid as number) : undefined;
   });
-  return { run, port: Number(port), servicePid };
+  return { run, port, servicePid };
 }
 
 const alive = (pid: number) => {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { createCertificate } from '../../src/tls';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 
 const asRoot = process.getuid?.() === 0;
@@ -100,7 +100,7 @@ before(async () => {
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
 
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '16M', '--monitor-interval', '1']);
-  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  port = (await readyPorts(run)).app;
   for (const [name, value] of [
     ['diskThreshold', '90'],
     ['eventsUrl', `http://127.0.0.1:${(events.address() as AddressInfo).port}/events`],

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as pgConnect } from '../../src/db';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { connect, type Client } from '../harness/ws';
 
@@ -33,7 +33,7 @@ const dbcount = async (path: string) => {
 
 async function start(): Promise<void> {
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
-  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  port = (await readyPorts(run)).app;
 }
 
 async function servicesRunning(): Promise<void> {

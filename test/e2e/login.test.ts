@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, REPO, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { connect, type Client } from '../harness/ws';
 
@@ -34,7 +34,7 @@ before(async () => {
     ],
   });
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
-  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  port = (await readyPorts(run)).app;
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('pbxecho', join(dir, 'packages')), '--root', root]).status, 0);
   await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
 });

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { until } from '../harness/http';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
@@ -18,6 +18,8 @@ let root: string;
 let run: Run;
 let base: string;
 let httpsBase: string;
+/** The apps' origin: the same host, another port. */
+let appsOrigin: string;
 const PASSWORD = 'a-good-pass-2026';
 
 interface Answer {
@@ -78,10 +80,11 @@ before(async () => {
   dir = await workspace('ap-mgr-');
   root = await rootWithConfig(dir, {});
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
-  const port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
-  base = `http://127.0.0.1:${port}`;
+  const ports = await readyPorts(run);
+  base = `http://127.0.0.1:${ports.manager}`;
+  appsOrigin = `http://127.0.0.1:${ports.app}`;
   const status = JSON.parse(runApSync(['ctl', 'status', '--json', '--root', root]).stdout);
-  httpsBase = `https://127.0.0.1:${status.http.httpsPort}`;
+  httpsBase = `https://127.0.0.1:${status.http.managerHttpsPort}`;
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
 });
 
@@ -154,6 +157,9 @@ describe('Manager API over HTTP', () => {
     assert.deepEqual([noToken.status, noToken.body.error.code], [403, 'CSRF']);
     const foreign = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' }, { origin: 'http://evil.example' });
     assert.equal(foreign.status, 403);
+    // Same host, the apps' port: same-site, so the cookie rides along, but not the Manager's origin.
+    const fromApps = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' }, { origin: appsOrigin });
+    assert.deepEqual([fromApps.status, fromApps.body.error.code], [403, 'CSRF']);
     const sameSite = await client.call('POST', '/instances', { service: 'echo', name: 'csrf', domain: 'example.com' }, { origin: base });
     assert.equal(sameSite.status, 201, JSON.stringify(sameSite.body));
     const viaGet = await client.call('GET', '/instances/csrf@example.com/stop');
@@ -339,6 +345,7 @@ describe('Manager API over HTTP', () => {
     assert.equal(await refused({ origin: base }), 401, 'no session');
     assert.equal(await refused({ origin: 'http://evil.example', cookie: client.cookie }), 403, 'another site');
     assert.equal(await refused({ origin: `https://${host}`, cookie: client.cookie }), 403, 'another scheme');
+    assert.equal(await refused({ origin: appsOrigin, cookie: client.cookie }), 403, "the apps' port of this host");
 
     const ws = new WebSocket(url, { headers: { origin: base, cookie: client.cookie }, localAddress: '127.0.0.11' });
     const seen: any[] = [];

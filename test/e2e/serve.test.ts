@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, findPgBin, MIGRATIONS } from '../../src/db';
-import { ensureStopped, listenNotify, processesMentioning, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, listenNotify, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
 before(async () => {
@@ -17,10 +17,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 const serveArgs = (root: string, ...extra: string[]) => ['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '1M', '--log-level', 'debug', ...extra];
 
-async function ready(run: Run): Promise<number> {
-  const [, port] = await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\/manager\//);
-  return Number(port);
-}
+const ready = (run: Run) => readyPorts(run);
 
 async function stop(run: Run, signal: NodeJS.Signals): Promise<[number | null, NodeJS.Signals | null]> {
   run.child.kill(signal);
@@ -57,9 +54,10 @@ describe('ap serve (bundled)', () => {
     try {
       const run = runAp(serveArgs(root), { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' });
       runs.push(run);
-      const port = await ready(run);
+      const { app: port, manager } = await ready(run);
+      assert.notEqual(manager, port, 'the Manager has a port of its own');
       await notify.waitFor('READY=1');
-      await notify.waitFor(`STATUS=serving on port ${port}`);
+      await notify.waitFor(`STATUS=serving apps on port ${port}, the Manager on port ${manager}`);
       await notify.waitFor('WATCHDOG=1');
       assert.match(notify.messages.text, /^STATUS=starting the database$/m);
 
@@ -70,7 +68,7 @@ describe('ap serve (bundled)', () => {
       assert.equal(body.db, 'ok');
       assert.equal(body.board, 'dev');
 
-      const page = await fetch(`http://127.0.0.1:${port}/manager/`);
+      const page = await fetch(`http://127.0.0.1:${manager}/manager/`);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /App Platform Manager/);
       assert.equal((await fetch(`http://127.0.0.1:${port}/elsewhere`)).status, 404);
@@ -81,10 +79,12 @@ describe('ap serve (bundled)', () => {
       assert.equal(status.state, 'running');
       assert.equal(status.pid, run.child.pid);
       assert.equal(status.http.port, port);
+      assert.equal(status.http.managerPort, manager);
       assert.equal(status.db.mode, 'managed');
       assert.equal(status.db.schemaVersion, MIGRATIONS.at(-1)!.version);
       const human = runApSync(['ctl', 'status', '--root', root]);
       assert.match(human.stdout, /state: +running/);
+      assert.match(human.stdout, new RegExp(`apps: +127\\.0\\.0\\.1 port ${port}, https port \\d+\nmanager: +127\\.0\\.0\\.1 port ${manager}, https port \\d+`));
 
       // The state layout of DESIGN.md, and the reserve file.
       for (const folder of ['mnt/sda1', 'mnt/sda2/pgsql', 'mnt/sda2/apps', 'mnt/sda2/log/apps', 'mnt/sda2/log/core_dumps', 'home/root']) {

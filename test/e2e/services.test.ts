@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createCertificate } from '../../src/tls';
 import { cpuMs, fetchRaw, rssKb, streamedEcho, until } from '../harness/http';
-import { buildFixture, ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -17,6 +17,7 @@ let root: string;
 let run: Run;
 let http: string;
 let httpsPort: number;
+let managerHttpsPort: number;
 let pid: number;
 
 const ctl = (...args: string[]) => {
@@ -47,10 +48,9 @@ before(async () => {
   // With a gateway's young generation (as S92manager runs it on an IPx10), chunk garbage dies young:
   // the memory bound below then measures what is held, not how far a loaded machine let garbage pile up.
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], { NODE_OPTIONS: '--max-semi-space-size=1' });
-  const [, port] = await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//);
-  http = `http://127.0.0.1:${port}`;
+  http = `http://127.0.0.1:${(await readyPorts(run)).app}`;
   pid = run.child.pid!;
-  httpsPort = ctl('status').http.httpsPort;
+  ({ httpsPort, managerHttpsPort } = ctl('status').http);
   const installed = ctl('service', 'install', await buildFixture('echo', join(dir, 'packages')));
   assert.equal(installed.name, 'echo');
   await until('echo running', async () => (ctl('service', 'list').find((s: { name: string; state: string }) => s.name === 'echo' && s.state === 'running') ? true : undefined));
@@ -169,6 +169,8 @@ describe('HTTPS', () => {
     const answer = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: cert });
     assert.equal(answer.status, 200);
     await assert.rejects(fetchRaw(`https://127.0.0.1:${httpsPort}/manager/health`), /self-signed|self signed/);
+    // The Manager's own HTTPS listener serves the same certificate.
+    assert.equal((await fetchRaw(`https://127.0.0.1:${managerHttpsPort}/manager/health`, { ca: cert })).status, 200);
   });
 
   it('switches to an uploaded chain from a test CA, and rejects a bad one', async () => {
@@ -180,6 +182,8 @@ describe('HTTPS', () => {
     assert.match(installed.subject, /box\.example\.com/);
     const answer = await fetchRaw(`https://127.0.0.1:${httpsPort}/example.com/echo1/hello`, { ca: ca.certPem, servername: 'box.example.com' });
     assert.equal(answer.status, 200);
+    // The Manager's HTTPS listener took the new chain too.
+    assert.equal((await fetchRaw(`https://127.0.0.1:${managerHttpsPort}/manager/health`, { ca: ca.certPem, servername: 'box.example.com' })).status, 200);
     const shown = ctl('cert', 'show');
     assert.deepEqual([shown.custom, /box\.example\.com/.test(shown.subject), /Test Root CA/.test(shown.issuer)], [true, true, true]);
 

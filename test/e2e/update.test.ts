@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateKeyPair } from '../../src/image/sign';
 import { buildTestImage, publishImage, startImageStore, type ImageStore } from '../../tools/image/lib';
 import { fetchRaw, until } from '../harness/http';
-import { ensureStopped, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -49,7 +49,7 @@ before(async () => {
   await mkdir(join(root, 'mnt/sda2'), { recursive: true });
   await writeFile(join(root, 'mnt/sda2/ramdisk.log'), '2026-11-28T00:00:00Z applying image 130012\nfinished\n');
   run = runAp(['serve', '--root', root, '--board', 'x86_64', '--db', 'managed', '--http-port', '0', '--https-port', '0', '--host', '127.0.0.1', '--reserve-size', '0', '--reboot-command', `touch ${rebootMarker}`]);
-  port = Number((await run.waitFor(/ready: Manager at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+  port = (await readyPorts(run)).app;
   ctl('boot', 'normal');
 });
 

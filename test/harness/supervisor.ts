@@ -74,13 +74,14 @@ export function runAp(args: readonly string[], env: Record<string, string> = {})
 
 /**
  * Waits for the supervisor's ready line; the ports its apps (instances, health)
- * and its Manager (UI, /manager/api, the event socket) answer HTTP on. New
- * tests take the Manager's port from here, never from the apps' port, so they
- * hold when the Manager moves onto an origin of its own.
+ * and its Manager (UI, /manager/api, the event socket) answer HTTP on: two
+ * listeners, two origins. Tests take each port from here.
  */
 export async function readyPorts(run: Run, timeoutMs = 60_000): Promise<{ app: number; manager: number }> {
-  const [, port] = await run.waitFor(/ready: Manager at http:\/\/[^\s]*:(\d+)\//, timeoutMs);
-  return { app: Number(port), manager: Number(port) };
+  const [, manager] = await run.waitFor(/ready: Manager at http:\/\/[^\s]*:(\d+)\//, timeoutMs);
+  // Logged just before the ready line.
+  const [, app] = await run.waitFor(/apps at http:\/\/[^\s]*:(\d+)\//, 1000);
+  return { app: Number(app), manager: Number(manager) };
 }
 
 /** Runs `node dist/ap.js ...args` to completion. */

@@ -52,6 +52,7 @@ describe('init scripts', () => {
     const status = JSON.parse(ctl.stdout);
     assert.equal(status.state, 'running');
     assert.equal(status.db.mode, 'attached');
+    assert.notEqual(status.http.managerPort, status.http.port, 'the Manager listens apart from the apps');
     assert.equal(status.db.schemaVersion, MIGRATIONS.at(-1)!.version);
     assert.match(await readFile(join(root, 'mnt/sda2/log/apps/manager/manager.log'), 'utf8'), /ready: Manager at/);
     const supervisor = status.pid as number;

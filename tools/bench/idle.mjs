@@ -60,9 +60,9 @@ for (let i = 0; i < runs; i++) {
   chmodSync(root, 0o755);
   try {
     // First boot (initdb) is a one-off; measure the second, the everyday start.
-    const first = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--reserve-size', '0'], /ready: Manager/);
+    const first = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], /ready: Manager/);
     await stop(first.child);
-    const sup = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--reserve-size', '0'], /ready: Manager/);
+    const sup = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], /ready: Manager/);
     await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle
     results.supervisor.ms.push(sup.ms);
     results.supervisor.rss.push(rssKb(sup.child.pid));
