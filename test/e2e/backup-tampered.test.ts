@@ -89,7 +89,7 @@ after(async () => {
     run.child.kill('SIGTERM');
     await ensureStopped(run);
   }
-  await rm(marker, { force: true });
+  for (const kind of ['test', 'restore', 'manager']) await rm(`${marker}-${kind}`, { force: true });
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -158,25 +158,31 @@ describe('restoring backups nobody can vouch for', () => {
   });
 
   it('refuses an instance backup whose view definition runs RESET ROLE and COPY … TO PROGRAM, on restore and on verify', async () => {
+    // One file whose program leaves one mark, one whose program leaves another, so each way in is shown on its own.
     const crafted = join(dir, 'crafted.apbk');
-    await tamper(honest, crafted, 'CREATE VIEW public.v AS', `RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch ${marker}'; `);
+    await tamper(honest, crafted, 'CREATE VIEW public.v AS', `RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch ${marker}-test'; `);
+    const craftedRestore = join(dir, 'crafted-restore.apbk');
+    await tamper(honest, craftedRestore, 'CREATE VIEW public.v AS', `RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch ${marker}-restore'; `);
     const instances = ctl('instance', 'list').instances;
     const before = await clusterState();
 
-    const clone = job('restore', 'instance', crafted, '--name', 'evil', '--domain', 'example.com');
+    const tested = job('backup', 'verify', crafted, '--restore-test');
+    assert.equal(await exists(`${marker}-test`), false, 'the restore test did not run the program');
+    assert.equal(tested.state, 'failed', tested.message);
+    assert.match(tested.message, /COPY … PROGRAM in VIEW public\.v/);
+    const clone = job('restore', 'instance', craftedRestore, '--name', 'evil', '--domain', 'example.com');
+    assert.equal(await exists(`${marker}-restore`), false, 'the restore did not run the program');
     assert.equal(clone.state, 'failed');
     assert.match(clone.message, /BAD_BACKUP|holds statements a restore never runs/);
     assert.match(clone.message, /SET\/RESET ROLE in VIEW public\.v/);
     assert.match(clone.message, /COPY … PROGRAM in VIEW public\.v/);
-    const replace = job('restore', 'instance', crafted, '--replace');
+    const replace = job('restore', 'instance', craftedRestore, '--replace');
     assert.equal(replace.state, 'failed');
-    for (const args of [['backup', 'verify', crafted, '--restore-test'], ['backup', 'verify', crafted]]) {
-      const verify = job(...args);
-      assert.equal(verify.state, 'failed', `${args.join(' ')}: ${verify.message}`);
-      assert.match(verify.message, /COPY … PROGRAM in VIEW public\.v/);
-    }
+    const verify = job('backup', 'verify', crafted);
+    assert.equal(verify.state, 'failed', verify.message);
+    assert.match(verify.message, /COPY … PROGRAM in VIEW public\.v/);
 
-    assert.equal(await exists(marker), false, 'the program did not run');
+    assert.equal(await exists(`${marker}-restore`), false, 'the restore did not run the program');
     assert.deepEqual(ctl('instance', 'list').instances, instances);
     assert.deepEqual(await clusterState(), before);
   });
@@ -185,16 +191,17 @@ describe('restoring backups nobody can vouch for', () => {
     const honestManager = join(dir, 'manager.apbk');
     assert.equal(job('backup', 'manager', '--file', honestManager).state, 'succeeded');
     const crafted = join(dir, 'manager-crafted.apbk');
-    await tamper(honestManager, crafted, 'CREATE TABLE public.config (', `RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch ${marker}'; `);
+    await tamper(honestManager, crafted, 'CREATE TABLE public.config (', `RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch ${marker}-manager'; `);
     ctl('setting', 'set', 'timezone', 'Asia/Tokyo');
     const before = await clusterState();
 
     const restore = job('restore', 'manager', crafted);
+    assert.equal(await exists(`${marker}-manager`), false, 'the Manager restore did not run the program');
     assert.equal(restore.state, 'failed');
     assert.match(restore.message, /COPY … PROGRAM in TABLE public\.config/);
     const verify = job('backup', 'verify', crafted, '--restore-test');
     assert.equal(verify.state, 'failed');
-    assert.equal(await exists(marker), false, 'the program did not run');
+    assert.equal(await exists(`${marker}-manager`), false, 'the restore test did not run the program');
     assert.equal(ctl('setting', 'list').settings.timezone.value, 'Asia/Tokyo');
     assert.deepEqual(await clusterState(), before);
 
