@@ -47,9 +47,12 @@ export async function onDatabase<T>(cluster: Cluster, database: string, fn: (sql
 
 /**
  * After an instance restore: everything the restore role made becomes the
- * instance role's, and the restore role goes. Run on the scratch database.
+ * instance role's, and the restore role goes. Run on the scratch database
+ * (named like the role). Settings the restore role put on its database (a
+ * search_path, say) go too: superuser tools connect to it later.
  */
 export async function handOver(scratchSql: Sql, restorer: string, owner: string): Promise<void> {
+  await scratchSql.unsafe(`ALTER DATABASE ${quoteIdent(restorer)} RESET ALL`);
   await scratchSql.unsafe(`REASSIGN OWNED BY ${quoteIdent(restorer)} TO ${quoteIdent(owner)}`);
   await scratchSql.unsafe(`DROP OWNED BY ${quoteIdent(restorer)}`);
 }

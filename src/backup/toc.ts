@@ -132,6 +132,8 @@ const FORBIDDEN: readonly [RegExp, string][] = [
   [/\blanguage\s+'?(?:c|internal)'?\b/i, 'a function in C or internal (untrusted)'],
   [/\bdblink\w*\s*\(|\bpostgres_fdw\b/i, 'dblink/postgres_fdw'],
   [/\balter\s+system\b/i, 'ALTER SYSTEM'],
+  // pg_restore without --create prints no database entries; settings on the database would outlive the restore.
+  [/\balter\s+database\b/i, 'ALTER DATABASE'],
   [/\b(?:create|alter)\s+(?:role|user|group)\b/i, 'CREATE/ALTER ROLE'],
 ];
 

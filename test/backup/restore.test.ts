@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import postgres from 'postgres';
 import { pgDump, pgRestore } from '../../src/backup/pg';
-import { createRestoreRole, dropScratch } from '../../src/backup/restore';
+import { createRestoreRole, dropScratch, handOver } from '../../src/backup/restore';
 import { connect, findPgBin, findPgTools } from '../../src/db';
 import { ApError } from '../../src/errors';
 import { createTestDatabase, stopTestCluster, testCluster } from '../harness/pg';
@@ -68,6 +69,41 @@ describe('the restore role', () => {
       await admin.end({ timeout: 1 });
       await source.drop();
       await rm(marker, { force: true });
+    }
+  });
+
+  it('hands everything over to the instance user, and takes back settings the restore role put on its database', async () => {
+    const cluster = await testCluster();
+    const admin = connect({ socketDir: cluster.socketDir, port: cluster.port, database: 'postgres', max: 1 });
+    const name = `ap_restore_${randomBytes(6).toString('hex')}`;
+    const owner = `ap_owner_${randomBytes(6).toString('hex')}`;
+    try {
+      const role = await createRestoreRole(admin, cluster, name);
+      await admin.unsafe(`CREATE DATABASE "${name}" OWNER "${name}"`);
+      await admin.unsafe(`CREATE ROLE "${owner}"`);
+      const asRole = postgres({ host: cluster.socketDir, port: cluster.port, database: name, username: name, password: role.password, max: 1, onnotice: () => {} });
+      try {
+        await asRole.unsafe(`CREATE TABLE t (a int); CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'; ALTER DATABASE "${name}" SET search_path = evil, public`);
+      } finally {
+        await asRole.end({ timeout: 1 });
+      }
+      const db = connect({ socketDir: cluster.socketDir, port: cluster.port, database: name, max: 1 });
+      try {
+        await handOver(db, name, owner);
+        const [seen] = await db<{ table: string; fn: string; database: string; settings: number }[]>`
+          SELECT (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 't') AS table,
+                 (SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'f') AS fn,
+                 (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()) AS database,
+                 (SELECT count(*)::int FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()) AS settings`;
+        assert.deepEqual(seen, { table: owner, fn: owner, database: owner, settings: 0 });
+      } finally {
+        await db.end({ timeout: 1 });
+      }
+      await admin.unsafe(`DROP ROLE "${name}"`); // nothing of it is left
+    } finally {
+      await dropScratch(admin, name).catch(() => {});
+      await admin.unsafe(`DROP ROLE IF EXISTS "${owner}"`).catch(() => {});
+      await admin.end({ timeout: 1 });
     }
   });
 });

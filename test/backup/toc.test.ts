@@ -131,6 +131,7 @@ describe('dump SQL scan', () => {
       "CREATE FUNCTION public.f() RETURNS int LANGUAGE c AS '/tmp/evil.so', 'f';",
       '-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: u',
       'SET SESSION AUTHORIZATION postgres;',
+      'ALTER DATABASE x SET search_path = evil;',
       'COPY public.t (a) FROM stdin;',
       '1',
       '\\.',
@@ -140,6 +141,7 @@ describe('dump SQL scan', () => {
       'COPY … PROGRAM in VIEW public.v',
       'a function in C or internal (untrusted) in FUNCTION public.f()',
       'SET SESSION AUTHORIZATION in TABLE DATA public.t',
+      'ALTER DATABASE in TABLE DATA public.t',
     ]);
   });
 });
