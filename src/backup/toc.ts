@@ -151,21 +151,44 @@ export class ScriptScanner {
   private current = '';
 
   write(chunk: string): void {
-    const lines = (this.partial + chunk).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.line(line);
+    // `partial` always starts at the beginning of a line.
+    const text = this.partial + chunk;
+    this.partial = '';
+    let pos = 0;
+    while (pos < text.length) {
+      if (this.inCopy) {
+        // Rows are skipped without splitting them into lines: most of a dump is rows.
+        let end = -1;
+        if (text.startsWith('\\.\n', pos)) end = pos;
+        else {
+          const found = text.indexOf('\n\\.\n', pos);
+          if (found >= 0) end = found + 1;
+        }
+        if (end < 0) {
+          const last = text.lastIndexOf('\n');
+          this.partial = last >= pos ? text.slice(last + 1) : text.slice(pos);
+          return;
+        }
+        this.inCopy = false;
+        pos = end + 3;
+        continue;
+      }
+      const newline = text.indexOf('\n', pos);
+      if (newline < 0) {
+        this.partial = text.slice(pos);
+        return;
+      }
+      this.line(text.slice(pos, newline));
+      pos = newline + 1;
+    }
   }
 
   end(): void {
-    if (this.partial) this.line(this.partial);
+    if (this.partial && !this.inCopy) this.line(this.partial);
     this.partial = '';
   }
 
   private line(line: string): void {
-    if (this.inCopy) {
-      if (line === '\\.') this.inCopy = false;
-      return;
-    }
     if (line.startsWith('-- ')) {
       const name = /^-- (?:Data for )?Name: (.*?); Type: (.*?); Schema: (.*?);/.exec(line);
       if (name) this.current = `${name[2]} ${name[3] === '-' ? '' : `${name[3]}.`}${name[1]}`;
