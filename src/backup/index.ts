@@ -23,12 +23,12 @@ import {
   copyManagerData,
   createRestoreRole,
   dropScratch,
-  grantDataOnly,
   handOver,
   managerObjects,
   migrateScratch,
   migrateScratchToLatest,
   onDatabase,
+  prepareDataOnly,
   privilegedRoles,
   refusePrivileged,
 } from './restore';
@@ -242,7 +242,7 @@ export class Backups {
       await migrateScratch(db, version);
       const { tables, sequences } = await managerObjects(db);
       const keep = auditManagerToc(toc, tables, sequences);
-      await grantDataOnly(db, scratch, scratch);
+      await prepareDataOnly(db, scratch, scratch, tables);
       const args = ['--data-only', '--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch];
       const input = onBytes ? counted(dumpStream(backup), onBytes) : dumpStream(backup);
       await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n');

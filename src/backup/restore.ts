@@ -87,8 +87,14 @@ export async function managerObjects(sql: Sql): Promise<{ tables: Set<string>; s
   return { tables: new Set(tables.map((t) => t.name)), sequences: new Set(sequences.map((s) => s.name)) };
 }
 
-/** Gives the restore role what a data-only restore into the supervisor's tables needs, and nothing else. */
-export async function grantDataOnly(scratchSql: Sql, scratch: string, restorer: string): Promise<void> {
+/**
+ * Empties the scratch database's tables (rows a migration may have put there
+ * come from the backup instead, as they did when the whole database was
+ * restored) and gives the restore role what a data-only restore into them
+ * needs, and nothing else.
+ */
+export async function prepareDataOnly(scratchSql: Sql, scratch: string, restorer: string, tables: ReadonlySet<string>): Promise<void> {
+  if (tables.size) await scratchSql.unsafe(`TRUNCATE ${[...tables].map((t) => `public.${quoteIdent(t)}`).join(', ')}`);
   const role = quoteIdent(restorer);
   await scratchSql.unsafe(`GRANT CONNECT ON DATABASE ${quoteIdent(scratch)} TO ${role}`);
   await scratchSql.unsafe(`GRANT USAGE ON SCHEMA public TO ${role}`);
