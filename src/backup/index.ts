@@ -17,7 +17,22 @@ import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
 import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
 import { backupFile, dumpStream, verifyBackupFile, type BackupMeta, type VerifiedBackup } from './format';
-import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, type PgConnection } from './pg';
+import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, pgRestoreScript, type PgConnection } from './pg';
+import {
+  checkRestoredInstances,
+  copyManagerData,
+  createRestoreRole,
+  dropScratch,
+  handOver,
+  managerObjects,
+  migrateScratch,
+  migrateScratchToLatest,
+  onDatabase,
+  prepareDataOnly,
+  privilegedRoles,
+  refusePrivileged,
+} from './restore';
+import { auditInstanceToc, auditManagerToc, parseToc, ScriptScanner, type TocEntry } from './toc';
 import { counted, redactUrl, toFile, toUrl } from './targets';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
@@ -178,19 +193,19 @@ export class Backups {
     }
   }
 
-  /** Checks a backup file: framing, checksum, pg_restore --list, and optionally a full restore into a scratch database. */
+  /** Checks a backup file: framing, checksum, what the dump holds, and optionally a full restore into a scratch database. */
   startVerify(path: string, restoreTest: boolean): JobView {
     return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
-      const backup = await this.check(path, job);
-      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it`;
+      const { backup, toc } = await this.check(path, job);
+      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
       if (restoreTest) {
         const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
         job.progress(0, null, `restoring into scratch database ${scratch}`);
-        await this.options.sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} ENCODING 'UTF8'`);
         try {
-          await pgRestore(this.options.tools(), this.local, ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch], dumpStream(backup));
+          if (backup.meta.kind === 'manager') await this.restoreManagerScratch(backup, toc, scratch);
+          else await this.restoreInstanceScratch(backup, toc, scratch);
         } finally {
-          await this.options.sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`);
+          await dropScratch(this.options.sql, scratch);
         }
         result += '; it restores completely (into a scratch database, dropped again)';
       }
@@ -198,12 +213,64 @@ export class Backups {
     });
   }
 
-  /** Verifies the file as a whole and that pg_restore reads the dump. */
-  private async check(path: string, job: JobControl): Promise<VerifiedBackup> {
+  /**
+   * Verifies the file as a whole, reads the dump's table of contents, and
+   * scans the SQL a restore would run; refuses (BAD_BACKUP) what no backup of
+   * ours holds. Changes nothing.
+   */
+  private async check(path: string, job: JobControl): Promise<{ backup: VerifiedBackup; toc: TocEntry[] }> {
     const backup = await verifyBackupFile(path, (bytes, total) => job.progress(bytes, total, 'verifying the checksum'));
     job.progress(0, null, 'reading the dump with pg_restore --list');
-    await pgRestoreList(this.options.tools(), dumpStream(backup));
-    return backup;
+    const toc = parseToc(await pgRestoreList(this.options.tools(), dumpStream(backup)));
+    if (backup.meta.kind === 'instance') auditInstanceToc(toc);
+    job.progress(0, backup.dumpLength, 'checking the statements in the dump');
+    const scanner = new ScriptScanner();
+    await pgRestoreScript(this.options.tools(), counted(dumpStream(backup), (bytes) => job.progress(bytes, backup.dumpLength, 'checking the statements in the dump')), (text) => scanner.write(text));
+    scanner.end();
+    scanner.check();
+    return { backup, toc };
+  }
+
+  /**
+   * Restores an instance dump into a new scratch database, as a new role of
+   * the same name that owns nothing else and may do nothing else; the role is
+   * left for the caller to hand over or drop (dropScratch).
+   */
+  private async restoreInstanceScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, onBytes?: (bytes: number) => void): Promise<void> {
+    const keep = auditInstanceToc(toc);
+    const role = await createRestoreRole(this.options.sql, this.options.cluster, scratch);
+    // Owned by the restore role, so what it creates may go into public (PostgreSQL 15: public belongs to the database owner).
+    await this.options.sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} OWNER ${quoteIdent(scratch)} ENCODING 'UTF8'`);
+    const args = ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch];
+    const input = onBytes ? counted(dumpStream(backup), onBytes) : dumpStream(backup);
+    await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n');
+  }
+
+  /**
+   * Restores a Manager dump into a new scratch database: the supervisor makes
+   * the manager schema of the backup's version there itself, the restore role
+   * may only insert rows into its tables, pg_restore restores only their
+   * data; then the schema is brought up to date.
+   */
+  private async restoreManagerScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, onBytes?: (bytes: number) => void): Promise<void> {
+    const version = backup.meta.schemaVersion ?? 0;
+    if (version > this.options.latestSchema) {
+      throw new ApError('BAD_BACKUP', `${backup.path} has manager schema ${version}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
+    }
+    const sql = this.options.sql;
+    await sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} ENCODING 'UTF8'`);
+    const role = await createRestoreRole(sql, this.options.cluster, scratch);
+    await onDatabase(this.options.cluster, scratch, async (db) => {
+      await migrateScratch(db, version);
+      const { tables, sequences } = await managerObjects(db);
+      const keep = auditManagerToc(toc, tables, sequences);
+      await prepareDataOnly(db, scratch, scratch, tables);
+      const args = ['--data-only', '--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch];
+      const input = onBytes ? counted(dumpStream(backup), onBytes) : dumpStream(backup);
+      await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n');
+      await migrateScratchToLatest(db);
+      await checkRestoredInstances(db, sql);
+    });
   }
 
   /** Restores an instance backup (the file is verified first; nothing changes if it is bad). */
@@ -230,35 +297,34 @@ export class Backups {
   }
 
   private async restoreInstance(path: string, options: RestoreOptions, job: JobControl): Promise<string> {
-    {
-      const backup = await this.check(path, job);
-      if (backup.meta.kind !== 'instance') throw new ApError('BAD_BACKUP', `${path} is a ${backup.meta.kind} backup, not an instance backup`);
-      const next = this.restoredInstance(backup, options);
-      const id = instanceId(next);
-      job.progress(0, null, `restoring into a scratch database for ${id}`);
-      const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
-      let roleCreated = false;
-      const sql = this.options.sql;
+    const { backup, toc } = await this.check(path, job);
+    if (backup.meta.kind !== 'instance') throw new ApError('BAD_BACKUP', `${path} is a ${backup.meta.kind} backup, not an instance backup`);
+    const next = this.restoredInstance(backup, options);
+    const id = instanceId(next);
+    const sql = this.options.sql;
+    refusePrivileged(await privilegedRoles(sql, [next.dbUser]), `the restore of ${id}`);
+    job.progress(0, backup.dumpLength, `restoring into a scratch database for ${id}`);
+    const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
+    let roleCreated = false;
+    try {
+      await this.restoreInstanceScratch(backup, toc, scratch, (bytes) => job.progress(bytes, backup.dumpLength, `restoring into a scratch database for ${id}`));
       try {
-        try {
-          await sql.unsafe(`CREATE USER ${quoteIdent(next.dbUser)}`);
-          roleCreated = true;
-        } catch (err) {
-          if (sqlState(err) !== SQLSTATE.duplicateObject) throw err;
-        }
-        // Owned by the instance's user, so what pg_restore creates as that role may go into public.
-        await sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} OWNER ${quoteIdent(next.dbUser)} ENCODING 'UTF8'`);
-        const args = ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '--role', next.dbUser, '-d', scratch];
-        await pgRestore(this.options.tools(), this.local, args, dumpStream(backup));
-        job.progress(backup.dumpLength, backup.dumpLength, `putting ${id} in place`);
-        await this.options.instances.installRestored(next, scratch, options.replace === true);
+        await sql.unsafe(`CREATE USER ${quoteIdent(next.dbUser)}`);
+        roleCreated = true;
       } catch (err) {
-        await sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`).catch(() => {});
-        if (roleCreated) await sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(next.dbUser)}`).catch(() => {});
-        throw err;
+        if (sqlState(err) !== SQLSTATE.duplicateObject) throw err;
       }
-      return `restored ${id} (backup of ${backup.meta.instance!.name}@${backup.meta.instance!.domain} from ${backup.meta.createdAt})`;
+      // Every object, and the database, becomes the instance user's (also in a clone); the restore role goes.
+      await onDatabase(this.options.cluster, scratch, (db) => handOver(db, scratch, next.dbUser));
+      await sql.unsafe(`DROP ROLE ${quoteIdent(scratch)}`);
+      job.progress(backup.dumpLength, backup.dumpLength, `putting ${id} in place`);
+      await this.options.instances.installRestored(next, scratch, options.replace === true);
+    } catch (err) {
+      await dropScratch(sql, scratch).catch(() => {});
+      if (roleCreated) await sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(next.dbUser)}`).catch(() => {});
+      throw err;
     }
+    return `restored ${id} (backup of ${backup.meta.instance!.name}@${backup.meta.instance!.domain} from ${backup.meta.createdAt})`;
   }
 
   /** The instance a restore makes: the backup's, or a clone under another name, or the one it replaces with the backup's settings. */
@@ -310,20 +376,23 @@ export class Backups {
   }
 
   private async restoreManager(path: string, job: JobControl): Promise<string> {
-    {
-      const backup = await this.check(path, job);
-      if (backup.meta.kind !== 'manager') throw new ApError('BAD_BACKUP', `${path} is an instance backup, not a Manager backup`);
-      if ((backup.meta.schemaVersion ?? 0) > this.options.latestSchema) {
-        throw new ApError('BAD_BACKUP', `${path} has manager schema ${backup.meta.schemaVersion}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
-      }
-      job.progress(0, null, 'restoring the manager database');
-      await this.options.instances.exclusive(() =>
-        pgRestore(this.options.tools(), this.local, ['--clean', '--if-exists', '--exit-on-error', '--single-transaction', '-d', 'manager'], dumpStream(backup)),
-      );
-      job.progress(backup.dumpLength, backup.dumpLength, 'bringing the configuration back');
-      await this.options.afterManagerRestore();
-      return `restored the Manager (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
+    const { backup, toc } = await this.check(path, job);
+    if (backup.meta.kind !== 'manager') throw new ApError('BAD_BACKUP', `${path} is an instance backup, not a Manager backup`);
+    if ((backup.meta.schemaVersion ?? 0) > this.options.latestSchema) {
+      throw new ApError('BAD_BACKUP', `${path} has manager schema ${backup.meta.schemaVersion}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
     }
+    job.progress(0, backup.dumpLength, 'restoring the manager database into a scratch database');
+    const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
+    try {
+      await this.restoreManagerScratch(backup, toc, scratch, (bytes) => job.progress(bytes, backup.dumpLength, 'restoring the manager database into a scratch database'));
+      job.progress(backup.dumpLength, backup.dumpLength, 'putting the configuration in place');
+      await this.options.instances.exclusive(() => onDatabase(this.options.cluster, scratch, (db) => copyManagerData(this.options.sql, db)));
+    } finally {
+      await dropScratch(this.options.sql, scratch).catch((err: unknown) => this.options.log.warn(`restore: dropping ${scratch}: ${describe(err)}`));
+    }
+    job.progress(backup.dumpLength, backup.dumpLength, 'bringing the configuration back');
+    await this.options.afterManagerRestore();
+    return `restored the Manager (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
   }
 
   /**

@@ -3,7 +3,8 @@
 // last lines it wrote.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { ApError } from '../errors';
 
@@ -37,13 +38,15 @@ function stderrTail(child: ChildProcess): () => string {
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     text = (text + chunk).slice(-4000);
   });
-  return () =>
-    text
+  return () => {
+    const lines = text
       .split('\n')
       .map((l) => l.trim())
-      .filter(Boolean)
-      .slice(-3)
-      .join(' / ');
+      .filter(Boolean);
+    // The error line first: after it pg_restore prints the whole failed command.
+    const error = lines.findIndex((l) => / error: /.test(l));
+    return (error >= 0 ? lines.slice(error, error + 3) : lines.slice(-3)).join(' / ');
+  };
 }
 
 function exited(child: ChildProcess): Promise<number> {
@@ -89,32 +92,59 @@ export async function* pgDump(tools: string, conn: PgConnection, database: strin
   }
 }
 
-/** Runs pg_restore with `args`, feeding it `input`; throws RESTORE_FAILED with its last lines. */
-export async function pgRestore(tools: string, conn: PgConnection, args: readonly string[], input: Readable): Promise<void> {
-  const child = spawn(join(tools, 'pg_restore'), [...args, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn) });
-  const tail = stderrTail(child);
-  const done = exited(child);
-  const fed = pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
-    // pg_restore stopping early closes its stdin: its status says why.
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
-  });
-  const code = await done;
-  await fed.catch(() => {});
-  if (code !== 0) throw new ApError('RESTORE_FAILED', `pg_restore failed (status ${code}): ${tail() || 'no message'}`);
+/**
+ * Runs pg_restore with `args`, feeding it `input`; throws RESTORE_FAILED with
+ * its last lines. `list` (the entries to restore, `pg_restore -L`) is written
+ * to a private temporary file for the run (pg_restore cannot read it from a
+ * socket, which is what Node's extra stdio pipes are), removed afterwards.
+ */
+export async function pgRestore(tools: string, conn: PgConnection, args: readonly string[], input: AsyncIterable<Buffer>, list?: string): Promise<void> {
+  const folder = list === undefined ? null : await mkdtemp(join(tmpdir(), 'ap-restore-list-'));
+  try {
+    const listArgs: string[] = [];
+    if (folder !== null) {
+      await writeFile(join(folder, 'list'), list!, { mode: 0o600 });
+      listArgs.push('-L', join(folder, 'list'));
+    }
+    const child = spawn(join(tools, 'pg_restore'), [...args, ...listArgs, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn) });
+    const tail = stderrTail(child);
+    const done = exited(child);
+    const fed = pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
+      // pg_restore stopping early closes its stdin: its status says why.
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+    });
+    const code = await done;
+    await fed.catch(() => {});
+    if (code !== 0) throw new ApError('RESTORE_FAILED', `pg_restore failed (status ${code}): ${tail() || 'no message'}`);
+  } finally {
+    if (folder !== null) await rm(folder, { recursive: true, force: true });
+  }
 }
 
-/** pg_restore --list on the dump: whether pg_restore can read it (nothing is restored). */
-export async function pgRestoreList(tools: string, input: Readable): Promise<number> {
+/** pg_restore --list of the dump (its table of contents; nothing is restored); BAD_BACKUP when pg_restore cannot read it. */
+export async function pgRestoreList(tools: string, input: AsyncIterable<Buffer>): Promise<string> {
   const child = spawn(join(tools, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }) });
   const tail = stderrTail(child);
-  let entries = 0;
+  let text = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    for (const line of chunk.split('\n')) if (/^\d+;/.test(line)) entries++;
+    text += chunk;
   });
   const done = exited(child);
   const fed = pipeline(input, child.stdin!).catch(() => {});
   const code = await done;
   await fed;
   if (code !== 0) throw new ApError('BAD_BACKUP', `pg_restore cannot read the dump (status ${code}): ${tail() || 'no message'}`);
-  return entries;
+  return text;
+}
+
+/** Streams the SQL pg_restore would run (`pg_restore -f -`) through `onText`, chunk by chunk; nothing is restored. */
+export async function pgRestoreScript(tools: string, input: AsyncIterable<Buffer>, onText: (chunk: string) => void): Promise<void> {
+  const child = spawn(join(tools, 'pg_restore'), ['-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }) });
+  const tail = stderrTail(child);
+  child.stdout!.setEncoding('utf8').on('data', onText);
+  const done = exited(child);
+  const fed = pipeline(input, child.stdin!).catch(() => {});
+  const code = await done;
+  await fed;
+  if (code !== 0) throw new ApError('BAD_BACKUP', `pg_restore cannot read the dump (status ${code}): ${tail() || 'no message'}`);
 }

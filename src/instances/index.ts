@@ -321,6 +321,11 @@ export class Instances {
       this.options.log.warn(`dropping database "${datname}" left by an interrupted restore`);
       await this.options.sql.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
     }
+    // ...and the role each restore makes for pg_restore (named like its scratch database).
+    const roles = await this.options.sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE rolname LIKE 'ap\_restore\_%'`;
+    for (const { rolname } of roles) {
+      await this.options.sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(rolname)}`).catch((err: unknown) => this.options.log.warn(`role "${rolname}" left by an interrupted restore: ${describe(err)}`));
+    }
     for (const instance of await loadInstances(this.options.sql)) this.byId.set(instanceId(instance), instance);
     for (const instance of this.list()) {
       try {
