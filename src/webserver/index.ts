@@ -14,6 +14,7 @@ import { loadUi, mountUi } from '../manager/ui';
 import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
+import { shown, strictApp } from './strict';
 import type { Upstreams } from './upstream';
 import { closeInstanceConnections, websocketBehavior, websocketState, type Shared, type WsLimits } from './websocket';
 
@@ -129,7 +130,9 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   };
 }
 
-function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, ui: ReturnType<typeof loadUi>): void {
+function routes(uwsApp: TemplatedApp, options: WebserverOptions, wsShared: Shared, secure: boolean, ui: ReturnType<typeof loadUi>): void {
+  // Every HTTP route, the Manager's included, behind the same head limit and framing checks.
+  const app = strictApp(uwsApp, options.maxHeaderBytes, secure);
   if (options.manager) {
     options.manager.events?.mount(app, secure);
     mountManagerApi(app, options.manager, secure);
@@ -185,7 +188,7 @@ function routes(app: TemplatedApp, options: WebserverOptions, wsShared: Shared, 
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const route = url.startsWith('/manager/') ? null : options.routes().match(url);
-    if (!route) return reply(res, 404, `not found: ${url}\n`);
+    if (!route) return reply(res, 404, `not found: ${shown(url)}\n`);
     const upstream = options.upstreams.get(route.service);
     if (upstream?.web && serveStatic(res, req, route.prefix, url.slice(route.prefix.length), upstream.web)) return;
     proxyHttp(res, req, route, upstream, options.http);
