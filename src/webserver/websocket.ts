@@ -96,7 +96,7 @@ export class WsConn implements StreamHandler {
   nextOfInstance: WsConn | null = null;
   private floodBytes = 0;
   /** Ends a connection that has not logged in in time. */
-  loginTimer: NodeJS.Timeout | null = null;
+  private loginTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly shared: Shared,
