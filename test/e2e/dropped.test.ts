@@ -84,7 +84,7 @@ describe('clients dropped mid-request', () => {
     const rss = async () => `supervisor ${Math.round((await rssKb(supervisorPid)) / 1024)} MB, service ${Math.round((await rssKb(servicePid)) / 1024)} MB`;
     const before = await rss();
     const body = Buffer.alloc(64 * 1024, 0x61);
-    const count = Number(process.env.AP_DROPPED_COUNT ?? 1000);
+    const count = Number(process.env.AP_DROPPED_COUNT ?? 400);
     // HTTP: half the body of a 1 MB upload, then the client is gone (FIN, or RST).
     await drop(count, 50, async (socket) => {
       const echoed = received(socket, '\r\n\r\n');
