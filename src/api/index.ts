@@ -95,9 +95,19 @@ export function httpStatus(code: string): number {
 
 /** The JSON body of an error: {error: {code, message, field?}}. */
 export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
-  if (err instanceof InvalidField) return { error: { code: err.code, message: err.message, field: err.field } };
-  if (err instanceof ApError) return { error: { code: err.code, message: err.message } };
+  if (err instanceof InvalidField) return { error: { code: err.code, message: clipped(err.message), field: err.field } };
+  if (err instanceof ApError) return { error: { code: err.code, message: clipped(err.message) } };
   return { error: { code: 'INTERNAL', message: 'internal error; the supervisor log has the details' } };
+}
+
+/**
+ * An error message fit to send: messages may quote what the client sent (a
+ * path, a value), so no word longer than 200 characters, no control
+ * characters, at most 1000 characters in all.
+ */
+function clipped(message: string): string {
+  const text = message.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?').replace(/\S{201,}/g, (word) => `${word.slice(0, 200)}…`);
+  return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
 }
 
 export interface ApiOptions {

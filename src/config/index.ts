@@ -41,6 +41,8 @@ export interface Config {
     readonly clientBudgetBytes: number;
     /** Client data held per connection while its service restarts, before the client is closed with 1013. */
     readonly holdBytes: number;
+    /** Seconds from open to a successful PBX login before the connection is closed with 1008. */
+    readonly loginTimeoutS: number;
   };
   readonly services: {
     /** Run each service as a Linux user named after it (when we are root): the vendor's App security. */
@@ -157,6 +159,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'ws-max-payload', env: 'AP_WS_MAX_PAYLOAD', file: 'ws.maxPayload', kind: 'bytes', help: 'largest WebSocket message (default: 16M)' },
   { flag: 'ws-idle-timeout', env: 'AP_WS_IDLE_TIMEOUT', file: 'ws.idleTimeout', kind: 'seconds', help: 'seconds of silence before a WebSocket is pinged and then closed (default: 120)' },
   { flag: 'ws-client-budget', env: 'AP_WS_CLIENT_BUDGET', file: 'ws.clientBudget', kind: 'bytes', help: "client data held for a slow service per WebSocket before it is closed with 1013 (default: 1M)" },
+  { flag: 'ws-login-timeout', env: 'AP_WS_LOGIN_TIMEOUT', file: 'ws.loginTimeout', kind: 'seconds', help: 'seconds a WebSocket may take to complete the PBX login before it is closed with 1008 (default: 15)' },
   { flag: 'ws-hold-size', env: 'AP_WS_HOLD_SIZE', file: 'ws.holdSize', kind: 'bytes', help: 'client data held per WebSocket while its service restarts, before it is closed with 1013 (default: 64K)' },
   { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as a Linux account made for it when root: true or false (default: true; false needs --unsafe-services-as-root)' },
   { flag: 'unsafe-services-as-root', env: 'AP_UNSAFE_SERVICES_AS_ROOT', file: null, kind: 'boolean', help: 'debugging only: allow --app-user false when root, so every service runs as root (default: false)' },
@@ -244,6 +247,7 @@ export function loadConfig(sources: ConfigSources): Config {
       idleTimeoutS: Number(pick('ws-idle-timeout') ?? 120),
       clientBudgetBytes: parseBytes(pick('ws-client-budget') ?? '1M'),
       holdBytes: parseBytes(pick('ws-hold-size') ?? '64K'),
+      loginTimeoutS: Number(pick('ws-login-timeout') ?? 15),
     },
     services: {
       ownUser: (pick('app-user') ?? 'true') === 'true',

@@ -118,8 +118,8 @@ export function checkService(value: unknown, field = 'service'): string {
 }
 
 export function checkPath(value: unknown, field = 'path'): string {
-  if (typeof value !== 'string' || value.length > 1024 || !PATH.test(value) || value.split('/').some((s) => s === '.' || s === '..')) {
-    throw new InvalidField(field, `${shown(value)} is not a webserver path such as /example.com/app (no trailing "/", no "." or ".." segment)`);
+  if (typeof value !== 'string' || value.length > 1024 || !PATH.test(value) || !plainSegments(value)) {
+    throw new InvalidField(field, `${shown(value)} is not a webserver path such as /example.com/app (no trailing "/", no "." or ".." segment, no percent-encoded ".", "/", "\\" or NUL)`);
   }
   if (value === '/manager' || value.startsWith('/manager/')) throw new InvalidField(field, `${value} belongs to the Manager`);
   return value;
@@ -313,9 +313,30 @@ export function publicView(i: Instance): Record<string, unknown> {
 }
 
 function shown(value: unknown): string {
-  return typeof value === 'string' ? `"${printable(value)}"` : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? `"${printable(value)}"` : printable(JSON.stringify(value) ?? String(value));
 }
 
+/** At most 80 characters of a client's value, control characters as "?": error messages must not echo what they refuse. */
 function printable(value: string): string {
-  return value.length > 80 ? `${value.slice(0, 80)}…` : value.replace(CONTROL, '?');
+  const cut = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+  return cut.replace(/[\u0000-\u001f\u007f]/g, '?');
+}
+
+/**
+ * Whether every segment of `path` means itself: a client may send the path
+ * percent-encoded, and a proxy or app that decodes it must not find ".",
+ * "..", a "/" or "\\" inside a segment, or a NUL or other control character.
+ */
+function plainSegments(path: string): boolean {
+  if (/%(2e|2f|5c|00)/i.test(path) || /%(?![0-9a-f]{2})/i.test(path)) return false;
+  for (const segment of path.split('/').slice(1)) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return false; // not UTF-8 once decoded
+    }
+    if (decoded === '.' || decoded === '..' || CONTROL.test(decoded) || decoded.includes('\\')) return false;
+  }
+  return true;
 }

@@ -94,6 +94,8 @@ export interface ServiceHandlers {
 export interface Service {
   log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
   readonly instances: ReadonlyMap<string, Instance>;
+  /** HTTP requests and WebSockets the SDK holds open now (a leak shows here first). */
+  openStreams(): { http: number; websockets: number };
 }
 
 const SDK_VERSION = 1;
@@ -224,6 +226,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
   return {
     instances,
     log: (level, message) => void channel.sendControl({ type: 'log', level, message }),
+    openStreams: () => ({ http: requests.size, websockets: connections.size }),
   };
 }
 

@@ -21,6 +21,7 @@ import { loadUi, mountUi } from '../manager/ui';
 import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
+import { shown, strictApp } from './strict';
 import type { Upstreams } from './upstream';
 import { closeInstanceConnections, websocketBehavior, websocketState, type Shared, type WsLimits } from './websocket';
 
@@ -92,9 +93,11 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   const manager = { http: 0, https: null as number | null };
 
   const listen = async (app: TemplatedApp, role: Role, secure: boolean, port: number): Promise<[us_listen_socket, number]> => {
-    common(app, options);
-    if (role === 'manager') managerRoutes(app, options, secure, ui);
-    else appRoutes(app, options, wsShared, secure, manager);
+    // Every HTTP route, the Manager's included, behind the same head limit and framing checks.
+    const strict = strictApp(app, options.maxHeaderBytes, secure);
+    common(strict, options);
+    if (role === 'manager') managerRoutes(strict, options, secure, ui);
+    else appRoutes(strict, options, wsShared, secure, manager);
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
     const what = `${role === 'manager' ? "the Manager's " : ''}${secure ? 'HTTPS' : 'HTTP'}`;
     if (!socket) {
@@ -239,7 +242,7 @@ function managerRoutes(app: TemplatedApp, options: WebserverOptions, secure: boo
   app.get('/manager', toUi);
   app.get('/', toUi);
   mountUi(app, ui);
-  app.any('/*', (res, req) => reply(res, 404, `not found: ${clip(req.getUrl())} (this is the Manager's port: apps are served on the other)\n`));
+  app.any('/*', (res, req) => reply(res, 404, `not found: ${shown(req.getUrl())} (this is the Manager's port: apps are served on the other)\n`));
 }
 
 /** The apps' listener: instances and their web content; the Manager's UI and API only point to the Manager's origin. */
@@ -261,16 +264,11 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const route = url.startsWith('/manager/') ? null : options.routes().match(url);
-    if (!route) return reply(res, 404, `not found: ${url}\n`);
+    if (!route) return reply(res, 404, `not found: ${shown(url)}\n`);
     const upstream = options.upstreams.get(route.service);
     if (upstream?.web && serveStatic(res, req, route.prefix, url.slice(route.prefix.length), upstream.web)) return;
     proxyHttp(res, req, route, upstream, options.http);
   });
-}
-
-/** A URL as echoed in an error: never more than a line's worth. */
-function clip(url: string): string {
-  return url.length > 200 ? `${url.slice(0, 200)}…` : url;
 }
 
 function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {

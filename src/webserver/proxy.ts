@@ -27,11 +27,16 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
 }
 
-/** Answers a request ourselves (not from a service). Call corked, or synchronously in the handler. */
-export function reply(res: HttpResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+/**
+ * Answers a request ourselves (not from a service). Call corked, or
+ * synchronously in the handler. `close` ends the connection after the
+ * answer: what the client sent after this request is not read.
+ */
+export function reply(res: HttpResponse, status: number, text: string, headers: Record<string, string> = {}, close = false): void {
   res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'text/plain; charset=utf-8');
+  if (close) res.writeHeader('Connection', 'close');
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.end(text);
+  res.end(text, close);
 }
 
 /** Copies what the request head holds; uWS's `req` is only valid during the handler. */

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { reply } from './proxy';
+import { shown } from './strict';
 
 const gzipAsync = promisify(gzip);
 
@@ -57,7 +58,7 @@ export function serveStatic(res: HttpResponse, req: HttpRequest, prefix: string,
     const file = parts.slice(2).join('/');
     const info = web.files.get(file);
     if (!info) {
-      reply(res, 404, `not found: ${prefix}${rest}\n`);
+      reply(res, 404, `not found: ${shown(prefix + rest)}\n`);
       return true;
     }
     send(res, req, web, file, info, method === 'head');

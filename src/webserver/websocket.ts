@@ -15,6 +15,7 @@ import { ChannelError, decodeClose, encodeClose, Kind, type Frame } from '../cha
 import { INITIAL_LOGIN, LoginThrottle, loginStep, newChallenge, type Identity, type LoginState } from '../login';
 import { readHead, reply } from './proxy';
 import type { Route, RouteTable } from './routes';
+import { shown } from './strict';
 import { FLOOD_LIMIT, type StreamHandler, type Upstream, type Upstreams } from './upstream';
 
 export interface WsLimits {
@@ -25,7 +26,17 @@ export interface WsLimits {
   readonly clientBudgetBytes: number;
   /** Client data held per connection while its service is away, before 1013. */
   readonly holdBytes: number;
+  /** Seconds from open to AppLoginResult ok before 1008 (services with the PBX login). */
+  readonly loginTimeoutS: number;
 }
+
+/**
+ * Largest message before login: only the small JSON of AppChallenge and
+ * AppLogin is legitimate then. (uWS has already buffered it by the time we
+ * see it: what bounds a frame still in flight is maxPayloadLength and the
+ * login deadline; README, Known limitations.)
+ */
+export const LOGIN_MESSAGE_MAX = 4096;
 
 const HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'upgrade', 'connection'];
 
@@ -84,6 +95,8 @@ export class WsConn implements StreamHandler {
   prevOfInstance: WsConn | null = null;
   nextOfInstance: WsConn | null = null;
   private floodBytes = 0;
+  /** Ends a connection that has not logged in in time. */
+  private loginTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly shared: Shared,
@@ -96,6 +109,7 @@ export class WsConn implements StreamHandler {
 
   /** After login: the service gets the identity and the session key with every open. */
   loggedIn(identity: Identity, sessionKey: string): void {
+    this.stopLoginTimer();
     if (this.head) this.head = { ...this.head, identity, sessionKey };
   }
 
@@ -151,6 +165,7 @@ export class WsConn implements StreamHandler {
 
   /** The client closed; `ws` is gone. */
   closed(code: number, reason: string): void {
+    this.stopLoginTimer();
     this.phase = 'closed';
     this.ws = null;
     this.held = null;
@@ -160,6 +175,19 @@ export class WsConn implements StreamHandler {
     this.upstream.send(Kind.WS_CLOSE, this.stream, encodeClose(code, reason));
     this.upstream.closeStream(this.stream);
     this.upstream = null;
+  }
+
+  /** Starts the login deadline. */
+  startLoginTimer(seconds: number): void {
+    this.loginTimer = setTimeout(() => {
+      this.loginTimer = null;
+      if (this.phase === 'login') this.end(1008, 'no login in time');
+    }, seconds * 1000);
+  }
+
+  private stopLoginTimer(): void {
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
   }
 
   /** Joins the list of open connections of its instance. */
@@ -291,7 +319,7 @@ export function websocketBehavior(routes: () => RouteTable, shared: Shared): Web
     sendPingsAutomatically: true,
     upgrade(res, req, context) {
       const route = routes().match(req.getUrl());
-      if (!route) return reply(res, 404, `not found: ${req.getUrl()}\n`);
+      if (!route) return reply(res, 404, `not found: ${shown(req.getUrl())}\n`);
       if (!upstreams.get(route.service)) return reply(res, 503, `the service of ${route.instance} is not installed\n`);
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
@@ -308,6 +336,7 @@ export function websocketBehavior(routes: () => RouteTable, shared: Shared): Web
       conn.ws = ws;
       conn.linkToInstance();
       if (!upstreams.get(conn.route.service)?.pbxLogin) conn.attach();
+      else conn.startLoginTimer(limits.loginTimeoutS);
     },
     message(ws, message, isBinary) {
       const conn = ws.getUserData().conn;
@@ -327,6 +356,7 @@ export function websocketBehavior(routes: () => RouteTable, shared: Shared): Web
 
 function loginMessage(shared: Shared, conn: WsConn, message: ArrayBuffer, isBinary: boolean): void {
   if (isBinary) return conn.end(1008, 'log in first');
+  if (message.byteLength > LOGIN_MESSAGE_MAX) return conn.end(1009, 'message too large before login');
   const now = Date.now();
   const step = loginStep(conn.login, Buffer.from(message).toString('utf8'), conn.route, newChallenge, shared.throttle.locked(conn.remote, now));
   if (step.kind === 'close') return conn.end(step.code, step.reason);

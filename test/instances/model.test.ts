@@ -80,6 +80,30 @@ describe('instance model', () => {
     assert.equal(fieldOf(() => parseInstanceId('no-at-sign')), 'instance');
   });
 
+  it('refuses paths that mean something else once decoded: encoded dots, slashes, NULs, control characters', () => {
+    const base = { service: 'echo', name: 'app', domain: 'example.com' };
+    for (const path of ['/a/%2e%2e/b', '/a/%2E/b', '/a/.%2e/b', '/a%2fb', '/a%2Fb/c', '/a%5cb', '/a%00b', '/a/%0a', '/a/%7f', '/a/%zz', '/a/50%', '/a/%c3', '/a/./b', '/a/..']) {
+      assert.equal(fieldOf(() => validateCreate({ ...base, path })), 'path', path);
+    }
+    for (const path of ['/example.com/app', '/a/%20b', '/a/b%c3%bc', '/a/..b', '/a/.well-known']) {
+      assert.equal(validateCreate({ ...base, path }).path, path);
+    }
+  });
+
+  it('quotes at most 80 characters of a bad value, without control characters', () => {
+    const base = { service: 'echo', name: 'app', domain: 'example.com' };
+    for (const path of [`/a/../${'x'.repeat(900_000)}`, ['/a', 'y'.repeat(900_000)], '/a/..\u0007\u001b[2J']) {
+      try {
+        validateCreate({ ...base, path });
+        assert.fail('accepted');
+      } catch (err) {
+        assert.ok(err instanceof InvalidField);
+        assert.ok(err.message.length < 250, `${err.message.length} characters`);
+        assert.doesNotMatch(err.message, /[\u0000-\u001f]/);
+      }
+    }
+  });
+
   it('takes trace flags as names or a bitmask', () => {
     const base = { service: 'echo', name: 'app', domain: 'example.com' };
     assert.equal(validateCreate({ ...base, traceFlags: ['App', 'Database', 'Webserver'] }).traceFlags, 0x1 + 0x2 + 0x200000000);

@@ -1,0 +1,119 @@
+// Strict HTTP: every route of the webserver (the Manager's, the apps' and the
+// proxy) sees only requests whose framing is unambiguous and whose head is
+// within the limit, and HTTPS answers carry HSTS. uWS 20.30 takes the first of
+// two Content-Length values and any Transfer-Encoding containing "chunked";
+// a proxy behind us could read the same bytes differently (request
+// smuggling), so such requests are refused with 400 and the connection is
+// closed (whatever follows on it cannot be trusted).
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { reply } from './proxy';
+
+/** How much of a client's URL or value an error body shows. */
+export const SHOWN_MAX = 200;
+
+/** `text` for an error body: at most SHOWN_MAX characters, control characters as "?". */
+export function shown(text: string, max = SHOWN_MAX): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(/[\u0000-\u001f\u007f]/g, '?');
+}
+
+/** Why `req` must be refused (status and text), or null. Reads `req` synchronously. */
+export function refusal(req: HttpRequest, maxHeaderBytes: number): { status: number; text: string } | null {
+  let size = 0;
+  let length: string | null = null;
+  let lengths = 0;
+  let encoding: string | null = null;
+  let conflicting = false;
+  req.forEach((name, value) => {
+    size += name.length + value.length + 4;
+    if (name === 'content-length') {
+      // "5, 5" is one value repeated (RFC 9110 allows a recipient to accept it); anything else conflicts.
+      for (const part of value.split(',')) {
+        const v = part.trim();
+        lengths++;
+        if (length === null) length = v;
+        else if (v !== length) conflicting = true;
+      }
+    } else if (name === 'transfer-encoding') {
+      encoding = encoding === null ? value : `${encoding}, ${value}`;
+    }
+  });
+  if (size > maxHeaderBytes) return { status: 431, text: `request headers larger than ${maxHeaderBytes} bytes\n` };
+  if (conflicting) return { status: 400, text: 'conflicting Content-Length values\n' };
+  if (lengths > 0 && !/^\d{1,15}$/.test(length!)) return { status: 400, text: 'Content-Length is not a number\n' };
+  if (encoding !== null) {
+    if ((encoding as string).trim().toLowerCase() !== 'chunked') return { status: 400, text: 'Transfer-Encoding other than "chunked" is not supported\n' };
+    if (lengths > 0) return { status: 400, text: 'both Transfer-Encoding and Content-Length\n' };
+  }
+  return null;
+}
+
+const ROUTE_METHODS = new Set(['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'any', 'connect', 'trace']);
+
+const HSTS = 'max-age=31536000';
+
+/**
+ * `app` whose HTTP routes refuse what `refusal` refuses before their handler
+ * runs, and (on HTTPS) add Strict-Transport-Security to every answer that does
+ * not set its own. WebSocket routes (app.ws) keep their own upgrade checks.
+ */
+export function strictApp(app: TemplatedApp, maxHeaderBytes: number, secure: boolean): TemplatedApp {
+  const wrapped: TemplatedApp = new Proxy(app, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      if (typeof prop !== 'string' || !ROUTE_METHODS.has(prop)) {
+        // Native methods need the real app as `this`; chained calls come back to the wrapper.
+        return (...args: unknown[]) => {
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          return result === target ? wrapped : result;
+        };
+      }
+      return (pattern: string, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) => {
+        (value as (p: string, h: typeof handler) => unknown).call(target, pattern, (res: HttpResponse, req: HttpRequest) => {
+          const answer = secure ? withHsts(res) : res;
+          const refused = refusal(req, maxHeaderBytes);
+          if (refused) return reply(answer, refused.status, refused.text, {}, true);
+          return handler(answer, req);
+        });
+        return wrapped;
+      };
+    },
+  });
+  return wrapped;
+}
+
+/** Calls on a response that send its head: HSTS goes in just before, unless the handler set its own. */
+const SENDS_HEAD = new Set(['write', 'end', 'tryEnd', 'endWithoutBody']);
+
+function withHsts(res: HttpResponse): HttpResponse {
+  let done = false;
+  // The handler sees this proxy; uWS methods that return the response return it too, so chained calls stay inside.
+  const wrapped: HttpResponse = new Proxy(res, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const call = (args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result === target ? wrapped : result;
+      };
+      if (prop === 'writeHeader') {
+        return (...args: unknown[]) => {
+          if (typeof args[0] === 'string' && args[0].toLowerCase() === 'strict-transport-security') done = true;
+          return call(args);
+        };
+      }
+      if (typeof prop === 'string' && SENDS_HEAD.has(prop)) {
+        return (...args: unknown[]) => {
+          if (!done) {
+            done = true;
+            target.writeHeader('Strict-Transport-Security', HSTS);
+          }
+          return call(args);
+        };
+      }
+      return (...args: unknown[]) => call(args);
+    },
+  });
+  return wrapped;
+}
