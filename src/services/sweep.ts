@@ -4,7 +4,8 @@
 // (not root, or the unsafe debugging flag) is known by the marker in its
 // environment, which its descendants inherit. Reads /proc synchronously: it
 // is a few hundred small reads, done only around a start or an exit.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The environment variable every service process carries: `<state root>:<service>`. */
 export const MARKER = 'AP_SERVICE_ID';
@@ -30,14 +31,36 @@ export function processesOf(owner: Owner): number[] {
       const env = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
       if (env.includes(mine)) found.push(pid);
       else if (owner.uid !== null && Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === owner.uid) {
-        // Another supervisor's service of the same name (tests run several on one machine) says so in its marker.
-        if (!env.some((v) => v.startsWith(`${MARKER}=`))) found.push(pid);
+        // Every process of the service's uid is its own, unless it belongs to
+        // another running supervisor's service of the same name (tests run
+        // several on one machine, sharing the account).
+        const other = env.find((v) => v.startsWith(`${MARKER}=`));
+        if (other === undefined || !ofOtherSupervisor(other.slice(MARKER.length + 1), owner.marker)) found.push(pid);
       }
     } catch {
       // gone meanwhile, or a kernel thread
     }
   }
   return found;
+}
+
+/**
+ * Whether `marker` names a service of another supervisor that is running: a
+ * different state root whose lock file is root's and names a live process.
+ * The service itself can write the marker it likes, but not a file owned by
+ * root, so it cannot hide from the sweep by naming another root.
+ */
+function ofOtherSupervisor(marker: string, ours: string): boolean {
+  const root = marker.slice(0, marker.lastIndexOf(':'));
+  if (root === '' || root === ours.slice(0, ours.lastIndexOf(':'))) return false;
+  try {
+    const lock = join(root, 'var/run/ap.pid');
+    if (statSync(lock).uid !== 0) return false;
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 && existsSync(`/proc/${pid}`);
+  } catch {
+    return false;
+  }
 }
 
 /** Sends `signal` to every process of `owner`, again until none is left (a forking service races us); the count signalled. */
