@@ -3,10 +3,9 @@
 // `manager`, and its schema migrations.
 import postgres, { type Sql } from 'postgres';
 import type { Config } from '../config';
-import { ApError } from '../errors';
+import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
-import { describe } from '../errors';
 import { findPgBin } from './binaries';
 import { startCluster, SUPERUSER, type Cluster } from './cluster';
 import { keepAttached, keepManaged, type DatabaseHealth, type Keeper } from './keeper';

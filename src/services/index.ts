@@ -127,16 +127,17 @@ export async function startServices(options: ServicesOptions): Promise<Services>
         for (const listener of listeners) listener(manifest.name, state);
       },
     });
-    const leftovers = service.sweepLeftovers();
-    if (leftovers > 0) log.warn(`killed ${leftovers} process(es) of ${manifest.name} left from an earlier run`);
     return service;
   };
 
   /** Starts a loaded service unless it is held (stopped by a person, or failed) from before. */
   const startUnlessHeld = (service: ServiceProcess): void => {
     const held = records.held(service.name);
-    if (held === null) service.start();
-    else log.info(`${service.name} stays ${held.as === 'stopped' ? 'stopped (stopped by hand)' : 'failed'} until started by hand`);
+    // A start sweeps what an earlier run left (a killed supervisor's orphans); a held service must be swept here.
+    if (held === null) return service.start();
+    log.info(`${service.name} stays ${held.as === 'stopped' ? 'stopped (stopped by hand)' : 'failed'} until started by hand`);
+    const leftovers = service.sweepLeftovers();
+    if (leftovers > 0) log.warn(`killed ${leftovers} process(es) of ${service.name} left from an earlier run`);
   };
 
   await recoverInterruptedInstalls(paths.apps, log);
