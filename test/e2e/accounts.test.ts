@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { lookupAccount } from '../../src/db';
 import { until } from '../harness/http';
-import { ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, readyPorts, runAp, runApSync } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
+import { ctl, inlineServiceIn, list, serve } from '../harness/services';
 
 let dir: string;
 before(async () => {
@@ -20,21 +21,7 @@ after(async () => {
 });
 
 const isRoot = process.getuid?.() === 0;
-
-async function inlineService(name: string, code: string): Promise<string> {
-  const folder = join(dir, 'packages', name);
-  await mkdir(folder, { recursive: true });
-  await writeFile(join(folder, 'app.json'), JSON.stringify({ name, version: '0.0.1', entry: ['node', '-e', code] }));
-  return folder;
-}
-
-function serve(root: string, ...extra: string[]): Run {
-  return runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--restart-delay', '100', ...extra]);
-}
-
-const ctl = (root: string, ...args: string[]) => runApSync(['ctl', ...args, '--json', '--root', root]);
-type Listed = { name: string; state: string; pid: number | null; reason: string | null };
-const list = (root: string): Listed[] => JSON.parse(ctl(root, 'service', 'list').stdout);
+const inlineService = (name: string, code: string) => inlineServiceIn(join(dir, 'packages'), name, code);
 
 describe('service names', () => {
   it('refuses names of the system, the supervisor and accounts it did not make, installing nothing', async (t) => {

@@ -2,12 +2,13 @@
 // restart, and a service flooding its output costs the supervisor little.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cpuMs, until } from '../harness/http';
-import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
+import { ctl, inlineServiceIn, serve, stateOf, stop } from '../harness/services';
 
 let dir: string;
 let echo: string;
@@ -19,26 +20,7 @@ after(async () => {
   execFileSync('rm', ['-rf', dir]);
 });
 
-async function inlineService(name: string, code: string): Promise<string> {
-  const folder = join(dir, 'packages', name);
-  await mkdir(folder, { recursive: true });
-  await writeFile(join(folder, 'app.json'), JSON.stringify({ name, version: '0.0.1', entry: ['node', '-e', code] }));
-  return folder;
-}
-
-function serve(root: string, ...extra: string[]): Run {
-  return runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--restart-delay', '100', ...extra]);
-}
-
-const ctl = (root: string, ...args: string[]) => runApSync(['ctl', ...args, '--json', '--root', root]);
-type Listed = { name: string; state: string; pid: number | null; reason: string | null };
-const list = (root: string): Listed[] => JSON.parse(ctl(root, 'service', 'list').stdout);
-const stateOf = (root: string, name: string) => list(root).find((s) => s.name === name);
-
-async function stop(run: Run): Promise<void> {
-  run.child.kill('SIGTERM');
-  assert.deepEqual(await run.exited, [0, null]);
-}
+const inlineService = (name: string, code: string) => inlineServiceIn(join(dir, 'packages'), name, code);
 
 describe('remembered stops', () => {
   it('keeps a service stopped by hand stopped, and a failed one failed, across a restart until started by hand', async () => {

@@ -3,12 +3,13 @@
 // left behind.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { ensureStopped, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, processesMentioning, readyPorts } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
+import { ctl, inlineServiceIn, serve, stateOf, stop } from '../harness/services';
 
 let dir: string;
 before(async () => {
@@ -19,27 +20,7 @@ after(async () => {
 });
 
 const isRoot = process.getuid?.() === 0;
-
-async function inlineService(name: string, code: string): Promise<string> {
-  const folder = join(dir, 'packages', name);
-  await mkdir(folder, { recursive: true });
-  await writeFile(join(folder, 'app.json'), JSON.stringify({ name, version: '0.0.1', entry: ['node', '-e', code] }));
-  return folder;
-}
-
-function serve(root: string, ...extra: string[]): Run {
-  return runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--restart-delay', '100', ...extra]);
-}
-
-const ctl = (root: string, ...args: string[]) => runApSync(['ctl', ...args, '--json', '--root', root]);
-type Listed = { name: string; state: string; pid: number | null; reason: string | null };
-const list = (root: string): Listed[] => JSON.parse(ctl(root, 'service', 'list').stdout);
-const stateOf = (root: string, name: string) => list(root).find((s) => s.name === name);
-
-async function stop(run: Run): Promise<void> {
-  run.child.kill('SIGTERM');
-  assert.deepEqual(await run.exited, [0, null]);
-}
+const inlineService = (name: string, code: string) => inlineServiceIn(join(dir, 'packages'), name, code);
 
 /** A service that leaves a `sleep <token>` behind in a session of its own (setsid), then stays up. */
 const forker = (token: string) =>
