@@ -143,7 +143,10 @@ describe('request framing', () => {
 
 describe('error bodies', () => {
   it('show at most 200 characters of a long URL', async () => {
-    for (const path of [`/${'a'.repeat(100_000)}`, `/nothing/${'b'.repeat(50_000)}\u0001`]) {
+    // Longer than any error should quote, shorter than the head limit (8K here): a head over
+    // the limit is cut by uWS itself when it arrives in several reads, which loopback may or
+    // may not do, so a 100 KB URL gets a 404 or a closed connection by chance.
+    for (const path of [`/${'a'.repeat(6_000)}`, `/nothing/${'b'.repeat(5_000)}\u0001`]) {
       const answer = await fetchRaw(`http://127.0.0.1:${app}${path}`);
       assert.equal(answer.status, 404);
       assert.ok(answer.body.length < 300, `${answer.body.length} bytes: ${answer.body.toString().slice(0, 80)}…`);
