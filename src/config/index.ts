@@ -43,6 +43,8 @@ export interface Config {
     readonly holdBytes: number;
     /** Seconds from open to a successful PBX login before the connection is closed with 1008. */
     readonly loginTimeoutS: number;
+    /** WebSockets still logging in at once, overall (an eighth of it per client address); more get 503. */
+    readonly loginMax: number;
   };
   readonly services: {
     /** Run each service as a Linux user named after it (when we are root): the vendor's App security. */
@@ -156,10 +158,11 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'max-header-size', env: 'AP_MAX_HEADER_SIZE', file: 'http.maxHeaderSize', kind: 'bytes', help: 'largest HTTP request head (default: 16K)' },
   { flag: 'max-body-size', env: 'AP_MAX_BODY_SIZE', file: 'http.maxBodySize', kind: 'bytes', help: 'largest HTTP request body an instance gets (default: 128M)' },
   { flag: 'request-timeout', env: 'AP_REQUEST_TIMEOUT', file: 'http.requestTimeout', kind: 'seconds', help: 'seconds a service may take to answer before the client gets 504 (default: 30)' },
-  { flag: 'ws-max-payload', env: 'AP_WS_MAX_PAYLOAD', file: 'ws.maxPayload', kind: 'bytes', help: 'largest WebSocket message (default: 16M)' },
+  { flag: 'ws-max-payload', env: 'AP_WS_MAX_PAYLOAD', file: 'ws.maxPayload', kind: 'bytes', help: 'largest WebSocket message (default: 1M)' },
   { flag: 'ws-idle-timeout', env: 'AP_WS_IDLE_TIMEOUT', file: 'ws.idleTimeout', kind: 'seconds', help: 'seconds of silence before a WebSocket is pinged and then closed (default: 120)' },
   { flag: 'ws-client-budget', env: 'AP_WS_CLIENT_BUDGET', file: 'ws.clientBudget', kind: 'bytes', help: "client data held for a slow service per WebSocket before it is closed with 1013 (default: 1M)" },
   { flag: 'ws-login-timeout', env: 'AP_WS_LOGIN_TIMEOUT', file: 'ws.loginTimeout', kind: 'seconds', help: 'seconds a WebSocket may take to complete the PBX login before it is closed with 1008 (default: 15)' },
+  { flag: 'ws-login-max', env: 'AP_WS_LOGIN_MAX', file: 'ws.loginMax', kind: 'count', help: 'WebSockets logging in at once, overall; an eighth of it per client address; more are refused with 503 (default: 64)' },
   { flag: 'ws-hold-size', env: 'AP_WS_HOLD_SIZE', file: 'ws.holdSize', kind: 'bytes', help: 'client data held per WebSocket while its service restarts, before it is closed with 1013 (default: 64K)' },
   { flag: 'app-user', env: 'AP_APP_USER', file: 'services.ownUser', kind: 'boolean', help: 'run each service as a Linux account made for it when root: true or false (default: true; false needs --unsafe-services-as-root)' },
   { flag: 'unsafe-services-as-root', env: 'AP_UNSAFE_SERVICES_AS_ROOT', file: null, kind: 'boolean', help: 'debugging only: allow --app-user false when root, so every service runs as root (default: false)' },
@@ -243,11 +246,15 @@ export function loadConfig(sources: ConfigSources): Config {
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,
     ws: {
-      maxPayloadBytes: parseBytes(pick('ws-max-payload') ?? '16M'),
+      // 1M, not more: uWS buffers a frame in flight up to this size before we
+      // see it, also before the PBX login, so login-max × max-payload is what
+      // unauthenticated clients can make us hold (64 MiB by default).
+      maxPayloadBytes: parseBytes(pick('ws-max-payload') ?? '1M'),
       idleTimeoutS: Number(pick('ws-idle-timeout') ?? 120),
       clientBudgetBytes: parseBytes(pick('ws-client-budget') ?? '1M'),
       holdBytes: parseBytes(pick('ws-hold-size') ?? '64K'),
       loginTimeoutS: Number(pick('ws-login-timeout') ?? 15),
+      loginMax: Number(pick('ws-login-max') ?? 64),
     },
     services: {
       ownUser: (pick('app-user') ?? 'true') === 'true',

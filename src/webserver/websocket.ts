@@ -28,6 +28,8 @@ export interface WsLimits {
   readonly holdBytes: number;
   /** Seconds from open to AppLoginResult ok before 1008 (services with the PBX login). */
   readonly loginTimeoutS: number;
+  /** Connections logging in at once, overall; an eighth of it per address (loginSlots). */
+  readonly loginMax: number;
 }
 
 /**
@@ -58,6 +60,8 @@ export interface Shared {
   readonly byInstance: Map<string, WsConn>;
   /** Open connections per instance (the metrics). */
   readonly countByInstance: Map<string, number>;
+  /** Connections still logging in, overall and by client address (loginSlots). */
+  readonly loggingIn: { total: number; readonly byAddress: Map<string, number> };
 }
 
 /** uWS copies the user data's own properties into an object of its own: hold ours in one. */
@@ -97,6 +101,8 @@ export class WsConn implements StreamHandler {
   private floodBytes = 0;
   /** Ends a connection that has not logged in in time. */
   private loginTimer: NodeJS.Timeout | null = null;
+  /** It holds one of the login slots (Shared.loggingIn) until it logs in or closes. */
+  private loginSlot = false;
 
   constructor(
     private readonly shared: Shared,
@@ -107,9 +113,33 @@ export class WsConn implements StreamHandler {
     this.head = head;
   }
 
+  /** Takes a login slot; false when the caps of loginSlots() are reached. */
+  takeLoginSlot(): boolean {
+    const { limits, loggingIn } = this.shared;
+    const perAddress = loginSlots(limits.loginMax).perAddress;
+    const client = clientKey(this.remote);
+    const mine = loggingIn.byAddress.get(client) ?? 0;
+    if (loggingIn.total >= limits.loginMax || mine >= perAddress) return false;
+    loggingIn.total++;
+    loggingIn.byAddress.set(client, mine + 1);
+    return (this.loginSlot = true);
+  }
+
+  private releaseLoginSlot(): void {
+    if (!this.loginSlot) return;
+    this.loginSlot = false;
+    const { loggingIn } = this.shared;
+    loggingIn.total--;
+    const client = clientKey(this.remote);
+    const mine = (loggingIn.byAddress.get(client) ?? 1) - 1;
+    if (mine > 0) loggingIn.byAddress.set(client, mine);
+    else loggingIn.byAddress.delete(client);
+  }
+
   /** After login: the service gets the identity and the session key with every open. */
   loggedIn(identity: Identity, sessionKey: string): void {
     this.stopLoginTimer();
+    this.releaseLoginSlot();
     if (this.head) this.head = { ...this.head, identity, sessionKey };
   }
 
@@ -166,6 +196,7 @@ export class WsConn implements StreamHandler {
   /** The client closed; `ws` is gone. */
   closed(code: number, reason: string): void {
     this.stopLoginTimer();
+    this.releaseLoginSlot();
     this.phase = 'closed';
     this.ws = null;
     this.held = null;
@@ -287,7 +318,15 @@ export class WsConn implements StreamHandler {
 
 /** The state shared by the HTTP and HTTPS apps' WebSockets (one login throttle, one registry). */
 export function websocketState(upstreams: Upstreams, limits: WsLimits): Shared {
-  const shared: Shared = { upstreams, limits, throttle: new LoginThrottle(), waiting: new Map(), byInstance: new Map(), countByInstance: new Map() };
+  const shared: Shared = {
+    upstreams,
+    limits,
+    throttle: new LoginThrottle(),
+    waiting: new Map(),
+    byInstance: new Map(),
+    countByInstance: new Map(),
+    loggingIn: { total: 0, byAddress: new Map() },
+  };
   upstreams.onState((service, state) => {
     const set = shared.waiting.get(service);
     if (!set || set.size === 0) return;
@@ -305,6 +344,37 @@ export function closeInstanceConnections(shared: Shared, id: string, code: numbe
   for (let conn = shared.byInstance.get(id) ?? null; conn; conn = conn.nextOfInstance) conns.push(conn);
   for (const conn of conns) conn.end(code, reason);
   return conns.length;
+}
+
+/**
+ * How many connections may be logging in at once. Until its login a connection
+ * is anybody's, and uWS holds each one's frame in flight up to maxPayloadLength
+ * before we see it: `overall` × max payload bounds what unauthenticated
+ * clients can make us hold, and `perAddress` keeps one client from taking
+ * every slot while PBXes elsewhere log in (a login takes milliseconds).
+ */
+export function loginSlots(loginMax: number): { overall: number; perAddress: number } {
+  return { overall: loginMax, perAddress: Math.max(1, Math.ceil(loginMax / 8)) };
+}
+
+/**
+ * Who a client is, for the per-address cap: its IPv4 address (also when
+ * v4-mapped), or the /64 of its IPv6 address, since one host owns a whole /64.
+ */
+export function clientKey(remote: string): string {
+  if (!remote.includes(':')) return remote;
+  // uWS writes IPv6 in full (0000:…:0001); others may compress (::1, ::ffff:1.2.3.4).
+  let text = remote.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) text = text.slice(0, dotted.index) + (((+dotted[1]! << 8) | +dotted[2]!).toString(16)) + ':' + (((+dotted[3]! << 8) | +dotted[4]!).toString(16));
+  const [left = '', right] = text.split('::');
+  const head = left === '' ? [] : left.split(':');
+  const tail = right === undefined || right === '' ? [] : right.split(':');
+  const groups = (right === undefined ? head : [...head, ...Array(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail]).map((g) => parseInt(g, 16) || 0);
+  if (groups.length === 8 && groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join('.');
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }
 
 /** The uWS behavior for instance WebSockets. */
@@ -328,8 +398,14 @@ export function websocketBehavior(routes: () => RouteTable, shared: Shared): Web
       if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`);
       // The handshake's own headers mean nothing to the service; every connection keeps its head.
       for (const name of HANDSHAKE_HEADERS) delete head.headers[name];
-      const data: UserData = { conn: new WsConn(shared, route, head.remote, head) };
+      const conn = new WsConn(shared, route, head.remote, head);
+      if (upstreams.get(route.service)?.pbxLogin && !conn.takeLoginSlot()) {
+        return reply(res, 503, 'too many connections logging in: try again in a second\n', { 'Retry-After': '1' });
+      }
+      const data: UserData = { conn };
       res.upgrade(data, key, protocol, extensions, context);
+      // uWS calls open() inside upgrade(); without it the slot would be lost.
+      if (!conn.ws) conn.closed(1006, 'not opened');
     },
     open(ws) {
       const conn = ws.getUserData().conn;

@@ -27,7 +27,7 @@ const sdkOpen = async () => {
 before(async () => {
   dir = await workspace('ap-dropped-');
   root = await rootWithConfig(dir, {
-    ws: { loginTimeout: 2 },
+    ws: { loginTimeout: 2, loginMax: 400 }, // 50 logins at once from this one address
     instances: [{ service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: 'pw' }],
   });
   run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);

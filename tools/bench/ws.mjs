@@ -187,7 +187,8 @@ try {
   const pkg = await buildFixture('pbxecho', join(root, 'packages'));
   mkdirSync(join(root, 'r/etc'), { recursive: true });
   writeFileSync(join(root, 'r/etc/ap.json'), JSON.stringify({ instances: [{ service: 'pbxecho', name: 'bench', domain: 'example.com', password: PASSWORD }] }));
-  const sup = spawn(process.execPath, [...BOARD_FLAGS, '--expose-gc', join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // openMany logs 200 in at once: above the default --ws-login-max (64).
+  const sup = spawn(process.execPath, [...BOARD_FLAGS, '--expose-gc', join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed', '--ws-login-max', '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(sup);
   const supReady = waitOutput(sup, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   const [, port] = await supReady;
