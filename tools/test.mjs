@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 // npm test: build the bundle (the end-to-end tests run dist/ap.js as users do),
 // start one PostgreSQL cluster for the run, run every test/**/*.test.ts with
-// node:test, stop the cluster, and exit with the tests' status.
-//   node tools/test.mjs [--no-build] [file-or-folder ...]
+// node:test, stop the cluster, and exit with the tests' status. Only what the
+// chosen files' tiers need is prepared (tools/test-tiers.mjs): the unit tier
+// builds nothing and starts no PostgreSQL.
+//   node tools/test.mjs [--no-build] [--tier unit,integration,e2e,browser,image] [file-or-folder ...]
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { needs, tierOf, TIERS } from './test-tiers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const noBuild = argv.includes('--no-build');
-const targets = argv.filter((a) => !a.startsWith('--'));
-
-if (!noBuild) {
-  const build = spawnSync(process.execPath, [join(root, 'tools/build.mjs')], { stdio: 'inherit', cwd: root });
-  if (build.status !== 0) process.exit(build.status ?? 1);
+const tierArg = argv.indexOf('--tier');
+const wanted = tierArg === -1 ? null : (argv[tierArg + 1] ?? '').split(',');
+if (wanted && (wanted.length === 0 || !wanted.every((t) => TIERS.includes(t)))) {
+  console.error(`test: --tier takes ${TIERS.join(', ')} (comma-separated)`);
+  process.exit(2);
 }
+const targets = argv.filter((a, i) => !a.startsWith('--') && !(tierArg !== -1 && i === tierArg + 1));
 
 function findTests(path) {
   if (statSync(path).isFile()) return [path];
@@ -25,11 +29,27 @@ function findTests(path) {
     .flatMap((entry) => (entry.isDirectory() ? findTests(join(path, entry.name)) : entry.name.endsWith('.test.ts') ? [join(path, entry.name)] : []))
     .sort();
 }
-const files = (targets.length ? targets.map((t) => join(process.cwd(), t)) : [join(root, 'test')]).flatMap(findTests);
+const testRoot = join(root, 'test');
+const files = (targets.length ? targets.map((t) => join(process.cwd(), t)) : [testRoot])
+  .flatMap(findTests)
+  .filter((file) => !wanted || wanted.includes(tierOf(file, testRoot)));
+if (files.length === 0) {
+  console.error('test: no test files chosen');
+  process.exit(2);
+}
+const tiers = [...new Set(files.map((file) => tierOf(file, testRoot)))];
+const need = needs(tiers);
+console.log(`test: ${files.length} file(s), tier ${tiers.join(', ')}; ${need.bundle ? 'builds the bundle' : 'no bundle'}, ${need.postgres ? 'one PostgreSQL for the run' : 'no PostgreSQL'}`);
+
+if (need.bundle && !noBuild) {
+  const build = spawnSync(process.execPath, [join(root, 'tools/build.mjs')], { stdio: 'inherit', cwd: root });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
 
 register('./ts-loader.mjs', import.meta.url);
 const { startTestCluster } = await import('../test/harness/pg.ts');
-const cluster = await startTestCluster();
+const cluster = need.postgres ? await startTestCluster() : null;
+const only = tiers.length === 1 && tiers[0] === 'unit' ? { AP_TEST_TIER: 'unit' } : {};
 let status = 1;
 try {
   const child = spawn(
@@ -39,7 +59,7 @@ try {
       cwd: root,
       stdio: 'inherit',
       detached: true, // its own process group, so a hung run can be ended whole
-      env: { ...process.env, AP_TEST_PG_SOCKET: cluster.socketDir, AP_TEST_PG_PORT: String(cluster.port) },
+      env: { ...process.env, ...only, ...(cluster ? { AP_TEST_PG_SOCKET: cluster.socketDir, AP_TEST_PG_PORT: String(cluster.port) } : {}) },
     },
   );
   const killGroup = (signal) => {
@@ -61,6 +81,6 @@ try {
   clearTimeout(limit);
   killGroup('SIGKILL'); // whatever a test left running
 } finally {
-  await cluster.stop();
+  await cluster?.stop();
 }
 process.exit(status);

@@ -1,3 +1,4 @@
+// tier: integration (starts PostgreSQL clusters of its own)
 // The managed cluster starting again after its postmaster was killed: what
 // kill -9 leaves behind (a backend still holding the shared memory, a
 // postmaster.pid saying "ready", its pid reused by another process) must not

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Sql } from 'postgres';
 import { connect, findPgBin, startCluster, type Cluster } from '../../src/db';
 import { createLogger } from '../../src/log';
+import { notInUnitTier } from './tier';
 
 export interface TestCluster {
   readonly socketDir: string;
@@ -26,6 +27,7 @@ export interface TestDatabase {
 
 /** Starts a cluster in a fresh temporary folder (world-searchable, so the postgres user can reach it when we are root). */
 export async function startTestCluster(): Promise<TestCluster & { readonly dir: string }> {
+  notInUnitTier('PostgreSQL');
   const dir = await mkdtemp(join(tmpdir(), 'ap-pg-'));
   await chmod(dir, 0o755);
   const socketDir = join(dir, 'run');

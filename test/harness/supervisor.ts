@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { notInUnitTier } from './tier';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUNDLE = join(REPO, 'dist/ap.js');
@@ -52,6 +53,7 @@ export interface Run {
 
 /** Spawns `node dist/ap.js ...args`. */
 export function runAp(args: readonly string[], env: Record<string, string> = {}): Run {
+  notInUnitTier('the bundle');
   const child = spawn(process.execPath, [BUNDLE, ...args], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,6 +88,7 @@ export async function readyPorts(run: Run, timeoutMs = 60_000): Promise<{ app: n
 
 /** Runs `node dist/ap.js ...args` to completion. */
 export function runApSync(args: readonly string[], env: Record<string, string> = {}, input = ''): { status: number | null; stdout: string; stderr: string } {
+  notInUnitTier('the bundle');
   const result = spawnSync(process.execPath, [BUNDLE, ...args], {
     cwd: REPO,
     encoding: 'utf8',

@@ -165,8 +165,9 @@ describe('mail', () => {
     await until('failure logged', async () => (lines.some((l) => /mail "alarm 1" to admin@example\.test failed \(attempt 1\).*550/.test(l)) ? true : undefined));
     assert.equal(mailer.pending, 1);
     refuse = false; // the server is fixed (here: another one)
-    await until('delivered on retry', async () => (working.mails.length === 1 ? true : undefined));
-    assert.equal(mailer.pending, 0);
+    // The server has the mail a moment before the client has its 250 and drops it from the queue.
+    await until('delivered on retry', async () => (working.mails.length === 1 && mailer.pending === 0 ? true : undefined));
+    assert.equal(working.mails.length, 1);
     mailer.stop();
   });
 
