@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { checkImports } from './check-imports.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -22,6 +23,13 @@ if (!args.has('--no-check')) {
       console.error('build: type errors, no bundle written');
       process.exit(1);
     }
+  }
+  // One-way dependencies: no runtime import cycle, subsystems used through their index.ts.
+  const problems = await checkImports();
+  if (problems.length) {
+    for (const p of problems) console.error(`build: ${p}`);
+    console.error('build: import rules broken (tools/check-imports.mjs), no bundle written');
+    process.exit(1);
   }
 }
 
