@@ -446,7 +446,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         api: (args) => {
           if (typeof args.method !== 'string' || typeof args.path !== 'string') throw new ApError('BAD_REQUEST', 'needs "method" and "path"');
           const query = (typeof args.query === 'object' && args.query !== null ? args.query : {}) as Record<string, string>;
-          return api!.handle({ method: args.method, path: args.path, query, body: args.body }, (err) => log.error(`admin API ${args.method} ${args.path}: ${describe(err)}`), 'json');
+          return api!.handle({ method: args.method, path: args.path, query, body: args.body }, (err, status) => log[status >= 500 ? 'error' : 'warn'](`admin API ${args.method} ${args.path}: ${describe(err)}`), 'json');
         },
         'service.install': async (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service (or its .tar.gz)');

@@ -111,7 +111,7 @@ export function adminRequest(path: string, cmd: string, args: Record<string, unk
       try {
         const response = JSON.parse(buffer.slice(0, newline));
         if (response.ok) resolve(response.result);
-        else reject(new ApError(String(response.error?.code ?? 'ERROR'), String(response.error?.message ?? 'failed')));
+        else reject(ApError.reported(String(response.error?.code ?? 'ERROR'), String(response.error?.message ?? 'failed')));
       } catch {
         reject(new ApError('ADMIN_PROTOCOL', 'the supervisor sent an answer that is not JSON'));
       }

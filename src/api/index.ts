@@ -2,7 +2,7 @@
 // served today over the local admin socket (`ap ctl`) and, with the Manager
 // UI, under /manager/api/ over HTTP. Errors carry the stable ApError code and
 // map to one HTTP status each, so both transports say the same thing.
-import { ApError, InvalidField } from '../errors';
+import { ApError, errorSpec, InvalidField } from '../errors';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -57,40 +57,9 @@ export interface ApiRoute {
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
 }
 
-const STATUS: Readonly<Record<string, number>> = {
-  BAD_REQUEST: 400,
-  INVALID_FIELD: 400,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  EXISTS: 409,
-  CONFLICT: 409,
-  DATABASE_EXISTS: 409,
-  EXTERNAL_DB_UNREACHABLE: 422,
-  NEEDS_HTTP: 400,
-  BAD_BACKUP: 422,
-  DB_UNAVAILABLE: 503,
-  DEVELOPER_MODE_OFF: 403,
-  BAD_PACKAGE: 400,
-  SERVICE_NAME_INVALID: 400,
-  SERVICE_NAME_RESERVED: 409,
-  PACKAGE_TOO_LARGE: 413,
-  UPLOAD_TOO_LARGE: 413,
-  UPLOAD_ABORTED: 400,
-  TOO_MANY_ATTEMPTS: 429,
-  BUSY: 503,
-  // The App Store: not set yet; or it answered badly (a gateway's error, not ours).
-  NO_STORE: 409,
-  UNSUPPORTED: 409,
-  PASSWD_FAILED: 422,
-  BAD_STORE: 502,
-  STORE_UNAVAILABLE: 502,
-};
-
-/** The HTTP status of an error code. */
+/** The HTTP status of an error code (src/errors/codes.ts; 500 for a code not declared there). */
 export function httpStatus(code: string): number {
-  // A certificate that is refused is bad input (the message says which check failed).
-  if (code.startsWith('CERT_')) return 400;
-  return STATUS[code] ?? 500;
+  return errorSpec(code).status;
 }
 
 /** The JSON body of an error: {error: {code, message, field?}}. */
@@ -121,8 +90,8 @@ export class Api {
     private readonly options: ApiOptions = {},
   ) {}
 
-  /** Runs the matching handler; never throws. `onError` hears of unexpected (500) errors. */
-  async handle(request: ApiRequest, onError?: (err: unknown) => void, transport: 'stream' | 'json' = 'stream'): Promise<ApiResponse> {
+  /** Runs the matching handler; never throws. `onError` hears of our own (5xx) errors and of settings not made yet (to log as a warning). */
+  async handle(request: ApiRequest, onError?: (err: unknown, status: number) => void, transport: 'stream' | 'json' = 'stream'): Promise<ApiResponse> {
     try {
       const { route, params } = this.match(request.method, request.path);
       if (transport === 'json' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
@@ -136,7 +105,8 @@ export class Api {
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {
       const status = err instanceof ApError ? httpStatus(err.code) : 500;
-      if (status >= 500) onError?.(err);
+      // Ours (5xx), or a setting the administrator has yet to make: worth a log line.
+      if (status >= 500 || (err instanceof ApError && errorSpec(err.code).setting)) onError?.(err, status);
       return { status, body: errorBody(err) };
     }
   }

@@ -70,7 +70,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
         return 1;
       }
       const error = (answer.body.error ?? {}) as { code?: string; message?: string };
-      throw new ApError(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
+      throw ApError.reported(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
     }
     if (answer.status === 202) return followJob(answer.body as { id: string; state: string }, switches.has('no-wait'));
     print(answer.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
@@ -81,7 +81,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     const answer = (await ask('api', { method, path, body, ...(query ? { query } : {}) })) as { status: number; body: { error?: { code?: string; message?: string } } };
     if (answer.status < 400) return { ok: true, body: answer.body as never };
     if (json) return { ok: false, body: answer.body as never };
-    throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? `failed with status ${answer.status}`);
+    throw ApError.reported(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? `failed with status ${answer.status}`);
   };
   if (command === 'service') {
     const calls = serviceCalls(sub, arg, flags);
@@ -237,7 +237,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     if (sub === 'set' && name !== undefined && value !== undefined) {
       const text = value === '-' ? await (args.stdinText ?? readStdinText)() : value;
       const answer = (await ask('api', { method: 'PUT', path: `/settings/${encodeURIComponent(name)}`, body: { value: text } })) as { status: number; body: { error?: { code: string; message: string } } };
-      if (answer.status >= 400) throw new ApError(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? 'failed');
+      if (answer.status >= 400) throw ApError.reported(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? 'failed');
       print(answer.body, (b: { name: string; value: string }) => `${b.name} = ${b.value}`);
       return 0;
     }
@@ -254,7 +254,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
           io.out(JSON.stringify(answer.body, null, 2));
           return 1;
         }
-        throw new ApError(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
+        throw ApError.reported(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
       }
       body = answer.body;
     }

@@ -1,17 +1,28 @@
 // Errors that cross a subsystem boundary: each has a stable string `code` for
 // programs and a message for people that says what to do. This module is the
-// one place that maps errors to CLI exit codes (and, with the API, to HTTP statuses).
+// one place that maps errors to CLI exit codes and HTTP statuses (codes.ts).
+import type { ErrorCode } from './codes';
 
-/** An error with a stable code; `exit` is the CLI exit status it maps to. */
+export { ERROR_CODES, errorSpec, type ErrorCode } from './codes';
+
+/** An error with a stable code (declared in codes.ts). */
 export class ApError extends Error {
   readonly code: string;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = 'ApError';
   }
+
+  /** An error another process reported (the API over the admin socket): its code as it came. */
+  static reported(code: string, message: string): ApError {
+    const err = new ApError('ERROR', message);
+    (err as { code: string }).code = code;
+    return err;
+  }
 }
+
 
 /** A bad value in one named field of a request (API, config, command file): nothing was changed. */
 export class InvalidField extends ApError {
@@ -26,7 +37,7 @@ export class InvalidField extends ApError {
 
 /** Bad command line, bad config value or bad config file: exit status 2. */
 export class UsageError extends ApError {
-  constructor(message: string, code = 'USAGE') {
+  constructor(message: string, code: ErrorCode = 'USAGE') {
     super(code, message);
     this.name = 'UsageError';
   }

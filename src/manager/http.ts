@@ -13,7 +13,7 @@ import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '.
 import { openApiDocument } from '../api/openapi';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
-import { ApError, describe } from '../errors';
+import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { checkUploadLength, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 
@@ -102,32 +102,29 @@ async function serve(
 ): Promise<void> {
   const { method, path } = incoming;
   const token = sessionToken(incoming.cookie, auth);
-  const fail = (status: number, code: string, message: string) => refuse(res, state, body, { status, body: { error: { code, message } } });
+  const fail = (code: ErrorCode, message: string) => refuse(res, state, body, { status: httpStatus(code), body: { error: { code, message } } });
 
   if (path === '/openapi.json' && method === 'GET') {
     return send(res, state, { status: 200, body: openApiDocument(api.routes, { title: 'App Platform Manager API', version: options.version, extra: SESSION_ROUTES }) });
   }
   // Login (and a cross-site login form: the Origin, when sent, must be ours).
   if (path === '/session' && method === 'POST') {
-    if (incoming.origin && !sameOrigin(incoming)) return fail(403, 'BAD_ORIGIN', 'this request comes from another site');
+    if (incoming.origin && !sameOrigin(incoming)) return fail('BAD_ORIGIN', 'this request comes from another site');
     const json = await jsonObject(body);
     try {
       const { token: fresh, session } = await auth.login(json.password, incoming.remote);
       return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [cookieHeader(fresh, incoming.secure)]);
     } catch (err) {
-      const code = (err as ApError).code;
-      if (code === 'LOGIN_FAILED') return fail(401, code, (err as Error).message);
-      if (code === 'TOO_MANY_ATTEMPTS') return fail(429, code, (err as Error).message);
-      if (code === 'BUSY') return fail(503, code, (err as Error).message);
-      throw err;
+      if (!(err instanceof ApError) || httpStatus(err.code) >= 500) throw err;
+      return refuse(res, state, body, { status: httpStatus(err.code), body: errorBody(err) });
     }
   }
   const session = auth.session(token);
   if (!session) {
-    return fail(401, 'UNAUTHENTICATED', 'log in first (POST /manager/api/session)');
+    return fail('UNAUTHENTICATED', 'log in first (POST /manager/api/session)');
   }
   if (STATE_CHANGING.has(method) && !auth.csrfMatches(session, incoming.csrf || null) && !(incoming.origin && sameOrigin(incoming))) {
-    return fail(403, 'CSRF', 'a request that changes something needs the X-CSRF-Token header (or an Origin of this site)');
+    return fail('CSRF', 'a request that changes something needs the X-CSRF-Token header (or an Origin of this site)');
   }
   if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } });
   if (path === '/session' && method === 'DELETE') {
@@ -145,11 +142,11 @@ async function serve(
     return send(res, state, { status: 200, body: { changed: true } });
   }
   if (session.mustChangePassword) {
-    return fail(403, 'PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
+    return fail('PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
   }
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
-  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err) => options.log.error(`${method} ${API_PREFIX}${path}: ${describe(err)}`));
+  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`));
   if (answer.body instanceof StreamBody) {
     // ?transfer=<token>: the page that started the download follows it on the event socket.
     const transfer = new URLSearchParams(incoming.query).get('transfer');

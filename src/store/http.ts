@@ -1,14 +1,14 @@
 // Reading from a store (apps, packages, images) over HTTP(S): bounded in size
 // and time, so a store that misbehaves costs a clear error, not the box's
 // memory or a job that never ends.
-import { ApError, describe } from '../errors';
+import { ApError, describe, type ErrorCode } from '../errors';
 
 const TIMEOUT_MS = 30_000;
 /** A download may take long on a slow line, but not stall: this long without a byte ends it. */
 const STALL_MS = 60_000;
 
 /** The whole body of `url`, at most `max` bytes (read no further); `tooLarge` is the code past that. */
-export async function fetchLimited(url: string, max: number, tooLarge = 'BAD_STORE'): Promise<Buffer> {
+export async function fetchLimited(url: string, max: number, tooLarge: ErrorCode = 'BAD_STORE'): Promise<Buffer> {
   const response = await get(url, AbortSignal.timeout(TIMEOUT_MS));
   const chunks: Buffer[] = [];
   let size = 0;

@@ -20,7 +20,7 @@ before(async () => {
       status: () => ({ state: 'running' }),
       echo: (args) => args,
       fail: () => {
-        throw new ApError('NOPE', 'cannot do that');
+        throw ApError.reported('NOPE', 'cannot do that');
       },
     },
     createLogger({ level: 'error', file: null }),

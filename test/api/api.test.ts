@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Api, httpStatus, queryFlag } from '../../src/api';
-import { ApError, InvalidField } from '../../src/errors';
+import { ApError, ERROR_CODES, InvalidField } from '../../src/errors';
 
 describe('admin API table', () => {
   const seen: unknown[] = [];
@@ -12,6 +12,7 @@ describe('admin API table', () => {
     { method: 'POST', pattern: '/things/{id}/bad', summary: '', handler: () => { throw new InvalidField('colour', 'not a colour'); } },
     { method: 'POST', pattern: '/things/{id}/boom', summary: '', handler: () => { throw new Error('secret internals'); } },
     { method: 'POST', pattern: '/things/{id}/gone', summary: '', handler: () => { throw new ApError('NOT_FOUND', 'no such thing'); } },
+    { method: 'POST', pattern: '/things/{id}/mail', summary: '', handler: () => { throw new ApError('SMTP_NOT_CONFIGURED', 'set the SMTP server first'); } },
   ]);
 
   it('routes by method and path, decoding parameters', async () => {
@@ -31,6 +32,28 @@ describe('admin API table', () => {
     assert.equal(JSON.stringify(boom.body).includes('secret'), false);
     assert.equal(seen.length, 1);
     assert.equal(httpStatus('DATABASE_EXISTS'), 409);
+  });
+
+  it('answers a setting not made yet with 409, reported to be logged as a warning, not as an internal error', async () => {
+    const heard: [unknown, number][] = [];
+    const answer = await api.handle({ method: 'POST', path: '/things/x/mail' }, (err, status) => heard.push([err, status]));
+    assert.deepEqual(answer, { status: 409, body: { error: { code: 'SMTP_NOT_CONFIGURED', message: 'set the SMTP server first' } } });
+    assert.equal(heard.length, 1);
+    assert.equal(heard[0]![1], 409);
+    // Plain bad input is the client's business: not logged.
+    await api.handle({ method: 'POST', path: '/things/x/bad' }, (err, status) => heard.push([err, status]));
+    assert.equal(heard.length, 1);
+  });
+
+  it('takes every status from the one registry, and a code it does not know is 500', () => {
+    assert.equal(httpStatus('TOO_MANY_ATTEMPTS'), 429);
+    assert.equal(httpStatus('MAIL_FAILED'), 502);
+    assert.equal(httpStatus('CERT_EXPIRED'), 400);
+    assert.equal(httpStatus('NO_SUCH_CODE'), 500);
+    for (const [code, spec] of Object.entries(ERROR_CODES)) {
+      assert.ok(spec.status >= 400 && spec.status < 600, `${code}: ${spec.status}`);
+      assert.match(code, /^[A-Z][A-Z0-9_]+$/);
+    }
   });
 
   it('reads boolean query flags strictly', () => {
