@@ -1,15 +1,19 @@
 // Every error code, declared once: the HTTP status the API answers it with,
 // and whether it is a setting the administrator still has to make (logged as a
-// warning, never as an internal error). The CLI's exit status follows the
-// class (UsageError: 2, else 1). An ApError can only be made with a code
-// from here, so an API answer is never a 500 by omission.
+// warning, never as an internal error), and the CLI's exit status: 2 for a
+// command line or configuration the user has to correct, 1 for the rest. An
+// ApError can only be made with a code from here, so an API answer is never a
+// 500 by omission.
 interface Spec {
   readonly status: number;
+  /** The CLI's exit status (default 1). */
+  readonly exit?: 2;
   /** A setting is missing or wrong: the API logs it as a warning. */
   readonly setting?: true;
 }
 
 const bad = { status: 400 } as const;
+const usage = { status: 400, exit: 2 } as const;
 const notFound = { status: 404 } as const;
 const conflict = { status: 409 } as const;
 const unprocessable = { status: 422 } as const;
@@ -22,10 +26,10 @@ export const ERROR_CODES = {
   // A request or its input is wrong; nothing was changed.
   BAD_REQUEST: bad,
   INVALID_FIELD: bad,
-  USAGE: bad,
-  BAD_CONFIG_FILE: bad,
-  BAD_CONFIG_VALUE: bad,
-  UNKNOWN_BOARD: bad,
+  USAGE: usage,
+  BAD_CONFIG_FILE: usage,
+  BAD_CONFIG_VALUE: usage,
+  UNKNOWN_BOARD: usage,
   NEEDS_HTTP: bad,
   BAD_PACKAGE: bad,
   MANIFEST_INVALID: bad,

@@ -1,7 +1,7 @@
 // Errors that cross a subsystem boundary: each has a stable string `code` for
 // programs and a message for people that says what to do. This module is the
 // one place that maps errors to CLI exit codes and HTTP statuses (codes.ts).
-import type { ErrorCode } from './codes';
+import { errorSpec, type ErrorCode } from './codes';
 
 export { ERROR_CODES, errorSpec, type ErrorCode } from './codes';
 
@@ -43,9 +43,10 @@ export class UsageError extends ApError {
   }
 }
 
-/** Exit status for an error: 2 for usage and configuration mistakes, 1 otherwise. */
+/** Exit status for an error: its code's (2 for usage and configuration mistakes, also reported ones), 1 otherwise. */
 export function exitCodeOf(err: unknown): number {
-  return err instanceof UsageError ? 2 : 1;
+  if (err instanceof UsageError) return 2;
+  return err instanceof ApError ? (errorSpec(err.code).exit ?? 1) : 1;
 }
 
 /** The text to show a person for any thrown value, with its causes. */
