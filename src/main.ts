@@ -3,7 +3,6 @@
 // → admin socket → timers) and takes them down in reverse on SIGTERM/SIGINT.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -15,15 +14,15 @@ import { ctl, type SupervisorStatus } from './ctl';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database, type DatabaseHealth } from './db';
 import { Backups, BackupSchedule } from './backup';
 import { backupRoutes, boxLabel, macAddress } from './backup/api';
-import { ApError, describe, exitCodeOf, InvalidField } from './errors';
+import { ApError, describe, exitCodeOf } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
 import { DEFAULT_POLICY, startServices, type Services } from './services';
-import { installCertificate, prepareCertificate } from './tls';
+import { Certificates, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
 import { RouteTable, startWebserver, type Webserver } from './webserver';
-import { Api, StreamBody } from './api';
+import { Api } from './api';
 import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
 import { installUpload } from './services/upload';
@@ -246,6 +245,15 @@ export async function serve(config: Config, env: Env): Promise<number> {
       },
     });
     web = server;
+    const certificates = new Certificates({
+      store,
+      dir: paths.tls,
+      log: log.child('tls'),
+      changed: async (prepared) => {
+        await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+        monitor?.checkCertificate(prepared.chain);
+      },
+    });
     const named = (args: Record<string, unknown>): string => {
       if (typeof args.name !== 'string') throw new ApError('BAD_REQUEST', 'needs "name", a service name');
       return args.name;
@@ -330,9 +338,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
       afterManagerRestore: async () => {
         await migrate(database.sql, MIGRATIONS, log.child('db'));
         await instances.reload();
-        const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
-        await server.reloadCertificate(prepared.certFile, prepared.keyFile);
-        monitor?.checkCertificate(prepared.chain);
+        await certificates.reload();
       },
     });
     dumps = backups;
@@ -363,24 +369,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     });
     api = new Api([
       ...serviceRoutes(running, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
-      {
-        method: 'GET',
-        pattern: '/certificate',
-        summary: 'the webserver certificate being served: subject, issuer, validity, whether it was uploaded',
-        handler: async () => {
-          const c = await prepareCertificate(store, paths.tls, log.child('tls'));
-          return { subject: c.chain.subject.replace(/\n/g, ', '), issuer: c.chain.issuer.replace(/\n/g, ', '), validTo: c.chain.validTo.toISOString(), custom: c.custom, fingerprint256: c.chain.fingerprint256 };
-        },
-      },
-      {
-        method: 'GET',
-        pattern: '/certificate/download',
-        summary: 'the served certificate chain as PEM (certificates only, never the key)',
-        handler: async () => {
-          const c = await prepareCertificate(store, paths.tls, log.child('tls'));
-          return new StreamBody(Readable.from([Buffer.from(c.chain.certPem)]), 'application/x-pem-file', 'webserver-certificate.pem');
-        },
-      },
+      ...certificates.routes(),
       {
         method: 'GET',
         pattern: '/diagnostics',
@@ -392,21 +381,6 @@ export async function serve(config: Config, env: Env): Promise<number> {
           jobs: jobs.list().slice(0, 20),
           alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) },
         }),
-      },
-      {
-        method: 'PUT',
-        pattern: '/certificate',
-        summary: 'upload the webserver certificate ({"pem"}: certificate, intermediates, unencrypted key); checked (key, order, validity), applied at once',
-        handler: async ({ body }) => {
-          const pem = (body as { pem?: unknown }).pem;
-          if (typeof pem !== 'string') throw new InvalidField('pem', 'expected the PEM text');
-          const chain = await installCertificate(store, pem);
-          const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
-          await server.reloadCertificate(prepared.certFile, prepared.keyFile);
-          monitor?.checkCertificate(prepared.chain);
-          log.info(`webserver certificate replaced: ${chain.subject.replace(/\n/g, ', ')}`);
-          return { subject: chain.subject.replace(/\n/g, ', '), issuer: chain.issuer.replace(/\n/g, ', '), validTo: chain.validTo.toISOString(), custom: true, fingerprint256: chain.fingerprint256 };
-        },
       },
       ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log }),
       { method: 'GET', pattern: '/database', summary: 'the database: mode, up / down since / restarting / given up, restarts', handler: () => ({ mode: config.db.mode, ...database.health() }) },
@@ -469,12 +443,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
         },
         'cert.install': async (args) => {
           if (typeof args.pem !== 'string') throw new ApError('BAD_REQUEST', 'needs "pem", the PEM chain');
-          const chain = await installCertificate(store, args.pem);
-          const prepared = await prepareCertificate(store, paths.tls, log.child('tls'));
-          await server.reloadCertificate(prepared.certFile, prepared.keyFile);
-          monitor?.checkCertificate(prepared.chain);
-          log.info(`webserver certificate replaced: ${chain.subject.replace(/\n/g, ', ')}, valid until ${chain.validTo.toISOString()}`);
-          return { subject: chain.subject, issuer: chain.issuer, validTo: chain.validTo.toISOString(), fingerprint256: chain.fingerprint256 };
+          return certificates.install(args.pem);
         },
       },
       log.child('admin'),

@@ -9,3 +9,4 @@ export { createCertificate, generateSelfSigned, type CertificateAndKey, type Cer
 export { MAX_CHAIN_BYTES, parseCertificateChain, type CertificateChain } from './chain';
 export { writeTlsFiles } from './files';
 export { CUSTOM_CERTIFICATE, DEFAULT_CERTIFICATE, installCertificate, prepareCertificate, type CertificateStore, type PreparedCertificate } from './store';
+export { Certificates, type CertificatesOptions } from './api';
