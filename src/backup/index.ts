@@ -591,3 +591,4 @@ function lineKey(c: BackupCommand): string {
 function validZone(timeZone: string): string {
   return validTimeZone(timeZone) ? timeZone : 'UTC';
 }
+export { backupRoutes, boxLabel, macAddress } from './api';

@@ -98,7 +98,7 @@ export async function* pgDump(tools: string, conn: PgConnection, database: strin
  * to a private temporary file for the run (pg_restore cannot read it from a
  * socket, which is what Node's extra stdio pipes are), removed afterwards.
  */
-export async function pgRestore(tools: string, conn: PgConnection, args: readonly string[], input: AsyncIterable<Buffer>, list?: string): Promise<void> {
+export async function pgRestore(tools: string, conn: PgConnection, args: readonly string[], input: AsyncIterable<Buffer>, list?: string, signal?: AbortSignal): Promise<void> {
   const folder = list === undefined ? null : await mkdtemp(join(tmpdir(), 'ap-restore-list-'));
   try {
     const listArgs: string[] = [];
@@ -106,14 +106,17 @@ export async function pgRestore(tools: string, conn: PgConnection, args: readonl
       await writeFile(join(folder, 'list'), list!, { mode: 0o600 });
       listArgs.push('-L', join(folder, 'list'));
     }
-    const child = spawn(join(tools, 'pg_restore'), [...args, ...listArgs, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn) });
+    // `signal`: the supervisor stopping kills it (the restore runs in a scratch database, so nothing is half-written).
+    const child = spawn(join(tools, 'pg_restore'), [...args, ...listArgs, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
     const tail = stderrTail(child);
     const done = exited(child);
     const fed = pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
       // pg_restore stopping early closes its stdin: its status says why.
       if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
     });
-    const code = await done;
+    const code = await done.catch((err: unknown) => {
+      throw signal?.aborted ? new ApError('CANCELLED', 'pg_restore was stopped: the supervisor is stopping') : err;
+    });
     await fed.catch(() => {});
     if (code !== 0) throw new ApError('RESTORE_FAILED', `pg_restore failed (status ${code}): ${tail() || 'no message'}`);
   } finally {

@@ -298,3 +298,4 @@ async function fetchJson(url: string): Promise<unknown> {
   }
 }
 
+export { updateRoutes } from './api';

@@ -441,3 +441,5 @@ async function connectExternal(e: ExternalDb): Promise<void> {
     await sql.end({ timeout: 1 });
   }
 }
+export { instanceRoutes } from './api';
+export { NightlyAnalyse } from './maintenance';

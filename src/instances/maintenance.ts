@@ -26,9 +26,10 @@ export interface VacuumTarget {
 }
 
 /** Runs vacuumdb with `args`; lines of its output go to `onLine`; resolves with the exit code and the last lines. */
-function vacuumdb(bin: string, args: readonly string[], env: Record<string, string>, onLine: (line: string) => void): Promise<{ code: number; tail: string[] }> {
+function vacuumdb(bin: string, args: readonly string[], env: Record<string, string>, onLine: (line: string) => void, signal?: AbortSignal): Promise<{ code: number; tail: string[] }> {
   return new Promise((resolve, reject) => {
     const child = spawn(join(bin, 'vacuumdb'), args, {
+      signal, // the supervisor stopping ends it (its server-side work is cancelled with its connection)
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C', PGCONNECT_TIMEOUT: '10', ...env },
     });
@@ -48,7 +49,9 @@ function vacuumdb(bin: string, args: readonly string[], env: Record<string, stri
     };
     read(child.stdout!);
     read(child.stderr!);
-    child.once('error', (err) => reject(new ApError('VACUUMDB_MISSING', `cannot run ${join(bin, 'vacuumdb')}: ${err.message}`)));
+    child.once('error', (err) =>
+      reject(signal?.aborted ? new ApError('CANCELLED', 'vacuumdb was stopped: the supervisor is stopping') : new ApError('VACUUMDB_MISSING', `cannot run ${join(bin, 'vacuumdb')}: ${err.message}`)),
+    );
     child.once('close', (code) => resolve({ code: code ?? 1, tail }));
   });
 }
@@ -71,7 +74,7 @@ export async function cleanupDatabase(target: VacuumTarget, instance: Instance, 
       job.progress(tables, null, line.replace(/^INFO:\s+/, ''));
       job.line(line);
     } else if (/^(vacuumdb|ERROR|FATAL|WARNING)/.test(line)) job.line(line); // not the per-table statistics
-  });
+  }, job.signal);
   if (code !== 0) throw new ApError('CLEANUP_FAILED', `vacuumdb -f on "${database}" failed (status ${code}): ${tail.filter((l) => l.trim()).slice(-3).join(' / ')}`);
   return `database "${database}" cleaned up (${tables} tables vacuumed in full)`;
 }

@@ -23,6 +23,8 @@ export interface JobView {
 }
 
 export interface JobControl {
+  /** Aborted when the supervisor stops: end what the job started (children, connections) and throw. */
+  readonly signal: AbortSignal;
   progress(done: number, total: number | null, note: string): void;
   /** One line of output (kept: the last OUTPUT_LINES). */
   line(text: string): void;
@@ -42,6 +44,7 @@ interface Job {
   message: string;
   output: string[];
   done: Promise<void>;
+  readonly abort: AbortController;
 }
 
 /** Progress is told to listeners at most this often per job (a backup reports every chunk). */
@@ -53,6 +56,7 @@ export class Jobs {
   /** Jobs whose progress changed since listeners last heard, with the timer that will tell them. */
   private readonly pending = new Map<Job, NodeJS.Timeout>();
   private next = 1;
+  private stopped = false;
 
   /** `log` hears every failed job (an alarm-worthy line: a backup that failed must not go unnoticed). */
   constructor(
@@ -66,6 +70,7 @@ export class Jobs {
    * throw fails the job with the error's message.
    */
   start(kind: string, target: string, message: string, work: (job: JobControl) => Promise<string>): JobView {
+    if (this.stopped) throw new ApError('BUSY', 'the supervisor is stopping: no new jobs');
     const job: Job = {
       id: String(this.next++),
       kind,
@@ -77,8 +82,10 @@ export class Jobs {
       message,
       output: [],
       done: Promise.resolve(),
+      abort: new AbortController(),
     };
     const control: JobControl = {
+      signal: job.abort.signal,
       progress: (done, total, note) => {
         job.progress = { done, total, note };
         if (this.listeners.length > 0 && !this.pending.has(job) && job.state === 'running') {
@@ -129,6 +136,17 @@ export class Jobs {
   running(kind: string, target: string): JobView | null {
     for (const job of this.jobs.values()) if (job.kind === kind && job.target === target && job.state === 'running') return view(job);
     return null;
+  }
+
+  /**
+   * At shutdown, before the database closes: no new jobs; running ones are
+   * told through their signal and awaited (the caller bounds the wait).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const running = [...this.jobs.values()].filter((job) => job.state === 'running');
+    for (const job of running) job.abort.abort(new ApError('CANCELLED', 'the supervisor is stopping'));
+    await Promise.all(running.map((job) => job.done));
   }
 
   /** Resolves when job `id` has finished (for tests and `--wait`). */

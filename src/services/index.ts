@@ -326,3 +326,5 @@ function deathSignalWrapper(): string[] | null {
   return null;
 }
 
+export { serviceRoutes } from './api';
+export { installUpload } from './upload';

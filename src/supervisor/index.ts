@@ -1,0 +1,94 @@
+// `ap serve`: the supervisor's process. Builds its parts (compose.ts) in a
+// visible order, runs until SIGTERM/SIGINT (or a bug that escapes to the
+// top), and takes them down in exact reverse (parts.ts), each stop bounded.
+import type { Config } from '../config';
+import { describe, exitCodeOf } from '../errors';
+import { createLogger } from '../log';
+import { createNotifier } from '../notify';
+import { layout } from '../paths';
+import { BUILD_LABEL, VERSION } from '../version';
+import { compose } from './compose';
+import { Parts, StopDuringStart } from './parts';
+import type { Status } from './routes';
+
+export { Parts, StopDuringStart } from './parts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Runs the supervisor until SIGTERM/SIGINT; resolves with the exit status. */
+export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<number> {
+  const log = createLogger(config.log);
+  const notify = createNotifier(env, log);
+  const paths = layout(config.root);
+  const parts = new Parts(log, config.shutdownTimeoutMs);
+  let state: Status['state'] = 'starting';
+
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  const requestStop = (why: string) => {
+    if (parts.stopping) {
+      log.warn(`${why} again: already stopping`);
+      return;
+    }
+    parts.askStop();
+    log.info(`${why}: stopping`);
+    wake();
+  };
+  const onSignal = (signal: NodeJS.Signals) => requestStop(signal);
+  // A bug that escapes to the top must not leave PostgreSQL and the apps
+  // orphaned: log it and take everything down in order, exiting 1.
+  let crashed = false;
+  const onCrash = (err: unknown) => {
+    log.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    crashed = true;
+    requestStop('internal error');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+
+  let exitCode = 0;
+  try {
+    log.info(`ap ${VERSION} (build ${BUILD_LABEL}) starting: board ${config.board.name}, root ${config.root}`);
+    const { web, updater } = await compose({ config, paths, parts, log, notify, state: () => state, startedAt: new Date(), bundleUrl });
+    state = 'running';
+    notify.ready();
+    // A freshly updated image is confirmed once it has been READY for a while (S01bootcheck counts its boots until then).
+    const confirm = setTimeout(() => {
+      updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));
+    }, config.update.confirmAfterMs);
+    confirm.unref();
+    parts.onStop('update confirmation', () => clearTimeout(confirm));
+    notify.status(`serving apps on port ${web.httpPort}, the Manager on port ${web.managerHttpPort}`);
+    // The apps' line first: whoever waits for the ready line finds both.
+    log.info(`apps at ${web.url}${web.httpsPort === null ? '' : ` (HTTPS port ${web.httpsPort})`}`);
+    log.info(`ready: Manager at ${web.managerUrl}`);
+    await stopped;
+  } catch (err) {
+    if (!(err instanceof StopDuringStart)) {
+      log.error(`start failed: ${describe(err)}`);
+      exitCode = exitCodeOf(err);
+    }
+  }
+
+  state = 'stopping';
+  notify.stopping();
+  // Each part's stop is bounded; this is the last resort if the process itself hangs.
+  const deadline = setTimeout(() => {
+    log.error(`shutdown took longer than ${config.shutdownTimeoutMs / 1000} s; exiting`);
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 5000);
+  deadline.unref();
+  if ((await parts.stopAll()) > 0) exitCode ||= 1;
+  if (crashed) exitCode ||= 1;
+  notify.close();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  process.off('uncaughtException', onCrash);
+  process.off('unhandledRejection', onCrash);
+  log.info(exitCode === 0 ? 'stopped' : `stopped with status ${exitCode}`);
+  log.close();
+  clearTimeout(deadline);
+  return exitCode;
+}

@@ -1,0 +1,99 @@
+// A clean stop while a job is running: the parts stop in reverse order, the
+// job is ended before the database closes (its pg_dump killed, the job failed
+// with the reason), nothing is left running, and the exit status is 0.
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { until } from '../harness/http';
+import { ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { rootWithConfig, workspace } from '../harness/workspace';
+
+let dir: string;
+let root: string;
+let run: Run;
+let target: Server;
+let requests = 0;
+
+/** Children of `pid` named `name` (from /proc). */
+function childrenNamed(pid: number, name: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && comm === name) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+before(async () => {
+  dir = await workspace('ap-stop-');
+  // The target takes the upload's first bytes and then nothing: the backup runs until stopped.
+  target = createServer((req) => {
+    requests++;
+    req.pause();
+  });
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  root = await rootWithConfig(dir, { backup: { stallTimeout: 600 } });
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
+  await readyPorts(run);
+});
+
+after(async () => {
+  target?.closeAllConnections();
+  target?.close();
+  if (run) await ensureStopped(run);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('a stop while a backup is running', () => {
+  it('ends the job before the database closes, leaves nothing running and exits 0', { timeout: 120_000 }, async () => {
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/manager.apbk`;
+    const started = runApSync(['ctl', 'backup', 'manager', '--url', url, '--no-wait', '--json', '--root', root]);
+    assert.equal(started.status, 0, started.stderr);
+    const job = JSON.parse(started.stdout) as { id: string; state: string };
+    assert.equal(job.state, 'running');
+    const supervisor = run.child.pid!;
+    await until('the upload reaches the target', async () => (requests > 0 ? true : undefined));
+    const dumps = await until('pg_dump running', async () => {
+      const found = childrenNamed(supervisor, 'pg_dump');
+      return found.length > 0 ? found : undefined;
+    });
+    const postmaster = Number(readFileSync(`${root}/mnt/sda2/pgsql/postmaster.pid`, 'utf8').split('\n')[0]);
+    assert.ok(alive(postmaster));
+
+    const stopAt = Date.now();
+    run.child.kill('SIGTERM');
+    const [code] = await run.exited;
+    const took = Date.now() - stopAt;
+    assert.equal(code, 0, run.output.text.slice(-2000));
+    assert.ok(took < 25_000, `the stop took ${took} ms`);
+    const log = run.output.text;
+    assert.match(log, new RegExp(`job ${job.id} \\(backup manager\\) FAILED: .*(cancelled|stopping)`));
+    assert.doesNotMatch(log, /stopping .* (failed|took longer)/);
+    // The job ended while the database was still there: its failure came before the database stopped.
+    // The job ended while the database was still there: its failure is logged before PostgreSQL stopped.
+    const failedAt = log.indexOf(`job ${job.id} (backup manager) FAILED`);
+    const dbStoppedAt = log.indexOf('PostgreSQL stopped');
+    assert.ok(failedAt > 0 && dbStoppedAt > failedAt, log.slice(-1500));
+    for (const pid of dumps) assert.equal(alive(pid), false, `pg_dump ${pid} outlived the supervisor`);
+    assert.equal(alive(postmaster), false, 'PostgreSQL outlived the supervisor');
+  });
+});
