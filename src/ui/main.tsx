@@ -201,6 +201,7 @@ function Home({ refresh, tick }: { refresh: () => void; tick: number }) {
         {services.length === 0 && <p class="note">No app service is installed yet: install one from the App Store first.</p>}
         <ErrorText error={error} />
       </form>
+      <RestoreForm instance={null} refresh={refresh} />
     </section>
   );
 }
@@ -345,10 +346,6 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
   const [instance, setInstance] = useState<any>(null);
   const [error, setError] = useState<unknown>(null);
   const [showPassword, setShowPassword] = useState(false);
-  const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
-  const [cloneName, setCloneName] = useState('');
-  const [restoreError, setRestoreError] = useState<unknown>(null);
-  const [ask, dialog] = useConfirm();
   const load = () => api('GET', `/instances/${encodeURIComponent(id)}`).then(setInstance, setError);
   useEffect(() => void load(), [id, tick]);
   const act = (fn: () => Promise<unknown>) => async () => {
@@ -359,27 +356,6 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
       refresh();
     } catch (err) {
       setError(err);
-    }
-  };
-  const onRestore = async (e: Event) => {
-    e.preventDefault();
-    const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
-    const file = input.files?.[0];
-    if (!file) return;
-    setRestoreError(null);
-    // Over this instance, and only this one, when the person says so: the box refuses a backup of another instance.
-    if (!cloneName && !(await ask({ title: `Replace ${id} with the backup?`, consequence: <RestoreQuestion id={id} file={file} backup={await backupOf(file)} />, confirm: `Replace ${id}` }))) return;
-    try {
-      const query = cloneName ? `?name=${encodeURIComponent(cloneName)}&domain=${encodeURIComponent(instance.domain)}` : `?replace=${encodeURIComponent(id)}`;
-      setRestore({ share: 0, text: 'uploading' });
-      const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
-      const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
-      setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
-      if (done.state !== 'succeeded') setRestoreError(new ApiError(0, 'RESTORE_FAILED', done.message));
-      refresh();
-    } catch (err) {
-      setRestore(null);
-      setRestoreError(err);
     }
   };
   if (!instance) return <ErrorText error={error} />;
@@ -446,18 +422,61 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
       </div>
       <ErrorText error={error} />
       <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
+      <RestoreForm instance={instance} refresh={refresh} />
+      <InstanceDelete id={id} refresh={refresh} />
+    </section>
+  );
+}
+
+/**
+ * Restore a backup file by upload: on an instance's page as a copy (another
+ * name in its domain) or over that instance, and only that one, after the
+ * person confirmed; on the home page (`instance` null) the backup's own
+ * instance (as after a delete) or a copy, never over an existing one.
+ */
+function RestoreForm({ instance, refresh }: { instance: any | null; refresh: () => void }) {
+  const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
+  const [cloneName, setCloneName] = useState('');
+  const [restoreError, setRestoreError] = useState<unknown>(null);
+  const [ask, dialog] = useConfirm();
+  const id: string | null = instance?.id ?? null;
+  const onRestore = async (e: Event) => {
+    e.preventDefault();
+    const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    setRestoreError(null);
+    const backup = await backupOf(file);
+    // Over this instance, and only this one, when the person says so: the box refuses a backup of another instance.
+    if (id && !cloneName && !(await ask({ title: `Replace ${id} with the backup?`, consequence: <RestoreQuestion id={id} file={file} backup={backup} />, confirm: `Replace ${id}` }))) return;
+    try {
+      const domain = instance?.domain ?? backup?.instance?.domain;
+      const query = cloneName ? `?name=${encodeURIComponent(cloneName)}${domain ? `&domain=${encodeURIComponent(domain)}` : ''}` : id ? `?replace=${encodeURIComponent(id)}` : '';
+      setRestore({ share: 0, text: 'uploading' });
+      const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
+      const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
+      setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
+      if (done.state !== 'succeeded') setRestoreError(new ApiError(0, 'RESTORE_FAILED', done.message));
+      refresh();
+    } catch (err) {
+      setRestore(null);
+      setRestoreError(err);
+    }
+  };
+  return (
+    <>
       <form class="card" onSubmit={onRestore}>
-        <h2>Restore</h2>
+        <h2>{id ? 'Restore' : 'Restore an instance'}</h2>
         <label>
           Backup file
           <input type="file" name="file" accept=".apbk,application/octet-stream" />
         </label>
         <label>
-          As a copy named (empty: replace this instance)
+          {id ? 'As a copy named (empty: replace this instance)' : "As a copy named (empty: the backup's own instance, which must not exist)"}
           <input type="text" name="clone" value={cloneName} onInput={(e) => setCloneName((e.target as HTMLInputElement).value)} />
         </label>
-        {cloneName ? (
-          <button type="submit">Restore as a copy</button>
+        {cloneName || !id ? (
+          <button type="submit">{cloneName ? 'Restore as a copy' : 'Restore'}</button>
         ) : (
           <button type="submit" class="danger">
             Restore over this instance
@@ -467,9 +486,9 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
         {restore && <p class="note">{restore.text}</p>}
         <ErrorText error={restoreError} />
       </form>
+      {/* Outside the form: the dialog's own form must not submit this one. */}
       {dialog}
-      <InstanceDelete id={id} refresh={refresh} />
-    </section>
+    </>
   );
 }
 

@@ -216,6 +216,7 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
   });
 
   it('Delete asks, saying whether the data goes too; cancelled the instance stays, confirmed it is gone', async () => {
+    assert.equal(ctl('backup', 'instance', 'echo1copy@example.com', '--file', join(dir, 'echo1copy.apbk')).state, 'succeeded');
     await openInstance('echo1copy@example.com');
     await page.getByLabel('Also drop its database and database user').check();
     const button = page.getByRole('button', { name: 'Delete instance' });
@@ -227,6 +228,21 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     await dialog.getByRole('button', { name: 'Delete instance and database' }).click();
     await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
     assert.deepEqual(await ids(), ['echo1@example.com']);
+  });
+
+  it("brings a deleted instance back from its backup on the home page, as the seed's clean-up guide does", async () => {
+    // The backup was downloaded before the delete (here: taken by ap ctl).
+    const file = join(dir, 'echo1copy.apbk');
+    assert.equal(existsSync(file), true);
+    await page.goto(`${base}/manager/#/`);
+    await page.getByRole('heading', { name: 'Restore an instance' }).waitFor();
+    await page.setInputFiles('input[name=file]', file);
+    await page.getByRole('button', { name: 'Restore', exact: true }).click();
+    await page.getByText(/restored echo1copy@example\.com/).waitFor({ timeout: 60_000 });
+    assert.equal((await get('/instances/echo1copy%40example.com')).password, 'copy-pw');
+    // Again: the instance exists now, and the home page never overwrites one.
+    await page.getByRole('button', { name: 'Restore', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: /echo1copy@example\.com exists/ }).waitFor();
   });
 
   it('the dialog and the red buttons pass the accessibility check (axe-core, WCAG 2.1 AA)', async () => {
