@@ -621,7 +621,7 @@ function InstanceDelete({ id, refresh }: { id: string; refresh: () => void }) {
     const consequence = drop ? (
       <p>The instance is stopped and removed, and its database and database user are dropped with all their data. This cannot be undone: download a backup first if you may need it.</p>
     ) : (
-      <p>The instance is stopped and removed. Its database and database user are kept (a restore with replace can use them again).</p>
+      <p>The instance is stopped and removed. Its database and database user are kept: ap ctl restore instance with --replace and its name@domain can put a backup into them again.</p>
     );
     if (!(await ask({ title: drop ? `Delete ${id} and its database?` : `Delete ${id}?`, consequence, confirm: drop ? 'Delete instance and database' : 'Delete instance' }))) return;
     try {
