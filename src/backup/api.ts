@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import { objectBody, StreamBody, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
+import { replaceTarget } from './target';
 
 function destination(body: Record<string, unknown>): Destination {
   const { file, url, method } = body;
@@ -33,15 +34,13 @@ function restoreOptions(source: Record<string, unknown>): RestoreOptions {
   for (const key of Object.keys(source)) {
     if (!['file', 'name', 'domain', 'path', 'dbName', 'dbUser', 'replace'].includes(key)) throw new InvalidField(key, 'unknown field');
   }
-  const replace = source.replace;
-  if (replace !== undefined && typeof replace !== 'boolean' && replace !== 'true' && replace !== 'false') throw new InvalidField('replace', 'expected true or false');
   return {
     name: optionalString(source, 'name'),
     domain: optionalString(source, 'domain'),
     path: optionalString(source, 'path'),
     dbName: optionalString(source, 'dbName'),
     dbUser: optionalString(source, 'dbUser'),
-    replace: replace === true || replace === 'true',
+    replace: source.replace === false || source.replace === 'false' ? undefined : replaceTarget(source.replace),
   };
 }
 
@@ -80,7 +79,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
     {
       method: 'POST',
       pattern: '/restores/instances/upload',
-      summary: 'restore an instance from the uploaded body (?name, domain, path, dbName, dbUser, replace) (a job)',
+      summary: 'restore an instance from the uploaded body (?name, domain, path, dbName, dbUser; replace=<name@domain>: the instance it overwrites) (a job)',
       status: 202,
       upload: true,
       maxUpload: () => freeBytes(uploadDir),
@@ -135,7 +134,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
     {
       method: 'POST',
       pattern: '/restores/instances',
-      summary: 'restore an instance backup {"file", "name"?, "domain"?, "path"?, "dbName"?, "dbUser"?, "replace"?} (a job); verified before anything changes',
+      summary: 'restore an instance backup {"file", "name"?, "domain"?, "path"?, "dbName"?, "dbUser"?, "replace"?: "<name@domain>", the instance it overwrites} (a job); verified before anything changes',
       status: 202,
       handler: ({ body }) => {
         const b = objectBody(body);

@@ -139,6 +139,83 @@ export function dumpStream(backup: VerifiedBackup): Readable {
   return createReadStream(backup.path, { start: backup.dumpStart, end: backup.dumpStart + backup.dumpLength - 1, highWaterMark: 1024 * 1024 });
 }
 
+/**
+ * The header of a backup from its first bytes: the description, 'more' when
+ * `prefix` is too short to tell, or null when they are not a backup's header
+ * (whoever verifies the whole file says why). Nothing is trusted beyond it.
+ */
+export function headerOf(prefix: Buffer): BackupMeta | 'more' | null {
+  if (prefix.length < MAGIC.length + 4) return MAGIC.subarray(0, prefix.length).equals(prefix.subarray(0, MAGIC.length)) ? 'more' : null;
+  if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+  const length = prefix.readUInt32BE(MAGIC.length);
+  if (length === 0 || length > MAX_HEADER) return null;
+  if (prefix.length < MAGIC.length + 4 + length) return 'more';
+  try {
+    const meta = JSON.parse(prefix.subarray(MAGIC.length + 4, MAGIC.length + 4 + length).toString('utf8')) as BackupMeta;
+    checkMeta(meta, 'the backup');
+    return meta;
+  } catch {
+    return null;
+  }
+}
+
+/** The header of the backup file at `path`, or null when it has none that reads (see headerOf). */
+export async function readHeader(path: string): Promise<BackupMeta | null> {
+  const handle = await open(path, 'r').catch(() => null);
+  if (!handle) return null;
+  try {
+    let prefix = Buffer.alloc(0);
+    for (let size = 64 * 1024; ; size = MAGIC.length + 4 + MAX_HEADER) {
+      const buffer = Buffer.alloc(size);
+      const { bytesRead } = await handle.read(buffer, 0, size, 0);
+      prefix = buffer.subarray(0, bytesRead);
+      const meta = headerOf(prefix);
+      if (meta !== 'more' || bytesRead < size || size > MAX_HEADER) return meta === 'more' ? null : meta;
+    }
+  } catch {
+    return null; // a folder, a read error: the restore's verification names it
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads an upload until its header is in (at most the header's 1 MiB), and
+ * hands back the description (null: not a backup's header) and the whole
+ * body, those first bytes included. `stop` ends the upload unread.
+ */
+export async function peekHeader(body: AsyncIterable<Buffer>): Promise<{ meta: BackupMeta | null; chunks: AsyncIterable<Buffer>; stop: () => Promise<void> }> {
+  const iterator = body[Symbol.asyncIterator]();
+  const taken: Buffer[] = [];
+  let meta: BackupMeta | 'more' | null = 'more';
+  let ended = false;
+  while (meta === 'more') {
+    const next = await iterator.next();
+    if (next.done) {
+      ended = true;
+      meta = null;
+      break;
+    }
+    taken.push(next.value);
+    meta = headerOf(taken.length === 1 ? next.value : Buffer.concat(taken));
+  }
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let finished = ended;
+    try {
+      while (taken.length) yield taken.shift()!;
+      while (!finished) {
+        const next = await iterator.next();
+        if (next.done) finished = true;
+        else yield next.value;
+      }
+    } finally {
+      // The consumer stopped early: the upload stops too.
+      if (!finished) await iterator.return?.(undefined);
+    }
+  }
+  return { meta, chunks: { [Symbol.asyncIterator]: chunks }, stop: async () => void (await iterator.return?.(undefined)) };
+}
+
 function checkMeta(meta: BackupMeta, path: string): void {
   if (typeof meta !== 'object' || meta === null) refuse(`${path}: the header is not an object`);
   if (meta.format !== 1) refuse(`${path}: backup format ${String(meta.format)} is not one this supervisor reads`);

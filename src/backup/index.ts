@@ -16,7 +16,7 @@ import { quoteIdent, SQLSTATE, sqlState } from '../instances/sql';
 import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
 import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
-import { backupFile, dumpStream, verifyBackupFile, type BackupMeta, type VerifiedBackup } from './format';
+import { backupFile, dumpStream, peekHeader, readHeader, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
 import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, pgRestoreScript, type PgConnection } from './pg';
 import {
   checkRestoredInstances,
@@ -34,6 +34,7 @@ import {
 } from './restore';
 import { auditInstanceToc, auditManagerToc, parseToc, ScriptScanner, type TocEntry } from './toc';
 import { counted, redactUrl, toFile, toUrl } from './targets';
+import { planRestoreTarget } from './target';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
@@ -75,8 +76,12 @@ export interface RestoreOptions {
   readonly path?: string;
   readonly dbName?: string;
   readonly dbUser?: string;
-  /** Put it in place of an existing instance (or a database a deleted one left). */
-  readonly replace?: boolean;
+  /**
+   * The instance (name@domain) to overwrite, or whose database left by a
+   * deleted one to overwrite: only the instance the restore makes, never
+   * implied by the file (see target.ts).
+   */
+  readonly replace?: string;
 }
 
 const SEED_EXTERNAL = 'its database is on an external database host: the App Platform does not restore there, as the seed says; restore the dump by hand with pg_restore on that host';
@@ -273,8 +278,14 @@ export class Backups {
     });
   }
 
-  /** Restores an instance backup (the file is verified first; nothing changes if it is bad). */
-  startRestore(path: string, options: RestoreOptions = {}): JobView {
+  /**
+   * Restores an instance backup (the file is verified first; nothing changes
+   * if it is bad). A restore onto the wrong instance is refused before the
+   * job starts, from the file's header; the job checks again.
+   */
+  async startRestore(path: string, options: RestoreOptions = {}): Promise<JobView> {
+    const meta = await readHeader(path);
+    if (meta?.kind === 'instance') this.restoredInstance(meta.instance!, options);
     return this.options.jobs.start('restore', path, `restoring ${path}`, (job) => this.restoreInstance(path, options, job));
   }
 
@@ -283,8 +294,22 @@ export class Backups {
    * verifies the whole file before it changes anything), then restored; the
    * saved copy is removed afterwards either way.
    */
-  startRestoreUpload(upload: AsyncIterable<Buffer>, dir: string, options: RestoreOptions | 'manager'): JobView {
+  async startRestoreUpload(body: AsyncIterable<Buffer>, dir: string, options: RestoreOptions | 'manager'): Promise<JobView> {
     const what = options === 'manager' ? 'the Manager' : 'an instance';
+    let upload = body;
+    if (options !== 'manager') {
+      // The header comes first: a restore onto the wrong instance is refused before the body is taken.
+      const peeked = await peekHeader(body);
+      if (peeked.meta?.kind === 'instance') {
+        try {
+          this.restoredInstance(peeked.meta.instance!, options);
+        } catch (err) {
+          await peeked.stop();
+          throw err;
+        }
+      }
+      upload = peeked.chunks;
+    }
     return this.options.jobs.start('restore', 'upload', `receiving a backup of ${what}`, async (job) => {
       const path = join(dir, `upload-${randomBytes(6).toString('hex')}.apbk`);
       try {
@@ -299,7 +324,7 @@ export class Backups {
   private async restoreInstance(path: string, options: RestoreOptions, job: JobControl): Promise<string> {
     const { backup, toc } = await this.check(path, job);
     if (backup.meta.kind !== 'instance') throw new ApError('BAD_BACKUP', `${path} is a ${backup.meta.kind} backup, not an instance backup`);
-    const next = this.restoredInstance(backup, options);
+    const next = this.restoredInstance(backup.meta.instance!, options);
     const id = instanceId(next);
     const sql = this.options.sql;
     refusePrivileged(await privilegedRoles(sql, [next.dbUser]), `the restore of ${id}`);
@@ -318,7 +343,7 @@ export class Backups {
       await onDatabase(this.options.cluster, scratch, (db) => handOver(db, scratch, next.dbUser));
       await sql.unsafe(`DROP ROLE ${quoteIdent(scratch)}`);
       job.progress(backup.dumpLength, backup.dumpLength, `putting ${id} in place`);
-      await this.options.instances.installRestored(next, scratch, options.replace === true);
+      await this.options.instances.installRestored(next, scratch, options.replace !== undefined);
     } catch (err) {
       await dropScratch(sql, scratch).catch(() => {});
       if (roleCreated) await sql.unsafe(`DROP ROLE IF EXISTS ${quoteIdent(next.dbUser)}`).catch(() => {});
@@ -328,21 +353,19 @@ export class Backups {
   }
 
   /** The instance a restore makes: the backup's, or a clone under another name, or the one it replaces with the backup's settings. */
-  private restoredInstance(backup: VerifiedBackup, options: RestoreOptions): Instance {
-    const meta = backup.meta.instance!;
+  private restoredInstance(meta: InstanceMeta, options: RestoreOptions): Instance {
     if (meta.external) throw new ApError('EXTERNAL_DB', `the backup of ${meta.name}@${meta.domain} was taken from an external database host (${meta.external.host}); ${SEED_EXTERNAL}`);
     const name = options.name ?? meta.name;
     const domain = options.domain ?? meta.domain;
-    const clone = name !== meta.name || domain !== meta.domain;
-    const id = `${name}@${domain}`;
-    let existing: Instance | null = null;
-    try {
-      existing = this.options.instances.get(id);
-    } catch (err) {
-      if (!(err instanceof ApError) || err.code !== 'NOT_FOUND') throw err;
-    }
+    const { id, clone, existing } = planRestoreTarget(meta, options, (key) => {
+      try {
+        return this.options.instances.get(key);
+      } catch (err) {
+        if (err instanceof ApError && err.code === 'NOT_FOUND') return null;
+        throw err;
+      }
+    });
     if (existing) {
-      if (!options.replace) throw new ApError('EXISTS', `instance ${id} exists: restore over it only when asked to (replace); it is kept until the restored one is complete`);
       if (existing.external) throw new ApError('EXTERNAL_DB', `instance ${id}: ${SEED_EXTERNAL}`);
       if (existing.service !== meta.service) throw new ApError('CONFLICT', `instance ${id} is of service ${existing.service}; the backup is of ${meta.service}`);
       return {

@@ -145,9 +145,10 @@ commands:
                            check a backup: checksum, pg_restore --list, optionally a full
                            restore into a scratch database
   backup run | schedule    run the command file's backups now; show its schedule
-  restore instance <file> [--name N] [--domain D] [--path P] [--db-name N] [--db-user U] [--replace]
-                           restore an instance (verified first; under another name: a clone;
-                           over an existing one only with --replace)
+  restore instance <file> [--name N] [--domain D] [--path P] [--db-name N] [--db-user U] [--replace <name@domain>]
+                           restore an instance (verified first; under another name: a copy;
+                           over an existing one only when named by --replace, and only with
+                           a backup of that instance or as a copy with its name)
   restore manager <file>   restore the manager database: settings and instances come back
   update [check]           the running image, the newest the store offers, the update journal
   update run [--label L] [--force] [--no-wait]

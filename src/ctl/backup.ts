@@ -5,8 +5,8 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors';
 import type { ApiCall } from './instances';
 
-export const BACKUP_VALUE_FLAGS = ['file', 'url', 'method', 'name', 'domain'] as const;
-export const BACKUP_SWITCHES = ['restore-test', 'replace'] as const;
+export const BACKUP_VALUE_FLAGS = ['file', 'url', 'method', 'name', 'domain', 'replace'] as const;
+export const BACKUP_SWITCHES = ['restore-test'] as const;
 
 const USAGE = `ap ctl backup instance <id> (--file F | --url U [--method PUT|POST])
 ap ctl backup manager (--file F | --url U [--method PUT|POST])
@@ -59,7 +59,11 @@ export function backupCall(command: 'backup' | 'restore', sub: string | undefine
         for (const [flag, field] of [['name', 'name'], ['domain', 'domain'], ['path', 'path'], ['db-name', 'dbName'], ['db-user', 'dbUser']] as const) {
           if (flags[flag] !== undefined) body[field] = flags[flag];
         }
-        if (switches.has('replace')) body.replace = true;
+        if (flags.replace !== undefined) {
+          // The instance to overwrite is named, never implied by the file: "--replace" alone used to mean the file's.
+          if (flags.replace.startsWith('-') || !flags.replace.includes('@')) throw new UsageError(`--replace needs the instance to overwrite, name@domain (got "${flags.replace}")\n\n${USAGE}`);
+          body.replace = flags.replace;
+        }
         return { method: 'POST', path: '/restores/instances', body };
       }
       case 'manager':

@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   EXISTS: conflict,
   CONFLICT: conflict,
   DATABASE_EXISTS: conflict,
+  BACKUP_OF_OTHER_INSTANCE: conflict,
   SERVICE_NAME_RESERVED: conflict,
   NOT_RUNNING: conflict,
   UNSUPPORTED: conflict,

@@ -7,6 +7,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, ApiError, connectEvents, disconnectEvents, follow, setCsrf, subscribe, upload } from './api';
+import { backupOf, CleanupButton, RestoreQuestion } from './dangerous';
+import { DangerButton, useConfirm, type Question } from './confirm';
 import './style.css';
 
 type Session = { csrf: string; mustChangePassword: boolean } | null;
@@ -199,6 +201,7 @@ function Home({ refresh, tick }: { refresh: () => void; tick: number }) {
         {services.length === 0 && <p class="note">No app service is installed yet: install one from the App Store first.</p>}
         <ErrorText error={error} />
       </form>
+      <RestoreForm instance={null} refresh={refresh} />
     </section>
   );
 }
@@ -343,9 +346,6 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
   const [instance, setInstance] = useState<any>(null);
   const [error, setError] = useState<unknown>(null);
   const [showPassword, setShowPassword] = useState(false);
-  const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
-  const [cloneName, setCloneName] = useState('');
-  const [restoreError, setRestoreError] = useState<unknown>(null);
   const load = () => api('GET', `/instances/${encodeURIComponent(id)}`).then(setInstance, setError);
   useEffect(() => void load(), [id, tick]);
   const act = (fn: () => Promise<unknown>) => async () => {
@@ -356,25 +356,6 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
       refresh();
     } catch (err) {
       setError(err);
-    }
-  };
-  const onRestore = async (e: Event) => {
-    e.preventDefault();
-    const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
-    const file = input.files?.[0];
-    if (!file) return;
-    setRestoreError(null);
-    try {
-      const query = cloneName ? `?name=${encodeURIComponent(cloneName)}&domain=${encodeURIComponent(instance.domain)}` : '?replace=true';
-      setRestore({ share: 0, text: 'uploading' });
-      const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
-      const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
-      setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
-      if (done.state !== 'succeeded') setRestoreError(new ApiError(0, 'RESTORE_FAILED', done.message));
-      refresh();
-    } catch (err) {
-      setRestore(null);
-      setRestoreError(err);
     }
   };
   if (!instance) return <ErrorText error={error} />;
@@ -394,12 +375,26 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
           <button type="button" onClick={() => setShowPassword(!showPassword)}>
             {showPassword ? 'Hide' : 'Show'}
           </button>{' '}
-          <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/password`, {}))}>
+          <DangerButton
+            question={{
+              title: `New password for ${id}?`,
+              consequence: <p>A new random instance password replaces the current one at once. PBXes and clients that log in with the old one are refused until they are given the new one.</p>,
+              confirm: 'Set a new password',
+            }}
+            act={act(() => api('POST', `/instances/${encodeURIComponent(id)}/password`, {}))}
+          >
             New password
-          </button>{' '}
-          <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/db-password`, {}))}>
+          </DangerButton>{' '}
+          <DangerButton
+            question={{
+              title: `New database password for ${id}?`,
+              consequence: <p>The database user {instance.database.user} gets a new random password at once, and the instance's app service is given it. Anything else that logs in to this database with the old password (scripts, reporting tools) is refused from then on.</p>,
+              confirm: 'Set a new database password',
+            }}
+            act={act(() => api('POST', `/instances/${encodeURIComponent(id)}/db-password`, {}))}
+          >
             New database password
-          </button>
+          </DangerButton>
         </dd>
         <dt>Database</dt>
         <dd>
@@ -422,30 +417,78 @@ function InstancePage({ id, refresh, tick }: { id: string; refresh: () => void; 
         <button type="button" onClick={act(() => api('POST', `/instances/${encodeURIComponent(id)}/stop`, {}))}>
           Stop
         </button>
-        <button type="button" onClick={act(async () => follow((await api('POST', `/instances/${encodeURIComponent(id)}/cleanup`, {})).id, () => {}))}>
-          Clean up database
-        </button>
+        <CleanupButton id={id} database={instance.external?.name ?? instance.database.name} />
         <BackupDownload id={id} estimate={instance.database.sizeBytes} />
       </div>
       <ErrorText error={error} />
       <InstanceEdit instance={instance} onSaved={() => void load().then(refresh)} />
+      <RestoreForm instance={instance} refresh={refresh} />
+      <InstanceDelete id={id} refresh={refresh} />
+    </section>
+  );
+}
+
+/**
+ * Restore a backup file by upload: on an instance's page as a copy (another
+ * name in its domain) or over that instance, and only that one, after the
+ * person confirmed; on the home page (`instance` null) the backup's own
+ * instance (as after a delete) or a copy, never over an existing one.
+ */
+function RestoreForm({ instance, refresh }: { instance: any | null; refresh: () => void }) {
+  const [restore, setRestore] = useState<{ share: number; text: string } | null>(null);
+  const [cloneName, setCloneName] = useState('');
+  const [restoreError, setRestoreError] = useState<unknown>(null);
+  const [ask, dialog] = useConfirm();
+  const id: string | null = instance?.id ?? null;
+  const onRestore = async (e: Event) => {
+    e.preventDefault();
+    const input = (e.target as HTMLFormElement).elements.namedItem('file') as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    setRestoreError(null);
+    const backup = await backupOf(file);
+    // Over this instance, and only this one, when the person says so: the box refuses a backup of another instance.
+    if (id && !cloneName && !(await ask({ title: `Replace ${id} with the backup?`, consequence: <RestoreQuestion id={id} file={file} backup={backup} />, confirm: `Replace ${id}` }))) return;
+    try {
+      const domain = instance?.domain ?? backup?.instance?.domain;
+      const query = cloneName ? `?name=${encodeURIComponent(cloneName)}${domain ? `&domain=${encodeURIComponent(domain)}` : ''}` : id ? `?replace=${encodeURIComponent(id)}` : '';
+      setRestore({ share: 0, text: 'uploading' });
+      const job = await upload(`/restores/instances/upload${query}`, file, (share) => setRestore({ share: share * 0.5, text: 'uploading' }));
+      const done = await follow(job.id, (j) => setRestore({ share: j.state === 'running' ? 0.5 + 0.45 * (j.progress.total ? j.progress.done / j.progress.total : 0.5) : 1, text: j.progress.note || j.message }));
+      setRestore({ share: done.state === 'succeeded' ? 1 : 0, text: done.message });
+      if (done.state !== 'succeeded') setRestoreError(new ApiError(0, 'RESTORE_FAILED', done.message));
+      refresh();
+    } catch (err) {
+      setRestore(null);
+      setRestoreError(err);
+    }
+  };
+  return (
+    <>
       <form class="card" onSubmit={onRestore}>
-        <h2>Restore</h2>
+        <h2>{id ? 'Restore' : 'Restore an instance'}</h2>
         <label>
           Backup file
           <input type="file" name="file" accept=".apbk,application/octet-stream" />
         </label>
         <label>
-          As a copy named (empty: replace this instance)
+          {id ? 'As a copy named (empty: replace this instance)' : "As a copy named (empty: the backup's own instance, which must not exist)"}
           <input type="text" name="clone" value={cloneName} onInput={(e) => setCloneName((e.target as HTMLInputElement).value)} />
         </label>
-        <button type="submit">Restore</button>
+        {cloneName || !id ? (
+          <button type="submit">{cloneName ? 'Restore as a copy' : 'Restore'}</button>
+        ) : (
+          <button type="submit" class="danger">
+            Restore over this instance
+          </button>
+        )}
         {restore && <Progress share={restore.share} label="restore" />}
         {restore && <p class="note">{restore.text}</p>}
         <ErrorText error={restoreError} />
       </form>
-      <InstanceDelete id={id} refresh={refresh} />
-    </section>
+      {/* Outside the form: the dialog's own form must not submit this one. */}
+      {dialog}
+    </>
   );
 }
 
@@ -572,9 +615,15 @@ function InstanceEdit({ instance, onSaved }: { instance: any; onSaved: () => voi
 function InstanceDelete({ id, refresh }: { id: string; refresh: () => void }) {
   const [drop, setDrop] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [ask, dialog] = useConfirm();
   const remove = async (e: Event) => {
     e.preventDefault();
-    if (!confirm(drop ? `Delete ${id} with its database and all its data?` : `Delete ${id}? Its database and user are kept.`)) return;
+    const consequence = drop ? (
+      <p>The instance is stopped and removed, and its database and database user are dropped with all their data. This cannot be undone: download a backup first if you may need it.</p>
+    ) : (
+      <p>The instance is stopped and removed. Its database and database user are kept: ap ctl restore instance with --replace and its name@domain can put a backup into them again.</p>
+    );
+    if (!(await ask({ title: drop ? `Delete ${id} and its database?` : `Delete ${id}?`, consequence, confirm: drop ? 'Delete instance and database' : 'Delete instance' }))) return;
     try {
       await api('DELETE', `/instances/${encodeURIComponent(id)}${drop ? '?dropDatabase=true' : ''}`);
       refresh();
@@ -584,16 +633,20 @@ function InstanceDelete({ id, refresh }: { id: string; refresh: () => void }) {
     }
   };
   return (
-    <form class="card danger" onSubmit={remove}>
-      <h2>Delete</h2>
-      <label class="inline">
-        <input type="checkbox" name="dropDatabase" checked={drop} onChange={(e) => setDrop((e.target as HTMLInputElement).checked)} /> Also drop its database and database user
-      </label>
-      <button type="submit" class="danger">
-        Delete instance
-      </button>
-      <ErrorText error={error} />
-    </form>
+    <>
+      <form class="card danger" onSubmit={remove}>
+        <h2>Delete</h2>
+        <label class="inline">
+          <input type="checkbox" name="dropDatabase" checked={drop} onChange={(e) => setDrop((e.target as HTMLInputElement).checked)} /> Also drop its database and database user
+        </label>
+        <button type="submit" class="danger">
+          Delete instance
+        </button>
+        <ErrorText error={error} />
+      </form>
+      {/* Outside the form: the dialog's own form must not submit this one. */}
+      {dialog}
+    </>
   );
 }
 
@@ -657,20 +710,24 @@ function ServicePage({ name, refresh, tick }: { name: string; refresh: () => voi
           </>
         )}
       </dl>
-      <p class="buttons">
+      <div class="buttons">
         <button type="button" disabled={busy} onClick={act('start')}>
           Start
         </button>
         <button type="button" disabled={busy} onClick={act('stop')}>
           Stop
         </button>
-        <button type="button" disabled={busy} onClick={act('restart')}>
+        <DangerButton
+          disabled={busy}
+          question={{ title: `Restart ${service.name}?`, consequence: <p>The service's process is stopped and started again: every instance of it is unavailable meanwhile, and its open requests and WebSocket connections are cut.</p>, confirm: `Restart ${service.name}` }}
+          act={act('restart')}
+        >
           Restart
-        </button>
+        </DangerButton>
         <button type="button" onClick={() => void load()}>
           Refresh
         </button>
-      </p>
+      </div>
       <ErrorText error={error} />
       <h2>Last crash</h2>
       {last ? (
@@ -889,8 +946,9 @@ function LinuxPassword({ user }: { user: string }) {
 function SystemActions({ update }: { update: any }) {
   const [message, setMessage] = useState<string>('');
   const [error, setError] = useState<unknown>(null);
-  const run = (fn: () => Promise<string>, question?: string) => async () => {
-    if (question && !confirm(question)) return;
+  const [ask, dialog] = useConfirm();
+  const run = (fn: () => Promise<string>, question?: Question) => async () => {
+    if (question && !(await ask(question))) return;
     setError(null);
     setMessage('…');
     try {
@@ -915,19 +973,20 @@ function SystemActions({ update }: { update: any }) {
             Running image {update.running ?? 'unknown'}; available: {update.available ?? 'none'}
           </p>
         )}
-        <button type="button" onClick={run(async () => (await follow((await api('POST', '/update', {})).id, (j) => setMessage(j.progress.note || j.message))).message, 'Update the App Platform now? It reboots to apply the image.')}>
+        <button type="button" onClick={run(async () => (await follow((await api('POST', '/update', {})).id, (j) => setMessage(j.progress.note || j.message))).message, { title: 'Update the App Platform now?', consequence: <p>The new image is downloaded and staged, then the box reboots to apply it: every app is unavailable until it is back.</p>, confirm: 'Update and reboot' })} class="danger">
           Update now
         </button>
       </fieldset>
       <fieldset>
         <legend>Restart and shutdown</legend>
-        <button type="button" onClick={run(async () => ((await api('POST', '/system/restart', { confirm: true })).restarting ? 'restarting…' : 'this board does not restart itself'), 'Restart the App Platform?')}>
+        <button type="button" onClick={run(async () => ((await api('POST', '/system/restart', { confirm: true })).restarting ? 'restarting…' : 'this board does not restart itself'), { title: 'Restart the App Platform?', consequence: <p>The box reboots: every app and every connection (PBXes, clients, this page) is cut until it is back, usually within a few minutes.</p>, confirm: 'Restart the App Platform' })} class="danger">
           Restart
         </button>
-        <button type="button" onClick={run(async () => ((await api('POST', '/system/shutdown', { confirm: true })).shuttingDown ? 'shutting down…' : 'this board does not shut itself down'), 'Shut the App Platform down?')}>
+        <button type="button" onClick={run(async () => ((await api('POST', '/system/shutdown', { confirm: true })).shuttingDown ? 'shutting down…' : 'this board does not shut itself down'), { title: 'Shut the App Platform down?', consequence: <p>The box switches off: every app stays unavailable until someone powers it on again, on site or through its hypervisor.</p>, confirm: 'Shut down' })} class="danger">
           Shutdown
         </button>
       </fieldset>
+      {dialog}
       {message && <p class="note">{message}</p>}
       <ErrorText error={error} />
     </>

@@ -104,7 +104,7 @@ describe('backup download and restore upload (admin API)', () => {
 
   it('refuses a damaged upload without changing anything, and leaves no copy', async () => {
     const before = instances.list();
-    const started = await api.handle({ method: 'POST', path: '/restores/instances/upload', query: { replace: 'true' }, body: Readable.from([Buffer.from('APBACKUP1\nnot really')]) });
+    const started = await api.handle({ method: 'POST', path: '/restores/instances/upload', query: { replace: id }, body: Readable.from([Buffer.from('APBACKUP1\nnot really')]) });
     const done = await jobs.settled((started.body as { id: string }).id);
     assert.equal(done?.state, 'failed');
     assert.match(done!.message, /cut short|damaged|too short|header/);

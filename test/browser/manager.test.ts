@@ -190,6 +190,8 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     const pid = async () => (await page.evaluate("fetch('/manager/api/services/echo').then((r) => r.json()).then((s) => s.pid)")) as number;
     const before = await pid();
     await page.getByRole('button', { name: 'Restart' }).click();
+    // A restart cuts every instance's connections: it asks first (test/browser/dangerous.test.ts has the rest).
+    await page.getByRole('dialog', { name: 'Restart echo?' }).getByRole('button', { name: 'Restart echo' }).click();
     // The state arrives pushed on the event socket: no reload.
     await page.locator('dd.state.running', { hasNotText: `pid ${before})` }).waitFor({ timeout: 30_000 });
     assert.notEqual(await pid(), before);

@@ -95,7 +95,7 @@ describe('restoring backups nobody can vouch for', () => {
     assert.match(clone.message, /BAD_BACKUP|holds statements a restore never runs/);
     assert.match(clone.message, /SET\/RESET ROLE in VIEW public\.v/);
     assert.match(clone.message, /COPY … PROGRAM in VIEW public\.v/);
-    const replace = job('restore', 'instance', craftedRestore, '--replace');
+    const replace = job('restore', 'instance', craftedRestore, '--replace', 'app@example.com');
     assert.equal(replace.state, 'failed');
     const verify = job('backup', 'verify', crafted);
     assert.equal(verify.state, 'failed', verify.message);

@@ -143,7 +143,7 @@ describe('backup and restore', () => {
     assert.equal(await login('pbx-pw'), true); // the PBX logs in with the old password again
   });
 
-  it('restores a clone under another name with its own database, and over an instance only with --replace', async () => {
+  it('restores a clone under another name with its own database, and over an instance only when --replace names it', async () => {
     const appFile = join(dir, 'app.apbk');
     const clone = job('restore', 'instance', appFile, '--name', 'copy', '--domain', 'example.com');
     assert.equal(clone.state, 'succeeded', clone.message);
@@ -153,11 +153,16 @@ describe('backup and restore', () => {
     // The original went on counting; the clone has its own rows.
     assert.equal((await dbcount('/example.com/app')).n, 5);
 
-    const refused = job('restore', 'instance', appFile);
-    assert.equal(refused.state, 'failed');
-    assert.match(refused.message, /exists: restore over it only when asked to \(replace\)/);
+    // Over an existing instance only when it is named: not implied by the file, never another instance.
+    const refused = runApSync(['ctl', 'restore', 'instance', appFile, '--json', '--root', root]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stdout + refused.stderr, /app@example\.com exists: restore over it only when asked to \(replace app@example\.com\)/);
+    // (A --replace without name@domain is a usage error: test/cli/ctl-backup.test.ts.)
+    const other = runApSync(['ctl', 'restore', 'instance', appFile, '--replace', 'copy@example.com', '--json', '--root', root]);
+    assert.equal(other.status, 1);
+    assert.match(other.stdout + other.stderr, /the backup is of app@example\.com, not of copy@example\.com: nothing was changed/);
     assert.equal((await dbcount('/example.com/app')).n, 6);
-    const replaced = job('restore', 'instance', appFile, '--replace');
+    const replaced = job('restore', 'instance', appFile, '--replace', 'app@example.com');
     assert.equal(replaced.state, 'succeeded', replaced.message);
     assert.equal((await dbcount('/example.com/app')).n, 4); // back to the backup's 3, plus this one
     const leftovers = await superuser((sql) => sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE 'ap\\_%'`);
@@ -177,7 +182,7 @@ describe('backup and restore', () => {
     for (const [what, bytes] of bad) {
       const file = join(dir, `${what}.apbk`);
       await writeFile(file, bytes);
-      const restore = job('restore', 'instance', file, '--replace');
+      const restore = job('restore', 'instance', file, '--replace', 'app@example.com');
       assert.equal(restore.state, 'failed', what);
       assert.match(restore.message, /cut short|damaged|checksum|not an App Platform backup|too short/, what);
       const verify = job('backup', 'verify', file);
