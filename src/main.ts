@@ -106,6 +106,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   let confirmTimer: NodeJS.Timeout | undefined;
   let api: Api | undefined;
   let reserve: ReserveState | null = null;
+  let jobHistory: Jobs | undefined;
 
   let stopRequested = false;
   let wake: () => void = () => {};
@@ -292,6 +293,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
     };
     database.onChange(onDatabase);
     if (database.health().state !== 'up') onDatabase(database.health());
+    else alarms.clear('database', 'DATABASE_DOWN'); // kept from before a restart: the database is up now
     monitor.checkCertificate(certificate.chain);
     running.onState((service, state) => events.publish({ type: 'service', name: service, state }));
     alarms.onEvent((event) => events.publish({ type: 'alarm', event: event.type, alarm: event.alarm }));
@@ -304,6 +306,9 @@ export async function serve(config: Config, env: Env): Promise<number> {
       if (job.state === 'failed') alarms.raise(`backup:${job.target}`, 'BACKUP_FAILED', 'major', `the backup of ${job.target} failed: ${job.message}`);
       else alarms.clear(`backup:${job.target}`, 'BACKUP_FAILED');
     });
+    // On p2 beside alarms.json, for the same reasons (see startMonitor).
+    jobs.persistTo(join(paths.data, 'jobs.json'));
+    jobHistory = jobs;
     jobs.onChange((job) => events.publish({ type: 'job', job }));
     let pgTools: string | null = null;
     const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });
@@ -524,6 +529,7 @@ export async function serve(config: Config, env: Env): Promise<number> {
   await step('app services', () => services?.stopAll());
   await step('admin socket', () => admin?.close());
   await step('database', () => db?.close(config.shutdownTimeoutMs));
+  await step('alarms and jobs', async () => void (await Promise.all([monitor?.alarms.flush(), jobHistory?.flush()])));
   await step('lock', () => lock?.release());
   if (crashed) exitCode ||= 1;
   notify.close();

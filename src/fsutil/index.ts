@@ -69,3 +69,5 @@ export async function fsyncTree(dir: string): Promise<void> {
 export async function ensureDir(path: string, mode = 0o755): Promise<void> {
   await mkdir(path, { recursive: true, mode });
 }
+
+export { JsonStateFile } from './state';
