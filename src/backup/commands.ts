@@ -9,6 +9,9 @@
 // start a token). Hash parameters in URLs: #L App Platform label, #A app
 // label, #I instance name, #D instance domain, #m MAC address, #d UTC time
 // YYYYMMDD-hhmmss, #bN rolling index 0..N (one digit), ## a hash mark.
+// Every expansion is percent-encoded: a raw "#" (from ##, or a label) would
+// start the URL's fragment and cut the file name short at the receiver, and a
+// "/", "?" or "%" would change the path.
 // Every error is reported with its line; a file with errors is not saved.
 import { ApError } from '../errors';
 import { wallClock } from '../time';
@@ -146,24 +149,33 @@ export interface HashValues {
   readonly b: (n: number) => number;
 }
 
-/** Expands the hash parameters of `template`. */
+/** Expands the hash parameters of `template`, each value percent-encoded. */
 export function expandHash(template: string, values: HashValues): string {
   return template.replace(HASH, (whole, p: string) => {
     switch (p) {
       case '#':
-        return '#';
+        return encodeUrlPart('#');
       case 'L':
       case 'A':
       case 'I':
       case 'D':
       case 'm':
-        return values[p];
+        return encodeUrlPart(values[p]);
       case 'd':
         return utcStamp(values.d);
       default:
         return /^b\d$/.test(p) ? String(values.b(Number(p[1]))) : whole;
     }
   });
+}
+
+/**
+ * Percent-encodes every character outside RFC 3986's unreserved set, also the
+ * sub-delimiters encodeURIComponent leaves (!'()*), so that an expansion is
+ * data wherever it stands in the URL (path, query or user info).
+ */
+export function encodeUrlPart(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** Plain UTC, YYYYMMDD-hhmmss (the seed's 20051010-170130). */

@@ -11,7 +11,7 @@ import type { Settings } from '../db';
 import { every, validTimeZone } from '../time';
 import { ApError, describe } from '../errors';
 import type { Instances } from '../instances';
-import { instanceId, validateCreate, type Instance } from '../instances/model';
+import { formatDbHost, instanceId, validateCreate, type Instance } from '../instances/model';
 import { quoteIdent, SQLSTATE, sqlState } from '../instances/sql';
 import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
@@ -149,7 +149,7 @@ export class Backups {
         traceFlags: instance.traceFlags,
         excludeFromBackup: instance.excludeFromBackup,
         maxBodyBytes: instance.maxBodyBytes,
-        external: e ? { host: `${e.host}:${e.port}`, name: e.name } : null,
+        external: e ? { host: formatDbHost(e), name: e.name } : null,
       },
     };
     const { chunks, cancel } = e

@@ -210,7 +210,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     if (answer.status >= 400) throw new ApError('NOT_FOUND', `no job ${sub}`);
     if (sub === undefined) {
       print(answer.body, (b: { jobs: { id: string; kind: string; target: string; state: string; startedAt: string; message: string }[] }) =>
-        b.jobs.length === 0 ? 'no jobs since the supervisor started' : b.jobs.map((j) => `${j.id.padStart(4)}  ${j.kind.padEnd(8)} ${j.state.padEnd(9)} ${j.startedAt}  ${j.message}`).join('\n'),
+        b.jobs.length === 0 ? 'no jobs yet' : b.jobs.map((j) => `${j.id.padStart(4)}  ${j.kind.padEnd(8)} ${j.state.padEnd(9)} ${j.startedAt}  ${j.message}`).join('\n'),
       );
     } else print(answer.body, formatJob);
     return 0;

@@ -45,11 +45,22 @@ export interface ConnectOptions {
   readonly max?: number;
 }
 
+/**
+ * postgres.js's options for one server: a socket folder (an absolute path) as
+ * the socket's path, an address as one-element lists. A string host is split
+ * at "," and ":" (its "h1:p1,h2:p2" form), so "::1" became "" and the client
+ * went to 127.0.0.1. Its types do not declare the lists its code (and README)
+ * accept, hence the cast.
+ */
+export function pgAddress(host: string, port: number): { host?: string; port: number; path?: string } {
+  if (host.startsWith('/')) return { path: `${host}/.s.PGSQL.${port}`, port };
+  return { host: [host], port: [port] } as unknown as { host: string; port: number };
+}
+
 /** A pool over the cluster's Unix socket. */
 export function connect(options: ConnectOptions): Sql {
   return postgres({
-    host: options.socketDir,
-    port: options.port,
+    ...pgAddress(options.socketDir, options.port),
     database: options.database,
     username: options.username ?? SUPERUSER,
     max: options.max ?? 4,

@@ -6,6 +6,7 @@
 // Every change goes through one queue, so they never interleave.
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
+import { pgAddress } from '../db';
 import { ApError, describe, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import { RouteTable, type Route } from '../webserver/routes';
@@ -423,8 +424,7 @@ async function disconnect(sql: Sql, databases: readonly string[]): Promise<void>
 /** Connects once to an external database (sslmode=prefer, like the seed) and runs SELECT 1. */
 async function connectExternal(e: ExternalDb): Promise<void> {
   const sql = postgres({
-    host: e.host,
-    port: e.port,
+    ...pgAddress(e.host, e.port), // an IPv6 address as it is, never split at ":"
     database: e.name,
     username: e.user,
     password: e.password,

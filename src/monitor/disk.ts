@@ -177,8 +177,9 @@ export class DiskGuard {
     }
   }
 
-  async check(): Promise<void> {
-    if (this.busy) return;
+  /** One look at the disk; false when one was already under way (this one did nothing). */
+  async check(): Promise<boolean> {
+    if (this.busy) return false;
     this.busy = true;
     try {
       const reading = await (this.options.read ?? (() => readDisk(this.options.paths.data)))();
@@ -186,6 +187,7 @@ export class DiskGuard {
       const { state, actions } = diskStep(reading, (this.options.now ?? Date.now)(), this.state, policy);
       this.state = state;
       for (const action of actions) await this.apply(action);
+      return true;
     } finally {
       this.busy = false;
     }

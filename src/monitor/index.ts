@@ -56,7 +56,11 @@ const DAY = 24 * 3600_000;
 
 export function startMonitor(options: MonitorOptions): Monitor {
   const { settings, log } = options;
-  const alarms = new Alarms();
+  // A file on p2 beside services.json, not the manager database: alarms must
+  // be kept when the database is down (DATABASE_DOWN itself), on a standby
+  // (its database is read-only), and never travel with a Manager backup to
+  // another box.
+  const alarms = Alarms.persisted(join(options.paths.data, 'alarms.json'), (message) => log.error(message));
   const events = new EventsForwarder({
     target: async () => {
       const url = await settingValue(settings, 'eventsUrl');
@@ -118,7 +122,25 @@ export function startMonitor(options: MonitorOptions): Monitor {
     partitions: () => options.partitions,
   });
   sampler.start(options.intervalMs);
-  const check = () => void guard.check().catch((err) => log.error(`disk guard: ${(err as Error).message}`));
+  // The first look at the disk after a start settles the disk alarms kept from
+  // before it: the guard starts from "all well" and only clears on a change.
+  const settleKept = () => {
+    const { level, reserveEmptied } = guard.current;
+    if (level !== 'critical') alarms.clear('disk', 'DISK_FULL');
+    if (level === 'ok') alarms.clear('disk', 'DISK_WARNING');
+    if (!reserveEmptied) alarms.clear('disk', 'RESERVE_EMPTIED');
+  };
+  let settled = false;
+  const check = () =>
+    void guard
+      .check()
+      .then((looked) => {
+        if (looked && !settled) {
+          settled = true;
+          settleKept();
+        }
+      })
+      .catch((err) => log.error(`disk guard: ${(err as Error).message}`));
   void guard.init().then(check);
   const guardTimer = setInterval(check, options.intervalMs);
   guardTimer.unref();

@@ -12,7 +12,7 @@ export type { TraceFlag };
 
 /** Where an instance's database is: the box's cluster over its Unix socket, or an external host. */
 export interface InstanceDatabase {
-  /** A socket folder (absolute path) or a host name/address. */
+  /** A socket folder (absolute path), or a host name or address: IPv6 without brackets, the port apart (docs/channel.md shows how to hand it to postgres.js). */
   readonly host: string;
   readonly port: number;
   readonly name: string;

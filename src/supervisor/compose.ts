@@ -218,14 +218,29 @@ export async function compose(ctx: Context): Promise<Composition> {
           },
         },
       }),
-    (m) => m.stop(),
+    async (m) => {
+      m.stop();
+      await m.alarms.flush();
+    },
   );
   const alarms = monitor.alarms;
   wireStates({ config, pgData: paths.pgsql, database, instances, services: running, alarms, events, log });
   monitor.checkCertificate(certificate.chain);
 
   // Stopped after what starts jobs and before the database: running jobs are told, then awaited.
-  const jobs = await parts.start('jobs', () => new Jobs(log.child('jobs'), backupAlarm(() => alarms)), (j) => j.stop());
+  const jobs = await parts.start(
+    'jobs',
+    () => {
+      const made = new Jobs(log.child('jobs'), backupAlarm(() => alarms));
+      // On p2 beside alarms.json, for the same reasons (see startMonitor).
+      made.persistTo(join(paths.data, 'jobs.json'));
+      return made;
+    },
+    async (j) => {
+      await j.stop();
+      await j.flush();
+    },
+  );
   wireJobs(jobs, events);
   let pgTools: string | null = null;
   const vacuumTarget = () => ({ bin: (pgTools ??= findPgTools(findPgBin(config.db.bin))), cluster: { socketDir: config.db.socketDir, port: config.db.port } });

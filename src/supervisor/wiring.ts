@@ -36,6 +36,7 @@ export function wireStates({ config, pgData, database, instances, services, alar
   };
   database.onChange(onDatabase);
   if (database.health().state !== 'up') onDatabase(database.health());
+  else alarms.clear('database', 'DATABASE_DOWN'); // kept from before a restart: the database is up now
   services.onState((service, state) => events.publish({ type: 'service', name: service, state }));
   alarms.onEvent((event) => events.publish({ type: 'alarm', event: event.type, alarm: event.alarm }));
   services.onState((service, state) => {

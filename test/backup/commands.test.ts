@@ -76,13 +76,25 @@ describe('hash parameters', () => {
     ['http://x/#L/#A/#m', 'http://x/10024/130004/00ab11eeff'],
     ['http://x/#d.dump', 'http://x/20051010-170130.dump'],
     ['http://x/#b3-#b9-#b0', 'http://x/3-7-0'], // run 7: 7 % 4, 7 % 10, 7 % 1
-    ['http://x/a##b', 'http://x/a#b'],
-    ['http://x/###I', 'http://x/#reporting1'],
-    ['http://x/##I', 'http://x/#I'],
+    // ## is a hash mark in the file name, never the start of a fragment.
+    ['http://x/a##b', 'http://x/a%23b'],
+    ['http://x/###I', 'http://x/%23reporting1'],
+    ['http://x/##I', 'http://x/%23I'],
+    ['http://x/#I-#b0-##.dump', 'http://x/reporting1-0-%23.dump'],
   ];
   for (const [template, expanded] of table) {
     it(`expands ${template}`, () => assert.equal(expandHash(template, values), expanded));
   }
+
+  it('percent-encodes every reserved character an expansion inserts, so the URL keeps its path', () => {
+    const label = "1 #?/%&=+:@;,$[]!'()*é";
+    const url = expandHash('http://u:p@x/dir/#L.dump?n=#L', { ...values, L: label });
+    const parsed = new URL(url);
+    assert.equal(parsed.hash, '');
+    assert.equal(parsed.pathname, '/dir/1%20%23%3F%2F%25%26%3D%2B%3A%40%3B%2C%24%5B%5D%21%27%28%29%2A%C3%A9.dump');
+    assert.equal(decodeURIComponent(parsed.pathname.slice('/dir/'.length)), `${label}.dump`);
+    assert.equal(parsed.searchParams.get('n'), label);
+  });
 
   it('rolls #bN over from N back to 0', () => {
     assert.deepEqual(

@@ -1,0 +1,71 @@
+// Durable writes: write `.new`, fsync, rename, fsync the folder; trees fsynced before they are renamed into place.
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync the folder. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  return replaceAtomic(path, mode, (handle) => handle.writeFile(data));
+}
+
+/** Makes a file of `size` zero bytes with real blocks (not sparse), atomically. */
+export function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 << 20): Promise<void> {
+  return replaceAtomic(path, 0o600, async (handle) => {
+    const chunk = Buffer.alloc(Math.min(chunkSize, Math.max(size, 1)));
+    for (let written = 0; written < size; ) {
+      const { bytesWritten } = await handle.write(chunk, 0, Math.min(chunk.length, size - written), written);
+      written += bytesWritten;
+    }
+  });
+}
+
+/** Fills `<path>.new` with `fill`, fsyncs it and renames it over `path`; on failure removes it. */
+async function replaceAtomic(path: string, mode: number, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const temp = join(dirname(path), `${basename(path)}.new`);
+  await rm(temp, { force: true }); // a leftover from a cut power would keep its old mode
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    await fill(handle);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, path);
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** fsyncs a folder so that a rename or create in it is durable. */
+export async function fsyncDir(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsyncs every file and folder below `dir` (and `dir`): a copied tree is on disk before it is renamed into use. */
+export async function fsyncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await fsyncTree(path);
+    else if (entry.isFile()) {
+      const handle = await open(path, constants.O_RDONLY);
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+  await fsyncDir(dir);
+}
+
+/** mkdir -p with a mode for the folders it creates. */
+export async function ensureDir(path: string, mode = 0o755): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+}
+
