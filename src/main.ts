@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startAdminServer } from './admin';
 import { ManagerEvents } from './manager/events';
-import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
+import { CTL_USAGE, ctlGroupHelp, parseArgs, serveHelp, SMALL_HELP, USAGE } from './cli';
 import { getBoard, loadConfig, type Config } from './config';
 import { ctl, type SupervisorStatus } from './ctl';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, type Database, type DatabaseHealth } from './db';
 import { Backups, BackupSchedule } from './backup';
 import { backupRoutes, boxLabel, macAddress } from './backup/api';
-import { ApError, describe, exitCodeOf, InvalidField } from './errors';
+import { ApError, describe, exitCodeOf, InvalidField, UsageError } from './errors';
 import { createLogger } from './log';
 import { createNotifier } from './notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, layout, type Lock, type ReserveState } from './paths';
@@ -23,7 +23,7 @@ import { DEFAULT_POLICY, startServices, type Services } from './services';
 import { installCertificate, prepareCertificate } from './tls';
 import { BUILD_LABEL, VERSION } from './version';
 import { RouteTable, startWebserver, type Webserver } from './webserver';
-import { Api, StreamBody } from './api';
+import { Api, errorBody, StreamBody } from './api';
 import { ManagerAuth, workerHasher } from './auth';
 import { serviceRoutes } from './services/api';
 import { installUpload } from './services/upload';
@@ -61,14 +61,22 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
         io.out(inv.positionals[0] === 'serve' ? serveHelp() : inv.positionals[0] === 'ctl' ? CTL_USAGE : USAGE);
         return 0;
       case 'version':
+        if (inv.switches.has('help')) {
+          io.out(SMALL_HELP.version);
+          return 0;
+        }
         io.out(inv.switches.has('json') ? JSON.stringify({ version: VERSION, label: BUILD_LABEL }) : `ap ${VERSION} (build ${BUILD_LABEL})`);
         return 0;
       case 'node-flags':
+        if (inv.switches.has('help')) {
+          io.out(SMALL_HELP['node-flags']);
+          return 0;
+        }
         io.out(getBoard(inv.flags.board ?? env.AP_BOARD ?? 'dev').nodeFlags.join(' '));
         return 0;
       case 'ctl':
         if (inv.switches.has('help')) {
-          io.out(CTL_USAGE);
+          io.out(ctlGroupHelp(inv.positionals[0] ?? '') ?? CTL_USAGE);
           return 0;
         }
         return await ctl({ words: inv.positionals, flags: inv.flags, switches: inv.switches, json: inv.switches.has('json'), env, cwd }, io);
@@ -80,9 +88,23 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
         return await serve(loadConfig({ flags: inv.flags, env, cwd, uid: process.getuid?.() }), env);
     }
   } catch (err) {
-    io.err(`ap: ${describe(err)}`);
+    if (wantsJson(argv)) io.out(JSON.stringify(cliErrorBody(err), null, 2));
+    else io.err(`ap: ${describe(err)}`);
     return exitCodeOf(err);
   }
+}
+
+/** Whether the command line asked for JSON (also when it failed to parse): ctl and version. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (argv[0] === 'ctl' || argv[0] === 'version') && argv.slice(0, end < 0 ? undefined : end).includes('--json');
+}
+
+/** An error as the API shapes it, {error: {code, message}}; a usage error without the usage text. */
+function cliErrorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+  const body = errorBody(err);
+  if (!(err instanceof ApError)) return { error: { code: 'ERROR', message: describe(err) } };
+  return { error: { ...body.error, message: err instanceof UsageError ? err.message.split('\n\n')[0]! : describe(err) } };
 }
 
 type Status = SupervisorStatus;
