@@ -57,8 +57,10 @@ export function mountManagerApi(app: TemplatedApp, options: ManagerHttpOptions, 
 }
 
 function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions, secure: boolean): void {
+  const method = req.getMethod().toUpperCase();
   const incoming: Incoming = {
-    method: req.getMethod().toUpperCase(),
+    // HEAD is answered as GET; the webserver's HEAD response drops the body.
+    method: method === 'HEAD' ? 'GET' : method,
     path: req.getUrl().slice(API_PREFIX.length) || '/',
     query: req.getQuery() ?? '',
     cookie: req.getHeader('cookie'),
