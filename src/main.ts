@@ -473,9 +473,10 @@ export async function serve(config: Config, env: Env): Promise<number> {
         'service.install': async (args) => {
           if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service (or its .tar.gz)');
           // A package file (as the Manager takes in Developer mode; root needs no Developer mode), or a folder.
-          if (!(await stat(args.dir).catch(() => null))?.isFile()) return running.install(args.dir);
+          const waitReady = args.wait !== false; // ap ctl service install --no-wait: return once copied and started
+          if (!(await stat(args.dir).catch(() => null))?.isFile()) return running.install(args.dir, { waitReady });
           const quiet = { progress: () => {}, line: () => {} };
-          return installUpload(createReadStream(args.dir) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir), quiet);
+          return installUpload(createReadStream(args.dir) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir, { waitReady }), quiet);
         },
         'service.start': (args) => {
           running.start(named(args));

@@ -106,9 +106,11 @@ commands:
   status                   the supervisor's state: version, board, ports, database, services
   service list             installed services and their states
   service show <name>      one service: version, state, restarts, failure, its last crash record
-  service install <dir|file.tar.gz>
+  service install <dir|file.tar.gz> [--no-wait]
                            copy an app-service folder (with its app.json), or unpack its .tar.gz,
-                           in and start it
+                           in and start it; waits until it reports ready (at most the start timeout,
+                           30 s): one that exits or stays silent is stopped and the install fails
+                           with the end of its log (--no-wait: return once it is started)
   service start|stop|restart <name>
                            start (also one that failed), stop (it stays stopped across restarts
                            of the supervisor until started), or stop and start a service

@@ -277,7 +277,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       print(await ask('service.list'), formatServices);
       return 0;
     case 'service install': {
-      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')) });
+      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait') });
       print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
       return 0;
     }

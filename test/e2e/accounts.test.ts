@@ -71,7 +71,7 @@ describe('service accounts', () => {
     let run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
     try {
       await readyPorts(run);
-      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
+      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--no-wait', '--root', root]).status, 0);
       const account = lookupAccount(name);
       assert.ok(account, `user ${name} was created`);
       assert.ok(account!.uid >= 61000 && account!.uid <= 61999, `uid ${account!.uid} is in the supervisor's range`);
