@@ -328,7 +328,8 @@ describe('supervision', () => {
     ctl('service', 'install', await inlineService('garbage', code), '--no-wait');
     const record = await until('a crash record for garbage', async () => {
       const folder = join(root, 'mnt/sda2/log/core_dumps/garbage');
-      const files = await readdir(folder).catch(() => []);
+      // Not a record's <name>.new while it is being written.
+      const files = (await readdir(folder).catch(() => [])).filter((f) => f.endsWith('.json'));
       return files.length > 0 ? JSON.parse(await readFile(join(folder, files[0]!), 'utf8')) : undefined;
     });
     assert.match(record.cutOff, /unknown frame kind 0x7f/);
