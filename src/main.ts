@@ -100,11 +100,10 @@ function wantsJson(argv: readonly string[]): boolean {
   return (argv[0] === 'ctl' || argv[0] === 'version') && argv.slice(0, end < 0 ? undefined : end).includes('--json');
 }
 
-/** An error as the API shapes it, {error: {code, message}}; a usage error without the usage text. */
+/** An error in the API's shape, {error: {code, message, field?}}, with its whole message (a usage error's without the usage text). */
 function cliErrorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
-  const body = errorBody(err);
   if (!(err instanceof ApError)) return { error: { code: 'ERROR', message: describe(err) } };
-  return { error: { ...body.error, message: err instanceof UsageError ? err.message.split('\n\n')[0]! : describe(err) } };
+  return { error: { ...errorBody(err).error, message: err instanceof UsageError ? err.message.split('\n\n')[0]! : describe(err) } };
 }
 
 type Status = SupervisorStatus;
