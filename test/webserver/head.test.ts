@@ -98,6 +98,31 @@ describe('HEAD is GET without a body', () => {
     assert.equal(JSON.parse(session.body).mustChangePassword, true);
   });
 
+  it('on a download (a Manager backup): its headers and no body; the GET still carries it', async () => {
+    const api = `http://127.0.0.1:${manager}/manager/api`;
+    const json = { 'content-type': 'application/json' };
+    const first = await fetch(`${api}/session`, { method: 'POST', headers: json, body: JSON.stringify({ password: 'pwd' }) });
+    const { csrf } = (await first.json()) as { csrf: string };
+    const changed = await fetch(`${api}/password`, {
+      method: 'POST',
+      headers: { ...json, cookie: first.headers.get('set-cookie')!.split(';')[0]!, 'x-csrf-token': csrf },
+      body: JSON.stringify({ current: 'pwd', password: 'head-test-pass-2026' }),
+    });
+    assert.equal(changed.status, 200);
+    const login = await fetch(`${api}/session`, { method: 'POST', headers: json, body: JSON.stringify({ password: 'head-test-pass-2026' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+
+    const head = await raw(manager, 'HEAD', '/manager/api/backups/manager/download', { Cookie: cookie });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, '');
+    assert.equal(head.headers['content-type'], 'application/octet-stream');
+    assert.match(head.headers['content-disposition']!, /^attachment; filename="manager-\d{8}-\d{6}\.apbk"$/);
+    const get = await raw(manager, 'GET', '/manager/api/backups/manager/download', { Cookie: cookie });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers['content-type'], head.headers['content-type']);
+    assert.ok(get.body.length > 100, 'the GET carries the backup');
+  });
+
   it("on the apps' port: health, the Manager's redirect, and what is not there", async () => {
     assert.equal((await sameAsGet(app, '/manager/health')).status, 200);
     assert.equal((await sameAsGet(app, '/manager/')).status, 302);
