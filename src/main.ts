@@ -1,9 +1,10 @@
 // The supervisor's entry: dispatches the command line; `ap serve` is
 // src/supervisor (the composition root).
-import { CTL_USAGE, parseArgs, serveHelp, USAGE } from './cli';
+import { errorBody } from './api';
+import { CTL_USAGE, ctlGroupHelp, parseArgs, serveHelp, SMALL_HELP, USAGE } from './cli';
 import { getBoard, loadConfig } from './config';
 import { ctl } from './ctl';
-import { describe, exitCodeOf } from './errors';
+import { ApError, describe, exitCodeOf, UsageError } from './errors';
 import { serve } from './supervisor';
 import { BUILD_LABEL, VERSION } from './version';
 
@@ -28,14 +29,22 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
         io.out(inv.positionals[0] === 'serve' ? serveHelp() : inv.positionals[0] === 'ctl' ? CTL_USAGE : USAGE);
         return 0;
       case 'version':
+        if (inv.switches.has('help')) {
+          io.out(SMALL_HELP.version);
+          return 0;
+        }
         io.out(inv.switches.has('json') ? JSON.stringify({ version: VERSION, label: BUILD_LABEL }) : `ap ${VERSION} (build ${BUILD_LABEL})`);
         return 0;
       case 'node-flags':
+        if (inv.switches.has('help')) {
+          io.out(SMALL_HELP['node-flags']);
+          return 0;
+        }
         io.out(getBoard(inv.flags.board ?? env.AP_BOARD ?? 'dev').nodeFlags.join(' '));
         return 0;
       case 'ctl':
         if (inv.switches.has('help')) {
-          io.out(CTL_USAGE);
+          io.out(ctlGroupHelp(inv.positionals[0] ?? '') ?? CTL_USAGE);
           return 0;
         }
         return await ctl({ words: inv.positionals, flags: inv.flags, switches: inv.switches, json: inv.switches.has('json'), env, cwd }, io);
@@ -47,7 +56,20 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
         return await serve(loadConfig({ flags: inv.flags, env, cwd, uid: process.getuid?.() }), env, new URL(import.meta.url));
     }
   } catch (err) {
-    io.err(`ap: ${describe(err)}`);
+    if (wantsJson(argv)) io.out(JSON.stringify(cliErrorBody(err), null, 2));
+    else io.err(`ap: ${describe(err)}`);
     return exitCodeOf(err);
   }
+}
+
+/** Whether the command line asked for JSON (also when it failed to parse): ctl and version. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (argv[0] === 'ctl' || argv[0] === 'version') && argv.slice(0, end < 0 ? undefined : end).includes('--json');
+}
+
+/** An error in the API's shape, {error: {code, message, field?}}, with its whole message (a usage error's without the usage text). */
+function cliErrorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+  if (!(err instanceof ApError)) return { error: { code: 'ERROR', message: describe(err) } };
+  return { error: { ...errorBody(err).error, message: err instanceof UsageError ? err.message.split('\n\n')[0]! : describe(err) } };
 }

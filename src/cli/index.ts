@@ -85,9 +85,14 @@ export const USAGE = `usage: ap <command> [options]
 
 commands:
   serve        run the supervisor (see ap serve --help)
-  ctl status   ask the running supervisor for its state (--json for JSON)
-  version      print the version and build label
-  node-flags   print the Node.js flags for a board's memory (--board NAME)`;
+  ctl <command>
+               talk to the running supervisor: status, services, instances, backups, …
+               (see ap ctl --help, and ap ctl <group> --help for one group)
+  version      print the version and build label (--json for JSON)
+  node-flags   print the Node.js flags for a board's memory (--board NAME)
+
+--help after any command prints its help; with --json, ctl and version print
+errors as JSON on stdout too ({"error": {"code", "message"}}), exit status unchanged.`;
 
 /** Help for `ap serve`: one line per option. */
 export function serveHelp(): string {
@@ -101,9 +106,11 @@ commands:
   status                   the supervisor's state: version, board, ports, database, services
   service list             installed services and their states
   service show <name>      one service: version, state, restarts, failure, its last crash record
-  service install <dir|file.tar.gz>
+  service install <dir|file.tar.gz> [--no-wait]
                            copy an app-service folder (with its app.json), or unpack its .tar.gz,
-                           in and start it
+                           in and start it; waits until it reports ready (at most the start timeout,
+                           30 s): one that exits or stays silent is stopped and the install fails
+                           with the end of its log (--no-wait: return once it is started)
   service start|stop|restart <name>
                            start (also one that failed), stop (it stays stopped across restarts
                            of the supervisor until started), or stop and start a service
@@ -174,3 +181,24 @@ commands:
   system restart|shutdown --yes
                            reboot or power off the box (the board's commands)
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;
+
+/**
+ * Help for one command group of `ap ctl` (`instance`, `service`, …): its
+ * entries of CTL_USAGE, or null when no command starts with `group`.
+ */
+export function ctlGroupHelp(group: string): string | null {
+  const entries: string[][] = [];
+  for (const line of CTL_USAGE.split('\n').slice(3)) {
+    if (/^ {2}\S/.test(line)) entries.push([line]);
+    else entries.at(-1)?.push(line);
+  }
+  const mine = entries.filter(([first]) => first!.trim().split(/\s/)[0] === group);
+  if (mine.length === 0) return null;
+  return `usage: ap ctl ${group} … [--root DIR] [--board NAME] [--json] [--timeout SECONDS]\n\ncommands:\n${mine.map((e) => e.join('\n')).join('\n')}`;
+}
+
+/** Help for `ap version` and `ap node-flags`. */
+export const SMALL_HELP: Readonly<Record<'version' | 'node-flags', string>> = {
+  version: 'usage: ap version [--json]\n\nprints the version and build label (also: ap --version)',
+  'node-flags': "usage: ap node-flags [--board NAME]\n\nprints the Node.js flags for the board's memory (default: the dev board, or AP_BOARD)",
+};

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { adminRequest } from '../admin';
-import { CTL_USAGE } from '../cli';
+import { CTL_USAGE, ctlGroupHelp } from '../cli';
 import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { readNewPassword } from './prompt';
@@ -43,6 +43,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   const socket = layout(loadConfig({ flags: where, env, cwd }).root).adminSocket;
   const ask = (cmd: string, cmdArgs: Record<string, unknown> = {}) => adminRequest(socket, cmd, cmdArgs, Number(timeout) * 1000);
   const [command, sub, arg] = words;
+  if (command === undefined) throw new UsageError(`ap ctl needs a command\n\n${CTL_USAGE}`);
   if (words.length > 3 && command !== 'setting') throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
   const print = (value: unknown, text: (v: never) => string) => io.out(json ? JSON.stringify(value, null, 2) : text(value as never));
   const needArg = (what: string) => {
@@ -276,7 +277,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       print(await ask('service.list'), formatServices);
       return 0;
     case 'service install': {
-      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')) });
+      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait') });
       print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
       return 0;
     }
@@ -296,7 +297,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       return 0;
     }
   }
-  throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${CTL_USAGE}`);
+  throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${ctlGroupHelp(command) ?? CTL_USAGE}`);
 }
 
 /** What `status` answers on the admin socket (`ap ctl status --json`). */

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   UNKNOWN_BOARD: usage,
   NEEDS_HTTP: bad,
   BAD_PACKAGE: bad,
+  ENTRY_MISSING: bad,
   MANIFEST_INVALID: bad,
   SERVICE_NAME_INVALID: bad,
   UPLOAD_ABORTED: bad,
@@ -80,6 +81,7 @@ export const ERROR_CODES = {
   BAD_IMAGE: unprocessable,
   EXTERNAL_DB_UNREACHABLE: unprocessable,
   PASSWD_FAILED: unprocessable,
+  SERVICE_NOT_READY: unprocessable,
   // Settings the administrator has not made yet.
   SMTP_NOT_CONFIGURED: setting,
   NO_STORE: setting,

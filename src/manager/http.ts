@@ -15,7 +15,7 @@ import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { checkUploadLength, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
+import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 
 export const API_PREFIX = '/manager/api';
 export const COOKIE = 'ap_session';
@@ -50,6 +50,8 @@ interface Incoming {
   readonly csrf: string;
   readonly remote: string;
   readonly secure: boolean;
+  /** A HEAD request, answered as GET without the body. */
+  readonly head: boolean;
 }
 
 export function mountManagerApi(app: TemplatedApp, options: ManagerHttpOptions, secure: boolean): void {
@@ -57,8 +59,11 @@ export function mountManagerApi(app: TemplatedApp, options: ManagerHttpOptions, 
 }
 
 function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions, secure: boolean): void {
+  const method = req.getMethod().toUpperCase();
   const incoming: Incoming = {
-    method: req.getMethod().toUpperCase(),
+    // HEAD is answered as GET; the webserver's HEAD response drops the body.
+    method: method === 'HEAD' ? 'GET' : method,
+    head: method === 'HEAD',
     path: req.getUrl().slice(API_PREFIX.length) || '/',
     query: req.getQuery() ?? '',
     cookie: req.getHeader('cookie'),
@@ -148,6 +153,7 @@ async function serve(
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
   const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`));
   if (answer.body instanceof StreamBody) {
+    if (incoming.head) return downloadHeadOnly(res, state, answer.body, SECURITY_HEADERS);
     // ?transfer=<token>: the page that started the download follows it on the event socket.
     const transfer = new URLSearchParams(incoming.query).get('transfer');
     const events = options.events;

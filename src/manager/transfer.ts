@@ -48,11 +48,7 @@ export async function streamChunks(res: HttpResponse, state: Exchange, body: Str
   const stopListening = state.onCut(() => body.cancel?.());
   try {
     if (state.aborted) return;
-    res.cork(() => {
-      res.writeStatus('200 OK');
-      for (const [k, v] of headers) res.writeHeader(k, v);
-      res.writeHeader('Content-Type', body.contentType).writeHeader('Content-Disposition', `attachment; filename="${body.filename.replace(/["\\\r\n]/g, '_')}"`);
-    });
+    res.cork(() => writeDownloadHead(res, body, headers));
     for (;;) {
       let next: IteratorResult<Buffer>;
       try {
@@ -195,4 +191,20 @@ export function checkUploadLength(req: HttpRequest, max: number): ApError | null
   const limit = Math.min(max, MAX_UPLOAD);
   if (length > limit) return new ApError('UPLOAD_TOO_LARGE', `the upload (${length} bytes) is larger than the ${limit} bytes this route takes now`);
   return null;
+}
+
+function writeDownloadHead(res: HttpResponse, body: StreamBody, headers: readonly [string, string][]): HttpResponse {
+  res.writeStatus('200 OK');
+  for (const [k, v] of headers) res.writeHeader(k, v);
+  return res.writeHeader('Content-Type', body.contentType).writeHeader('Content-Disposition', `attachment; filename="${body.filename.replace(/["\\\r\n]/g, '_')}"`);
+}
+
+/**
+ * HEAD of a download: its headers without making it (a backup would run
+ * pg_dump in full only to be thrown away; its length is known only once made).
+ */
+export async function downloadHeadOnly(res: HttpResponse, state: Exchange, body: StreamBody, headers: readonly [string, string][]): Promise<void> {
+  body.cancel?.();
+  await Promise.resolve(body.chunks[Symbol.asyncIterator]().return?.(undefined)).catch(() => {});
+  if (!state.aborted) res.cork(() => writeDownloadHead(res, body, headers).endWithoutBody());
 }

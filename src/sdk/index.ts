@@ -48,6 +48,7 @@ export interface Request extends Readable {
   readonly query: string;
   /** Header names in lowercase. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The instance's id, `name@domain` (the key of Service.instances), or null. */
   readonly instance: string | null;
   readonly remote: string;
   /** True once the client went away. */
@@ -64,6 +65,7 @@ export interface Connection {
   readonly url: string;
   readonly query: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** The instance's id, `name@domain` (the key of Service.instances), or null. */
   readonly instance: string | null;
   readonly remote: string;
   /** Who logged in (the PBX login: app, domain, sip, guid, dn, info), or null for services without the login. */
@@ -91,8 +93,18 @@ export interface ServiceHandlers {
   instanceConfig?(instance: Instance): void;
 }
 
+/** An instance's id, `name@domain`: what `Request.instance` and `Connection.instance` carry. */
+export function instanceId(instance: Pick<Instance, 'name' | 'domain'>): string {
+  return `${instance.name}@${instance.domain}`;
+}
+
 export interface Service {
   log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
+  /**
+   * The running instances by id, `name@domain` (instanceId()), so that
+   * `instances.get(req.instance)` finds a request's instance; one service may
+   * serve same-named instances of several domains.
+   */
   readonly instances: ReadonlyMap<string, Instance>;
   /** HTTP requests and WebSockets the SDK holds open now (a leak shows here first). */
   openStreams(): { http: number; websockets: number };
@@ -198,15 +210,15 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
     const instance = message as unknown as Instance;
     switch (message.type) {
       case 'instance.start':
-        instances.set(instance.name, instance);
+        instances.set(instanceId(instance), instance);
         handlers.instanceStart?.(instance);
         return;
       case 'instance.stop':
-        instances.delete(instance.name);
+        instances.delete(instanceId(instance));
         handlers.instanceStop?.(instance);
         return;
       case 'instance.config':
-        instances.set(instance.name, instance);
+        instances.set(instanceId(instance), instance);
         handlers.instanceConfig?.(instance);
         return;
       case 'ping':

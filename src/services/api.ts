@@ -1,11 +1,12 @@
 // App services in the admin API.
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StreamBody, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import type { Jobs } from '../jobs';
 import type { Services } from './index';
+import { readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
 
 export interface ServiceUploadDeps {
@@ -116,27 +117,6 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       },
     },
   ];
-}
-
-/** The last `bytes` of a log file, from the first whole line on; empty when there is no log yet. */
-async function readTail(file: string, bytes: number): Promise<{ text: string; size: number; truncated: boolean }> {
-  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw err;
-  });
-  if (!handle) return { text: '', size: 0, truncated: false };
-  try {
-    const { size } = await handle.stat();
-    const start = Math.max(0, size - bytes);
-    const buffer = Buffer.alloc(size - start);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
-    let text = buffer.subarray(0, bytesRead).toString('utf8');
-    // Cut to a whole line unless the whole file fits.
-    if (start > 0) text = text.slice(text.indexOf('\n') + 1);
-    return { text, size, truncated: start > 0 };
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The crash records process.ts writes (crash-<time>.json), newest first; unreadable ones are skipped. */

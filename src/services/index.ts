@@ -15,7 +15,8 @@ import type { Logger } from '../log';
 import type { Paths } from '../paths';
 import type { WebContent, WebFile } from '../webserver';
 import { DEFAULT_POLICY, type Policy, type State } from './machine';
-import { readManifest, type Manifest } from './manifest';
+import { checkEntry, readManifest, type Manifest } from './manifest';
+import { readTail } from './tail';
 import { Accounts, type Account } from './accounts';
 import { ServiceProcess, type ServiceStatus } from './process';
 import { Records } from './records';
@@ -52,8 +53,13 @@ export interface Services {
   /** Calls `listener` on every state change of any service. */
   onState(listener: (service: string, state: State) => void): void;
   list(): ServiceStatus[];
-  /** Copies the package folder `dir` in (replacing an older version) and starts it. */
-  install(dir: string): Promise<Manifest>;
+  /**
+   * Copies the package folder `dir` in (replacing an older version) and starts
+   * it. With `waitReady`, also waits until it reports ready, at most its start
+   * timeout: one that exits or stays silent before is stopped, and the install
+   * fails with SERVICE_NOT_READY and the end of its log.
+   */
+  install(dir: string, options?: { readonly waitReady?: boolean }): Promise<Manifest>;
   /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
   start(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
@@ -97,6 +103,9 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     return account;
   };
 
+  // Who waits for a service to leave "starting" (an install that waits for ready).
+  const settling = new Map<string, Set<() => void>>();
+
   const create = async (manifest: Manifest): Promise<ServiceProcess> => {
     const logDir = join(paths.appLogs, manifest.name);
     const account = await prepareAccount(manifest.name);
@@ -125,6 +134,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
         // A failure stays until a start by hand, across our restarts too.
         if (state === 'failed') void records.setHeld(manifest.name, { as: 'failed', reason: service.status().reason ?? 'it kept dying' });
         for (const listener of listeners) listener(manifest.name, state);
+        for (const wake of [...(settling.get(manifest.name) ?? [])]) wake();
       },
     });
     return service;
@@ -172,6 +182,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
     const manifest = await readManifest(source);
+    await checkEntry(source, manifest);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
     const target = join(paths.apps, manifest.name);
@@ -207,6 +218,53 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     return manifest;
   };
 
+  /**
+   * Waits until `name` leaves "starting": the start timeout bounds it (the
+   * state machine then kills the service), the stop timeout covers that kill.
+   */
+  const settled = (name: string): Promise<ServiceStatus> => {
+    const service = need(name);
+    return new Promise((resolve) => {
+      let waiters = settling.get(name);
+      if (!waiters) settling.set(name, (waiters = new Set()));
+      const done = () => {
+        if (service.status().state === 'starting' && !timedOut) return;
+        clearTimeout(timer);
+        waiters!.delete(done);
+        resolve(service.status());
+      };
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        done();
+      }, options.startTimeoutMs + options.stopTimeoutMs + 1000);
+      waiters.add(done);
+      done();
+    });
+  };
+
+  const installReady = async (dir: string): Promise<Manifest> => {
+    const manifest = await install(dir);
+    const status = await settled(manifest.name);
+    if (status.state === 'running') return manifest;
+    const why =
+      status.state === 'starting'
+        ? `it did not report ready within ${options.startTimeoutMs / 1000} s`
+        : status.state === 'backing-off'
+          ? 'it exited before it reported ready'
+          : (status.reason ?? `it is ${status.state}`);
+    await records.setHeld(manifest.name, { as: 'stopped' });
+    await need(manifest.name).stop();
+    const tail = await readTail(join(paths.appLogs, manifest.name, `${manifest.name}.log`), 2048).catch(() => ({ text: '' }));
+    const lines = tail.text.trimEnd().split('\n').slice(-15).join('\n');
+    log.warn(`${manifest.name} ${manifest.version} was installed but never got ready: ${why}; stopped`);
+    throw new ApError(
+      'SERVICE_NOT_READY',
+      `${manifest.name} ${manifest.version} was installed but never got ready (${why}); it is stopped until it is installed again or started (ap ctl service start ${manifest.name}). ` +
+        (lines ? `The end of its log:\n${lines}` : 'It wrote nothing to its log.'),
+    );
+  };
+
   /** The account and data folder go with the service (the log folder stays, for a technician). */
   async function removeAccount(name: string): Promise<void> {
     await rm(dataDir(name), { recursive: true, force: true });
@@ -217,8 +275,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     get: (name) => running.get(name),
     onState: (listener) => void listeners.push(listener),
     list: () => [...running.values()].map((s) => s.status()),
-    install(dir) {
-      const next = installing.then(() => install(dir));
+    install(dir, installOptions) {
+      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir) : install(dir)));
       installing = next.catch(() => {});
       return next;
     },

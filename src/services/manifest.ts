@@ -1,6 +1,6 @@
 // app.json: what an app-service package says about itself. Validated whole;
 // the first bad field is named in the error and nothing is installed.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { ApError } from '../errors';
 import { checkServiceName } from './names';
@@ -83,4 +83,28 @@ function inside(path: string): boolean {
   if (isAbsolute(path)) return false;
   const clean = normalize(path);
   return clean !== '..' && !clean.startsWith('../') && clean !== '.';
+}
+
+/** Node options after which the next argument is code, not a script: such an entry names no file. */
+const NODE_CODE_OPTIONS = new Set(['-e', '--eval', '-p', '--print']);
+
+/**
+ * Checks that the program `manifest.entry` starts is in the package `dir`: the
+ * script after `node` (unless the entry runs code with -e), or the program
+ * itself. An install refuses a package without it (ENTRY_MISSING), since it
+ * could only crash.
+ */
+export async function checkEntry(dir: string, manifest: Manifest): Promise<void> {
+  const [program, ...args] = manifest.entry;
+  let file = program!;
+  if (program === 'node') {
+    const script = args.find((a) => !a.startsWith('-') || NODE_CODE_OPTIONS.has(a));
+    if (script === undefined || NODE_CODE_OPTIONS.has(script)) return;
+    if (!inside(script)) throw new ManifestError(`app.json: "entry" runs ${script}, which is not inside the package folder`);
+    file = script;
+  }
+  const info = await stat(join(dir, file)).catch(() => null);
+  const entry = JSON.stringify(manifest.entry);
+  if (!info?.isFile()) throw new ApError('ENTRY_MISSING', `app.json's entry ${entry} runs ${file}, which is not in ${dir}: nothing was installed (a TypeScript service must be built to JavaScript first)`);
+  if (program !== 'node' && (info.mode & 0o111) === 0) throw new ApError('ENTRY_MISSING', `app.json's entry ${entry} runs ${file}, which is not executable: nothing was installed`);
 }

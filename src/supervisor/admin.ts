@@ -20,7 +20,7 @@ export interface AdminDeps {
   readonly certificates: Certificates;
   readonly log: Logger;
   /** Installs a package file (as the Manager takes in Developer mode). */
-  readonly installPackage: (file: string) => Promise<unknown>;
+  readonly installPackage: (file: string, waitReady: boolean) => Promise<unknown>;
   readonly isFile: (path: string) => Promise<boolean>;
 }
 
@@ -51,7 +51,8 @@ export function adminVerbs({ status, services, api, auth, certificates, log, ins
     'service.install': async (args) => {
       if (typeof args.dir !== 'string') throw new ApError('BAD_REQUEST', 'needs "dir", the folder of the service (or its .tar.gz)');
       // A package file (as the Manager takes in Developer mode; root needs no Developer mode), or a folder.
-      return (await isFile(args.dir)) ? installPackage(args.dir) : services.install(args.dir);
+      const waitReady = args.wait !== false; // ap ctl service install --no-wait: return once copied and started
+      return (await isFile(args.dir)) ? installPackage(args.dir, waitReady) : services.install(args.dir, { waitReady });
     },
     'service.start': (args) => {
       services.start(named(args));

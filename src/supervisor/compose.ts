@@ -344,7 +344,8 @@ export async function compose(ctx: Context): Promise<Composition> {
           auth,
           certificates,
           log,
-          installPackage: (file) => installUpload(createReadStream(file) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir), { signal: new AbortController().signal, progress: () => {}, line: () => {} }),
+          installPackage: (file, waitReady) =>
+            installUpload(createReadStream(file) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir, { waitReady }), { signal: new AbortController().signal, progress: () => {}, line: () => {} }),
           isFile: async (path) => (await stat(path).catch(() => null))?.isFile() ?? false,
         }),
         log.child('admin'),

@@ -264,6 +264,8 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const route = url.startsWith('/manager/') ? null : options.routes().match(url);
+    // A bare / is someone looking for the box: the Manager, unless an instance lives at /.
+    if (!route && url === '/') return toManager(res, req);
     if (!route) return reply(res, 404, `not found: ${shown(url)}\n`);
     const upstream = options.upstreams.get(route.service);
     if (upstream?.web && serveStatic(res, req, route.prefix, url.slice(route.prefix.length), upstream.web)) return;

@@ -70,12 +70,16 @@ export function strictApp(app: TemplatedApp, maxHeaderBytes: number, secure: boo
         };
       }
       return (pattern: string, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) => {
-        (value as (p: string, h: typeof handler) => unknown).call(target, pattern, (res: HttpResponse, req: HttpRequest) => {
-          const answer = secure ? withHsts(res) : res;
+        const guarded = (res: HttpResponse, req: HttpRequest) => {
+          const secured = secure ? withHsts(res) : res;
+          const answer = req.getMethod() === 'head' ? headResponse(secured) : secured;
           const refused = refusal(req, maxHeaderBytes);
           if (refused) return reply(answer, refused.status, refused.text, {}, true);
           return handler(answer, req);
-        });
+        };
+        (value as (p: string, h: typeof handler) => unknown).call(target, pattern, guarded);
+        // HEAD is GET without the body (RFC 9110 9.3.2): uWS routes it to neither on its own.
+        if (prop === 'get') target.head(pattern, guarded);
         return wrapped;
       };
     },
@@ -115,5 +119,55 @@ function withHsts(res: HttpResponse): HttpResponse {
       return (...args: unknown[]) => call(args);
     },
   });
+  return wrapped;
+}
+
+/**
+ * The answer to a HEAD request: what the handler writes as for GET, with the
+ * same status and headers, and a Content-Length of the body it would have
+ * sent; the body itself is not sent. Handlers that know HEAD themselves
+ * (static files, the proxy) call endWithoutBody, which passes through.
+ */
+export function headResponse(res: HttpResponse): HttpResponse {
+  let length = 0;
+  const size = (chunk: unknown) => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk) ? chunk.byteLength : 0);
+  const wrapped: HttpResponse = new Proxy(res, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      switch (prop) {
+        case 'write':
+          return (chunk: unknown) => {
+            length += size(chunk);
+            return true;
+          };
+        case 'end':
+          return (body?: unknown, closeConnection?: boolean) => endHead(target, length + size(body), closeConnection);
+        case 'tryEnd':
+          return (_chunk: unknown, total: number) => {
+            endHead(target, total);
+            return [true, true];
+          };
+        case 'endWithoutBody':
+          return (reported?: number, closeConnection?: boolean) => endHead(target, reported, closeConnection);
+        default:
+          return (...args: unknown[]) => {
+            const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+            return result === target ? wrapped : result;
+          };
+      }
+    },
+  });
+  const endHead = (res: HttpResponse, reported: number | undefined, closeConnection?: boolean) => {
+    // uWS 20.30's endWithoutBody(length > 0) never completes the response (the process aborts: a HEAD of a static file did),
+    // so the length goes in as a header. Closing needs the two-argument form, whose length 0 it reports: that
+    // happens only for requests refused before any handler ran.
+    if (closeConnection) res.endWithoutBody(0, true);
+    else {
+      if (reported !== undefined) res.writeHeader('Content-Length', String(reported));
+      res.endWithoutBody();
+    }
+    return wrapped;
+  };
   return wrapped;
 }

@@ -4,7 +4,6 @@
 // progress bar at 100 %, a bad certificate refused with its reason, moving
 // charts, logout. Screenshots go to test-output/ (not committed) for a person.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,9 +15,10 @@ import { startImageStore, type ImageStore } from '../../tools/image/lib';
 import { publishApp } from '../../tools/store/lib';
 import { buildFixture, ensureStopped, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { chromiumPath, missing as needs } from '../harness/optional';
 
-const CHROMIUM = process.env.AP_CHROMIUM ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+const CHROMIUM = chromiumPath();
+const missing = needs('chromium');
 const OUT = join(REPO, 'test-output');
 const PASSWORD = 'browser-pass-2026';
 

@@ -6,7 +6,6 @@
 // open the event socket, and to replace or shadow the session cookie. With
 // the Manager on the apps' origin all of it worked; now none of it may.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,9 +13,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { until } from '../harness/http';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { chromiumPath, missing as needs } from '../harness/optional';
 
-const CHROMIUM = process.env.AP_CHROMIUM ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+const CHROMIUM = chromiumPath();
+const missing = needs('chromium');
 const PASSWORD = 'origin-pass-2026';
 
 let dir: string;

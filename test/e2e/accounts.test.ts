@@ -33,13 +33,13 @@ describe('service names', () => {
       for (const name of ['postgres', 'root', 'manager']) {
         const result = ctl(root, 'service', 'install', await inlineService(name, 'setInterval(() => {}, 1000)'));
         assert.notEqual(result.status, 0, name);
-        assert.match(result.stderr, new RegExp(`"${name}" cannot name an app service`), name);
+        assert.match(JSON.parse(result.stdout).error.message, new RegExp(`"${name}" cannot name an app service`), name);
       }
       if (isRoot) {
         execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', foreign]);
         const result = ctl(root, 'service', 'install', await inlineService(foreign, 'setInterval(() => {}, 1000)'));
         assert.notEqual(result.status, 0);
-        assert.match(result.stderr, new RegExp(`the Linux account "${foreign}" .*exists and was not made by the App Platform`));
+        assert.match(JSON.parse(result.stdout).error.message, new RegExp(`the Linux account "${foreign}" .*exists and was not made by the App Platform`));
       } else t.diagnostic('not root: the foreign-account case is skipped');
       assert.deepEqual(await readdir(join(root, 'mnt/sda2/apps')), []);
       assert.deepEqual(list(root), []);
@@ -71,7 +71,7 @@ describe('service accounts', () => {
     let run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0']);
     try {
       await readyPorts(run);
-      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
+      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--no-wait', '--root', root]).status, 0);
       const account = lookupAccount(name);
       assert.ok(account, `user ${name} was created`);
       assert.ok(account!.uid >= 61000 && account!.uid <= 61999, `uid ${account!.uid} is in the supervisor's range`);

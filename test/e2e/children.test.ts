@@ -107,7 +107,7 @@ describe('children of the supervisor', () => {
     const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--shutdown-timeout', '3']);
     try {
       await run.waitFor(/ready: Manager/);
-      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--root', root]).status, 0);
+      assert.equal(runApSync(['ctl', 'service', 'install', pkg, '--no-wait', '--root', root]).status, 0);
       const pid = await until('the service process', async () => {
         const list = JSON.parse(runApSync(['ctl', 'service', 'list', '--json', '--root', root]).stdout);
         return list[0]?.pid ?? undefined;

@@ -29,7 +29,7 @@ describe('remembered stops', () => {
     try {
       await readyPorts(run);
       assert.equal(ctl(root, 'service', 'install', echo).status, 0);
-      assert.equal(ctl(root, 'service', 'install', await inlineService('quitter', "console.log('giving up'); process.exit(125)")).status, 0);
+      assert.equal(ctl(root, 'service', 'install', await inlineService('quitter', "console.log('giving up'); process.exit(125)"), '--no-wait').status, 0);
       await until('echo running, quitter failed', async () => (stateOf(root, 'echo')?.state === 'running' && stateOf(root, 'quitter')?.state === 'failed' ? true : undefined));
       assert.equal(ctl(root, 'service', 'stop', 'echo').status, 0);
       await stop(run);
@@ -62,7 +62,7 @@ describe('output floods', () => {
       await readyPorts(run);
       // As fast as each pipe takes it, whether Node writes to it synchronously or not.
       const code = "const b = Buffer.alloc(65536, 120); b[65535] = 10; const flood = (s) => { while (s.write(b)); s.once('drain', () => flood(s)); }; flood(process.stdout); flood(process.stderr);";
-      assert.equal(ctl(root, 'service', 'install', await inlineService('flood', code)).status, 0);
+      assert.equal(ctl(root, 'service', 'install', await inlineService('flood', code), '--no-wait').status, 0);
       const log = join(root, 'mnt/sda2/log/apps/flood/flood.log');
       await until('the flood to reach its log', async () => ((await stat(log).catch(() => null))?.size ? true : undefined));
       const pid = run.child.pid!;

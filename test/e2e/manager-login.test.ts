@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { BUNDLE, ensureStopped, readyPorts, REPO, runAp, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { missing } from '../harness/optional';
 
 let dir: string;
 let root: string;
@@ -144,7 +145,7 @@ describe('Manager login under attack', () => {
     }
   });
 
-  it('asks for the password twice on a terminal without echoing it, and refuses two that differ', () => {
+  it('asks for the password twice on a terminal without echoing it, and refuses two that differ', { skip: missing('pty') ?? false }, () => {
     const differ = onTerminal(['ctl', 'password', '--root', root], [
       ['New Manager password: ', 'typed-once-2026\r'],
       ['Type it again: ', 'typed-twice-2026\r'],
@@ -167,7 +168,7 @@ describe('Manager login under attack', () => {
     assert.match(set.shown, /the Manager password is set/);
   });
 
-  it('cancels on Ctrl-C at the prompt, changing nothing', async () => {
+  it('cancels on Ctrl-C at the prompt, changing nothing', { skip: missing('pty') ?? false }, async () => {
     const result = onTerminal(['ctl', 'password', '--root', root], [['New Manager password: ', 'abc\u0003']]);
     assert.equal(result.status, 1, result.shown);
     assert.match(result.shown, /cancelled \(Ctrl-C\): nothing was changed/);

@@ -56,14 +56,14 @@ describe('the whole process tree', () => {
         await readyPorts(run);
         if (extra.length) assert.match(run.output.text, /UNSAFE: app services run as root/);
         // 1. a stop by hand
-        assert.equal(ctl(root, 'service', 'install', await inlineService('forker', forker(token(1)))).status, 0);
+        assert.equal(ctl(root, 'service', 'install', await inlineService('forker', forker(token(1))), '--no-wait').status, 0);
         const first = await grandchild(1);
         assert.equal(ctl(root, 'service', 'stop', 'forker').status, 0);
         await until('the grandchild to end with the stop', async () => (alive(first) ? undefined : true), 10_000);
 
         // 2. the service dies and is restarted
         await writeFile(join(dir, 'packages/forker/app.json'), JSON.stringify({ name: 'forker', version: '0.0.2', entry: ['node', '-e', forker(token(2))] }));
-        assert.equal(ctl(root, 'service', 'install', join(dir, 'packages/forker')).status, 0);
+        assert.equal(ctl(root, 'service', 'install', join(dir, 'packages/forker'), '--no-wait').status, 0);
         const second = await grandchild(2);
         const pid = await until('forker running', async () => stateOf(root, 'forker')?.pid ?? undefined);
         process.kill(pid, 'SIGKILL');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, findPgBin, MIGRATIONS } from '../../src/db';
+import { missing } from '../harness/optional';
 import { ensureStopped, listenNotify, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 
 let dir: string;
@@ -47,19 +48,24 @@ async function snapshot(root: string): Promise<Map<string, string>> {
 }
 
 describe('ap serve (bundled)', () => {
-  it('starts, reports READY=1 and health, and stops cleanly on SIGTERM with nothing left running', async () => {
+  it('starts, reports READY=1 and health, and stops cleanly on SIGTERM with nothing left running', async (t) => {
     const root = join(dir, 'box');
-    const notify = await listenNotify(join(dir, 'notify.sock'));
+    // Without the addon (or python3 to listen) the rest still runs; the test reports itself skipped, with why.
+    const notifyMissing = missing('sd-notify') ?? missing('python3');
+    if (notifyMissing) t.skip(`${notifyMissing}: READY=1 and the watchdog are not checked`);
+    const notify = notifyMissing ? null : await listenNotify(join(dir, 'notify.sock'));
     const runs: Run[] = [];
     try {
-      const run = runAp(serveArgs(root), { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' });
+      const run = runAp(serveArgs(root), notify ? { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' } : {});
       runs.push(run);
       const { app: port, manager } = await ready(run);
       assert.notEqual(manager, port, 'the Manager has a port of its own');
-      await notify.waitFor('READY=1');
-      await notify.waitFor(`STATUS=serving apps on port ${port}, the Manager on port ${manager}`);
-      await notify.waitFor('WATCHDOG=1');
-      assert.match(notify.messages.text, /^STATUS=starting the database$/m);
+      if (notify) {
+        await notify.waitFor('READY=1');
+        await notify.waitFor(`STATUS=serving apps on port ${port}, the Manager on port ${manager}`);
+        await notify.waitFor('WATCHDOG=1');
+        assert.match(notify.messages.text, /^STATUS=starting the database$/m);
+      }
 
       const health = await fetch(`http://127.0.0.1:${port}/manager/health`);
       assert.equal(health.status, 200);
@@ -95,7 +101,7 @@ describe('ap serve (bundled)', () => {
       assert.ok(postgresPids.length >= 2, 'the supervisor and its PostgreSQL run'); // supervisor + postmaster (+ its children)
 
       assert.deepEqual(await stop(run, 'SIGTERM'), [0, null]);
-      await notify.waitFor('STOPPING=1');
+      await notify?.waitFor('STOPPING=1');
       assert.deepEqual(processesMentioning(root), [], 'no process of this root is left');
       for (const pid of postgresPids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
       assert.equal(await controlState(join(root, 'mnt/sda2/pgsql')), 'shut down');
@@ -112,7 +118,7 @@ describe('ap serve (bundled)', () => {
       assert.deepEqual(processesMentioning(root), []);
       assert.equal(await controlState(join(root, 'mnt/sda2/pgsql')), 'shut down');
     } finally {
-      notify.close();
+      notify?.close();
       for (const run of runs) await ensureStopped(run); // only matters when an assertion failed midway
     }
   });

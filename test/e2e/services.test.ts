@@ -277,7 +277,7 @@ describe('supervision', () => {
   it('backs off a service that exits at once, then marks it failed, at almost no CPU', async () => {
     const cpuBefore = await cpuMs(pid);
     const started = Date.now();
-    ctl('service', 'install', await inlineService('crasher', "console.log('crasher: giving up'); process.exit(3)"));
+    ctl('service', 'install', await inlineService('crasher', "console.log('crasher: giving up'); process.exit(3)"), '--no-wait');
     const failed = await until('crasher to fail', async () => {
       const s = ctl('service', 'list').find((x: { name: string }) => x.name === 'crasher');
       return s?.state === 'failed' ? s : undefined;
@@ -325,10 +325,11 @@ describe('supervision', () => {
 
   it('cuts off a service that writes garbage on its channel, restarts it, and stays well', async () => {
     const code = "require('fs').writeSync(3, Buffer.from([0,0,0,9,0x7f,0,0,0,1,1,2,3,4])); setInterval(() => {}, 1000)";
-    ctl('service', 'install', await inlineService('garbage', code));
+    ctl('service', 'install', await inlineService('garbage', code), '--no-wait');
     const record = await until('a crash record for garbage', async () => {
       const folder = join(root, 'mnt/sda2/log/core_dumps/garbage');
-      const files = await readdir(folder).catch(() => []);
+      // Not a record's <name>.new while it is being written.
+      const files = (await readdir(folder).catch(() => [])).filter((f) => f.endsWith('.json'));
       return files.length > 0 ? JSON.parse(await readFile(join(folder, files[0]!), 'utf8')) : undefined;
     });
     assert.match(record.cutOff, /unknown frame kind 0x7f/);
@@ -339,7 +340,7 @@ describe('supervision', () => {
 
   it('appends service output to its log, capped with one rotated copy', async () => {
     const code = "for (let i = 0; i < 40000; i++) console.log('line ' + i + ' ' + 'x'.repeat(60)); setInterval(() => {}, 1000)";
-    ctl('service', 'install', await inlineService('chatty', code));
+    ctl('service', 'install', await inlineService('chatty', code), '--no-wait');
     const folder = join(root, 'mnt/sda2/log/apps/chatty');
     const last = await until('the last line in the log', async () => {
       const text = await readFile(join(folder, 'chatty.log'), 'utf8').catch(() => '');

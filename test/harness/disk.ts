@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { boardEnv, getBoard } from '../../src/config';
+import { missing } from './optional';
 import { REPO } from './supervisor';
 
 export const SCRIPT = join(REPO, 'rootfs-scripts/install_step1.sh');
@@ -12,7 +13,8 @@ export const BOOTCHECK = join(REPO, 'overlay/etc/init.d/S01bootcheck');
 
 /** Why the loop-device tests cannot run here, or null when they can. */
 export function loopUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
+  const part = missing('loop') ?? missing('busybox');
+  if (part) return part;
   if (!existsSync('/dev/loop-control')) return 'no /dev/loop-control';
   for (const tool of ['busybox', 'sfdisk', 'mkfs.vfat', 'mkfs.ext4', 'losetup', 'debugfs']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is missing`;
