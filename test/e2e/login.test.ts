@@ -26,7 +26,8 @@ const opens = async () => JSON.parse((await fetchRaw(`http://127.0.0.1:${port}/e
 before(async () => {
   dir = await workspace('ap-login-');
   root = await rootWithConfig(dir, {
-    services: { restartDelayMs: 1500 },
+    // The outage must outlast a poll of `ap ctl` (a node process each), also on a loaded machine.
+    services: { restartDelayMs: 4000 },
     ws: { holdSize: '16K' },
     instances: [
       { service: 'pbxecho', name: 'pbx1', domain: 'example.com', password: PASSWORD },
