@@ -3,18 +3,20 @@
 // Cancel and Escape change nothing (checked through the API and the
 // database, not the page). The database clean-up warns first, shows its job
 // running, then done. A restore over an instance asks, and a backup of
-// another instance is refused on that instance's page.
+// another instance is refused on that instance's page. Each test has its
+// own browser session and leans on no other test's changes.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { connect as pgConnect } from '../../src/db';
 import { until } from '../harness/http';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { session, type Session } from './session';
 
 const CHROMIUM = process.env.AP_CHROMIUM ?? '/usr/bin/chromium';
 const missing = existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
@@ -25,7 +27,15 @@ let root: string;
 let run: Run;
 let base: string;
 let browser: Browser;
+/** The page of the running test's own session. */
 let page: Page;
+let current: Session | null = null;
+
+/** The running test's own logged-in session. */
+async function login(): Promise<void> {
+  current = await session(browser, base, PASSWORD);
+  page = current.page;
+}
 
 const ctl = (...args: string[]) => {
   const result = runApSync(['ctl', ...args, '--json', '--root', root]);
@@ -83,11 +93,11 @@ before(async () => {
   ctl('instance', 'create', 'echo1@example.com', '--service', 'echo', '--password', 'echo1-pw');
   ctl('instance', 'create', 'echo1copy@example.com', '--service', 'echo', '--password', 'copy-pw');
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-  await page.goto(`${base}/manager/`);
-  await page.fill('input[name=password]', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
+});
+
+afterEach(async () => {
+  await current?.close();
+  current = null;
 });
 
 after(async () => {
@@ -103,6 +113,8 @@ const openInstance = async (id: string) => {
 };
 
 describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
+  beforeEach(login);
+
   it('New password and New database password ask first; cancelled they change nothing, confirmed they do', async () => {
     await openInstance('echo1@example.com');
     const user = (await get('/instances/echo1%40example.com')).database.user as string;
@@ -129,9 +141,10 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     await openInstance('echo1@example.com');
     const database = (await get('/instances/echo1%40example.com')).database.name as string;
     const cleanups = async () => ((await get('/jobs')).jobs as { kind: string }[]).filter((j) => j.kind === 'cleanup').length;
+    const earlier = await cleanups();
     const button = page.getByRole('button', { name: 'Clean up database' });
     await refuseTwice(button, 'Clean up the database of echo1@example.com?', /locked.*free disk space as large as the biggest table/s, async () => {
-      assert.equal(await cleanups(), 0, 'no clean-up job started');
+      assert.equal(await cleanups(), earlier, 'no clean-up job started');
     });
     // A reader holds a lock on a table: vacuumdb -f waits for it, so the job is seen running.
     let release: () => void = () => {};
@@ -153,14 +166,16 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
       await locked;
     }
     await page.getByRole('status').filter({ hasText: /Clean-up done: database "example\.com_echo1" cleaned up/ }).waitFor({ timeout: 30_000 });
-    assert.equal(await cleanups(), 1);
+    assert.equal(await cleanups(), earlier + 1);
   });
 
   it("restoring over an instance asks; a backup of echo1 on echo1copy's page is refused and changes neither", async () => {
     const file = join(dir, 'echo1.apbk');
     assert.equal(ctl('backup', 'instance', 'echo1@example.com', '--file', file).state, 'succeeded');
     const state = async () => [(await get('/instances/echo1%40example.com')).password, (await get('/instances/echo1copy%40example.com')).password];
+    const ids = async () => ((await get('/instances')).instances as { id: string }[]).map((i) => i.id).sort();
     const before = await state();
+    const idsBefore = await ids();
     await openInstance('echo1copy@example.com');
     await page.setInputFiles('input[name=file]', file);
     const button = page.getByRole('button', { name: 'Restore over this instance' });
@@ -172,7 +187,7 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     await dialog.getByRole('button', { name: 'Replace echo1copy@example.com' }).click();
     await page.getByRole('alert').filter({ hasText: /the backup is of echo1@example\.com, not of echo1copy@example\.com: nothing was changed.*as a copy/ }).waitFor();
     assert.deepEqual(await state(), before);
-    assert.deepEqual(((await get('/instances')).instances as { id: string }[]).map((i) => i.id).sort(), ['echo1@example.com', 'echo1copy@example.com']);
+    assert.deepEqual(await ids(), idsBefore);
 
     // On echo1's own page, confirmed: echo1 comes back as in the backup (its password of then).
     await openInstance('echo1@example.com');
@@ -221,28 +236,33 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     await page.getByLabel('Also drop its database and database user').check();
     const button = page.getByRole('button', { name: 'Delete instance' });
     const ids = async () => ((await get('/instances')).instances as { id: string }[]).map((i) => i.id).sort();
+    const before = await ids();
+    assert.ok(before.includes('echo1copy@example.com'));
     await refuseTwice(button, 'Delete echo1copy@example.com and its database?', /dropped with all their data\. This cannot be undone/, async () => {
-      assert.deepEqual(await ids(), ['echo1@example.com', 'echo1copy@example.com']);
+      assert.deepEqual(await ids(), before);
     });
     const dialog = await openDialog(button, 'Delete echo1copy@example.com and its database?', /cannot be undone/);
     await dialog.getByRole('button', { name: 'Delete instance and database' }).click();
     await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
-    assert.deepEqual(await ids(), ['echo1@example.com']);
+    assert.deepEqual(await ids(), before.filter((id) => id !== 'echo1copy@example.com'));
   });
 
   it("brings a deleted instance back from its backup on the home page, as the seed's clean-up guide does", async () => {
-    // The backup was downloaded before the delete (here: taken by ap ctl).
-    const file = join(dir, 'echo1copy.apbk');
+    // The backup was downloaded before the delete (here: taken by ap ctl, and the instance deleted with its database).
+    ctl('instance', 'create', 'gone1@example.com', '--service', 'echo', '--password', 'gone-pw');
+    const file = join(dir, 'gone1.apbk');
+    assert.equal(ctl('backup', 'instance', 'gone1@example.com', '--file', file).state, 'succeeded');
+    ctl('instance', 'delete', 'gone1@example.com', '--drop-database');
     assert.equal(existsSync(file), true);
     await page.goto(`${base}/manager/#/`);
     await page.getByRole('heading', { name: 'Restore an instance' }).waitFor();
     await page.setInputFiles('input[name=file]', file);
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
-    await page.getByText(/restored echo1copy@example\.com/).waitFor({ timeout: 60_000 });
-    assert.equal((await get('/instances/echo1copy%40example.com')).password, 'copy-pw');
+    await page.getByText(/restored gone1@example\.com/).waitFor({ timeout: 60_000 });
+    assert.equal((await get('/instances/gone1%40example.com')).password, 'gone-pw');
     // Again: the instance exists now, and the home page never overwrites one.
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
-    await page.getByRole('alert').filter({ hasText: /echo1copy@example\.com exists/ }).waitFor();
+    await page.getByRole('alert').filter({ hasText: /gone1@example\.com exists/ }).waitFor();
   });
 
   it('the dialog and the red buttons pass the accessibility check (axe-core, WCAG 2.1 AA)', async () => {

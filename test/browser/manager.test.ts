@@ -3,10 +3,12 @@
 // running, its backup downloaded and restored under another name with the
 // progress bar at 100 %, a bad certificate refused with its reason, moving
 // charts, logout. Screenshots go to test-output/ (not committed) for a person.
+// Each test has its own browser session and the data it needs (issue 16,
+// item 5): any one of them runs alone (--test-name-pattern).
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { generateKeyPair } from '../../src/image/sign';
@@ -16,6 +18,7 @@ import { publishApp } from '../../tools/store/lib';
 import { buildFixture, ensureStopped, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { chromiumPath, missing as needs } from '../harness/optional';
+import { session, type Session } from './session';
 
 const CHROMIUM = chromiumPath();
 const missing = needs('chromium');
@@ -27,8 +30,26 @@ let root: string;
 let run: Run;
 let base: string;
 let browser: Browser;
-let page: Page;
 let store: ImageStore;
+/** The page of the running test's own session. */
+let page: Page;
+let current: Session | null = null;
+/** Whether the Manager password is ours yet (the first test sets it through the forced change). */
+let passwordSet = false;
+
+/** The running test's own logged-in session; the default password is replaced first when no test did it yet. */
+async function login(options: { acceptDownloads?: boolean } = {}): Promise<Page> {
+  ensurePassword();
+  current = await session(browser, base, PASSWORD, options);
+  page = current.page;
+  return page;
+}
+
+function ensurePassword(): void {
+  if (passwordSet) return;
+  assert.equal(runApSync(['ctl', 'password', PASSWORD, '--root', root]).status, 0);
+  passwordSet = true;
+}
 
 before(async () => {
   if (missing) return;
@@ -49,8 +70,14 @@ before(async () => {
   await mkdir(join(root, 'etc/ap/keys'), { recursive: true });
   await writeFile(join(root, 'etc/ap/keys/release.pub'), pair.publicKey);
   assert.equal(runApSync(['ctl', 'setting', 'set', 'appStoreUrl', store.url, '--root', root]).status, 0);
+  // An instance for the tests that show one (the first creates its own through the page).
+  assert.equal(runApSync(['ctl', 'instance', 'create', 'base1@example.com', '--service', 'echo', '--root', root]).status, 0);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1200, height: 800 } });
+});
+
+afterEach(async () => {
+  await current?.close();
+  current = null;
 });
 
 after(async () => {
@@ -81,6 +108,8 @@ const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`),
 
 describe('the Manager in a browser', { skip: missing ?? false }, () => {
   it('forces the change of the default password at the first login', async () => {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    current = { context, page: (page = await context.newPage()), close: () => context.close() };
     await page.goto(`${base}/manager/`);
     await page.fill('input[name=password]', 'pwd');
     await shot('01-login');
@@ -92,11 +121,13 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await page.getByRole('alert').filter({ hasText: 'at least 8 characters' }).waitFor();
     await page.fill('input[name=new]', PASSWORD);
     await page.click('button[type=submit]');
+    passwordSet = true;
     await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
     await shot('02-home');
   });
 
   it('creates an instance of the example service and shows it running', async () => {
+    await login();
     await page.fill('input[name=name]', 'web1');
     await page.fill('input[name=domain]', 'example.com');
     await page.getByRole('button', { name: 'Create' }).click();
@@ -115,26 +146,31 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('downloads its backup and restores it under another name, the progress bar reaching 100 %', async () => {
+    assert.equal(runApSync(['ctl', 'instance', 'create', 'back1@example.com', '--service', 'echo', '--root', root]).status, 0);
+    await login({ acceptDownloads: true });
+    await page.goto(`${base}/manager/#/instance/back1%40example.com`);
+    await page.getByRole('heading', { name: 'back1@example.com' }).waitFor();
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=Download backup')]);
-    const file = join(dir, 'web1.apbk');
+    const file = join(dir, 'back1.apbk');
     await download.saveAs(file);
     assert.ok((await stat(file)).size > 1000);
     // The page follows the download on the event socket, to the end.
     await page.locator('[role=progressbar][aria-label="backup download"][aria-valuenow="100"]').waitFor();
     await page.getByText(/backup downloaded: [\d.]+ MB/).waitFor();
     await page.setInputFiles('input[name=file]', file);
-    await page.fill('input[name=clone]', 'web2');
+    await page.fill('input[name=clone]', 'back2');
     await page.click('text=Restore >> nth=-1');
     await page.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 60_000 });
-    await page.getByText(/restored web2@example\.com/).waitFor();
-    await page.locator('.tree').getByText('web2@example.com').waitFor({ timeout: 10_000 }).catch(async () => {
+    await page.getByText(/restored back2@example\.com/).waitFor();
+    await page.locator('.tree').getByText('back2@example.com').waitFor({ timeout: 10_000 }).catch(async () => {
       await page.reload();
-      await page.locator('.tree').getByText('web2@example.com').waitFor();
+      await page.locator('.tree').getByText('back2@example.com').waitFor();
     });
     await shot('04-restored');
   });
 
   it('refuses a bad certificate with its reason', async () => {
+    await login();
     await page.click('header >> text=Settings');
     await page.fill('textarea[name=pem]', '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
     await page.click('text=Upload certificate');
@@ -163,6 +199,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('shows moving charts on the System page', async () => {
+    await login();
     await page.click('header >> text=System');
     const points = async () => {
       const response = await page.waitForResponse((r) => r.url().includes('/manager/api/metrics/ap_cpu_percent'), { timeout: 15_000 });
@@ -184,6 +221,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('shows a service: restart, its log, its last crash', async () => {
+    await login();
     await page.locator('.tree').getByRole('link', { name: /^echo/ }).click();
     await page.getByRole('heading', { name: 'echo', exact: true }).waitFor();
     await page.getByText('No crash recorded.').waitFor();
@@ -201,6 +239,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('installs an app from the App Store, the progress bar reaching 100 %', async () => {
+    await login();
     await page.click('header >> text=App Store');
     await page.getByRole('heading', { name: 'Hello' }).waitFor();
     await page.getByText('hello · Tests · not installed').waitFor();
@@ -214,10 +253,11 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
+    await login();
     const problems: string[] = [];
     for (const [route, heading] of [
       ['#/', 'App Platform'],
-      ['#/instance/web1%40example.com', 'web1@example.com'],
+      ['#/instance/base1%40example.com', 'base1@example.com'],
       ['#/service/echo', 'echo'],
       ['#/settings', 'Settings'],
       ['#/system', 'System'],
@@ -238,6 +278,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('works from the keyboard alone', async () => {
+    ensurePassword();
     const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
     const keys = await context.newPage();
     try {
@@ -288,6 +329,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   });
 
   it('logs out', async () => {
+    await login();
     await page.click('text=Log out');
     await page.locator('input[name=password]').waitFor();
     const status = (await page.evaluate("fetch('/manager/api/instances').then((r) => r.status)")) as number;

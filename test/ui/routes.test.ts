@@ -1,8 +1,8 @@
-// The Manager's hash routes as data (src/ui/router.ts): every address the
+// The Manager's hash routes as data (src/ui/routes.ts): every address the
 // pages link to reads back as the page it names; anything else is home.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { href, parseRoute, type Route } from '../../src/ui/router';
+import { href, parseRoute, type Route } from '../../src/ui/routes';
 
 describe('the Manager UI router', () => {
   it('reads every page back from the address it links to', () => {
