@@ -21,7 +21,7 @@ export function setCsrf(token: string): void {
   csrf = token;
 }
 
-/** The error body every failed API call answers (docs: README, "errors"). */
+/** The body of every failed API answer: { error: { code, message, field? } }. */
 interface ErrorBody {
   readonly error?: { readonly code?: string; readonly message?: string; readonly field?: string };
 }
