@@ -116,7 +116,7 @@ export const openInstance = async (id: string) => {
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
-/** axe-core's serious and critical findings on the page as it is (as in manager.test.ts). */
+/** axe-core's serious and critical findings on the page as it is (as in manager-box.ts). */
 export async function accessibilityProblems(p: Page): Promise<string[]> {
   await p.evaluate(await readFile(AXE, 'utf8'));
   const { passed, violations } = (await p.evaluate(
