@@ -1,6 +1,9 @@
 // The Manager's JSON API from the browser: the session cookie rides along by
 // itself; state changes carry the CSRF token; errors become ApiError with the
-// server's code, message and field.
+// server's code, message and field. A GET can be given an AbortSignal: a page
+// that moved on cancels what it no longer shows.
+import type { Job, PushEvent } from './types';
+
 let csrf = '';
 
 export class ApiError extends Error {
@@ -18,16 +21,24 @@ export function setCsrf(token: string): void {
   csrf = token;
 }
 
-export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+/** The body of every failed API answer: { error: { code, message, field? } }. */
+interface ErrorBody {
+  readonly error?: { readonly code?: string; readonly message?: string; readonly field?: string };
+}
+
+/** One call of the Manager's API; the answer's JSON, or an ApiError. */
+export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const response = await fetch(`/manager/api${path}`, {
     method,
     credentials: 'same-origin',
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(method !== 'GET' ? { 'x-csrf-token': csrf } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
   });
-  const data = (await response.json().catch(() => ({}))) as any;
+  // A body that is not JSON (a proxy's error page) still ends as an ApiError with the status.
+  const data: unknown = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const error = data?.error ?? {};
+    const error = (data as ErrorBody | null)?.error ?? {};
     // The session is gone (expired, logged out elsewhere, password changed): the UI shows the login.
     if (response.status === 401 && path !== '/session') tell({ type: 'ended' });
     throw new ApiError(response.status, error.code ?? 'ERROR', error.message ?? `failed (${response.status})`, error.field);
@@ -36,7 +47,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
 }
 
 /** Uploads a file as the request body, reporting progress (0..1). */
-export function upload<T = any>(path: string, file: Blob, onProgress: (share: number) => void): Promise<T> {
+export function upload<T>(path: string, file: Blob, onProgress: (share: number) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/manager/api${path}`);
@@ -44,8 +55,14 @@ export function upload<T = any>(path: string, file: Blob, onProgress: (share: nu
     xhr.setRequestHeader('content-type', 'application/octet-stream');
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
-      const data = JSON.parse(xhr.responseText || '{}');
-      if (xhr.status >= 400) reject(new ApiError(xhr.status, data.error?.code ?? 'ERROR', data.error?.message ?? 'failed'));
+      let data: unknown;
+      try {
+        data = JSON.parse(xhr.responseText || '{}');
+      } catch {
+        return reject(new ApiError(xhr.status, 'ERROR', `the box answered ${xhr.status} with no JSON`));
+      }
+      const error = (data as ErrorBody | null)?.error;
+      if (xhr.status >= 400) reject(new ApiError(xhr.status, error?.code ?? 'ERROR', error?.message ?? 'failed', error?.field));
       else resolve(data as T);
     };
     xhr.onerror = () => reject(new ApiError(0, 'NETWORK', 'the upload was cut off'));
@@ -56,14 +73,14 @@ export function upload<T = any>(path: string, file: Blob, onProgress: (share: nu
 // The push channel (/manager/api/events): jobs, service states, alarms and
 // changes arrive as they happen. Without it (a proxy that drops WebSockets)
 // the UI polls, as it did before.
-type Listener = (event: any) => void;
+type Listener = (event: PushEvent) => void;
 const listeners = new Set<Listener>();
 let socket: WebSocket | null = null;
 let connected = false;
 let wanted = false;
 let retry = 1000;
 
-function tell(event: any): void {
+function tell(event: PushEvent): void {
   for (const listener of [...listeners]) listener(event);
 }
 
@@ -84,10 +101,11 @@ export function connectEvents(): void {
     retry = 1000;
   };
   ws.onmessage = (e) => {
-    let event: any;
+    let event: PushEvent;
     try {
-      event = JSON.parse(String(e.data));
+      event = JSON.parse(String(e.data)) as PushEvent;
     } catch {
+      // Not one of ours (nothing else writes to this socket): nothing to tell.
       return;
     }
     tell(event);
@@ -111,14 +129,14 @@ export function disconnectEvents(): void {
 }
 
 /** The next pushed state of job `id`, or null after `ms`. */
-function nextJobEvent(id: string, ms: number): Promise<any | null> {
+function nextJobEvent(id: string, ms: number): Promise<Job | null> {
   return new Promise((resolve) => {
     const stop = subscribe((event) => {
       if (event.type !== 'job' || event.job.id !== id) return;
       finish(event.job);
     });
     const timer = setTimeout(() => finish(null), ms);
-    function finish(job: any | null) {
+    function finish(job: Job | null) {
       clearTimeout(timer);
       stop();
       resolve(job);
@@ -127,11 +145,11 @@ function nextJobEvent(id: string, ms: number): Promise<any | null> {
 }
 
 /** Follows a job until it ends: pushed progress when the channel is open, polling otherwise (and as a safety net). */
-export async function follow(id: string, onProgress: (job: any) => void): Promise<any> {
-  let job = await api('GET', `/jobs/${id}`);
+export async function follow(id: string, onProgress: (job: Job) => void): Promise<Job> {
+  let job = await api<Job>('GET', `/jobs/${id}`);
   for (;;) {
     onProgress(job);
     if (job.state !== 'running') return job;
-    job = (await nextJobEvent(id, connected ? 2000 : 400)) ?? (await api('GET', `/jobs/${id}`));
+    job = (await nextJobEvent(id, connected ? 2000 : 400)) ?? (await api<Job>('GET', `/jobs/${id}`));
   }
 }

@@ -2,9 +2,10 @@
 // the instance (the dialog says whose backup the file is, read from its
 // header in the browser) and the database clean-up (warned about before,
 // followed while it runs, reported when it ends).
-import { useState } from 'preact/hooks';
-import { api, ApiError, follow } from './api';
+import { api } from './api';
+import { ErrorText } from './components/errors';
 import { useConfirm } from './confirm';
+import { useJob } from './hooks/jobs';
 
 /** What a backup file says of itself: its first bytes, "APBACKUP1\n", a u32 length and the JSON header. */
 export interface BackupHeader {
@@ -55,8 +56,7 @@ export function RestoreQuestion({ id, file, backup }: { id: string; file: File; 
  */
 export function CleanupButton({ id, database }: { id: string; database: string }) {
   const [ask, dialog] = useConfirm();
-  const [job, setJob] = useState<{ state: string; text: string } | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { progress: job, error, run } = useJob();
   const running = job?.state === 'running';
   const start = async () => {
     const question = {
@@ -70,17 +70,7 @@ export function CleanupButton({ id, database }: { id: string; database: string }
       confirm: 'Clean up now',
     };
     if (!(await ask(question))) return;
-    setError(null);
-    try {
-      const started = await api('POST', `/instances/${encodeURIComponent(id)}/cleanup`, {});
-      setJob({ state: 'running', text: 'starting' });
-      const done = await follow(started.id, (j) => setJob({ state: j.state, text: j.progress.note || j.message }));
-      setJob({ state: done.state, text: done.message });
-      if (done.state !== 'succeeded') setError(new ApiError(0, 'CLEANUP_FAILED', `Clean-up failed: ${done.message}`));
-    } catch (err) {
-      setJob(null);
-      setError(err);
-    }
+    await run(() => api<{ id: string }>('POST', `/instances/${encodeURIComponent(id)}/cleanup`, {}), { failure: 'CLEANUP_FAILED', failed: (j) => `Clean-up failed: ${j.message}` });
   };
   return (
     <>
@@ -93,11 +83,7 @@ export function CleanupButton({ id, database }: { id: string; database: string }
           {running ? `Clean-up running, the database is locked: ${job.text}` : `Clean-up done: ${job.text}`}
         </p>
       )}
-      {error ? (
-        <p class="error" role="alert">
-          {error instanceof ApiError ? error.message : String(error)}
-        </p>
-      ) : null}
+      <ErrorText error={error} />
     </>
   );
 }

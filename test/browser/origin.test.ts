@@ -8,12 +8,13 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { until } from '../harness/http';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { chromiumPath, missing as needs } from '../harness/optional';
+import { session } from './session';
 
 const CHROMIUM = chromiumPath();
 const missing = needs('chromium');
@@ -49,9 +50,17 @@ before(async () => {
   const password = runApSync(['ctl', 'password', '-', '--root', root], {}, `${PASSWORD}\n`);
   assert.equal(password.status, 0, password.stderr);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  context = await browser.newContext();
-  admin = await context.newPage();
 });
+
+// Each test has its own administrator's session (its own context), closed after it.
+afterEach(async () => {
+  await context?.close();
+});
+
+/** The administrator logged in on the Manager's origin, in a context of this test's own. */
+async function loggedIn(): Promise<void> {
+  ({ context, page: admin } = await session(browser, manager, PASSWORD));
+}
 
 after(async () => {
   if (missing) return;
@@ -65,6 +74,8 @@ const adminGet = (path: string) => admin.evaluate(`fetch('/manager/api${path}').
 
 describe("an app's web content and the Manager", { skip: missing ?? false }, () => {
   it("sends a browser that asks the apps' port for the Manager to the Manager's own origin", async () => {
+    context = await browser.newContext();
+    admin = await context.newPage();
     await admin.goto(`${apps}/manager/`);
     assert.equal(new URL(admin.url()).origin, manager);
     await admin.fill('input[name=password]', PASSWORD);
@@ -77,6 +88,7 @@ describe("an app's web content and the Manager", { skip: missing ?? false }, () 
   });
 
   it("lets an app's page read nothing, stop nothing and open no event socket while the administrator is logged in", async () => {
+    await loggedIn();
     const evil = await context.newPage();
     const url = `${apps}/example.com/evil/140003/evil.html?manager=${encodeURIComponent(manager)}&victim=victim%40example.com`;
     await evil.goto(url);
@@ -99,6 +111,7 @@ describe("an app's web content and the Manager", { skip: missing ?? false }, () 
   });
 
   it("keeps the administrator's session when an app sets or shadows its cookie", async () => {
+    await loggedIn();
     const evil = await context.newPage();
     // An app's answer with Set-Cookie: ap_session=…; Path=/manager (the supervisor drops it).
     const planted = await evil.goto(`${apps}/example.com/evil/plant-cookie`);

@@ -1,0 +1,98 @@
+// An instance's page: its fields, start and stop, new passwords, clean-up,
+// backup download, edit, restore and delete. What it shows is always the
+// instance in the address: the answer for another is never shown under it.
+import { useState } from 'preact/hooks';
+import { api } from '../api';
+import { DangerButton } from '../confirm';
+import { CleanupButton } from '../dangerous';
+import { ErrorText } from '../components/errors';
+import { RestoreForm } from '../components/restore';
+import { useFetch, useRefresh } from '../hooks/fetch';
+import type { Instance } from '../types';
+import { BackupDownload, InstanceDelete, InstanceEdit } from './instance-forms';
+
+export function InstancePage({ id }: { id: string }) {
+  const refresh = useRefresh();
+  const path = `/instances/${encodeURIComponent(id)}`;
+  const { data: instance, error: loadError, reload } = useFetch<Instance>(path, { live: true });
+  const [error, setError] = useState<unknown>(null);
+  const [showPassword, setShowPassword] = useState(false);
+  const act = (fn: () => Promise<unknown>) => async () => {
+    setError(null);
+    try {
+      await fn();
+      await reload();
+      refresh();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (!instance) return <ErrorText error={loadError} />;
+  return (
+    <section>
+      <h1>{instance.id}</h1>
+      <dl class="fields">
+        <dt>Service</dt>
+        <dd>{instance.service}</dd>
+        <dt>State</dt>
+        <dd class={`state ${instance.state}`}>{instance.state}</dd>
+        <dt>Webserver path</dt>
+        <dd>{instance.path}</dd>
+        <dt>Password</dt>
+        <dd>
+          <code>{showPassword ? instance.password : '••••••••'}</code>{' '}
+          <button type="button" onClick={() => setShowPassword(!showPassword)}>
+            {showPassword ? 'Hide' : 'Show'}
+          </button>{' '}
+          <DangerButton
+            question={{
+              title: `New password for ${id}?`,
+              consequence: <p>A new random instance password replaces the current one at once. PBXes and clients that log in with the old one are refused until they are given the new one.</p>,
+              confirm: 'Set a new password',
+            }}
+            act={act(() => api('POST', `${path}/password`, {}))}
+          >
+            New password
+          </DangerButton>{' '}
+          <DangerButton
+            question={{
+              title: `New database password for ${id}?`,
+              consequence: <p>The database user {instance.database.user} gets a new random password at once, and the instance's app service is given it. Anything else that logs in to this database with the old password (scripts, reporting tools) is refused from then on.</p>,
+              confirm: 'Set a new database password',
+            }}
+            act={act(() => api('POST', `${path}/db-password`, {}))}
+          >
+            New database password
+          </DangerButton>
+        </dd>
+        <dt>Database</dt>
+        <dd>
+          {instance.database.name} (user {instance.database.user}
+          {instance.database.sizeBytes ? `, ${(instance.database.sizeBytes / 1048576).toFixed(1)} MB` : ''})
+        </dd>
+        <dt>External database</dt>
+        <dd>{instance.external ? `${instance.external.name} on ${instance.external.host} (user ${instance.external.user})` : 'none: the local PostgreSQL'}</dd>
+        <dt>Request body limit</dt>
+        <dd>{instance.maxBodyBytes === null ? "the server's" : `${(instance.maxBodyBytes / 1048576).toFixed(instance.maxBodyBytes % 1048576 ? 2 : 0)} MB`}</dd>
+        <dt>Trace flags</dt>
+        <dd>{instance.traceFlagNames.join(', ') || 'none'}</dd>
+        <dt>Backup</dt>
+        <dd>{instance.excludeFromBackup ? 'excluded' : 'included'}</dd>
+      </dl>
+      <div class="buttons">
+        <button type="button" onClick={act(() => api('POST', `${path}/start`, {}))}>
+          Start
+        </button>
+        <button type="button" onClick={act(() => api('POST', `${path}/stop`, {}))}>
+          Stop
+        </button>
+        <CleanupButton id={id} database={instance.external?.name ?? instance.database.name} />
+        <BackupDownload id={id} estimate={instance.database.sizeBytes} />
+      </div>
+      <ErrorText error={error ?? loadError} />
+      <InstanceEdit instance={instance} onSaved={() => void reload().then(refresh)} />
+      <RestoreForm instance={instance} />
+      <InstanceDelete id={id} />
+    </section>
+  );
+}

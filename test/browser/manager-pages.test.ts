@@ -1,0 +1,127 @@
+// The Manager in a real browser, its pages (as manager.test.ts, on the same
+// kind of box: manager-box.ts): a service restarted with its log, an app
+// installed from the App Store, the accessibility check on every page and at
+// 360 px, the keyboard alone, logout. Each test has its own session.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { accessibilityProblems, base, browser, ensurePassword, login, missing, page, PASSWORD, shot, useManagerBox } from './manager-box';
+
+useManagerBox();
+
+describe('the Manager in a browser: its pages', { skip: missing ?? false }, () => {
+  it('shows a service: restart, its log, its last crash', async () => {
+    await login();
+    await page.locator('.tree').getByRole('link', { name: /^echo/ }).click();
+    await page.getByRole('heading', { name: 'echo', exact: true }).waitFor();
+    await page.getByText('No crash recorded.').waitFor();
+    const pid = async () => (await page.evaluate("fetch('/manager/api/services/echo').then((r) => r.json()).then((s) => s.pid)")) as number;
+    const before = await pid();
+    await page.getByRole('button', { name: 'Restart' }).click();
+    // A restart cuts every instance's connections: it asks first (test/browser/dangerous.test.ts has the rest).
+    await page.getByRole('dialog', { name: 'Restart echo?' }).getByRole('button', { name: 'Restart echo' }).click();
+    // The state arrives pushed on the event socket: no reload.
+    await page.locator('dd.state.running', { hasNotText: `pid ${before})` }).waitFor({ timeout: 30_000 });
+    assert.notEqual(await pid(), before);
+    await page.getByRole('button', { name: 'Reload log' }).click();
+    await page.getByLabel('Log of echo').waitFor();
+    await shot('08-service');
+  });
+
+  it('installs an app from the App Store, the progress bar reaching 100 %', async () => {
+    await login();
+    await page.click('header >> text=App Store');
+    await page.getByRole('heading', { name: 'Hello' }).waitFor();
+    await page.getByText('hello · Tests · not installed').waitFor();
+    await page.getByRole('button', { name: 'Install' }).click();
+    await page.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 30_000 });
+    await page.getByText(/installed hello 2\.1\.0 \(build 210007\) from the App Store/).first().waitFor();
+    await page.locator('.tree').getByRole('link', { name: /^hello/ }).waitFor();
+    await page.getByText('installed: 2.1.0 (210007)').waitFor();
+    await page.getByRole('button', { name: 'Reinstall' }).waitFor();
+    await shot('09-store');
+  });
+
+  it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
+    await login();
+    const problems: string[] = [];
+    for (const [route, heading] of [
+      ['#/', 'App Platform'],
+      ['#/instance/base1%40example.com', 'base1@example.com'],
+      ['#/service/echo', 'echo'],
+      ['#/settings', 'Settings'],
+      ['#/system', 'System'],
+      ['#/diagnostics', 'Diagnostics'],
+      ['#/store', 'App Store'],
+      ['#/password', 'Change the Manager password'],
+    ] as const) {
+      await page.goto(`${base}/manager/${route}`);
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      problems.push(...(await accessibilityProblems(page)).map((p) => `${route}: ${p}`));
+      // Usable on a 360 px phone: nothing wider than the screen.
+      await page.setViewportSize({ width: 360, height: 740 });
+      const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
+      if (overflow > 1) problems.push(`${route}: ${overflow} px wider than a 360 px screen`);
+      await page.setViewportSize({ width: 1200, height: 800 });
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('works from the keyboard alone', async () => {
+    ensurePassword();
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const keys = await context.newPage();
+    try {
+      await keys.goto(`${base}/manager/`);
+      assert.deepEqual(await accessibilityProblems(keys), [], 'the login page');
+      // The password field has the focus from the start.
+      await keys.keyboard.type(PASSWORD);
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
+      /** Tabs until the focused element matches `selector`; fails after 60 presses. */
+      const tabTo = async (selector: string) => {
+        for (let i = 0; i < 60; i++) {
+          await keys.keyboard.press('Tab');
+          if ((await keys.evaluate(`!!document.activeElement && document.activeElement.matches(${JSON.stringify(selector)})`)) as boolean) return;
+        }
+        assert.fail(`Tab never reached ${selector}`);
+      };
+      // A new instance, from the form, by keyboard (once the page knows the services).
+      await keys.locator('select[name=service] option').first().waitFor({ state: 'attached' });
+      await tabTo('input[name=name]');
+      await keys.keyboard.type('keys1');
+      await keys.keyboard.press('Tab');
+      await keys.keyboard.type('example.com');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'keys1@example.com' }).waitFor();
+      // The focus ring shows where the keyboard is.
+      await tabTo('button');
+      const outline = (await keys.evaluate('getComputedStyle(document.activeElement).outlineStyle')) as string;
+      assert.notEqual(outline, 'none');
+      // To Settings by its link, and a setting saved with Enter.
+      await tabTo('a[href="#/settings"]');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'Settings', exact: true }).waitFor();
+      await tabTo('input[name=dbOptimizationHour]');
+      await keys.keyboard.press('Control+A');
+      await keys.keyboard.type('4');
+      await keys.keyboard.press('Enter');
+      await keys.locator('form.setting', { has: keys.locator('input[name=dbOptimizationHour]') }).locator('.ok').waitFor();
+      // The trace flags open with the keyboard (details/summary).
+      await keys.goto(`${base}/manager/#/instance/keys1%40example.com`);
+      await keys.getByRole('heading', { name: 'keys1@example.com' }).waitFor();
+      await tabTo('summary');
+      await keys.keyboard.press('Enter');
+      await keys.getByLabel('Database', { exact: true }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('logs out', async () => {
+    await login();
+    await page.click('text=Log out');
+    await page.locator('input[name=password]').waitFor();
+    const status = (await page.evaluate("fetch('/manager/api/instances').then((r) => r.status)")) as number;
+    assert.equal(status, 401);
+  });
+});

@@ -1,0 +1,33 @@
+// The Manager's hash routes as data (src/ui/routes.ts): every address the
+// pages link to reads back as the page it names; anything else is home.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { href, parseRoute, type Route } from '../../src/ui/routes';
+
+describe('the Manager UI router', () => {
+  it('reads every page back from the address it links to', () => {
+    const routes: Route[] = [
+      { page: 'home' },
+      { page: 'instance', id: 'web1@example.com' },
+      { page: 'instance', id: 'a/b c%d' },
+      { page: 'service', name: 'echo' },
+      { page: 'settings' },
+      { page: 'store' },
+      { page: 'system' },
+      { page: 'diagnostics' },
+      { page: 'password' },
+    ];
+    for (const route of routes) assert.deepEqual(parseRoute(href(route)), route, href(route));
+  });
+
+  it('reads the addresses people have bookmarked', () => {
+    assert.deepEqual(parseRoute('#/instance/web1%40example.com'), { page: 'instance', id: 'web1@example.com' });
+    assert.deepEqual(parseRoute('#/instance/web1@example.com'), { page: 'instance', id: 'web1@example.com' });
+    assert.deepEqual(parseRoute(''), { page: 'home' });
+    assert.deepEqual(parseRoute('#/'), { page: 'home' });
+  });
+
+  it('takes an unknown or broken address as home, never a broken page', () => {
+    for (const hash of ['#/nowhere', '#/settings/more', '#/instance/', '#/instance/%E0%A4%A', '#/service']) assert.deepEqual(parseRoute(hash), { page: 'home' }, hash);
+  });
+});
