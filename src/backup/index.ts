@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from 'postgres';
-import type { Settings } from '../db';
+import type { Settings, SettingSpecs } from '../db';
 import { every, validTimeZone } from '../time';
-import { ApError, describe } from '../errors';
+import { ApError, describe, InvalidField } from '../errors';
 import type { Instances } from '../instances';
 import { formatDbHost, instanceId, validateCreate, type Instance } from '../instances/model';
 import { quoteIdent, SQLSTATE, sqlState } from '../instances/sql';
@@ -487,6 +487,24 @@ function describeDestination(destination: Destination): string {
 // --- the command file's schedule ---
 
 export const SETTING_COMMAND_FILE = 'commandFile';
+
+/** The backup's own setting, the command file: checked by its parser before it is saved (db's settingRoutes serves it). */
+export const BACKUP_SETTINGS: SettingSpecs = {
+  [SETTING_COMMAND_FILE]: {
+    label: 'Command file',
+    default: '',
+    check: (value) => {
+      try {
+        parseCommandFile(value);
+      } catch (err) {
+        throw new InvalidField(SETTING_COMMAND_FILE, (err as Error).message);
+      }
+      return value;
+    },
+    // URLs may carry user:password@: never shown.
+    show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
+  },
+};
 const STATE_KEY = 'backupSchedule';
 
 interface ScheduleState {

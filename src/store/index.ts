@@ -19,7 +19,7 @@ import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Manifest } from '../services/manifest';
 import { readManifest } from '../services/manifest';
 import { checkServiceName, isServiceName } from '../services/names';
-import { fetchLimited, fetchStream } from './http';
+import { fetchLimited, fetchStream } from '../net';
 
 /** The largest index and manifest read, and the largest package. */
 const MAX_INDEX = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
-import { backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
+import { BACKUP_SETTINGS, backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import type { Config } from '../config';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settingRoutes, settings, settingValue } from '../db';
@@ -326,7 +326,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       ...jobRoutes(jobs),
       ...monitor.routes(),
       ...updateRoutes(updater, boot),
-      ...settingRoutes(store),
+      ...settingRoutes(store, BACKUP_SETTINGS),
       ...storeRoutes(appStore),
     ],
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) },

@@ -11,7 +11,7 @@ function memory(): Settings {
 
 describe('Manager settings', () => {
   it('has the seed\'s sections: General, Let\'s Encrypt, Alarms and events, SMTP, Replication, Registered Access Domains', () => {
-    for (const name of ['developerMode', 'appStoreUrl', 'ntpServer1', 'timezone', 'dbOptimizationHour', 'commandFile', 'letsEncryptDnsNames', 'eventsUrl', 'diskThreshold', 'smtpServer', 'replicationMode', 'accessDomains']) {
+    for (const name of ['developerMode', 'appStoreUrl', 'ntpServer1', 'timezone', 'dbOptimizationHour', 'letsEncryptDnsNames', 'eventsUrl', 'diskThreshold', 'smtpServer', 'replicationMode', 'accessDomains']) {
       assert.ok(SETTINGS[name], name);
     }
   });
@@ -26,7 +26,6 @@ describe('Manager settings', () => {
     ['replicationMode', 'master', /off, primary, standby/],
     ['replicationPort', '70000', /not a port/],
     ['timezone', 'Nowhere/City', /not a time zone/],
-    ['commandFile', 'times 99', /line 1/],
     ['metricsAccess', 'everyone', /local, token, open/],
     ['metricsToken', 'too-short', /16 to 256/],
     ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],

@@ -1,6 +1,7 @@
-// Reading from a store (apps, packages, images) over HTTP(S): bounded in size
-// and time, so a store that misbehaves costs a clear error, not the box's
-// memory or a job that never ends.
+// Bounded HTTP(S) reads: a whole body up to a size, or a stream that may not
+// stall, each within a time. Used to read from a store (apps, packages) and
+// an image server, so a server that misbehaves costs a clear error, not the
+// box's memory or a job that never ends. A leaf: it imports only errors.
 import { ApError, describe, type ErrorCode } from '../errors';
 
 const TIMEOUT_MS = 30_000;
