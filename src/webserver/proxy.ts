@@ -4,7 +4,7 @@
 // service is paused while the client is slow. Nothing holds a whole body.
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ChannelError, decodeJson, Kind, type Frame } from '../channel';
-import { COOKIE } from '../manager/http';
+import { COOKIE } from '../origin';
 import type { Route } from './routes';
 import { FLOOD_LIMIT, UPLOAD_BUDGET, type Upstream } from './upstream';
 
