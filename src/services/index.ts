@@ -24,7 +24,6 @@ import { Records } from './records';
 export { DEFAULT_POLICY, INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
 export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
-export { checkServiceName, isServiceName, RESERVED_NAMES } from './names';
 
 export interface ServicesOptions {
   readonly paths: Paths;

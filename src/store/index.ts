@@ -18,7 +18,7 @@ import { verifyWithAny, loadTrustedKeys } from '../image/sign';
 import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Manifest } from '../services/manifest';
 import { readManifest } from '../services/manifest';
-import { checkServiceName, isServiceName } from '../services/names';
+import { checkServiceName, isServiceName } from '../names';
 import { fetchLimited, fetchStream } from '../net';
 
 /** The largest index and manifest read, and the largest package. */
