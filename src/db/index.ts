@@ -170,4 +170,4 @@ function startingUp(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === '57P03' || code === 'CONNECT_TIMEOUT';
 }
-export { settingRoutes, settingValue, type SettingSpec, type SettingSpecs } from './registry';
+export { settingDefault, settingRoutes, settingValue, type SettingSpec, type SettingSpecs } from './registry';

@@ -190,6 +190,11 @@ function spec(name: string, specs: SettingSpecs = SETTINGS): SettingSpec {
   return found;
 }
 
+/** A general setting's default (what it is until someone sets it). */
+export function settingDefault(name: string): string {
+  return spec(name).default;
+}
+
 /** The value of a general setting, or its default. */
 export async function settingValue(store: Settings, name: string): Promise<string> {
   return (await store.get(name)) ?? spec(name).default;

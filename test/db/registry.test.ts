@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Settings } from '../../src/db';
+import { settingDefault, type Settings } from '../../src/db';
 import { readSettings, SETTINGS, writeSetting } from '../../src/db/registry';
 import { InvalidField } from '../../src/errors';
 
@@ -52,5 +52,11 @@ describe('Manager settings', () => {
     assert.equal(await writeSetting(store, 'metricsAccess', 'token'), 'token');
     assert.equal(await writeSetting(store, 'metricsToken', 'a-long-enough-token-0123456789'), '***');
     assert.equal(await store.get('metricsToken'), 'a-long-enough-token-0123456789');
+  });
+
+  it("tells a setting's default (the nightly optimisation at 1 o'clock, the disk alarm at 95 %) and refuses an unknown name", () => {
+    assert.equal(settingDefault('dbOptimizationHour'), '1');
+    assert.equal(settingDefault('diskThreshold'), '95');
+    assert.throws(() => settingDefault('noSuchSetting'), (e: { code: string }) => e.code === 'NOT_FOUND');
   });
 });
