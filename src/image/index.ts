@@ -25,6 +25,7 @@ import { checkApplicable, parseManifest, type ImageFile, type ImageManifest } fr
 import { loadTrustedKeys, verifyWithAny } from './sign';
 
 export { parseManifest, checkApplicable, IMAGE_FILES, type ImageManifest } from './manifest';
+export { loadTrustedKeys, verifyWithAny } from './sign';
 
 export interface UpdaterOptions {
   /** p1, mounted (mnt/sda1). */

@@ -9,8 +9,7 @@
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '../api';
-import { openApiDocument } from '../api/openapi';
+import { errorBody, httpStatus, openApiDocument, StreamBody, type Api, type ApiResponse } from '../api';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';

@@ -5,8 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Alarms } from '../alarms';
-import { EventsForwarder } from '../alarms/events';
+import { Alarms, EventsForwarder } from '../alarms';
 import { objectBody, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
