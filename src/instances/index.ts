@@ -6,7 +6,7 @@
 // Every change goes through one queue, so they never interleave.
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
-import { pgAddress } from '../db';
+import { pgAddress, quoteIdent } from '../db';
 import { ApError, describe, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import {
@@ -35,11 +35,9 @@ import {
   provisionDatabase,
   saveInstance,
 } from './store';
-import { quoteIdent } from './sql';
 
 export * from './model';
 export { provisionDatabase, provisioningSteps, dropDatabase, databaseObjects } from './store';
-export { quoteIdent, quoteLiteral } from './sql';
 
 /** What instances need of the app services. */
 export interface InstanceServices {
