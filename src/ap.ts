@@ -1,6 +1,6 @@
 // The bundle's entry point: `node dist/ap.js <command>`. The same file also
 // runs as the Manager's password-hashing worker thread.
-import { runPasswordWorker } from './auth/hash';
+import { runPasswordWorker } from './auth';
 import { main } from './main';
 
 if (!runPasswordWorker()) {

@@ -4,7 +4,7 @@
 // so an Events app that was down gets what it missed. Nothing waits for it.
 import { describe } from '../errors';
 import type { Logger } from '../log';
-import { redactUrl } from '../backup/targets';
+import { redactUrl } from '../net';
 import type { AlarmEvent } from './index';
 
 export interface EventsTarget {

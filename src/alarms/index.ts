@@ -9,6 +9,8 @@
 // database, certificate) are cleared by that check when the cause is gone.
 import { JsonStateFile } from '../fsutil';
 
+export { EventsForwarder } from './events';
+
 export type Severity = 'critical' | 'major' | 'minor' | 'warning';
 
 export interface Alarm {

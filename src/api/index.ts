@@ -4,6 +4,8 @@
 // map to one HTTP status each, so both transports say the same thing.
 import { ApError, errorSpec, InvalidField } from '../errors';
 
+export { openApiDocument } from './openapi';
+
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ApiRequest {

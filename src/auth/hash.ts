@@ -4,7 +4,7 @@
 // bundle itself started with workerData.role = 'pwhash'; it is started on the
 // first hash and ended after a minute without work (it holds ~20 MB while it lives).
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { loadSodiumSumo } from '../native/sodium';
+import { loadSodiumSumo } from '../native';
 
 export const OPSLIMIT = 2;
 export const MEMLIMIT = 19 * 1024 * 1024;

@@ -15,7 +15,7 @@
 // Every error is reported with its line; a file with errors is not saved.
 import { ApError } from '../errors';
 import { wallClock } from '../time';
-import { checkDomain, checkName } from '../instances/model';
+import { checkDomain, checkName } from '../names';
 
 export type Method = 'PUT' | 'POST';
 

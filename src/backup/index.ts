@@ -7,14 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from 'postgres';
-import type { Settings } from '../db';
+import { quoteIdent, SQLSTATE, sqlState, type Settings, type SettingSpecs } from '../db';
 import { every, validTimeZone } from '../time';
-import { ApError, describe } from '../errors';
-import type { Instances } from '../instances';
-import { formatDbHost, instanceId, validateCreate, type Instance } from '../instances/model';
-import { quoteIdent, SQLSTATE, sqlState } from '../instances/sql';
+import { ApError, describe, InvalidField } from '../errors';
+import { writeStreamAtomic } from '../fsutil';
+import { formatDbHost, instanceId, validateCreate, type Instance, type Instances } from '../instances';
 import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
+import { redactUrl } from '../net';
 import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
 import { backupFile, dumpStream, peekHeader, readHeader, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
 import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, pgRestoreScript, type PgConnection } from './pg';
@@ -33,12 +33,11 @@ import {
   refusePrivileged,
 } from './restore';
 import { auditInstanceToc, auditManagerToc, parseToc, ScriptScanner, type TocEntry } from './toc';
-import { counted, redactUrl, toFile, toUrl } from './targets';
+import { counted, toUrl } from './targets';
 import { planRestoreTarget } from './target';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
-export { redactUrl } from './targets';
 
 export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
 
@@ -191,7 +190,7 @@ export class Backups {
   private async send(chunks: AsyncGenerator<Buffer>, destination: Destination, job: JobControl): Promise<number> {
     const progress = counted(chunks, (bytes) => job.progress(bytes, null, 'sending'));
     try {
-      if ('file' in destination) return await toFile(progress, destination.file);
+      if ('file' in destination) return await writeStreamAtomic(progress, destination.file);
       return await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
     } finally {
       await chunks.return(undefined); // stops pg_dump if the target failed first
@@ -313,7 +312,7 @@ export class Backups {
     return this.options.jobs.start('restore', 'upload', `receiving a backup of ${what}`, async (job) => {
       const path = join(dir, `upload-${randomBytes(6).toString('hex')}.apbk`);
       try {
-        await toFile(counted(upload, (bytes) => job.progress(bytes, null, 'receiving the upload')), path);
+        await writeStreamAtomic(upload, path, { onBytes: (bytes) => job.progress(bytes, null, 'receiving the upload') });
         return await (options === 'manager' ? this.restoreManager(path, job) : this.restoreInstance(path, options, job));
       } finally {
         await rm(path, { force: true });
@@ -487,6 +486,24 @@ function describeDestination(destination: Destination): string {
 // --- the command file's schedule ---
 
 export const SETTING_COMMAND_FILE = 'commandFile';
+
+/** The backup's own setting, the command file: checked by its parser before it is saved (db's settingRoutes serves it). */
+export const BACKUP_SETTINGS: SettingSpecs = {
+  [SETTING_COMMAND_FILE]: {
+    label: 'Command file',
+    default: '',
+    check: (value) => {
+      try {
+        parseCommandFile(value);
+      } catch (err) {
+        throw new InvalidField(SETTING_COMMAND_FILE, (err as Error).message);
+      }
+      return value;
+    },
+    // URLs may carry user:password@: never shown.
+    show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
+  },
+};
 const STATE_KEY = 'backupSchedule';
 
 interface ScheduleState {

@@ -8,11 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Sql } from 'postgres';
-import { connect, migrate, MIGRATIONS } from '../db';
+import { connect, migrate, MIGRATIONS, quoteIdent, quoteLiteral } from '../db';
 import { ApError } from '../errors';
 import { checkDbIdentifier } from '../instances';
 import type { Logger } from '../log';
-import { quoteIdent, quoteLiteral } from '../instances/sql';
 import type { PgConnection } from './pg';
 
 export interface Cluster {

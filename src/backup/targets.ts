@@ -1,16 +1,13 @@
-// Where a backup stream goes: a local file (written as .part, fsynced, renamed:
-// a file with the final name is always complete) or the body of an HTTP(S)
+// Where a backup stream goes: a local file (fsutil's writeStreamAtomic: a
+// file with the final name is always complete) or the body of an HTTP(S)
 // PUT/POST (the command file's targets). Either way the stream is consumed as
 // it is produced; a failed target is an error, never a silent success.
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApError } from '../errors';
-import { fsyncDir } from '../fsutil';
+import { redactUrl } from '../net';
 
 /** Counts bytes as they pass. */
 export async function* counted(source: AsyncIterable<Buffer>, onBytes: (total: number) => void): AsyncGenerator<Buffer> {
@@ -19,44 +16,6 @@ export async function* counted(source: AsyncIterable<Buffer>, onBytes: (total: n
     total += chunk.length;
     onBytes(total);
     yield chunk;
-  }
-}
-
-/** Writes the stream to `path` atomically; returns the bytes written. */
-export async function toFile(source: AsyncIterable<Buffer>, path: string): Promise<number> {
-  const part = `${path}.part`;
-  let bytes = 0;
-  try {
-    await pipeline(
-      Readable.from(counted(source, (n) => (bytes = n))),
-      createWriteStream(part, { mode: 0o600 }),
-    );
-    const handle = await open(part, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(part, path);
-    await fsyncDir(dirname(path));
-    return bytes;
-  } catch (err) {
-    await rm(part, { force: true });
-    throw err;
-  }
-}
-
-/** The URL without its credentials, for logs and people. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = '';
-      u.password = '';
-    }
-    return u.toString();
-  } catch {
-    return '(an invalid URL)';
   }
 }
 

@@ -2,10 +2,18 @@
 // is pure; an unknown command or flag is a UsageError (exit 2).
 import { OPTIONS } from '../config';
 import { UsageError } from '../errors';
-import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../ctl/backup';
-import { UPDATE_SWITCHES, UPDATE_VALUE_FLAGS } from '../ctl/update';
-import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../ctl/instances';
-import { SERVICE_SWITCHES, SERVICE_VALUE_FLAGS } from '../ctl/services';
+import {
+  BACKUP_SWITCHES,
+  BACKUP_VALUE_FLAGS,
+  INSTANCE_SWITCHES,
+  INSTANCE_VALUE_FLAGS,
+  SERVICE_SWITCHES,
+  SERVICE_VALUE_FLAGS,
+  UPDATE_SWITCHES,
+  UPDATE_VALUE_FLAGS,
+} from './flags';
+
+export { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS, INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from './flags';
 
 export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
 

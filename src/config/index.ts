@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors';
-import { checkDomain, checkName, checkPassword, checkPath, checkService } from '../instances/model';
+import { checkDomain, checkName, checkPassword, checkPath, checkService } from '../names';
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 

@@ -2,11 +2,9 @@
 // Files are resolved against the current folder and handed to the supervisor
 // as absolute paths.
 import { resolve } from 'node:path';
+import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../cli';
 import { UsageError } from '../errors';
 import type { ApiCall } from './instances';
-
-export const BACKUP_VALUE_FLAGS = ['file', 'url', 'method', 'name', 'domain', 'replace'] as const;
-export const BACKUP_SWITCHES = ['restore-test'] as const;
 
 const USAGE = `ap ctl backup instance <id> (--file F | --url U [--method PUT|POST])
 ap ctl backup manager (--file F | --url U [--method PUT|POST])

@@ -3,14 +3,7 @@
 // so it need not appear in the process list.
 import { UsageError } from '../errors';
 import { parseBytes } from '../config';
-
-/** Flags of `ap ctl instance`, per subcommand. */
-export const INSTANCE_VALUE_FLAGS = [
-  'service', 'path', 'password', 'db-name', 'db-user', 'db-password',
-  'external-host', 'external-db', 'external-user', 'external-password',
-  'trace-flags', 'exclude-from-backup', 'max-body-size',
-] as const;
-export const INSTANCE_SWITCHES = ['stopped', 'adopt-database', 'drop-database', 'new-password', 'new-db-password', 'no-wait'] as const;
+import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../cli';
 
 const ALLOWED: Record<string, readonly string[]> = {
   list: [],

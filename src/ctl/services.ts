@@ -3,9 +3,6 @@
 // as admin API calls (one table serves both), formatted for people.
 import { UsageError } from '../errors';
 
-export const SERVICE_VALUE_FLAGS = ['bytes', 'build'] as const;
-export const SERVICE_SWITCHES = ['yes'] as const;
-
 export interface Call {
   readonly method: string;
   readonly path: string;

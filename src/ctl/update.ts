@@ -7,9 +7,6 @@ import type { Board } from '../config';
 import { UsageError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
 
-export const UPDATE_VALUE_FLAGS = ['label'] as const;
-export const UPDATE_SWITCHES = ['force'] as const;
-
 /** The seed: "echo 110000 > /mnt/sda1/label … allows the manager to perform an image update again". */
 export const RESET_LABEL = '110000';
 

@@ -16,6 +16,7 @@ export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOp
 export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';
+export { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from './sql';
 
 /** The supervisor's own database. */
 export const MANAGER_DB = 'manager';
@@ -170,4 +171,4 @@ function startingUp(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === '57P03' || code === 'CONNECT_TIMEOUT';
 }
-export { settingRoutes, settingValue } from './registry';
+export { settingDefault, settingRoutes, settingValue, type SettingSpec, type SettingSpecs } from './registry';

@@ -6,7 +6,7 @@
 //
 // The machine is imported from its file, not from the services folder: that
 // folder's index pulls in the process executor and imports this subsystem back.
-import { INITIAL, step, type Action, type Event, type Machine, type Policy } from '../services/machine';
+import { INITIAL, step, type Action, type Event, type Machine, type Policy } from '../supervision';
 import { describe } from '../errors';
 import type { Logger } from '../log';
 import type { Cluster, ClusterExit } from './cluster';

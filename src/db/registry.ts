@@ -1,8 +1,10 @@
-// The Manager settings that exist so far, each with its default and its
-// validation: what the admin API (and `ap ctl setting`) may read and write in
-// the `config` table. A bad value is an InvalidField and is not saved.
+// The Manager settings, each with its default and its validation: what the
+// admin API (and `ap ctl setting`) may read and write in the `config` table.
+// A bad value is an InvalidField and is not saved. The general settings are
+// declared here; a subsystem whose setting needs its own parser (the backup's
+// command file) declares its spec itself, and the composition root hands the
+// whole list to settingRoutes, so this low layer imports no higher one.
 import { ApError, InvalidField } from '../errors';
-import { parseCommandFile } from '../backup/commands';
 import { validTimeZone } from '../time';
 import type { Settings } from './settings';
 
@@ -101,7 +103,11 @@ function checkOneOf(name: string, values: readonly string[], expected = `expecte
   return Object.assign(check, { choices: values });
 }
 
-export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
+/** Settings by name. */
+export type SettingSpecs = Readonly<Record<string, SettingSpec>>;
+
+/** The general settings (a subsystem's own come with it: see settingRoutes). */
+export const SETTINGS: SettingSpecs = {
   timezone: {
     label: 'Timezone string',
     default: 'UTC',
@@ -109,20 +115,6 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
       if (!validTimeZone(value)) throw new InvalidField('timezone', `"${value}" is not a time zone name such as Europe/Berlin or UTC`);
       return value;
     },
-  },
-  commandFile: {
-    label: 'Command file',
-    default: '',
-    check: (value) => {
-      try {
-        parseCommandFile(value);
-      } catch (err) {
-        throw new InvalidField('commandFile', (err as Error).message);
-      }
-      return value;
-    },
-    // URLs may carry user:password@: never shown.
-    show: (value) => value.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@'),
   },
   // General (the seed's list; shown, saved and validated; acted upon as their issues land).
   developerMode: { label: 'Enable Developer mode (apps uploaded without an App Store)', default: 'false', check: checkBool('developerMode') },
@@ -192,21 +184,26 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = {
   },
 };
 
-function spec(name: string): SettingSpec {
-  const found = Object.hasOwn(SETTINGS, name) ? SETTINGS[name] : undefined;
-  if (!found) throw new ApError('NOT_FOUND', `no setting ${name} (known: ${Object.keys(SETTINGS).join(', ')})`);
+function spec(name: string, specs: SettingSpecs = SETTINGS): SettingSpec {
+  const found = Object.hasOwn(specs, name) ? specs[name] : undefined;
+  if (!found) throw new ApError('NOT_FOUND', `no setting ${name} (known: ${Object.keys(specs).join(', ')})`);
   return found;
 }
 
-/** The value of a known setting, or its default. */
+/** A general setting's default (what it is until someone sets it). */
+export function settingDefault(name: string): string {
+  return spec(name).default;
+}
+
+/** The value of a general setting, or its default. */
 export async function settingValue(store: Settings, name: string): Promise<string> {
   return (await store.get(name)) ?? spec(name).default;
 }
 
-/** Every known setting with its value (or default). */
-export async function readSettings(store: Settings): Promise<Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }>> {
+/** Every setting of `specs` with its value (or default). */
+export async function readSettings(store: Settings, specs: SettingSpecs = SETTINGS): Promise<Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }>> {
   const out: Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }> = {};
-  for (const [name, s] of Object.entries(SETTINGS)) {
+  for (const [name, s] of Object.entries(specs)) {
     const value = await store.get(name);
     const shown = value ?? s.default;
     out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null, ...(s.check.choices ? { choices: s.check.choices } : {}) };
@@ -214,27 +211,28 @@ export async function readSettings(store: Settings): Promise<Record<string, { la
   return out;
 }
 
-/** Validates and saves one setting; returns the stored value. */
-export async function writeSetting(store: Settings, name: string, value: unknown): Promise<string> {
-  const s = spec(name);
+/** Validates and saves one setting of `specs`; returns the stored value. */
+export async function writeSetting(store: Settings, name: string, value: unknown, specs: SettingSpecs = SETTINGS): Promise<string> {
+  const s = spec(name, specs);
   if (typeof value !== 'string') throw new InvalidField(name, 'expected a string');
-  // Secrets and the command file are taken as given; other values lose stray spaces.
+  // Values shown hidden (secrets, the command file's URLs) are taken as given; other values lose stray spaces.
   const checked = s.check(s.show ? value : value.trim());
   await store.set(name, checked);
   return s.show ? s.show(checked) : checked;
 }
 
-/** The settings' resources in the admin API. */
-export function settingRoutes(store: Settings): import('../api').ApiRoute[] {
+/** The settings' resources in the admin API: the general ones and those the subsystems declare (`owned`). */
+export function settingRoutes(store: Settings, owned: SettingSpecs = {}): import('../api').ApiRoute[] {
+  const specs: SettingSpecs = { ...SETTINGS, ...owned };
   return [
-    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', handler: async () => ({ settings: await readSettings(store) }) },
+    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', handler: async () => ({ settings: await readSettings(store, specs) }) },
     {
       method: 'PUT',
       pattern: '/settings/{name}',
       summary: 'set one setting ({"value": "…"}); validated before it is saved',
       handler: async ({ params, body }) => {
         const value = (body as { value?: unknown } | null)?.value;
-        return { name: params.name, value: await writeSetting(store, params.name!, value) };
+        return { name: params.name, value: await writeSetting(store, params.name!, value, specs) };
       },
     },
   ];

@@ -1,7 +1,9 @@
 // Durable writes: write `.new`, fsync, rename, fsync the folder; trees fsynced before they are renamed into place.
-import { constants } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync the folder. */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -17,6 +19,39 @@ export function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 <<
       written += bytesWritten;
     }
   });
+}
+
+/**
+ * Writes a stream to `path` as it arrives (`<path>.part`, fsynced, renamed,
+ * the folder fsynced: a file with the final name is always complete); returns
+ * the bytes written. `onBytes` hears the running total and may throw to stop
+ * (the part file is removed).
+ */
+export async function writeStreamAtomic(source: AsyncIterable<Buffer>, path: string, options: { readonly mode?: number; readonly onBytes?: (total: number) => void } = {}): Promise<number> {
+  const part = `${path}.part`;
+  let bytes = 0;
+  async function* counting(): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      options.onBytes?.(bytes);
+      yield chunk;
+    }
+  }
+  try {
+    await pipeline(Readable.from(counting()), createWriteStream(part, { mode: options.mode ?? 0o600 }));
+    const handle = await open(part, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(part, path);
+    await fsyncDir(dirname(path));
+    return bytes;
+  } catch (err) {
+    await rm(part, { force: true });
+    throw err;
+  }
 }
 
 /** Fills `<path>.new` with `fill`, fsyncs it and renames it over `path`; on failure removes it. */

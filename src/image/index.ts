@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BootControl } from '../boot';
 import type { Board } from '../config';
-import { fetchLimited } from '../store/http';
+import { fetchLimited } from '../net';
 import { ApError, describe } from '../errors';
 import { fsyncDir, writeFileAtomic } from '../fsutil';
 import type { JobControl, Jobs, JobView } from '../jobs';
@@ -25,6 +25,7 @@ import { checkApplicable, parseManifest, type ImageFile, type ImageManifest } fr
 import { loadTrustedKeys, verifyWithAny } from './sign';
 
 export { parseManifest, checkApplicable, IMAGE_FILES, type ImageManifest } from './manifest';
+export { loadTrustedKeys, verifyWithAny } from './sign';
 
 export interface UpdaterOptions {
   /** p1, mounted (mnt/sda1). */

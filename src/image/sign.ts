@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApError } from '../errors';
-import { loadSodium } from '../native/sodium';
+import { loadSodium } from '../native';
 
 const sodium = loadSodium;
 

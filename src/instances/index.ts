@@ -6,10 +6,9 @@
 // Every change goes through one queue, so they never interleave.
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
-import { pgAddress } from '../db';
+import { pgAddress, quoteIdent } from '../db';
 import { ApError, describe, InvalidField } from '../errors';
 import type { Logger } from '../log';
-import { RouteTable, type Route } from '../webserver/routes';
 import {
   DB_PASSWORD_LENGTH,
   formatDbHost,
@@ -36,11 +35,9 @@ import {
   provisionDatabase,
   saveInstance,
 } from './store';
-import { quoteIdent } from './sql';
 
 export * from './model';
 export { provisionDatabase, provisioningSteps, dropDatabase, databaseObjects } from './store';
-export { quoteIdent, quoteLiteral } from './sql';
 
 /** What instances need of the app services. */
 export interface InstanceServices {
@@ -57,12 +54,26 @@ export interface InstancesOptions {
   readonly cluster: { readonly socketDir: string; readonly port: number };
   readonly services: InstanceServices;
   readonly log: Logger;
-  /** The route table changed. */
-  readonly onRoutes: (table: RouteTable) => void;
+  /** The routes changed: all of them, as data (the webserver builds its table from them). */
+  readonly onRoutes: (routes: readonly InstanceRoute[]) => void;
   /** Ends the client WebSockets of an instance. */
   readonly closeConnections: (id: string, code: number, reason: string) => void;
   /** Checks an external database answers; the default connects with sslmode=prefer. */
   readonly checkExternal?: (external: ExternalDb) => Promise<void>;
+}
+
+/** Where an instance is served: the webserver's route for it (a running, ready instance has one). */
+export interface InstanceRoute {
+  /** The instance's path, "/example.com/app". */
+  readonly prefix: string;
+  /** name@domain */
+  readonly instance: string;
+  readonly service: string;
+  /** Body limit for this route, or null for the server's default. */
+  readonly maxBodyBytes: number | null;
+  /** The instance's domain (AppLoginResult carries it) and password (the PBX login checks it). */
+  readonly domain: string;
+  readonly password: string;
 }
 
 /** The state people see: provisioning/deleting while that runs; running, waiting (for its service) or stopped. */
@@ -84,7 +95,7 @@ export interface EditOptions {
 
 export class Instances {
   private readonly byId = new Map<string, Instance>();
-  private table = new RouteTable();
+  private published: readonly InstanceRoute[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly options: InstancesOptions) {}
@@ -99,8 +110,8 @@ export class Instances {
     return instances;
   }
 
-  get routes(): RouteTable {
-    return this.table;
+  get routes(): readonly InstanceRoute[] {
+    return this.published;
   }
 
   list(): Instance[] {
@@ -391,11 +402,11 @@ export class Instances {
   }
 
   private publishRoutes(): void {
-    const routes: Route[] = this.list()
+    const routes: InstanceRoute[] = this.list()
       .filter((i) => i.phase === 'ready' && i.wanted === 'running')
       .map((i) => ({ prefix: i.path, instance: instanceId(i), service: i.service, maxBodyBytes: i.maxBodyBytes, domain: i.domain, password: i.password }));
-    this.table = new RouteTable(routes);
-    this.options.onRoutes(this.table);
+    this.options.onRoutes(routes);
+    this.published = routes;
   }
 
   private async checkExternal(external: ExternalDb): Promise<void> {

@@ -7,8 +7,7 @@
 // a small persisted state, so it runs once per day across restarts and clock jumps.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { Settings } from '../db';
-import { SETTINGS } from '../db/registry';
+import { settingDefault, type Settings } from '../db';
 import { dayBefore, every, localDay, validTimeZone, zonedInstant } from '../time';
 
 export { wallClock, zonedInstant } from '../time';
@@ -123,7 +122,7 @@ export function planAnalyse(now: Date, hour: number, timeZone: string, state: An
 export const SETTING_HOUR = 'dbOptimizationHour';
 export const SETTING_TIMEZONE = 'timezone';
 const STATE_KEY = 'nightlyAnalyse';
-export const DEFAULT_HOUR = Number(SETTINGS.dbOptimizationHour!.default);
+export const DEFAULT_HOUR = Number(settingDefault('dbOptimizationHour'));
 
 export interface NightlyAnalyseOptions {
   readonly settings: Settings;

@@ -5,9 +5,11 @@
 import { randomInt } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidField } from '../errors';
-import { isServiceName, RESERVED_NAMES } from '../services/names';
+import { checkDomain, checkName, checkPassword, checkPath, checkService, printable, shown } from '../names';
 
 export { InvalidField };
+// The identity fields' rules are a leaf of their own (src/names), which the config file's instances follow too.
+export { checkDomain, checkName, checkPassword, checkPath, checkService };
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags, traceFlagNames } from '../trace';
 
 /** An external database host (the seed's "External database host"); the service connects there instead. */
@@ -77,9 +79,7 @@ export interface EditInput {
 
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes. */
 export const MAX_DB_IDENTIFIER = 63;
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const PATH = /^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const RESERVED_DATABASES = new Set(['manager', 'postgres', 'template0', 'template1']);
 const RESERVED_ROLES = new Set(['postgres', 'public', 'none', 'current_user', 'session_user', 'current_role', 'all']);
@@ -95,41 +95,6 @@ export function parseInstanceId(id: unknown): { name: string; domain: string } {
   const at = id.lastIndexOf('@');
   if (at <= 0) throw new InvalidField('instance', `"${printable(id)}" is not name@domain`);
   return { name: checkName(id.slice(0, at)), domain: checkDomain(id.slice(at + 1)) };
-}
-
-export function checkName(value: unknown, field = 'name'): string {
-  if (typeof value !== 'string' || !NAME.test(value)) {
-    throw new InvalidField(field, `${shown(value)} is not an instance name: lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, at most 63 characters`);
-  }
-  return value;
-}
-
-export function checkDomain(value: unknown, field = 'domain'): string {
-  if (typeof value !== 'string' || value.length > 253 || !value.split('.').every((label) => LABEL.test(label))) {
-    throw new InvalidField(field, `${shown(value)} is not a domain name: lowercase labels of letters, digits and "-", separated by dots`);
-  }
-  return value;
-}
-
-export function checkService(value: unknown, field = 'service'): string {
-  if (typeof value === 'string' && RESERVED_NAMES.has(value)) throw new InvalidField(field, `"${value}" is reserved for the system and cannot name an app service`);
-  if (!isServiceName(value)) throw new InvalidField(field, `${shown(value)} is not a service name`);
-  return value;
-}
-
-export function checkPath(value: unknown, field = 'path'): string {
-  if (typeof value !== 'string' || value.length > 1024 || !PATH.test(value) || !plainSegments(value)) {
-    throw new InvalidField(field, `${shown(value)} is not a webserver path such as /example.com/app (no trailing "/", no "." or ".." segment, no percent-encoded ".", "/", "\\" or NUL)`);
-  }
-  if (value === '/manager' || value.startsWith('/manager/')) throw new InvalidField(field, `${value} belongs to the Manager`);
-  return value;
-}
-
-export function checkPassword(value: unknown, field = 'password'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 256 || CONTROL.test(value)) {
-    throw new InvalidField(field, 'must be 1 to 256 characters without control characters');
-  }
-  return value;
 }
 
 /** A database or role name: 1 to 63 bytes, no control characters, not one PostgreSQL or the supervisor reserves. */
@@ -310,33 +275,4 @@ export function publicView(i: Instance): Record<string, unknown> {
     wanted: i.wanted,
     phase: i.phase,
   };
-}
-
-function shown(value: unknown): string {
-  return typeof value === 'string' ? `"${printable(value)}"` : printable(JSON.stringify(value) ?? String(value));
-}
-
-/** At most 80 characters of a client's value, control characters as "?": error messages must not echo what they refuse. */
-function printable(value: string): string {
-  const cut = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  return cut.replace(/[\u0000-\u001f\u007f]/g, '?');
-}
-
-/**
- * Whether every segment of `path` means itself: a client may send the path
- * percent-encoded, and a proxy or app that decodes it must not find ".",
- * "..", a "/" or "\\" inside a segment, or a NUL or other control character.
- */
-function plainSegments(path: string): boolean {
-  if (/%(2e|2f|5c|00)/i.test(path) || /%(?![0-9a-f]{2})/i.test(path)) return false;
-  for (const segment of path.split('/').slice(1)) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      return false; // not UTF-8 once decoded
-    }
-    if (decoded === '.' || decoded === '..' || CONTROL.test(decoded) || decoded.includes('\\')) return false;
-  }
-  return true;
 }

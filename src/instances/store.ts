@@ -5,7 +5,7 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { ApError } from '../errors';
 import { instanceId, InvalidField, type Instance, type Phase, type Wanted } from './model';
-import { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from './sql';
+import { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from '../db';
 
 type Db = Sql | TransactionSql;
 

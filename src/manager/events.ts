@@ -16,7 +16,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { ManagerAuth } from '../auth';
 import type { Logger } from '../log';
-import { API_PREFIX, sameOrigin, sessionToken } from './http';
+import { API_PREFIX, sameOrigin, sessionToken } from '../origin';
 
 export const EVENTS_PATH = `${API_PREFIX}/events`;
 const MAX_BUFFERED = 256 * 1024;

@@ -9,16 +9,14 @@
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { errorBody, httpStatus, StreamBody, type Api, type ApiResponse } from '../api';
-import { openApiDocument } from '../api/openapi';
+import { errorBody, httpStatus, openApiDocument, StreamBody, type Api, type ApiResponse } from '../api';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
+import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
 import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 
-export const API_PREFIX = '/manager/api';
-export const COOKIE = 'ap_session';
 const MAX_JSON = 1024 * 1024;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -118,7 +116,7 @@ async function serve(
     const json = await jsonObject(body);
     try {
       const { token: fresh, session } = await auth.login(json.password, incoming.remote);
-      return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [cookieHeader(fresh, incoming.secure)]);
+      return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [sessionCookie(fresh, incoming.secure)]);
     } catch (err) {
       if (!(err instanceof ApError) || httpStatus(err.code) >= 500) throw err;
       return refuse(res, state, body, { status: httpStatus(err.code), body: errorBody(err) });
@@ -134,7 +132,7 @@ async function serve(
   if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } });
   if (path === '/session' && method === 'DELETE') {
     auth.logout(token);
-    return send(res, state, { status: 200, body: { loggedOut: true } }, [cookieHeader('', incoming.secure, true)]);
+    return send(res, state, { status: 200, body: { loggedOut: true } }, [sessionCookie('', incoming.secure, true)]);
   }
   if (path === '/password' && method === 'POST') {
     const json = await jsonObject(body);
@@ -187,35 +185,6 @@ function refuse(res: HttpResponse, state: Exchange, body: Body, answer: ApiRespo
     () => send(res, state, answer),
     () => send(res, state, answer),
   );
-}
-
-/** Whether the Origin header names this very site (scheme, host and port). */
-export function sameOrigin(incoming: { readonly origin: string; readonly host: string; readonly secure: boolean }): boolean {
-  return incoming.origin === `${incoming.secure ? 'https' : 'http'}://${incoming.host}`;
-}
-
-function cookieValues(header: string, name: string): string[] {
-  const values: string[] = [];
-  for (const part of header.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name && v.join('=')) values.push(v.join('='));
-  }
-  return values;
-}
-
-/**
- * The session cookie's value: the first one that names a live session. A page
- * of an app on this host may set a cookie of the same name on a longer path
- * (cookies do not tell ports apart), which the browser sends first; it must
- * not log the administrator out.
- */
-export function sessionToken(header: string, auth: Pick<ManagerAuth, 'peek'>): string | null {
-  const values = cookieValues(header, COOKIE);
-  return values.find((value) => auth.peek(value) !== null) ?? values[0] ?? null;
-}
-
-function cookieHeader(token: string, secure: boolean, clear = false): string {
-  return `${COOKIE}=${token}; Path=/manager; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}${clear ? '; Max-Age=0' : ''}`;
 }
 
 const SECURITY_HEADERS: [string, string][] = [

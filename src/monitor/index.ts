@@ -5,11 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Alarms } from '../alarms';
-import { EventsForwarder } from '../alarms/events';
+import { Alarms, EventsForwarder } from '../alarms';
 import { objectBody, type ApiRoute } from '../api';
-import type { Settings } from '../db';
-import { settingValue, SETTINGS } from '../db/registry';
+import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import { Mailer } from '../mail';
@@ -92,7 +90,7 @@ export function startMonitor(options: MonitorOptions): Monitor {
     }
   });
 
-  let lastThreshold = Number(SETTINGS.diskThreshold!.default);
+  let lastThreshold = Number(settingDefault('diskThreshold'));
   const guard = new DiskGuard({
     paths: options.paths,
     reserveBytes: options.reserveBytes,

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type * as UWS from 'uWebSockets.js';
 import { ApError } from '../errors';
 
+export { loadSodium, loadSodiumSumo } from './sodium';
+
 const require = createRequire(import.meta.url);
 
 /** File name of the uWebSockets.js binary for this platform and Node ABI. */

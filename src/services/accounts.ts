@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
-import { reservedError } from './names';
+import { reservedError } from '../names';
 
 const run = promisify(execFile);
 

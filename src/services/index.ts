@@ -14,17 +14,16 @@ import { ensureDir, fsyncDir, fsyncTree } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
 import type { WebContent, WebFile } from '../webserver';
-import { DEFAULT_POLICY, type Policy, type State } from './machine';
+import { DEFAULT_POLICY, type Policy, type State } from '../supervision';
 import { checkEntry, readManifest, type Manifest } from './manifest';
 import { readTail } from './tail';
 import { Accounts, type Account } from './accounts';
 import { ServiceProcess, type ServiceStatus } from './process';
 import { Records } from './records';
 
-export { DEFAULT_POLICY, INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
+export { DEFAULT_POLICY, type Policy, type State } from '../supervision';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
 export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
-export { checkServiceName, isServiceName, RESERVED_NAMES } from './names';
 
 export interface ServicesOptions {
   readonly paths: Paths;

@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { ApError } from '../errors';
-import { checkServiceName } from './names';
+import { checkServiceName } from '../names';
 
 export interface Manifest {
   /** Service name: folder under mnt/sda2/apps, log folder, Linux user. */

@@ -1,4 +1,4 @@
-// One supervised app service: the executor of machine.ts. It spawns the child
+// One supervised app service: the executor of src/supervision's machine. It spawns the child
 // in its own process group with the channel on fd 3, appends its output to a
 // size-capped log, keeps crash records, and routes channel frames to streams.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +9,7 @@ import { Channel, decodeJson, Kind, type Frame } from '../channel';
 import { describe as describeError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
 import { openRotatingFile, type Logger, type RotatingFile } from '../log';
-import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from './machine';
+import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from '../supervision';
 import type { Manifest } from './manifest';
 import { OUTPUT_BUDGET, OutputReader } from './output';
 import { MARKER, sweep, type Owner } from './sweep';

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { counted, toFile } from '../backup/targets';
 import { ApError } from '../errors';
+import { writeStreamAtomic } from '../fsutil';
 import type { JobControl } from '../jobs';
 import type { Manifest } from './manifest';
 
@@ -22,13 +22,12 @@ export async function installUpload(upload: AsyncIterable<Buffer>, workDir: stri
   const file = join(workDir, `upload-service-${id}.tar.gz`);
   const dir = join(workDir, `upload-service-${id}`);
   try {
-    await toFile(
-      counted(upload, (bytes) => {
+    await writeStreamAtomic(upload, file, {
+      onBytes: (bytes) => {
         if (bytes > MAX_PACKAGE) throw new ApError('PACKAGE_TOO_LARGE', `the package is larger than ${MAX_PACKAGE / 1048576} MB`);
         job.progress(bytes, null, 'receiving the package');
-      }),
-      file,
-    );
+      },
+    });
     await mkdir(dir);
     job.progress(0, null, 'unpacking');
     await untar(file, dir);

@@ -14,12 +14,11 @@ import { chmod, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { objectBody, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
-import { verifyWithAny, loadTrustedKeys } from '../image/sign';
+import { loadTrustedKeys, verifyWithAny } from '../image';
 import type { JobControl, Jobs, JobView } from '../jobs';
-import type { Manifest } from '../services/manifest';
-import { readManifest } from '../services/manifest';
-import { checkServiceName, isServiceName } from '../services/names';
-import { fetchLimited, fetchStream } from './http';
+import { readManifest, type Manifest } from '../services';
+import { checkServiceName, isServiceName } from '../names';
+import { fetchLimited, fetchStream } from '../net';
 
 /** The largest index and manifest read, and the largest package. */
 const MAX_INDEX = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
-import { backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
+import { BACKUP_SETTINGS, backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import type { Config } from '../config';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settingRoutes, settings, settingValue } from '../db';
@@ -16,7 +16,7 @@ import { Updater, updateRoutes } from '../image';
 import { instanceRoutes, Instances, NightlyAnalyse } from '../instances';
 import { Jobs, jobRoutes } from '../jobs';
 import type { Logger } from '../log';
-import { ManagerEvents } from '../manager';
+import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
@@ -90,7 +90,8 @@ export async function compose(ctx: Context): Promise<Composition> {
           control: (service, message) => services?.get(service)?.control(message) ?? false,
         },
         log: log.child('instances'),
-        onRoutes: (table) => (routes = table),
+        // Published as data; the webserver's table checks them (a bad one fails the change that made it).
+        onRoutes: (list) => (routes = new RouteTable(list)),
         closeConnections: (id, code, reason) => void web?.closeInstance(id, code, reason),
       },
       config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
@@ -163,8 +164,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           isLoopback(remote) || metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
         boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
         ramdiskLog: join(paths.data, 'ramdisk.log'),
-        manager: { api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION, events },
-        uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager'),
+        manager: managerSite({ api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
         health: async () => {
           const dbOk = await database.ping();
           const state = ctx.state();
@@ -326,7 +326,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       ...jobRoutes(jobs),
       ...monitor.routes(),
       ...updateRoutes(updater, boot),
-      ...settingRoutes(store),
+      ...settingRoutes(store, BACKUP_SETTINGS),
       ...storeRoutes(appStore),
     ],
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) },

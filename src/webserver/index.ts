@@ -15,10 +15,9 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
-import { API_PREFIX, mountManagerApi, type ManagerHttpOptions } from '../manager/http';
-import { managerUrl, urlHost } from '../manager/origin';
-import { loadUi, mountUi } from '../manager/ui';
-import { httpStats, proxyHttp, reply, type ProxyLimits } from './proxy';
+import { API_PREFIX, managerUrl, urlHost } from '../origin';
+import { httpStats, proxyHttp, type ProxyLimits } from './proxy';
+import { reply } from './reply';
 import type { RouteTable } from './routes';
 import { serveStatic } from './static';
 import { shown, strictApp } from './strict';
@@ -28,6 +27,11 @@ import { closeInstanceConnections, websocketBehavior, websocketState, type Share
 export { RouteTable, type Route } from './routes';
 export type { StreamHandler, Upstream, Upstreams } from './upstream';
 export type { WebContent, WebFile } from './static';
+
+/** The Manager's routes (its UI, API and event socket), mounted on its listeners only; the webserver is their transport. */
+export interface ManagerSite {
+  mount(app: TemplatedApp, secure: boolean): void;
+}
 
 export interface Health {
   readonly ok: boolean;
@@ -49,10 +53,8 @@ export interface WebserverOptions {
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
   readonly health: () => Promise<Health>;
-  /** The Manager UI's built files (dist/manager), served at /manager/. */
-  readonly uiDir?: string;
-  /** The admin API over HTTP (/manager/api/), behind the Manager login. */
-  readonly manager?: ManagerHttpOptions;
+  /** The Manager's UI, admin API (/manager/api/, behind its login) and event socket. */
+  readonly manager?: ManagerSite;
   /** /manager/boot: the gateway boot settings, read-only (the gateway's admin UI reads them). */
   readonly boot?: () => Promise<Record<string, unknown>>;
   /** /manager/ramdisk.log: the rescue system's log on p2. */
@@ -88,7 +90,6 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(options.maxHeaderBytes);
   const uws = loadUws();
   const wsShared = websocketState(options.upstreams, options.ws);
-  const ui = loadUi(options.uiDir ?? '');
   // The Manager's bound ports, which the apps' listeners point browsers to (known once it listens).
   const manager = { http: 0, https: null as number | null };
 
@@ -96,7 +97,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
     // Every HTTP route, the Manager's included, behind the same head limit and framing checks.
     const strict = strictApp(app, options.maxHeaderBytes, secure);
     common(strict, options);
-    if (role === 'manager') managerRoutes(strict, options, secure, ui);
+    if (role === 'manager') managerRoutes(strict, options, secure);
     else appRoutes(strict, options, wsShared, secure, manager);
     const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, port, resolve));
     const what = `${role === 'manager' ? "the Manager's " : ''}${secure ? 'HTTPS' : 'HTTP'}`;
@@ -233,15 +234,11 @@ function common(app: TemplatedApp, options: WebserverOptions): void {
 }
 
 /** The Manager's listener: its UI, its API and event socket; nothing of an app. */
-function managerRoutes(app: TemplatedApp, options: WebserverOptions, secure: boolean, ui: ReturnType<typeof loadUi>): void {
-  if (options.manager) {
-    options.manager.events?.mount(app, secure);
-    mountManagerApi(app, options.manager, secure);
-  }
+function managerRoutes(app: TemplatedApp, options: WebserverOptions, secure: boolean): void {
+  options.manager?.mount(app, secure);
   const toUi = (res: HttpResponse) => void res.writeStatus('301 Moved Permanently').writeHeader('Location', '/manager/').end();
   app.get('/manager', toUi);
   app.get('/', toUi);
-  mountUi(app, ui);
   app.any('/*', (res, req) => reply(res, 404, `not found: ${shown(req.getUrl())} (this is the Manager's port: apps are served on the other)\n`));
 }
 

@@ -4,7 +4,8 @@
 // service is paused while the client is slow. Nothing holds a whole body.
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ChannelError, decodeJson, Kind, type Frame } from '../channel';
-import { COOKIE } from '../manager/http';
+import { COOKIE } from '../origin';
+import { reply, statusLine } from './reply';
 import type { Route } from './routes';
 import { FLOOD_LIMIT, UPLOAD_BUDGET, type Upstream } from './upstream';
 
@@ -16,28 +17,6 @@ export interface ProxyLimits {
 
 /** Headers we never pass from a service to the client: uWS frames the response itself. */
 const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'date', 'uwebsockets']);
-
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 201: 'Created', 204: 'No Content', 206: 'Partial Content', 207: 'Multi-Status', 301: 'Moved Permanently', 302: 'Found',
-  304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
-export function statusLine(status: number): string {
-  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
-}
-
-/**
- * Answers a request ourselves (not from a service). Call corked, or
- * synchronously in the handler. `close` ends the connection after the
- * answer: what the client sent after this request is not read.
- */
-export function reply(res: HttpResponse, status: number, text: string, headers: Record<string, string> = {}, close = false): void {
-  res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'text/plain; charset=utf-8');
-  if (close) res.writeHeader('Connection', 'close');
-  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.end(text, close);
-}
 
 /** Copies what the request head holds; uWS's `req` is only valid during the handler. */
 export function readHead(res: HttpResponse, req: HttpRequest, instance: string) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { reply } from './proxy';
+import { reply } from './reply';
 import { shown } from './strict';
 
 const gzipAsync = promisify(gzip);

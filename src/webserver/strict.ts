@@ -6,7 +6,7 @@
 // smuggling), so such requests are refused with 400 and the connection is
 // closed (whatever follows on it cannot be trusted).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { reply } from './proxy';
+import { reply } from './reply';
 
 /** How much of a client's URL or value an error body shows. */
 export const SHOWN_MAX = 200;

@@ -13,7 +13,8 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ChannelError, decodeClose, encodeClose, Kind, type Frame } from '../channel';
 import { INITIAL_LOGIN, LoginThrottle, loginStep, newChallenge, type Identity, type LoginState } from '../login';
-import { readHead, reply } from './proxy';
+import { readHead } from './proxy';
+import { reply } from './reply';
 import type { Route, RouteTable } from './routes';
 import { shown } from './strict';
 import { FLOOD_LIMIT, type StreamHandler, type Upstream, type Upstreams } from './upstream';

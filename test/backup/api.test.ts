@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { Api, StreamBody } from '../../src/api';
 import { Backups, BackupSchedule, verifyBackupFile } from '../../src/backup';
 import { backupRoutes } from '../../src/backup/api';
-import { toFile } from '../../src/backup/targets';
+import { writeStreamAtomic } from '../../src/fsutil';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, settings } from '../../src/db';
 import { Instances } from '../../src/instances';
 import { Jobs } from '../../src/jobs';
@@ -87,7 +87,7 @@ describe('backup download and restore upload (admin API)', () => {
     assert.ok(answer.body instanceof StreamBody);
     assert.match(answer.body.filename, new RegExp(`^app-${domain.replace(/\./g, '\\.')}-\\d{8}-\\d{6}\\.apbk$`));
     const file = join(dir, 'download.apbk');
-    await toFile(answer.body.chunks, file);
+    await writeStreamAtomic(answer.body.chunks, file);
     assert.equal((await verifyBackupFile(file)).meta.instance!.password, 'pw');
 
     await instances.delete(id, { dropDatabase: true });

@@ -4,7 +4,7 @@ import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupFile, dumpStream, verifyBackupFile, type BackupMeta } from '../../src/backup/format';
-import { toFile } from '../../src/backup/targets';
+import { writeStreamAtomic } from '../../src/fsutil';
 import { workspace } from '../harness/workspace';
 
 let dir: string;
@@ -28,7 +28,7 @@ async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
 
 async function written(name: string, dump: Buffer): Promise<string> {
   const path = join(dir, name);
-  await toFile(backupFile(meta, chunks(dump, 1000)), path);
+  await writeStreamAtomic(backupFile(meta, chunks(dump, 1000)), path);
   return path;
 }
 
@@ -69,7 +69,7 @@ describe('backup file format', () => {
       throw new Error('pg_dump died');
     }
     const path = join(dir, 'failed.apbk');
-    await assert.rejects(toFile(backupFile(meta, failing()), path), /pg_dump died/);
+    await assert.rejects(writeStreamAtomic(backupFile(meta, failing()), path), /pg_dump died/);
     await assert.rejects(readFile(path), /ENOENT/);
     await assert.rejects(readFile(`${path}.part`), /ENOENT/);
   });

@@ -14,7 +14,7 @@ import { Backups, BackupSchedule } from '../../src/backup';
 import { backupRoutes } from '../../src/backup/api';
 import type { InstanceMeta } from '../../src/backup/format';
 import { planRestoreTarget, replaceTarget } from '../../src/backup/target';
-import { toFile } from '../../src/backup/targets';
+import { writeStreamAtomic } from '../../src/fsutil';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, settings } from '../../src/db';
 import { ApError } from '../../src/errors';
 import { Instances, type Instance } from '../../src/instances';
@@ -104,7 +104,7 @@ before(async () => {
   const answer = await api.handle({ method: 'GET', path: `/backups/instances/${encodeURIComponent(echo1)}/download` });
   assert.ok(answer.body instanceof StreamBody);
   file = join(dir, 'echo1.apbk');
-  await toFile(answer.body.chunks, file);
+  await writeStreamAtomic(answer.body.chunks, file);
   await write(echo1, 'echo1 after the backup');
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Settings } from '../../src/db';
+import { settingDefault, type Settings } from '../../src/db';
 import { readSettings, SETTINGS, writeSetting } from '../../src/db/registry';
 import { InvalidField } from '../../src/errors';
 
@@ -11,7 +11,7 @@ function memory(): Settings {
 
 describe('Manager settings', () => {
   it('has the seed\'s sections: General, Let\'s Encrypt, Alarms and events, SMTP, Replication, Registered Access Domains', () => {
-    for (const name of ['developerMode', 'appStoreUrl', 'ntpServer1', 'timezone', 'dbOptimizationHour', 'commandFile', 'letsEncryptDnsNames', 'eventsUrl', 'diskThreshold', 'smtpServer', 'replicationMode', 'accessDomains']) {
+    for (const name of ['developerMode', 'appStoreUrl', 'ntpServer1', 'timezone', 'dbOptimizationHour', 'letsEncryptDnsNames', 'eventsUrl', 'diskThreshold', 'smtpServer', 'replicationMode', 'accessDomains']) {
       assert.ok(SETTINGS[name], name);
     }
   });
@@ -26,7 +26,6 @@ describe('Manager settings', () => {
     ['replicationMode', 'master', /off, primary, standby/],
     ['replicationPort', '70000', /not a port/],
     ['timezone', 'Nowhere/City', /not a time zone/],
-    ['commandFile', 'times 99', /line 1/],
     ['metricsAccess', 'everyone', /local, token, open/],
     ['metricsToken', 'too-short', /16 to 256/],
     ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],
@@ -53,5 +52,11 @@ describe('Manager settings', () => {
     assert.equal(await writeSetting(store, 'metricsAccess', 'token'), 'token');
     assert.equal(await writeSetting(store, 'metricsToken', 'a-long-enough-token-0123456789'), '***');
     assert.equal(await store.get('metricsToken'), 'a-long-enough-token-0123456789');
+  });
+
+  it("tells a setting's default (the nightly optimisation at 1 o'clock, the disk alarm at 95 %) and refuses an unknown name", () => {
+    assert.equal(settingDefault('dbOptimizationHour'), '1');
+    assert.equal(settingDefault('diskThreshold'), '95');
+    assert.throws(() => settingDefault('noSuchSetting'), (e: { code: string }) => e.code === 'NOT_FOUND');
   });
 });

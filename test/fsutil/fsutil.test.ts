@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeFileAtomic } from '../../src/fsutil';
+import { writeFileAtomic, writeStreamAtomic } from '../../src/fsutil';
 
 let dir: string;
 before(async () => {
@@ -26,5 +26,34 @@ describe('writeFileAtomic', () => {
     await import('node:fs/promises').then((fs) => fs.mkdir(join(path, 'child'), { recursive: true }));
     await assert.rejects(writeFileAtomic(path, 'data'));
     assert.ok((await stat(join(path, 'child'))).isDirectory());
+  });
+});
+
+describe('writeStreamAtomic', () => {
+  async function* chunks(n: number): AsyncGenerator<Buffer> {
+    for (let i = 0; i < n; i++) yield Buffer.alloc(1000, i);
+  }
+
+  it('writes the whole stream under its name, owner-only, telling the running total, and leaves no part file', async () => {
+    const path = join(dir, 'stream.dump');
+    const totals: number[] = [];
+    assert.equal(await writeStreamAtomic(chunks(3), path, { onBytes: (n) => totals.push(n) }), 3000);
+    assert.deepEqual(totals, [1000, 2000, 3000]);
+    assert.equal((await readFile(path)).length, 3000);
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('stream.dump')), ['stream.dump']);
+  });
+
+  it('leaves nothing under the name, and no part file, when the stream is stopped half-way', async () => {
+    const path = join(dir, 'stopped.dump');
+    await assert.rejects(
+      writeStreamAtomic(chunks(5), path, {
+        onBytes: (n) => {
+          if (n > 2000) throw new Error('too large');
+        },
+      }),
+      /too large/,
+    );
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('stopped.dump')), []);
   });
 });

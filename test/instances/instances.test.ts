@@ -11,7 +11,7 @@ import { findPgBin, migrate, MIGRATIONS, startCluster, type Cluster } from '../.
 import { ApError } from '../../src/errors';
 import { Instances, provisionDatabase, validateCreate, type InstanceServices } from '../../src/instances';
 import { createLogger } from '../../src/log';
-import type { RouteTable } from '../../src/webserver/routes';
+import { RouteTable } from '../../src/webserver';
 import { createTestDatabase, stopTestCluster, testCluster, type TestCluster, type TestDatabase } from '../harness/pg';
 import { workspace } from '../harness/workspace';
 
@@ -44,7 +44,7 @@ async function open(declared = [] as Parameters<typeof Instances.open>[1]): Prom
       cluster: { socketDir: cluster.socketDir, port: cluster.port },
       services,
       log,
-      onRoutes: (table) => (routes = table),
+      onRoutes: (list) => (routes = new RouteTable(list)),
       closeConnections: (id) => void closed.push(id),
     },
     declared,
@@ -102,8 +102,12 @@ describe('instances', () => {
              has_database_privilege(pg_get_userbyid(datdba), datname, 'CONNECT') AS "ownerConnect"
       FROM pg_database WHERE datname = ${`${d}_app`}`;
     assert.deepEqual(info, { encoding: 'UTF8', owner: `${d}_app`, publicConnect: false, ownerConnect: true });
-    // Route and service: registered and told.
+    // Route and service: registered and told. The route is published as plain data (the webserver builds its table).
     assert.equal(routes.match(`/${d}/app/x`)?.instance, `app@${d}`);
+    assert.deepEqual(
+      instances.routes.filter((r) => r.instance === `app@${d}`),
+      [{ prefix: `/${d}/app`, instance: `app@${d}`, service: 'echo', maxBodyBytes: null, domain: d, password: inst.password }],
+    );
     const start = sent.find((s) => s.message.type === 'instance.start')!.message;
     assert.deepEqual(start.database, { host: cluster.socketDir, port: cluster.port, name: `${d}_app`, user: `${d}_app`, password: inst.dbPassword, sslmode: 'disable' });
     assert.equal(start.password, inst.password);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { connect } from '../../src/db';
+import { connect, quoteIdent, quoteLiteral } from '../../src/db';
 import {
   checkDbIdentifier,
   formatDbHost,
@@ -9,8 +9,6 @@ import {
   parseDbHost,
   parseInstanceId,
   provisioningSteps,
-  quoteIdent,
-  quoteLiteral,
   validateCreate,
   validateEdit,
 } from '../../src/instances';

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCommands, deleteCommands, freeId, isOurs, MARK, parseGroups, parsePasswd, UID_FIRST } from '../../src/services/accounts';
 import { validateManifest } from '../../src/services/manifest';
-import { checkServiceName, isServiceName } from '../../src/services/names';
+import { checkService, checkServiceName, isServiceName } from '../../src/names';
 import { parseIndex, parsePackageManifest } from '../../src/store';
-import { checkService } from '../../src/instances/model';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
 postgres:x:105:111:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash

@@ -1,6 +1,7 @@
-// The supervision state machine of one service, as a pure table: state ×
-// event → state and actions, after s6-supervise. The executor (process.ts)
-// carries out the actions; this file decides.
+// The supervision state machine of one supervised process (an app service;
+// the managed PostgreSQL cluster reuses it), as a pure table: state × event →
+// state and actions, after s6-supervise. A leaf: the executors
+// (services/process.ts, db/keeper.ts) carry out the actions; this decides.
 //
 //   stopped ──start──▶ starting ──ready──▶ running ──stable──▶ running (backoff reset)
 //      ▲                  │ exit              │ exit

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_POLICY, INITIAL, step, type Event, type Machine } from '../../src/services';
+import { DEFAULT_POLICY, INITIAL, step, type Event, type Machine } from '../../src/supervision';
 
 const policy = { ...DEFAULT_POLICY, minDelayMs: 100, maxDelayMs: 1000, maxDeaths: 4, windowMs: 10_000 };
 

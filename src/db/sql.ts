@@ -1,7 +1,9 @@
-// Quoting for the statements PostgreSQL cannot take parameters in (CREATE
-// DATABASE, ALTER USER … PASSWORD, GRANT): identifiers and literals are
-// quoted the way libpq's PQescapeIdentifier and PQescapeLiteral do, so a name
-// or password holding quotes or backslashes is data, never SQL.
+// PostgreSQL helpers that instances and backup both use. Quoting for the
+// statements PostgreSQL cannot take parameters in (CREATE DATABASE, ALTER
+// USER … PASSWORD, GRANT): identifiers and literals are quoted the way libpq's
+// PQescapeIdentifier and PQescapeLiteral do, so a name or password holding
+// quotes or backslashes is data, never SQL. SQLSTATE: errors told apart by
+// their code, never by their text.
 
 /** "name" with embedded double quotes doubled; NUL is refused (PostgreSQL cannot store it). */
 export function quoteIdent(name: string): string {

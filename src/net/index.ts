@@ -1,7 +1,23 @@
-// Reading from a store (apps, packages, images) over HTTP(S): bounded in size
-// and time, so a store that misbehaves costs a clear error, not the box's
-// memory or a job that never ends.
+// Bounded HTTP(S) reads: a whole body up to a size, or a stream that may not
+// stall, each within a time. Used to read from a store (apps, packages) and
+// an image server, so a server that misbehaves costs a clear error, not the
+// box's memory or a job that never ends. And a URL as logs may show it. A
+// leaf: it imports only errors.
 import { ApError, describe, type ErrorCode } from '../errors';
+
+/** The URL without its credentials, for logs and people. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '';
+      u.password = '';
+    }
+    return u.toString();
+  } catch {
+    return '(an invalid URL)';
+  }
+}
 
 const TIMEOUT_MS = 30_000;
 /** A download may take long on a slow line, but not stall: this long without a byte ends it. */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hostOf, managerUrl } from '../../src/manager/origin';
-import { sameOrigin, sessionToken } from '../../src/manager/http';
+import { COOKIE, hostOf, managerUrl, sameOrigin, sessionCookie, sessionToken } from '../../src/origin';
 
 describe("the Manager's origin", () => {
   it('takes a host name or address from the Host header, and nothing else', () => {
@@ -36,5 +35,13 @@ describe("the Manager's origin", () => {
     assert.equal(sessionToken('ap_session=shadow; other=1; ap_session=live', auth), 'live');
     assert.equal(sessionToken('ap_session=stale', auth), 'stale');
     assert.equal(sessionToken('other=1', auth), null);
+  });
+});
+
+describe("the Manager's session cookie", () => {
+  it('is HttpOnly and SameSite=Strict on /manager, Secure only over HTTPS, and ended with Max-Age=0', () => {
+    assert.equal(sessionCookie('t0k', false), `${COOKIE}=t0k; Path=/manager; HttpOnly; SameSite=Strict`);
+    assert.equal(sessionCookie('t0k', true), `${COOKIE}=t0k; Path=/manager; HttpOnly; SameSite=Strict; Secure`);
+    assert.equal(sessionCookie('', true, true), `${COOKIE}=; Path=/manager; HttpOnly; SameSite=Strict; Secure; Max-Age=0`);
   });
 });
