@@ -1,6 +1,7 @@
 // The Manager settings that exist so far, each with its default and its
 // validation: what the admin API (and `ap ctl setting`) may read and write in
 // the `config` table. A bad value is an InvalidField and is not saved.
+import { route, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { parseCommandFile } from '../backup/commands';
 import { validTimeZone } from '../time';
@@ -225,17 +226,17 @@ export async function writeSetting(store: Settings, name: string, value: unknown
 }
 
 /** The settings' resources in the admin API. */
-export function settingRoutes(store: Settings): import('../api').ApiRoute[] {
+export function settingRoutes(store: Settings): ApiRoute[] {
+  const Setting = T.Object({ label: T.String(), value: T.String({ description: 'secrets are shown masked' }), isDefault: T.Boolean(), choices: T.Optional(T.Array(T.String())) });
   return [
-    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', handler: async () => ({ settings: await readSettings(store) }) },
-    {
+    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', response: T.Object({ settings: T.Record(T.String(), Setting) }), handler: async () => ({ settings: await readSettings(store) }) },
+    route({
       method: 'PUT',
       pattern: '/settings/{name}',
       summary: 'set one setting ({"value": "…"}); validated before it is saved',
-      handler: async ({ params, body }) => {
-        const value = (body as { value?: unknown } | null)?.value;
-        return { name: params.name, value: await writeSetting(store, params.name!, value) };
-      },
-    },
+      body: T.Object({ value: T.String() }),
+      response: T.Object({ name: T.String(), value: T.String() }),
+      handler: async ({ params, body }) => ({ name: params.name, value: await writeSetting(store, params.name!, body.value) }),
+    }),
   ];
 }

@@ -61,6 +61,7 @@ export class Certificates {
         method: 'GET',
         pattern: '/certificate/download',
         summary: 'the served certificate chain as PEM (certificates only, never the key)',
+        download: { type: 'application/x-pem-file', text: true },
         handler: async () => new StreamBody(Readable.from([Buffer.from((await this.current()).chain.certPem)]), 'application/x-pem-file', 'webserver-certificate.pem'),
       },
       {
