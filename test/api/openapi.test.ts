@@ -26,6 +26,15 @@ describe('OpenAPI document', () => {
     assert.deepEqual(await openApiErrors(doc), []);
   });
 
+  it('is checked by a linter that does find errors: a path parameter left undeclared, a response with no description', async () => {
+    const broken = structuredClone(doc);
+    delete broken.paths['/jobs/{id}'].get.parameters;
+    delete broken.paths['/jobs'].get.responses['200'].description;
+    const errors = await openApiErrors(broken);
+    assert.ok(errors.some((e) => e.startsWith('path-parameters-defined')), errors.join('\n'));
+    assert.ok(errors.some((e) => e.startsWith('struct')), errors.join('\n'));
+  });
+
   it('shows the request body each route checks, with its required and refused fields', () => {
     const create = op('post', '/instances').requestBody.content['application/json'].schema;
     assert.deepEqual(create.required, ['service', 'name', 'domain']);
