@@ -5,7 +5,7 @@
 import { ApError, errorSpec, InvalidField, type ErrorCode } from '../errors';
 import { check, type Static, type TSchema } from './schema';
 
-export { AnyObject, Flag, T, type Static, type TSchema } from './schema';
+export { Flag, T, type Static, type TSchema } from './schema';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

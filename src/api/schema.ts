@@ -32,9 +32,6 @@ export const T = {
 /** A boolean query flag as sent: true/false, 1/0, or empty (present = true). */
 export const Flag = Tb.String({ pattern: '^(true|false|1|0|)$', description: 'true or false' });
 
-/** A JSON object whose fields are all optional and unchecked here (the handler checks them). */
-export const AnyObject = Tb.Object({}, { additionalProperties: true });
-
 /** Checks `value` against `schema`; the first problem is an INVALID_FIELD naming the field (`where` when it is the whole value). */
 export function check(schema: TSchema, value: unknown, where: string): void {
   if (Check(schema, value)) return;
