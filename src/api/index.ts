@@ -2,7 +2,10 @@
 // served today over the local admin socket (`ap ctl`) and, with the Manager
 // UI, under /manager/api/ over HTTP. Errors carry the stable ApError code and
 // map to one HTTP status each, so both transports say the same thing.
-import { ApError, errorSpec, InvalidField } from '../errors';
+import { ApError, errorSpec, InvalidField, type ErrorCode } from '../errors';
+import { check, type Static, type TSchema } from './schema';
+
+export { Flag, T, type Static, type TSchema } from './schema';
 
 export { openApiDocument } from './openapi';
 
@@ -56,7 +59,31 @@ export interface ApiRoute {
   readonly upload?: boolean;
   /** The largest upload taken, in bytes (asked when a request arrives): a larger Content-Length is refused before the handler runs. */
   readonly maxUpload?: () => number;
+  /** The JSON body taken, checked before the handler runs (a mismatch is INVALID_FIELD naming the field, and nothing runs). */
+  readonly body?: TSchema;
+  /** The query parameters taken (each a string), checked before the handler runs; others are ignored. */
+  readonly query?: TSchema;
+  /** What a success answers, for the OpenAPI document. */
+  readonly response?: TSchema;
+  /** A download instead of JSON: its media type, and whether it is text. */
+  readonly download?: { readonly type: string; readonly text?: boolean };
+  /** Error codes the handler may answer beyond the transport's and the input checks' (src/errors/codes.ts gives each its status). */
+  readonly errors?: readonly ErrorCode[];
+  /** Groups the operation in the OpenAPI document (the first path segment unless said). */
+  readonly tag?: string;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
+}
+
+/** A route whose handler gets its body and query typed by the route's own schemas. */
+export interface TypedRoute<B extends TSchema, Q extends TSchema> extends Omit<ApiRoute, 'body' | 'query' | 'handler'> {
+  readonly body?: B;
+  readonly query?: Q;
+  readonly handler: (input: { readonly params: Readonly<Record<string, string>>; readonly query: Static<Q>; readonly body: Static<B> }) => Promise<unknown> | unknown;
+}
+
+/** Declares a route with schemas: the handler is typed from them, and runs only on input they accept. */
+export function route<B extends TSchema = TSchema, Q extends TSchema = TSchema>(r: TypedRoute<B, Q>): ApiRoute {
+  return r as unknown as ApiRoute;
 }
 
 /** The HTTP status of an error code (src/errors/codes.ts; 500 for a code not declared there). */
@@ -97,7 +124,11 @@ export class Api {
     try {
       const { route, params } = this.match(request.method, request.path);
       if (transport === 'json' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
-      const body = await route.handler({ params, query: request.query ?? {}, body: request.body ?? {} });
+      const query = request.query ?? {};
+      const input = request.body ?? {};
+      if (route.query) check(route.query, query, 'query');
+      if (route.body && !route.upload) check(route.body, input, 'body');
+      const body = await route.handler({ params, query, body: input });
       if (transport === 'json' && body instanceof StreamBody) {
         body.cancel?.();
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer

@@ -3,8 +3,9 @@
 // download come with the Manager.
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { objectBody, StreamBody, type ApiRoute, type UploadBody } from '../api';
+import { route, StreamBody, T, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
+import { JobView } from '../jobs';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
 import { replaceTarget } from './target';
 
@@ -44,6 +45,25 @@ function restoreOptions(source: Record<string, unknown>): RestoreOptions {
   };
 }
 
+const Destination = T.Object({
+  file: T.Optional(T.String({ description: 'an absolute path on the box' })),
+  url: T.Optional(T.String({ description: 'http or https; the body is PUT or POSTed there' })),
+  method: T.Optional(T.String({ description: 'PUT (default) or POST' })),
+});
+const restoreFields = {
+  name: T.Optional(T.String({ description: 'restore under this name (default: the backup\'s)' })),
+  domain: T.Optional(T.String()),
+  path: T.Optional(T.String()),
+  dbName: T.Optional(T.String()),
+  dbUser: T.Optional(T.String()),
+};
+const Replace = T.Union([T.String({ description: 'name@domain of the instance it overwrites' }), T.Boolean()]);
+const RestoreBody = T.Object({ file: T.String({ description: 'an absolute path on the box' }), ...restoreFields, replace: T.Optional(Replace) }, { additionalProperties: false });
+const RestoreQuery = T.Object({ ...restoreFields, replace: T.Optional(T.String({ description: 'name@domain of the instance it overwrites' })) });
+const FileBody = T.Object({ file: T.String({ description: 'an absolute path on the box' }) });
+const BACKUP = { type: 'application/octet-stream' } as const;
+const JOB_ERRORS = ['CONFLICT', 'BUSY'] as const;
+
 /** The bytes free for an uploaded backup in `dir` (the data partition): a larger one could never be restored. */
 function freeBytes(dir: string): number {
   try {
@@ -62,6 +82,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       method: 'GET',
       pattern: '/backups/instances/{id}/download',
       summary: 'an instance backup as the response body (application/octet-stream)',
+      download: BACKUP,
       handler: ({ params }) => {
         const { chunks, name, cancel } = backups.instanceBackup(params.id!);
         return new StreamBody(chunks, 'application/octet-stream', `${name}-${stamp()}.apbk`, cancel);
@@ -71,20 +92,24 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       method: 'GET',
       pattern: '/backups/manager/download',
       summary: 'a Manager backup as the response body',
+      download: BACKUP,
       handler: () => {
         const { chunks, cancel } = backups.managerBackup();
         return new StreamBody(chunks, 'application/octet-stream', `manager-${stamp()}.apbk`, cancel);
       },
     },
-    {
+    route({
       method: 'POST',
       pattern: '/restores/instances/upload',
       summary: 'restore an instance from the uploaded body (?name, domain, path, dbName, dbUser; replace=<name@domain>: the instance it overwrites) (a job)',
       status: 202,
       upload: true,
       maxUpload: () => freeBytes(uploadDir),
-      handler: ({ body, query }) => backups.startRestoreUpload(body as UploadBody, uploadDir, restoreOptions(query)),
-    },
+      query: RestoreQuery,
+      response: JobView,
+      errors: ['UPLOAD_TOO_LARGE', 'UPLOAD_ABORTED', 'BAD_BACKUP', 'EXISTS', ...JOB_ERRORS],
+      handler: ({ body, query }) => backups.startRestoreUpload(body as unknown as UploadBody, uploadDir, restoreOptions(query)),
+    }),
     {
       method: 'POST',
       pattern: '/restores/manager/upload',
@@ -92,62 +117,75 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       upload: true,
       maxUpload: () => freeBytes(uploadDir),
+      response: JobView,
+      errors: ['UPLOAD_TOO_LARGE', 'UPLOAD_ABORTED', 'BAD_BACKUP', ...JOB_ERRORS],
       handler: ({ body }) => backups.startRestoreUpload(body as UploadBody, uploadDir, 'manager'),
     },
-    {
+    route({
       method: 'POST',
       pattern: '/backups/instances/{id}',
       summary: 'back up an instance to {"file"} or {"url", "method"} (a job)',
       status: 202,
-      handler: ({ params, body }) => backups.startInstanceBackup(params.id!, destination(objectBody(body))),
-    },
-    {
+      body: Destination,
+      response: JobView,
+      errors: JOB_ERRORS,
+      handler: ({ params, body }) => backups.startInstanceBackup(params.id!, destination(body)),
+    }),
+    route({
       method: 'POST',
       pattern: '/backups/manager',
       summary: 'back up the manager database to {"file"} or {"url", "method"} (a job)',
       status: 202,
-      handler: ({ body }) => backups.startManagerBackup(destination(objectBody(body))),
-    },
-    {
+      body: Destination,
+      response: JobView,
+      errors: JOB_ERRORS,
+      handler: ({ body }) => backups.startManagerBackup(destination(body)),
+    }),
+    route({
       method: 'POST',
       pattern: '/backups/verify',
       summary: 'check a backup file {"file", "restoreTest"?}: checksum, pg_restore --list, optionally a full restore into a scratch database (a job)',
       status: 202,
-      handler: ({ body }) => {
-        const b = objectBody(body);
-        if (b.restoreTest !== undefined && typeof b.restoreTest !== 'boolean') throw new InvalidField('restoreTest', 'expected true or false');
-        return backups.startVerify(absolutePath(b.file, 'file'), b.restoreTest === true);
-      },
-    },
+      body: T.Object({ file: T.String({ description: 'an absolute path on the box' }), restoreTest: T.Optional(T.Boolean({ description: 'also restore it into a scratch database' })) }),
+      response: JobView,
+      errors: JOB_ERRORS,
+      handler: ({ body }) => backups.startVerify(absolutePath(body.file, 'file'), body.restoreTest === true),
+    }),
     {
       method: 'GET',
       pattern: '/backups/schedule',
       summary: 'the command file as it runs: hours, backups (URLs without credentials), last run',
+      response: T.Object({}, { additionalProperties: true, description: 'hours, backups (URLs without credentials), last run' }),
       handler: () => schedule.status(),
     },
     {
       method: 'POST',
       pattern: '/backups/run',
       summary: "run the command file's backups now; answers when they are done",
+      response: T.Object({}, { additionalProperties: true, description: 'the outcome of each backup' }),
+      errors: ['NO_COMMAND_FILE', 'BUSY'],
       handler: () => schedule.runNow(),
     },
-    {
+    route({
       method: 'POST',
       pattern: '/restores/instances',
       summary: 'restore an instance backup {"file", "name"?, "domain"?, "path"?, "dbName"?, "dbUser"?, "replace"?: "<name@domain>", the instance it overwrites} (a job); verified before anything changes',
       status: 202,
-      handler: ({ body }) => {
-        const b = objectBody(body);
-        return backups.startRestore(absolutePath(b.file, 'file'), restoreOptions(b));
-      },
-    },
-    {
+      body: RestoreBody,
+      response: JobView,
+      errors: ['BAD_BACKUP', 'EXISTS', ...JOB_ERRORS],
+      handler: ({ body }) => backups.startRestore(absolutePath(body.file, 'file'), restoreOptions(body)),
+    }),
+    route({
       method: 'POST',
       pattern: '/restores/manager',
       summary: 'restore the manager database from {"file"} (a job): settings and instances come back',
       status: 202,
-      handler: ({ body }) => backups.startManagerRestore(absolutePath(objectBody(body).file, 'file')),
-    },
+      body: FileBody,
+      response: JobView,
+      errors: ['BAD_BACKUP', ...JOB_ERRORS],
+      handler: ({ body }) => backups.startManagerRestore(absolutePath(body.file, 'file')),
+    }),
   ];
 }
 

@@ -4,6 +4,7 @@
 // declared here; a subsystem whose setting needs its own parser (the backup's
 // command file) declares its spec itself, and the composition root hands the
 // whole list to settingRoutes, so this low layer imports no higher one.
+import { route, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { validTimeZone } from '../time';
 import type { Settings } from './settings';
@@ -222,18 +223,18 @@ export async function writeSetting(store: Settings, name: string, value: unknown
 }
 
 /** The settings' resources in the admin API: the general ones and those the subsystems declare (`owned`). */
-export function settingRoutes(store: Settings, owned: SettingSpecs = {}): import('../api').ApiRoute[] {
+export function settingRoutes(store: Settings, owned: SettingSpecs = {}): ApiRoute[] {
   const specs: SettingSpecs = { ...SETTINGS, ...owned };
+  const Setting = T.Object({ label: T.String(), value: T.String({ description: 'secrets are shown masked' }), isDefault: T.Boolean(), choices: T.Optional(T.Array(T.String())) });
   return [
-    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', handler: async () => ({ settings: await readSettings(store, specs) }) },
-    {
+    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', response: T.Object({ settings: T.Record(T.String(), Setting) }), handler: async () => ({ settings: await readSettings(store, specs) }) },
+    route({
       method: 'PUT',
       pattern: '/settings/{name}',
       summary: 'set one setting ({"value": "…"}); validated before it is saved',
-      handler: async ({ params, body }) => {
-        const value = (body as { value?: unknown } | null)?.value;
-        return { name: params.name, value: await writeSetting(store, params.name!, value, specs) };
-      },
-    },
+      body: T.Object({ value: T.String() }),
+      response: T.Object({ name: T.String(), value: T.String() }),
+      handler: async ({ params, body }) => ({ name: params.name, value: await writeSetting(store, params.name!, body.value, specs) }),
+    }),
   ];
 }

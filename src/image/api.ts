@@ -1,5 +1,6 @@
 // Image update and boot control in the admin API.
-import { objectBody, type ApiRoute } from '../api';
+import { objectBody, T, type ApiRoute } from '../api';
+import { JobView } from '../jobs';
 import { parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
@@ -26,6 +27,9 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       pattern: '/update',
       summary: 'update the App Platform image ({"label"?, "force"?}): download, verify, stage, reboot into the rescue to apply it (a job)',
       status: 202,
+      body: T.Object({ label: T.Optional(T.String({ description: 'a build number (default: the newest)' })), force: T.Optional(T.Boolean({ description: 'also when it is not newer' })) }),
+      response: JobView,
+      errors: ['NO_STORE', 'NO_TRUSTED_KEYS', 'NO_IMAGE', 'BAD_IMAGE', 'CONFLICT', 'STORE_UNAVAILABLE', 'DOWNLOAD_FAILED'],
       handler: ({ body }) => {
         const b = objectBody(body);
         if (b.label !== undefined && (typeof b.label !== 'string' || !/^\d{1,12}$/.test(b.label))) throw new InvalidField('label', 'expected a build number');
@@ -43,6 +47,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       method: 'PUT',
       pattern: '/boot',
       summary: 'set the boot control for the next boot ({"mode": "normal"|"rescue"})',
+      body: T.Object({ mode: T.String({ description: 'normal or rescue' }) }),
       handler: ({ body }) => boot.set(parseMode(objectBody(body).mode)),
     },
   ];

@@ -1,10 +1,10 @@
 // The instances' resources in the admin API (/manager/api/instances…).
-import { objectBody, queryFlag, type ApiRoute } from '../api';
+import { queryFlag, route, T, type ApiRoute } from '../api';
 import { ApError } from '../errors';
-import type { Jobs } from '../jobs';
+import { JobView, type Jobs } from '../jobs';
 import type { Instances } from './index';
 import { cleanupDatabase, type NightlyAnalyse, type VacuumTarget } from './maintenance';
-import type { CreateInput, EditInput } from './model';
+import { AnalyseState, Changed, CreateBody, CreateQuery, Deleted, DeleteQuery, EditBody, InstanceList, InstanceView, PasswordBody } from './schema';
 
 export interface MaintenanceDeps {
   readonly jobs: Jobs;
@@ -26,50 +26,62 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       method: 'GET',
       pattern: '/instances',
       summary: 'every instance, with its state and database size',
+      response: InstanceList,
       handler: async () => {
         const sizes = await instances.sizes();
         return { instances: instances.list().map((i) => instances.view(i, sizes)) };
       },
     },
-    {
+    route({
       method: 'POST',
       pattern: '/instances',
       summary: 'create an instance and its database (?adoptDatabase=true takes over an existing database and user)',
       status: 201,
+      body: CreateBody,
+      query: CreateQuery,
+      response: InstanceView,
+      errors: ['EXISTS', 'CONFLICT', 'DATABASE_EXISTS', 'EXTERNAL_DB_UNREACHABLE', 'PROVISIONING_FAILED'],
       handler: async ({ body, query }) => {
-        const created = await instances.create(objectBody(body) as CreateInput, { adoptDatabase: queryFlag(query, 'adoptDatabase'), requireInstalled: true });
+        const created = await instances.create(body, { adoptDatabase: queryFlag(query, 'adoptDatabase'), requireInstalled: true });
         return one(`${created.name}@${created.domain}`);
       },
-    },
+    }),
     {
       method: 'GET',
       pattern: '/instances/{id}',
       summary: 'one instance',
+      response: InstanceView,
       handler: ({ params }) => one(params.id!),
     },
-    {
+    route({
       method: 'PATCH',
       pattern: '/instances/{id}',
       summary: 'change path, passwords, external database, trace flags, backup exclusion or body limit; applies live',
+      body: EditBody,
+      response: InstanceView,
+      errors: ['EXISTS', 'CONFLICT', 'EXTERNAL_DB_UNREACHABLE'],
       handler: async ({ params, body }) => {
-        await instances.edit(params.id!, objectBody(body) as EditInput);
+        await instances.edit(params.id!, body);
         return one(params.id!);
       },
-    },
-    {
+    }),
+    route({
       method: 'DELETE',
       pattern: '/instances/{id}',
       summary: 'stop and delete an instance; ?dropDatabase=true also drops its database and user',
+      query: DeleteQuery,
+      response: Deleted,
       handler: async ({ params, query }) => {
         const dropDatabase = queryFlag(query, 'dropDatabase');
         await instances.delete(params.id!, { dropDatabase });
         return { deleted: params.id, databaseDropped: dropDatabase };
       },
-    },
+    }),
     {
       method: 'POST',
       pattern: '/instances/{id}/start',
       summary: 'start an instance (its path is served, its service hears instance.start)',
+      response: InstanceView,
       handler: async ({ params }) => {
         await instances.start(params.id!);
         return one(params.id!);
@@ -79,36 +91,43 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       method: 'POST',
       pattern: '/instances/{id}/stop',
       summary: 'stop an instance (its path is gone, its WebSockets are closed)',
+      response: InstanceView,
       handler: async ({ params }) => {
         await instances.stop(params.id!);
         return one(params.id!);
       },
     },
-    {
+    route({
       method: 'POST',
       pattern: '/instances/{id}/password',
       summary: 'set the instance password ({"password": "…"}) or, without one, generate a new one',
+      body: PasswordBody,
+      response: InstanceView,
       handler: async ({ params, body }) => {
-        const { password } = objectBody(body);
+        const { password } = body;
         await (password === undefined ? instances.edit(params.id!, {}, { newPassword: true }) : instances.edit(params.id!, { password }));
         return one(params.id!);
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       pattern: '/instances/{id}/db-password',
       summary: 'set the database password ({"password": "…"}) or, without one, generate a new one; the role and the stored value change together',
+      body: PasswordBody,
+      response: Changed,
       handler: async ({ params, body }) => {
-        const { password } = objectBody(body);
+        const { password } = body;
         await (password === undefined ? instances.edit(params.id!, {}, { newDbPassword: true }) : instances.edit(params.id!, { dbPassword: password }));
         return { changed: params.id };
       },
-    },
+    }),
     {
       method: 'POST',
       pattern: '/instances/{id}/cleanup',
       summary: `clean up the instance database (vacuumdb -f) as a job; ${CLEANUP_NOTE}`,
       status: 202,
+      response: T.Intersect([JobView, T.Object({ note: T.String() })]),
+      errors: ['CONFLICT'],
       handler: ({ params }) => {
         const instance = instances.get(params.id!);
         const id = `${instance.name}@${instance.domain}`;
@@ -122,6 +141,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       method: 'GET',
       pattern: '/maintenance/analyse',
       summary: 'the nightly analyse (vacuumdb -a -z): hour, time zone, next planned start, last run and result',
+      response: AnalyseState,
       handler: () => maintenance.analyse.status(),
     },
     {
@@ -129,6 +149,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       pattern: '/maintenance/analyse',
       summary: 'run the analyse now, as a job',
       status: 202,
+      response: JobView,
       handler: () => {
         const running = jobs.running('analyse', 'all');
         if (running) return running;

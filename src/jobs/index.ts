@@ -5,11 +5,25 @@
 // counter survive a restart, and a job that was running when the supervisor
 // died is shown as failed, interrupted, never as running forever. The file is
 // written when a job starts and ends, not on progress.
+import { T, type ApiRoute } from '../api';
 import { ApError, describe } from '../errors';
 import { JsonStateFile } from '../fsutil';
 import type { Logger } from '../log';
 
 export type JobState = 'running' | 'succeeded' | 'failed';
+
+/** A job as the API answers it (the schema of the interface below). */
+export const JobView = T.Object({
+  id: T.String(),
+  kind: T.String({ description: 'backup, restore, cleanup, analyse, install, …' }),
+  target: T.String({ description: 'what it works on, e.g. an instance id' }),
+  state: T.Union([T.Literal('running'), T.Literal('succeeded'), T.Literal('failed')]),
+  startedAt: T.String({ format: 'date-time' }),
+  finishedAt: T.Union([T.String({ format: 'date-time' }), T.Null()]),
+  progress: T.Object({ done: T.Number(), total: T.Union([T.Number(), T.Null()]), note: T.String() }),
+  message: T.String(),
+  output: T.Array(T.String(), { description: 'the last lines of its output' }),
+});
 
 export interface JobView {
   readonly id: string;
@@ -275,13 +289,14 @@ function checkJob(entry: unknown): Job | null {
 }
 
 /** The jobs' resources in the admin API. */
-export function jobRoutes(jobs: Jobs): import('../api').ApiRoute[] {
+export function jobRoutes(jobs: Jobs): ApiRoute[] {
   return [
-    { method: 'GET', pattern: '/jobs', summary: 'recent jobs, newest first', handler: () => ({ jobs: jobs.list() }) },
+    { method: 'GET', pattern: '/jobs', summary: 'recent jobs, newest first', response: T.Object({ jobs: T.Array(JobView) }), handler: () => ({ jobs: jobs.list() }) },
     {
       method: 'GET',
       pattern: '/jobs/{id}',
       summary: 'one job: state, progress, outcome, output tail',
+      response: JobView,
       handler: ({ params }) => {
         const job = jobs.get(params.id!);
         if (!job) throw new ApError('NOT_FOUND', `no job ${params.id}`);

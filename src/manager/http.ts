@@ -9,7 +9,7 @@
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { errorBody, httpStatus, openApiDocument, StreamBody, type Api, type ApiResponse } from '../api';
+import { errorBody, httpStatus, openApiDocument, StreamBody, T, type Api, type ApiResponse } from '../api';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
@@ -31,11 +31,11 @@ export interface ManagerHttpOptions {
 
 /** The routes the transport serves itself, for the OpenAPI document. */
 export const SESSION_ROUTES = [
-  { method: 'POST', pattern: '/session', summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
+  { method: 'POST', pattern: '/session', anonymous: true, body: T.Object({ password: T.String() }), errors: ['LOGIN_FAILED', 'BAD_ORIGIN', 'TOO_MANY_ATTEMPTS', 'BUSY'], summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
   { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
   { method: 'DELETE', pattern: '/session', summary: 'log out' },
   { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; the Manager\'s own Origin, scheme, host and port, and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
-  { method: 'POST', pattern: '/password', summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
+  { method: 'POST', pattern: '/password', body: T.Object({ current: T.String(), password: T.String() }), errors: ['LOGIN_FAILED', 'TOO_MANY_ATTEMPTS'], summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
 ] as const;
 
 interface Incoming {

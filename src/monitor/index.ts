@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Alarms, EventsForwarder } from '../alarms';
-import { objectBody, type ApiRoute } from '../api';
+import { objectBody, T, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -207,6 +207,7 @@ function monitorRoutes(monitor: Monitor): ApiRoute[] {
       method: 'GET',
       pattern: '/metrics/{name}',
       summary: 'points of one series (?range=hour|week, other query parameters are its labels)',
+      query: T.Object({ range: T.Optional(T.String({ description: 'hour (default) or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
       handler: ({ params, query }) => {
         const { range = 'hour', ...labels } = query;
         if (range !== 'hour' && range !== 'week') throw new InvalidField('range', 'expected hour or week');
@@ -219,6 +220,9 @@ function monitorRoutes(monitor: Monitor): ApiRoute[] {
       method: 'POST',
       pattern: '/mail/test',
       summary: 'send a test mail (to {"to"} or the alarm address); answers with the server\'s reply or its error',
+      body: T.Object({ to: T.Optional(T.String({ description: 'an e-mail address (default: the alarm address)' })) }),
+      response: T.Object({ sent: T.Boolean(), reply: T.String({ description: 'what the mail server answered' }) }),
+      errors: ['SMTP_NOT_CONFIGURED', 'MAIL_FAILED'],
       handler: async ({ body }) => {
         const { to } = objectBody(body);
         if (to !== undefined && typeof to !== 'string') throw new InvalidField('to', 'expected an e-mail address');

@@ -2,9 +2,9 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamBody, type ApiRoute } from '../api';
+import { StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
-import type { Jobs } from '../jobs';
+import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
 import { readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
@@ -34,6 +34,8 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
             method: 'POST' as const,
             pattern: '/services/upload',
             summary: 'install an app service from an uploaded .tar.gz of its folder (Developer mode only; a job)',
+            response: JobView,
+            errors: ['DEVELOPER_MODE_OFF', 'PACKAGE_TOO_LARGE', 'UPLOAD_ABORTED'] as const,
             status: 202,
             upload: true,
             maxUpload: () => MAX_PACKAGE,
@@ -87,6 +89,8 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       method: 'GET',
       pattern: '/services/{name}/log/tail',
       summary: "the end of the service's log as JSON {text, size, truncated} (?bytes=N, default 65536, at most 1 MiB); text starts at a whole line",
+      query: T.Object({ bytes: T.Optional(T.String({ description: 'how many bytes from the end (default 65536, at most 1 MiB)' })) }),
+      response: T.Object({ text: T.String(), size: T.Integer({ description: 'the whole log, in bytes' }), truncated: T.Boolean() }),
       handler: async ({ params, query }) => {
         named(params.name!);
         const bytes = query.bytes === undefined ? 65536 : Number(query.bytes);
@@ -107,6 +111,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       method: 'GET',
       pattern: '/services/{name}/log',
       summary: "the service's log file (text/plain, a download)",
+      download: { type: 'text/plain', text: true },
       handler: async ({ params }) => {
         named(params.name!);
         const file = join(logDir, params.name!, `${params.name}.log`);

@@ -12,10 +12,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { objectBody, type ApiRoute } from '../api';
+import { objectBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { loadTrustedKeys, verifyWithAny } from '../image';
-import type { JobControl, Jobs, JobView } from '../jobs';
+import { JobView, type JobControl, type Jobs } from '../jobs';
 import { readManifest, type Manifest } from '../services';
 import { checkServiceName, isServiceName } from '../names';
 import { fetchLimited, fetchStream } from '../net';
@@ -284,6 +284,9 @@ export function storeRoutes(store: AppStore): ApiRoute[] {
       pattern: '/store/apps/{id}/install',
       summary: 'install or update an app from the App Store ({"build"?}: default the newest); signed packages only; a job',
       status: 202,
+      body: T.Object({ build: T.Optional(T.String({ description: 'a build number (default: the newest)' })) }),
+      response: JobView,
+      errors: ['NO_STORE', 'NO_TRUSTED_KEYS', 'BAD_STORE', 'STORE_UNAVAILABLE', 'DOWNLOAD_FAILED'],
       handler: ({ params, body }) => {
         const { build } = objectBody(body);
         if (build !== undefined && typeof build !== 'string') throw new InvalidField('build', 'expected a build number as a string');

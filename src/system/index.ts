@@ -3,7 +3,7 @@
 // Devices"). Each runs a command the board names, so a development machine
 // runs none of them (they only say so) and tests run stand-ins.
 import { spawn } from 'node:child_process';
-import type { ApiRoute } from '../api';
+import { T, type ApiRoute } from '../api';
 import { checkNewPassword } from '../auth';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -62,6 +62,9 @@ export async function setLinuxPassword(command: string, user: string, password: 
   });
 }
 
+// Optional to the schema: without `true` the handler refuses with a message that says what to send.
+const Confirm = T.Object({ confirm: T.Optional(T.Boolean({ description: 'true, or nothing happens (400)' })) });
+
 export function systemRoutes(options: SystemOptions): ApiRoute[] {
   const { log } = options;
   return [
@@ -69,6 +72,8 @@ export function systemRoutes(options: SystemOptions): ApiRoute[] {
       method: 'POST',
       pattern: '/system/restart',
       summary: 'restart the App Platform (reboot the box) ({"confirm": true}); answers before it goes',
+      body: Confirm,
+      response: T.Object({ restarting: T.Boolean({ description: 'false on a board that does not restart itself' }) }),
       handler: async ({ body }) => {
         if ((body as { confirm?: unknown }).confirm !== true) throw new InvalidField('confirm', 'say {"confirm": true} to restart the box');
         log.warn('restart requested from the Manager');
@@ -80,6 +85,8 @@ export function systemRoutes(options: SystemOptions): ApiRoute[] {
       method: 'POST',
       pattern: '/system/shutdown',
       summary: 'shut the App Platform down ({"confirm": true}); answers before it goes',
+      body: Confirm,
+      response: T.Object({ shuttingDown: T.Boolean() }),
       handler: async ({ body }) => {
         if ((body as { confirm?: unknown }).confirm !== true) throw new InvalidField('confirm', 'say {"confirm": true} to shut the box down');
         log.warn('shutdown requested from the Manager');
@@ -97,6 +104,9 @@ export function systemRoutes(options: SystemOptions): ApiRoute[] {
       method: 'PUT',
       pattern: '/system/linux-users/{user}/password',
       summary: 'set the Linux password of root or admin ({"password"}: at least 8 characters, not a common one); never stored by the Manager',
+      body: T.Object({ password: T.String() }),
+      response: T.Object({ user: T.String(), set: T.Boolean() }),
+      errors: ['PASSWD_FAILED', 'UNSUPPORTED'],
       handler: async ({ params, body }) => {
         await setLinuxPassword(options.passwdCommand, params.user!, (body as { password?: unknown }).password);
         log.info(`the Linux password of ${params.user} was set from the Manager`);

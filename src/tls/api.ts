@@ -3,7 +3,7 @@
 // at once. One implementation for the API and the admin socket.
 import { Readable } from 'node:stream';
 import type { ApiRoute } from '../api';
-import { StreamBody } from '../api';
+import { StreamBody, T } from '../api';
 import { InvalidField } from '../errors';
 import type { Logger } from '../log';
 import type { CertificateChain } from './chain';
@@ -61,12 +61,14 @@ export class Certificates {
         method: 'GET',
         pattern: '/certificate/download',
         summary: 'the served certificate chain as PEM (certificates only, never the key)',
+        download: { type: 'application/x-pem-file', text: true },
         handler: async () => new StreamBody(Readable.from([Buffer.from((await this.current()).chain.certPem)]), 'application/x-pem-file', 'webserver-certificate.pem'),
       },
       {
         method: 'PUT',
         pattern: '/certificate',
         summary: 'upload the webserver certificate ({"pem"}: certificate, intermediates, unencrypted key); checked (key, order, validity), applied at once',
+        body: T.Object({ pem: T.String({ description: 'certificate, intermediates and unencrypted key, PEM' }) }),
         handler: async ({ body }) => {
           const pem = (body as { pem?: unknown }).pem;
           if (typeof pem !== 'string') throw new InvalidField('pem', 'expected the PEM text');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Api, httpStatus, queryFlag } from '../../src/api';
+import { Api, Flag, httpStatus, queryFlag, route, T } from '../../src/api';
 import { ApError, ERROR_CODES, InvalidField } from '../../src/errors';
 
 describe('admin API table', () => {
@@ -61,5 +61,47 @@ describe('admin API table', () => {
     assert.equal(queryFlag({}, 'a'), false);
     assert.equal(queryFlag({ a: '0' }, 'a'), false);
     assert.throws(() => queryFlag({ a: 'maybe' }, 'a'), /must be true or false/);
+  });
+});
+
+describe('admin API input schemas', () => {
+  const made: unknown[] = [];
+  const api = new Api([
+    route({
+      method: 'POST',
+      pattern: '/things',
+      summary: '',
+      status: 201,
+      body: T.Object({ name: T.String(), size: T.Optional(T.Integer()), tags: T.Optional(T.Array(T.String())) }, { additionalProperties: false }),
+      query: T.Object({ dryRun: T.Optional(Flag) }),
+      handler: ({ body }) => {
+        made.push(body);
+        return { made: body.name };
+      },
+    }),
+  ]);
+
+  it('runs the handler only on a body and query the route accepts', async () => {
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/things', body: { name: 'a', size: 2 }, query: { dryRun: 'true', other: 'ignored' } }), { status: 201, body: { made: 'a' } });
+    assert.equal(made.length, 1);
+  });
+
+  it('refuses a bad body or query with INVALID_FIELD naming the field, and runs nothing', async () => {
+    for (const [body, query, field, message] of [
+      [{ size: 2 }, {}, 'name', 'name: required'],
+      [{ name: 7 }, {}, 'name', 'name: expected a string'],
+      [{ name: 'a', size: 'big' }, {}, 'size', 'size: expected an integer'],
+      [{ name: 'a', colour: 'red' }, {}, 'colour', 'colour: unknown field'],
+      [{ name: 'a', tags: ['x', 3] }, {}, 'tags.1', 'tags.1: expected a string'],
+      [['a'], {}, 'body', 'body: expected an object'],
+      [{ name: 'a' }, { dryRun: 'maybe' }, 'dryRun', undefined],
+    ] as const) {
+      const answer = await api.handle({ method: 'POST', path: '/things', body, query });
+      assert.equal(answer.status, 400, JSON.stringify(body));
+      const error = (answer.body as { error: { code: string; field: string; message: string } }).error;
+      assert.deepEqual([error.code, error.field], ['INVALID_FIELD', field]);
+      if (message) assert.equal(error.message, message);
+    }
+    assert.equal(made.length, 1, 'no handler ran');
   });
 });

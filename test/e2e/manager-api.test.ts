@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { until } from '../harness/http';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { openApiErrors } from '../api/lint';
 
 let dir: string;
 let root: string;
@@ -97,7 +98,7 @@ describe('Manager API over HTTP', () => {
   it('keeps every documented endpoint behind the login', async () => {
     const anonymous = new Client(base);
     const doc = (await anonymous.call('GET', '/openapi.json')).body;
-    assert.equal(doc.openapi, '3.0.3');
+    assert.equal(doc.openapi, '3.1.0');
     let checked = 0;
     for (const [pattern, operations] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(operations)) {
@@ -110,6 +111,15 @@ describe('Manager API over HTTP', () => {
       }
     }
     assert.ok(checked > 40, `${checked} operations`);
+  });
+
+  it('serves an OpenAPI document that passes the Redocly linter, with real schemas', async () => {
+    const doc = (await new Client(base).call('GET', '/openapi.json')).body;
+    assert.deepEqual(await openApiErrors(doc), []);
+    const create = doc.paths['/instances'].post;
+    assert.deepEqual(create.requestBody.content['application/json'].schema.required, ['service', 'name', 'domain']);
+    assert.ok(create.parameters.some((p: { name: string; in: string }) => p.name === 'adoptDatabase' && p.in === 'query'));
+    assert.ok(doc.paths['/certificate/download'].get.responses['200'].content['application/x-pem-file']);
   });
 
   it('refuses wrong passwords, throttled per address', async () => {
