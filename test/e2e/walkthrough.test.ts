@@ -1,5 +1,5 @@
 // The README's first steps, run as written (the block after its "walkthrough"
-// marker): install examples/hello from the checkout, create an instance, and
+// marker): install docs/examples/hello from the checkout, create an instance, and
 // get its HTTP and WebSocket answers. And the installs that must not pass: a
 // package without its entry file, a service that never gets ready.
 import assert from 'node:assert/strict';
@@ -54,7 +54,7 @@ function shell(line: string): Promise<{ status: number | null; stdout: string; s
 }
 
 describe("the README's first service", () => {
-  it('installs examples/hello from the checkout, creates an instance, and gets its HTTP and WebSocket answers', async (t) => {
+  it('installs docs/examples/hello from the checkout, creates an instance, and gets its HTTP and WebSocket answers', async (t) => {
     const steps = await walkthrough();
     assert.deepEqual(
       steps.map((s) => s.command.split(' ').slice(0, 4).join(' ')),
