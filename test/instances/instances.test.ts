@@ -3,7 +3,7 @@
 // passwords, deletion, and an external database host on a loopback TCP port.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import postgres, { type Sql } from 'postgres';
@@ -325,6 +325,7 @@ describe('external database host', () => {
   });
   after(async () => {
     await external?.stop(10_000);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('checks the external database answers, still creates the local one, and gives the service the external parameters', async () => {
