@@ -3,25 +3,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { Api, StreamBody } from '../../src/api';
-import { Backups, BackupSchedule, verifyBackupFile } from '../../src/backup';
-import { backupRoutes } from '../../src/backup/api';
+import { verifyBackupFile } from '../../src/backup';
 import { writeStreamAtomic } from '../../src/fsutil';
-import { findPgBin, findPgTools, migrate, MIGRATIONS, settings } from '../../src/db';
 import { Instances } from '../../src/instances';
 import { Jobs } from '../../src/jobs';
-import { createLogger } from '../../src/log';
-import { createTestDatabase, stopTestCluster, testCluster, type TestCluster, type TestDatabase } from '../harness/pg';
-import { workspace } from '../harness/workspace';
+import type { TestCluster } from '../harness/pg';
+import { backupBox, type BackupBox } from './box';
 
-const log = createLogger({ level: 'error', file: null });
 let cluster: TestCluster;
-let db: TestDatabase;
 let dir: string;
 let instances: Instances;
 let jobs: Jobs;
@@ -29,50 +24,14 @@ let api: Api;
 const domain = `t${randomBytes(4).toString('hex')}.example`;
 const id = `app@${domain}`;
 
+let box: BackupBox;
+
 before(async () => {
-  cluster = await testCluster();
-  db = await createTestDatabase();
-  await migrate(db.sql, MIGRATIONS, log);
-  dir = await workspace('ap-bkapi-');
-  instances = await Instances.open({
-    sql: db.sql,
-    cluster: { socketDir: cluster.socketDir, port: cluster.port },
-    services: { installed: () => true, running: () => false, control: () => false },
-    log,
-    onRoutes: () => {},
-    closeConnections: () => {},
-  });
-  jobs = new Jobs();
-  const store = settings(db.sql);
-  const backups = new Backups({
-    sql: db.sql,
-    instances,
-    jobs,
-    settings: store,
-    log,
-    tools: () => findPgTools(findPgBin(process.env.AP_PG_BIN ?? null)),
-    cluster: { socketDir: cluster.socketDir, port: cluster.port },
-    serviceInfo: () => ({ version: '1.0.0', label: '100001' }),
-    supervisor: { version: '0.0.0', label: 'test' },
-    boxLabel: () => 'test',
-    mac: () => '',
-    schemaVersion: () => MIGRATIONS.at(-1)!.version,
-    latestSchema: MIGRATIONS.at(-1)!.version,
-    afterManagerRestore: async () => {},
-  });
-  api = new Api(backupRoutes(backups, new BackupSchedule({ backups, settings: store, log }), dir));
+  box = await backupBox('ap-bkapi-');
+  ({ cluster, dir, instances, jobs, api } = box);
 });
 
-after(async () => {
-  const rows = await db.sql<{ db_name: string; db_user: string }[]>`SELECT db_name, db_user FROM instances`;
-  for (const r of rows) {
-    await db.sql.unsafe(`DROP DATABASE IF EXISTS "${r.db_name}" WITH (FORCE)`);
-    await db.sql.unsafe(`DROP ROLE IF EXISTS "${r.db_user}"`);
-  }
-  await db.drop();
-  await stopTestCluster();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => box.close());
 
 describe('backup download and restore upload (admin API)', () => {
   it('downloads a backup as a stream and restores it from an upload', async () => {

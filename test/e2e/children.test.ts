@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { alive, buildFixture, ensureStopped, processesMentioning, readyPorts, type Run, runAp, runApSync } from '../harness/supervisor';
 
 let dir: string;
 let echo: string;
@@ -35,15 +35,6 @@ async function startWithEcho(root: string, ...extra: string[]): Promise<{ run: R
   });
   return { run, port, servicePid };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('children of the supervisor', () => {
   it('listens on IPv4 and IPv6 with --host ::, and leaves no process behind on SIGTERM', async () => {

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { ensureStopped, processesMentioning, readyPorts } from '../harness/supervisor';
+import { alive, ensureStopped, processesMentioning, readyPorts } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { ctl, inlineServiceIn, serve, stateOf, stop } from '../harness/services';
 
@@ -34,15 +34,6 @@ const sleepers = (token: string) => processesMentioning(token).filter((pid) => {
     return false;
   }
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('the whole process tree', () => {
   for (const mode of isRoot ? ['own account', 'as root (unsafe flag)'] : ['as the supervisor\'s user']) {

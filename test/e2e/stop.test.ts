@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { alive, ensureStopped, readyPorts, type Run, runAp, runApSync } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -33,15 +33,6 @@ function childrenNamed(pid: number, name: string): number[] {
   }
   return found;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 before(async () => {
   dir = await workspace('ap-stop-');

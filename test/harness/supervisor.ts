@@ -146,6 +146,16 @@ export async function listenNotify(path: string): Promise<NotifyListener> {
   };
 }
 
+/** Whether process `pid` exists (a zombie counts until it is reaped). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Pids of live processes whose command line mentions `needle`. */
 export function processesMentioning(needle: string): number[] {
   const found: number[] = [];
