@@ -11,7 +11,8 @@ import type { Logger } from '../log';
 export type Handler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
 
 export interface AdminServer {
-  close(): Promise<void>;
+  /** Stops listening, ends open connections and removes the socket file. */
+  stop(): Promise<void>;
 }
 
 const MAX_LINE = 512 * 1024;
@@ -34,7 +35,7 @@ export async function startAdminServer(path: string, handlers: Readonly<Record<s
   });
   await chmod(path, 0o600);
   return {
-    async close() {
+    async stop() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(path, { force: true });

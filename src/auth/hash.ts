@@ -18,7 +18,8 @@ type Reply = { id: number; ok: true; value: string | boolean } | { id: number; o
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   verify(hash: string, password: string): Promise<boolean>;
-  close(): Promise<void>;
+  /** Ends the worker (the supervisor stops). */
+  stop(): Promise<void>;
 }
 
 /** In this thread: for tests and tools. */
@@ -34,7 +35,7 @@ export function inlineHasher(): PasswordHasher {
         return false;
       }
     },
-    async close() {},
+    async stop() {},
   };
 }
 
@@ -83,7 +84,7 @@ export function workerHasher(script: string | URL, idleMs = 60_000): PasswordHas
   return {
     hash: async (password) => (await ask({ op: 'hash', password })) as string,
     verify: async (hash, password) => (await ask({ op: 'verify', hash, password })) as boolean,
-    async close() {
+    async stop() {
       if (idle) clearTimeout(idle);
       await worker?.terminate();
       worker = null;

@@ -52,10 +52,15 @@ export class ManagerAuth {
   }
 
   /** Stores the default password's hash at first start, so a hash is all there ever is. */
-  async init(): Promise<void> {
+  async start(): Promise<void> {
     if ((await this.options.settings.get(HASH_SETTING)) !== null) return;
     await this.options.settings.set(HASH_SETTING, await this.options.hasher.hash(DEFAULT_PASSWORD));
     await this.options.settings.set(DEFAULT_SETTING, 'true');
+  }
+
+  /** Ends the password-hash worker (it is this part's). */
+  async stop(): Promise<void> {
+    await this.options.hasher.stop();
   }
 
   /** Checks the password; a new session (token for the cookie, CSRF token for requests). */

@@ -102,7 +102,7 @@ export class Backups {
   }
 
   /** Ends every dump still running (pg_dump is killed): at shutdown. */
-  stop(): void {
+  async stop(): Promise<void> {
     for (const dump of this.dumps) dump.abort();
   }
 
@@ -206,8 +206,8 @@ export class Backups {
         const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
         job.progress(0, null, `restoring into scratch database ${scratch}`);
         try {
-          if (backup.meta.kind === 'manager') await this.restoreManagerScratch(backup, toc, scratch);
-          else await this.restoreInstanceScratch(backup, toc, scratch);
+          if (backup.meta.kind === 'manager') await this.restoreManagerScratch(backup, toc, scratch, job.signal);
+          else await this.restoreInstanceScratch(backup, toc, scratch, job.signal);
         } finally {
           await dropScratch(this.options.sql, scratch);
         }
@@ -225,11 +225,11 @@ export class Backups {
   private async check(path: string, job: JobControl): Promise<{ backup: VerifiedBackup; toc: TocEntry[] }> {
     const backup = await verifyBackupFile(path, (bytes, total) => job.progress(bytes, total, 'verifying the checksum'));
     job.progress(0, null, 'reading the dump with pg_restore --list');
-    const toc = parseToc(await pgRestoreList(this.options.tools(), dumpStream(backup)));
+    const toc = parseToc(await pgRestoreList(this.options.tools(), dumpStream(backup), job.signal));
     if (backup.meta.kind === 'instance') auditInstanceToc(toc);
     job.progress(0, backup.dumpLength, 'checking the statements in the dump');
     const scanner = new ScriptScanner();
-    await pgRestoreScript(this.options.tools(), counted(dumpStream(backup), (bytes) => job.progress(bytes, backup.dumpLength, 'checking the statements in the dump')), (text) => scanner.write(text));
+    await pgRestoreScript(this.options.tools(), counted(dumpStream(backup), (bytes) => job.progress(bytes, backup.dumpLength, 'checking the statements in the dump')), (text) => scanner.write(text), job.signal);
     scanner.end();
     scanner.check();
     return { backup, toc };
@@ -240,14 +240,14 @@ export class Backups {
    * the same name that owns nothing else and may do nothing else; the role is
    * left for the caller to hand over or drop (dropScratch).
    */
-  private async restoreInstanceScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, onBytes?: (bytes: number) => void): Promise<void> {
+  private async restoreInstanceScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
     const keep = auditInstanceToc(toc);
     const role = await createRestoreRole(this.options.sql, this.options.cluster, scratch);
     // Owned by the restore role, so what it creates may go into public (PostgreSQL 15: public belongs to the database owner).
     await this.options.sql.unsafe(`CREATE DATABASE ${quoteIdent(scratch)} OWNER ${quoteIdent(scratch)} ENCODING 'UTF8'`);
     const args = ['--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch];
     const input = onBytes ? counted(dumpStream(backup), onBytes) : dumpStream(backup);
-    await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n');
+    await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n', signal);
   }
 
   /**
@@ -256,7 +256,7 @@ export class Backups {
    * may only insert rows into its tables, pg_restore restores only their
    * data; then the schema is brought up to date.
    */
-  private async restoreManagerScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, onBytes?: (bytes: number) => void): Promise<void> {
+  private async restoreManagerScratch(backup: VerifiedBackup, toc: readonly TocEntry[], scratch: string, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
     const version = backup.meta.schemaVersion ?? 0;
     if (version > this.options.latestSchema) {
       throw new ApError('BAD_BACKUP', `${backup.path} has manager schema ${version}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
@@ -271,7 +271,7 @@ export class Backups {
       await prepareDataOnly(db, scratch, scratch, tables);
       const args = ['--data-only', '--exit-on-error', '--single-transaction', '--no-owner', '--no-acl', '-d', scratch];
       const input = onBytes ? counted(dumpStream(backup), onBytes) : dumpStream(backup);
-      await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n');
+      await pgRestore(this.options.tools(), role, args, input, keep.map((e) => e.line).join('\n') + '\n', signal);
       await migrateScratchToLatest(db);
       await checkRestoredInstances(db, sql);
     });
@@ -331,7 +331,7 @@ export class Backups {
     const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
     let roleCreated = false;
     try {
-      await this.restoreInstanceScratch(backup, toc, scratch, (bytes) => job.progress(bytes, backup.dumpLength, `restoring into a scratch database for ${id}`));
+      await this.restoreInstanceScratch(backup, toc, scratch, job.signal, (bytes) => job.progress(bytes, backup.dumpLength, `restoring into a scratch database for ${id}`));
       try {
         await sql.unsafe(`CREATE USER ${quoteIdent(next.dbUser)}`);
         roleCreated = true;
@@ -406,7 +406,7 @@ export class Backups {
     job.progress(0, backup.dumpLength, 'restoring the manager database into a scratch database');
     const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
     try {
-      await this.restoreManagerScratch(backup, toc, scratch, (bytes) => job.progress(bytes, backup.dumpLength, 'restoring the manager database into a scratch database'));
+      await this.restoreManagerScratch(backup, toc, scratch, job.signal, (bytes) => job.progress(bytes, backup.dumpLength, 'restoring the manager database into a scratch database'));
       job.progress(backup.dumpLength, backup.dumpLength, 'putting the configuration in place');
       await this.options.instances.exclusive(() => onDatabase(this.options.cluster, scratch, (db) => copyManagerData(this.options.sql, db)));
     } finally {

@@ -56,6 +56,26 @@ function exited(child: ChildProcess): Promise<number> {
   });
 }
 
+/**
+ * Its exit status once it is gone; CANCELLED when `signal` killed it (the job
+ * was cancelled: the supervisor is stopping), after it has really exited.
+ */
+function exitedUnlessCancelled(child: ChildProcess, signal: AbortSignal | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let failure: unknown = null;
+    child.once('error', (err) => {
+      // Never started: no close follows.
+      if (child.pid === undefined) reject(err);
+      else failure = err;
+    });
+    child.once('close', (code, killed) => {
+      if (signal?.aborted) reject(new ApError('CANCELLED', 'pg_restore was stopped: the supervisor is stopping'));
+      else if (failure !== null) reject(failure);
+      else resolve(code ?? (killed ? 128 : 1));
+    });
+  });
+}
+
 /** pg_dump --version, e.g. "pg_dump (PostgreSQL) 15.14". */
 export function pgDumpVersion(tools: string): string {
   const result = spawnSync(join(tools, 'pg_dump'), ['--version'], { encoding: 'utf8' });
@@ -109,14 +129,12 @@ export async function pgRestore(tools: string, conn: PgConnection, args: readonl
     // `signal`: the supervisor stopping kills it (the restore runs in a scratch database, so nothing is half-written).
     const child = spawn(join(tools, 'pg_restore'), [...args, ...listArgs, ...connArgs(conn)], { stdio: ['pipe', 'ignore', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
     const tail = stderrTail(child);
-    const done = exited(child);
+    const done = exitedUnlessCancelled(child, signal);
     const fed = pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
       // pg_restore stopping early closes its stdin: its status says why.
       if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
     });
-    const code = await done.catch((err: unknown) => {
-      throw signal?.aborted ? new ApError('CANCELLED', 'pg_restore was stopped: the supervisor is stopping') : err;
-    });
+    const code = await done;
     await fed.catch(() => {});
     if (code !== 0) throw new ApError('RESTORE_FAILED', `pg_restore failed (status ${code}): ${tail() || 'no message'}`);
   } finally {
@@ -125,14 +143,14 @@ export async function pgRestore(tools: string, conn: PgConnection, args: readonl
 }
 
 /** pg_restore --list of the dump (its table of contents; nothing is restored); BAD_BACKUP when pg_restore cannot read it. */
-export async function pgRestoreList(tools: string, input: AsyncIterable<Buffer>): Promise<string> {
-  const child = spawn(join(tools, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }) });
+export async function pgRestoreList(tools: string, input: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<string> {
+  const child = spawn(join(tools, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }), signal, killSignal: 'SIGKILL' });
   const tail = stderrTail(child);
   let text = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     text += chunk;
   });
-  const done = exited(child);
+  const done = exitedUnlessCancelled(child, signal);
   const fed = pipeline(input, child.stdin!).catch(() => {});
   const code = await done;
   await fed;
@@ -141,11 +159,11 @@ export async function pgRestoreList(tools: string, input: AsyncIterable<Buffer>)
 }
 
 /** Streams the SQL pg_restore would run (`pg_restore -f -`) through `onText`, chunk by chunk; nothing is restored. */
-export async function pgRestoreScript(tools: string, input: AsyncIterable<Buffer>, onText: (chunk: string) => void): Promise<void> {
-  const child = spawn(join(tools, 'pg_restore'), ['-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }) });
+export async function pgRestoreScript(tools: string, input: AsyncIterable<Buffer>, onText: (chunk: string) => void, signal?: AbortSignal): Promise<void> {
+  const child = spawn(join(tools, 'pg_restore'), ['-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], env: env({ host: '', port: 0, user: '' }), signal, killSignal: 'SIGKILL' });
   const tail = stderrTail(child);
   child.stdout!.setEncoding('utf8').on('data', onText);
-  const done = exited(child);
+  const done = exitedUnlessCancelled(child, signal);
   const fed = pipeline(input, child.stdin!).catch(() => {});
   const code = await done;
   await fed;

@@ -154,7 +154,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'db-check-interval', env: 'AP_DB_CHECK_INTERVAL', file: 'db.checkInterval', kind: 'seconds', help: 'attached: seconds between checks that PostgreSQL answers (default: 5)' },
   { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
   { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
-  { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds a clean shutdown may take (default: 30)' },
+  { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds the slow parts of a clean shutdown (app services, jobs, the database) may take together (default: 30)' },
   { flag: 'max-header-size', env: 'AP_MAX_HEADER_SIZE', file: 'http.maxHeaderSize', kind: 'bytes', help: 'largest HTTP request head (default: 16K)' },
   { flag: 'max-body-size', env: 'AP_MAX_BODY_SIZE', file: 'http.maxBodySize', kind: 'bytes', help: 'largest HTTP request body an instance gets (default: 128M)' },
   { flag: 'request-timeout', env: 'AP_REQUEST_TIMEOUT', file: 'http.requestTimeout', kind: 'seconds', help: 'seconds a service may take to answer before the client gets 504 (default: 30)' },

@@ -34,8 +34,8 @@ export interface Database {
   onChange(listener: (health: DatabaseHealth, previous: DatabaseHealth) => void): void;
   /** Managed and given up: try again now. Attached: check now. */
   start(): Promise<DatabaseHealth>;
-  /** Closes the pool, then stops a managed cluster. */
-  close(timeoutMs: number): Promise<void>;
+  /** Closes the pool, then stops a managed cluster (within a third of the shutdown timeout). */
+  stop(): Promise<void>;
 }
 
 export interface ConnectOptions {
@@ -123,7 +123,8 @@ export async function openDatabase(
       health: () => keeper.health(),
       onChange: (listener) => keeper.onChange(listener),
       start: () => keeper.start(),
-      async close(timeoutMs) {
+      async stop() {
+        const timeoutMs = Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3));
         await keeper.stop();
         await pool.end({ timeout: Math.max(1, Math.floor(timeoutMs / 4000)) });
         await keeper.cluster?.stop(timeoutMs);

@@ -95,11 +95,12 @@ export const ERROR_CODES = {
   BUSY: unavailable,
   STARTING: unavailable,
   DB_UNAVAILABLE: unavailable,
+  // The supervisor is stopping (or was asked to while starting).
+  STOPPED: unavailable,
   // Ours: logged with the details, answered as INTERNAL.
   INTERNAL: internal,
   CHANNEL_MALFORMED: internal,
   ERROR: internal,
-  STOPPED: internal,
   CANCELLED: internal,
   ADMIN_PROTOCOL: internal,
   ADMIN_TIMEOUT: internal,

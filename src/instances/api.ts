@@ -83,7 +83,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       summary: 'start an instance (its path is served, its service hears instance.start)',
       response: InstanceView,
       handler: async ({ params }) => {
-        await instances.start(params.id!);
+        await instances.startInstance(params.id!);
         return one(params.id!);
       },
     },
@@ -93,7 +93,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       summary: 'stop an instance (its path is gone, its WebSockets are closed)',
       response: InstanceView,
       handler: async ({ params }) => {
-        await instances.stop(params.id!);
+        await instances.stopInstance(params.id!);
         return one(params.id!);
       },
     },

@@ -97,6 +97,7 @@ export class Instances {
   private readonly byId = new Map<string, Instance>();
   private published: readonly InstanceRoute[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
 
   private constructor(private readonly options: InstancesOptions) {}
 
@@ -220,7 +221,7 @@ export class Instances {
     });
   }
 
-  start(id: string): Promise<Instance> {
+  startInstance(id: string): Promise<Instance> {
     return this.serial(async () => {
       let instance = this.get(id);
       if (instance.phase === 'deleting') throw new ApError('CONFLICT', `instance ${id} is being deleted`);
@@ -237,7 +238,7 @@ export class Instances {
     });
   }
 
-  stop(id: string): Promise<Instance> {
+  stopInstance(id: string): Promise<Instance> {
     return this.serial(async () => {
       let instance = this.get(id);
       if (instance.wanted === 'stopped') return instance;
@@ -319,6 +320,15 @@ export class Instances {
       }
       this.publishRoutes();
     });
+  }
+
+  /**
+   * The supervisor stops: a change under way (a database being made or
+   * dropped) finishes before the database closes; later ones are refused.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.queue;
   }
 
   /** Runs `fn` while no other instance change runs (the manager restore). */
@@ -421,6 +431,7 @@ export class Instances {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.stopped) return Promise.reject(new ApError('STOPPED', 'the supervisor is stopping'));
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => {});
     return run;

@@ -226,13 +226,15 @@ export class Jobs {
 
   /**
    * At shutdown, before the database closes: no new jobs; running ones are
-   * told through their signal and awaited (the caller bounds the wait).
+   * told through their signal and awaited (the caller bounds the wait), and
+   * how they ended is on disk.
    */
   async stop(): Promise<void> {
     this.stopped = true;
     const running = [...this.jobs.values()].filter((job) => job.state === 'running');
     for (const job of running) job.abort.abort(new ApError('CANCELLED', 'the supervisor is stopping'));
     await Promise.all(running.map((job) => job.done));
+    await this.flush();
   }
 
   /** Resolves when job `id` has finished (for tests and `--wait`). */

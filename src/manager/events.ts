@@ -64,6 +64,13 @@ export class ManagerEvents {
     for (const ws of this.sockets) this.alive(ws);
   }
 
+  /** The supervisor stops: open sockets are told so (1001), and the sweep ends. */
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    for (const ws of [...this.sockets]) ws.end(1001, 'the supervisor is stopping');
+  }
+
   /** Mounts the socket on `app` (before the catch-all WebSocket route). */
   mount(app: TemplatedApp, secure: boolean): void {
     app.ws<Data>(EVENTS_PATH, {

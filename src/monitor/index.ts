@@ -47,7 +47,8 @@ export interface Monitor {
   /** Raises or clears the certificate alarm for the chain being served. */
   checkCertificate(chain: CertificateChain): void;
   routes(): ApiRoute[];
-  stop(): void;
+  /** Stops its timers and mail, then writes what the alarms last were. */
+  stop(): Promise<void>;
 }
 
 const DAY = 24 * 3600_000;
@@ -168,12 +169,13 @@ export function startMonitor(options: MonitorOptions): Monitor {
       certTimer.unref();
     },
     routes: () => monitorRoutes(monitor),
-    stop() {
+    async stop() {
       sampler.stop();
       clearInterval(guardTimer);
       if (certTimer) clearTimeout(certTimer);
       events.stop();
       mailer.stop();
+      await alarms.flush();
     },
   };
   return monitor;

@@ -60,7 +60,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       summary: 'start a service (also one that failed); forgets an earlier stop',
       handler: ({ params }) => {
         named(params.name!);
-        services.start(params.name!);
+        services.startService(params.name!);
         return named(params.name!).status();
       },
     },
@@ -70,7 +70,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       summary: 'stop a service; it stays stopped, also across restarts of the supervisor, until started',
       handler: async ({ params }) => {
         named(params.name!);
-        await services.stop(params.name!);
+        await services.stopService(params.name!);
         return named(params.name!).status();
       },
     },
@@ -80,8 +80,8 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       summary: 'stop a service and start it again (also one that failed)',
       handler: async ({ params }) => {
         named(params.name!);
-        await services.stop(params.name!);
-        services.start(params.name!);
+        await services.stopService(params.name!);
+        services.startService(params.name!);
         return named(params.name!).status();
       },
     },

@@ -60,17 +60,17 @@ export interface Services {
    */
   install(dir: string, options?: { readonly waitReady?: boolean }): Promise<Manifest>;
   /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
-  start(name: string): void;
+  startService(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
-  stop(name: string): Promise<void>;
+  stopService(name: string): Promise<void>;
   /** Stops a service for now (the disk guard): the next start of the supervisor starts it. */
   pause(name: string): Promise<void>;
   /** Starts a service `pause` stopped, unless a person stopped it meanwhile. */
   resume(name: string): void;
   /** Removes a service's account and data folder (for an uninstall; an install that fails undoes its own). */
   removeAccount(name: string): Promise<void>;
-  /** Stops every service, in parallel. */
-  stopAll(): Promise<void>;
+  /** The supervisor stops: every service, in parallel (none is remembered as stopped). */
+  stop(): Promise<void>;
 }
 
 /** Loads the installed services and starts them. */
@@ -279,12 +279,12 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       installing = next.catch(() => {});
       return next;
     },
-    start: (name) => {
+    startService: (name) => {
       const service = need(name);
       void records.setHeld(name, null);
       service.start();
     },
-    async stop(name) {
+    async stopService(name) {
       const service = need(name);
       await records.setHeld(name, { as: 'stopped' });
       await service.stop();
@@ -294,7 +294,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       if (records.held(name) === null) need(name).start();
     },
     removeAccount: (name) => removeAccount(name),
-    async stopAll() {
+    async stop() {
       await Promise.all([...running.values()].map((s) => s.stop()));
     },
   };

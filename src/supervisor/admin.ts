@@ -55,11 +55,11 @@ export function adminVerbs({ status, services, api, auth, certificates, log, ins
       return (await isFile(args.dir)) ? installPackage(args.dir, waitReady) : services.install(args.dir, { waitReady });
     },
     'service.start': (args) => {
-      services.start(named(args));
+      services.startService(named(args));
       return services.get(named(args))!.status();
     },
     'service.stop': async (args) => {
-      await services.stop(named(args));
+      await services.stopService(named(args));
       return services.get(named(args))!.status();
     },
     'manager.password': async (args) => {

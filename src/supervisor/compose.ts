@@ -54,23 +54,32 @@ export interface Context {
 /** Starts every part, in order; resolves once all are up. */
 export async function compose(ctx: Context): Promise<Composition> {
   const { config, paths, parts, log, notify } = ctx;
-  await parts.start('state lock', () => acquireLock(paths), (lock) => lock.release());
+  const lock = await acquireLock(paths);
+  parts.onStop('state lock', () => lock.release());
   await createLayout(paths);
   const scratch = await clearScratch(paths);
   if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
 
   notify.status('starting the database');
-  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db')), (db) => db.close(config.shutdownTimeoutMs));
+  // How long each stop may take. The shutdown timeout is shared by the slow
+  // ones (app services and the database a third each, jobs and a change to
+  // the instances a sixth each); the rest hold only timers and sockets.
+  const share = (part: number) => ({ stopWithinMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs * part)) });
+  const quick = { stopWithinMs: 2000 };
+  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db')), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
   const reserve: ReserveState = await ensureReserve(paths, config.reserveBytes);
   if (reserve === 'no-space') log.warn(`not enough free space on ${paths.data} for the ${config.reserveBytes}-byte reserve file; will retry at the next start`);
   const store = settings(database.sql);
-  const hasher = await parts.start('password hashing', () => workerHasher(ctx.bundleUrl), (h) => h.close());
-  const auth = await parts.start('Manager login', async () => {
-    const made = new ManagerAuth({ settings: store, hasher, log: log.child('manager') });
-    await made.init();
-    return made;
-  });
-  const events = new ManagerEvents(auth, log.child('manager'));
+  const auth = await parts.start(
+    'Manager login',
+    async () => {
+      const made = new ManagerAuth({ settings: store, hasher: await workerHasher(ctx.bundleUrl), log: log.child('manager') });
+      await made.start();
+      return made;
+    },
+    quick,
+  );
+  const events = await parts.start('Manager events', () => new ManagerEvents(auth, log.child('manager')), quick);
   auth.onSessionsEnded(() => events.sweep());
   const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
 
@@ -96,9 +105,12 @@ export async function compose(ctx: Context): Promise<Composition> {
       },
       config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
     ),
+    // A change under way (a database made or dropped) finishes.
+    share(1 / 6),
   );
 
   notify.status('starting app services');
+  const serviceStopMs = share(1 / 3).stopWithinMs;
   const running = await parts.start(
     'app services',
     () =>
@@ -107,7 +119,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         log,
         logMaxBytes: config.services.logMaxBytes,
         startTimeoutMs: 30_000,
-        stopTimeoutMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3)),
+        stopTimeoutMs: serviceStopMs,
         maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
         ownUser: config.services.ownUser,
         appSecurityDisabled: async () => (await settingValue(store, 'disableAppSecurity')) === 'true',
@@ -122,7 +134,8 @@ export async function compose(ctx: Context): Promise<Composition> {
         },
         instancesOf: (service) => instances.startMessages(service),
       }),
-    (s) => s.stopAll(),
+    // Each is asked, then killed after its stop timeout, all in parallel.
+    { stopWithinMs: serviceStopMs + 2000 },
   );
   services = running;
 
@@ -174,19 +187,9 @@ export async function compose(ctx: Context): Promise<Composition> {
           return { ok, body: { status: summary, version, label, board, db: dbOk ? 'ok' : 'down', uptimeSeconds } };
         },
       }),
-    (w) => w.close(),
+    quick,
   );
   web = server;
-  const certificates = new Certificates({
-    store,
-    dir: paths.tls,
-    log: log.child('tls'),
-    changed: async (prepared) => {
-      await server.reloadCertificate(prepared.certFile, prepared.keyFile);
-      monitor?.checkCertificate(prepared.chain);
-    },
-  });
-
   monitor = await parts.start(
     'monitoring',
     () =>
@@ -218,12 +221,19 @@ export async function compose(ctx: Context): Promise<Composition> {
           },
         },
       }),
-    async (m) => {
-      m.stop();
-      await m.alarms.flush();
-    },
+    quick,
   );
   const alarms = monitor.alarms;
+  const certificates = new Certificates({
+    store,
+    dir: paths.tls,
+    log: log.child('tls'),
+    changed: async (prepared) => {
+      await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+      monitor.checkCertificate(prepared.chain);
+    },
+  });
+
   wireStates({ config, pgData: paths.pgsql, database, instances, services: running, alarms, events, log });
   monitor.checkCertificate(certificate.chain);
 
@@ -236,10 +246,8 @@ export async function compose(ctx: Context): Promise<Composition> {
       made.persistTo(join(paths.data, 'jobs.json'));
       return made;
     },
-    async (j) => {
-      await j.stop();
-      await j.flush();
-    },
+    // A cancelled job ends its subprocesses (pg_dump, pg_restore) at once; a restore may roll back first.
+    share(1 / 6),
   );
   wireJobs(jobs, events);
   let pgTools: string | null = null;
@@ -251,7 +259,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       made.start();
       return made;
     },
-    (a) => a.stop(),
+    quick,
   );
   const backups = await parts.start(
     'backups',
@@ -281,7 +289,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         },
       }),
     // Running dumps end here: no pg_dump outlives the supervisor.
-    (b) => b.stop(),
+    quick,
   );
   const backupSchedule = await parts.start(
     'backup schedule',
@@ -290,7 +298,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       made.start();
       return made;
     },
-    (s) => s.stop(),
+    quick,
   );
   const updater = new Updater({
     bootDir: paths.boot,
@@ -350,7 +358,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         }),
         log.child('admin'),
       ),
-    (admin) => admin.close(),
+    quick,
   );
   return { web: server, updater };
 }

@@ -20,7 +20,7 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   const log = createLogger(config.log);
   const notify = createNotifier(env, log);
   const paths = layout(config.root);
-  const parts = new Parts(log, config.shutdownTimeoutMs);
+  const parts = new Parts(log, 5000);
   let state: Status['state'] = 'starting';
 
   let wake: () => void = () => {};
@@ -75,10 +75,11 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   state = 'stopping';
   notify.stopping();
   // Each part's stop is bounded; this is the last resort if the process itself hangs.
+  const boundMs = parts.stopBoundMs + 5000;
   const deadline = setTimeout(() => {
-    log.error(`shutdown took longer than ${config.shutdownTimeoutMs / 1000} s; exiting`);
+    log.error(`shutdown took longer than ${Math.round(boundMs / 1000)} s; exiting`);
     process.exit(1);
-  }, config.shutdownTimeoutMs + 5000);
+  }, boundMs);
   deadline.unref();
   if ((await parts.stopAll()) > 0) exitCode ||= 1;
   if (crashed) exitCode ||= 1;

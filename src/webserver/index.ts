@@ -80,8 +80,8 @@ export interface Webserver {
   stats(): { httpOpen: number; httpTotal: number; websockets: number; websocketsByInstance: ReadonlyMap<string, number> };
   /** Ends the client WebSockets of instance `id` (name@domain); returns how many. */
   closeInstance(id: string, code: number, reason: string): number;
-  /** Stops accepting connections. */
-  close(): void;
+  /** Stops accepting connections (open ones end with the process). */
+  stop(): Promise<void>;
 }
 
 /** Starts listening; throws LISTEN_FAILED when a port cannot be bound. */
@@ -154,7 +154,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
       closeInstance(id, code, reason) {
         return closeInstanceConnections(wsShared, id, code, reason);
       },
-      close() {
+      async stop() {
         if (closed) return;
         closed = true;
         close();

@@ -27,7 +27,7 @@ before(async () => {
   );
 });
 after(async () => {
-  await server.close();
+  await server.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

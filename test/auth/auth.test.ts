@@ -19,20 +19,20 @@ describe('Manager password and sessions', () => {
   it('stores only an argon2id hash, starting from the default pwd', async () => {
     const settings = memory();
     const auth = new ManagerAuth({ settings, hasher, log });
-    await auth.init();
+    await auth.start();
     const stored = (await settings.get('managerPassword'))!;
     assert.match(stored, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     assert.equal(stored.includes('pwd'), false);
     const { session } = await auth.login('pwd', '10.0.0.1');
     assert.equal(session.mustChangePassword, true);
-    await auth.init(); // a restart does not reset it
+    await auth.start(); // a restart does not reset it
     assert.equal(await settings.get('managerPassword'), stored);
   });
 
   it('ends sessions after the idle time and after the absolute time', async () => {
     let now = 1_000_000;
     const auth = new ManagerAuth({ settings: memory(), hasher, log, now: () => now, idleMs: 1000, absoluteMs: 5000 });
-    await auth.init();
+    await auth.start();
     const { token } = await auth.login('pwd', '10.0.0.2');
     now += 900;
     assert.ok(auth.session(token)); // active: the idle clock restarts
@@ -50,7 +50,7 @@ describe('Manager password and sessions', () => {
 
   it('changes the password only with the current one; other sessions end', async () => {
     const auth = new ManagerAuth({ settings: memory(), hasher, log });
-    await auth.init();
+    await auth.start();
     const a = await auth.login('pwd', '10.0.0.3');
     const b = await auth.login('pwd', '10.0.0.4');
     await assert.rejects(auth.changePassword(a.token, 'wrong', 'a-long-new-pass'), (e: InvalidField) => e.field === 'current');

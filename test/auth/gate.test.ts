@@ -48,7 +48,7 @@ function serialHasher(): PasswordHasher & { order: string[] } {
         order.push(password);
         return real.verify(hash, password);
       }),
-    close: async () => {},
+    stop: async () => {},
   };
 }
 
@@ -59,7 +59,7 @@ describe('Manager login gate', () => {
     it(`throttles ${flood} concurrent guesses from one address and checks another address's login after at most two of them`, async () => {
       const hasher = serialHasher();
       const auth = new ManagerAuth({ settings: memory(), hasher, log: recorder() });
-      await auth.init();
+      await auth.start();
       const guesses = Array.from({ length: flood }, (_, i) => outcome(auth.login(`guess-${i}`, '10.9.0.1')));
       const started = Date.now();
       const legit = await auth.login('pwd', '10.9.0.2');
@@ -77,7 +77,7 @@ describe('Manager login gate', () => {
   it('counts concurrent attempts as they arrive: the sixth is refused even while the first five are still being checked', async () => {
     const hasher = serialHasher();
     const auth = new ManagerAuth({ settings: memory(), hasher, log: recorder(), gate: { perAddress: 100, total: 100 } });
-    await auth.init();
+    await auth.start();
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => outcome(auth.login(`guess-${i}`, '10.9.1.1'))));
     assert.equal(results.filter((r) => r === 'LOGIN_FAILED').length, 5);
     assert.equal(results.filter((r) => r === 'TOO_MANY_ATTEMPTS').length, 15);
@@ -87,7 +87,7 @@ describe('Manager login gate', () => {
   it('answers BUSY at once beyond the overall bound, and takes logins again when the checks are done', async () => {
     const hasher = serialHasher();
     const auth = new ManagerAuth({ settings: memory(), hasher, log: recorder(), gate: { perAddress: 2, total: 4 } });
-    await auth.init();
+    await auth.start();
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => outcome(auth.login('wrong-one', `10.9.2.${i}`))));
     assert.deepEqual(results, ['LOGIN_FAILED', 'LOGIN_FAILED', 'LOGIN_FAILED', 'LOGIN_FAILED', 'BUSY', 'BUSY']);
     assert.equal(await outcome(auth.login('pwd', '10.9.2.9')), 'ok');
@@ -96,7 +96,7 @@ describe('Manager login gate', () => {
   it('counts a wrong current password of a password change with the logins of that address, and logs it', async () => {
     const log = recorder();
     const auth = new ManagerAuth({ settings: memory(), hasher: inlineHasher(), log });
-    await auth.init();
+    await auth.start();
     const { token } = await auth.login('pwd', '10.9.3.1');
     const tries: string[] = [];
     for (let i = 0; i < 6; i++) {

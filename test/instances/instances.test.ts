@@ -217,11 +217,11 @@ describe('instances', () => {
     const d = domain();
     await instances.create({ service: 'echo', name: 'app', domain: d });
     sent = [];
-    await instances.stop(`app@${d}`);
+    await instances.stopInstance(`app@${d}`);
     assert.equal(routes.match(`/${d}/app`), null);
     assert.deepEqual(sent.map((s) => s.message.type), ['instance.stop']);
     assert.deepEqual(closed, [`app@${d}`]);
-    await instances.start(`app@${d}`);
+    await instances.startInstance(`app@${d}`);
     assert.ok(routes.match(`/${d}/app`));
     sent = [];
     const moved = await instances.edit(`app@${d}`, { path: `/${d}/moved` });

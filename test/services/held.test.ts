@@ -48,24 +48,24 @@ describe('remembered stops', () => {
       services.resume('sleeper');
       assert.equal(services.get('sleeper')!.state, 'starting', 'the guard starts again what it stopped');
       await services.pause('sleeper');
-      await services.stopAll();
+      await services.stop();
 
       services = await start(root);
       assert.equal(services.get('sleeper')!.state, 'starting', "the guard's stop is not remembered");
-      await services.stop('sleeper');
+      await services.stopService('sleeper');
       services.resume('sleeper');
       assert.equal(services.get('sleeper')!.state, 'stopped', "the guard does not start what a person stopped");
       assert.match(await readFile(join(root, 'mnt/sda2/services.json'), 'utf8'), /"sleeper": \{\s*"as": "stopped"/);
-      await services.stopAll();
+      await services.stop();
 
       services = await start(root);
       assert.equal(services.get('sleeper')!.state, 'stopped', 'a stop by hand is remembered');
-      services.start('sleeper');
+      services.startService('sleeper');
       assert.equal(services.get('sleeper')!.state, 'starting');
       // The start forgets the stop in the background: wait for the file.
       await until('the stop to be forgotten', async () => (/"as": "stopped"/.test(await readFile(join(root, 'mnt/sda2/services.json'), 'utf8')) ? undefined : true), 5000);
     } finally {
-      await services.stopAll();
+      await services.stop();
     }
   });
 });

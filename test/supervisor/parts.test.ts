@@ -22,28 +22,48 @@ describe('parts', () => {
     const { log } = recorder();
     const parts = new Parts(log, 1000);
     const order: string[] = [];
-    const db = await parts.start('database', () => ({ name: 'db' }), (d) => void order.push(`stop ${d.name}`));
-    assert.equal(db.name, 'db');
-    await parts.start('services', async () => 'svc', () => void order.push('stop services'));
-    parts.onStop('timer', () => void order.push('stop timer'));
-    await parts.start('webserver', () => 'web', async () => {
-      await new Promise((r) => setTimeout(r, 10));
-      order.push('stop webserver');
+    const part = (name: string, wait = 0) => ({
+      name,
+      async stop() {
+        if (wait) await new Promise((r) => setTimeout(r, wait));
+        order.push(`stop ${name}`);
+      },
     });
+    const db = await parts.start('database', () => part('db'));
+    assert.equal(db.name, 'db');
+    await parts.start('services', async () => part('services'));
+    parts.onStop('timer', () => void order.push('stop timer'));
+    await parts.start('webserver', () => part('webserver', 10));
     assert.deepEqual(parts.names, ['database', 'services', 'timer', 'webserver']);
     assert.equal(await parts.stopAll(), 0);
     assert.deepEqual(order, ['stop webserver', 'stop timer', 'stop services', 'stop db']);
+  });
+
+  it('bound each stop by its own limit, and say how long all may take', async () => {
+    const { log, lines } = recorder();
+    const parts = new Parts(log, 5000);
+    const order: string[] = [];
+    await parts.start('database', () => ({ stop: async () => void order.push('database') }));
+    await parts.start('jobs', () => ({ stop: () => new Promise<void>(() => {}) }), { stopWithinMs: 30 });
+    assert.equal(parts.stopBoundMs, 5030);
+    const at = Date.now();
+    assert.equal(await parts.stopAll(), 1);
+    assert.ok(Date.now() - at < 2000, 'the hanging part was given its own 30 ms, not the default 5 s');
+    assert.deepEqual(order, ['database']);
+    assert.ok(lines.some((l) => /stopping jobs took longer than 0 s/.test(l)));
   });
 
   it('go on with the rest when a stop fails or hangs, and count it', async () => {
     const { log, lines } = recorder();
     const parts = new Parts(log, 50);
     const order: string[] = [];
-    await parts.start('database', () => 1, () => void order.push('database'));
-    await parts.start('hanging', () => 2, () => new Promise<void>(() => {}));
-    await parts.start('failing', () => 3, () => {
-      throw new Error('boom');
-    });
+    await parts.start('database', () => ({ stop: async () => void order.push('database') }));
+    await parts.start('hanging', () => ({ stop: () => new Promise<void>(() => {}) }));
+    await parts.start('failing', () => ({
+      stop: async () => {
+        throw new Error('boom');
+      },
+    }));
     assert.equal(await parts.stopAll(), 2);
     assert.deepEqual(order, ['database']);
     assert.ok(lines.some((l) => /stopping failing failed: boom/.test(l)));
@@ -54,16 +74,22 @@ describe('parts', () => {
     const { log } = recorder();
     const parts = new Parts(log, 1000);
     const stopped: string[] = [];
-    await parts.start('first', () => 1, () => void stopped.push('first'));
+    await parts.start('first', () => ({ stop: async () => void stopped.push('first') }));
     await assert.rejects(
       parts.start('second', async () => {
         parts.askStop(); // SIGTERM while it starts
-        return 2;
-      }, () => void stopped.push('second')),
+        return { stop: async () => void stopped.push('second') };
+      }),
       StopDuringStart,
     );
     let ran = false;
-    await assert.rejects(parts.start('third', () => (ran = true)), StopDuringStart);
+    await assert.rejects(
+      parts.start('third', () => {
+        ran = true;
+        return { stop: async () => {} };
+      }),
+      StopDuringStart,
+    );
     assert.equal(ran, false);
     await parts.stopAll();
     assert.deepEqual(stopped, ['second', 'first']);
@@ -73,9 +99,13 @@ describe('parts', () => {
     const { log } = recorder();
     const parts = new Parts(log, 1000);
     const stopped: string[] = [];
-    await assert.rejects(parts.start('broken', () => {
-      throw new Error('cannot');
-    }, () => void stopped.push('broken')), /cannot/);
+    await assert.rejects(
+      parts.start('broken', (): { stop(): Promise<void> } => {
+        throw new Error('cannot');
+      }),
+      /cannot/,
+    );
+    assert.deepEqual(parts.names, []);
     assert.equal(await parts.stopAll(), 0);
     assert.deepEqual(stopped, []);
   });
