@@ -54,8 +54,12 @@ export interface InstancesOptions {
   readonly cluster: { readonly socketDir: string; readonly port: number };
   readonly services: InstanceServices;
   readonly log: Logger;
-  /** The routes changed: all of them, as data (the webserver builds its table from them). */
-  readonly onRoutes: (routes: readonly InstanceRoute[]) => void;
+  /**
+   * Checks the routes a change would publish (all of them) by the webserver's
+   * rules; one that throws fails the change. Published, they are `routes`, a
+   * new list on every change, from which the webserver builds its table.
+   */
+  readonly checkRoutes: (routes: readonly InstanceRoute[]) => void;
   /** Ends the client WebSockets of an instance. */
   readonly closeConnections: (id: string, code: number, reason: string) => void;
   /** Checks an external database answers; the default connects with sslmode=prefer. */
@@ -415,7 +419,7 @@ export class Instances {
     const routes: InstanceRoute[] = this.list()
       .filter((i) => i.phase === 'ready' && i.wanted === 'running')
       .map((i) => ({ prefix: i.path, instance: instanceId(i), service: i.service, maxBodyBytes: i.maxBodyBytes, domain: i.domain, password: i.password }));
-    this.options.onRoutes(routes);
+    this.options.checkRoutes(routes);
     this.published = routes;
   }
 

@@ -87,7 +87,6 @@ export async function compose(ctx: Context): Promise<Composition> {
   notify.status('loading app instances');
   let services: Services | undefined;
   let web: Webserver | undefined;
-  let routes = new RouteTable();
   const instances = await parts.start('app instances', () =>
     Instances.open(
       {
@@ -99,8 +98,8 @@ export async function compose(ctx: Context): Promise<Composition> {
           control: (service, message) => services?.get(service)?.control(message) ?? false,
         },
         log: log.child('instances'),
-        // Published as data; the webserver's table checks them (a bad one fails the change that made it).
-        onRoutes: (list) => (routes = new RouteTable(list)),
+        // Published as data; checked by the webserver's rules here, so a bad one fails the change that made it.
+        checkRoutes: (list) => void new RouteTable(list),
         closeConnections: (id, code, reason) => void web?.closeInstance(id, code, reason),
       },
       config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
@@ -168,7 +167,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         maxHeaderBytes: config.http.maxHeaderBytes,
         http: { maxHeaderBytes: config.http.maxHeaderBytes, maxBodyBytes: config.http.maxBodyBytes, requestTimeoutMs: config.http.requestTimeoutMs },
         ws: { ...config.ws, maxHeaderBytes: config.http.maxHeaderBytes },
-        routes: () => routes,
+        routes: () => instances.routes,
         upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
         log: log.child('web'),
         metrics: () => monitor?.metrics.prometheus() ?? null,

@@ -18,7 +18,7 @@ import { loadUws } from '../native';
 import { API_PREFIX, managerUrl, urlHost } from '../origin';
 import { httpStats, proxyHttp, type ProxyLimits } from './proxy';
 import { reply } from './reply';
-import type { RouteTable } from './routes';
+import { RouteTable, type Route } from './routes';
 import { serveStatic } from './static';
 import { shown, strictApp } from './strict';
 import type { Upstreams } from './upstream';
@@ -48,7 +48,8 @@ export interface WebserverOptions {
   readonly maxHeaderBytes: number;
   readonly http: ProxyLimits;
   readonly ws: WsLimits;
-  readonly routes: () => RouteTable;
+  /** The instances' routes as they publish them (a new list on every change); the webserver builds its table from them. */
+  readonly routes: () => readonly Route[];
   readonly upstreams: Upstreams;
   readonly log: Logger;
   /** Computes /manager/health; may query the database. */
@@ -257,10 +258,11 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
     res.writeStatus('421 Misdirected Request').writeHeader('Cache-Control', 'no-store').writeHeader('Content-Type', 'application/json; charset=utf-8');
     res.end(JSON.stringify({ error: { code: 'MANAGER_ELSEWHERE', message: `the Manager's API is served on its own port: ${where}`, manager: where } }));
   });
-  app.ws('/*', websocketBehavior(options.routes, wsShared));
+  const routes = tableOf(options.routes);
+  app.ws('/*', websocketBehavior(routes, wsShared));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
-    const route = url.startsWith('/manager/') ? null : options.routes().match(url);
+    const route = url.startsWith('/manager/') ? null : routes().match(url);
     // A bare / is someone looking for the box: the Manager, unless an instance lives at /.
     if (!route && url === '/') return toManager(res, req);
     if (!route) return reply(res, 404, `not found: ${shown(url)}\n`);
@@ -272,4 +274,18 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
 
 function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {
   res.writeStatus(status).writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
+}
+
+/** The table of the routes `list` gives, built again only when the list is a new one. */
+function tableOf(list: () => readonly Route[]): () => RouteTable {
+  let from: readonly Route[] | null = null;
+  let table = new RouteTable();
+  return () => {
+    const current = list();
+    if (current !== from) {
+      table = new RouteTable(current);
+      from = current;
+    }
+    return table;
+  };
 }

@@ -32,7 +32,7 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
     cluster: { socketDir: cluster.socketDir, port: cluster.port },
     services: { installed: () => true, running: () => false, control: () => false },
     log,
-    onRoutes: () => {},
+    checkRoutes: () => {},
     closeConnections: () => {},
   });
   const jobs = new Jobs();

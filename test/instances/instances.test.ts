@@ -18,7 +18,6 @@ import { workspace } from '../harness/workspace';
 const log = createLogger({ level: 'error', file: null });
 let cluster: TestCluster;
 let db: TestDatabase;
-let routes: RouteTable;
 let sent: { service: string; message: Record<string, unknown> }[];
 let closed: string[];
 let running: Set<string>;
@@ -37,6 +36,9 @@ const services: InstanceServices = {
 /** A domain no other test (file) uses: roles are cluster-wide. */
 const domain = () => `t${randomBytes(4).toString('hex')}.example`;
 
+/** The webserver's table of what `instances` publish now. */
+const table = (instances: Instances) => new RouteTable(instances.routes);
+
 async function open(declared = [] as Parameters<typeof Instances.open>[1]): Promise<Instances> {
   return Instances.open(
     {
@@ -44,7 +46,7 @@ async function open(declared = [] as Parameters<typeof Instances.open>[1]): Prom
       cluster: { socketDir: cluster.socketDir, port: cluster.port },
       services,
       log,
-      onRoutes: (list) => (routes = new RouteTable(list)),
+      checkRoutes: (list) => void new RouteTable(list),
       closeConnections: (id) => void closed.push(id),
     },
     declared,
@@ -103,7 +105,7 @@ describe('instances', () => {
       FROM pg_database WHERE datname = ${`${d}_app`}`;
     assert.deepEqual(info, { encoding: 'UTF8', owner: `${d}_app`, publicConnect: false, ownerConnect: true });
     // Route and service: registered and told. The route is published as plain data (the webserver builds its table).
-    assert.equal(routes.match(`/${d}/app/x`)?.instance, `app@${d}`);
+    assert.equal(table(instances).match(`/${d}/app/x`)?.instance, `app@${d}`);
     assert.deepEqual(
       instances.routes.filter((r) => r.instance === `app@${d}`),
       [{ prefix: `/${d}/app`, instance: `app@${d}`, service: 'echo', maxBodyBytes: null, domain: d, password: inst.password }],
@@ -173,7 +175,7 @@ describe('instances', () => {
     const instances = await open();
     assert.equal(instances.get(`half@${d}`).phase, 'ready');
     assert.equal(await canConnect(inst.dbName, inst.dbUser, inst.dbPassword), true);
-    assert.ok(routes.match(`/${d}/half`));
+    assert.ok(table(instances).match(`/${d}/half`));
   });
 
   it('refuses a database that exists already unless adopted, and keeps its data when adopted', async () => {
@@ -218,16 +220,16 @@ describe('instances', () => {
     await instances.create({ service: 'echo', name: 'app', domain: d });
     sent = [];
     await instances.stopInstance(`app@${d}`);
-    assert.equal(routes.match(`/${d}/app`), null);
+    assert.equal(table(instances).match(`/${d}/app`), null);
     assert.deepEqual(sent.map((s) => s.message.type), ['instance.stop']);
     assert.deepEqual(closed, [`app@${d}`]);
     await instances.startInstance(`app@${d}`);
-    assert.ok(routes.match(`/${d}/app`));
+    assert.ok(table(instances).match(`/${d}/app`));
     sent = [];
     const moved = await instances.edit(`app@${d}`, { path: `/${d}/moved` });
     assert.equal(moved.path, `/${d}/moved`);
-    assert.equal(routes.match(`/${d}/app`), null);
-    assert.equal(routes.match(`/${d}/moved/x`)?.instance, `app@${d}`);
+    assert.equal(table(instances).match(`/${d}/app`), null);
+    assert.equal(table(instances).match(`/${d}/moved/x`)?.instance, `app@${d}`);
     assert.deepEqual(sent.map((s) => [s.message.type, s.message.path]), [['instance.config', `/${d}/moved`]]);
     // A stopped service hears nothing, and the instance waits for it.
     running.delete('echo');
@@ -246,9 +248,9 @@ describe('instances', () => {
     const instances = await open();
     const d = domain();
     const inst = await instances.create({ service: 'echo', name: 'app', domain: d, password: 'old-pw' });
-    assert.equal(routes.match(`/${d}/app`)?.password, 'old-pw');
+    assert.equal(table(instances).match(`/${d}/app`)?.password, 'old-pw');
     await instances.edit(`app@${d}`, { password: 'new-pw' });
-    assert.equal(routes.match(`/${d}/app`)?.password, 'new-pw');
+    assert.equal(table(instances).match(`/${d}/app`)?.password, 'new-pw');
     const regenerated = await instances.edit(`app@${d}`, {}, { newPassword: true, newDbPassword: true });
     assert.notEqual(regenerated.password, 'new-pw');
     assert.notEqual(regenerated.dbPassword, inst.dbPassword);
