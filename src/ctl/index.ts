@@ -274,7 +274,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
   throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${ctlGroupHelp(command) ?? CTL_USAGE}`);
 }
 
-/** What `status` answers on the admin socket (`ap ctl status --json`). */
+/** What GET /status answers (`ap ctl status --json`). */
 export interface SupervisorStatus {
   state: 'starting' | 'running' | 'stopping';
   pid: number;

@@ -34,7 +34,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
   const logDir = paths.logs;
   const named = (name: string) => {
     const service = services.get(name);
-    if (!service) throw new ApError('NOT_FOUND', `no service ${name}`);
+    if (!service) throw new ApError('NOT_FOUND', `no service "${name}" is installed`);
     return service;
   };
   return [

@@ -61,9 +61,9 @@ describe('ap ctl over the route table', () => {
 
   it('says an API error once: the message on stderr, or the error body with --json; exit status 1', () => {
     const plain = ctl('service', 'start', 'nope');
-    assert.deepEqual([plain.status, plain.stdout, plain.stderr], [1, '', 'ap: no service nope\n']);
+    assert.deepEqual([plain.status, plain.stdout, plain.stderr], [1, '', 'ap: no service "nope" is installed\n']);
     const json = ctl('service', 'stop', 'nope', '--json');
-    assert.deepEqual([json.status, JSON.parse(json.stdout)], [1, { error: { code: 'NOT_FOUND', message: 'no service nope' } }]);
+    assert.deepEqual([json.status, JSON.parse(json.stdout)], [1, { error: { code: 'NOT_FOUND', message: 'no service "nope" is installed' } }]);
     // The field the API named survives with --json.
     const weak = ctl('password', 'short', '--json');
     assert.equal(weak.status, 1);
