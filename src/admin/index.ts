@@ -1,8 +1,11 @@
 // The local admin socket (var/run/ap.sock under the root, root-only): how
 // `ap ctl` and technicians' scripts talk to a running supervisor. One JSON
-// request per line, one JSON response per line:
-//   → {"cmd":"status","args":{}}
-//   ← {"ok":true,"result":{…}} | {"ok":false,"error":{"code":"…","message":"…"}}
+// request per line, one JSON response per line; the supervisor serves one
+// command, `api` (src/supervisor/admin.ts), any route of the admin API:
+//   → {"cmd":"api","args":{"method":"GET","path":"/status"}}
+//   ← {"ok":true,"result":{"status":200,"body":{…}}} | {"ok":false,"error":{"code":"…","message":"…"}}
+// (an API error is a result with its status and {error}; `ok:false` is for
+// the socket's own: a bad line, an unknown command).
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
 import { ApError, describe } from '../errors';
@@ -17,14 +20,17 @@ export interface AdminServer {
 
 const MAX_LINE = 512 * 1024;
 
-/** Listens on `path` (replacing a stale socket file) and serves `handlers`. */
-export async function startAdminServer(path: string, handlers: Readonly<Record<string, Handler>>, log: Logger): Promise<AdminServer> {
+/**
+ * Listens on `path` (replacing a stale socket file) and serves `handlers`;
+ * a command in `retired` is refused with its message (what to send instead).
+ */
+export async function startAdminServer(path: string, handlers: Readonly<Record<string, Handler>>, log: Logger, retired: Readonly<Record<string, string>> = {}): Promise<AdminServer> {
   await rm(path, { force: true }); // we hold the root's lock, so any socket here is stale
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    serveConnection(socket, handlers, log);
+    serveConnection(socket, handlers, log, retired);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -43,7 +49,7 @@ export async function startAdminServer(path: string, handlers: Readonly<Record<s
   };
 }
 
-function serveConnection(socket: Socket, handlers: Readonly<Record<string, Handler>>, log: Logger): void {
+function serveConnection(socket: Socket, handlers: Readonly<Record<string, Handler>>, log: Logger, retired: Readonly<Record<string, string>>): void {
   let buffer = '';
   let queue = Promise.resolve();
   socket.setEncoding('utf8');
@@ -60,12 +66,12 @@ function serveConnection(socket: Socket, handlers: Readonly<Record<string, Handl
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
       // Answer in order, one request at a time per connection.
-      queue = queue.then(() => handle(line, handlers, log)).then((response) => reply(socket, response));
+      queue = queue.then(() => handle(line, handlers, log, retired)).then((response) => reply(socket, response));
     }
   });
 }
 
-async function handle(line: string, handlers: Readonly<Record<string, Handler>>, log: Logger): Promise<unknown> {
+async function handle(line: string, handlers: Readonly<Record<string, Handler>>, log: Logger, retired: Readonly<Record<string, string>>): Promise<unknown> {
   let request: { cmd?: unknown; args?: unknown };
   try {
     request = JSON.parse(line);
@@ -77,6 +83,7 @@ async function handle(line: string, handlers: Readonly<Record<string, Handler>>,
     return { ok: false, error: { code: 'BAD_REQUEST', message: 'request must be {"cmd": string, "args"?: object}' } };
   }
   const handler = Object.hasOwn(handlers, request.cmd) ? handlers[request.cmd] : undefined;
+  if (!handler && Object.hasOwn(retired, request.cmd)) return { ok: false, error: { code: 'UNKNOWN_COMMAND', message: retired[request.cmd] } };
   if (!handler) {
     return { ok: false, error: { code: 'UNKNOWN_COMMAND', message: `unknown command "${request.cmd}" (known: ${Object.keys(handlers).join(', ')})` } };
   }

@@ -1,7 +1,9 @@
 // The admin API: one table of resources (method + path pattern → handler),
-// served today over the local admin socket (`ap ctl`) and, with the Manager
-// UI, under /manager/api/ over HTTP. Errors carry the stable ApError code and
-// map to one HTTP status each, so both transports say the same thing.
+// served over the local admin socket (`ap ctl`, root on the box) and, with the
+// Manager UI, under /manager/api/ over HTTP. Errors carry the stable ApError
+// code and map to one HTTP status each, so both transports say the same thing.
+// A route marked `local` exists on the admin socket only: over HTTP it is
+// answered as if it were not in the table.
 import { ApError, errorSpec, InvalidField, type ErrorCode } from '../errors';
 import { check, type Static, type TSchema } from './schema';
 
@@ -37,6 +39,13 @@ export class StreamBody {
 /** An upload's body: the bytes as they arrive (HTTP), for routes with `upload: true`. */
 export type UploadBody = AsyncIterable<Buffer>;
 
+/**
+ * Who is asking: `http` (the Manager over /manager/api/: streams, no local
+ * routes) or `local` (the admin socket: root on the box; JSON only, so no
+ * uploads or downloads, and the local routes too).
+ */
+export type Transport = 'http' | 'local';
+
 export interface ApiResponse {
   readonly status: number;
   readonly body: unknown;
@@ -69,6 +78,13 @@ export interface ApiRoute {
   readonly download?: { readonly type: string; readonly text?: boolean };
   /** Error codes the handler may answer beyond the transport's and the input checks' (src/errors/codes.ts gives each its status). */
   readonly errors?: readonly ErrorCode[];
+  /**
+   * Served on the local admin socket only (root on the box may: a folder on
+   * its disk, the Manager password without the old one, a full GC). Over HTTP
+   * it is answered exactly as if it did not exist, and the OpenAPI document
+   * (which describes the HTTP API) leaves it out.
+   */
+  readonly local?: boolean;
   /** Groups the operation in the OpenAPI document (the first path segment unless said). */
   readonly tag?: string;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
@@ -120,16 +136,16 @@ export class Api {
   ) {}
 
   /** Runs the matching handler; never throws. `onError` hears of our own (5xx) errors and of settings not made yet (to log as a warning). */
-  async handle(request: ApiRequest, onError?: (err: unknown, status: number) => void, transport: 'stream' | 'json' = 'stream'): Promise<ApiResponse> {
+  async handle(request: ApiRequest, onError?: (err: unknown, status: number) => void, transport: Transport = 'http'): Promise<ApiResponse> {
     try {
-      const { route, params } = this.match(request.method, request.path);
-      if (transport === 'json' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
+      const { route, params } = this.match(request.method, request.path, transport);
+      if (transport === 'local' && route.upload) throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} takes an upload: use the Manager over HTTP (or a local file)`);
       const query = request.query ?? {};
       const input = request.body ?? {};
       if (route.query) check(route.query, query, 'query');
       if (route.body && !route.upload) check(route.body, input, 'body');
       const body = await route.handler({ params, query, body: input });
-      if (transport === 'json' && body instanceof StreamBody) {
+      if (transport === 'local' && body instanceof StreamBody) {
         body.cancel?.();
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
@@ -145,18 +161,20 @@ export class Api {
   }
 
   /** The route `method path` goes to, or null (so a transport knows an upload before reading the body). */
-  find(method: string, path: string): ApiRoute | null {
+  find(method: string, path: string, transport: Transport = 'http'): ApiRoute | null {
     try {
-      return this.match(method, path).route;
+      return this.match(method, path, transport).route;
     } catch {
       return null;
     }
   }
 
-  private match(method: string, path: string): { route: ApiRoute; params: Record<string, string> } {
+  private match(method: string, path: string, transport: Transport): { route: ApiRoute; params: Record<string, string> } {
     const segments = path.split('/').filter((s) => s !== '');
     let pathMatched = false;
     for (const route of this.routes) {
+      // Skipped, not refused: over HTTP the answer is the one the table gives without the route (404, or 405 beside another method).
+      if (route.local && transport !== 'local') continue;
       const params = matchPattern(route.pattern, segments);
       if (!params) continue;
       pathMatched = true;

@@ -6,7 +6,7 @@ import { errorSpec, type ErrorCode } from '../errors';
 import type { ApiRoute } from './index';
 
 /** What the document needs of a route (the transport's own routes give just as much). */
-export type Documented = Pick<ApiRoute, 'method' | 'pattern' | 'summary' | 'status' | 'upload' | 'body' | 'query' | 'response' | 'download' | 'errors' | 'tag'> & {
+export type Documented = Pick<ApiRoute, 'method' | 'pattern' | 'summary' | 'status' | 'upload' | 'body' | 'query' | 'response' | 'download' | 'errors' | 'tag' | 'local'> & {
   /** Served without a session (the login). */
   readonly anonymous?: boolean;
 };
@@ -41,7 +41,9 @@ const TAG_NOTES: Readonly<Record<string, string>> = {
 export function openApiDocument(routes: readonly Documented[], options: OpenApiOptions): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const tags = new Set<string>();
-  for (const route of [...(options.extra ?? []), ...routes]) {
+  // Local routes (the admin socket's only) are left out, not marked: the document describes the
+  // HTTP API, where they do not exist, and a client made from it must not call what answers 404.
+  for (const route of [...(options.extra ?? []), ...routes.filter((r) => !r.local)]) {
     const tag = route.tag ?? route.pattern.split('/')[1] ?? 'api';
     tags.add(tag);
     (paths[route.pattern] ??= {})[route.method.toLowerCase()] = operation(route, tag);

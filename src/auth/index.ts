@@ -14,6 +14,7 @@ import type { PasswordHasher } from './hash';
 import { checkNewPassword, MAX_PASSWORD } from './rules';
 
 export { inlineHasher, workerHasher, runPasswordWorker, type PasswordHasher } from './hash';
+export { authRoutes } from './api';
 export { checkNewPassword, MIN_PASSWORD, MAX_PASSWORD } from './rules';
 
 export const DEFAULT_PASSWORD = 'pwd';

@@ -1,5 +1,7 @@
 // `ap ctl`: the command line's client of the admin socket, for scripts and
-// technicians. Prints people's text, or JSON with --json.
+// technicians: every command is one or more calls of the API's routes (the
+// socket's only command is `api`), the local-only ones included. Prints
+// people's text, or JSON with --json.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { adminRequest } from '../admin';
@@ -11,7 +13,7 @@ import { layout } from '../paths';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
 import { formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
-import { formatInstance, formatInstanceList, formatJob, instanceCalls } from './instances';
+import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -32,8 +34,34 @@ export interface CtlArgs {
   readonly cwd: string;
 }
 
+/**
+ * An error answer of the API: thrown by the one place that reads answers, with
+ * the API's code and message (`ap: …`, exit status of its code), and the body
+ * as it came (with --json it is printed as is, `field` and all, exit status 1).
+ */
+class ApiFailure extends ApError {
+  constructor(
+    readonly body: unknown,
+    status: number,
+  ) {
+    const error = (body as { error?: { code?: string; message?: string } } | null)?.error ?? {};
+    super('ERROR', error.message ?? `failed with status ${status}`);
+    (this as { code: string }).code = error.code ?? 'ERROR';
+  }
+}
+
 /** Runs one ctl command against the supervisor of the configured root; resolves with the exit status. */
 export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
+  try {
+    return await run(args, io);
+  } catch (err) {
+    if (!(err instanceof ApiFailure) || !args.json) throw err;
+    io.out(JSON.stringify(err.body, null, 2));
+    return 1;
+  }
+}
+
+async function run(args: CtlArgs, io: CtlIo): Promise<number> {
   const { words, flags, json, env, cwd } = args;
   const switches = args.switches ?? new Set<string>();
   const timeout = flags.timeout ?? '60';
@@ -41,7 +69,14 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   // Only where the root is matters to ctl; the rest of the config is the server's.
   const where = Object.fromEntries(Object.entries(flags).filter(([name]) => name === 'root' || name === 'board'));
   const socket = layout(loadConfig({ flags: where, env, cwd }).root).adminSocket;
-  const ask = (cmd: string, cmdArgs: Record<string, unknown> = {}) => adminRequest(socket, cmd, cmdArgs, Number(timeout) * 1000);
+  /** One API route over the admin socket (its only command); an error answer throws ApiFailure. */
+  const answer = async <T>(c: ApiCall): Promise<{ status: number; body: T }> => {
+    const got = (await adminRequest(socket, 'api', { ...c }, Number(timeout) * 1000)) as { status: number; body: unknown };
+    if (got.status >= 400) throw new ApiFailure(got.body, got.status);
+    return got as { status: number; body: T };
+  };
+  // `any` unless said: an answer is shaped by its route, and each use names what it reads.
+  const call = async <T = any>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> => (await answer<T>({ method, path, body, ...(query ? { query } : {}) })).body;
   const [command, sub, arg] = words;
   if (command === undefined) throw new UsageError(`ap ctl needs a command\n\n${CTL_USAGE}`);
   if (words.length > 3 && command !== 'setting') throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
@@ -55,47 +90,22 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     let current = job as { id: string; state: string; message: string; progress: { done: number; note: string } };
     while (!noWait && current.state === 'running') {
       await new Promise((r) => setTimeout(r, 300));
-      const answer = (await ask('api', { method: 'GET', path: `/jobs/${current.id}` })) as { status: number; body: typeof current };
-      if (answer.status >= 400) throw new ApError('NOT_FOUND', `job ${current.id} is gone`);
-      current = answer.body;
+      current = await call('GET', `/jobs/${current.id}`);
     }
     print({ ...job, ...current }, formatJob);
     return current.state === 'failed' ? 1 : 0;
   };
   if (command === 'backup' || command === 'restore') {
-    const call = backupCall(command, sub, arg, flags, switches, cwd);
-    const answer = (await ask('api', { ...call })) as { status: number; body: Record<string, unknown> };
-    if (answer.status >= 400) {
-      if (json) {
-        io.out(JSON.stringify(answer.body, null, 2));
-        return 1;
-      }
-      const error = (answer.body.error ?? {}) as { code?: string; message?: string };
-      throw ApError.reported(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
-    }
-    if (answer.status === 202) return followJob(answer.body as { id: string; state: string }, switches.has('no-wait'));
-    print(answer.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
+    const done = await answer<Record<string, unknown>>(backupCall(command, sub, arg, flags, switches, cwd));
+    if (done.status === 202) return followJob(done.body as { id: string; state: string }, switches.has('no-wait'));
+    print(done.body, (b: Record<string, unknown>) => JSON.stringify(b, null, 2));
     return 0;
   }
-  /** One API call; an error answer becomes an ApError (or, with --json, its body and status 1). */
-  const call = async (method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<{ ok: boolean; body: never }> => {
-    const answer = (await ask('api', { method, path, body, ...(query ? { query } : {}) })) as { status: number; body: { error?: { code?: string; message?: string } } };
-    if (answer.status < 400) return { ok: true, body: answer.body as never };
-    if (json) return { ok: false, body: answer.body as never };
-    throw ApError.reported(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? `failed with status ${answer.status}`);
-  };
   if (command === 'service') {
     const calls = serviceCalls(sub, arg, flags);
     if (calls) {
       const bodies: unknown[] = [];
-      for (const c of calls) {
-        const r = await call(c.method, c.path, c.body, c.query);
-        if (!r.ok) {
-          io.out(JSON.stringify(r.body, null, 2));
-          return 1;
-        }
-        bodies.push(r.body);
-      }
+      for (const c of calls) bodies.push((await answer(c)).body);
       if (sub === 'show') print({ ...(bodies[0] as object), crashes: (bodies[1] as { crashes: unknown[] }).crashes }, formatService);
       else if (sub === 'restart') print(bodies[0], (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
       // The log as it is: no decoration, so it pipes into grep and less.
@@ -104,75 +114,60 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     }
   }
   if (command === 'store') {
-    const c = storeCall(sub, arg, flags);
-    const r = await call(c.method, c.path, c.body);
-    if (!r.ok) {
-      io.out(JSON.stringify(r.body, null, 2));
-      return 1;
-    }
-    if (sub === 'install') return followJob(r.body as { id: string; state: string }, switches.has('no-wait'));
-    print(r.body, formatStoreList);
+    const body = (await answer(storeCall(sub, arg, flags))).body;
+    if (sub === 'install') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
+    print(body, formatStoreList);
     return 0;
   }
   if (command === 'cert' && sub === 'show') {
-    const r = await call('GET', '/certificate');
-    print(r.body, (c: { subject: string; issuer: string; validTo: string; custom: boolean; fingerprint256: string }) =>
+    print(await call('GET', '/certificate'), (c: { subject: string; issuer: string; validTo: string; custom: boolean; fingerprint256: string }) =>
       [`subject:  ${c.subject}`, `issuer:   ${c.issuer}`, `valid to: ${c.validTo}`, `source:   ${c.custom ? 'uploaded' : 'self-signed by the App Platform'}`, `sha256:   ${c.fingerprint256}`].join('\n'),
     );
-    return r.ok ? 0 : 1;
+    return 0;
   }
   if (command === 'system') {
-    const c = systemCall(sub, switches);
-    const r = await call(c.method, c.path, c.body);
-    print(r.body, (b: { restarting?: boolean; shuttingDown?: boolean }) =>
+    print((await answer(systemCall(sub, switches))).body, (b: { restarting?: boolean; shuttingDown?: boolean }) =>
       b.restarting === true ? 'restarting…' : b.shuttingDown === true ? 'shutting down…' : `this board has no ${sub} command configured: nothing happens`,
     );
-    return r.ok ? 0 : 1;
+    return 0;
   }
   if (command === 'diagnostics' && sub === undefined) {
-    const r = await call('GET', '/diagnostics');
-    print(r.body, (b: unknown) => JSON.stringify(b, null, 2));
-    return r.ok ? 0 : 1;
+    print(await call('GET', '/diagnostics'), (b: unknown) => JSON.stringify(b, null, 2));
+    return 0;
   }
   if (command === 'password' && words.length <= 2) {
     // Root sets the Manager password without the old one (a forgotten password); every session ends.
     const given = sub === '-' ? await (args.stdin ?? readStdinLine)() : sub === undefined ? await (args.stdin ?? (() => readNewPassword('Manager password')))() : sub;
-    const r = await ask('manager.password', { password: given });
-    print(r, () => 'the Manager password is set; every Manager session has ended');
+    print(await call('POST', '/password/reset', { password: given }), () => 'the Manager password is set; every Manager session has ended');
     return 0;
   }
   if (command === 'linux-password' && sub !== undefined) {
     const given = arg === '-' ? await (args.stdin ?? readStdinLine)() : arg === undefined ? await (args.stdin ?? (() => readNewPassword(`Linux password of ${sub}`)))() : arg;
-    const r = await call('PUT', `/system/linux-users/${encodeURIComponent(sub)}/password`, { password: given });
-    print(r.body, () => `the Linux password of ${sub} is set`);
-    return r.ok ? 0 : 1;
+    print(await call('PUT', `/system/linux-users/${encodeURIComponent(sub)}/password`, { password: given }), () => `the Linux password of ${sub} is set`);
+    return 0;
   }
   if (command === 'db' && (sub === undefined || sub === 'start')) {
-    const r = await call(sub === 'start' ? 'POST' : 'GET', sub === 'start' ? '/database/start' : '/database');
-    print(r.body, (d: { mode: string; state: string }) => `database: ${d.mode}, ${formatDatabase(d)}`);
-    return r.ok ? 0 : 1;
+    print(await call(sub === 'start' ? 'POST' : 'GET', sub === 'start' ? '/database/start' : '/database'), (d: { mode: string; state: string }) => `database: ${d.mode}, ${formatDatabase(d)}`);
+    return 0;
   }
   if (command === 'alarms' && sub === undefined) {
-    const r = await call('GET', '/alarms');
-    print(r.body, (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>
+    print(await call('GET', '/alarms'), (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>
       b.active.length === 0 ? 'no active alarms' : b.active.map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  ${a.source} ${a.code}: ${a.text}`).join('\n'),
     );
-    return r.ok ? 0 : 1;
+    return 0;
   }
   if (command === 'metrics' && sub === undefined) {
-    const r = await call('GET', '/metrics');
-    print(r.body, (b: { series: { name: string; labels: Record<string, string>; value: number }[] }) =>
+    print(await call('GET', '/metrics'), (b: { series: { name: string; labels: Record<string, string>; value: number }[] }) =>
       b.series
         .map((m) => `${m.name}${Object.keys(m.labels).length ? `{${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(',')}}` : ''} ${Number.isInteger(m.value) ? m.value : m.value.toFixed(2)}`)
         .sort()
         .join('\n'),
     );
-    return r.ok ? 0 : 1;
+    return 0;
   }
   if (command === 'mail' && sub === 'test') {
-    const r = await call('POST', '/mail/test', arg === undefined ? {} : { to: arg });
-    print(r.body, (b: { reply: string }) => `test mail sent: ${b.reply}`);
-    return r.ok ? 0 : 1;
+    print(await call('POST', '/mail/test', arg === undefined ? {} : { to: arg }), (b: { reply: string }) => `test mail sent: ${b.reply}`);
+    return 0;
   }
   if (command === 'boot') {
     const board = loadConfig({ flags: where, env, cwd }).board;
@@ -193,42 +188,35 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   }
   if (command === 'update') {
     if (sub === undefined || sub === 'check') {
-      const r = await call('GET', '/update');
-      print(r.body, (b: { running: string | null; available: string | null; error?: string; journal: { step: string; label: string }[] }) =>
+      print(await call('GET', '/update'), (b: { running: string | null; available: string | null; error?: string; journal: { step: string; label: string }[] }) =>
         [`running:   ${b.running ?? 'unknown'}`, `available: ${b.available ?? (b.error ? `? (${b.error})` : 'none')}`, ...(b.journal.length ? [`journal:   ${b.journal.map((e) => `${e.step} ${e.label}`).join(', ')}`] : [])].join('\n'),
       );
-      return r.ok ? 0 : 1;
+      return 0;
     }
     if (sub === 'run') {
-      const r = await call('POST', '/update', { ...(flags.label ? { label: flags.label } : {}), ...(switches.has('force') ? { force: true } : {}) });
-      if (!r.ok) return 1;
-      return followJob(r.body as { id: string; state: string }, switches.has('no-wait'));
+      const job = await call('POST', '/update', { ...(flags.label ? { label: flags.label } : {}), ...(switches.has('force') ? { force: true } : {}) });
+      return followJob(job, switches.has('no-wait'));
     }
     throw new UsageError(`ap ctl update [check] | run [--label L] [--force] | reset-label [LABEL]\n\n${CTL_USAGE}`);
   }
   if (command === 'jobs') {
-    const answer = (await ask('api', sub === undefined ? { method: 'GET', path: '/jobs' } : { method: 'GET', path: `/jobs/${encodeURIComponent(sub)}` })) as { status: number; body: never };
-    if (answer.status >= 400) throw new ApError('NOT_FOUND', `no job ${sub}`);
     if (sub === undefined) {
-      print(answer.body, (b: { jobs: { id: string; kind: string; target: string; state: string; startedAt: string; message: string }[] }) =>
+      print(await call('GET', '/jobs'), (b: { jobs: { id: string; kind: string; target: string; state: string; startedAt: string; message: string }[] }) =>
         b.jobs.length === 0 ? 'no jobs yet' : b.jobs.map((j) => `${j.id.padStart(4)}  ${j.kind.padEnd(8)} ${j.state.padEnd(9)} ${j.startedAt}  ${j.message}`).join('\n'),
       );
-    } else print(answer.body, formatJob);
+    } else print(await call('GET', `/jobs/${encodeURIComponent(sub)}`), formatJob);
     return 0;
   }
   if (command === 'analyse') {
     if (sub !== undefined && sub !== 'run') throw new UsageError(`ap ctl analyse [run]\n\n${CTL_USAGE}`);
-    const answer = (await ask('api', sub === 'run' ? { method: 'POST', path: '/maintenance/analyse' } : { method: 'GET', path: '/maintenance/analyse' })) as { status: number; body: never };
-    if (answer.status >= 400) throw new ApError('ERROR', JSON.stringify(answer.body));
-    if (sub === 'run') return followJob(answer.body, switches.has('no-wait'));
-    print(answer.body, formatAnalyse);
+    if (sub === 'run') return followJob(await call('POST', '/maintenance/analyse'), switches.has('no-wait'));
+    print(await call('GET', '/maintenance/analyse'), formatAnalyse);
     return 0;
   }
   if (command === 'setting') {
     const [, , name, value] = [command, sub, arg, words[3]];
     if (sub === 'list' && name === undefined) {
-      const answer = (await ask('api', { method: 'GET', path: '/settings' })) as { status: number; body: { settings: Record<string, { label: string; value: string; isDefault: boolean }> } };
-      print(answer.body, (b: typeof answer.body) =>
+      print(await call('GET', '/settings'), (b: { settings: Record<string, { label: string; value: string; isDefault: boolean }> }) =>
         Object.entries(b.settings)
           .map(([n, s]) => `${n.padEnd(20)} ${s.value}${s.isDefault ? ' (default)' : ''}   ${s.label}`)
           .join('\n'),
@@ -237,28 +225,14 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
     }
     if (sub === 'set' && name !== undefined && value !== undefined) {
       const text = value === '-' ? await (args.stdinText ?? readStdinText)() : value;
-      const answer = (await ask('api', { method: 'PUT', path: `/settings/${encodeURIComponent(name)}`, body: { value: text } })) as { status: number; body: { error?: { code: string; message: string } } };
-      if (answer.status >= 400) throw ApError.reported(answer.body.error?.code ?? 'ERROR', answer.body.error?.message ?? 'failed');
-      print(answer.body, (b: { name: string; value: string }) => `${b.name} = ${b.value}`);
+      print(await call('PUT', `/settings/${encodeURIComponent(name)}`, { value: text }), (b: { name: string; value: string }) => `${b.name} = ${b.value}`);
       return 0;
     }
     throw new UsageError(`ap ctl setting list | ap ctl setting set NAME VALUE\n\n${CTL_USAGE}`);
   }
   if (command === 'instance') {
-    const calls = await instanceCalls(sub, arg, flags, switches, args.stdin ?? readStdinLine);
     let body: unknown = null;
-    for (const call of calls) {
-      const answer = (await ask('api', { ...call })) as { status: number; body: unknown };
-      if (answer.status >= 400) {
-        const error = (answer.body as { error?: { code?: string; message?: string } }).error ?? {};
-        if (json) {
-          io.out(JSON.stringify(answer.body, null, 2));
-          return 1;
-        }
-        throw ApError.reported(error.code ?? 'ERROR', error.message ?? `failed with status ${answer.status}`);
-      }
-      body = answer.body;
-    }
+    for (const c of await instanceCalls(sub, arg, flags, switches, args.stdin ?? readStdinLine)) body = (await answer(c)).body;
     if (sub === 'cleanup') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
     if (sub === 'list') print(body, formatInstanceList);
     else if (sub === 'delete') print(body, (r: { deleted: string; databaseDropped: boolean }) => `deleted ${r.deleted}${r.databaseDropped ? ' with its database and user' : ' (its database and user are kept)'}`);
@@ -268,22 +242,22 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   switch (`${command ?? ''} ${sub ?? ''}`.trim()) {
     case 'status':
       if (sub !== undefined) break;
-      print(await ask('status'), formatStatus);
+      print(await call('GET', '/status'), formatStatus);
       return 0;
     case 'debug gc':
-      print(await ask('debug.gc'), (m: SupervisorStatus['memory']) => `after a full GC: ${mb(m.rss)} RSS, ${mb(m.heapUsed)} heap in use`);
+      print(await call('POST', '/debug/gc', {}), (m: SupervisorStatus['memory']) => `after a full GC: ${mb(m.rss)} RSS, ${mb(m.heapUsed)} heap in use`);
       return 0;
     case 'service list':
-      print(await ask('service.list'), formatServices);
+      print((await call<{ services: unknown[] }>('GET', '/services')).services, formatServices);
       return 0;
     case 'service install': {
-      const manifest = await ask('service.install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait') });
+      const manifest = await call('POST', '/services/install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait') });
       print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
       return 0;
     }
     case 'service start':
     case 'service stop': {
-      const result = await ask(`service.${sub}`, { name: needArg('a service name') });
+      const result = await call('POST', `/services/${encodeURIComponent(needArg('a service name'))}/${sub}`, {});
       print(result, (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
       return 0;
     }
@@ -292,7 +266,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
       const pem = await readFile(file, 'utf8').catch((err: Error) => {
         throw new UsageError(`cannot read ${file}: ${err.message}`);
       });
-      const chain = await ask('cert.install', { pem });
+      const chain = await call('PUT', '/certificate', { pem });
       print(chain, (c: { subject: string; validTo: string }) => `installed the certificate for ${c.subject.replace(/\n/g, ', ')}, valid until ${c.validTo}`);
       return 0;
     }
@@ -300,7 +274,7 @@ export async function ctl(args: CtlArgs, io: CtlIo): Promise<number> {
   throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${ctlGroupHelp(command) ?? CTL_USAGE}`);
 }
 
-/** What `status` answers on the admin socket (`ap ctl status --json`). */
+/** What GET /status answers (`ap ctl status --json`). */
 export interface SupervisorStatus {
   state: 'starting' | 'running' | 'stopping';
   pid: number;

@@ -80,7 +80,8 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
   const api = options.api();
   const auth = options.auth();
   if (!api || !auth) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
-  const route = api.find(incoming.method, incoming.path);
+  // 'http': the admin socket's local routes are not found here (src/api).
+  const route = api.find(incoming.method, incoming.path, 'http');
   if (route?.upload) {
     // A size that cannot be right is refused before any job starts (and before a byte is read).
     const bad = checkUploadLength(req, route.maxUpload?.() ?? Number.MAX_SAFE_INTEGER);
@@ -149,7 +150,7 @@ async function serve(
   }
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
-  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`));
+  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
   if (answer.body instanceof StreamBody) {
     if (incoming.head) return downloadHeadOnly(res, state, answer.body, SECURITY_HEADERS);
     // ?transfer=<token>: the page that started the download follows it on the event socket.

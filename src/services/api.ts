@@ -1,8 +1,8 @@
 // App services in the admin API.
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { StreamBody, T, type ApiRoute } from '../api';
+import { isAbsolute, join } from 'node:path';
+import { route, StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
@@ -17,6 +17,16 @@ export interface ServiceUploadDeps {
   readonly developerMode: () => Promise<boolean>;
 }
 
+/** What an install answers: the installed package's app.json. */
+const InstalledManifest = T.Object({
+  name: T.String(),
+  version: T.String(),
+  label: T.String(),
+  entry: T.Array(T.String()),
+  web: T.Union([T.String(), T.Null()]),
+  pbxLogin: T.Boolean(),
+});
+
 /** The most of a log's end the log view reads at once. */
 const MAX_TAIL = 1 << 20;
 
@@ -24,7 +34,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
   const logDir = paths.logs;
   const named = (name: string) => {
     const service = services.get(name);
-    if (!service) throw new ApError('NOT_FOUND', `no service ${name}`);
+    if (!service) throw new ApError('NOT_FOUND', `no service "${name}" is installed`);
     return service;
   };
   return [
@@ -50,6 +60,27 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
               });
             },
           },
+          route({
+            method: 'POST',
+            pattern: '/services/install',
+            // A path on the box's own disk means nothing to a browser, and root needs no Developer mode.
+            local: true,
+            summary: 'install an app service from a folder or a .tar.gz on this box ({"dir", "wait"}); waits until it is ready unless "wait" is false (ap ctl service install)',
+            body: T.Object({
+              dir: T.String({ minLength: 1, description: 'absolute path of the service\'s folder, or of its package (.tar.gz)' }),
+              wait: T.Optional(T.Boolean({ description: 'wait until the service reports ready (default true); false returns once it is copied and started' })),
+            }),
+            response: InstalledManifest,
+            errors: ['MANIFEST_INVALID', 'ENTRY_MISSING', 'SERVICE_NOT_READY', 'SERVICE_NAME_RESERVED'],
+            handler: async ({ body }) => {
+              if (!isAbsolute(body.dir)) throw new InvalidField('dir', `"${body.dir}" is not an absolute path (the supervisor's working folder is not yours)`);
+              const waitReady = body.wait !== false;
+              const file = (await stat(body.dir).catch(() => null))?.isFile() ?? false;
+              if (!file) return services.install(body.dir, { waitReady });
+              const quiet = { signal: new AbortController().signal, progress: () => {}, line: () => {} };
+              return installUpload(createReadStream(body.dir) as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir, { waitReady }), quiet);
+            },
+          }),
         ]
       : []),
     { method: 'GET', pattern: '/services', summary: 'installed app services with their state, restarts and last failure', handler: () => ({ services: services.list() }) },

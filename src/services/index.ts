@@ -384,4 +384,3 @@ function deathSignalWrapper(): string[] | null {
 }
 
 export { serviceRoutes } from './api';
-export { installUpload } from './upload';

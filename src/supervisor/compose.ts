@@ -2,12 +2,10 @@
 // it needs, and registers each one's stop with `parts`, which stops them in
 // exact reverse. What a part needs from one made later (instances ask the
 // services, the webserver asks the API) goes through a getter named here.
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
-import { ManagerAuth, workerHasher } from '../auth';
+import { authRoutes, ManagerAuth, workerHasher } from '../auth';
 import { BACKUP_SETTINGS, backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import type { Config } from '../config';
@@ -20,14 +18,13 @@ import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
-import { DEFAULT_POLICY, installUpload, serviceRoutes, startServices, type Services } from '../services';
+import { DEFAULT_POLICY, serviceRoutes, startServices, type Services } from '../services';
 import { AppStore, storeArch, storeRoutes } from '../store';
 import { rebootPort, systemRoutes } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
 import { RouteTable, startWebserver, type Webserver } from '../webserver';
-import { startAdminServer } from '../admin';
-import { adminVerbs } from './admin';
+import { startAdminSocket } from './admin';
 import type { Parts } from './parts';
 import { supervisorRoutes, type Status } from './routes';
 import { backupAlarm, wireJobs, wireStates } from './wiring';
@@ -326,7 +323,8 @@ export async function compose(ctx: Context): Promise<Composition> {
     [
       ...serviceRoutes(running, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
       ...certificates.routes(),
-      ...supervisorRoutes({ config, status, database, diagnostics: () => ({ sessions: auth.count, jobs: jobs.list().slice(0, 20), alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) } }) }),
+      ...supervisorRoutes({ config, status, database, services: running, diagnostics: () => ({ sessions: auth.count, jobs: jobs.list().slice(0, 20), alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) } }) }),
+      ...authRoutes(auth),
       ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log }),
       ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
       ...backupRoutes(backups, backupSchedule, paths.data),
@@ -341,22 +339,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   api = table;
   await parts.start(
     'admin socket',
-    () =>
-      startAdminServer(
-        paths.adminSocket,
-        adminVerbs({
-          status,
-          services: running,
-          api: table,
-          auth,
-          certificates,
-          log,
-          installPackage: (file, waitReady) =>
-            installUpload(createReadStream(file) as AsyncIterable<Buffer>, paths.data, (dir) => running.install(dir, { waitReady }), { signal: new AbortController().signal, progress: () => {}, line: () => {} }),
-          isFile: async (path) => (await stat(path).catch(() => null))?.isFile() ?? false,
-        }),
-        log.child('admin'),
-      ),
+    () => startAdminSocket(paths.adminSocket, table, log),
     quick,
   );
   return { web: server, updater };

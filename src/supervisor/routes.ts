@@ -1,9 +1,13 @@
 // The API routes about the supervisor itself: its status, the database it
-// runs on, and the diagnostics for a support case.
-import type { ApiRoute } from '../api';
+// runs on, the diagnostics for a support case, and (root on the box only) a
+// full GC for measurements.
+import { getHeapSpaceStatistics } from 'node:v8';
+import { T, type ApiRoute } from '../api';
 import type { Config } from '../config';
 import type { SupervisorStatus } from '../ctl';
 import type { Database } from '../db';
+import { ApError } from '../errors';
+import type { Services } from '../services';
 
 export type Status = SupervisorStatus;
 
@@ -13,9 +17,13 @@ export interface SupervisorRoutes {
   readonly database: Pick<Database, 'health' | 'start'>;
   /** What else a support case needs: sessions, recent jobs, alarms. */
   readonly diagnostics: () => Record<string, unknown>;
+  /** Asked to collect their garbage too by POST /debug/gc. */
+  readonly services: Pick<Services, 'list' | 'get'>;
 }
 
-export function supervisorRoutes({ config, status, database, diagnostics }: SupervisorRoutes): ApiRoute[] {
+const Bytes = T.Integer({ minimum: 0 });
+
+export function supervisorRoutes({ config, status, database, diagnostics, services }: SupervisorRoutes): ApiRoute[] {
   return [
     {
       method: 'GET',
@@ -31,5 +39,30 @@ export function supervisorRoutes({ config, status, database, diagnostics }: Supe
       handler: async () => ({ mode: config.db.mode, ...(await database.start()) }),
     },
     { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
+    {
+      method: 'POST',
+      pattern: '/debug/gc',
+      // For benchmarks on the box (ap ctl debug gc); nothing a browser needs.
+      local: true,
+      summary: "a full garbage collection in the supervisor (started with node --expose-gc) and in every service; answers the supervisor's memory after it, with each V8 heap space",
+      response: T.Object({
+        rss: Bytes,
+        heapTotal: Bytes,
+        heapUsed: Bytes,
+        external: Bytes,
+        arrayBuffers: Bytes,
+        spaces: T.Record(T.String(), T.Object({ size: Bytes, physical: Bytes, used: Bytes })),
+      }),
+      errors: ['GC_UNAVAILABLE'],
+      handler: () => {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (!gc) throw new ApError('GC_UNAVAILABLE', 'start the supervisor with node --expose-gc to use this');
+        for (const service of services.list()) services.get(service.name)?.requestGc();
+        gc();
+        // Where the heap's pages go, per V8 space (committed, physical, in use).
+        const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, physical: s.physical_space_size, used: s.space_used_size }]));
+        return { ...process.memoryUsage(), spaces };
+      },
+    },
   ];
 }

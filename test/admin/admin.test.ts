@@ -24,6 +24,7 @@ before(async () => {
       },
     },
     createLogger({ level: 'error', file: null }),
+    { 'old.verb': 'send {"cmd":"api"} instead' },
   );
 });
 after(async () => {
@@ -62,6 +63,11 @@ describe('admin socket', () => {
     await assert.rejects(adminRequest(path, 'fail'), (err: unknown) => err instanceof ApError && err.code === 'NOPE');
     await assert.rejects(adminRequest(path, 'reboot'), (err: unknown) => err instanceof ApError && err.code === 'UNKNOWN_COMMAND');
     await assert.rejects(adminRequest(path, 'toString'), (err: unknown) => err instanceof ApError && err.code === 'UNKNOWN_COMMAND');
+  });
+
+  it('refuses a retired command with what to send instead', async () => {
+    await assert.rejects(adminRequest(path, 'old.verb'), (err: unknown) => err instanceof ApError && err.code === 'UNKNOWN_COMMAND' && err.message === 'send {"cmd":"api"} instead');
+    await assert.rejects(adminRequest(path, 'reboot'), /unknown command "reboot" \(known: status, echo, fail\)/);
   });
 
   it('rejects malformed requests without closing the door', async () => {

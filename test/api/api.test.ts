@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Api, Flag, httpStatus, queryFlag, route, T } from '../../src/api';
+import { Api, Flag, httpStatus, openApiDocument, queryFlag, route, T } from '../../src/api';
 import { ApError, ERROR_CODES, InvalidField } from '../../src/errors';
 
 describe('admin API table', () => {
@@ -61,6 +61,35 @@ describe('admin API table', () => {
     assert.equal(queryFlag({}, 'a'), false);
     assert.equal(queryFlag({ a: '0' }, 'a'), false);
     assert.throws(() => queryFlag({ a: 'maybe' }, 'a'), /must be true or false/);
+  });
+});
+
+describe('local routes (the admin socket only)', () => {
+  let ran = 0;
+  const api = new Api([
+    { method: 'GET', pattern: '/box/{name}', summary: 'a neighbour on the path', handler: () => ({}) },
+    { method: 'POST', pattern: '/box/reset', summary: 'root only', local: true, handler: () => ({ reset: ++ran }) },
+    { method: 'POST', pattern: '/alone', summary: 'root only', local: true, handler: () => ({ alone: ++ran }) },
+  ]);
+
+  it('are answered over HTTP as if they were not in the table, and do not run', async () => {
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/alone' }), { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no API resource /alone' } } });
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/alone' }, undefined, 'http'), await api.handle({ method: 'POST', path: '/alone' }));
+    // Beside another method on the same path: what any other POST /box/<x> gets.
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/box/reset' }, undefined, 'http'), { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST is not allowed on /box/reset' } } });
+    assert.equal(api.find('POST', '/alone'), null);
+    assert.equal(ran, 0);
+  });
+
+  it('run over the admin socket', async () => {
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/alone' }, undefined, 'local'), { status: 200, body: { alone: 1 } });
+    assert.deepEqual(await api.handle({ method: 'POST', path: '/box/reset' }, undefined, 'local'), { status: 200, body: { reset: 2 } });
+    assert.equal(api.find('POST', '/alone', 'local')?.pattern, '/alone');
+  });
+
+  it('are left out of the OpenAPI document, which describes the HTTP API', () => {
+    const doc = openApiDocument(api.routes, { title: 't', version: '1' }) as { paths: Record<string, Record<string, unknown>> };
+    assert.deepEqual(Object.keys(doc.paths), ['/box/{name}']);
   });
 });
 

@@ -72,10 +72,10 @@ describe('backup download and restore upload (admin API)', () => {
   });
 
   it('says plainly that downloads and uploads need HTTP on the admin socket', async () => {
-    const down = await api.handle({ method: 'GET', path: `/backups/instances/${encodeURIComponent(id)}/download` }, undefined, 'json');
+    const down = await api.handle({ method: 'GET', path: `/backups/instances/${encodeURIComponent(id)}/download` }, undefined, 'local');
     assert.equal(down.status, 400);
     assert.match(JSON.stringify(down.body), /NEEDS_HTTP/);
-    const up = await api.handle({ method: 'POST', path: '/restores/manager/upload', body: {} }, undefined, 'json');
+    const up = await api.handle({ method: 'POST', path: '/restores/manager/upload', body: {} }, undefined, 'local');
     assert.equal(up.status, 400);
   });
 });
