@@ -1,9 +1,30 @@
 // Image update and boot control in the admin API.
-import { objectBody, T, type ApiRoute } from '../api';
+import { objectBody, T, type ApiRoute, type Static } from '../api';
 import { JobView } from '../jobs';
 import { parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
+
+const Label = T.Union([T.String({ description: 'a build number' }), T.Null()]);
+
+/** GET /update: what runs, what the store offers (error when it could not be asked), and the update journal. */
+export const UpdateState = T.Object({
+  running: Label,
+  available: Label,
+  store: T.Optional(T.String({ description: 'the store asked' })),
+  error: T.Optional(T.String({ description: 'why the store could not be asked' })),
+  journal: T.Array(T.Object({ step: T.String(), label: T.String() }), { description: "the update journal's steps, oldest first" }),
+});
+export type UpdateState = Static<typeof UpdateState>;
+
+/** The boot control (src/boot BootSettings). */
+const BootView = T.Object({
+  mode: T.Union([T.Literal('normal'), T.Literal('rescue')]),
+  kind: T.Union([T.Literal('grub'), T.Literal('gateway')]),
+  kernelCommandLine: T.String(),
+  initrdFile: T.String(),
+  ramdiskSize: T.String(),
+});
 
 export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
   return [
@@ -11,9 +32,10 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       method: 'GET',
       pattern: '/update',
       summary: 'the running image label, the newest image the store offers for this board, and the update journal',
-      handler: async () => {
+      response: UpdateState,
+      handler: async (): Promise<UpdateState> => {
         const journal = await updater.journal();
-        let check: Record<string, unknown>;
+        let check: Omit<UpdateState, 'journal'>;
         try {
           check = await updater.check();
         } catch (err) {
@@ -41,6 +63,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       method: 'GET',
       pattern: '/boot',
       summary: 'the boot control: normal or rescue, and the gateway boot settings',
+      response: BootView,
       handler: () => boot.read(),
     },
     {
@@ -48,6 +71,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       pattern: '/boot',
       summary: 'set the boot control for the next boot ({"mode": "normal"|"rescue"})',
       body: T.Object({ mode: T.String({ description: 'normal or rescue' }) }),
+      response: BootView,
       handler: ({ body }) => boot.set(parseMode(objectBody(body).mode)),
     },
   ];

@@ -5,8 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Alarms, EventsForwarder } from '../alarms';
-import { objectBody, T, type ApiRoute } from '../api';
+import { Alarms, AlarmView, EventsForwarder } from '../alarms';
+import { objectBody, T, type ApiRoute, type Static } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -189,18 +189,28 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
   }
 }
 
-function monitorRoutes(monitor: Monitor): ApiRoute[] {
+const Labels = T.Record(T.String(), T.String());
+/** Every series with its latest value (GET /metrics). */
+export const SeriesList = T.Object({
+  series: T.Array(T.Object({ name: T.String(), labels: Labels, value: T.Number(), at: T.Number({ description: 'when, in ms since 1970' }) })),
+});
+export type SeriesList = Static<typeof SeriesList>;
+
+/** The monitor's resources in the admin API (exported for the route table's tests). */
+export function monitorRoutes(monitor: Monitor): ApiRoute[] {
   return [
     {
       method: 'GET',
       pattern: '/alarms',
       summary: 'active alarms (most severe first) and the recently cleared ones',
+      response: T.Object({ active: T.Array(AlarmView), cleared: T.Array(AlarmView) }),
       handler: () => ({ active: monitor.alarms.active(), cleared: monitor.alarms.history() }),
     },
     {
       method: 'GET',
       pattern: '/metrics',
       summary: 'every metric series with its latest value',
+      response: SeriesList,
       handler: () => ({ series: monitor.metrics.list() }),
     },
     {
@@ -208,6 +218,12 @@ function monitorRoutes(monitor: Monitor): ApiRoute[] {
       pattern: '/metrics/{name}',
       summary: 'points of one series (?range=hour|week, other query parameters are its labels)',
       query: T.Object({ range: T.Optional(T.String({ description: 'hour (default) or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
+      response: T.Object({
+        name: T.String(),
+        labels: Labels,
+        range: T.Union([T.Literal('hour'), T.Literal('week')]),
+        points: T.Array(T.Array(T.Number(), { minItems: 2, maxItems: 2 }), { description: '[time in ms since 1970, value], oldest first' }),
+      }),
       handler: ({ params, query }) => {
         const { range = 'hour', ...labels } = query;
         if (range !== 'hour' && range !== 'week') throw new InvalidField('range', 'expected hour or week');

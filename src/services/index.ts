@@ -384,4 +384,5 @@ function deathSignalWrapper(): string[] | null {
 }
 
 export { serviceRoutes } from './api';
+export { CrashRecord, LogTail, ServiceView } from './views';
 export { installUpload } from './upload';

@@ -329,7 +329,8 @@ export async function compose(ctx: Context): Promise<Composition> {
       ...settingRoutes(store, BACKUP_SETTINGS),
       ...storeRoutes(appStore),
     ],
-    { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) },
+    // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
+    { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
   );
   api = table;
   await parts.start(

@@ -2,17 +2,17 @@
 // runs on, and the diagnostics for a support case.
 import type { ApiRoute } from '../api';
 import type { Config } from '../config';
-import type { SupervisorStatus } from '../ctl';
 import type { Database } from '../db';
+import { DatabaseView, DiagnosticsView, StatusView, type Diagnostics, type Status } from './views';
 
-export type Status = SupervisorStatus;
+export type { Diagnostics, Status } from './views';
 
 export interface SupervisorRoutes {
   readonly config: Config;
   readonly status: () => Status;
   readonly database: Pick<Database, 'health' | 'start'>;
   /** What else a support case needs: sessions, recent jobs, alarms. */
-  readonly diagnostics: () => Record<string, unknown>;
+  readonly diagnostics: () => Omit<Diagnostics, 'status' | 'node'>;
 }
 
 export function supervisorRoutes({ config, status, database, diagnostics }: SupervisorRoutes): ApiRoute[] {
@@ -21,15 +21,17 @@ export function supervisorRoutes({ config, status, database, diagnostics }: Supe
       method: 'GET',
       pattern: '/diagnostics',
       summary: 'for a support case: versions, memory, sessions, recent jobs, alarms raised and cleared',
+      response: DiagnosticsView,
       handler: () => ({ status: status(), node: process.versions.node, ...diagnostics() }),
     },
-    { method: 'GET', pattern: '/database', summary: 'the database: mode, up / down since / restarting / given up, restarts', handler: () => ({ mode: config.db.mode, ...database.health() }) },
+    { method: 'GET', pattern: '/database', summary: 'the database: mode, up / down since / restarting / given up, restarts', response: DatabaseView, handler: () => ({ mode: config.db.mode, ...database.health() }) },
     {
       method: 'POST',
       pattern: '/database/start',
       summary: 'a managed cluster that was given up after dying too often: start it again (attached: check it now)',
+      response: DatabaseView,
       handler: async () => ({ mode: config.db.mode, ...(await database.start()) }),
     },
-    { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", handler: () => status() },
+    { method: 'GET', pattern: '/status', summary: "the supervisor's state: version, board, ports, database, services, memory", response: StatusView, handler: () => status() },
   ];
 }

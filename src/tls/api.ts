@@ -2,7 +2,7 @@
 // served, its chain as PEM, and an upload that is checked, stored and served
 // at once. One implementation for the API and the admin socket.
 import { Readable } from 'node:stream';
-import type { ApiRoute } from '../api';
+import type { ApiRoute, Static } from '../api';
 import { StreamBody, T } from '../api';
 import { InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -20,8 +20,17 @@ export interface CertificatesOptions {
 
 const oneLine = (name: string) => name.replace(/\n/g, ', ');
 
-/** What the API says of a chain. */
-function summary(chain: CertificateChain, custom: boolean) {
+/** What the API says of the served certificate. */
+export const CertificateView = T.Object({
+  subject: T.String({ description: 'one line' }),
+  issuer: T.String({ description: 'one line' }),
+  validTo: T.String({ format: 'date-time' }),
+  custom: T.Boolean({ description: 'uploaded, not the self-signed default' }),
+  fingerprint256: T.String(),
+});
+export type CertificateView = Static<typeof CertificateView>;
+
+function summary(chain: CertificateChain, custom: boolean): CertificateView {
   return { subject: oneLine(chain.subject), issuer: oneLine(chain.issuer), validTo: chain.validTo.toISOString(), custom, fingerprint256: chain.fingerprint256 };
 }
 
@@ -39,7 +48,7 @@ export class Certificates {
   }
 
   /** Checks and stores `pem` (certificate, intermediates, unencrypted key), then serves it; CERT_* on bad input, changing nothing. */
-  async install(pem: string): Promise<ReturnType<typeof summary>> {
+  async install(pem: string): Promise<CertificateView> {
     const chain = await installCertificate(this.options.store, pem);
     await this.reload();
     this.options.log.info(`webserver certificate replaced: ${oneLine(chain.subject)}, valid until ${chain.validTo.toISOString()}`);
@@ -52,6 +61,7 @@ export class Certificates {
         method: 'GET',
         pattern: '/certificate',
         summary: 'the webserver certificate being served: subject, issuer, validity, whether it was uploaded',
+        response: CertificateView,
         handler: async () => {
           const c = await this.current();
           return summary(c.chain, c.custom);
@@ -69,6 +79,7 @@ export class Certificates {
         pattern: '/certificate',
         summary: 'upload the webserver certificate ({"pem"}: certificate, intermediates, unencrypted key); checked (key, order, validity), applied at once',
         body: T.Object({ pem: T.String({ description: 'certificate, intermediates and unencrypted key, PEM' }) }),
+        response: CertificateView,
         handler: async ({ body }) => {
           const pem = (body as { pem?: unknown }).pem;
           if (typeof pem !== 'string') throw new InvalidField('pem', 'expected the PEM text');
