@@ -1,30 +1,10 @@
 // Image update and boot control in the admin API.
-import { objectBody, T, type ApiRoute, type Static } from '../api';
+import { objectBody, T, type ApiRoute } from '../api';
 import { JobView } from '../jobs';
 import { parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
-
-const Label = T.Union([T.String({ description: 'a build number' }), T.Null()]);
-
-/** GET /update: what runs, what the store offers (error when it could not be asked), and the update journal. */
-export const UpdateState = T.Object({
-  running: Label,
-  available: Label,
-  store: T.Optional(T.String({ description: 'the store asked' })),
-  error: T.Optional(T.String({ description: 'why the store could not be asked' })),
-  journal: T.Array(T.Object({ step: T.String(), label: T.String() }), { description: "the update journal's steps, oldest first" }),
-});
-export type UpdateState = Static<typeof UpdateState>;
-
-/** The boot control (src/boot BootSettings). */
-const BootView = T.Object({
-  mode: T.Union([T.Literal('normal'), T.Literal('rescue')]),
-  kind: T.Union([T.Literal('grub'), T.Literal('gateway')]),
-  kernelCommandLine: T.String(),
-  initrdFile: T.String(),
-  ramdiskSize: T.String(),
-});
+import { BootView, UpdateState } from './views';
 
 export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
   return [

@@ -9,13 +9,14 @@
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { errorBody, httpStatus, openApiDocument, StreamBody, T, type Api, type ApiResponse, type Static } from '../api';
+import { errorBody, httpStatus, openApiDocument, StreamBody, T, type Api, type ApiResponse } from '../api';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
 import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
+import { SessionView } from './views';
 
 const MAX_JSON = 1024 * 1024;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -28,10 +29,6 @@ export interface ManagerHttpOptions {
   /** The push channel at /manager/api/events, if the Manager has one. */
   readonly events?: ManagerEvents;
 }
-
-/** What logging in and GET /session answer. */
-export const SessionView = T.Object({ csrf: T.String({ description: 'send it as X-CSRF-Token on every change' }), mustChangePassword: T.Boolean() });
-export type SessionView = Static<typeof SessionView>;
 
 /** The routes the transport serves itself, for the OpenAPI document. */
 export const SESSION_ROUTES = [

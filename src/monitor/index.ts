@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Alarms, AlarmView, EventsForwarder } from '../alarms';
-import { objectBody, T, type ApiRoute, type Static } from '../api';
+import { objectBody, T, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -16,6 +16,7 @@ import type { CertificateChain } from '../tls';
 import { DiskGuard } from './disk';
 import { MetricsStore } from './metrics';
 import { Sampler, type SamplerSources } from './sampler';
+import { Labels, SeriesList } from './views';
 
 export { Alarms, type Alarm } from '../alarms';
 export { MetricsStore } from './metrics';
@@ -188,13 +189,6 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
     return null;
   }
 }
-
-const Labels = T.Record(T.String(), T.String());
-/** Every series with its latest value (GET /metrics). */
-export const SeriesList = T.Object({
-  series: T.Array(T.Object({ name: T.String(), labels: Labels, value: T.Number(), at: T.Number({ description: 'when, in ms since 1970' }) })),
-});
-export type SeriesList = Static<typeof SeriesList>;
 
 /** The monitor's resources in the admin API (exported for the route table's tests). */
 export function monitorRoutes(monitor: Monitor): ApiRoute[] {

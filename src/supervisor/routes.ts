@@ -1,11 +1,22 @@
 // The API routes about the supervisor itself: its status, the database it
 // runs on, and the diagnostics for a support case.
-import type { ApiRoute } from '../api';
+import { AlarmView } from '../alarms';
+import { T, type ApiRoute, type Static } from '../api';
 import type { Config } from '../config';
 import type { Database } from '../db';
-import { DatabaseView, DiagnosticsView, StatusView, type Diagnostics, type Status } from './views';
+import { JobView } from '../jobs';
+import { DatabaseView, StatusView, type Status } from './views';
 
-export type { Diagnostics, Status } from './views';
+export type { Status } from './views';
+
+export const DiagnosticsView = T.Object({
+  status: StatusView,
+  node: T.String({ description: 'the Node.js version' }),
+  sessions: T.Integer({ description: 'open Manager sessions' }),
+  jobs: T.Array(JobView, { description: 'the newest 20' }),
+  alarms: T.Object({ active: T.Array(AlarmView), cleared: T.Array(AlarmView, { description: 'the newest 50' }) }),
+});
+export type Diagnostics = Static<typeof DiagnosticsView>;
 
 export interface SupervisorRoutes {
   readonly config: Config;

@@ -1,8 +1,8 @@
-// The supervisor's own answers (status, database, diagnostics): each schema
-// with its type, one declaration.
-import { AlarmView } from '../alarms';
+// The supervisor's own answers (status, database): each schema with its type,
+// one declaration. A leaf module (only src/api), so the Manager UI imports the
+// types without the server's Node code; diagnostics, made of other
+// subsystems' answers, is in routes.ts.
 import { T, type Static } from '../api';
-import { JobView } from '../jobs';
 
 const DatabaseState = T.Union([T.Literal('up'), T.Literal('down'), T.Literal('restarting'), T.Literal('given-up')]);
 
@@ -48,12 +48,3 @@ export const StatusView = T.Object({
   ),
 });
 export type Status = Static<typeof StatusView>;
-
-export const DiagnosticsView = T.Object({
-  status: StatusView,
-  node: T.String({ description: 'the Node.js version' }),
-  sessions: T.Integer({ description: 'open Manager sessions' }),
-  jobs: T.Array(JobView, { description: 'the newest 20' }),
-  alarms: T.Object({ active: T.Array(AlarmView), cleared: T.Array(AlarmView, { description: 'the newest 50' }) }),
-});
-export type Diagnostics = Static<typeof DiagnosticsView>;

@@ -2,12 +2,13 @@
 // served, its chain as PEM, and an upload that is checked, stored and served
 // at once. One implementation for the API and the admin socket.
 import { Readable } from 'node:stream';
-import type { ApiRoute, Static } from '../api';
+import type { ApiRoute } from '../api';
 import { StreamBody, T } from '../api';
 import { InvalidField } from '../errors';
 import type { Logger } from '../log';
 import type { CertificateChain } from './chain';
 import { installCertificate, prepareCertificate, type CertificateStore, type PreparedCertificate } from './store';
+import { CertificateView } from './views';
 
 export interface CertificatesOptions {
   readonly store: CertificateStore;
@@ -20,16 +21,7 @@ export interface CertificatesOptions {
 
 const oneLine = (name: string) => name.replace(/\n/g, ', ');
 
-/** What the API says of the served certificate. */
-export const CertificateView = T.Object({
-  subject: T.String({ description: 'one line' }),
-  issuer: T.String({ description: 'one line' }),
-  validTo: T.String({ format: 'date-time' }),
-  custom: T.Boolean({ description: 'uploaded, not the self-signed default' }),
-  fingerprint256: T.String(),
-});
-export type CertificateView = Static<typeof CertificateView>;
-
+/** What the API says of a chain. */
 function summary(chain: CertificateChain, custom: boolean): CertificateView {
   return { subject: oneLine(chain.subject), issuer: oneLine(chain.issuer), validTo: chain.validTo.toISOString(), custom, fingerprint256: chain.fingerprint256 };
 }
