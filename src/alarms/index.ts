@@ -11,19 +11,8 @@ import { JsonStateFile } from '../fsutil';
 
 export { EventsForwarder } from './events';
 
-export type Severity = 'critical' | 'major' | 'minor' | 'warning';
-
-export interface Alarm {
-  readonly id: number;
-  /** Who raises it, e.g. "disk", "service:echo", "backup:app@example.com", "tls". */
-  readonly source: string;
-  /** Stable, e.g. DISK_FULL, CRASH_LOOP, BACKUP_FAILED, CERT_EXPIRING. */
-  readonly code: string;
-  readonly severity: Severity;
-  readonly text: string;
-  readonly raisedAt: string;
-  readonly clearedAt: string | null;
-}
+export { AlarmView, type Alarm, type Severity } from './view';
+import type { Alarm, Severity } from './view';
 
 export interface AlarmEvent {
   readonly type: 'raised' | 'cleared';

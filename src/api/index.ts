@@ -5,7 +5,7 @@
 // A route marked `local` exists on the admin socket only: over HTTP it is
 // answered as if it were not in the table.
 import { ApError, errorSpec, InvalidField, type ErrorCode } from '../errors';
-import { check, type Static, type TSchema } from './schema';
+import { check, knowFormats, type Static, type TSchema } from './schema';
 
 export { Flag, T, type Static, type TSchema } from './schema';
 
@@ -72,7 +72,7 @@ export interface ApiRoute {
   readonly body?: TSchema;
   /** The query parameters taken (each a string), checked before the handler runs; others are ignored. */
   readonly query?: TSchema;
-  /** What a success answers, for the OpenAPI document. */
+  /** What a success answers (JSON): the OpenAPI document shows it, and with `checkResponses` every answer is checked against it. */
   readonly response?: TSchema;
   /** A download instead of JSON: its media type, and whether it is text. */
   readonly download?: { readonly type: string; readonly text?: boolean };
@@ -127,13 +127,34 @@ function clipped(message: string): string {
 export interface ApiOptions {
   /** Hears every state-changing call (not GET) that succeeded, from either transport: the Manager's event socket. */
   readonly onChanged?: (method: string, path: string) => void;
+  /**
+   * Checks every JSON answer against its route's `response` schema; a mismatch
+   * is a 500 INTERNAL (logged through `onError`, naming route and field).
+   * For tests (AP_CHECK_RESPONSES=1): it proves the declared schemas, which
+   * clients and the OpenAPI document rely on, say what handlers really answer.
+   */
+  readonly checkResponses?: boolean;
+}
+
+/** An answer its route's schema does not allow: our bug, never the client's. */
+export class ResponseMismatch extends Error {
+  constructor(
+    readonly route: string,
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`the answer of ${route} does not match its response schema: ${problem}`);
+    this.name = 'ResponseMismatch';
+  }
 }
 
 export class Api {
   constructor(
     readonly routes: readonly ApiRoute[],
     private readonly options: ApiOptions = {},
-  ) {}
+  ) {
+    if (options.checkResponses) knowFormats();
+  }
 
   /** Runs the matching handler; never throws. `onError` hears of our own (5xx) errors and of settings not made yet (to log as a warning). */
   async handle(request: ApiRequest, onError?: (err: unknown, status: number) => void, transport: Transport = 'http'): Promise<ApiResponse> {
@@ -151,6 +172,7 @@ export class Api {
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
       }
       if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path);
+      if (this.options.checkResponses && !(body instanceof StreamBody)) checkResponse(route, body ?? {});
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {
       const status = err instanceof ApError ? httpStatus(err.code) : 500;
@@ -182,6 +204,20 @@ export class Api {
     }
     if (pathMatched) throw new ApError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`);
     throw new ApError('NOT_FOUND', `no API resource ${path}`);
+  }
+}
+
+function checkResponse(route: ApiRoute, body: unknown): void {
+  // A route without one is caught by test/api/routes.test.ts, which reads the whole table.
+  if (!route.response) return;
+  const name = `${route.method} ${route.pattern}`;
+  // What the transports send is JSON: check the value as a client parses it (no undefined fields, dates as strings).
+  const sent: unknown = JSON.parse(JSON.stringify(body));
+  try {
+    check(route.response, sent, 'response');
+  } catch (err) {
+    if (err instanceof InvalidField) throw new ResponseMismatch(name, err.field, err.message);
+    throw err;
   }
 }
 

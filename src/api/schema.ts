@@ -2,7 +2,7 @@
 // the check run before a handler, the handler's TypeScript type, and the JSON
 // Schema the OpenAPI document shows (OpenAPI 3.1 takes JSON Schema as is).
 import * as Tb from '@sinclair/typebox';
-import type { Static, TSchema } from '@sinclair/typebox';
+import { FormatRegistry, type Static, type TSchema } from '@sinclair/typebox';
 import { Errors } from '@sinclair/typebox/errors';
 import { Check } from '@sinclair/typebox/value';
 import { InvalidField } from '../errors';
@@ -31,6 +31,15 @@ export const T = {
 
 /** A boolean query flag as sent: true/false, 1/0, or empty (present = true). */
 export const Flag = Tb.String({ pattern: '^(true|false|1|0|)$', description: 'true or false' });
+
+/**
+ * Teaches the checker the string formats our answers declare (TypeBox fails
+ * a format it does not know). Only answers carry formats, and only the
+ * response check (tests) runs on them, so it is done there, not on import.
+ */
+export function knowFormats(): void {
+  if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)));
+}
 
 /** Checks `value` against `schema`; the first problem is an INVALID_FIELD naming the field (`where` when it is the whole value). */
 export function check(schema: TSchema, value: unknown, where: string): void {

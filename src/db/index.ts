@@ -173,3 +173,4 @@ function startingUp(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === '57P03' || code === 'CONNECT_TIMEOUT';
 }
 export { settingDefault, settingRoutes, settingValue, type SettingSpec, type SettingSpecs } from './registry';
+export type { SettingView } from './views';

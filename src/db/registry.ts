@@ -8,6 +8,7 @@ import { route, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { validTimeZone } from '../time';
 import type { Settings } from './settings';
+import { SettingView } from './views';
 
 export { validTimeZone };
 
@@ -202,12 +203,12 @@ export async function settingValue(store: Settings, name: string): Promise<strin
 }
 
 /** Every setting of `specs` with its value (or default). */
-export async function readSettings(store: Settings, specs: SettingSpecs = SETTINGS): Promise<Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }>> {
-  const out: Record<string, { label: string; value: string; isDefault: boolean; choices?: readonly string[] }> = {};
+export async function readSettings(store: Settings, specs: SettingSpecs = SETTINGS): Promise<Record<string, SettingView>> {
+  const out: Record<string, SettingView> = {};
   for (const [name, s] of Object.entries(specs)) {
     const value = await store.get(name);
     const shown = value ?? s.default;
-    out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null, ...(s.check.choices ? { choices: s.check.choices } : {}) };
+    out[name] = { label: s.label, value: s.show ? s.show(shown) : shown, isDefault: value === null, ...(s.check.choices ? { choices: [...s.check.choices] } : {}) };
   }
   return out;
 }
@@ -225,9 +226,8 @@ export async function writeSetting(store: Settings, name: string, value: unknown
 /** The settings' resources in the admin API: the general ones and those the subsystems declare (`owned`). */
 export function settingRoutes(store: Settings, owned: SettingSpecs = {}): ApiRoute[] {
   const specs: SettingSpecs = { ...SETTINGS, ...owned };
-  const Setting = T.Object({ label: T.String(), value: T.String({ description: 'secrets are shown masked' }), isDefault: T.Boolean(), choices: T.Optional(T.Array(T.String())) });
   return [
-    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', response: T.Object({ settings: T.Record(T.String(), Setting) }), handler: async () => ({ settings: await readSettings(store, specs) }) },
+    { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', response: T.Object({ settings: T.Record(T.String(), SettingView) }), handler: async () => ({ settings: await readSettings(store, specs) }) },
     route({
       method: 'PUT',
       pattern: '/settings/{name}',

@@ -4,6 +4,7 @@ import { JobView } from '../jobs';
 import { parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
+import { BootView, UpdateState } from './views';
 
 export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
   return [
@@ -11,9 +12,10 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       method: 'GET',
       pattern: '/update',
       summary: 'the running image label, the newest image the store offers for this board, and the update journal',
-      handler: async () => {
+      response: UpdateState,
+      handler: async (): Promise<UpdateState> => {
         const journal = await updater.journal();
-        let check: Record<string, unknown>;
+        let check: Omit<UpdateState, 'journal'>;
         try {
           check = await updater.check();
         } catch (err) {
@@ -41,6 +43,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       method: 'GET',
       pattern: '/boot',
       summary: 'the boot control: normal or rescue, and the gateway boot settings',
+      response: BootView,
       handler: () => boot.read(),
     },
     {
@@ -48,6 +51,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       pattern: '/boot',
       summary: 'set the boot control for the next boot ({"mode": "normal"|"rescue"})',
       body: T.Object({ mode: T.String({ description: 'normal or rescue' }) }),
+      response: BootView,
       handler: ({ body }) => boot.set(parseMode(objectBody(body).mode)),
     },
   ];

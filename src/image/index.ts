@@ -300,3 +300,4 @@ async function fetchJson(url: string): Promise<unknown> {
 }
 
 export { updateRoutes } from './api';
+export type { UpdateState } from './views';

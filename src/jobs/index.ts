@@ -9,37 +9,9 @@ import { T, type ApiRoute } from '../api';
 import { ApError, describe } from '../errors';
 import { JsonStateFile } from '../fsutil';
 import type { Logger } from '../log';
+import { JobView, type JobState } from './view';
 
-export type JobState = 'running' | 'succeeded' | 'failed';
-
-/** A job as the API answers it (the schema of the interface below). */
-export const JobView = T.Object({
-  id: T.String(),
-  kind: T.String({ description: 'backup, restore, cleanup, analyse, install, …' }),
-  target: T.String({ description: 'what it works on, e.g. an instance id' }),
-  state: T.Union([T.Literal('running'), T.Literal('succeeded'), T.Literal('failed')]),
-  startedAt: T.String({ format: 'date-time' }),
-  finishedAt: T.Union([T.String({ format: 'date-time' }), T.Null()]),
-  progress: T.Object({ done: T.Number(), total: T.Union([T.Number(), T.Null()]), note: T.String() }),
-  message: T.String(),
-  output: T.Array(T.String(), { description: 'the last lines of its output' }),
-});
-
-export interface JobView {
-  readonly id: string;
-  readonly kind: string;
-  /** What it works on, e.g. an instance id. */
-  readonly target: string;
-  readonly state: JobState;
-  readonly startedAt: string;
-  readonly finishedAt: string | null;
-  /** Steps done, and the total when known. */
-  readonly progress: { readonly done: number; readonly total: number | null; readonly note: string };
-  /** The outcome for people (or what it is doing). */
-  readonly message: string;
-  /** The last lines of its output. */
-  readonly output: readonly string[];
-}
+export { JobView, type JobState } from './view';
 
 export interface JobControl {
   /** Aborted when the supervisor stops: end what the job started (children, connections) and throw. */

@@ -14,7 +14,9 @@
 // - A slow client never holds memory: past 256 KiB buffered it is closed
 //   (1013); the UI reconnects and reloads what it shows.
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
+import type { Alarm } from '../alarms';
 import type { ManagerAuth } from '../auth';
+import type { JobView } from '../jobs';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionToken } from '../origin';
 
@@ -23,9 +25,9 @@ const MAX_BUFFERED = 256 * 1024;
 const SWEEP_MS = 30_000;
 
 export type ManagerEvent =
-  | { readonly type: 'job'; readonly job: unknown }
+  | { readonly type: 'job'; readonly job: JobView }
   | { readonly type: 'service'; readonly name: string; readonly state: string }
-  | { readonly type: 'alarm'; readonly event: 'raised' | 'cleared'; readonly alarm: unknown }
+  | { readonly type: 'alarm'; readonly event: 'raised' | 'cleared'; readonly alarm: Alarm }
   | { readonly type: 'changed'; readonly method: string; readonly path: string }
   /** A download's bytes sent so far (to the session that asked for it with ?transfer=<token>). */
   | { readonly type: 'transfer'; readonly transfer: string; readonly bytes: number; readonly done: boolean; readonly ok: boolean };

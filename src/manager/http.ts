@@ -16,6 +16,7 @@ import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
 import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
+import { SessionView } from './views';
 
 const MAX_JSON = 1024 * 1024;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -31,11 +32,11 @@ export interface ManagerHttpOptions {
 
 /** The routes the transport serves itself, for the OpenAPI document. */
 export const SESSION_ROUTES = [
-  { method: 'POST', pattern: '/session', anonymous: true, body: T.Object({ password: T.String() }), errors: ['LOGIN_FAILED', 'BAD_ORIGIN', 'TOO_MANY_ATTEMPTS', 'BUSY'], summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
-  { method: 'GET', pattern: '/session', summary: 'the current session: its CSRF token and whether the password must be changed' },
-  { method: 'DELETE', pattern: '/session', summary: 'log out' },
+  { method: 'POST', pattern: '/session', anonymous: true, body: T.Object({ password: T.String() }), response: SessionView, errors: ['LOGIN_FAILED', 'BAD_ORIGIN', 'TOO_MANY_ATTEMPTS', 'BUSY'], summary: 'log in ({"password"}): sets the session cookie; answers the CSRF token and whether the password must be changed first; 429 when the address made too many attempts (counted as they arrive), 503 when too many are being checked' },
+  { method: 'GET', pattern: '/session', response: SessionView, summary: 'the current session: its CSRF token and whether the password must be changed' },
+  { method: 'DELETE', pattern: '/session', response: T.Object({ loggedOut: T.Literal(true) }), summary: 'log out' },
   { method: 'GET', pattern: '/events', summary: 'a WebSocket (upgrade; the Manager\'s own Origin, scheme, host and port, and a session): JSON texts of what changes: {type: "job"} with progress, {type: "service"} states, {type: "alarm"}, {type: "changed"} for any change by any client, {type: "transfer"} for a download asked with ?transfer=<token> (to that session only)' },
-  { method: 'POST', pattern: '/password', body: T.Object({ current: T.String(), password: T.String() }), errors: ['LOGIN_FAILED', 'TOO_MANY_ATTEMPTS'], summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
+  { method: 'POST', pattern: '/password', body: T.Object({ current: T.String(), password: T.String() }), response: T.Object({ changed: T.Literal(true) }), errors: ['LOGIN_FAILED', 'TOO_MANY_ATTEMPTS'], summary: 'change the Manager password ({"current", "password"}): at least 8 characters, not a common or breached one, no repeated character, sequence or product word; a wrong current password counts as a failed login (429 when over the limit); other sessions end' },
 ] as const;
 
 interface Incoming {
@@ -117,7 +118,7 @@ async function serve(
     const json = await jsonObject(body);
     try {
       const { token: fresh, session } = await auth.login(json.password, incoming.remote);
-      return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } }, [sessionCookie(fresh, incoming.secure)]);
+      return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } satisfies SessionView }, [sessionCookie(fresh, incoming.secure)]);
     } catch (err) {
       if (!(err instanceof ApError) || httpStatus(err.code) >= 500) throw err;
       return refuse(res, state, body, { status: httpStatus(err.code), body: errorBody(err) });
@@ -130,7 +131,7 @@ async function serve(
   if (STATE_CHANGING.has(method) && !auth.csrfMatches(session, incoming.csrf || null) && !(incoming.origin && sameOrigin(incoming))) {
     return fail('CSRF', 'a request that changes something needs the X-CSRF-Token header (or an Origin of this site)');
   }
-  if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } });
+  if (path === '/session' && method === 'GET') return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } satisfies SessionView });
   if (path === '/session' && method === 'DELETE') {
     auth.logout(token);
     return send(res, state, { status: 200, body: { loggedOut: true } }, [sessionCookie('', incoming.secure, true)]);

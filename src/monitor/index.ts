@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Alarms, EventsForwarder } from '../alarms';
+import { Alarms, AlarmView, EventsForwarder } from '../alarms';
 import { objectBody, T, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
@@ -16,6 +16,7 @@ import type { CertificateChain } from '../tls';
 import { DiskGuard } from './disk';
 import { MetricsStore } from './metrics';
 import { Sampler, type SamplerSources } from './sampler';
+import { Labels, SeriesList } from './views';
 
 export { Alarms, type Alarm } from '../alarms';
 export { MetricsStore } from './metrics';
@@ -191,18 +192,21 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
   }
 }
 
-function monitorRoutes(monitor: Monitor): ApiRoute[] {
+/** The monitor's resources in the admin API (exported for the route table's tests). */
+export function monitorRoutes(monitor: Monitor): ApiRoute[] {
   return [
     {
       method: 'GET',
       pattern: '/alarms',
       summary: 'active alarms (most severe first) and the recently cleared ones',
+      response: T.Object({ active: T.Array(AlarmView), cleared: T.Array(AlarmView) }),
       handler: () => ({ active: monitor.alarms.active(), cleared: monitor.alarms.history() }),
     },
     {
       method: 'GET',
       pattern: '/metrics',
       summary: 'every metric series with its latest value',
+      response: SeriesList,
       handler: () => ({ series: monitor.metrics.list() }),
     },
     {
@@ -210,6 +214,12 @@ function monitorRoutes(monitor: Monitor): ApiRoute[] {
       pattern: '/metrics/{name}',
       summary: 'points of one series (?range=hour|week, other query parameters are its labels)',
       query: T.Object({ range: T.Optional(T.String({ description: 'hour (default) or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
+      response: T.Object({
+        name: T.String(),
+        labels: Labels,
+        range: T.Union([T.Literal('hour'), T.Literal('week')]),
+        points: T.Array(T.Array(T.Number(), { minItems: 2, maxItems: 2 }), { description: '[time in ms since 1970, value], oldest first' }),
+      }),
       handler: ({ params, query }) => {
         const { range = 'hour', ...labels } = query;
         if (range !== 'hour' && range !== 'week') throw new InvalidField('range', 'expected hour or week');

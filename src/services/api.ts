@@ -8,6 +8,7 @@ import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
 import { readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
+import { CrashList, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
 
 export interface ServiceUploadDeps {
   readonly jobs: Jobs;
@@ -83,12 +84,13 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
           }),
         ]
       : []),
-    { method: 'GET', pattern: '/services', summary: 'installed app services with their state, restarts and last failure', handler: () => ({ services: services.list() }) },
-    { method: 'GET', pattern: '/services/{name}', summary: 'one app service', handler: ({ params }) => named(params.name!).status() },
+    { method: 'GET', pattern: '/services', summary: 'installed app services with their state, restarts and last failure', response: ServiceList, handler: () => ({ services: services.list() }) },
+    { method: 'GET', pattern: '/services/{name}', summary: 'one app service', response: ServiceView, handler: ({ params }) => named(params.name!).status() },
     {
       method: 'POST',
       pattern: '/services/{name}/start',
       summary: 'start a service (also one that failed); forgets an earlier stop',
+      response: ServiceView,
       handler: ({ params }) => {
         named(params.name!);
         services.startService(params.name!);
@@ -99,6 +101,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       method: 'POST',
       pattern: '/services/{name}/stop',
       summary: 'stop a service; it stays stopped, also across restarts of the supervisor, until started',
+      response: ServiceView,
       handler: async ({ params }) => {
         named(params.name!);
         await services.stopService(params.name!);
@@ -109,6 +112,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       method: 'POST',
       pattern: '/services/{name}/restart',
       summary: 'stop a service and start it again (also one that failed)',
+      response: ServiceView,
       handler: async ({ params }) => {
         named(params.name!);
         await services.stopService(params.name!);
@@ -121,7 +125,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       pattern: '/services/{name}/log/tail',
       summary: "the end of the service's log as JSON {text, size, truncated} (?bytes=N, default 65536, at most 1 MiB); text starts at a whole line",
       query: T.Object({ bytes: T.Optional(T.String({ description: 'how many bytes from the end (default 65536, at most 1 MiB)' })) }),
-      response: T.Object({ text: T.String(), size: T.Integer({ description: 'the whole log, in bytes' }), truncated: T.Boolean() }),
+      response: LogTail,
       handler: async ({ params, query }) => {
         named(params.name!);
         const bytes = query.bytes === undefined ? 65536 : Number(query.bytes);
@@ -133,6 +137,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       method: 'GET',
       pattern: '/services/{name}/crashes',
       summary: "the service's crash records (exit code or signal, uptime, its last lines of output), newest first",
+      response: CrashList,
       handler: async ({ params }) => {
         named(params.name!);
         return { crashes: await readCrashes(join(paths.coreDumps, params.name!)) };
@@ -156,12 +161,12 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
 }
 
 /** The crash records process.ts writes (crash-<time>.json), newest first; unreadable ones are skipped. */
-async function readCrashes(dir: string): Promise<unknown[]> {
+async function readCrashes(dir: string): Promise<CrashRecord[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith('crash-') && f.endsWith('.json')).sort().reverse();
-  const out: unknown[] = [];
+  const out: CrashRecord[] = [];
   for (const name of names) {
     try {
-      out.push(JSON.parse(await readFile(join(dir, name), 'utf8')));
+      out.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as CrashRecord);
     } catch {
       // records are written whole (rename); a foreign file in the folder is skipped
     }

@@ -384,3 +384,4 @@ function deathSignalWrapper(): string[] | null {
 }
 
 export { serviceRoutes } from './api';
+export { CrashRecord, LogTail, ServiceView } from './views';

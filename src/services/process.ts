@@ -11,6 +11,7 @@ import { ensureDir, writeFileAtomic } from '../fsutil';
 import { openRotatingFile, type Logger, type RotatingFile } from '../log';
 import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from '../supervision';
 import type { Manifest } from './manifest';
+import type { CrashRecord, ServiceView } from './views';
 import { OUTPUT_BUDGET, OutputReader } from './output';
 import { MARKER, sweep, type Owner } from './sweep';
 import type { WebContent } from '../webserver';
@@ -55,22 +56,8 @@ export interface ServiceOptions {
   readonly web: WebContent | null;
 }
 
-/** A service as `ap ctl service list` shows it. */
-export type ServiceStatus = {
-  name: string;
-  version: string;
-  label: string;
-  state: State;
-  pid: number | null;
-  /** Restarts since it last ran stably. */
-  restarts: number;
-  /** Deaths within the restart window. */
-  deaths: number;
-  /** Why it failed, if it did. */
-  reason: string | null;
-  /** Open HTTP requests and WebSockets. */
-  streams: number;
-};
+/** A service as `ap ctl service list` shows it (its schema: views.ts). */
+export type ServiceStatus = ServiceView;
 
 const CRASH_RECORDS_KEPT = 10;
 const TAIL_BYTES = 8192;
@@ -391,7 +378,7 @@ export class ServiceProcess {
   private async recordCrash(code: number | null, signal: string | null): Promise<void> {
     const { crashDir, manifest } = this.options;
     const time = new Date();
-    const record = {
+    const record: CrashRecord = {
       service: manifest.name,
       version: manifest.version,
       time: time.toISOString(),

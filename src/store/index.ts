@@ -26,25 +26,8 @@ const MAX_MANIFEST = 1024 * 1024;
 export const MAX_PACKAGE = 512 * 1024 * 1024;
 const MAX_FILES = 10_000;
 
-export interface StoreVersion {
-  /** The version as people read it, e.g. "1.2.0" or "13r3". */
-  readonly id: string;
-  /** The build number: the package's folder in the store. */
-  readonly build: string;
-  readonly label: string;
-}
-
-export interface StoreApp {
-  readonly id: string;
-  /** The service's name: its folder in the store and on the box (/apps/<folder>). */
-  readonly folder: string;
-  readonly binary: string;
-  readonly title: string;
-  readonly manufacturer: string;
-  readonly description: string;
-  /** Newest build first. */
-  readonly versions: readonly StoreVersion[];
-}
+export { StoreApp, StoreList, StoreVersion } from './views';
+import { StoreList, type StoreApp, type StoreVersion } from './views';
 
 export interface PackageFile {
   readonly path: string;
@@ -168,7 +151,7 @@ export class AppStore {
   constructor(private readonly options: AppStoreOptions) {}
 
   /** The store's apps, each with what is installed of it. */
-  async list(): Promise<{ store: string; arch: string; apps: (StoreApp & { installed: { version: string; label: string } | null })[]; skipped: string[] }> {
+  async list(): Promise<StoreList> {
     const store = await this.store();
     const { apps, skipped } = await this.index(store);
     return { store, arch: this.options.arch, apps: apps.map((a) => ({ ...a, installed: this.options.installed(a.folder) })), skipped };
@@ -277,6 +260,7 @@ export function storeRoutes(store: AppStore): ApiRoute[] {
       method: 'GET',
       pattern: '/store/apps',
       summary: "the App Store's apps (apps.json at the App Store URL), newest build first, each with the version installed here",
+      response: StoreList,
       handler: () => store.list(),
     },
     {

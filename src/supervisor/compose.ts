@@ -1,32 +1,34 @@
 // The composition root: builds the supervisor's parts in order, hands each what
 // it needs, and registers each one's stop with `parts`, which stops them in
-// exact reverse. What a part needs from one made later (instances ask the
-// services, the webserver asks the API) goes through a getter named here.
+// exact reverse (docs/architecture.md, "Parts and their lifecycle"). What a
+// part needs from one made later (instances tell the services, the webserver
+// serves the API) goes through a getter named here.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
-import { authRoutes, ManagerAuth, workerHasher } from '../auth';
-import { BACKUP_SETTINGS, backupRoutes, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
+import { ManagerAuth, workerHasher } from '../auth';
+import { Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import type { Config } from '../config';
-import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settingRoutes, settings, settingValue } from '../db';
-import { Updater, updateRoutes } from '../image';
-import { instanceRoutes, Instances, NightlyAnalyse } from '../instances';
-import { Jobs, jobRoutes } from '../jobs';
+import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
+import { Updater } from '../image';
+import { Instances, NightlyAnalyse } from '../instances';
+import { Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
-import { DEFAULT_POLICY, serviceRoutes, startServices, type Services } from '../services';
-import { AppStore, storeArch, storeRoutes } from '../store';
-import { rebootPort, systemRoutes } from '../system';
+import { DEFAULT_POLICY, startServices, type Services } from '../services';
+import { AppStore, storeArch } from '../store';
+import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
 import { RouteTable, startWebserver, type Webserver } from '../webserver';
 import { startAdminSocket } from './admin';
 import type { Parts } from './parts';
-import { supervisorRoutes, type Status } from './routes';
+import type { Status } from './routes';
+import { apiRoutes } from './table';
 import { backupAlarm, wireJobs, wireStates } from './wiring';
 
 export interface Composition {
@@ -320,21 +322,30 @@ export async function compose(ctx: Context): Promise<Composition> {
     },
   });
   const table = new Api(
-    [
-      ...serviceRoutes(running, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs, workDir: paths.data, developerMode: async () => (await settingValue(store, 'developerMode')) === 'true' }),
-      ...certificates.routes(),
-      ...supervisorRoutes({ config, status, database, services: running, diagnostics: () => ({ sessions: auth.count, jobs: jobs.list().slice(0, 20), alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) } }) }),
-      ...authRoutes(auth),
-      ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log }),
-      ...instanceRoutes(instances, { jobs, target: vacuumTarget, analyse }),
-      ...backupRoutes(backups, backupSchedule, paths.data),
-      ...jobRoutes(jobs),
-      ...monitor.routes(),
-      ...updateRoutes(updater, boot),
-      ...settingRoutes(store, BACKUP_SETTINGS),
-      ...storeRoutes(appStore),
-    ],
-    { onChanged: (method, path) => events.publish({ type: 'changed', method, path }) },
+    apiRoutes({
+      config,
+      paths,
+      log,
+      settings: store,
+      status,
+      diagnostics: () => ({ sessions: auth.count, jobs: jobs.list().slice(0, 20), alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) } }),
+      database,
+      auth,
+      instances,
+      services: running,
+      certificates,
+      monitor,
+      jobs,
+      analyse,
+      vacuumTarget,
+      backups,
+      backupSchedule,
+      updater,
+      boot,
+      appStore,
+    }),
+    // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
+    { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
   );
   api = table;
   await parts.start(

@@ -12,6 +12,7 @@ import { Parts, StopDuringStart } from './parts';
 import type { Status } from './routes';
 
 export { Parts, StopDuringStart } from './parts';
+export type { Diagnostics, Status } from './routes';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

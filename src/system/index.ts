@@ -98,6 +98,7 @@ export function systemRoutes(options: SystemOptions): ApiRoute[] {
       method: 'GET',
       pattern: '/system/linux-users',
       summary: 'the Linux users whose password the Manager sets (root, admin), and whether this board sets them',
+      response: T.Object({ users: T.Array(T.String()), supported: T.Boolean({ description: 'false on a board that does not set them' }) }),
       handler: () => ({ users: [...LINUX_USERS], supported: options.passwdCommand !== 'none' }),
     },
     {

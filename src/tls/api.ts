@@ -8,6 +8,7 @@ import { InvalidField } from '../errors';
 import type { Logger } from '../log';
 import type { CertificateChain } from './chain';
 import { installCertificate, prepareCertificate, type CertificateStore, type PreparedCertificate } from './store';
+import { CertificateView } from './views';
 
 export interface CertificatesOptions {
   readonly store: CertificateStore;
@@ -21,7 +22,7 @@ export interface CertificatesOptions {
 const oneLine = (name: string) => name.replace(/\n/g, ', ');
 
 /** What the API says of a chain. */
-function summary(chain: CertificateChain, custom: boolean) {
+function summary(chain: CertificateChain, custom: boolean): CertificateView {
   return { subject: oneLine(chain.subject), issuer: oneLine(chain.issuer), validTo: chain.validTo.toISOString(), custom, fingerprint256: chain.fingerprint256 };
 }
 
@@ -39,7 +40,7 @@ export class Certificates {
   }
 
   /** Checks and stores `pem` (certificate, intermediates, unencrypted key), then serves it; CERT_* on bad input, changing nothing. */
-  async install(pem: string): Promise<ReturnType<typeof summary>> {
+  async install(pem: string): Promise<CertificateView> {
     const chain = await installCertificate(this.options.store, pem);
     await this.reload();
     this.options.log.info(`webserver certificate replaced: ${oneLine(chain.subject)}, valid until ${chain.validTo.toISOString()}`);
@@ -52,6 +53,7 @@ export class Certificates {
         method: 'GET',
         pattern: '/certificate',
         summary: 'the webserver certificate being served: subject, issuer, validity, whether it was uploaded',
+        response: CertificateView,
         handler: async () => {
           const c = await this.current();
           return summary(c.chain, c.custom);
@@ -69,6 +71,7 @@ export class Certificates {
         pattern: '/certificate',
         summary: 'upload the webserver certificate ({"pem"}: certificate, intermediates, unencrypted key); checked (key, order, validity), applied at once',
         body: T.Object({ pem: T.String({ description: 'certificate, intermediates and unencrypted key, PEM' }) }),
+        response: CertificateView,
         handler: async ({ body }) => {
           const pem = (body as { pem?: unknown }).pem;
           if (typeof pem !== 'string') throw new InvalidField('pem', 'expected the PEM text');

@@ -10,3 +10,4 @@ export { MAX_CHAIN_BYTES, parseCertificateChain, type CertificateChain } from '.
 export { writeTlsFiles } from './files';
 export { CUSTOM_CERTIFICATE, DEFAULT_CERTIFICATE, installCertificate, prepareCertificate, type CertificateStore, type PreparedCertificate } from './store';
 export { Certificates, type CertificatesOptions } from './api';
+export type { CertificateView } from './views';

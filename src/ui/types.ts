@@ -1,141 +1,54 @@
-// The JSON the Manager's API answers, as the pages read it. The server
-// builds these views as plain records (no exported schema yet: issue 16,
-// item 3), so they are written out here once, for the whole UI; when the
-// server's schemas exist, these become imports of their types.
+// The JSON the Manager's API answers, as the pages read it: the server's own
+// answer types (each `Static` of a route's response schema, which tests check
+// every answer against), so the UI cannot drift from the server. Imported as
+// types only, so the bundle holds none of the server's code, and from the
+// subsystems' leaf `views` modules, which import nothing but src/api: the
+// UI's program (DOM, no Node) then never type-checks server code.
+import type { Static } from '../api';
+import type { Alarm as ServerAlarm } from '../alarms/view';
+import type { SettingView } from '../db/views';
+import type { UpdateState as ServerUpdateState } from '../image/views';
+import type { InstanceView } from '../instances/schema';
+import type { JobView } from '../jobs/view';
+import type { SessionView } from '../manager/views';
+import type { SeriesList } from '../monitor/views';
+import type { CrashRecord, LogTail as ServerLogTail, ServiceView } from '../services/views';
+import type { StoreList, StoreVersion as ServerStoreVersion } from '../store/views';
+import type { Status as ServerStatus } from '../supervisor/views';
+import type { CertificateView } from '../tls/views';
 import type { TraceFlag } from '../trace';
 
-export interface Session {
-  readonly csrf: string;
-  readonly mustChangePassword: boolean;
-}
+export type Session = SessionView;
 
-export type JobState = 'running' | 'succeeded' | 'failed';
+export type Job = JobView;
+export type JobState = Job['state'];
 
-/** A long job (install, restore, clean-up, update) as GET /jobs/:id answers (src/jobs JobView). */
-export interface Job {
-  readonly id: string;
-  readonly kind: string;
-  readonly target: string;
-  readonly state: JobState;
-  readonly startedAt: string;
-  readonly finishedAt: string | null;
-  readonly progress: { readonly done: number; readonly total: number | null; readonly note: string };
-  readonly message: string;
-  readonly output: readonly string[];
-}
+export type Service = ServiceView;
+export type ServiceSummary = Pick<Service, 'name' | 'state'>;
+export type Crash = CrashRecord;
+export type LogTail = ServerLogTail;
 
-export interface ServiceSummary {
-  readonly name: string;
-  readonly state: string;
-}
+/** The server names only the flags it knows (src/trace); its schema says strings. */
+export type Instance = Omit<Static<typeof InstanceView>, 'traceFlagNames'> & { readonly traceFlagNames: TraceFlag[] };
+export type ExternalDatabase = NonNullable<Instance['external']>;
 
-export interface Service extends ServiceSummary {
-  readonly version: string;
-  readonly label: string;
-  readonly pid: number | null;
-  readonly restarts: number;
-  readonly deaths: number;
-  readonly streams: number;
-  readonly reason: string | null;
-}
+export type Status = ServerStatus;
+export type Alarm = ServerAlarm;
 
-export interface Crash {
-  readonly time: string;
-  readonly signal: string | null;
-  readonly exitCode: number | null;
-  readonly uptimeMs: number;
-  readonly version: string;
-  readonly cutOff: string | null;
-  readonly lastLines: readonly string[];
-}
+export type StoreVersion = ServerStoreVersion;
+export type StoreIndex = StoreList;
+export type StoreApp = StoreList['apps'][number];
 
-export interface LogTail {
-  readonly text: string;
-  readonly size: number;
-  readonly truncated: boolean;
-}
+export type SettingSpec = SettingView;
+export type Certificate = CertificateView;
+export type UpdateState = ServerUpdateState;
+export type Series = SeriesList['series'][number];
 
-export interface ExternalDatabase {
-  readonly host: string;
-  readonly name: string;
-  readonly user: string;
-}
-
-export interface Instance {
-  readonly id: string;
-  readonly service: string;
-  readonly domain: string;
-  readonly state: string;
-  readonly path: string;
-  readonly password: string;
-  readonly database: { readonly name: string; readonly user: string; readonly sizeBytes: number | null };
-  readonly external: ExternalDatabase | null;
-  readonly maxBodyBytes: number | null;
-  readonly traceFlagNames: TraceFlag[];
-  readonly excludeFromBackup: boolean;
-}
-
-export interface Status {
-  readonly version: string;
-  readonly label: string;
-  readonly board: string;
-  readonly uptimeSeconds: number;
-  readonly memory: { readonly rss: number };
-}
-
-export interface Alarm {
-  readonly id: string;
-  readonly severity: string;
-  readonly source: string;
-  readonly code: string;
-  readonly text: string;
-  readonly raisedAt: string;
-  readonly clearedAt?: string | null;
-}
-
-export interface StoreVersion {
-  readonly build: string;
-  readonly label: string;
-}
-
-export interface StoreApp {
-  readonly id: string;
-  readonly title: string;
-  readonly manufacturer?: string;
-  readonly description?: string;
-  readonly versions: readonly StoreVersion[];
-  readonly installed: { readonly version: string; readonly label: string } | null;
-}
-
-export interface StoreIndex {
-  readonly store: string;
-  readonly arch: string;
-  readonly apps: readonly StoreApp[];
-  readonly skipped: readonly string[];
-}
-
-export interface SettingSpec {
-  readonly label: string;
-  readonly value: string;
-  readonly choices?: string[];
-}
-
-export interface Certificate {
-  readonly subject: string;
-  readonly custom: boolean;
-  readonly validTo: string;
-}
-
-export interface UpdateState {
-  readonly running: string | null;
-  readonly available: string | null;
-}
-
-export interface Series {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-}
-
+/**
+ * GET /diagnostics (src/supervisor/routes.ts DiagnosticsView): its parts are
+ * the server's types; the whole is spelled out because its schema is built
+ * from other subsystems' indexes, which are Node code.
+ */
 export interface Diagnostics {
   readonly status: Status;
   readonly node: string;
@@ -144,7 +57,7 @@ export interface Diagnostics {
   readonly alarms: { readonly active: readonly Alarm[]; readonly cleared: readonly Alarm[] };
 }
 
-/** What the event socket pushes (src/manager/events.ts); `ended` and `reconnect` are the client's own. */
+/** What the event socket pushes (src/manager/events.ts ManagerEvent); `ended` and `reconnect` are the client's own. */
 export type PushEvent =
   | { readonly type: 'hello' }
   | { readonly type: 'job'; readonly job: Job }

@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openApiDocument } from '../../src/api/openapi';
-import { backupRoutes } from '../../src/backup';
-import { settingRoutes } from '../../src/db';
-import { instanceRoutes } from '../../src/instances';
-import { jobRoutes } from '../../src/jobs';
 import { SESSION_ROUTES } from '../../src/manager/http';
-import { serviceRoutes } from '../../src/services';
 import { openApiErrors } from './lint';
+import { table as routes } from './table';
 
-// The document is made from the route tables alone: their handlers never run here, so the parts they would call are absent.
-const absent = {} as never;
-const routes = [
-  ...instanceRoutes(absent, { jobs: absent, target: absent, analyse: absent }),
-  ...settingRoutes(absent),
-  ...backupRoutes(absent, absent, '/nonexistent'),
-  ...serviceRoutes(absent, { logs: '/nonexistent', coreDumps: '/nonexistent' }, { jobs: absent, workDir: '/nonexistent', developerMode: async () => false }),
-  ...jobRoutes(absent),
-];
 const doc = openApiDocument(routes, { title: 'App Platform Manager API', version: 'test', extra: SESSION_ROUTES }) as any;
 const op = (method: string, pattern: string) => doc.paths[pattern][method];
 
@@ -57,6 +44,21 @@ describe('OpenAPI document', () => {
     assert.match(op('get', '/jobs/{id}').responses['404'].description, /NOT_FOUND/);
     assert.equal(op('get', '/jobs').responses['200'].content['application/json'].schema.properties.jobs.items.properties.state.anyOf.length, 3);
     assert.deepEqual(op('post', '/session').security, []);
+  });
+
+  it('shows a real answer schema for every JSON operation, not a bare object', () => {
+    const bare: string[] = [];
+    for (const [pattern, operations] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }> }>>)) {
+      if (pattern === '/events') continue; // a WebSocket upgrade
+      for (const [method, operation] of Object.entries(operations)) {
+        const [status, success] = Object.entries(operation.responses).find(([s]) => s.startsWith('2'))!;
+        const schema = success.content?.['application/json']?.schema;
+        if (schema && !schema.properties && !schema.allOf && !schema.anyOf) bare.push(`${method} ${pattern} ${status}`);
+      }
+    }
+    assert.deepEqual(bare, []);
+    assert.equal(op('get', '/status').responses['200'].content['application/json'].schema.properties.db.properties.port.type, 'integer');
+    assert.deepEqual(op('get', '/session').responses['200'].content['application/json'].schema.required, ['csrf', 'mustChangePassword']);
   });
 
   it('types downloads and uploads as what they are, and tags every operation', () => {

@@ -53,7 +53,7 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
     latestSchema: MIGRATIONS.at(-1)!.version,
     afterManagerRestore: async () => {},
   });
-  const api = new Api(backupRoutes(backups, new BackupSchedule({ backups, settings: store, log }), dir));
+  const api = new Api(backupRoutes(backups, new BackupSchedule({ backups, settings: store, log }), dir), { checkResponses: true });
   return {
     cluster,
     db,

@@ -13,7 +13,7 @@ function memory(): Settings {
 describe('the commandFile setting', () => {
   const setup = () => {
     const store = memory();
-    return { store, api: new Api(settingRoutes(store, BACKUP_SETTINGS)) };
+    return { store, api: new Api(settingRoutes(store, BACKUP_SETTINGS), { checkResponses: true }) };
   };
 
   it('is listed with the general settings, empty by default', async () => {

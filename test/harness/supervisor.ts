@@ -57,7 +57,8 @@ export function runAp(args: readonly string[], env: Record<string, string> = {})
   const child = spawn(process.execPath, [BUNDLE, ...args], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
+    // Every answer of the admin API is checked against its route's schema (src/api): a mismatch fails the test with a 500.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', AP_CHECK_RESPONSES: '1', ...env },
   });
   const output = new Collector();
   child.stdout!.setEncoding('utf8').on('data', (c: string) => output.push(c));
@@ -93,7 +94,7 @@ export function runApSync(args: readonly string[], env: Record<string, string> =
     cwd: REPO,
     encoding: 'utf8',
     input,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', AP_CHECK_RESPONSES: '1', ...env },
     timeout: 60_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };

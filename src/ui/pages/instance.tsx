@@ -87,7 +87,7 @@ export function InstancePage({ id }: { id: string }) {
           Stop
         </button>
         <CleanupButton id={id} database={instance.external?.name ?? instance.database.name} />
-        <BackupDownload id={id} estimate={instance.database.sizeBytes} />
+        <BackupDownload id={id} estimate={instance.database.sizeBytes ?? null} />
       </div>
       <ErrorText error={error ?? loadError} />
       <InstanceEdit instance={instance} onSaved={() => void reload().then(refresh)} />

@@ -1,0 +1,15 @@
+// An alarm as the API and the event socket show it: the schema and its type,
+// one declaration (a leaf module: the Manager UI imports the type).
+import { T, type Static } from '../api';
+
+export const AlarmView = T.Object({
+  id: T.Integer(),
+  source: T.String({ description: 'who raises it, e.g. "disk", "service:echo", "backup:app@example.com", "tls"' }),
+  code: T.String({ description: 'stable, e.g. DISK_FULL, CRASH_LOOP, BACKUP_FAILED, CERT_EXPIRING' }),
+  severity: T.Union([T.Literal('critical'), T.Literal('major'), T.Literal('minor'), T.Literal('warning')]),
+  text: T.String(),
+  raisedAt: T.String({ format: 'date-time' }),
+  clearedAt: T.Union([T.String({ format: 'date-time' }), T.Null()]),
+});
+export type Alarm = Readonly<Static<typeof AlarmView>>;
+export type Severity = Alarm['severity'];
