@@ -11,8 +11,8 @@ import { JsonStateFile } from '../fsutil';
 
 export { EventsForwarder } from './events';
 
-export { AlarmView, type Alarm, type Severity } from './view';
-import type { Alarm, Severity } from './view';
+export { AlarmView, type Alarm, type Severity } from './views';
+import type { Alarm, Severity } from './views';
 
 export interface AlarmEvent {
   readonly type: 'raised' | 'cleared';

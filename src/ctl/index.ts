@@ -10,6 +10,7 @@ import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { readNewPassword } from './prompt';
 import { layout } from '../paths';
+import type { Status } from '../supervisor';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
 import { formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
@@ -245,7 +246,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
       print(await call('GET', '/status'), formatStatus);
       return 0;
     case 'debug gc':
-      print(await call('POST', '/debug/gc', {}), (m: SupervisorStatus['memory']) => `after a full GC: ${mb(m.rss)} RSS, ${mb(m.heapUsed)} heap in use`);
+      print(await call('POST', '/debug/gc', {}), (m: Status['memory']) => `after a full GC: ${mb(m.rss)} RSS, ${mb(m.heapUsed)} heap in use`);
       return 0;
     case 'service list':
       print((await call<{ services: unknown[] }>('GET', '/services')).services, formatServices);
@@ -274,28 +275,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
   throw new UsageError(`unknown ctl command "${words.join(' ')}"\n\n${ctlGroupHelp(command) ?? CTL_USAGE}`);
 }
 
-/** What GET /status answers (`ap ctl status --json`). */
-export interface SupervisorStatus {
-  state: 'starting' | 'running' | 'stopping';
-  pid: number;
-  version: string;
-  label: string;
-  board: string;
-  root: string;
-  startedAt: string;
-  uptimeSeconds: number;
-  /** The apps' ports (port, httpsPort) and the Manager's own (managerPort, managerHttpsPort). */
-  http: { host: string; port: number | null; httpsPort: number | null; managerPort: number | null; managerHttpsPort: number | null };
-  /** state and the rest: absent while the database is being opened. */
-  db: { mode: string; socketDir: string; port: number; schemaVersion: number | null; state?: string; downSince?: string | null; restarts?: number; pid?: number | null; reason?: string | null };
-  /** The reserve file: present, created, disabled or no-space. */
-  reserve: string | null;
-  services: { name: string; state: string; [key: string]: unknown }[];
-  /** process.memoryUsage() of the supervisor, in bytes. */
-  memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
-}
-
-function formatStatus(s: SupervisorStatus): string {
+function formatStatus(s: Status): string {
   return [
     `state:    ${s.state} (pid ${s.pid}, up ${s.uptimeSeconds} s)`,
     `version:  ${s.version} (build ${s.label})`,

@@ -2,6 +2,8 @@
 // Flags become the request body; a password given as "-" is read from stdin,
 // so it need not appear in the process list.
 import { UsageError } from '../errors';
+import type { InstanceView } from '../instances';
+import type { JobView } from '../jobs';
 import { parseBytes } from '../config';
 import { INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from '../cli';
 
@@ -110,23 +112,7 @@ function traceFlags(value: string): number | string[] {
   return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
-interface View {
-  id: string;
-  service: string;
-  path: string;
-  password: string;
-  state: string;
-  wanted: string;
-  phase: string;
-  database: { name: string; user: string; sizeBytes?: number | null };
-  external: { host: string; name: string; user: string } | null;
-  traceFlags: number;
-  traceFlagNames: string[];
-  excludeFromBackup: boolean;
-  maxBodyBytes: number | null;
-}
-
-export function formatInstanceList(result: { instances: View[] }): string {
+export function formatInstanceList(result: { instances: InstanceView[] }): string {
   if (result.instances.length === 0) return 'no instances';
   const rows = result.instances.map((i) => [i.id, i.service, i.state, i.path, size(i.database.sizeBytes)]);
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['INSTANCE', 'SERVICE', 'STATE', 'PATH'][c]!.length));
@@ -134,7 +120,7 @@ export function formatInstanceList(result: { instances: View[] }): string {
   return [line(['INSTANCE', 'SERVICE', 'STATE', 'PATH', 'DATABASE']), ...rows.map(line)].join('\n');
 }
 
-export function formatInstance(i: View): string {
+export function formatInstance(i: InstanceView): string {
   return [
     `instance:   ${i.id} (${i.service})`,
     `state:      ${i.state}${i.phase === 'ready' ? ` (wanted: ${i.wanted})` : ''}`,
@@ -151,13 +137,6 @@ export function formatInstance(i: View): string {
 function size(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return '-';
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
-}
-
-interface JobView {
-  id: string;
-  state: string;
-  message: string;
-  progress: { done: number; note: string };
 }
 
 export function formatJob(job: JobView & { note?: string }): string {

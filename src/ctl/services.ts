@@ -2,6 +2,8 @@
 // `diagnostics`: the rest of what the Manager does for services and the box,
 // as admin API calls (one table serves both), formatted for people.
 import { UsageError } from '../errors';
+import type { CrashRecord, ServiceView } from '../services';
+import type { StoreList } from '../store';
 
 export interface Call {
   readonly method: string;
@@ -19,27 +21,6 @@ export function serviceCalls(sub: string | undefined, name: string | undefined, 
   if (sub === 'show') return [{ method: 'GET', path: svc(name) }, { method: 'GET', path: `${svc(name)}/crashes` }];
   if (sub === 'restart') return [{ method: 'POST', path: `${svc(name)}/restart`, body: {} }];
   return [{ method: 'GET', path: `${svc(name)}/log/tail`, query: flags.bytes === undefined ? {} : { bytes: flags.bytes } }];
-}
-
-export interface ServiceView {
-  name: string;
-  version: string;
-  label: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  deaths: number;
-  reason: string | null;
-  streams: number;
-}
-
-export interface CrashRecord {
-  time: string;
-  version: string;
-  uptimeMs: number;
-  exitCode: number | null;
-  signal: string | null;
-  lastLines: string[];
 }
 
 export function formatService(s: ServiceView & { crashes?: CrashRecord[] }): string {
@@ -72,14 +53,7 @@ export function storeCall(sub: string | undefined, id: string | undefined, flags
   throw new UsageError('ap ctl store list | ap ctl store install <app id> [--build N] [--no-wait]');
 }
 
-export interface StoreListView {
-  store: string;
-  arch: string;
-  apps: { id: string; title: string; manufacturer: string; versions: { id: string; build: string; label: string }[]; installed: { version: string; label: string } | null }[];
-  skipped: string[];
-}
-
-export function formatStoreList(r: StoreListView): string {
+export function formatStoreList(r: StoreList): string {
   if (r.apps.length === 0) return `the App Store at ${r.store} offers no apps${r.skipped.length ? ` (unusable entries: ${r.skipped.join(', ')})` : ''}`;
   const lines = r.apps.map((a) => {
     const newest = a.versions[0]!;

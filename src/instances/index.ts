@@ -468,4 +468,5 @@ async function connectExternal(e: ExternalDb): Promise<void> {
   }
 }
 export { instanceRoutes } from './api';
+export type { InstanceView } from './schema';
 export { NightlyAnalyse } from './maintenance';

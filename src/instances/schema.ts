@@ -70,6 +70,8 @@ export const InstanceView = T.Object({
   state: T.String({ description: 'running, stopped, waiting for its service, …' }),
 });
 
+export type InstanceView = Static<typeof InstanceView>;
+
 export const InstanceList = T.Object({ instances: T.Array(InstanceView) });
 export const Deleted = T.Object({ deleted: T.String(), databaseDropped: T.Boolean() });
 export const Changed = T.Object({ changed: T.String() });

@@ -9,9 +9,9 @@ import { T, type ApiRoute } from '../api';
 import { ApError, describe } from '../errors';
 import { JsonStateFile } from '../fsutil';
 import type { Logger } from '../log';
-import { JobView, type JobState } from './view';
+import { JobView, type JobState } from './views';
 
-export { JobView, type JobState } from './view';
+export { JobView, type JobState } from './views';
 
 export interface JobControl {
   /** Aborted when the supervisor stops: end what the job started (children, connections) and throw. */

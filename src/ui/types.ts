@@ -5,11 +5,11 @@
 // subsystems' leaf `views` modules, which import nothing but src/api: the
 // UI's program (DOM, no Node) then never type-checks server code.
 import type { Static } from '../api';
-import type { Alarm as ServerAlarm } from '../alarms/view';
+import type { Alarm as ServerAlarm } from '../alarms/views';
 import type { SettingView } from '../db/views';
 import type { UpdateState as ServerUpdateState } from '../image/views';
 import type { InstanceView } from '../instances/schema';
-import type { JobView } from '../jobs/view';
+import type { JobView } from '../jobs/views';
 import type { SessionView } from '../manager/views';
 import type { SeriesList } from '../monitor/views';
 import type { CrashRecord, LogTail as ServerLogTail, ServiceView } from '../services/views';
