@@ -14,11 +14,12 @@ import { chmod, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { objectBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
-import { loadTrustedKeys, verifyWithAny } from '../image';
+import { BuildNumber, fileDigest, loadTrustedKeys, parseSigned, SignedFormat, verifyWithAny } from '../image';
 import { JobView, type JobControl, type Jobs } from '../jobs';
 import { readManifest, type Manifest } from '../services';
 import { checkServiceName, isServiceName } from '../names';
 import { fetchLimited, fetchStream } from '../net';
+import type { Static } from '../schema';
 
 /** The largest index and manifest read, and the largest package. */
 const MAX_INDEX = 4 * 1024 * 1024;
@@ -46,26 +47,27 @@ export interface StoreApp {
   readonly versions: readonly StoreVersion[];
 }
 
-export interface PackageFile {
-  readonly path: string;
-  readonly size: number;
-  readonly sha256: string;
-  readonly executable: boolean;
-}
-
-export interface PackageManifest {
-  readonly format: 1;
-  readonly name: string;
-  readonly version: string;
-  readonly build: string;
-  /** arm, arm64, x86_64, or any (no native code). */
-  readonly arch: string;
-  readonly files: readonly PackageFile[];
-}
-
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const BUILD = /^\d{1,12}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._+@-]{0,127}$/;
+
+const PackageFile = T.Object({
+  path: T.String({ maxLength: 1024 }),
+  ...fileDigest(0, Number.MAX_SAFE_INTEGER),
+  executable: T.Optional(T.Boolean()),
+});
+export type PackageFile = Readonly<Required<Static<typeof PackageFile>>>;
+
+/** manifest.json of an App Store package: the signed part of it (image manifests share its format, build number and file digests). */
+export const PackageManifest = T.Object({
+  ...SignedFormat,
+  name: T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', errorMessage: 'must name a valid service' }),
+  version: T.String({ minLength: 1, maxLength: 50, errorMessage: 'must be a version' }),
+  build: BuildNumber,
+  /** arm, arm64, x86_64, or any (no native code). */
+  arch: T.Union([T.Literal('arm'), T.Literal('arm64'), T.Literal('x86_64'), T.Literal('any')], { errorMessage: 'must name an architecture (arm, arm64, x86_64 or any)' }),
+  files: T.Array(PackageFile, { minItems: 1, maxItems: MAX_FILES, errorMessage: `must list 1 to ${MAX_FILES} files` }),
+});
+export type PackageManifest = Omit<Static<typeof PackageManifest>, 'files'> & { readonly files: readonly PackageFile[] };
 
 function bad(message: string): never {
   throw new ApError('BAD_PACKAGE', message);
@@ -106,35 +108,22 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
 
 /** Parses and checks a package manifest's bytes; BAD_PACKAGE naming what is wrong. */
 export function parsePackageManifest(bytes: Uint8Array): PackageManifest {
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    bad('the package manifest is not JSON');
-  }
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('the package manifest is not an object');
-  if (m.format !== 1) bad(`package manifest format ${String(m.format)} is not one this supervisor reads`);
-  if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('the package manifest names no valid service');
+  const fileName = (f: unknown, i: number) => {
+    const path = (f as { path?: unknown } | null)?.path;
+    return typeof path === 'string' ? `package file ${path}` : `package file ${i}`;
+  };
+  const m = parseSigned(bytes, PackageManifest, 'the package manifest', bad, fileName);
   checkServiceName(m.name);
-  if (typeof m.version !== 'string' || m.version.length === 0 || m.version.length > 50) bad('the package manifest has no version');
-  if (typeof m.build !== 'string' || !BUILD.test(m.build)) bad('the package manifest build must be a build number');
-  if (typeof m.arch !== 'string' || !['arm', 'arm64', 'x86_64', 'any'].includes(m.arch)) bad('the package manifest names no architecture (arm, arm64, x86_64 or any)');
-  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_FILES) bad(`the package manifest must list 1 to ${MAX_FILES} files`);
   const seen = new Set<string>();
   let total = 0;
-  const files = (m.files as unknown[]).map((f, i) => {
-    const file = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
+  const files = m.files.map((file) => {
     const path = file.path;
     // Relative, plain segments: nothing can land outside the package's folder.
-    if (typeof path !== 'string' || path.length > 1024 || !path.split('/').every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) {
-      bad(`package file ${i}: ${JSON.stringify(path)} is not a plain relative path`);
-    }
+    if (!path.split('/').every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) bad(`package file ${JSON.stringify(path)} is not a plain relative path`);
     if (seen.has(path)) bad(`package file ${path} is listed twice`);
     seen.add(path);
-    if (!Number.isSafeInteger(file.size) || (file.size as number) < 0) bad(`package file ${path}: bad size`);
-    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) bad(`package file ${path}: bad sha256`);
-    total += file.size as number;
-    return { path, size: file.size as number, sha256: file.sha256, executable: file.executable === true };
+    total += file.size;
+    return { path, size: file.size, sha256: file.sha256, executable: file.executable === true };
   });
   // A file and a folder of the same name cannot both be.
   for (const path of seen) {

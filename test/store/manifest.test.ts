@@ -37,6 +37,20 @@ describe('package manifest', () => {
     ];
     for (const [bytes, reason] of cases) assert.throws(() => parsePackageManifest(bytes), reason);
   });
+
+  it('names the field of a wrong type or a missing one, and the file it belongs to', () => {
+    const cases: [Buffer, RegExp][] = [
+      [manifest([file('app.json')], { version: 3 }), /^the package manifest: "version" must be a version$/],
+      [manifest([file('app.json')], { build: 100001 }), /^the package manifest: "build" must be a build number$/],
+      [manifest([file('app.json')], { arch: undefined }), /^the package manifest: "arch" must name an architecture/],
+      [manifest([file('app.json')], { name: undefined }), /^the package manifest: "name" must name a valid service$/],
+      [manifest([file('app.json'), { path: 'main.js', sha256: sha }]), /^package file main\.js: bad size$/],
+      [manifest([file('app.json'), { ...file('bin/x'), executable: 'yes' }]), /^package file bin\/x: "executable" must be a boolean$/],
+      [manifest([file('app.json'), file(7)]), /^package file 1: "path" must be a string$/],
+      [manifest('app.json'), /^the package manifest: "files" must list 1 to 10000 files$/],
+    ];
+    for (const [bytes, reason] of cases) assert.throws(() => parsePackageManifest(bytes), (err: { code?: string; message: string }) => err.code === 'BAD_PACKAGE' && reason.test(err.message), String(reason));
+  });
 });
 
 describe('store index', () => {
