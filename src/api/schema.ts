@@ -1,4 +1,4 @@
 // The API's schemas come from the leaf src/schema, which app.json, the config
 // file, manifests and backups use too; re-exported so the API's modules keep
 // their imports.
-export { asSentence, check, Flag, problem, T, type Static, type TSchema } from '../schema';
+export { asSentence, check, fits, Flag, problem, T, type Static, type TSchema } from '../schema';

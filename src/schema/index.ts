@@ -30,6 +30,7 @@ export const T = {
   Record: Tb.Record,
   String: Tb.String,
   Union: Tb.Union,
+  Unknown: Tb.Unknown,
 } as const;
 
 /** A boolean query flag as sent: true/false, 1/0, or empty (present = true). */
@@ -41,6 +42,11 @@ export function problem(schema: TSchema, value: unknown): { readonly field: stri
   const first = Errors(schema, value).First();
   if (!first) return { field: '', reason: 'invalid' };
   return { field: first.path === '' ? '' : first.path.slice(1).split('/').map(unescape).join('.'), reason: reason(first.message, first.schema) };
+}
+
+/** Whether `value` fits `schema` (for inputs whose bad parts are left out rather than refused). */
+export function fits<S extends TSchema>(schema: S, value: unknown): value is Static<S> {
+  return Check(schema, value);
 }
 
 /** Checks `value` against `schema`; the first problem is an INVALID_FIELD naming the field (`where` when it is the whole value). */

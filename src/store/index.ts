@@ -19,7 +19,7 @@ import { JobView, type JobControl, type Jobs } from '../jobs';
 import { readManifest, type Manifest } from '../services';
 import { checkServiceName, isServiceName } from '../names';
 import { fetchLimited, fetchStream } from '../net';
-import type { Static } from '../schema';
+import { fits, type Static } from '../schema';
 
 /** The largest index and manifest read, and the largest package. */
 const MAX_INDEX = 4 * 1024 * 1024;
@@ -27,25 +27,33 @@ const MAX_MANIFEST = 1024 * 1024;
 export const MAX_PACKAGE = 512 * 1024 * 1024;
 const MAX_FILES = 10_000;
 
-export interface StoreVersion {
+/** One build of an app in the index. */
+const IndexVersion = T.Object({
   /** The version as people read it, e.g. "1.2.0" or "13r3". */
-  readonly id: string;
+  id: T.Optional(T.String()),
   /** The build number: the package's folder in the store. */
-  readonly build: string;
-  readonly label: string;
-}
+  build: BuildNumber,
+  label: T.Optional(T.String()),
+});
+export type StoreVersion = Readonly<Required<Static<typeof IndexVersion>>>;
 
-export interface StoreApp {
-  readonly id: string;
+/** An app in the vendor's apps.json; fields it does not use (a vendor's index has more) are let through. */
+const IndexEntry = T.Object({
+  id: T.String({ minLength: 1 }),
   /** The service's name: its folder in the store and on the box (/apps/<folder>). */
-  readonly folder: string;
-  readonly binary: string;
-  readonly title: string;
-  readonly manufacturer: string;
-  readonly description: string;
+  folder: T.String(),
+  binary: T.Optional(T.String()),
+  title: T.Optional(T.String()),
+  manufacturer: T.Optional(T.String()),
+  description: T.Optional(T.String()),
+  // Each checked on its own: a bad version is left out, not the app.
+  versions: T.Array(T.Unknown()),
+});
+
+export type StoreApp = Readonly<Required<Omit<Static<typeof IndexEntry>, 'versions'>>> & {
   /** Newest build first. */
   readonly versions: readonly StoreVersion[];
-}
+};
 
 const BUILD = /^\d{1,12}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._+@-]{0,127}$/;
@@ -73,12 +81,11 @@ function bad(message: string): never {
   throw new ApError('BAD_PACKAGE', message);
 }
 
-const text = (value: unknown, max = 200): string => (typeof value === 'string' ? value.slice(0, max) : '');
-
 /**
  * The apps of an apps.json (an array, or {apps: [...]}). An entry that is not
- * usable (no id, a folder that cannot be a service name, no valid version) is
- * left out and named in `skipped`: one bad entry must not hide the store.
+ * usable (not an IndexEntry, a folder that cannot be a service name, no valid
+ * version) is left out and named in `skipped`, and so is a version that is not
+ * an IndexVersion: one bad entry must not hide the store.
  */
 export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] } {
   const list = Array.isArray(raw) ? raw : Array.isArray((raw as { apps?: unknown })?.apps) ? (raw as { apps: unknown[] }).apps : null;
@@ -87,21 +94,28 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
   const skipped: string[] = [];
   const seen = new Set<string>();
   for (const [i, entry] of list.entries()) {
-    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-    const id = text(e.id, 100);
-    const folder = text(e.folder, 100);
-    const versions = (Array.isArray(e.versions) ? e.versions : [])
-      .map((v: unknown) => v as Record<string, unknown>)
-      .filter((v) => typeof v === 'object' && v !== null && typeof v.build === 'string' && BUILD.test(v.build))
-      .map((v) => ({ id: text(v.id, 50) || String(v.build), build: String(v.build), label: text(v.label, 100) || text(v.id, 50) || String(v.build) }))
+    const e = fits(IndexEntry, entry) ? entry : null;
+    const versions = (e?.versions ?? [])
+      .filter((v) => fits(IndexVersion, v))
+      .map(({ id, build, label }) => ({ id: (id || build).slice(0, 50), build, label: (label || id || build).slice(0, 100) }))
       .sort((a, b) => Number(b.build) - Number(a.build));
     // A folder that cannot be a service (bad syntax, or a reserved name such as root or postgres) is skipped.
-    if (!id || !isServiceName(folder) || versions.length === 0 || seen.has(id)) {
-      skipped.push(id || `entry ${i}`);
+    if (!e || !isServiceName(e.folder) || versions.length === 0 || seen.has(e.id)) {
+      const id = (entry as { id?: unknown } | null)?.id;
+      skipped.push(typeof id === 'string' && id ? id.slice(0, 100) : `entry ${i}`);
       continue;
     }
-    seen.add(id);
-    apps.push({ id, folder, binary: text(e.binary, 100) || folder, title: text(e.title) || id, manufacturer: text(e.manufacturer), description: text(e.description, 2000), versions });
+    seen.add(e.id);
+    const id = e.id.slice(0, 100);
+    apps.push({
+      id,
+      folder: e.folder,
+      binary: e.binary?.slice(0, 100) || e.folder,
+      title: e.title?.slice(0, 200) || id,
+      manufacturer: e.manufacturer?.slice(0, 200) ?? '',
+      description: e.description?.slice(0, 2000) ?? '',
+      versions,
+    });
   }
   return { apps, skipped };
 }

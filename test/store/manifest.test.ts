@@ -70,6 +70,22 @@ describe('store index', () => {
     assert.throws(() => parseIndex({ nope: 1 }), { code: 'BAD_STORE' });
   });
 
+  it('leaves out an entry or a version with a field of the wrong type, keeping the rest of the store', () => {
+    const versions = [{ id: '1.0', build: '7', label: 'seven' }];
+    const { apps, skipped } = parseIndex([
+      { id: 'good', folder: 'good', title: 'Good', manufacturer: 'M', description: 'D', binary: 'bin', versions, vendorField: { any: 1 } },
+      { id: 'typed', folder: 'typed', title: 5, versions },
+      { id: 'flat', folder: 'flat', versions: 'x' },
+      { id: 7, folder: 'seven', versions },
+      { id: 'some', folder: 'some', versions: [{ id: 2, build: '2' }, 'x', { build: 3 }, { build: '1', label: 'one' }] },
+    ]);
+    assert.deepEqual(apps, [
+      { id: 'good', folder: 'good', binary: 'bin', title: 'Good', manufacturer: 'M', description: 'D', versions: [{ id: '1.0', build: '7', label: 'seven' }] },
+      { id: 'some', folder: 'some', binary: 'some', title: 'some', manufacturer: '', description: '', versions: [{ id: '1', build: '1', label: 'one' }] },
+    ]);
+    assert.deepEqual(skipped, ['typed', 'flat', 'entry 3']);
+  });
+
   it("names this box's architecture as the store does", () => {
     assert.equal(storeArch('arm64'), 'arm64');
     assert.equal(storeArch('any', 'x64'), 'x86_64');
