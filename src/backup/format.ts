@@ -15,42 +15,50 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ApError } from '../errors';
+import { InstanceRecord } from '../instances';
+import { asSentence, problem, T, type Static } from '../schema';
 
 export const MAGIC = Buffer.from('APBACKUP1\n', 'latin1');
 export const TRAILER_MAGIC = Buffer.from('APBKEND1', 'latin1');
 export const TRAILER_SIZE = TRAILER_MAGIC.length + 8 + 32;
 const MAX_HEADER = 1024 * 1024;
 
-/** What an instance backup says of its instance (no database password: a restore makes a new one). */
-export interface InstanceMeta {
-  readonly service: string;
-  readonly serviceVersion: string | null;
-  /** The app's label (build), e.g. 130004. */
-  readonly serviceLabel: string | null;
-  readonly name: string;
-  readonly domain: string;
-  readonly path: string;
-  readonly password: string;
-  readonly dbName: string;
-  readonly dbUser: string;
-  readonly traceFlags: number;
-  readonly excludeFromBackup: boolean;
-  readonly maxBodyBytes: number | null;
-  /** Set when the dump was taken from an external database host. */
-  readonly external: { readonly host: string; readonly name: string } | null;
-}
+// The instance's own fields, as its record declares them.
+const { service, name, domain, path, password, dbName, dbUser, traceFlags, excludeFromBackup, maxBodyBytes } = InstanceRecord.properties;
 
-export interface BackupMeta {
-  readonly format: 1;
-  readonly kind: 'instance' | 'manager';
-  readonly createdAt: string;
-  readonly supervisor: { readonly version: string; readonly label: string };
+/** What an instance backup says of its instance (no database password: a restore makes a new one). */
+const InstanceMeta = T.Object({
+  service,
+  serviceVersion: T.Union([T.String(), T.Null()]),
+  /** The app's label (build), e.g. 130004. */
+  serviceLabel: T.Union([T.String(), T.Null()]),
+  name,
+  domain,
+  path,
+  password,
+  dbName,
+  dbUser,
+  traceFlags,
+  excludeFromBackup,
+  maxBodyBytes,
+  /** Set when the dump was taken from an external database host. */
+  external: T.Union([T.Object({ host: T.String(), name: T.String() }), T.Null()]),
+});
+export type InstanceMeta = Readonly<Static<typeof InstanceMeta>>;
+
+/** The header of a backup file. Fields a newer supervisor adds are let through: a reader takes what it knows. */
+const BackupMeta = T.Object({
+  format: T.Literal(1),
+  kind: T.Union([T.Literal('instance'), T.Literal('manager')]),
+  createdAt: T.String(),
+  supervisor: T.Object({ version: T.String(), label: T.String() }),
   /** The pg_dump that wrote it (pg_dump --version). */
-  readonly pgDump: string;
-  readonly instance?: InstanceMeta;
+  pgDump: T.String(),
+  instance: T.Optional(InstanceMeta),
   /** Manager backups: the schema version of the manager database. */
-  readonly schemaVersion?: number;
-}
+  schemaVersion: T.Optional(T.Integer()),
+});
+export type BackupMeta = Readonly<Static<typeof BackupMeta>>;
 
 /** The stream of a backup file: header, the dump as it comes, trailer. */
 export async function* backupFile(meta: BackupMeta, dump: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -217,13 +225,11 @@ export async function peekHeader(body: AsyncIterable<Buffer>): Promise<{ meta: B
 }
 
 function checkMeta(meta: BackupMeta, path: string): void {
-  if (typeof meta !== 'object' || meta === null) refuse(`${path}: the header is not an object`);
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) refuse(`${path}: the header is not an object`);
   if (meta.format !== 1) refuse(`${path}: backup format ${String(meta.format)} is not one this supervisor reads`);
   if (meta.kind !== 'instance' && meta.kind !== 'manager') refuse(`${path}: unknown backup kind ${String(meta.kind)}`);
-  if (meta.kind === 'instance') {
-    const i = meta.instance as unknown as Record<string, unknown> | undefined;
-    const strings = ['service', 'name', 'domain', 'path', 'password', 'dbName', 'dbUser'];
-    if (!i || strings.some((k) => typeof i[k] !== 'string') || typeof i.traceFlags !== 'number') refuse(`${path}: the instance description is incomplete`);
-  }
-  if (meta.kind === 'manager' && typeof meta.schemaVersion !== 'number') refuse(`${path}: the manager backup has no schema version`);
+  if (meta.kind === 'instance' && meta.instance === undefined) refuse(`${path}: the instance backup does not describe its instance`);
+  if (meta.kind === 'manager' && meta.schemaVersion === undefined) refuse(`${path}: the manager backup has no schema version`);
+  const found = problem(BackupMeta, meta);
+  if (found) refuse(`${path}: the header's "${found.field}" ${asSentence(found.reason)}`);
 }

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors';
+import { InstanceRecord, type Instance } from '../instances';
 import { checkDomain, checkName, checkPassword, checkPath, checkService } from '../names';
+import { asSentence, problem, T, type Static, type TSchema } from '../schema';
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 
@@ -101,17 +103,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
 }
 
-export interface InstanceConfig {
-  readonly service: string;
-  readonly name: string;
-  readonly domain: string;
-  /** Webserver path, default /<domain>/<name>. */
-  readonly path: string;
-  readonly password: string;
-  readonly maxBodyBytes: number | null;
-  /** The vendor's trace-flag bitmask (App | App WebSocket unless set). */
-  readonly traceFlags: number;
-}
+/** An instance the config file declares: the instance record's fields it may set, defaults filled in. */
+export type InstanceConfig = Pick<Instance, 'service' | 'name' | 'domain' | 'path' | 'password' | 'maxBodyBytes' | 'traceFlags'>;
 
 /** What the parser reads from: flags already split into name → value. */
 export interface ConfigSources {
@@ -180,6 +173,46 @@ export const OPTIONS: readonly Option[] = [
 ];
 
 const FILE_KEYS = new Set(OPTIONS.flatMap((o) => (o.file ? [o.file] : [])));
+
+const { service, name, domain, path, password } = InstanceRecord.properties;
+
+/** An instance the config file declares: the instance record's identity, with a size and trace flags as people write them. */
+const DeclaredInstance = T.Object(
+  {
+    service,
+    name,
+    domain,
+    path: T.Optional(path),
+    password,
+    maxBodySize: T.Optional(T.Union([T.String(), T.Number()], { errorMessage: 'must be a size such as 10M' })),
+    traceFlags: T.Optional(T.Union([T.Number(), T.Array(T.String())], { errorMessage: 'must be a number or a list of flag names' })),
+  },
+  { additionalProperties: false },
+);
+type DeclaredInstance = Static<typeof DeclaredInstance>;
+
+const Setting = T.Union([T.String(), T.Number(), T.Boolean()], { errorMessage: 'must be a string, a number or a boolean' });
+
+/** The settings a file may hold, as nested objects: built from OPTIONS, where each is declared once with its flag and variable. */
+function settingsSchema(keys: readonly string[], prefix = ''): Record<string, TSchema> {
+  const sections = new Map<string, string[]>();
+  const out: Record<string, TSchema> = {};
+  for (const key of keys) {
+    const [head, ...rest] = key.split('.');
+    if (rest.length === 0) out[head!] = T.Optional(Setting);
+    else sections.set(head!, [...(sections.get(head!) ?? []), rest.join('.')]);
+  }
+  for (const [head, inner] of sections) {
+    out[head] = T.Optional(T.Object(settingsSchema(inner, `${prefix}${head}.`), { additionalProperties: false, errorMessage: `must be an object of settings (${inner.map((k) => `${prefix}${head}.${k}`).join(', ')})` }));
+  }
+  return out;
+}
+
+/** The config file (`--config`, default etc/ap.json): settings, and the instances it declares. */
+export const ConfigFile = T.Object(
+  { ...settingsSchema([...FILE_KEYS]), instances: T.Optional(T.Array(DeclaredInstance, { errorMessage: 'must be an array' })) },
+  { additionalProperties: false, errorMessage: 'must hold a JSON object' },
+);
 
 /** Parses and validates the configuration; throws UsageError on any bad input. */
 export function loadConfig(sources: ConfigSources): Config {
@@ -300,8 +333,8 @@ function checkPortsDiffer(http: Config['http']): void {
 
 interface ConfigFile {
   readonly values: Map<string, string>;
-  /** The raw "instances" array, validated by parseInstances. */
-  readonly instances: unknown;
+  /** The declared instances, of the right types; parseInstances applies the model's rules. */
+  readonly instances: readonly DeclaredInstance[];
 }
 
 function readConfigFile(path: string, required: boolean): ConfigFile | null {
@@ -318,46 +351,45 @@ function readConfigFile(path: string, required: boolean): ConfigFile | null {
   } catch (err) {
     throw new UsageError(`config file ${path} is not valid JSON: ${(err as Error).message}`, 'BAD_CONFIG_FILE');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new UsageError(`config file ${path} must hold a JSON object`, 'BAD_CONFIG_FILE');
-  }
+  const found = problem(ConfigFile, parsed);
+  if (found) throw new UsageError(`config file ${path}${fileProblem(found.field, found.reason)}`, 'BAD_CONFIG_FILE');
+  const file = parsed as { readonly instances?: readonly DeclaredInstance[] } & Record<string, unknown>;
   const values = new Map<string, string>();
   const walk = (object: Record<string, unknown>, prefix: string): void => {
     for (const [key, value] of Object.entries(object)) {
       const name = prefix + key;
       if (name === 'instances') continue;
-      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-        walk(value as Record<string, unknown>, `${name}.`);
-      } else if (!FILE_KEYS.has(name)) {
-        throw new UsageError(`config file ${path}: unknown setting "${name}" (known: ${[...FILE_KEYS].join(', ')})`, 'BAD_CONFIG_FILE');
-      } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-        values.set(name, String(value));
-      } else {
-        throw new UsageError(`config file ${path}: "${name}" must be a string, a number or a boolean`, 'BAD_CONFIG_FILE');
-      }
+      if (typeof value === 'object' && value !== null) walk(value as Record<string, unknown>, `${name}.`);
+      else values.set(name, String(value));
     }
   };
-  walk(parsed as Record<string, unknown>, '');
-  return { values, instances: (parsed as Record<string, unknown>).instances };
+  walk(file, '');
+  return { values, instances: file.instances ?? [] };
 }
 
+/** A problem of the file in the words of the old hand checks: settings by their dotted names, instances as instances[i].field. */
+function fileProblem(field: string, reason: string): string {
+  if (field === '') return ` ${reason}`;
+  const parts = field.split('.');
+  if (parts[0] === 'instances' && parts.length > 1) {
+    const at = `instances[${parts[1]}]`;
+    if (parts.length === 2) return `: ${at} ${asSentence(reason)}`;
+    const key = parts.slice(2).join('.');
+    return reason === 'unknown field' ? `: ${at}: unknown field "${key}"` : `: ${at}.${key} ${asSentence(reason)}`;
+  }
+  if (reason === 'unknown field') return `: unknown setting "${field}" (known: ${[...FILE_KEYS].join(', ')})`;
+  return `: "${field}" ${asSentence(reason)}`;
+}
 
-/** Validates the config file's "instances": [{service, name, domain, path?, password, maxBodySize?}]. */
-function parseInstances(raw: unknown, file: string): InstanceConfig[] {
-  if (raw === undefined) return [];
+/** The config file's instances (their types already checked): each by the instance model's rules, no name or path twice. */
+function parseInstances(declared: readonly DeclaredInstance[], file: string): InstanceConfig[] {
   const fail = (message: string): never => {
     throw new UsageError(`config file ${file}: ${message}`, 'BAD_CONFIG_FILE');
   };
-  if (!Array.isArray(raw)) fail('"instances" must be an array');
   const seen = new Set<string>();
   const paths = new Set<string>();
-  return (raw as unknown[]).map((entry, i) => {
+  return declared.map((e, i) => {
     const at = `instances[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`${at} must be an object`);
-    const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e)) {
-      if (!['service', 'name', 'domain', 'path', 'password', 'maxBodySize', 'traceFlags'].includes(key)) fail(`${at}: unknown field "${key}"`);
-    }
     // The instance model's own rules, so a declared instance is valid exactly when one made through the API would be.
     let path: string;
     try {
@@ -376,22 +408,18 @@ function parseInstances(raw: unknown, file: string): InstanceConfig[] {
     paths.add(path);
     let maxBodyBytes: number | null = null;
     if (e.maxBodySize !== undefined) {
-      if (typeof e.maxBodySize !== 'string' && typeof e.maxBodySize !== 'number') fail(`${at}.maxBodySize must be a size such as 10M`);
       if (!BYTES.test(String(e.maxBodySize))) fail(`${at}.maxBodySize must be a size such as 10M`);
       maxBodyBytes = parseBytes(String(e.maxBodySize));
     }
     let traceFlags = DEFAULT_TRACE_FLAGS;
     if (e.traceFlags !== undefined) {
-      if (typeof e.traceFlags !== 'number' && !(Array.isArray(e.traceFlags) && e.traceFlags.every((f) => typeof f === 'string'))) {
-        fail(`${at}.traceFlags must be a number or a list of flag names`);
-      }
       try {
-        traceFlags = parseTraceFlags(e.traceFlags as number | string[]);
+        traceFlags = parseTraceFlags(e.traceFlags);
       } catch (err) {
         fail(`${at}.traceFlags: ${(err as Error).message}`);
       }
     }
-    return { service: e.service as string, name: e.name as string, domain: e.domain as string, path: path, password: e.password as string, maxBodyBytes, traceFlags };
+    return { service: e.service, name: e.name, domain: e.domain, path, password: e.password, maxBodyBytes, traceFlags };
   });
 }
 

@@ -24,7 +24,7 @@ import type { Logger } from '../log';
 import { checkApplicable, parseManifest, type ImageFile, type ImageManifest } from './manifest';
 import { loadTrustedKeys, verifyWithAny } from './sign';
 
-export { parseManifest, checkApplicable, IMAGE_FILES, type ImageManifest } from './manifest';
+export { parseManifest, checkApplicable, IMAGE_FILES, type ImageManifest, BuildNumber, fileDigest, parseSigned, SignedFormat } from './manifest';
 export { loadTrustedKeys, verifyWithAny } from './sign';
 
 export interface UpdaterOptions {

@@ -5,6 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidField } from '../errors';
+import { T, type Static } from '../schema';
 import { checkDomain, checkName, checkPassword, checkPath, checkService, printable, shown } from '../names';
 
 export { InvalidField };
@@ -13,40 +14,51 @@ export { checkDomain, checkName, checkPassword, checkPath, checkService };
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags, traceFlagNames } from '../trace';
 
 /** An external database host (the seed's "External database host"); the service connects there instead. */
-export interface ExternalDb {
-  readonly host: string;
-  readonly port: number;
-  readonly name: string;
-  readonly user: string;
-  readonly password: string;
-}
+const ExternalDb = T.Object({
+  host: T.String(),
+  port: T.Integer({ minimum: 1, maximum: 65535 }),
+  name: T.String(),
+  user: T.String(),
+  password: T.String(),
+});
+export type ExternalDb = Readonly<Static<typeof ExternalDb>>;
 
-export type Wanted = 'running' | 'stopped';
+const Wanted = T.Union([T.Literal('running'), T.Literal('stopped')]);
+export type Wanted = Static<typeof Wanted>;
 /** provisioning: its database is being created; deleting: being removed; both resume after a crash. */
-export type Phase = 'provisioning' | 'ready' | 'deleting';
+const Phase = T.Union([T.Literal('provisioning'), T.Literal('ready'), T.Literal('deleting')]);
+export type Phase = Static<typeof Phase>;
 
-/** An instance as stored in the manager database. */
-export interface Instance {
-  readonly service: string;
-  readonly name: string;
-  readonly domain: string;
-  readonly path: string;
+/**
+ * An instance as stored in the manager database: the one record whose fields
+ * a backup's header, the config file's declared instances and the SDK's
+ * instance.start take (each the part it carries). What a field may be beyond
+ * its type (a name's characters, a path's form) is checked by names.
+ */
+export const InstanceRecord = T.Object({
+  service: T.String({ description: 'the app service that serves it' }),
+  name: T.String(),
+  domain: T.String(),
+  /** Webserver path, default /<domain>/<name>. */
+  path: T.String(),
   /** The instance password: PBX App objects log in with it. */
-  readonly password: string;
-  readonly dbName: string;
-  readonly dbUser: string;
+  password: T.String(),
+  dbName: T.String(),
+  dbUser: T.String(),
   /** Random; known only to the supervisor (and given to the service). */
-  readonly dbPassword: string;
-  readonly external: ExternalDb | null;
-  readonly traceFlags: number;
-  readonly excludeFromBackup: boolean;
+  dbPassword: T.String(),
+  external: T.Union([ExternalDb, T.Null()]),
+  /** The vendor's trace-flag bitmask. */
+  traceFlags: T.Integer({ minimum: 0 }),
+  excludeFromBackup: T.Boolean(),
   /** Request body limit of its path, or null for the server's. */
-  readonly maxBodyBytes: number | null;
-  readonly wanted: Wanted;
-  readonly phase: Phase;
+  maxBodyBytes: T.Union([T.Integer({ minimum: 0 }), T.Null()]),
+  wanted: Wanted,
+  phase: Phase,
   /** While deleting: whether its database and user go too. */
-  readonly dropDatabase: boolean;
-}
+  dropDatabase: T.Boolean(),
+});
+export type Instance = Readonly<Static<typeof InstanceRecord>>;
 
 /** What a client may give to create an instance. */
 export interface CreateInput {

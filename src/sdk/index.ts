@@ -6,6 +6,7 @@
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
+import type { Instance as InstanceRecord } from '../instances';
 import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
 export type { TraceFlag };
@@ -22,15 +23,14 @@ export interface InstanceDatabase {
   readonly sslmode: 'disable' | 'prefer';
 }
 
-/** What instance.start and instance.config carry (the vendor's --app-name, --app-domain, --app-password, --webserver-path, --db-*). */
-export interface Instance {
-  readonly name: string;
-  readonly domain: string;
-  readonly path: string;
-  /** The instance password (PBX App objects log in with it; the supervisor checks the login). */
-  readonly password: string;
-  /** The vendor's trace-flag bitmask (App 0x1, App WebSocket 0x8000, …); see traces(). */
-  readonly traceFlags: number;
+/**
+ * What instance.start and instance.config carry (the vendor's --app-name,
+ * --app-domain, --app-password, --webserver-path, --db-*): the instance
+ * record's name, domain, path (its webserver path), password (PBX App objects
+ * log in with it; the supervisor checks the login) and traceFlags (the vendor's
+ * bitmask: App 0x1, App WebSocket 0x8000, …; see traces()), and its database.
+ */
+export interface Instance extends Readonly<Pick<InstanceRecord, 'name' | 'domain' | 'path' | 'password' | 'traceFlags'>> {
   readonly database: InstanceDatabase;
   readonly [key: string]: unknown;
 }

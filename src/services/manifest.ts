@@ -4,20 +4,38 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { ApError } from '../errors';
 import { checkServiceName } from '../names';
+import { asSentence, problem, T, type Static } from '../schema';
 
-export interface Manifest {
-  /** Service name: folder under mnt/sda2/apps, log folder, Linux user. */
-  readonly name: string;
-  readonly version: string;
-  /** The vendor's build label, e.g. "130004". */
-  readonly label: string;
+const ENTRY = 'must be a non-empty array of strings (the command and its arguments)';
+const KNOWN = ['name', 'version', 'label', 'entry', 'web', 'pbxLogin', 'title', 'manufacturer', 'description'];
+
+/** app.json as a package holds it; what a field may be beyond its form (a reserved name, a path inside the folder) is checked after. */
+export const AppJson = T.Object(
+  {
+    /** Service name: folder under mnt/sda2/apps, log folder, Linux user. */
+    name: T.String({ pattern: '^[a-z][a-z0-9_-]{0,30}$', errorMessage: 'must be lowercase letters, digits, _ or -, starting with a letter, at most 31 characters' }),
+    version: T.String({ pattern: '^[0-9A-Za-z.+-]{1,32}$', errorMessage: 'must be a version such as 1.2.3' }),
+    /** The vendor's build label, e.g. "130004"; the version when absent. */
+    label: T.Optional(T.String({ pattern: '^[0-9A-Za-z.-]{1,32}$', errorMessage: 'must be a build label such as 130004' })),
+    entry: T.Array(T.String({ minLength: 1, pattern: '^[^\\u0000]*$', errorMessage: 'must be a non-empty string' }), { minItems: 1, errorMessage: ENTRY }),
+    web: T.Optional(T.Union([T.String(), T.Null()], { errorMessage: 'must be a folder inside the package' })),
+    pbxLogin: T.Optional(T.Boolean({ errorMessage: 'must be true or false' })),
+    // Shown by the vendor's store; not used here, but a package may carry them.
+    title: T.Optional(T.String()),
+    manufacturer: T.Optional(T.String()),
+    description: T.Optional(T.String()),
+  },
+  { additionalProperties: false, errorMessage: `must hold a JSON object of the known fields (${KNOWN.join(', ')})` },
+);
+export type AppJson = Static<typeof AppJson>;
+
+/** What the supervisor runs a package by: app.json with its defaults filled in. */
+export type Manifest = Readonly<Required<Pick<AppJson, 'name' | 'version' | 'label' | 'pbxLogin'>>> & {
   /** argv of the service, relative to its folder; a leading "node" means this supervisor's Node.js. */
   readonly entry: readonly string[];
   /** Folder of static web content inside the package, or null. */
   readonly web: string | null;
-  /** Whether instance WebSocket endpoints require the PBX login (AppWebsocket). */
-  readonly pbxLogin: boolean;
-}
+};
 
 export const MANIFEST_FILE = 'app.json';
 
@@ -29,9 +47,10 @@ export class ManifestError extends ApError {
 
 /** Reads and validates `<dir>/app.json`. */
 export async function readManifest(dir: string): Promise<Manifest> {
+  const file = join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ManifestError(`${dir} has no readable ${MANIFEST_FILE}: ${(err as Error).message}`);
   }
@@ -39,42 +58,32 @@ export async function readManifest(dir: string): Promise<Manifest> {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ManifestError(`${join(dir, MANIFEST_FILE)} is not valid JSON: ${(err as Error).message}`);
+    throw new ManifestError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-  return validateManifest(raw);
+  return validateManifest(raw, file);
 }
 
-/** Checks a parsed app.json. */
-export function validateManifest(raw: unknown): Manifest {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ManifestError('app.json must hold a JSON object');
-  const m = raw as Record<string, unknown>;
-  const bad = (field: string, want: string): never => {
-    throw new ManifestError(`app.json: "${field}" must be ${want}`);
+/** Checks a parsed app.json; `file` names it in the error. */
+export function validateManifest(raw: unknown, file = MANIFEST_FILE): Manifest {
+  const bad = (field: string, why: string): never => {
+    throw new ManifestError(field === '' ? `${file} ${why}` : `${file}: "${field}" ${why}`);
   };
-  const known = new Set(['name', 'version', 'label', 'entry', 'web', 'pbxLogin', 'title', 'manufacturer', 'description']);
-  for (const key of Object.keys(m)) if (!known.has(key)) bad(key, `one of the known fields (${[...known].join(', ')})`);
-  try {
-    checkServiceName(m.name);
-  } catch (err) {
-    if ((err as ApError).code === 'SERVICE_NAME_RESERVED') throw err;
-    bad('name', 'lowercase letters, digits, _ or -, starting with a letter, at most 31 characters');
+  const found = problem(AppJson, raw);
+  if (found) {
+    // An unknown field is named with the ones that are known, so a typo shows itself.
+    bad(found.field, found.reason === 'unknown field' ? `is not one of the known fields (${KNOWN.join(', ')})` : asSentence(found.reason));
   }
-  if (typeof m.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(m.version)) bad('version', 'a version such as 1.2.3');
-  if (m.label !== undefined && (typeof m.label !== 'string' || !/^[0-9A-Za-z.-]{1,32}$/.test(m.label))) bad('label', 'a build label such as 130004');
-  if (!Array.isArray(m.entry) || m.entry.length === 0 || !m.entry.every((a) => typeof a === 'string' && a.length > 0 && !a.includes('\0'))) {
-    bad('entry', 'a non-empty array of strings (the command and its arguments)');
-  }
-  const program = (m.entry as string[])[0]!;
-  if (program !== 'node' && !inside(program)) bad('entry', 'a program inside the package folder, or "node"');
-  if (m.web !== undefined && m.web !== null && (typeof m.web !== 'string' || !inside(m.web))) bad('web', 'a folder inside the package');
-  if (m.pbxLogin !== undefined && typeof m.pbxLogin !== 'boolean') bad('pbxLogin', 'true or false');
+  const m = raw as AppJson;
+  checkServiceName(m.name); // the reserved names (root, postgres, …): SERVICE_NAME_RESERVED
+  if (m.entry[0] !== 'node' && !inside(m.entry[0]!)) bad('entry', 'must be a program inside the package folder, or "node"');
+  if (typeof m.web === 'string' && !inside(m.web)) bad('web', 'must be a folder inside the package');
   return Object.freeze({
-    name: m.name as string,
-    version: m.version as string,
-    label: (m.label as string | undefined) ?? (m.version as string),
-    entry: Object.freeze([...(m.entry as string[])]),
-    web: (m.web as string | undefined | null) ?? null,
-    pbxLogin: (m.pbxLogin as boolean | undefined) ?? true,
+    name: m.name,
+    version: m.version,
+    label: m.label ?? m.version,
+    entry: Object.freeze([...m.entry]),
+    web: m.web ?? null,
+    pbxLogin: m.pbxLogin ?? true,
   });
 }
 

@@ -14,11 +14,12 @@ import { chmod, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { objectBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
-import { loadTrustedKeys, verifyWithAny } from '../image';
+import { BuildNumber, fileDigest, loadTrustedKeys, parseSigned, SignedFormat, verifyWithAny } from '../image';
 import { JobView, type JobControl, type Jobs } from '../jobs';
 import { readManifest, type Manifest } from '../services';
 import { checkServiceName, isServiceName } from '../names';
 import { fetchLimited, fetchStream } from '../net';
+import { fits, type Static } from '../schema';
 
 /** The largest index and manifest read, and the largest package. */
 const MAX_INDEX = 4 * 1024 * 1024;
@@ -29,37 +30,59 @@ const MAX_FILES = 10_000;
 export { StoreApp, StoreList, StoreVersion } from './views';
 import { StoreList, type StoreApp, type StoreVersion } from './views';
 
-export interface PackageFile {
-  readonly path: string;
-  readonly size: number;
-  readonly sha256: string;
-  readonly executable: boolean;
-}
+/** One build of an app in the index. */
+const IndexVersion = T.Object({
+  /** The version as people read it, e.g. "1.2.0" or "13r3". */
+  id: T.Optional(T.String()),
+  /** The build number: the package's folder in the store. */
+  build: BuildNumber,
+  label: T.Optional(T.String()),
+});
 
-export interface PackageManifest {
-  readonly format: 1;
-  readonly name: string;
-  readonly version: string;
-  readonly build: string;
-  /** arm, arm64, x86_64, or any (no native code). */
-  readonly arch: string;
-  readonly files: readonly PackageFile[];
-}
+/** An app in the vendor's apps.json; fields it does not use (a vendor's index has more) are let through. */
+const IndexEntry = T.Object({
+  id: T.String({ minLength: 1 }),
+  /** The service's name: its folder in the store and on the box (/apps/<folder>). */
+  folder: T.String(),
+  binary: T.Optional(T.String()),
+  title: T.Optional(T.String()),
+  manufacturer: T.Optional(T.String()),
+  description: T.Optional(T.String()),
+  // Each checked on its own: a bad version is left out, not the app.
+  versions: T.Array(T.Unknown()),
+});
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const BUILD = /^\d{1,12}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._+@-]{0,127}$/;
+
+const PackageFile = T.Object({
+  path: T.String({ maxLength: 1024 }),
+  ...fileDigest(0, Number.MAX_SAFE_INTEGER),
+  executable: T.Optional(T.Boolean()),
+});
+export type PackageFile = Readonly<Required<Static<typeof PackageFile>>>;
+
+/** manifest.json of an App Store package: the signed part of it (image manifests share its format, build number and file digests). */
+export const PackageManifest = T.Object({
+  ...SignedFormat,
+  name: T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', errorMessage: 'must name a valid service' }),
+  version: T.String({ minLength: 1, maxLength: 50, errorMessage: 'must be a version' }),
+  build: BuildNumber,
+  /** arm, arm64, x86_64, or any (no native code). */
+  arch: T.Union([T.Literal('arm'), T.Literal('arm64'), T.Literal('x86_64'), T.Literal('any')], { errorMessage: 'must name an architecture (arm, arm64, x86_64 or any)' }),
+  files: T.Array(PackageFile, { minItems: 1, maxItems: MAX_FILES, errorMessage: `must list 1 to ${MAX_FILES} files` }),
+});
+export type PackageManifest = Omit<Static<typeof PackageManifest>, 'files'> & { readonly files: readonly PackageFile[] };
 
 function bad(message: string): never {
   throw new ApError('BAD_PACKAGE', message);
 }
 
-const text = (value: unknown, max = 200): string => (typeof value === 'string' ? value.slice(0, max) : '');
-
 /**
  * The apps of an apps.json (an array, or {apps: [...]}). An entry that is not
- * usable (no id, a folder that cannot be a service name, no valid version) is
- * left out and named in `skipped`: one bad entry must not hide the store.
+ * usable (not an IndexEntry, a folder that cannot be a service name, no valid
+ * version) is left out and named in `skipped`, and so is a version that is not
+ * an IndexVersion: one bad entry must not hide the store.
  */
 export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] } {
   const list = Array.isArray(raw) ? raw : Array.isArray((raw as { apps?: unknown })?.apps) ? (raw as { apps: unknown[] }).apps : null;
@@ -68,56 +91,50 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
   const skipped: string[] = [];
   const seen = new Set<string>();
   for (const [i, entry] of list.entries()) {
-    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-    const id = text(e.id, 100);
-    const folder = text(e.folder, 100);
-    const versions = (Array.isArray(e.versions) ? e.versions : [])
-      .map((v: unknown) => v as Record<string, unknown>)
-      .filter((v) => typeof v === 'object' && v !== null && typeof v.build === 'string' && BUILD.test(v.build))
-      .map((v) => ({ id: text(v.id, 50) || String(v.build), build: String(v.build), label: text(v.label, 100) || text(v.id, 50) || String(v.build) }))
+    const e = fits(IndexEntry, entry) ? entry : null;
+    const versions = (e?.versions ?? [])
+      .filter((v) => fits(IndexVersion, v))
+      .map(({ id, build, label }) => ({ id: (id || build).slice(0, 50), build, label: (label || id || build).slice(0, 100) }))
       .sort((a, b) => Number(b.build) - Number(a.build));
     // A folder that cannot be a service (bad syntax, or a reserved name such as root or postgres) is skipped.
-    if (!id || !isServiceName(folder) || versions.length === 0 || seen.has(id)) {
-      skipped.push(id || `entry ${i}`);
+    if (!e || !isServiceName(e.folder) || versions.length === 0 || seen.has(e.id)) {
+      const id = (entry as { id?: unknown } | null)?.id;
+      skipped.push(typeof id === 'string' && id ? id.slice(0, 100) : `entry ${i}`);
       continue;
     }
-    seen.add(id);
-    apps.push({ id, folder, binary: text(e.binary, 100) || folder, title: text(e.title) || id, manufacturer: text(e.manufacturer), description: text(e.description, 2000), versions });
+    seen.add(e.id);
+    const id = e.id.slice(0, 100);
+    apps.push({
+      id,
+      folder: e.folder,
+      binary: e.binary?.slice(0, 100) || e.folder,
+      title: e.title?.slice(0, 200) || id,
+      manufacturer: e.manufacturer?.slice(0, 200) ?? '',
+      description: e.description?.slice(0, 2000) ?? '',
+      versions,
+    });
   }
   return { apps, skipped };
 }
 
 /** Parses and checks a package manifest's bytes; BAD_PACKAGE naming what is wrong. */
 export function parsePackageManifest(bytes: Uint8Array): PackageManifest {
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    bad('the package manifest is not JSON');
-  }
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('the package manifest is not an object');
-  if (m.format !== 1) bad(`package manifest format ${String(m.format)} is not one this supervisor reads`);
-  if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('the package manifest names no valid service');
+  const fileName = (f: unknown, i: number) => {
+    const path = (f as { path?: unknown } | null)?.path;
+    return typeof path === 'string' ? `package file ${path}` : `package file ${i}`;
+  };
+  const m = parseSigned(bytes, PackageManifest, 'the package manifest', bad, fileName);
   checkServiceName(m.name);
-  if (typeof m.version !== 'string' || m.version.length === 0 || m.version.length > 50) bad('the package manifest has no version');
-  if (typeof m.build !== 'string' || !BUILD.test(m.build)) bad('the package manifest build must be a build number');
-  if (typeof m.arch !== 'string' || !['arm', 'arm64', 'x86_64', 'any'].includes(m.arch)) bad('the package manifest names no architecture (arm, arm64, x86_64 or any)');
-  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_FILES) bad(`the package manifest must list 1 to ${MAX_FILES} files`);
   const seen = new Set<string>();
   let total = 0;
-  const files = (m.files as unknown[]).map((f, i) => {
-    const file = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
+  const files = m.files.map((file) => {
     const path = file.path;
     // Relative, plain segments: nothing can land outside the package's folder.
-    if (typeof path !== 'string' || path.length > 1024 || !path.split('/').every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) {
-      bad(`package file ${i}: ${JSON.stringify(path)} is not a plain relative path`);
-    }
+    if (!path.split('/').every((s) => SEGMENT.test(s) && s !== '..' && s !== '.')) bad(`package file ${JSON.stringify(path)} is not a plain relative path`);
     if (seen.has(path)) bad(`package file ${path} is listed twice`);
     seen.add(path);
-    if (!Number.isSafeInteger(file.size) || (file.size as number) < 0) bad(`package file ${path}: bad size`);
-    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) bad(`package file ${path}: bad sha256`);
-    total += file.size as number;
-    return { path, size: file.size as number, sha256: file.sha256, executable: file.executable === true };
+    total += file.size;
+    return { path, size: file.size, sha256: file.sha256, executable: file.executable === true };
   });
   // A file and a folder of the same name cannot both be.
   for (const path of seen) {

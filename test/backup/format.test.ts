@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { backupFile, dumpStream, verifyBackupFile, type BackupMeta } from '../../src/backup/format';
+import { backupFile, dumpStream, headerOf, verifyBackupFile, type BackupMeta } from '../../src/backup/format';
 import { writeStreamAtomic } from '../../src/fsutil';
 import { workspace } from '../harness/workspace';
 
@@ -60,6 +60,25 @@ describe('backup file format', () => {
       const path = join(dir, `${what.replace(/ /g, '-')}.apbk`);
       await writeFile(path, bytes);
       await assert.rejects(verifyBackupFile(path), (err: Error) => pattern.test(err.message), what);
+    }
+  });
+
+  it("refuses a whole, checksummed file whose header does not describe its instance, naming the field", async () => {
+    const instance = meta.instance!;
+    const { dbUser: _dropped, ...withoutUser } = instance;
+    const cases: [string, unknown, RegExp][] = [
+      ['no database user', { ...meta, instance: withoutUser }, /the header's "instance\.dbUser" is required/],
+      ['trace flags as text', { ...meta, instance: { ...instance, traceFlags: '1' } }, /the header's "instance\.traceFlags" must be an integer/],
+      ['a body limit below zero', { ...meta, instance: { ...instance, maxBodyBytes: -1 } }, /the header's "instance\.maxBodyBytes"/],
+      ['no instance', { ...meta, instance: undefined }, /does not describe its instance/],
+      ['no creation time', { ...meta, createdAt: undefined }, /the header's "createdAt" is required/],
+      ['a manager backup without its schema version', { ...meta, kind: 'manager', instance: undefined }, /no schema version/],
+    ];
+    for (const [what, header, pattern] of cases) {
+      const path = join(dir, `header-${what.replace(/ /g, '-')}.apbk`);
+      await writeStreamAtomic(backupFile(header as BackupMeta, chunks(randomBytes(5000), 1000)), path);
+      await assert.rejects(verifyBackupFile(path), (err: { code?: string; message: string }) => err.code === 'BAD_BACKUP' && pattern.test(err.message) && err.message.startsWith(path), what);
+      assert.equal(headerOf(await readFile(path)), null, what);
     }
   });
 

@@ -109,6 +109,8 @@ describe('loadConfig', () => {
       ['{ "root": "/" }', /unknown setting "root"/],
       ['{ "log": { "level": ["debug"] } }', /must be a string, a number or a boolean/],
       ['{ "http": { "httpPort": 123456 } }', /"http.httpPort" in .*expected a port/],
+      ['{ "http": 80 }', /bad\.json: "http" must be an object of settings \(http\.host, /],
+      ['{ "ws": { "loginMax": null } }', /bad\.json: "ws\.loginMax" must be a string, a number or a boolean/],
     ];
     for (const [text, message] of cases) {
       const file = join(dir, 'bad.json');
@@ -175,7 +177,12 @@ describe('instances in the config file', () => {
     ['an unknown trace flag', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', traceFlags: ['App', 'Magic'] }], /unknown trace flag "Magic"/],
     ['an unknown field', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', colour: 'red' }], /unknown field "colour"/],
     ['a bad domain', [{ service: 'echo', name: 'a', domain: 'x..com', password: 'p' }], /instances\[0\]\.domain: "x\.\.com" is not a domain name/],
-    ['no password', [{ service: 'echo', name: 'a', domain: 'x.com' }], /instances\[0\]\.password: must be 1 to 256 characters/],
+    ['no password', [{ service: 'echo', name: 'a', domain: 'x.com' }], /instances\[0\]\.password is required/],
+    ['an empty password', [{ service: 'echo', name: 'a', domain: 'x.com', password: '' }], /instances\[0\]\.password: must be 1 to 256 characters/],
+    ['a password that is a number', [{ service: 'echo', name: 'a', domain: 'x.com', password: 1234 }], /instances\[0\]\.password must be a string/],
+    ['a size that is a boolean', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', maxBodySize: true }], /instances\[0\]\.maxBodySize must be a size such as 10M/],
+    ['trace flags as one string', [{ service: 'echo', name: 'a', domain: 'x.com', password: 'p', traceFlags: 'App' }], /instances\[0\]\.traceFlags must be a number or a list of flag names/],
+    ['an entry that is not an object', ['echo'], /instances\[0\] must be an object/],
     ['the Manager path', [{ service: 'echo', name: 'a', domain: 'x.com', path: '/manager/a', password: 'p' }], /instances\[0\]\.path: \/manager\/a belongs to the Manager/],
     ['a trailing slash', [{ service: 'echo', name: 'a', domain: 'x.com', path: '/a/', password: 'p' }], /instances\[0\]\.path: .*no trailing "\/"/],
     ['a path used twice', [

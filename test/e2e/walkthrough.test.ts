@@ -1,10 +1,11 @@
 // The README's first steps, run as written (the block after its "walkthrough"
 // marker): install docs/examples/hello from the checkout, create an instance, and
 // get its HTTP and WebSocket answers. And the installs that must not pass: a
-// package without its entry file, a service that never gets ready.
+// package without its entry file or with a mistyped app.json, a service that
+// never gets ready.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ctl, inlineServiceIn, list, serve, stop } from '../harness/services';
@@ -88,6 +89,19 @@ describe('installs that fail', () => {
     assert.match(error.message, /runs service\.js, which is not in .*test\/fixtures\/echo: nothing was installed/);
     assert.deepEqual(await readdir(join(root, 'mnt/sda2/apps')), before);
     assert.equal(list(root).find((s) => s.name === 'echo'), undefined);
+  });
+
+  it('refuses a package whose app.json has a field of the wrong type: MANIFEST_INVALID naming the file and the field, nothing installed', async () => {
+    const folder = await inlineServiceIn(join(dir, 'packages'), 'mistyped', 'setInterval(() => {}, 1000)');
+    await writeFile(join(folder, 'app.json'), JSON.stringify({ name: 'mistyped', version: '0.0.1', entry: ['node', '-e', '0'], pbxLogin: 'yes' }));
+    const before = await readdir(join(root, 'mnt/sda2/apps'));
+    const result = ctl(root, 'service', 'install', folder);
+    assert.equal(result.status, 1, result.stdout);
+    const { error } = JSON.parse(result.stdout) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'MANIFEST_INVALID');
+    assert.equal(error.message, `${join(folder, 'app.json')}: "pbxLogin" must be true or false`);
+    assert.deepEqual(await readdir(join(root, 'mnt/sda2/apps')), before);
+    assert.equal(list(root).find((s) => s.name === 'mistyped'), undefined);
   });
 
   it('reports a service that exits before it is ready as failed, with the end of its log, and leaves it stopped', async () => {

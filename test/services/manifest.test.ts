@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ManifestError, validateManifest } from '../../src/services';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManifestError, readManifest, validateManifest } from '../../src/services';
 
 const good = { name: 'echo', version: '1.2.3', entry: ['node', 'service.js'] };
 
@@ -10,7 +13,7 @@ describe('app.json', () => {
     assert.equal(validateManifest({ ...good, label: '130004', web: 'web', pbxLogin: false }).web, 'web');
   });
 
-  const bad: [string, Record<string, unknown>, RegExp][] = [
+  const bad: [string, unknown, RegExp][] = [
     ['an upper-case name', { ...good, name: 'Echo' }, /"name"/],
     ['a name with a slash', { ...good, name: 'a/b' }, /"name"/],
     ['no version', { name: 'echo', entry: ['node'] }, /"version"/],
@@ -19,11 +22,33 @@ describe('app.json', () => {
     ['an absolute entry', { ...good, entry: ['/bin/sh'] }, /inside the package/],
     ['a web folder outside', { ...good, web: '../web' }, /"web"/],
     ['an unknown field', { ...good, colour: 'red' }, /"colour"/],
-    ['a non-boolean pbxLogin', { ...good, pbxLogin: 'yes' }, /"pbxLogin"/],
+    ['a non-boolean pbxLogin', { ...good, pbxLogin: 'yes' }, /"pbxLogin" must be true or false/],
+    ['a number for a name', { ...good, name: 7 }, /"name" must be lowercase letters/],
+    ['a version that is a number', { ...good, version: 1 }, /"version" must be a version such as 1\.2\.3/],
+    ['an entry that is a string', { ...good, entry: 'node service.js' }, /"entry" must be a non-empty array of strings/],
+    ['an empty argument in the entry', { ...good, entry: ['node', ''] }, /"entry\.1" must be a non-empty string/],
+    ['no entry', { name: 'echo', version: '1.0.0' }, /"entry" must be a non-empty array/],
+    ['a label with a space', { ...good, label: '13 0' }, /"label" must be a build label/],
+    ['a web folder that is a number', { ...good, web: 3 }, /"web" must be a folder inside the package/],
+    ['an array', [good], /app\.json must hold a JSON object of the known fields/],
   ];
   for (const [what, raw, message] of bad) {
     it(`rejects ${what}`, () => {
       assert.throws(() => validateManifest(raw), (err: unknown) => err instanceof ManifestError && err.code === 'MANIFEST_INVALID' && message.test(err.message));
     });
   }
+
+  it('names the file it read and the field, and takes the vendor\'s descriptive fields', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ap-manifest-'));
+    try {
+      await writeFile(join(dir, 'app.json'), JSON.stringify({ ...good, pbxLogin: 'no' }));
+      await assert.rejects(readManifest(dir), (err: Error) => err instanceof ManifestError && err.message === `${join(dir, 'app.json')}: "pbxLogin" must be true or false`);
+      await writeFile(join(dir, 'app.json'), JSON.stringify({ ...good, colour: 'red' }));
+      await assert.rejects(readManifest(dir), /app\.json: "colour" is not one of the known fields \(name, version, label, entry, web, pbxLogin, title, manufacturer, description\)/);
+      await writeFile(join(dir, 'app.json'), JSON.stringify({ ...good, title: 'Echo', manufacturer: 'Tests', description: 'echoes' }));
+      assert.equal((await readManifest(dir)).name, 'echo');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -37,6 +37,20 @@ describe('package manifest', () => {
     ];
     for (const [bytes, reason] of cases) assert.throws(() => parsePackageManifest(bytes), reason);
   });
+
+  it('names the field of a wrong type or a missing one, and the file it belongs to', () => {
+    const cases: [Buffer, RegExp][] = [
+      [manifest([file('app.json')], { version: 3 }), /^the package manifest: "version" must be a version$/],
+      [manifest([file('app.json')], { build: 100001 }), /^the package manifest: "build" must be a build number$/],
+      [manifest([file('app.json')], { arch: undefined }), /^the package manifest: "arch" must name an architecture/],
+      [manifest([file('app.json')], { name: undefined }), /^the package manifest: "name" must name a valid service$/],
+      [manifest([file('app.json'), { path: 'main.js', sha256: sha }]), /^package file main\.js: bad size$/],
+      [manifest([file('app.json'), { ...file('bin/x'), executable: 'yes' }]), /^package file bin\/x: "executable" must be a boolean$/],
+      [manifest([file('app.json'), file(7)]), /^package file 1: "path" must be a string$/],
+      [manifest('app.json'), /^the package manifest: "files" must list 1 to 10000 files$/],
+    ];
+    for (const [bytes, reason] of cases) assert.throws(() => parsePackageManifest(bytes), (err: { code?: string; message: string }) => err.code === 'BAD_PACKAGE' && reason.test(err.message), String(reason));
+  });
 });
 
 describe('store index', () => {
@@ -54,6 +68,22 @@ describe('store index', () => {
       assert.deepEqual(skipped, ['b', 'c', 'a', 'entry 4']);
     }
     assert.throws(() => parseIndex({ nope: 1 }), { code: 'BAD_STORE' });
+  });
+
+  it('leaves out an entry or a version with a field of the wrong type, keeping the rest of the store', () => {
+    const versions = [{ id: '1.0', build: '7', label: 'seven' }];
+    const { apps, skipped } = parseIndex([
+      { id: 'good', folder: 'good', title: 'Good', manufacturer: 'M', description: 'D', binary: 'bin', versions, vendorField: { any: 1 } },
+      { id: 'typed', folder: 'typed', title: 5, versions },
+      { id: 'flat', folder: 'flat', versions: 'x' },
+      { id: 7, folder: 'seven', versions },
+      { id: 'some', folder: 'some', versions: [{ id: 2, build: '2' }, 'x', { build: 3 }, { build: '1', label: 'one' }] },
+    ]);
+    assert.deepEqual(apps, [
+      { id: 'good', folder: 'good', binary: 'bin', title: 'Good', manufacturer: 'M', description: 'D', versions: [{ id: '1.0', build: '7', label: 'seven' }] },
+      { id: 'some', folder: 'some', binary: 'some', title: 'some', manufacturer: '', description: '', versions: [{ id: '1', build: '1', label: 'one' }] },
+    ]);
+    assert.deepEqual(skipped, ['typed', 'flat', 'entry 3']);
   });
 
   it("names this box's architecture as the store does", () => {
