@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ApError } from '../errors';
-import { InstanceRecord } from '../instances';
+import { InstanceRecord } from '../records';
 import { asSentence, problem, T, type Static } from '../schema';
 
 export const MAGIC = Buffer.from('APBACKUP1\n', 'latin1');

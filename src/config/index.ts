@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors';
-import { InstanceRecord, type Instance } from '../instances';
+import { InstanceRecord, type Instance } from '../records';
 import { checkDomain, checkName, checkPassword, checkPath, checkService } from '../names';
 import { asSentence, problem, T, type Static, type TSchema } from '../schema';
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';

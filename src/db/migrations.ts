@@ -30,7 +30,7 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 2,
     name: 'instances',
-    // One row per app instance (src/instances/model.ts). db_password is the
+    // One row per app instance (src/records). db_password is the
     // role's password; it changes in the same transaction as ALTER ROLE.
     // Instance roles log in with passwords: the manager database is not theirs.
     up: `

@@ -23,7 +23,7 @@ import {
   type EditInput,
   type ExternalDb,
   type Instance,
-} from './model';
+} from '../records';
 import {
   changeDatabasePassword,
   databaseObjects,
@@ -36,7 +36,7 @@ import {
   saveInstance,
 } from './store';
 
-export * from './model';
+export * from '../records';
 export { provisionDatabase, provisioningSteps, dropDatabase, databaseObjects } from './store';
 
 /** What instances need of the app services. */

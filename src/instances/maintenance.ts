@@ -14,7 +14,7 @@ export { wallClock, zonedInstant } from '../time';
 import { ApError, describe } from '../errors';
 import type { JobControl } from '../jobs';
 import type { Logger } from '../log';
-import type { Instance } from './model';
+import type { Instance } from '../records';
 
 // --- vacuumdb ---
 

@@ -4,7 +4,7 @@
 // SQLSTATE of "already there"), and their undoing.
 import type { Sql, TransactionSql } from 'postgres';
 import { ApError } from '../errors';
-import { instanceId, InvalidField, type Instance, type Phase, type Wanted } from './model';
+import { instanceId, InvalidField, type Instance, type Phase, type Wanted } from '../records';
 import { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from '../db';
 
 type Db = Sql | TransactionSql;

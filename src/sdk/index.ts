@@ -6,7 +6,7 @@
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
-import type { Instance as InstanceRecord } from '../instances';
+import type { Instance as InstanceRecord } from '../records';
 import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
 export type { TraceFlag };

@@ -3,11 +3,11 @@
 // the supervisor stopping mid-restore kills it and the job ends CANCELLED,
 // not after the whole dump (or never, when the input stalls).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { pgRestore, pgRestoreList, pgRestoreScript } from '../../src/backup/pg';
 import { findPgBin, findPgTools } from '../../src/db';
 import { ApError } from '../../src/errors';
+import { childrenNamed } from '../harness/proc';
 
 /** A dump that sends its first bytes and then nothing, until the test ends. */
 async function* stalled(): AsyncGenerator<Buffer> {
@@ -16,21 +16,7 @@ async function* stalled(): AsyncGenerator<Buffer> {
 }
 
 /** pg_restore processes that are children of this test. */
-function ourPgRestores(): number {
-  let n = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === 'pg_restore' && ppid === process.pid) n++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return n;
-}
+const ourPgRestores = () => childrenNamed(process.pid, 'pg_restore').length;
 
 const tools = () => findPgTools(findPgBin(process.env.AP_PG_BIN ?? null));
 const cancelled = (err: unknown) => err instanceof ApError && err.code === 'CANCELLED';

@@ -2,12 +2,13 @@
 // job is ended before the database closes (its pg_dump killed, the job failed
 // with the reason), nothing is left running, and the exit status is 0.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
+import { childrenNamed } from '../harness/proc';
 import { alive, ensureStopped, readyPorts, type Run, runAp, runApSync } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
@@ -16,23 +17,6 @@ let root: string;
 let run: Run;
 let target: Server;
 let requests = 0;
-
-/** Children of `pid` named `name` (from /proc). */
-function childrenNamed(pid: number, name: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && comm === name) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 before(async () => {
   dir = await workspace('ap-stop-');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidField } from '../../src/errors';
-import { validateCreate } from '../../src/instances/model';
+import { validateCreate } from '../../src/records';
 import { checkDomain, checkName, checkPassword, checkPath, checkService, shown } from '../../src/names';
 
 const messageOf = (f: () => unknown): string => {

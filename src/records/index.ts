@@ -1,7 +1,9 @@
-// The instance model: what an instance is, its defaults (the seed's: path
-// /<domain>/<name>, database name and user <domain>_<name>), and validation of
-// every field that comes from outside. Pure: no I/O. A bad value is an
-// InvalidField naming the field, raised before anything is written.
+// The instance record and its model, shared by instances, backups, the config
+// file and the SDK (a leaf: it imports only leaves): what an instance is, its
+// defaults (the seed's: path /<domain>/<name>, database name and user
+// <domain>_<name>), and validation of every field that comes from outside.
+// Pure: no I/O. A bad value is an InvalidField naming the field, raised before
+// anything is written.
 import { randomInt } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidField } from '../errors';
