@@ -16,16 +16,10 @@ import type { Board } from '../config';
 import { ApError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
 
-export type BootMode = 'normal' | 'rescue';
+import type { BootMode, BootSettings } from './views';
 
-export interface BootSettings {
-  readonly mode: BootMode;
-  readonly kind: 'grub' | 'gateway';
-  /** The gateway's three values (also shown for grub, as its entries say). */
-  readonly kernelCommandLine: string;
-  readonly initrdFile: string;
-  readonly ramdiskSize: string;
-}
+export { BootView, type BootMode, type BootSettings } from './views';
+
 
 export interface BootControl {
   readonly kind: 'grub' | 'gateway';

@@ -4,7 +4,8 @@ import { JobView } from '../jobs';
 import { parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
-import { BootView, UpdateState } from './views';
+import { BootView } from '../boot';
+import { UpdateState } from './views';
 
 export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
   return [

@@ -13,12 +13,3 @@ export const UpdateState = T.Object({
   journal: T.Array(T.Object({ step: T.String(), label: T.String() }), { description: "the update journal's steps, oldest first" }),
 });
 export type UpdateState = Static<typeof UpdateState>;
-
-/** The boot control (src/boot BootSettings). */
-export const BootView = T.Object({
-  mode: T.Union([T.Literal('normal'), T.Literal('rescue')]),
-  kind: T.Union([T.Literal('grub'), T.Literal('gateway')]),
-  kernelCommandLine: T.String(),
-  initrdFile: T.String(),
-  ramdiskSize: T.String(),
-});
