@@ -62,9 +62,10 @@ export async function compose(ctx: Context): Promise<Composition> {
   notify.status('starting the database');
   // How long each stop may take. The shutdown timeout is shared by the slow
   // ones (app services and the database a third each, jobs and a change to
-  // the instances a sixth each); the rest hold only timers and sockets.
+  // the instances a sixth each); the rest hold timers and sockets, and at
+  // most write a small file (an fsync on a busy flash card can take seconds).
   const share = (part: number) => ({ stopWithinMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs * part)) });
-  const quick = { stopWithinMs: 2000 };
+  const quick = { stopWithinMs: 5000 };
   const database = await parts.start('database', () => openDatabase(config, paths, log.child('db')), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
   const reserve: ReserveState = await ensureReserve(paths, config.reserveBytes);
   if (reserve === 'no-space') log.warn(`not enough free space on ${paths.data} for the ${config.reserveBytes}-byte reserve file; will retry at the next start`);
