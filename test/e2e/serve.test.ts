@@ -9,6 +9,9 @@ import { connect, findPgBin, MIGRATIONS } from '../../src/db';
 import { missing } from '../harness/optional';
 import { ensureStopped, listenNotify, processesMentioning, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 
+
+/** Why a stop did not exit 0: the end of what the supervisor said. */
+const stopFailure = (run: Run) => `the supervisor's last lines:\n${run.output.text.slice(-1500)}`;
 let dir: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ap-e2e-'));
@@ -100,7 +103,7 @@ describe('ap serve (bundled)', () => {
       const postgresPids = processesMentioning(root);
       assert.ok(postgresPids.length >= 2, 'the supervisor and its PostgreSQL run'); // supervisor + postmaster (+ its children)
 
-      assert.deepEqual(await stop(run, 'SIGTERM'), [0, null]);
+      assert.deepEqual(await stop(run, 'SIGTERM'), [0, null], stopFailure(run));
       await notify?.waitFor('STOPPING=1');
       assert.deepEqual(processesMentioning(root), [], 'no process of this root is left');
       for (const pid of postgresPids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
@@ -114,7 +117,7 @@ describe('ap serve (bundled)', () => {
       await ready(again);
       assert.match(again.output.text, /database system was shut down at/);
       assert.doesNotMatch(again.output.text, /not properly shut down|automatic recovery/);
-      assert.deepEqual(await stop(again, 'SIGINT'), [0, null]);
+      assert.deepEqual(await stop(again, 'SIGINT'), [0, null], stopFailure(again));
       assert.deepEqual(processesMentioning(root), []);
       assert.equal(await controlState(join(root, 'mnt/sda2/pgsql')), 'shut down');
     } finally {
@@ -128,7 +131,7 @@ describe('ap serve (bundled)', () => {
     const run = runAp(serveArgs(root));
     t.after(() => ensureStopped(run));
     await run.waitFor(/creating a PostgreSQL cluster/);
-    assert.deepEqual(await stop(run, 'SIGTERM'), [0, null]);
+    assert.deepEqual(await stop(run, 'SIGTERM'), [0, null], stopFailure(run));
     assert.doesNotMatch(run.output.text, /ready: Manager/);
     assert.deepEqual(processesMentioning(root), []);
     await assert.rejects(stat(join(root, 'mnt/sda2/pgsql.new')), { code: 'ENOENT' });
@@ -146,7 +149,7 @@ describe('ap serve (bundled)', () => {
     } finally {
       await sql.end({ timeout: 1 });
     }
-    assert.deepEqual(await stop(first, 'SIGTERM'), [0, null]);
+    assert.deepEqual(await stop(first, 'SIGTERM'), [0, null], stopFailure(first));
 
     const second = runAp(serveArgs(root));
     t.after(() => ensureStopped(second));
@@ -171,7 +174,7 @@ describe('ap serve (bundled)', () => {
       const ctl = runApSync(['ctl', 'status', '--json', '--root', root]);
       assert.equal(JSON.parse(ctl.stdout).pid, first.child.pid, 'the first supervisor still answers');
     } finally {
-      assert.deepEqual(await stop(first, 'SIGTERM'), [0, null]);
+      assert.deepEqual(await stop(first, 'SIGTERM'), [0, null], stopFailure(first));
     }
   });
 
