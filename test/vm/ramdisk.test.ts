@@ -105,7 +105,8 @@ describe('rescue ramdisk in QEMU', { skip: unavailable ?? false }, () => {
 
   it('boots an installed disk into the rescue flow (auto), which changes no partition', { timeout: BOOT_LIMIT_MS + 60_000 }, async () => {
     const before = table(disk);
-    const run = await boot(built, disk, 'ap.after=poweroff', BOOT_LIMIT_MS);
+    // The command line of grub's rescue/setup entry (src/boot, install_step1.sh's set_boot).
+    const run = await boot(built, disk, 'root=/dev/ram0 ramdisk_size=100000 ap.after=poweroff', BOOT_LIMIT_MS);
     console.log(`vm: rescue boot took ${run.seconds.toFixed(0)} s`);
     assert.ok(run.poweredOff, `QEMU did not power off within ${BOOT_LIMIT_MS / 1000} s:\n${run.console.slice(-3000)}`);
     assert.match(run.console, /mode auto/);
