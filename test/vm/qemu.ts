@@ -48,10 +48,11 @@ export const accel = (): 'kvm' | 'tcg' => (existsSync('/dev/kvm') ? 'kvm' : 'tcg
 /**
  * Boots kernel + ramdisk with `disk` as the q35 machine's first SATA disk
  * (/dev/sda, as on the x86_64 board) and `append` on the kernel command line;
- * the serial console is read from QEMU's stdout. Resolves when QEMU exits, or
- * kills it by PID after `limitMs`.
+ * the serial console is read from QEMU's stdout. Each `[expect, send]` of
+ * `dialog` in turn: when the console shows `expect` (after the previous one),
+ * `send` is typed. Resolves when QEMU exits, or kills it by PID after `limitMs`.
  */
-export function boot(built: Built, disk: string, append: string, limitMs: number): Promise<Boot> {
+export function boot(built: Built, disk: string, append: string, limitMs: number, dialog: Array<[RegExp, string]> = []): Promise<Boot> {
   const started = Date.now();
   const args = [
     '-machine', 'q35', '-accel', accel(), '-m', '512', '-smp', '1',
@@ -60,9 +61,20 @@ export function boot(built: Built, disk: string, append: string, limitMs: number
     '-drive', `file=${disk},format=raw,if=ide`,
     '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nic', 'none',
   ];
-  const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const qemu = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
-  qemu.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  let seen = 0;
+  const steps = [...dialog];
+  qemu.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    const step = steps[0];
+    const match = step && step[0].exec(out.slice(seen));
+    if (step && match) {
+      seen += match.index + match[0].length;
+      steps.shift();
+      qemu.stdin.write(step[1]);
+    }
+  });
   qemu.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
   let killed = false;
   const limit = setTimeout(() => {

@@ -126,6 +126,18 @@ describe('rescue ramdisk in QEMU', { skip: unavailable ?? false }, () => {
     }
   });
 
+  it('lets a technician log in on the console as root / iplinux and run the seed\'s install_step1.sh', { timeout: BOOT_LIMIT_MS + 60_000 }, async () => {
+    const run = await boot(built, disk, 'ap.mode=status', BOOT_LIMIT_MS, [
+      [/login: /, 'root\n'],
+      [/Password: /, 'iplinux\n'],
+      [/# /, 'cd /home/root && ./install_step1.sh log.txt status; tail -n 1 log.txt; poweroff -f\n'],
+    ]);
+    assert.ok(run.poweredOff, `QEMU did not power off within ${BOOT_LIMIT_MS / 1000} s:\n${run.console.slice(-3000)}`);
+    // Once from /init's status run, once from the technician's.
+    assert.equal(run.console.match(/boot control: rescue \(grub\)/g)?.length, 2, run.console.slice(-3000));
+    assert.doesNotMatch(run.console, /Login incorrect/);
+  });
+
   it('ramdisk.mjs refuses a board it cannot build for, and writes nothing', () => {
     const out = join(dir, 'refused');
     const res = spawnSync(process.execPath, [join(REPO, 'tools/image/ramdisk.mjs'), '--board', 'ipx10', '--out', out], { encoding: 'utf8' });
