@@ -2,16 +2,23 @@
 // kernel on a blank raw disk: it comes up, installs the x86_64 board's layout
 // the way install_step1.sh does, logs to p2/ramdisk.log and powers off; booted
 // again on the installed disk it takes the rescue path (auto) and installs
-// nothing. The disk file is read afterwards through a loop device.
-// Installing a rootfs is not part of it: that needs the image the rootfs build
-// (tools/image/rootfs.mjs) makes.
+// nothing; a technician logs in on its console; an update the supervisor staged
+// (the 8 MB stand-in image of tools/image/lib: a real rootfs comes from
+// tools/image/rootfs.mjs) is applied at a rescue boot. The disk file is read
+// afterwards through a loop device. Nothing here boots the installed system.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { bootControl } from '../../src/boot';
 import { getBoard } from '../../src/config';
+import { Updater } from '../../src/image';
+import { generateKeyPair } from '../../src/image/sign';
+import { Jobs } from '../../src/jobs';
+import { createLogger } from '../../src/log';
+import { buildTestImage, publishImage, startImageStore } from '../../tools/image/lib';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { accel, attach, boot, ramdisk, vmUnavailable, withMounted, type Built } from './qemu';
@@ -136,6 +143,57 @@ describe('rescue ramdisk in QEMU', { skip: unavailable ?? false }, () => {
     // Once from /init's status run, once from the technician's.
     assert.equal(run.console.match(/boot control: rescue \(grub\)/g)?.length, 2, run.console.slice(-3000));
     assert.doesNotMatch(run.console, /Login incorrect/);
+  });
+
+  it('applies an update the supervisor staged, at a rescue boot (auto), and powers off instead of rebooting', { timeout: BOOT_LIMIT_MS + 60_000 }, async () => {
+    // The supervisor's part, as on the box: fetch, verify and stage image 130012 into p1/update, boot control to the rescue.
+    const pair = await generateKeyPair();
+    const keys = join(dir, 'keys');
+    await mkdir(keys);
+    await writeFile(join(keys, 'release.pub'), pair.publicKey);
+    const storeRoot = join(dir, 'store');
+    await publishImage(storeRoot, await buildTestImage({ board: 'x86_64', label: '130012', out: join(dir, 'build'), key: pair.secretKey }), 'x86_64', '130012');
+    const store = await startImageStore(storeRoot);
+    const attached = attach(disk);
+    const p1 = join(dir, 'p1');
+    try {
+      await mkdir(p1, { recursive: true });
+      execFileSync('mount', [attached.part(1), p1]);
+      try {
+        const board = getBoard('x86_64');
+        const jobs = new Jobs();
+        const updater = new Updater({ bootDir: p1, board, boot: bootControl(board, p1), jobs, log: createLogger({ level: 'error', file: null }), storeUrl: async () => store.url, keysDir: keys, reboot: async () => {} });
+        const job = (await jobs.settled(updater.startUpdate({ label: '130012', force: true }).id))!;
+        assert.equal(job.state, 'succeeded', job.message);
+      } finally {
+        spawnSync('umount', [p1]);
+      }
+    } finally {
+      attached.detach();
+      await store.close();
+    }
+
+    const run = await boot(built, disk, 'ap.after=poweroff', BOOT_LIMIT_MS);
+    console.log(`vm: update boot took ${run.seconds.toFixed(0)} s`);
+    assert.ok(run.poweredOff, `QEMU did not power off within ${BOOT_LIMIT_MS / 1000} s:\n${run.console.slice(-3000)}`);
+    assert.match(run.console, /mode auto/);
+    assert.match(run.console, /applying image 130012/);
+    assert.match(run.console, /auto done/, run.console.slice(-3000));
+
+    const after = attach(disk);
+    try {
+      const label = spawnSync('debugfs', ['-R', 'cat /etc/ap-image-label', after.part(3)], { encoding: 'utf8' }).stdout;
+      assert.equal(label, '130012\n');
+      withMounted(after, 1, p1, () => {
+        assert.match(readFileSync(join(p1, 'grub/grub.cfg'), 'utf8'), /^set default=1$/m);
+        assert.match(readFileSync(join(p1, 'update/journal'), 'utf8'), /^finished 130012$/m);
+      });
+      withMounted(after, 2, join(dir, 'p2'), () => {
+        assert.match(readFileSync(join(dir, 'p2/ramdisk.log'), 'utf8'), /applying image 130012[\s\S]*auto done/);
+      });
+    } finally {
+      after.detach();
+    }
   });
 
   it('ramdisk.mjs refuses a board it cannot build for, and writes nothing', () => {
