@@ -7,19 +7,20 @@
 //   e2e          dist/ap.js as users run it (harness/supervisor), and PostgreSQL
 //   browser      test/browser: the bundle, PostgreSQL and Chromium
 //   image        test/image: partitions and images on loop devices, BusyBox
+//   vm           test/vm: the bundle, a real rootfs (mmdebstrap) booted in QEMU
 //
 // `unit` runs with AP_TEST_TIER=unit, and the harness refuses to start
 // PostgreSQL or the bundle then: a file put in the wrong tier fails loudly.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 
-export const TIERS = ['unit', 'integration', 'e2e', 'browser', 'image'];
+export const TIERS = ['unit', 'integration', 'e2e', 'browser', 'image', 'vm'];
 
 /** What a run of files of these tiers must prepare. */
 export function needs(tiers) {
   const set = new Set(tiers);
   return {
-    bundle: set.has('e2e') || set.has('browser'),
+    bundle: set.has('e2e') || set.has('browser') || set.has('vm'),
     postgres: set.has('integration') || set.has('e2e') || set.has('browser'),
   };
 }
@@ -50,7 +51,7 @@ export function tierOf(file, testRoot) {
     return declared[1];
   }
   const under = file.slice(testRoot.length + 1).split(sep)[0];
-  if (under === 'browser' || under === 'image') return under;
+  if (under === 'browser' || under === 'image' || under === 'vm') return under;
   const uses = testImports(file, testRoot);
   if (uses.has(join(testRoot, 'harness/supervisor.ts'))) return 'e2e';
   if (uses.has(join(testRoot, 'harness/pg.ts'))) return 'integration';
