@@ -182,9 +182,9 @@ function assemble(tree, work) {
   rmSync(join(tree, 'sbin/init'), { force: true });
   run('ln', ['-s', '/bin/busybox', join(tree, 'sbin/init')]);
   // The partitions, by the board's device names.
-  const fstab = ['# Written by tools/image/rootfs.mjs from the board; / is p3, mounted by the kernel.'];
+  const fstab = ['# Written by tools/image/rootfs.mjs from the board.'];
   for (const p of board.partitions) {
-    if (p.mount === '/') continue;
+    if (p.mount === '/') continue; // mounted by the initramfs (root= on the kernel's command line)
     if (p.fs === 'swap') fstab.push(`${p.device} none swap sw 0 0`);
     else fstab.push(`${p.device} /${p.mount} ${p.fs === 'fat32' ? 'vfat' : p.fs} defaults,nofail 0 2`);
   }
@@ -211,6 +211,8 @@ function assemble(tree, work) {
     mkdirSync(join(tree, d), { recursive: true });
   }
   run('sh', ['-c', 'cd "$1" && shift && rm -rf -- $*', 'sh', tree, ...DROP]);
+  // What dpkg's exclusions left there: links that postinst scripts made (PostgreSQL's manuals' alternatives).
+  run('find', EXCLUDES.map((p) => join(tree, p.replace(/\/\*$/, ''))).filter((d) => existsSync(d)).concat(['-not', '-type', 'd', '-delete']));
   const kernels = readdirSync(join(tree, 'lib/modules'));
   for (const k of kernels) {
     const kernel = join(tree, 'lib/modules', k, 'kernel');
