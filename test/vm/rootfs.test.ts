@@ -55,12 +55,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether `child` has exited (a signal sets signalCode, not exitCode). */
+const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+
 async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>, vm?: ChildProcess): Promise<T> {
   const end = Date.now() + limitMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
-    if (vm && vm.exitCode !== null) throw new Error(`QEMU exited (${vm.exitCode}) while waiting for ${what}`);
+    if (vm && exited(vm)) throw new Error(`QEMU exited (${vm.exitCode ?? vm.signalCode}) while waiting for ${what}`);
     if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
@@ -74,7 +77,7 @@ before(async () => {
   out = join(dir, 'out');
 });
 after(async () => {
-  if (vm?.pid && vm.exitCode === null) {
+  if (vm?.pid && !exited(vm)) {
     vm.kill('SIGKILL');
     await new Promise((resolve) => vm!.once('exit', resolve));
   }
@@ -191,8 +194,10 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await tail()}`);
     } finally {
-      vm.kill('SIGKILL');
-      await new Promise((resolve) => (vm!.exitCode !== null ? resolve(null) : vm!.once('exit', resolve)));
+      if (!exited(vm)) {
+        vm.kill('SIGKILL');
+        await new Promise((resolve) => vm!.once('exit', resolve));
+      }
     }
   });
 });
