@@ -7,8 +7,8 @@
 //   e2e          dist/ap.js as users run it (harness/supervisor), and PostgreSQL
 //   browser      test/browser: the bundle, PostgreSQL and Chromium
 //   image        test/image: partitions and images on loop devices, BusyBox
-//   vm           test/vm: the rescue ramdisk booted in QEMU (root, qemu-system-x86_64,
-//                KVM or TCG, Debian's mirror for apt-get download)
+//   vm           test/vm: the rescue ramdisk and the real rootfs (mmdebstrap) booted
+//                in QEMU (root, qemu-system-x86_64, KVM or TCG, Debian's mirror)
 //
 // `unit` runs with AP_TEST_TIER=unit, and the harness refuses to start
 // PostgreSQL or the bundle then: a file put in the wrong tier fails loudly.
@@ -21,7 +21,7 @@ export const TIERS = ['unit', 'integration', 'e2e', 'browser', 'image', 'vm'];
 export function needs(tiers) {
   const set = new Set(tiers);
   return {
-    bundle: set.has('e2e') || set.has('browser'),
+    bundle: set.has('e2e') || set.has('browser') || set.has('vm'),
     postgres: set.has('integration') || set.has('e2e') || set.has('browser'),
   };
 }

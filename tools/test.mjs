@@ -49,12 +49,15 @@ if (need.bundle && !noBuild) {
 register('./ts-loader.mjs', import.meta.url);
 const { startTestCluster } = await import('../test/harness/pg.ts');
 const cluster = need.postgres ? await startTestCluster() : null;
+// The vm tier builds a rootfs (minutes the first time) and boots it, without KVM on TCG: each of
+// its files is a test that needs far longer than the others' limit.
+const vmMinutes = tiers.includes('vm') ? 45 : 0;
 const only = tiers.length === 1 && tiers[0] === 'unit' ? { AP_TEST_TIER: 'unit' } : {};
 let status = 1;
 try {
   const child = spawn(
     process.execPath,
-    ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', ...files.map((f) => relative(root, f))],
+    ['--import', join(root, 'test/register.mjs'), '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${vmMinutes ? vmMinutes * 60_000 : 180000}`, ...files.map((f) => relative(root, f))],
     {
       cwd: root,
       stdio: 'inherit',
@@ -72,7 +75,7 @@ try {
   process.on('SIGINT', () => killGroup('SIGINT'));
   process.on('SIGTERM', () => killGroup('SIGTERM'));
   // A test that leaves a child behind must not hang CI: end everything after the limit.
-  const limitMinutes = Number(process.env.AP_TEST_LIMIT_MINUTES ?? 20);
+  const limitMinutes = Number(process.env.AP_TEST_LIMIT_MINUTES ?? 20 + vmMinutes);
   const limit = setTimeout(() => {
     console.error(`test: still running after ${limitMinutes} minutes; killing the run`);
     killGroup('SIGKILL');
