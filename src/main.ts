@@ -2,7 +2,7 @@
 // src/supervisor (the composition root).
 import { errorBody } from './api';
 import { CTL_USAGE, ctlGroupHelp, parseArgs, serveHelp, SMALL_HELP, USAGE } from './cli';
-import { getBoard, loadConfig } from './config';
+import { getBoard, loadConfig, postgresConf } from './config';
 import { ctl } from './ctl';
 import { ApError, describe, exitCodeOf, UsageError } from './errors';
 import { serve } from './supervisor';
@@ -41,6 +41,13 @@ export async function main(argv: readonly string[], env: Env, cwd: string, io: I
           return 0;
         }
         io.out(getBoard(inv.flags.board ?? env.AP_BOARD ?? 'dev').nodeFlags.join(' '));
+        return 0;
+      case 'pg-settings':
+        if (inv.switches.has('help')) {
+          io.out(SMALL_HELP['pg-settings']);
+          return 0;
+        }
+        io.out(postgresConf(getBoard(inv.flags.board ?? env.AP_BOARD ?? 'dev')).trimEnd());
         return 0;
       case 'ctl':
         if (inv.switches.has('help')) {

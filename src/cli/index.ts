@@ -1,4 +1,4 @@
-// The command line: `ap serve | ctl <command> | version | node-flags`. Parsing
+// The command line: `ap serve | ctl <command> | version | node-flags | pg-settings`. Parsing
 // is pure; an unknown command or flag is a UsageError (exit 2).
 import { OPTIONS } from '../config';
 import { UsageError } from '../errors';
@@ -15,7 +15,7 @@ import {
 
 export { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS, INSTANCE_SWITCHES, INSTANCE_VALUE_FLAGS } from './flags';
 
-export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags';
+export type Command = 'serve' | 'ctl' | 'version' | 'help' | 'node-flags' | 'pg-settings';
 
 export interface Invocation {
   readonly command: Command;
@@ -39,6 +39,7 @@ const SPECS: Record<Command, Spec> = {
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
+  'pg-settings': { values: ['board'], switches: ['help'], positionals: 0 },
 };
 
 /** Splits `argv` (without node and script) into command, flags and positionals. */
@@ -98,6 +99,7 @@ commands:
                (see ap ctl --help, and ap ctl <group> --help for one group)
   version      print the version and build label (--json for JSON)
   node-flags   print the Node.js flags for a board's memory (--board NAME)
+  pg-settings  print the board's PostgreSQL settings as postgresql.conf lines (--board NAME)
 
 --help after any command prints its help; with --json, ctl and version print
 errors as JSON on stdout too ({"error": {"code", "message"}}), exit status unchanged.`;
@@ -205,8 +207,9 @@ export function ctlGroupHelp(group: string): string | null {
   return `usage: ap ctl ${group} … [--root DIR] [--board NAME] [--json] [--timeout SECONDS]\n\ncommands:\n${mine.map((e) => e.join('\n')).join('\n')}`;
 }
 
-/** Help for `ap version` and `ap node-flags`. */
-export const SMALL_HELP: Readonly<Record<'version' | 'node-flags', string>> = {
+/** Help for `ap version`, `ap node-flags` and `ap pg-settings`. */
+export const SMALL_HELP: Readonly<Record<'version' | 'node-flags' | 'pg-settings', string>> = {
   version: 'usage: ap version [--json]\n\nprints the version and build label (also: ap --version)',
   'node-flags': "usage: ap node-flags [--board NAME]\n\nprints the Node.js flags for the board's memory (default: the dev board, or AP_BOARD)",
+  'pg-settings': "usage: ap pg-settings [--board NAME]\n\nprints the board's PostgreSQL memory settings as postgresql.conf lines (default: the dev board, or AP_BOARD);\nS50postgresql writes them to board.conf in the cluster's folder",
 };

@@ -6,6 +6,7 @@ import ipx13 from '../../board/ipx13/board.json';
 import x86_64 from '../../board/x86_64/board.json';
 import dev from '../../board/dev/board.json';
 import { UsageError } from '../errors';
+import { asSentence, problem, T, type Static } from '../schema';
 
 export type BoardName = 'ipx10' | 'ipx11' | 'ipx13' | 'x86_64' | 'dev';
 export const BOARD_NAMES: readonly BoardName[] = ['ipx10', 'ipx11', 'ipx13', 'x86_64', 'dev'];
@@ -32,7 +33,50 @@ export interface Board {
   readonly nodeFlags: readonly string[];
   /** Who runs PostgreSQL by default: the init script (attached) or the supervisor (managed). */
   readonly database: 'attached' | 'managed';
+  /** Connections the supervisor's pool on its manager database may hold open. */
+  readonly dbPool: number;
+  /** The cluster's memory settings, applied by the managed cluster and by S50postgresql alike. */
+  readonly postgres: PostgresSettings;
 }
+
+// PostgreSQL's own units; a value without one would be read in the setting's
+// base unit (8 kB blocks for shared_buffers, kB for work_mem), a trap.
+const Memory = T.String({ pattern: '^[1-9][0-9]{0,6}(kB|MB|GB)$', errorMessage: 'expected an amount with a unit, kB, MB or GB (such as "16MB")' });
+const Count = (minimum: number, maximum: number) => T.Integer({ minimum, maximum, errorMessage: `expected an integer from ${minimum} to ${maximum}` });
+
+/**
+ * The PostgreSQL settings a board may set, by name, each with its unit. Only
+ * memory and process counts: anything else (listening, authentication,
+ * replication) is the init script's and the supervisor's business.
+ */
+export const PostgresSettings = T.Object(
+  {
+    shared_buffers: Memory,
+    max_connections: Count(10, 1000),
+    superuser_reserved_connections: T.Optional(Count(1, 10)),
+    work_mem: Memory,
+    maintenance_work_mem: Memory,
+    temp_buffers: T.Optional(Memory),
+    wal_buffers: Memory,
+    effective_cache_size: Memory,
+    min_wal_size: T.Optional(Memory),
+    max_wal_size: Memory,
+    autovacuum_max_workers: T.Optional(Count(1, 10)),
+    max_worker_processes: T.Optional(Count(1, 64)),
+    max_parallel_workers: T.Optional(Count(0, 64)),
+    max_parallel_workers_per_gather: T.Optional(Count(0, 64)),
+    max_parallel_maintenance_workers: T.Optional(Count(0, 64)),
+  },
+  { additionalProperties: false },
+);
+export type PostgresSettings = Static<typeof PostgresSettings>;
+
+/**
+ * Connections beyond the supervisor's pool that max_connections must leave
+ * for everyone else: a pg_dump, vacuumdb or restore running beside the pool
+ * (2), and at least one connection for each of a few app instances (8).
+ */
+export const CONNECTIONS_BESIDE_POOL = 10;
 
 const RAW: Record<BoardName, unknown> = { ipx10, ipx11, ipx13, x86_64, dev };
 
@@ -47,9 +91,10 @@ export function getBoard(name: string): Board {
 /** Checks a parsed board.json; throws naming the first bad field. */
 export function validateBoard(raw: unknown): Board {
   const b = raw as Record<string, unknown>;
-  const bad = (field: string, want: string): never => {
-    throw new Error(`board.json of "${String(b?.name)}": field "${field}" must be ${want}`);
+  const said = (field: string, sentence: string): never => {
+    throw new Error(`board/${String(b?.name)}/board.json: field "${field}" ${sentence}`);
   };
+  const bad = (field: string, want: string): never => said(field, `must be ${want}`);
   if (typeof b !== 'object' || b === null) bad('(root)', 'an object');
   if (!(BOARD_NAMES as readonly unknown[]).includes(b.name)) bad('name', `one of ${BOARD_NAMES.join(', ')}`);
   if (typeof b.description !== 'string') bad('description', 'a string');
@@ -70,7 +115,37 @@ export function validateBoard(raw: unknown): Board {
     bad('nodeFlags', 'an array of --flags');
   }
   if (!['attached', 'managed'].includes(b.database as string)) bad('database', 'attached or managed');
+  if (!Number.isInteger(b.dbPool) || (b.dbPool as number) < 1 || (b.dbPool as number) > 20) bad('dbPool', 'an integer from 1 to 20');
+  const found = problem(PostgresSettings, b.postgres);
+  if (found) said(found.field ? `postgres.${found.field}` : 'postgres', asSentence(found.reason));
+  const pg = b.postgres as PostgresSettings;
+  const reserved = pg.superuser_reserved_connections ?? 3;
+  if (pg.max_connections < reserved + (b.dbPool as number) + CONNECTIONS_BESIDE_POOL) {
+    bad('postgres.max_connections', `at least ${reserved + (b.dbPool as number) + CONNECTIONS_BESIDE_POOL} (superuser_reserved_connections ${reserved} + dbPool ${String(b.dbPool)} + ${CONNECTIONS_BESIDE_POOL} for dumps and instances)`);
+  }
+  if (typeof b.ramMB === 'number' && bytesOf(pg.shared_buffers) > (b.ramMB * 1024 * 1024) / 4) {
+    bad('postgres.shared_buffers', `at most a quarter of ramMB (${b.ramMB / 4}MB)`);
+  }
   return deepFreeze(structuredClone(b)) as unknown as Board;
+}
+
+const UNIT: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+/** Bytes of a Memory value ("16MB"). */
+function bytesOf(value: string): number {
+  const [, digits, unit] = /^(\d+)(kB|MB|GB)$/.exec(value)!;
+  return Number(digits) * UNIT[unit!]!;
+}
+
+/** The board's PostgreSQL settings as name → value text, in board.json's order (for `-c` and postgresql.conf). */
+export function postgresSettings(board: Board): Readonly<Record<string, string>> {
+  return Object.fromEntries(Object.entries(board.postgres).map(([name, value]) => [name, String(value)]));
+}
+
+/** The settings as postgresql.conf lines; every value is a plain token (the schema allows no other). */
+export function postgresConf(board: Board): string {
+  const lines = Object.entries(postgresSettings(board)).map(([name, value]) => `${name} = ${value}`);
+  return `# PostgreSQL settings of board ${board.name} (board/${board.name}/board.json)\n${lines.join('\n')}\n`;
 }
 
 /** Freezes an object and everything below it. */

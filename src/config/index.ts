@@ -11,7 +11,7 @@ import { asSentence, problem, T, type Static, type TSchema } from '../schema';
 import { DEFAULT_TRACE_FLAGS, parseTraceFlags } from '../trace';
 import { deepFreeze, getBoard, type Board } from './board';
 
-export { BOARD_NAMES, boardEnv, getBoard, validateBoard, deepFreeze, type Board, type BoardName, type Partition } from './board';
+export { BOARD_NAMES, boardEnv, getBoard, validateBoard, deepFreeze, postgresConf, postgresSettings, PostgresSettings, type Board, type BoardName, type Partition } from './board';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];

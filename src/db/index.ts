@@ -84,12 +84,14 @@ export async function openDatabase(
 ): Promise<Database> {
   const { socketDir, port, mode } = config.db;
   let cluster: Cluster | null = null;
-  const clusterOptions = () => ({ dataDir: paths.pgsql, socketDir, port, bin: findPgBin(config.db.bin), log: log.child('postgres') });
+  // The board's memory settings as `-c` arguments, so they win over postgresql.conf and ALTER SYSTEM: the board is the box.
+  const boardSettings = Object.fromEntries(Object.entries(config.board.postgres).map(([name, value]) => [name, String(value)]));
+  const clusterOptions = () => ({ dataDir: paths.pgsql, socketDir, port, bin: findPgBin(config.db.bin), log: log.child('postgres'), settings: boardSettings });
   if (mode === 'managed') cluster = await startCluster(clusterOptions());
   let sql: Sql | null = null;
   try {
     await ensureDatabase({ socketDir, port, database: 'postgres' }, MANAGER_DB, mode === 'attached' ? 60_000 : 10_000);
-    sql = connect({ socketDir, port, database: MANAGER_DB });
+    sql = connect({ socketDir, port, database: MANAGER_DB, max: config.board.dbPool });
     const result = await migrate(sql, migrations, log);
     const pool = sql;
     const check = async (timeoutMs: number): Promise<string | null> => {

@@ -29,19 +29,32 @@ describe('ap ctl without a command', () => {
 });
 
 describe('--help', () => {
-  it('ap --help, ap ctl --help, ap serve --help, ap version --help and ap node-flags --help print help and exit 0', () => {
+  it('ap --help, ap ctl --help, ap serve --help, ap version --help, ap node-flags --help and ap pg-settings --help print help and exit 0', () => {
     const cases: [string[], RegExp][] = [
       [['--help'], /^usage: ap <command>/],
       [['ctl', '--help'], /^usage: ap ctl <command>[^]*instance create/],
       [['serve', '--help'], /^usage: ap serve \[options\][^]*--http-port/],
       [['version', '--help'], /^usage: ap version/],
       [['node-flags', '--help'], /^usage: ap node-flags/],
+      [['pg-settings', '--help'], /^usage: ap pg-settings/],
     ];
     for (const [argv, expected] of cases) {
       const r = runApSync(argv);
       assert.equal(r.status, 0, `${argv.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, expected, argv.join(' '));
     }
+  });
+
+  it("ap pg-settings prints a board's PostgreSQL settings as postgresql.conf lines, and refuses an unknown board", () => {
+    const r = runApSync(['pg-settings', '--board', 'ipx10']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^# PostgreSQL settings of board ipx10/);
+    assert.match(r.stdout, /^shared_buffers = 16MB$/m);
+    assert.match(r.stdout, /^max_connections = 30$/m);
+    const bad = runApSync(['pg-settings', '--board', 'ipx99']);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /unknown board "ipx99"/);
+    assert.equal(bad.stdout, '');
   });
 
   it('every ctl group prints its own commands and no others', () => {

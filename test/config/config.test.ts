@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BOARD_NAMES, getBoard, loadConfig, parseBytes, validateBoard } from '../../src/config';
+import { BOARD_NAMES, getBoard, loadConfig, parseBytes, postgresConf, postgresSettings, validateBoard } from '../../src/config';
 import { UsageError } from '../../src/errors';
 
 let dir: string;
@@ -141,6 +141,40 @@ describe('boards', () => {
     assert.throws(() => validateBoard({ ...good, bootControl: 'uefi' }), /"bootControl"/);
     assert.throws(() => validateBoard({ ...good, nodeFlags: ['max-old-space-size=64'] }), /"nodeFlags"/);
     assert.throws(() => validateBoard({ ...good, partitions: [{ number: 1, device: 'sda1', fs: 'vfat', sizeMB: 1 }] }), /partitions/);
+  });
+
+  it('refuses PostgreSQL settings it does not know, without a unit, or too big for the box, naming the board file and the field', () => {
+    const good = structuredClone(getBoard('ipx10')) as unknown as Record<string, unknown>;
+    const pg = good.postgres as Record<string, unknown>;
+    const refused = (postgres: unknown, field: RegExp, extra: Record<string, unknown> = {}) =>
+      assert.throws(() => validateBoard({ ...good, ...extra, postgres }), (err: Error) => {
+        assert.match(err.message, /^board\/ipx10\/board\.json: field /);
+        assert.match(err.message, field);
+        return true;
+      });
+    refused({ ...pg, fsync: 'off' }, /"postgres\.fsync" is not a known field/);
+    refused({ ...pg, shared_buffers: '16' }, /"postgres\.shared_buffers" .*unit, kB, MB or GB/);
+    refused({ ...pg, shared_buffers: '16M' }, /"postgres\.shared_buffers"/);
+    refused({ ...pg, work_mem: "1MB'; DROP" }, /"postgres\.work_mem"/);
+    refused({ ...pg, max_connections: '30' }, /"postgres\.max_connections" .*integer from 10 to 1000/);
+    refused({ ...pg, max_connections: 12 }, /"postgres\.max_connections" must be at least 15 \(superuser_reserved_connections 3 \+ dbPool 2/);
+    refused({ ...pg, shared_buffers: '128MB' }, /"postgres\.shared_buffers" must be at most a quarter of ramMB \(64MB\)/);
+    const { shared_buffers: _, ...without } = pg;
+    refused(without, /"postgres\.shared_buffers"/);
+    refused(undefined, /"postgres"/);
+    assert.throws(() => validateBoard({ ...good, dbPool: 0 }), /board\/ipx10\/board\.json: field "dbPool" must be an integer from 1 to 20/);
+    assert.equal(validateBoard(good).postgres.shared_buffers, '16MB', 'the checks refuse, they do not change the board');
+  });
+
+  it('sizes PostgreSQL by the box: ipx10 small, dev at PostgreSQL\'s own defaults', () => {
+    const ipx10 = getBoard('ipx10');
+    assert.deepEqual([ipx10.postgres.shared_buffers, ipx10.postgres.max_connections, ipx10.dbPool], ['16MB', 30, 2]);
+    assert.deepEqual([getBoard('dev').postgres.shared_buffers, getBoard('dev').postgres.max_connections], ['128MB', 100]);
+    const conf = postgresConf(ipx10);
+    assert.match(conf, /^shared_buffers = 16MB$/m);
+    assert.match(conf, /^max_connections = 30$/m);
+    assert.match(conf, /^wal_buffers = 512kB$/m);
+    assert.equal(postgresSettings(ipx10).max_parallel_workers_per_gather, '0');
   });
 });
 

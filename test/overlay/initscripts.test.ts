@@ -2,11 +2,12 @@
 // the supervisor attaches to, S92manager starts and stops the bundled supervisor.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findPgBin, MIGRATIONS } from '../../src/db';
+import { getBoard, postgresSettings } from '../../src/config';
+import { connect, findPgBin, MIGRATIONS } from '../../src/db';
 import { BUNDLE, processesMentioning, REPO, runApSync } from '../harness/supervisor';
 import { realpathSync } from 'node:fs';
 
@@ -67,6 +68,43 @@ describe('init scripts', () => {
     assert.equal(run('S50postgresql', 'status').status, 0);
     const pgStop = run('S50postgresql', 'stop');
     assert.equal(pgStop.status, 0, pgStop.out);
+    assert.deepEqual(processesMentioning(root), []);
+  });
+
+  it("S50postgresql (BusyBox sh) starts the cluster with the board's memory settings, and keeps them when the bundle is missing", async () => {
+    const box = { ...env, AP_BOARD: 'ipx10' };
+    const s50 = (action: string, extra: Record<string, string> = {}) => {
+      const result = spawnSync('busybox', ['sh', join(REPO, 'overlay/etc/init.d/S50postgresql'), action], { env: { ...box, ...extra }, encoding: 'utf8', timeout: 120_000 });
+      return { status: result.status, out: `${result.stdout}${result.stderr}` };
+    };
+    // Every setting of the board, as SHOW prints it (the board's values are in the units SHOW picks).
+    const want = postgresSettings(getBoard('ipx10'));
+    const shown = async () => {
+      const sql = connect({ socketDir: join(root, 'var/run/postgresql'), port: 5432, database: 'postgres', max: 1 });
+      try {
+        const rows = await sql<{ name: string; value: string }[]>`SELECT name, current_setting(name) AS value FROM unnest(${Object.keys(want)}::text[]) AS name`;
+        return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    const main = join(root, 'mnt/sda2/pgsql/postgresql.conf');
+    // A cluster made before the board had settings: its postgresql.conf has no include yet.
+    await writeFile(main, (await readFile(main, 'utf8')).replace(/^include_if_exists = 'board\.conf'\n/m, ''));
+
+    const start = s50('start');
+    assert.equal(start.status, 0, start.out);
+    assert.deepEqual(await shown(), want);
+    assert.equal((await readFile(main, 'utf8')).match(/^include_if_exists = 'board\.conf'$/gm)?.length, 1);
+    assert.equal(s50('stop').status, 0);
+
+    // No bundle (a box before its supervisor is installed): a warning, and the last settings stay.
+    const bare = s50('start', { AP_JS: join(root, 'no-such/ap.js') });
+    assert.equal(bare.status, 0, bare.out);
+    assert.match(bare.out, /cannot read the PostgreSQL settings of board ipx10 \(no supervisor at .*no-such\/ap\.js\); keeping the ones the cluster has/);
+    assert.deepEqual(await shown(), want);
+    assert.equal((await readFile(main, 'utf8')).match(/^include_if_exists = 'board\.conf'$/gm)?.length, 1, 'included once, however often it starts');
+    assert.equal(s50('stop').status, 0);
     assert.deepEqual(processesMentioning(root), []);
   });
 
