@@ -146,6 +146,7 @@ if (!existsSync(join(done, 'rootfs.ext4'))) {
     run('mke2fs', ['-q', '-t', 'ext4', '-m', '1', '-L', 'rootfs', '-d', tree, '-F', join(part, 'rootfs.ext4'), `${sizeMB}M`]);
     writeFileSync(join(part, 'info.json'), `${JSON.stringify({ board: boardName, node: nodeVersion, sizeMB, key }, null, 2)}\n`);
     renameSync(part, done);
+    prune(cache, `rootfs-${boardName}-`, 3);
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
     rmSync(part, { recursive: true, force: true });
@@ -261,4 +262,20 @@ function run(cmd, argv, opts = {}) {
 function fail(message) {
   console.error(`rootfs: ${message}`);
   process.exit(1);
+}
+
+/**
+ * Keeps the `keep` newest finished rootfs folders of this board in the cache:
+ * each changed dist/ or overlay makes one of about 450 MB, and a test run
+ * builds one whenever the code changed.
+ */
+function prune(dir, prefix, keep) {
+  const built = readdirSync(dir)
+    .filter((name) => name.startsWith(prefix) && !name.endsWith('.part') && existsSync(join(dir, name, 'rootfs.ext4')))
+    .map((name) => ({ name, at: statSync(join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const { name } of built.slice(keep)) {
+    rmSync(join(dir, name), { recursive: true, force: true });
+    console.log(`rootfs: removed the older ${name} from the cache`);
+  }
 }
