@@ -10,8 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, afterEach, before } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { connect as pgConnect } from '../../src/db';
-import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { asSuperuser, buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { session, type Session } from './session';
 
@@ -44,15 +43,7 @@ export const ctl = (...args: string[]) => {
 export const get = async (path: string): Promise<any> => page.evaluate(`fetch('/manager/api${path}').then((r) => r.json())`);
 
 /** Runs `fn` as the PostgreSQL superuser on `database`. */
-export async function superuser<T>(database: string, fn: (sql: ReturnType<typeof pgConnect>) => Promise<T>): Promise<T> {
-  const status = ctl('status');
-  const sql = pgConnect({ socketDir: status.db.socketDir, port: status.db.port, database, max: 1 });
-  try {
-    return await fn(sql);
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+export const superuser = <T>(database: string, fn: Parameters<typeof asSuperuser<T>>[2]) => asSuperuser(root, database, fn);
 
 export const rolePassword = (user: string) => superuser('postgres', async (sql) => (await sql<{ p: string }[]>`SELECT rolpassword AS p FROM pg_authid WHERE rolname = ${user}`)[0]!.p);
 

@@ -9,9 +9,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect as pgConnect, findPgBin, findPgTools } from '../../src/db';
+import { findPgBin, findPgTools } from '../../src/db';
 import { fetchRaw, until } from '../harness/http';
-import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { asSuperuser, buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 import { connect, type Client } from '../harness/ws';
 
@@ -48,15 +48,7 @@ const dbcount = async (path: string) => {
   return JSON.parse(answer.body.toString()) as { n: number; database: string; user: string };
 };
 
-async function superuser<T>(fn: (sql: ReturnType<typeof pgConnect>) => Promise<T>, database = 'postgres'): Promise<T> {
-  const status = ctl('status');
-  const sql = pgConnect({ socketDir: status.db.socketDir, port: status.db.port, database, max: 1 });
-  try {
-    return await fn(sql);
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+const superuser = <T>(fn: Parameters<typeof asSuperuser<T>>[2], database = 'postgres') => asSuperuser(root, database, fn);
 
 before(async () => {
   dir = await workspace('ap-backup-');

@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before } from 'node:test';
 import { backupFile, verifyBackupFile } from '../../src/backup';
-import { connect as pgConnect } from '../../src/db';
 import { until } from '../harness/http';
-import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { asSuperuser, buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 export let dir: string;
@@ -29,15 +28,7 @@ export const ctl = (...args: string[]) => {
 /** A job run to its end through ap ctl; returns the job, whatever its outcome. */
 export const job = (...args: string[]) => JSON.parse(runApSync(['ctl', ...args, '--json', '--root', root]).stdout) as { state: string; message: string };
 
-export async function superuser<T>(fn: (sql: ReturnType<typeof pgConnect>) => Promise<T>, database = 'postgres'): Promise<T> {
-  const status = ctl('status');
-  const sql = pgConnect({ socketDir: status.db.socketDir, port: status.db.port, database, max: 1 });
-  try {
-    return await fn(sql);
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+export const superuser = <T>(fn: Parameters<typeof asSuperuser<T>>[2], database = 'postgres') => asSuperuser(root, database, fn);
 
 export const exists = (path: string) => stat(path).then(() => true, () => false);
 

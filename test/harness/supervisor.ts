@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '../../src/db';
 import { notInUnitTier } from './tier';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -194,4 +195,17 @@ export async function buildFixture(name: string, into: string): Promise<string> 
     logLevel: 'warning',
   });
   return dir;
+}
+
+/** Runs `fn` as the PostgreSQL superuser on `database` of the supervisor serving `root` (its cluster found with `ap ctl status`). */
+export async function asSuperuser<T>(root: string, database: string, fn: (sql: ReturnType<typeof connect>) => Promise<T>): Promise<T> {
+  const result = runApSync(['ctl', 'status', '--json', '--root', root]);
+  if (result.status !== 0) throw new Error(`ap ctl status: ${result.stdout}${result.stderr}`);
+  const { db } = JSON.parse(result.stdout) as { db: { socketDir: string; port: number } };
+  const sql = connect({ socketDir: db.socketDir, port: db.port, database, max: 1 });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
