@@ -29,6 +29,8 @@ export interface InstanceDatabase {
  * record's name, domain, path (its webserver path), password (PBX App objects
  * log in with it; the supervisor checks the login) and traceFlags (the vendor's
  * bitmask: App 0x1, App WebSocket 0x8000, …; see traces()), and its database.
+ * The first four are strings, traceFlags an integer: the fields of the record
+ * in src/records, taken from there so the two cannot differ.
  */
 export interface Instance extends Readonly<Pick<InstanceRecord, 'name' | 'domain' | 'path' | 'password' | 'traceFlags'>> {
   readonly database: InstanceDatabase;
