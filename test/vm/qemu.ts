@@ -5,16 +5,23 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { commandMissing } from '../harness/optional';
 import { REPO } from '../harness/supervisor';
 
 export const QEMU = 'qemu-system-x86_64';
 
-/** Why the vm tests cannot run here, or null. */
-export function vmUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (loop devices for reading the disk)';
+/**
+ * Why the vm tests cannot run here, or null: root, QEMU and the tools that
+ * build the ramdisk and read the disk, and the `extra` commands a test needs
+ * besides ([command, the package to install]).
+ */
+export function vmUnavailable(extra: readonly (readonly [string, string])[] = []): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (loop devices, chroot)';
   if (!existsSync('/dev/loop-control')) return 'needs loop devices (no /dev/loop-control)';
-  for (const tool of [QEMU, 'apt-get', 'dpkg-deb', 'losetup', 'partx', 'sfdisk', 'blkid']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `needs ${tool} (apt-get install qemu-system-x86 util-linux fdisk)`;
+  const tools: [string, string][] = [[QEMU, 'qemu-system-x86'], ['apt-get', 'apt'], ['dpkg-deb', 'dpkg'], ['losetup', 'util-linux'], ['partx', 'util-linux'], ['sfdisk', 'fdisk'], ['blkid', 'util-linux']];
+  for (const [command, pkg] of [...tools, ...extra]) {
+    const why = commandMissing(command, `apt-get install ${pkg}`);
+    if (why) return why;
   }
   return null;
 }

@@ -13,18 +13,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
+import { vmUnavailable } from './qemu';
 
 const MB = 1024 * 1024;
 
-function missing(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (the builder chroots)';
-  const needed: Array<[string, string]> = [['mmdebstrap', 'mmdebstrap'], ['qemu-system-x86_64', 'qemu-system-x86'], ['debugfs', 'e2fsprogs'], ['sfdisk', 'fdisk'], ['dbclient', 'dropbear-bin'], ['mkswap', 'util-linux']];
-  for (const [cmd, pkg] of needed) {
-    if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd]).status !== 0) return `needs ${cmd} (apt-get install ${pkg})`;
-  }
-  return null;
-}
-const skip = missing();
+const skip = vmUnavailable([['mmdebstrap', 'mmdebstrap'], ['debugfs', 'e2fsprogs'], ['dbclient', 'dropbear-bin'], ['mkswap', 'util-linux']]);
 
 function sh(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 64 * MB });
