@@ -4,7 +4,13 @@
 # The rescue system's installer (BusyBox sh: the ramdisk has no Node.js), and
 # the technician's tool the seed describes (/home/root/install_step1.sh log.txt resize).
 #
-#   install   partition an empty disk per the board, make the filesystems and swap
+#   install   partition an empty disk per the board, make the filesystems and
+#             swap; with an installation medium (a filesystem labelled apinstall,
+#             or the folder $AP_INSTALL_FROM) holding an image, also write its
+#             rootfs to p3, its kernel, ramdisk and rootfs image to p1, the
+#             rootfs's supervisor to p2 (/apps/manager), GRUB (grub boards) and
+#             boot the App Platform next; without one, boot the rescue system
+#             next (the first image then comes as an update)
 #   update    apply the image the supervisor staged in p1/update: check it, write
 #             the rootfs to p3, e2fsck it, put the new kernel and ramdisk in place
 #             (the previous ones and the previous rootfs image kept in p1/prev),
@@ -83,6 +89,11 @@ is_mounted() {
 mount_p1() {
 	is_mounted "$MNT_P1" && return 0
 	mkdir -p "$MNT_P1"
+	# ext2 has no journal: after a power cut it is checked before it is written to.
+	if [ "$P1_FS" = ext2 ] && [ -n "$(fs_type "${PART}1")" ]; then
+		e2fsck -p "${PART}1" >>"$LOGFILE" 2>&1
+		[ $? -le 1 ] || e2fsck -f -y "${PART}1" >>"$LOGFILE" 2>&1
+	fi
 	mount "${PART}1" "$MNT_P1" || fail "cannot mount ${PART}1 on $MNT_P1"
 }
 
@@ -133,15 +144,21 @@ set_boot() { # normal|rescue
 	if [ "$BOOT_CONTROL" = grub ]; then
 		if [ "$1" = rescue ]; then default=0; else default=1; fi
 		mkdir -p "$MNT_P1/grub"
+		# The App Platform's entry boots through the same ramdisk, as its initramfs
+		# (the disk and ext4 drivers are modules of the VM's kernel).
 		write_text "$MNT_P1/grub/grub.cfg" "# Written by the App Platform: default 0 boots the rescue/setup entry, 1 the App Platform.
 set default=$default
 set timeout=3
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
 menuentry \"rescue/setup\" {
   linux /kernel root=/dev/ram0 ramdisk_size=100000 console=tty0 console=ttyS0
   initrd /ramdisk.ext2.xz
 }
 menuentry \"App Platform\" {
   linux /kernel $NORMAL_CMDLINE rootwait console=tty0 console=ttyS0
+  initrd /ramdisk.ext2.xz
 }
 "
 	elif [ "$1" = rescue ]; then
@@ -169,9 +186,17 @@ boot_mode() {
 
 # --- writing a filesystem image to p3 and checking it ---
 
+# A rootfs image is an ext4 image, as is or compressed with zstd (told by its first bytes).
 write_rootfs() { # IMAGE
 	log "writing $1 to ${PART}3"
-	dd if="$1" of="${PART}3" bs=1M conv=fsync 2>>"$LOGFILE" || fail "writing ${PART}3 failed"
+	if [ "$(head -c 4 "$1" | od -An -tx1 | tr -d ' \n')" = 28b52ffd ]; then
+		(
+			set -o pipefail
+			zstd -dcq "$1" | dd of="${PART}3" bs=1M conv=fsync 2>>"$LOGFILE"
+		) || fail "writing ${PART}3 failed (zstd)"
+	else
+		dd if="$1" of="${PART}3" bs=1M conv=fsync 2>>"$LOGFILE" || fail "writing ${PART}3 failed"
+	fi
 	sync
 	log "checking ${PART}3 (e2fsck)"
 	e2fsck -f -y "${PART}3" >>"$LOGFILE" 2>&1
@@ -189,8 +214,9 @@ do_update() {
 	label=$(tr -dc 0-9 <"$dir/label")
 	log "applying image $label"
 	journal apply "$label"
-	log "checking the staged files"
-	if ! (cd "$dir" && sha256sum -c files.sha256 >>"$LOGFILE" 2>&1); then
+	# Once p3 is written the staged files are moved into place one by one: checked before that only.
+	if ! has_step rootfs "$label"; then log "checking the staged files"; fi
+	if ! has_step rootfs "$label" && ! (cd "$dir" && sha256sum -c files.sha256 >>"$LOGFILE" 2>&1); then
 		# Nothing on p3 was touched yet: back to the running system.
 		log "the staged image $label is damaged; nothing was changed"
 		journal failed "$label"
@@ -204,22 +230,14 @@ do_update() {
 	fi
 	journal fsck "$label"
 	if ! has_step kernel "$label"; then
-		if [ ! -f "$dir/prev-saved" ]; then
-			# The running image, kept for a rollback.
-			rm -rf "$MNT_P1/prev.new" "$MNT_P1/prev.old"
-			mkdir -p "$MNT_P1/prev.new"
-			for f in kernel ramdisk.ext2.xz rootfs.img label; do
-				[ -f "$MNT_P1/$f" ] && { cp "$MNT_P1/$f" "$MNT_P1/prev.new/$f" || fail "cannot keep $f"; }
-			done
-			sync
-			[ -d "$MNT_P1/prev" ] && mv "$MNT_P1/prev" "$MNT_P1/prev.old"
-			mv "$MNT_P1/prev.new" "$MNT_P1/prev"
-			rm -rf "$MNT_P1/prev.old"
-			: >"$dir/prev-saved"
-			sync
-		fi
+		save_prev
+		# Renamed into place (p1 holds two rootfs images, not three): kernel and
+		# ramdisk replace theirs in one step each, so GRUB always finds a pair.
 		for f in kernel ramdisk.ext2.xz rootfs.img; do
-			put_file "$dir/$f" "$MNT_P1/$f"
+			if [ -f "$dir/$f" ]; then
+				mv "$dir/$f" "$MNT_P1/$f" || fail "cannot move $f into place"
+				sync
+			fi
 		done
 		journal kernel "$label"
 	fi
@@ -229,18 +247,50 @@ do_update() {
 	finished
 }
 
+# The running image kept in p1/prev for a rollback: kernel and ramdisk copied
+# (the boot needs them where they are), the rootfs image moved. The older prev
+# goes first; each step is safe to take again.
+save_prev() {
+	[ -f "$dir/prev-saved" ] && return 0
+	current=$(cat "$MNT_P1/label" 2>/dev/null | tr -dc 0-9)
+	if [ "$(cat "$MNT_P1/prev/label" 2>/dev/null | tr -dc 0-9)" != "$current" ] || [ -z "$current" ]; then
+		rm -rf "$MNT_P1/prev.new"
+		mkdir -p "$MNT_P1/prev.new"
+		[ -f "$MNT_P1/label" ] && cp "$MNT_P1/label" "$MNT_P1/prev.new/label"
+		sync
+		rm -rf "$MNT_P1/prev"
+		mv "$MNT_P1/prev.new" "$MNT_P1/prev" || fail "cannot make $MNT_P1/prev"
+		sync
+	fi
+	for f in kernel ramdisk.ext2.xz; do
+		[ -f "$MNT_P1/$f" ] && [ ! -f "$MNT_P1/prev/$f" ] && put_file "$MNT_P1/$f" "$MNT_P1/prev/$f"
+	done
+	if [ -f "$MNT_P1/rootfs.img" ] && [ ! -f "$MNT_P1/prev/rootfs.img" ]; then
+		mv "$MNT_P1/rootfs.img" "$MNT_P1/prev/rootfs.img" || fail "cannot keep rootfs.img"
+	fi
+	: >"$dir/prev-saved"
+	sync
+}
+
 # --- rollback ---
 
 do_rollback() {
 	mount_p1
 	mount_p2
 	label=$(last_step | cut -d' ' -f2)
-	[ -f "$MNT_P1/prev/rootfs.img" ] || fail "no previous image in $MNT_P1/prev to go back to"
-	log "image ${label:-?} did not boot; restoring the previous image"
-	write_rootfs "$MNT_P1/prev/rootfs.img"
-	for f in kernel ramdisk.ext2.xz rootfs.img; do
+	if ! has_step restored "${label:-0}"; then
+		[ -f "$MNT_P1/prev/rootfs.img" ] || fail "no previous image in $MNT_P1/prev to go back to"
+		log "image ${label:-?} did not boot; restoring the previous image"
+		write_rootfs "$MNT_P1/prev/rootfs.img"
+		journal restored "${label:-0}"
+	fi
+	for f in kernel ramdisk.ext2.xz; do
 		[ -f "$MNT_P1/prev/$f" ] && put_file "$MNT_P1/prev/$f" "$MNT_P1/$f"
 	done
+	if [ -f "$MNT_P1/prev/rootfs.img" ]; then
+		mv "$MNT_P1/prev/rootfs.img" "$MNT_P1/rootfs.img" || fail "cannot move the previous rootfs.img back"
+		sync
+	fi
 	set_boot normal
 	journal rolledback "${label:-0}"
 	finished
@@ -345,8 +395,75 @@ do_install() {
 	fi
 	mount_p2
 	mkdir -p "$MNT_P1/update" "$MNT_P2/apps"
-	set_boot rescue # nothing to boot on p3 yet: the first image comes as an update
+	if ! find_source; then
+		log "no installation medium (a filesystem labelled apinstall): the first image comes as an update"
+		set_boot rescue # nothing to boot on p3 yet
+		finished
+		return 0
+	fi
+	install_image
+	set_boot normal
 	finished
+}
+
+# The installation medium: $AP_INSTALL_FROM, or the filesystem labelled
+# apinstall mounted at $MNT_SRC. Sets SRC; fails when it holds no image for this board.
+MNT_SRC=${MNT_SRC:-/mnt/install}
+find_source() {
+	SRC=${AP_INSTALL_FROM:-}
+	if [ -z "$SRC" ]; then
+		medium=$(blkid -L apinstall 2>/dev/null)
+		[ -n "$medium" ] || return 1
+		mkdir -p "$MNT_SRC"
+		is_mounted "$MNT_SRC" || mount -o ro "$medium" "$MNT_SRC" || fail "cannot mount the installation medium $medium"
+		SRC=$MNT_SRC
+	fi
+	[ -f "$SRC/manifest.json" ] && [ -f "$SRC/files.sha256" ] && [ -f "$SRC/label" ] || fail "the installation medium $SRC holds no image (manifest.json, files.sha256, label)"
+	grep -q "\"board\": *\"$BOARD\"" "$SRC/manifest.json" || fail "the image on $SRC is not for the $BOARD board"
+	return 0
+}
+
+# The image from the medium onto the fresh disk: checked, files to p1, rootfs
+# to p3, the rootfs's supervisor to p2, GRUB. Journaled in install.journal.
+install_image() {
+	label=$(tr -dc 0-9 <"$SRC/label")
+	log "installing image $label from $SRC"
+	if ! grep -q "^files $label\$" "$MNT_P1/install.journal"; then
+		log "checking the image's files"
+		(cd "$SRC" && sha256sum -c files.sha256 >>"$LOGFILE" 2>&1) || fail "the image on $SRC is damaged (sha256sum -c files.sha256)"
+		for f in kernel ramdisk.ext2.xz rootfs.img manifest.json manifest.sig; do
+			[ -f "$SRC/$f" ] && put_file "$SRC/$f" "$MNT_P1/$f"
+		done
+		echo "files $label" >>"$MNT_P1/install.journal"
+		sync
+	fi
+	if ! grep -q "^rootfs $label\$" "$MNT_P1/install.journal"; then
+		write_rootfs "$MNT_P1/rootfs.img"
+		echo "rootfs $label" >>"$MNT_P1/install.journal"
+		sync
+	fi
+	# The first supervisor: the rootfs's factory copy, put on p2 as /apps/manager.
+	if [ ! -f "$MNT_P2/apps/manager/ap.js" ]; then
+		mkdir -p /mnt/p3
+		mount -o ro "${PART}3" /mnt/p3 || fail "cannot mount ${PART}3"
+		rm -rf "$MNT_P2/apps/manager.new"
+		cp -a /mnt/p3/usr/lib/ap/manager "$MNT_P2/apps/manager.new" || { umount /mnt/p3; fail "cannot copy the supervisor to p2"; }
+		umount /mnt/p3
+		sync
+		mv "$MNT_P2/apps/manager.new" "$MNT_P2/apps/manager" || fail "cannot put the supervisor in place"
+		sync
+		log "supervisor put in $MNT_P2/apps/manager"
+	fi
+	if [ "$BOOT_CONTROL" = grub ]; then
+		grub=${AP_GRUB_DIR:-/usr/lib/ap/grub}
+		[ -f "$grub/boot.img" ] && [ -f "$grub/core.img" ] || fail "no GRUB images in $grub"
+		log "installing GRUB on $DISK"
+		# boot.img's code only (440 bytes: the partition table stays), core.img from sector 1.
+		dd if="$grub/boot.img" of="$DISK" bs=440 count=1 conv=notrunc,fsync 2>>"$LOGFILE" || fail "writing GRUB's boot sector failed"
+		dd if="$grub/core.img" of="$DISK" bs=512 seek=1 conv=notrunc,fsync 2>>"$LOGFILE" || fail "writing GRUB's core image failed"
+	fi
+	write_text "$MNT_P1/label" "$label
+"
 }
 
 # --- resize: after the virtual disk grew, p3 and p4 to the end, p2 grown ---
@@ -446,7 +563,7 @@ auto)
 	fi
 	case "$(last_step | cut -d' ' -f1)" in
 	staged | rescue | apply | rootfs | fsck | kernel) do_update ;;
-	failed) do_rollback ;;
+	failed | restored) do_rollback ;;
 	*)
 		log "nothing to apply: rescue system for the technician"
 		exit 0

@@ -12,6 +12,12 @@
 #   ap.after=WHAT    after the script: `poweroff`, `reboot`, or (default) a login
 #                    on the console for the technician (root / iplinux).
 #
+# The same ramdisk is the normal system's initramfs (GRUB's entry 1): with
+# root=/dev/sdXN on the command line and no ap.mode, it loads the same disk
+# modules, mounts that rootfs and hands over to its /sbin/init (switch_root).
+# A rootfs that cannot be mounted counts as a failed boot of a new image (the
+# rescue flow then restores the previous one) or leaves the rescue login.
+#
 # Everything is logged to /tmp/ramdisk.log, the script's LOGFILE; the script
 # itself writes p2/ramdisk.log (served at /manager/ramdisk.log) once p2 exists,
 # and this adds the rest of the run's lines there at the end (keep_log).
@@ -69,20 +75,59 @@ after() {
 
 MODE=
 AFTER=
+ROOT=
 for word in $(cat /proc/cmdline); do
 	case "$word" in
 	ap.mode=*) MODE=${word#ap.mode=} ;;
 	ap.after=*) AFTER=${word#ap.after=} ;;
+	root=*) ROOT=${word#root=} ;;
 	esac
 done
 
-say "rescue system up: kernel $(uname -r)"
+# The normal boot: the rootfs on $ROOT, its own init. Returns only when it cannot be mounted.
+boot_rootfs() {
+	n=0
+	while [ ! -b "$ROOT" ] && [ $n -lt 100 ]; do
+		n=$((n + 1))
+		sleep 0.2
+	done
+	mkdir -p /newroot
+	if mount -o ro "$ROOT" /newroot 2>>"$LOG"; then
+		[ -x /newroot/sbin/init ] || [ -L /newroot/sbin/init ] || { umount /newroot; say "FAILED: $ROOT has no /sbin/init"; return 1; }
+		mount --move /dev /newroot/dev
+		umount /proc/sys/fs/binfmt_misc 2>/dev/null
+		umount /tmp /run /sys /proc
+		exec switch_root /newroot /sbin/init
+	fi
+	say "FAILED: cannot mount the rootfs $ROOT"
+	return 1
+}
+
+case "$ROOT" in
+'' | /dev/ram0) say "rescue system up: kernel $(uname -r)" ;;
+*) [ -n "$MODE" ] || NORMAL=1 ;;
+esac
 while read -r module; do
 	[ -n "$module" ] || continue
 	insmod "/lib/modules/$(uname -r)/$module" 2>>"$LOG" || say "cannot load $module"
 done </etc/ap/modules
 
 . /etc/ap/board.env
+if [ -n "${NORMAL:-}" ]; then
+	boot_rootfs
+	# Not bootable: a new image that awaited its confirmation has failed (the
+	# rescue flow below restores the previous one); otherwise the technician's login.
+	mkdir -p /mnt/sda1
+	if mount "${PART}1" /mnt/sda1 2>>"$LOG"; then
+		last=$(grep -E '^[a-z]+ [0-9]+$' /mnt/sda1/update/journal 2>/dev/null | tail -n 1)
+		case "${last%% *}" in
+		normal | finished) echo "failed ${last##* }" >>/mnt/sda1/update/journal ;;
+		esac
+		sync
+		umount /mnt/sda1
+	fi
+	MODE=auto
+fi
 n=0
 while [ ! -b "$DISK" ]; do
 	n=$((n + 1))

@@ -44,14 +44,14 @@ export interface UpdaterOptions {
   readonly report?: (outcome: { ok: boolean; label: string; text: string }) => void;
 }
 
-export type Step = 'staged' | 'rescue' | 'apply' | 'rootfs' | 'fsck' | 'kernel' | 'normal' | 'finished' | 'confirmed' | 'failed' | 'rolledback';
+export type Step = 'staged' | 'rescue' | 'apply' | 'rootfs' | 'fsck' | 'kernel' | 'normal' | 'finished' | 'confirmed' | 'failed' | 'restored' | 'rolledback';
 
 export interface JournalEntry {
   readonly step: Step;
   readonly label: string;
 }
 
-const STEPS = new Set<string>(['staged', 'rescue', 'apply', 'rootfs', 'fsck', 'kernel', 'normal', 'finished', 'confirmed', 'failed', 'rolledback']);
+const STEPS = new Set<string>(['staged', 'rescue', 'apply', 'rootfs', 'fsck', 'kernel', 'normal', 'finished', 'confirmed', 'failed', 'restored', 'rolledback']);
 
 /** The journal's entries; lines that are torn or unknown are skipped. */
 export function parseJournal(text: string): JournalEntry[] {
@@ -146,6 +146,8 @@ export class Updater {
     await mkdir(this.dir, { recursive: true });
     const staged = await readFile(join(this.dir, 'label'), 'utf8').catch(() => '');
     if (staged.trim() !== manifest.label) {
+      // p1 holds two rootfs images, not three: the one before the running (confirmed) image goes.
+      await rm(join(this.options.bootDir, 'prev'), { recursive: true, force: true });
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true });
       await writeFileAtomic(join(this.dir, 'label'), `${manifest.label}\n`);

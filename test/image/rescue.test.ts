@@ -16,7 +16,8 @@ import { generateKeyPair } from '../../src/image/sign';
 import { Jobs } from '../../src/jobs';
 import { createLogger } from '../../src/log';
 import { buildTestImage, publishImage, startImageStore, type ImageStore } from '../../tools/image/lib';
-import { BOOTCHECK, blankDisk, loopUnavailable, mountSystem, type Disk } from '../harness/disk';
+import { BOOTCHECK, SCRIPT, blankDisk, loopUnavailable, mountSystem, type Disk } from '../harness/disk';
+import { until } from '../harness/http';
 import { workspace } from '../harness/workspace';
 
 const unavailable = loopUnavailable();
@@ -192,7 +193,7 @@ describe('rescue script', { skip: unavailable ?? false }, () => {
     const bootcheck = () =>
       spawnSync('busybox', ['sh', BOOTCHECK, 'start'], {
         encoding: 'utf8',
-        env: { PATH: process.env.PATH, MNT_P1: disk.p1, AP_INSTALL_STEP1: join(process.cwd(), 'rootfs-scripts/install_step1.sh'), AP_BOARD_ENV: disk.env, MNT_P2: disk.p2, AP_NO_REBOOT: '1' },
+        env: { PATH: process.env.PATH, MNT_P1: disk.p1, AP_INSTALL_STEP1: join(process.cwd(), 'rootfs-scripts/install_step1.sh'), AP_BOARD_ENV: disk.env, MNT_P2: disk.p2, AP_NO_REBOOT: '1', AP_NO_WATCH: '1' },
       });
     // First boot of the new image, cut by a power loss before the supervisor was READY: one attempt.
     assert.match(bootcheck().stdout, /boot 1 of image 130015/);
@@ -213,6 +214,28 @@ describe('rescue script', { skip: unavailable ?? false }, () => {
     assert.equal((await updater.afterBoot()).outcome, 'rolledback');
     assert.match(reports[0]!, /did not come up three times/);
     assert.equal((await readFile(join(disk.p1, 'label'), 'utf8')).trim(), '130012');
+    disk.detach();
+  });
+
+  it('a first boot that is not confirmed in time is ended by a reboot; a confirmed one is not', async () => {
+    const disk = await runningBox('watch', 'x86_64');
+    await stage(disk, '130015');
+    assert.equal(disk.run('auto').status, 0);
+    await writeFile(join(disk.p1, 'bootcheck.conf'), 'CONFIRM_WAIT=1\n');
+    const marker = join(disk.dir, 'rebooted');
+    const bootcheck = () =>
+      spawnSync('busybox', ['sh', BOOTCHECK, 'start'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, MNT_P1: disk.p1, AP_INSTALL_STEP1: SCRIPT, AP_BOARD_ENV: disk.env, AP_NO_REBOOT: '1', AP_WATCH_REBOOT: `touch ${marker}` },
+      });
+    assert.match(bootcheck().stdout, /boot 1 of image 130015/);
+    await until('the watchdog to reboot', async () => (existsSync(marker) ? true : undefined), 10_000);
+    await rm(marker);
+    // Confirmed by the supervisor within the wait: the watchdog leaves the box alone.
+    assert.match(bootcheck().stdout, /boot 2 of image 130015/);
+    await writeFile(join(disk.p1, 'update/journal'), `${await readFile(join(disk.p1, 'update/journal'), 'utf8')}confirmed 130015\n`);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(existsSync(marker), false);
     disk.detach();
   });
 

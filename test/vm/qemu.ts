@@ -1,8 +1,10 @@
 // The vm tier's machinery: the rescue ramdisk built (or taken from its cache),
 // a QEMU x86_64 machine booted with it on a raw disk file, and the disk file
 // read afterwards through a loop device.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { commandMissing } from '../harness/optional';
@@ -131,4 +133,101 @@ export function withMounted<T>(disk: Attached, n: number, where: string, fn: () 
   } finally {
     spawnSync('umount', [where]);
   }
+}
+
+const MB = 1024 * 1024;
+
+/** Runs a host command; its stdout, or an error with its stderr. */
+export function sh(cmd: string, args: string[], input?: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 64 * MB });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A free TCP port on the loopback interface (for QEMU's forwards). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Whether `child` has exited (a signal sets signalCode, not exitCode). */
+export const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+
+/** Polls `probe` every 2 s until it gives a value; fails after `limitMs` or when the machine `vm` has exited. */
+export async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>, vm?: ChildProcess): Promise<T> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (vm && exited(vm)) throw new Error(`QEMU exited (${vm.exitCode ?? vm.signalCode}) while waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+export interface MachineOptions {
+  /** The raw disk file: /dev/sda (virtio-scsi, as a hypervisor's disk). */
+  readonly disk: string;
+  /** A second raw disk (/dev/sdb): the installation medium. */
+  readonly medium?: string;
+  /** Boot this kernel and initrd with `append` (an installer's boot); without, the BIOS boots the disk (GRUB). */
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly append?: string;
+  /** Host ports forwarded to the box's 80 (apps), 8080 (Manager) and 22 (SSH). */
+  readonly ports?: { readonly app: number; readonly manager: number; readonly ssh: number };
+  /** The serial console is written here. */
+  readonly consoleLog: string;
+  /** Exit instead of rebooting (the install's boot); default: a reboot restarts the machine in the same process. */
+  readonly noReboot?: boolean;
+}
+
+export interface Machine {
+  readonly process: ChildProcess;
+  /** QEMU's stderr and the console's last lines, for a failure's message. */
+  tail(): Promise<string>;
+  /** The whole console so far. */
+  console(): Promise<string>;
+  /** Resolves when QEMU has exited. */
+  readonly exit: Promise<void>;
+  /** A power cut: SIGKILL, then waits for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Starts the x86_64 board as a VM: q35, 512 MB, 2 CPUs, KVM when there is /dev/kvm, else TCG. */
+export function startMachine(o: MachineOptions): Machine {
+  const kvm = accel() === 'kvm';
+  const args = [
+    '-machine', `q35,accel=${kvm ? 'kvm' : 'tcg'}`, '-cpu', kvm ? 'host' : 'max', '-m', '512', '-smp', '2',
+    '-display', 'none', '-serial', `file:${o.consoleLog}`, '-monitor', 'none',
+    '-device', 'virtio-scsi-pci,id=scsi',
+    '-drive', `file=${o.disk},format=raw,if=none,id=d0,cache=writeback`, '-device', 'scsi-hd,drive=d0,bus=scsi.0,scsi-id=0,lun=0,bootindex=0',
+  ];
+  if (o.medium) args.push('-drive', `file=${o.medium},format=raw,if=none,id=d1,readonly=on`, '-device', 'scsi-hd,drive=d1,bus=scsi.0,scsi-id=1,lun=0');
+  if (o.kernel) args.push('-kernel', o.kernel, '-initrd', o.initrd!, '-append', `console=ttyS0 panic=-1 ${o.append ?? ''}`);
+  if (o.noReboot) args.push('-no-reboot');
+  if (o.ports) {
+    const p = o.ports;
+    args.push('-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${p.app}-:80,hostfwd=tcp:127.0.0.1:${p.manager}-:8080,hostfwd=tcp:127.0.0.1:${p.ssh}-:22`, '-device', 'virtio-net-pci,netdev=n0');
+  } else {
+    args.push('-nic', 'none');
+  }
+  const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exit = new Promise<void>((resolve) => (exited(child) ? resolve() : child.once('exit', () => resolve())));
+  const consoleText = () => readFile(o.consoleLog, 'utf8').catch(() => '');
+  return {
+    process: child,
+    exit,
+    console: consoleText,
+    tail: async () => `${stderr}\n--- console ---\n${(await consoleText()).slice(-6000)}`,
+    kill: async () => {
+      if (!exited(child)) child.kill('SIGKILL');
+      await exit;
+    },
+  };
 }

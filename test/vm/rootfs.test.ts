@@ -5,25 +5,18 @@
 // kill -9. The first build takes minutes (mmdebstrap); later runs reuse the
 // cache in /var/cache/ap-image.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
-import { vmUnavailable } from './qemu';
+import { freePort, sh, startMachine, until, vmUnavailable, type Machine } from './qemu';
 
 const MB = 1024 * 1024;
 
 const skip = vmUnavailable([['mmdebstrap', 'mmdebstrap'], ['debugfs', 'e2fsprogs'], ['dbclient', 'dropbear-bin'], ['mkswap', 'util-linux']]);
-
-function sh(cmd: string, args: string[], input?: string): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
-  return r.stdout;
-}
 
 /** debugfs's answer about `path` inside the ext4 image (no mount, no loop device). */
 const inImage = (image: string, request: string): string => sh('debugfs', ['-R', request, image]);
@@ -40,40 +33,15 @@ function filesUnder(image: string, folder: string): string[] {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Whether `child` has exited (a signal sets signalCode, not exitCode). */
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
-
-async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>, vm?: ChildProcess): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (vm && exited(vm)) throw new Error(`QEMU exited (${vm.exitCode ?? vm.signalCode}) while waiting for ${what}`);
-    if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-}
-
 let dir: string;
 let out: string;
-let vm: ChildProcess | undefined;
+let vm: Machine | undefined;
 before(async () => {
   dir = await workspace('ap-vm-');
   out = join(dir, 'out');
 });
 after(async () => {
-  if (vm?.pid && !exited(vm)) {
-    vm.kill('SIGKILL');
-    await new Promise((resolve) => vm!.once('exit', resolve));
-  }
+  await vm?.kill();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -144,21 +112,11 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
     parts.push([p3, starts[2]], [swap, starts[3]]);
     for (const [file, offset] of parts) sh('dd', [`if=${file}`, `of=${disk}`, 'bs=1M', `seek=${offset}`, 'oflag=seek_bytes', 'conv=notrunc,sparse', 'status=none']);
 
-    const kvm = existsSync('/dev/kvm');
-    console.log(`qemu: ${kvm ? 'KVM' : 'TCG (no /dev/kvm): slow'}`);
+    console.log(`qemu: ${existsSync('/dev/kvm') ? 'KVM' : 'TCG (no /dev/kvm): slow'}`);
     const ports = { app: await freePort(), manager: await freePort(), ssh: await freePort() };
-    const consoleLog = join(dir, 'console.log');
-    vm = spawn('qemu-system-x86_64', [
-      '-machine', `q35,accel=${kvm ? 'kvm' : 'tcg'}`, '-cpu', kvm ? 'host' : 'max', '-m', '512', '-smp', '2',
-      '-display', 'none', '-serial', `file:${consoleLog}`, '-monitor', 'none',
-      '-kernel', join(out, 'vmlinuz'), '-initrd', join(out, 'initrd.img'), '-append', 'root=/dev/sda3 console=ttyS0',
-      '-device', 'virtio-scsi-pci,id=scsi', '-drive', `file=${disk},format=raw,if=none,id=d0`, '-device', 'scsi-hd,drive=d0',
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${ports.app}-:80,hostfwd=tcp:127.0.0.1:${ports.manager}-:8080,hostfwd=tcp:127.0.0.1:${ports.ssh}-:22`,
-      '-device', 'virtio-net-pci,netdev=n0',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let qemuErr = '';
-    vm.stderr!.on('data', (d) => (qemuErr += d));
-    const tail = async () => `${qemuErr}\n--- console ---\n${(await readFile(consoleLog, 'utf8').catch(() => '')).slice(-6000)}`;
+    vm = startMachine({ disk, kernel: join(out, 'vmlinuz'), initrd: join(out, 'initrd.img'), append: 'root=/dev/sda3', ports, consoleLog: join(dir, 'console.log') });
+    const machine = vm.process;
+    const tail = vm.tail;
 
     const health = async () => {
       const res = await fetch(`http://127.0.0.1:${ports.app}/manager/health`, { signal: AbortSignal.timeout(5000) });
@@ -168,9 +126,9 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
     const ssh = (command: string) => sh('dbclient', ['-y', '-y', '-i', key, '-p', String(ports.ssh), 'root@127.0.0.1', command]);
     const bootStart = Date.now();
     try {
-      await until('/manager/health 200', 15 * 60_000, health, vm);
+      await until('/manager/health 200', 15 * 60_000, health, machine);
       console.log(`qemu: health answered 200 after ${((Date.now() - bootStart) / 1000).toFixed(0)} s`);
-      const first = await until('the supervisor pid over SSH', 2 * 60_000, async () => ssh('cat /var/run/ap.pid').trim() || undefined, vm);
+      const first = await until('the supervisor pid over SSH', 2 * 60_000, async () => ssh('cat /var/run/ap.pid').trim() || undefined, machine);
       assert.match(ssh(`cat /proc/${first}/cmdline | tr '\\0' ' '`), /node .*ap\.js serve --board x86_64/);
       const killed = Date.now();
       ssh(`kill -9 ${first}`);
@@ -178,8 +136,8 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
       const second = await until('a new supervisor', 10 * 60_000, async () => {
         const pid = ssh('cat /var/run/ap.pid').trim();
         return pid && pid !== first ? pid : undefined;
-      }, vm);
-      await until('/manager/health 200 again', 10 * 60_000, health, vm);
+      }, machine);
+      await until('/manager/health 200 again', 10 * 60_000, health, machine);
       console.log(`qemu: respawned as pid ${second}, healthy ${((Date.now() - killed) / 1000).toFixed(0)} s after the kill`);
       assert.equal(ssh(`kill -0 ${first} 2>/dev/null && echo alive || echo gone`).trim(), 'gone');
       // PostgreSQL runs from p2, and the logs land there through /var/log.
@@ -187,10 +145,7 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await tail()}`);
     } finally {
-      if (!exited(vm)) {
-        vm.kill('SIGKILL');
-        await new Promise((resolve) => vm!.once('exit', resolve));
-      }
+      await vm.kill();
     }
   });
 });

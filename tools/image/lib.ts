@@ -24,7 +24,7 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
 
 /** kernel, ramdisk.ext2.xz, rootfs.img (ext4 with /etc/ap-image-label), manifest.json, and manifest.sig when signed. */
 export async function buildTestImage(options: TestImageOptions): Promise<string> {
-  const board = getBoard(options.board as never);
+  getBoard(options.board as never);
   await mkdir(options.out, { recursive: true });
   const tree = await mkdtemp(join(tmpdir(), 'ap-rootfs-'));
   try {
@@ -36,12 +36,24 @@ export async function buildTestImage(options: TestImageOptions): Promise<string>
   }
   await writeFile(join(options.out, 'kernel'), Buffer.concat([Buffer.from(`kernel ${options.board} ${options.label}\n`), randomBytes(4096)]));
   await writeFile(join(options.out, 'ramdisk.ext2.xz'), Buffer.concat([Buffer.from(`ramdisk ${options.board} ${options.label}\n`), randomBytes(4096)]));
-  const files = [];
-  for (const name of IMAGE_FILES) files.push({ name, size: (await stat(join(options.out, name))).size, sha256: await sha256(join(options.out, name)) });
-  const manifest = Buffer.from(`${JSON.stringify({ format: 1, board: board.name, arch: board.arch, label: options.label, createdAt: new Date().toISOString(), files }, null, 2)}\n`);
-  await writeFile(join(options.out, 'manifest.json'), manifest);
-  if (options.key) await writeFile(join(options.out, 'manifest.sig'), `${await sign(manifest, options.key)}\n`);
+  await writeManifest(options.out, options.board, options.label, options.key ?? null);
   return options.out;
+}
+
+/**
+ * Writes an image folder's manifest.json for its kernel, ramdisk.ext2.xz and
+ * rootfs.img (signed into manifest.sig when given a key), and what the rescue
+ * script reads on an installation medium: files.sha256 and label.
+ */
+export async function writeManifest(out: string, boardName: string, label: string, key: string | null): Promise<void> {
+  const board = getBoard(boardName as never);
+  const files = [];
+  for (const name of IMAGE_FILES) files.push({ name, size: (await stat(join(out, name))).size, sha256: await sha256(join(out, name)) });
+  const manifest = Buffer.from(`${JSON.stringify({ format: 1, board: board.name, arch: board.arch, label, createdAt: new Date().toISOString(), files }, null, 2)}\n`);
+  await writeFile(join(out, 'manifest.json'), manifest);
+  if (key) await writeFile(join(out, 'manifest.sig'), `${await sign(manifest, key)}\n`);
+  await writeFile(join(out, 'files.sha256'), files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
+  await writeFile(join(out, 'label'), `${label}\n`);
 }
 
 export interface ImageStore {

@@ -21,13 +21,23 @@ const SCRIPT = join(REPO, 'rootfs-scripts/install_step1.sh');
  * would run BusyBox's mke2fs, which has no -t.
  */
 const PACKAGES = [
-  'busybox', 'e2fsprogs', 'fdisk', 'util-linux',
+  'busybox', 'e2fsprogs', 'fdisk', 'util-linux', 'zstd', 'libzstd1', 'liblzma5', 'liblz4-1', 'zlib1g',
   'libc6', 'libfdisk1', 'libsmartcols1', 'libtinfo6', 'libreadline8', 'libuuid1', 'libblkid1',
   'libext2fs2', 'libcom-err2', 'libselinux1', 'libpcre2-8-0',
 ];
 
 /** The real tools the rescue script calls, where BusyBox's applets of the same name fall short. */
-const TOOLS = ['sfdisk', 'mke2fs', 'e2fsck', 'resize2fs', 'mkswap', 'blkid', 'blockdev', 'partx'];
+const TOOLS = ['sfdisk', 'mke2fs', 'e2fsck', 'resize2fs', 'mkswap', 'blkid', 'blockdev', 'partx', 'zstd'];
+
+/**
+ * GRUB for BIOS boot, as `install` writes it: boot.img into the MBR's first
+ * 440 bytes, core.img into the gap before p1 (sector 1 on, under 1 MiB). Its
+ * defaults need no patching there: boot.img loads sector 1, and grub-mkimage
+ * fills in core.img's own length. Everything grub.cfg uses is built into
+ * core.img, so p1 holds no GRUB modules.
+ */
+const GRUB_DIR = '/usr/lib/grub/i386-pc';
+const GRUB_MODULES = ['biosdisk', 'part_msdos', 'ext2', 'linux', 'normal', 'configfile', 'echo', 'test', 'serial', 'terminal'];
 const TOOL_LINKS = { 'mkfs.ext4': 'mke2fs', 'mkfs.ext3': 'mke2fs', 'mkfs.ext2': 'mke2fs', 'fsck.ext4': 'e2fsck', 'fsck.ext2': 'e2fsck' };
 
 /**
@@ -164,8 +174,9 @@ export async function buildRamdisk({ board, cache, log = () => {} }) {
   const kernelPkg = kernelPackage();
   const versions = candidates([...PACKAGES, kernelPkg]);
   const boardEnv = run(process.execPath, [join(REPO, 'tools/image/board-env.mjs'), board]);
+  const grub = grubVersion();
   const hash = createHash('sha256')
-    .update(JSON.stringify({ versions, boardEnv, modules: MODULES, tools: TOOLS }))
+    .update(JSON.stringify({ versions, boardEnv, modules: MODULES, tools: TOOLS, grub, grubModules: GRUB_MODULES }))
     .update(readFileSync(INIT))
     .update(readFileSync(SCRIPT))
     .update(readFileSync(fileURLToPath(import.meta.url)))
@@ -204,9 +215,15 @@ export async function buildRamdisk({ board, cache, log = () => {} }) {
     // The package leaves modules.dep to the depmod of the machine it is installed on: BusyBox's, here.
     run(findBin(tree, 'busybox'), ['depmod', '-b', kernelTree, kernelVersion]);
 
-    for (const d of ['bin', 'sbin', 'etc/ap', 'lib/x86_64-linux-gnu', 'lib64', 'home/root', 'proc', 'sys', 'dev', 'tmp', 'run', 'mnt', 'root']) {
+    for (const d of ['bin', 'sbin', 'etc/ap', 'lib/x86_64-linux-gnu', 'lib64', 'home/root', 'proc', 'sys', 'dev', 'tmp', 'run', 'mnt', 'root', 'usr/lib/ap/grub']) {
       await mkdir(join(root, d), { recursive: true });
     }
+    // The seed tells technicians to edit /boot/grub/grub.cfg in the rescue system: p1, where the script mounts it.
+    await symlink('mnt/sda1', join(root, 'boot'));
+    await copyFile(join(GRUB_DIR, 'boot.img'), join(root, 'usr/lib/ap/grub/boot.img'));
+    run('grub-mkimage', ['-d', GRUB_DIR, '-O', 'i386-pc', '-p', '(hd0,msdos1)/grub', '-o', join(root, 'usr/lib/ap/grub/core.img'), ...GRUB_MODULES]);
+    const coreBytes = statSync(join(root, 'usr/lib/ap/grub/core.img')).size;
+    if (coreBytes > 1023 * 512) throw new Error(`GRUB's core.img is ${coreBytes} bytes: more than the 1 MiB before p1 holds`);
     // BusyBox for everything but the tools taken whole from their packages.
     await copyFile(findBin(tree, 'busybox'), join(root, 'bin/busybox'));
     await chmod(join(root, 'bin/busybox'), 0o755);
@@ -264,7 +281,7 @@ export async function buildRamdisk({ board, cache, log = () => {} }) {
     const archive = cpioNewc(root, [{ name: 'dev/console', mode: 0o20600, rdev: [5, 1] }]);
     await writeFile(join(out, 'ramdisk.cpio.gz'), gzipSync(archive, { level: 9 }));
     await copyFile(join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`), join(out, 'kernel'));
-    await writeFile(join(out, 'info.json'), JSON.stringify({ board, kernelVersion, versions, modules: order.map(plain), libraries: [...libs.keys()] }, null, 2) + '\n');
+    await writeFile(join(out, 'info.json'), JSON.stringify({ board, kernelVersion, versions, grub, modules: order.map(plain), libraries: [...libs.keys()] }, null, 2) + '\n');
     await rm(dir, { recursive: true, force: true });
     await rename(out, dir);
   } finally {
@@ -272,6 +289,16 @@ export async function buildRamdisk({ board, cache, log = () => {} }) {
   }
   log(`ramdisk: built in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`);
   return result(false);
+}
+
+/** grub-pc-bin's version on this machine (its i386-pc modules make core.img), or why there is none. */
+function grubVersion() {
+  if (!existsSync(join(GRUB_DIR, 'boot.img'))) throw new Error(`no ${GRUB_DIR}/boot.img (apt-get install grub-pc-bin)`);
+  try {
+    return run('dpkg-query', ['-W', '-f', '${Version}', 'grub-pc-bin']);
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Reads the cached build's record (for tests that print what they booted). */

@@ -78,7 +78,11 @@ mkdirSync(cache, { recursive: true });
 
 // 1. The Debian tree (the slow part: downloads and dpkg), cached as a tarball.
 // v: raise it when the mmdebstrap call below changes otherwise.
-const baseKey = hash(JSON.stringify({ SUITE, MIRROR, PACKAGES, EXCLUDES, v: 1 }));
+// The kernel package is in the key: the rescue ramdisk takes the kernel apt offers now
+// (tools/image/ramdisk-lib.mjs), and the rootfs must carry that kernel's modules.
+const kernelPkg = /Depends: (linux-image-[0-9][^\s]*-amd64)/.exec(execFileSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' }))?.[1];
+if (!kernelPkg) fail('apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64 (apt-get update?)');
+const baseKey = hash(JSON.stringify({ SUITE, MIRROR, PACKAGES, EXCLUDES, kernelPkg, v: 1 }));
 const baseTar = join(cache, `debian-${SUITE}-${baseKey}.tar`);
 if (!existsSync(baseTar)) {
   need('mmdebstrap', 'apt-get install mmdebstrap');
@@ -195,6 +199,9 @@ function assemble(tree, work) {
   rmSync(join(tree, 'var/log'), { recursive: true, force: true });
   run('ln', ['-s', '/mnt/sda2/log', join(tree, 'var/log')]);
   run('ln', ['-s', '/mnt/sda2/apps', join(tree, 'apps')]);
+  // A technician's SSH keys live on p2 too: an image update replaces p3 and must not lock them out.
+  rmSync(join(tree, 'root/.ssh'), { recursive: true, force: true });
+  run('ln', ['-s', '/mnt/sda2/home/root/.ssh', join(tree, 'root/.ssh')]);
   // Users: root and admin with no password at all ('*': nothing matches it, so
   // there is no default to know); the first boot or the Manager sets them. Not
   // '!': dropbear refuses even key logins to a '!' account, and a technician's
