@@ -85,7 +85,7 @@ class Manager {
     assert.equal(started.status, 202, JSON.stringify(started.body));
     return until(`job ${started.body.id}`, limitMs, async () => {
       const job = (await this.call('GET', `/jobs/${started.body.id}`)).body;
-      if (job.state === 'running' || job.state === 'queued') return undefined;
+      if (job.state === 'running') return undefined;
       return job;
     }, machine?.process);
   }
@@ -184,7 +184,7 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
         const url = store.url.replace('127.0.0.1', '10.0.2.2');
         assert.equal((await manager.call('PUT', '/settings/appStoreUrl', { value: url })).status, 200);
         const installed = await manager.job(await manager.call('POST', '/store/apps/hello/install', {}), 10 * 60_000, machine);
-        assert.equal(installed.state, 'done', JSON.stringify(installed));
+        assert.equal(installed.state, 'succeeded', JSON.stringify(installed));
         const created = await manager.call('POST', '/instances', { service: 'hello', name: 'hello1', domain: 'example.com', password: 'instance-pw-1', dbName: 'hello1db' });
         assert.ok(created.status === 200 || created.status === 201, JSON.stringify(created.body));
         await until('the instance to run', 5 * 60_000, async () => {

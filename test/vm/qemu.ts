@@ -204,7 +204,7 @@ export function startMachine(o: MachineOptions): Machine {
     '-machine', `q35,accel=${kvm ? 'kvm' : 'tcg'}`, '-cpu', kvm ? 'host' : 'max', '-m', '512', '-smp', '2',
     '-display', 'none', '-serial', `file:${o.consoleLog}`, '-monitor', 'none',
     '-device', 'virtio-scsi-pci,id=scsi',
-    '-drive', `file=${o.disk},format=raw,if=none,id=d0,cache=writeback`, '-device', 'scsi-hd,drive=d0,bus=scsi.0,scsi-id=0,lun=0,bootindex=0',
+    '-drive', `file=${o.disk},format=raw,if=none,id=d0,cache=writeback`, '-device', `scsi-hd,drive=d0,bus=scsi.0,scsi-id=0,lun=0${o.kernel ? '' : ',bootindex=0'}`,
   ];
   if (o.medium) args.push('-drive', `file=${o.medium},format=raw,if=none,id=d1,readonly=on`, '-device', 'scsi-hd,drive=d1,bus=scsi.0,scsi-id=1,lun=0');
   if (o.kernel) args.push('-kernel', o.kernel, '-initrd', o.initrd!, '-append', `console=ttyS0 panic=-1 ${o.append ?? ''}`);

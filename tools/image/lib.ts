@@ -95,7 +95,7 @@ export async function startImageStore(root: string): Promise<ImageStore> {
       stream.once('end', () => res.destroy());
       return;
     }
-    createReadStream(file, { start }).pipe(res);
+    createReadStream(file, { start, highWaterMark: 1024 * 1024 }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -36,7 +36,13 @@ const p3 = board.partitions.find((p) => p.mount === '/');
 const limitMB = p3.sizeMB;
 
 const SUITE = 'bookworm';
-const MIRROR = 'http://deb.debian.org/debian';
+// The release with its updates and security fixes, as a Debian box has them (the kernel's
+// security updates included: the rescue ramdisk takes the kernel apt offers now).
+const SOURCES = [
+  `deb http://deb.debian.org/debian ${SUITE} main`,
+  `deb http://deb.debian.org/debian ${SUITE}-updates main`,
+  `deb http://deb.debian.org/debian-security ${SUITE}-security main`,
+];
 const PACKAGES = [
   'busybox', 'postgresql-15', 'dropbear-bin', 'e2fsprogs', 'util-linux', 'iproute2', 'ca-certificates', 'kmod',
   'linux-image-amd64', 'initramfs-tools', 'passwd', 'login',
@@ -82,7 +88,7 @@ mkdirSync(cache, { recursive: true });
 // (tools/image/ramdisk-lib.mjs), and the rootfs must carry that kernel's modules.
 const kernelPkg = /Depends: (linux-image-[0-9][^\s]*-amd64)/.exec(execFileSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' }))?.[1];
 if (!kernelPkg) fail('apt-cache depends linux-image-amd64 names no linux-image-<version>-amd64 (apt-get update?)');
-const baseKey = hash(JSON.stringify({ SUITE, MIRROR, PACKAGES, EXCLUDES, kernelPkg, v: 1 }));
+const baseKey = hash(JSON.stringify({ SUITE, SOURCES, PACKAGES, EXCLUDES, kernelPkg, v: 1 }));
 const baseTar = join(cache, `debian-${SUITE}-${baseKey}.tar`);
 if (!existsSync(baseTar)) {
   need('mmdebstrap', 'apt-get install mmdebstrap');
@@ -96,7 +102,7 @@ if (!existsSync(baseTar)) {
       '--aptopt=APT::Install-Recommends "false"',
       // The drivers the initramfs loads to find p3 on the hypervisors we run on.
       `--essential-hook=mkdir -p "$1/etc/initramfs-tools" && printf '%s\\n' virtio_pci virtio_scsi virtio_blk sd_mod ata_piix ahci hv_storvsc vmw_pvscsi mptspi ext4 >"$1/etc/initramfs-tools/modules"`,
-      SUITE, `${baseTar}.part`, MIRROR,
+      SUITE, `${baseTar}.part`, ...SOURCES,
     ], { env: { ...process.env, TMPDIR: tmp } });
     renameSync(`${baseTar}.part`, baseTar);
   } finally {
@@ -202,6 +208,9 @@ function assemble(tree, work) {
   // A technician's SSH keys live on p2 too: an image update replaces p3 and must not lock them out.
   rmSync(join(tree, 'root/.ssh'), { recursive: true, force: true });
   run('ln', ['-s', '/mnt/sda2/home/root/.ssh', join(tree, 'root/.ssh')]);
+  // So do dropbear's host keys: the box keeps its SSH identity across updates.
+  rmSync(join(tree, 'etc/dropbear'), { recursive: true, force: true });
+  run('ln', ['-s', '/mnt/sda2/etc/dropbear', join(tree, 'etc/dropbear')]);
   // Users: root and admin with no password at all ('*': nothing matches it, so
   // there is no default to know); the first boot or the Manager sets them. Not
   // '!': dropbear refuses even key logins to a '!' account, and a technician's
