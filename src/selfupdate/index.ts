@@ -135,6 +135,9 @@ export class SelfUpdate {
     const refused = this.refused();
     if (refused !== null) throw new ApError('UNSUPPORTED', refused);
     if (this.options.jobs.running('update', PACKAGE)) throw new ApError('CONFLICT', 'the supervisor is being updated already');
+    // The hand-over stops the supervisor: it would cut a backup or a restore short.
+    const busy = this.options.jobs.list().find((j) => j.state === 'running');
+    if (busy) throw new ApError('CONFLICT', `job ${busy.id} (${busy.kind} ${busy.target}) is running; update the supervisor once it has ended`);
     const store = await this.store();
     const offered = await this.offered(store);
     if (offered.length === 0) throw new ApError('NOT_FOUND', 'the App Store offers no supervisor ("manager") package');

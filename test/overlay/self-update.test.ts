@@ -143,6 +143,18 @@ describe('S92manager: the supervisor hands over to a staged build', () => {
     assert.match(await log(root), /build 2 did not get ready in 3 attempts; going back to build 1/);
   });
 
+  it('a first update from the factory copy (no /apps/manager) that fails: the factory copy runs again', async () => {
+    const root = await box({ build: '2', does: 'bad' });
+    await rm(join(root, 'mnt/sda2/apps/manager'), { recursive: true });
+    await mkdir(join(root, 'factory'));
+    await writeFile(join(root, 'factory/ap.js'), 'good\n');
+    const factory = { AP_FACTORY_JS: join(root, 'factory/ap.js') };
+    for (let i = 0; i < 4; i++) run(root, factory);
+    assert.deepEqual(await runs(root), ['2 1', '2 1', '2 1', 'factory 1']);
+    assert.deepEqual(await apps(root), ['manager.failed']);
+    assert.match(await readFile(join(root, 'mnt/sda2/apps/manager.failed'), 'utf8'), /^build 2 did not get ready within 2 s in 3 attempts; the factory copy is back$/m);
+  });
+
   it('a build that hangs on trial is ended by the watchdog after AP_TRIAL_WAIT, three times, then the previous one comes back', async () => {
     const root = await box({ build: '2', does: 'hang' });
     const started = Date.now();
