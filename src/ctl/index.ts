@@ -311,6 +311,7 @@ function formatStatus(s: Status): string {
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
     `          ${formatDatabase(s.db)}`,
     `reserve:  ${s.reserve ?? '-'}`,
+    ...(s.updateFailed ? [`update:   FAILED: ${s.updateFailed} (alarm MANAGER_UPDATE_FAILED)`] : []),
     `memory:   ${mb(s.memory.rss)} RSS, ${mb(s.memory.heapUsed)} of ${mb(s.memory.heapTotal)} heap, ${mb(s.memory.external)} external`,
     `services: ${s.services.length === 0 ? 'none' : s.services.map((x) => `${x.name} (${x.state})`).join(', ')}`,
   ].join('\n');

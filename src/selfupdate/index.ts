@@ -68,6 +68,8 @@ export class SelfUpdate {
   private readonly staging: string;
   private readonly trialFile: string;
   private readonly failedFile: string;
+  /** What /apps/manager.failed said at the start, until an update is confirmed: `ap ctl status` shows it. */
+  failedText: string | null = null;
 
   constructor(private readonly options: SelfUpdateOptions) {
     this.dir = join(options.apps, PACKAGE);
@@ -102,6 +104,7 @@ export class SelfUpdate {
       return;
     }
     const text = `supervisor update failed: ${failed}; running build ${this.options.running.build ?? 'unknown'}`;
+    this.failedText = failed;
     this.options.log.error(text);
     this.options.alarms.raise('manager', 'MANAGER_UPDATE_FAILED', 'major', text);
   }
@@ -114,6 +117,7 @@ export class SelfUpdate {
     await rm(this.trialFile, { force: true });
     await rm(this.failedFile, { force: true });
     await fsyncDir(this.options.apps);
+    this.failedText = null;
     this.options.alarms.clear('manager', 'MANAGER_UPDATE_FAILED');
     this.options.log.info(`supervisor build ${this.options.running.build ?? 'unknown'} is ready: update confirmed (the previous build stays in ${this.dir}.prev)`);
   }

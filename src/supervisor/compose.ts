@@ -152,6 +152,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   const reported = { version: own?.version ?? VERSION, label: own?.build ?? BUILD_LABEL };
   let api: Api | undefined;
   let monitor: Monitor | undefined;
+  let selfUpdate: SelfUpdate | undefined;
   const status = (): Status => ({
     state: ctx.state(),
     pid: process.pid,
@@ -164,6 +165,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null, managerPort: web?.managerHttpPort ?? null, managerHttpsPort: web?.managerHttpsPort ?? null },
     db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: database.schemaVersion, ...database.health() },
     reserve,
+    ...(selfUpdate?.failedText ? { updateFailed: selfUpdate.failedText } : {}),
     services: running.list(),
     memory: process.memoryUsage(),
   });
@@ -333,7 +335,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       return s ? { version: s.version, label: s.label } : null;
     },
   });
-  const selfUpdate = new SelfUpdate({
+  selfUpdate = new SelfUpdate({
     apps: paths.apps,
     bundleDir,
     respawned: ctx.respawned,

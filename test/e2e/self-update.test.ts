@@ -197,6 +197,9 @@ describe("the supervisor's own update", () => {
     assert.equal(alarm.severity, 'major');
     assert.deepEqual(await listing(), ['manager', 'manager.failed']);
     assert.equal(await buildIn('manager'), '101');
+    const status = runAp(['ctl', 'status', '--root', root]);
+    assert.equal((await status.exited)[0], 0, status.output.text);
+    assert.match(status.output.text, /version: +\S+ \(build 101\)\n[\s\S]*update: +FAILED: build 102 did not get ready .* build 101 is back \(alarm MANAGER_UPDATE_FAILED\)/);
     const out = await readFile(join(root, 'mnt/sda2/log/apps/manager/manager.out'), 'utf8');
     assert.equal(out.match(/broken build: cannot start/g)?.length, 3, 'three attempts');
   });
