@@ -138,10 +138,7 @@ export class SelfUpdate {
     if (build !== undefined && !BUILD.test(build)) throw new InvalidField('build', `"${build.slice(0, 20)}" is not a build number`);
     const refused = this.refused();
     if (refused !== null) throw new ApError('UNSUPPORTED', refused);
-    if (this.options.jobs.running('update', PACKAGE)) throw new ApError('CONFLICT', 'the supervisor is being updated already');
-    // The hand-over stops the supervisor: it would cut a backup or a restore short.
-    const busy = this.options.jobs.list().find((j) => j.state === 'running');
-    if (busy) throw new ApError('CONFLICT', `job ${busy.id} (${busy.kind} ${busy.target}) is running; update the supervisor once it has ended`);
+    this.checkIdle();
     const store = await this.store();
     const offered = await this.offered(store);
     if (offered.length === 0) throw new ApError('NOT_FOUND', 'the App Store offers no supervisor ("manager") package');
@@ -151,6 +148,8 @@ export class SelfUpdate {
     if (!force && running !== null && BigInt(wanted) <= BigInt(running)) {
       throw new ApError('CONFLICT', `build ${wanted} is ${wanted === running ? 'the one running' : `older than the running ${running}`} (force to install it anyway)`);
     }
+    // Again: another request may have started one while the store answered.
+    this.checkIdle();
     return this.options.jobs.start('update', PACKAGE, `updating the supervisor to build ${wanted}`, async (job) => {
       job.progress(0, null, 'checking the package');
       const base = `${store}/${wanted}/${this.options.arch}/${PACKAGE}`;
@@ -176,6 +175,13 @@ export class SelfUpdate {
       setImmediate(() => this.options.handOver(`handing over to supervisor build ${wanted}`));
       return `supervisor build ${wanted} is staged; the supervisor restarts into it (app WebSockets drop once)`;
     });
+  }
+
+  /** No update of the supervisor under way, and no other job the hand-over would cut short (a backup, a restore). */
+  private checkIdle(): void {
+    if (this.options.jobs.running('update', PACKAGE)) throw new ApError('CONFLICT', 'the supervisor is being updated already');
+    const busy = this.options.jobs.list().find((j) => j.state === 'running');
+    if (busy) throw new ApError('CONFLICT', `job ${busy.id} (${busy.kind} ${busy.target}) is running; update the supervisor once it has ended`);
   }
 
   private async failed(): Promise<string | null> {

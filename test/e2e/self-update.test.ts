@@ -7,6 +7,8 @@
 // in dist/, no respawner) refuses to update itself.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,12 +167,39 @@ describe("the supervisor's own update", () => {
     assert.equal(await buildIn('manager.prev'), '100');
   });
 
-  it('refuses a build that is not newer, and a tampered package changes nothing', async () => {
+  it('refuses a build that is not newer and an update while a job runs, and a tampered package changes nothing', async () => {
     const pid = (await ctl('status')).body.pid as number;
     const same = await ctl('manager', 'update', '--build', '101');
     assert.equal(same.code, 1, same.text);
     assert.equal(same.body.error.code, 'CONFLICT');
     assert.match(same.body.error.message, /build 101 is the one running \(force to install it anyway\)/);
+
+    // The hand-over would cut a running job short: a backup held by its receiver.
+    let arrived!: () => void;
+    const backupArrived = new Promise<void>((resolve) => (arrived = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const receiver = createServer((req, res) => {
+      arrived();
+      req.resume();
+      req.on('end', () => void released.then(() => res.writeHead(201).end()));
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const backup = await ctl('backup', 'manager', '--url', `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/manager.dump`, '--no-wait');
+      assert.equal(backup.body.state, 'running', backup.text);
+      await backupArrived;
+      const busy = await ctl('manager', 'update', '--build', '103');
+      assert.equal(busy.code, 1, busy.text);
+      assert.equal(busy.body.error.code, 'CONFLICT');
+      assert.match(busy.body.error.message, new RegExp(`job ${backup.body.id} \\(.*\\) is running; update the supervisor once it has ended`));
+      release();
+      await until('the backup to end', async () => ((await ctl('jobs', backup.body.id)).body.state === 'running' ? undefined : true));
+    } finally {
+      release();
+      receiver.closeAllConnections();
+      receiver.close();
+    }
 
     const tampered = await ctl('manager', 'update', '--build', '103');
     assert.equal(tampered.code, 1, tampered.text);
