@@ -82,7 +82,8 @@ function bad(message: string): never {
  * The apps of an apps.json (an array, or {apps: [...]}). An entry that is not
  * usable (not an IndexEntry, a folder that cannot be a service name, no valid
  * version) is left out and named in `skipped`, and so is a version that is not
- * an IndexVersion: one bad entry must not hide the store.
+ * an IndexVersion: one bad entry must not hide the store. The supervisor's
+ * own entry (folder "manager") is left out silently.
  */
 export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] } {
   const list = Array.isArray(raw) ? raw : Array.isArray((raw as { apps?: unknown })?.apps) ? (raw as { apps: unknown[] }).apps : null;
@@ -92,6 +93,8 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
   const seen = new Set<string>();
   for (const [i, entry] of list.entries()) {
     const e = fits(IndexEntry, entry) ? entry : null;
+    // The supervisor's own package (src/selfupdate) is not an app, and not a mistake of the store either.
+    if (e?.folder === 'manager') continue;
     const versions = (e?.versions ?? [])
       .filter((v) => fits(IndexVersion, v))
       .map(({ id, build, label }) => ({ id: (id || build).slice(0, 50), build, label: (label || id || build).slice(0, 100) }))
