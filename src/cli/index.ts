@@ -171,6 +171,11 @@ commands:
   update run [--label L] [--force] [--no-wait]
                            update the App Platform: download, verify, stage, reboot into the rescue
   update reset-label [L]   write L (default 110000) to p1/label, as the seed says, so any image is newer
+  manager [check]          the supervisor's version and build, the newest build the App Store offers, a failed update
+  manager update [--build N] [--force] [--no-wait]
+                           update the supervisor from the App Store: verify and stage its signed package,
+                           restart into it (app WebSockets drop once); a build not ready in time is
+                           replaced by the previous one (alarm MANAGER_UPDATE_FAILED)
   boot show|normal|rescue  the boot control (grub entry, or the gateway's three boot settings)
   fsck                     check p2 and p3 (e2fsck -p -f) from the rescue system at the next reboot
   alarms                   active alarms, most severe first

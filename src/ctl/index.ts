@@ -200,6 +200,31 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     }
     throw new UsageError(`ap ctl update [check] | run [--label L] [--force] | reset-label [LABEL]\n\n${CTL_USAGE}`);
   }
+  if (command === 'manager') {
+    if (sub === undefined || sub === 'check') {
+      print(await call('GET', '/supervisor/update'), (b: { version: string; build: string | null; available: string | null; refused: string | null; failed: string | null; error?: string }) =>
+        [
+          `running:   ${b.version} (build ${b.build ?? 'none: not a package'})`,
+          `available: ${b.available ?? (b.error ? `? (${b.error})` : 'none')}`,
+          ...(b.refused ? [`updates:   refused: ${b.refused}`] : []),
+          ...(b.failed ? [`failed:    ${b.failed}`] : []),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    if (sub === 'update') {
+      const job = await call<{ id: string; state: string }>('POST', '/supervisor/update', { ...(flags.build ? { build: flags.build } : {}), ...(switches.has('force') ? { force: true } : {}) });
+      try {
+        return await followJob(job, switches.has('no-wait'));
+      } catch (err) {
+        // Staged: the supervisor stops to hand over, and its admin socket goes first.
+        if (!(err instanceof ApError) || (err.code !== 'ADMIN_UNREACHABLE' && err.code !== 'NOT_RUNNING')) throw err;
+        print({ ...job, state: 'succeeded', message: 'staged; the supervisor is restarting into the new build' }, () => 'staged; the supervisor is restarting into the new build (ap ctl manager check once it answers again)');
+        return 0;
+      }
+    }
+    throw new UsageError(`ap ctl manager [check] | update [--build N] [--force] [--no-wait]\n\n${CTL_USAGE}`);
+  }
   if (command === 'jobs') {
     if (sub === undefined) {
       print(await call('GET', '/jobs'), (b: { jobs: { id: string; kind: string; target: string; state: string; startedAt: string; message: string }[] }) =>
@@ -286,6 +311,7 @@ function formatStatus(s: Status): string {
     `database: ${s.db.mode}, socket ${s.db.socketDir}, schema ${s.db.schemaVersion ?? '-'}`,
     `          ${formatDatabase(s.db)}`,
     `reserve:  ${s.reserve ?? '-'}`,
+    ...(s.updateFailed ? [`update:   FAILED: ${s.updateFailed} (alarm MANAGER_UPDATE_FAILED)`] : []),
     `memory:   ${mb(s.memory.rss)} RSS, ${mb(s.memory.heapUsed)} of ${mb(s.memory.heapTotal)} heap, ${mb(s.memory.external)} external`,
     `services: ${s.services.length === 0 ? 'none' : s.services.map((x) => `${x.name} (${x.state})`).join(', ')}`,
   ].join('\n');

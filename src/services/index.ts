@@ -152,6 +152,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   await recoverInterruptedInstalls(paths.apps, log);
   for (const entry of await readdir(paths.apps, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    // The supervisor's own package and its update's folders (manager.new, manager.prev): S92manager's, not a service.
+    if (entry.name === 'manager' || entry.name.startsWith('manager.')) continue;
     try {
       const manifest = await readManifest(join(paths.apps, entry.name));
       if (manifest.name !== entry.name) throw new ApError('MANIFEST_INVALID', `its app.json names it "${manifest.name}"`);

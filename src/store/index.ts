@@ -82,7 +82,8 @@ function bad(message: string): never {
  * The apps of an apps.json (an array, or {apps: [...]}). An entry that is not
  * usable (not an IndexEntry, a folder that cannot be a service name, no valid
  * version) is left out and named in `skipped`, and so is a version that is not
- * an IndexVersion: one bad entry must not hide the store.
+ * an IndexVersion: one bad entry must not hide the store. The supervisor's
+ * own entry (folder "manager") is left out silently.
  */
 export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] } {
   const list = Array.isArray(raw) ? raw : Array.isArray((raw as { apps?: unknown })?.apps) ? (raw as { apps: unknown[] }).apps : null;
@@ -92,6 +93,8 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
   const seen = new Set<string>();
   for (const [i, entry] of list.entries()) {
     const e = fits(IndexEntry, entry) ? entry : null;
+    // The supervisor's own package (src/selfupdate) is not an app, and not a mistake of the store either.
+    if (e?.folder === 'manager') continue;
     const versions = (e?.versions ?? [])
       .filter((v) => fits(IndexVersion, v))
       .map(({ id, build, label }) => ({ id: (id || build).slice(0, 50), build, label: (label || id || build).slice(0, 100) }))
@@ -118,13 +121,13 @@ export function parseIndex(raw: unknown): { apps: StoreApp[]; skipped: string[] 
 }
 
 /** Parses and checks a package manifest's bytes; BAD_PACKAGE naming what is wrong. */
-export function parsePackageManifest(bytes: Uint8Array): PackageManifest {
+export function parsePackageManifest(bytes: Uint8Array, options: { readonly service?: boolean } = {}): PackageManifest {
   const fileName = (f: unknown, i: number) => {
     const path = (f as { path?: unknown } | null)?.path;
     return typeof path === 'string' ? `package file ${path}` : `package file ${i}`;
   };
   const m = parseSigned(bytes, PackageManifest, 'the package manifest', bad, fileName);
-  checkServiceName(m.name);
+  if (options.service !== false) checkServiceName(m.name);
   const seen = new Set<string>();
   let total = 0;
   const files = m.files.map((file) => {
@@ -192,35 +195,15 @@ export class AppStore {
 
   private async fetchPackage(base: string, app: StoreApp, version: StoreVersion, job: JobControl): Promise<Manifest> {
     job.progress(0, null, 'checking the package');
-    const manifestBytes = await fetchLimited(`${base}/manifest.json`, MAX_MANIFEST, 'BAD_PACKAGE').catch((err: ApError) => {
-      if (err.code === 'NOT_FOUND') throw new ApError('NOT_FOUND', `the App Store has no package of ${app.id} build ${version.build} for ${this.options.arch}`);
-      throw err;
-    });
-    const signature = (await fetchLimited(`${base}/manifest.sig`, 4096, 'BAD_PACKAGE').catch((err: ApError) => {
-      throw new ApError('BAD_PACKAGE', `${app.id} build ${version.build} for ${this.options.arch} is not signed (${err.message})`);
-    })).toString('utf8');
-    const keys = await loadTrustedKeys(this.options.keysDir);
-    if (keys.length === 0) throw new ApError('NO_TRUSTED_KEYS', `no trusted keys in ${this.options.keysDir}: refusing every package`);
-    if (!(await verifyWithAny(manifestBytes, signature, keys))) throw new ApError('BAD_PACKAGE', `the signature of ${app.id} build ${version.build} does not verify with a trusted key`);
-    const manifest = parsePackageManifest(manifestBytes);
-    if (manifest.name !== app.folder) bad(`the package says it is ${manifest.name}, the store says ${app.folder}`);
-    if (manifest.build !== version.build) bad(`the package says it is build ${manifest.build}, the store says ${version.build}`);
-    if (manifest.arch !== 'any' && manifest.arch !== this.options.arch) bad(`the package is for ${manifest.arch}, this box is ${this.options.arch}`);
-
+    const manifest = await fetchCheckedManifest({ base, name: app.folder, what: app.id, build: version.build, arch: this.options.arch, keysDir: this.options.keysDir });
     const dir = join(this.options.workDir, `store-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
-      await mkdir(dir);
-      const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
-      let before = 0;
-      for (const file of manifest.files) {
-        job.progress(before, total, `downloading ${file.path}`);
-        await download(`${base}/${file.path.split('/').map(encodeURIComponent).join('/')}`, join(dir, file.path), file, (bytes) => job.progress(before + bytes, total, `downloading ${file.path}`));
-        before += file.size;
-      }
+      await downloadPackage(base, manifest, dir, job);
       const service = await readManifest(dir);
       if (service.name !== manifest.name) bad(`the package's app.json names ${service.name}, not ${manifest.name}`);
       // Its label is the build: what the Manager shows installed and compares with the store.
       if (service.label !== manifest.build) bad(`the package's app.json has label ${service.label}, not its build ${manifest.build}`);
+      const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
       job.progress(total, total, 'installing');
       return await this.options.install(dir);
     } finally {
@@ -243,6 +226,57 @@ export class AppStore {
     const url = (await this.options.storeUrl()).replace(/\/+$/, '');
     if (!url) throw new ApError('NO_STORE', 'set the App Store URL first (Settings → General, setting appStoreUrl)');
     return url;
+  }
+}
+
+/** Where a package is and what the store's index says it is. */
+export interface PackageSource {
+  /** The package's folder in the store: <store>/<build>/<arch>/<folder>. */
+  readonly base: string;
+  /** Its folder (the manifest's name). */
+  readonly name: string;
+  /** How messages name it (the app's id). */
+  readonly what: string;
+  readonly build: string;
+  /** This box's architecture (an "any" package fits every box). */
+  readonly arch: string;
+  readonly keysDir: string;
+}
+
+/**
+ * A package's manifest, fetched with its signature and checked (a trusted
+ * key, then name, build and architecture against the index) before anything
+ * is written. `service: false` for the supervisor's own package, whose name
+ * is reserved for it.
+ */
+export async function fetchCheckedManifest(src: PackageSource, options: { readonly service?: boolean } = {}): Promise<PackageManifest> {
+  const { base, what, build, arch } = src;
+  const manifestBytes = await fetchLimited(`${base}/manifest.json`, MAX_MANIFEST, 'BAD_PACKAGE').catch((err: ApError) => {
+    if (err.code === 'NOT_FOUND') throw new ApError('NOT_FOUND', `the App Store has no package of ${what} build ${build} for ${arch}`);
+    throw err;
+  });
+  const signature = (await fetchLimited(`${base}/manifest.sig`, 4096, 'BAD_PACKAGE').catch((err: ApError) => {
+    throw new ApError('BAD_PACKAGE', `${what} build ${build} for ${arch} is not signed (${err.message})`);
+  })).toString('utf8');
+  const keys = await loadTrustedKeys(src.keysDir);
+  if (keys.length === 0) throw new ApError('NO_TRUSTED_KEYS', `no trusted keys in ${src.keysDir}: refusing every package`);
+  if (!(await verifyWithAny(manifestBytes, signature, keys))) throw new ApError('BAD_PACKAGE', `the signature of ${what} build ${build} does not verify with a trusted key`);
+  const manifest = parsePackageManifest(manifestBytes, options);
+  if (manifest.name !== src.name) bad(`the package says it is ${manifest.name}, the store says ${src.name}`);
+  if (manifest.build !== build) bad(`the package says it is build ${manifest.build}, the store says ${build}`);
+  if (manifest.arch !== 'any' && manifest.arch !== arch) bad(`the package is for ${manifest.arch}, this box is ${arch}`);
+  return manifest;
+}
+
+/** Downloads the files of a checked `manifest` from `base` into the new folder `dir`, each hashed as it arrives; BAD_PACKAGE on any difference (the caller removes `dir`). */
+export async function downloadPackage(base: string, manifest: PackageManifest, dir: string, job: JobControl): Promise<void> {
+  await mkdir(dir);
+  const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  let before = 0;
+  for (const file of manifest.files) {
+    job.progress(before, total, `downloading ${file.path}`);
+    await download(`${base}/${file.path.split('/').map(encodeURIComponent).join('/')}`, join(dir, file.path), file, (bytes) => job.progress(before + bytes, total, `downloading ${file.path}`));
+    before += file.size;
   }
 }
 

@@ -20,6 +20,7 @@ import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor }
 import type { Notifier } from '../notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
 import { DEFAULT_POLICY, startServices, type Services } from '../services';
+import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, storeArch } from '../store';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
@@ -35,6 +36,8 @@ export interface Composition {
   readonly web: Webserver;
   /** A freshly updated image is confirmed once it has been ready for a while. */
   readonly updater: Updater;
+  /** A supervisor build on trial is confirmed once it is ready. */
+  readonly selfUpdate: SelfUpdate;
 }
 
 export interface Context {
@@ -48,6 +51,10 @@ export interface Context {
   readonly startedAt: Date;
   /** Where the bundle is: the Manager UI and the password-hash worker are beside it. */
   readonly bundleUrl: URL;
+  /** Started by init's respawn line (S92manager run): the supervisor may hand over to a new build of itself. */
+  readonly respawned: boolean;
+  /** Stops the supervisor the ordinary way, as a signal does. */
+  readonly requestStop: (why: string) => void;
 }
 
 /** Starts every part, in order; resolves once all are up. */
@@ -139,13 +146,18 @@ export async function compose(ctx: Context): Promise<Composition> {
   services = running;
 
   const boot = bootControl(config.board, paths.boot);
+  // A box's supervisor is a package: its build is what it reports (docs/update.md).
+  const bundleDir = dirname(fileURLToPath(ctx.bundleUrl));
+  const own = bundlePackage(bundleDir);
+  const reported = { version: own?.version ?? VERSION, label: own?.build ?? BUILD_LABEL };
   let api: Api | undefined;
   let monitor: Monitor | undefined;
+  let selfUpdate: SelfUpdate | undefined;
   const status = (): Status => ({
     state: ctx.state(),
     pid: process.pid,
-    version: VERSION,
-    label: BUILD_LABEL,
+    version: reported.version,
+    label: reported.label,
     board: config.board.name,
     root: config.root,
     startedAt: ctx.startedAt.toISOString(),
@@ -153,6 +165,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     http: { host: config.http.host, port: web?.httpPort ?? null, httpsPort: web?.httpsPort ?? null, managerPort: web?.managerHttpPort ?? null, managerHttpsPort: web?.managerHttpsPort ?? null },
     db: { mode: config.db.mode, socketDir: config.db.socketDir, port: config.db.port, schemaVersion: database.schemaVersion, ...database.health() },
     reserve,
+    ...(selfUpdate?.failedText ? { updateFailed: selfUpdate.failedText } : {}),
     services: running.list(),
     memory: process.memoryUsage(),
   });
@@ -176,7 +189,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           isLoopback(remote) || metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
         boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
         ramdiskLog: join(paths.data, 'ramdisk.log'),
-        manager: managerSite({ api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: VERSION, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
+        manager: managerSite({ api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: reported.version, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
         health: async () => {
           const dbOk = await database.ping();
           const state = ctx.state();
@@ -198,7 +211,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         log: log.child('monitor'),
         reserveBytes: config.reserveBytes,
         intervalMs: config.monitorIntervalMs,
-        label: BUILD_LABEL,
+        label: reported.label,
         // The board's mounted partitions: p1 boot, p2 data, p3 the running system ("/" is the state root);
         // a board without partitions (dev) reports the folders of p1 and p2.
         partitions:
@@ -275,7 +288,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           const s = running.get(service)?.status();
           return s ? { version: s.version, label: s.label } : null;
         },
-        supervisor: { version: VERSION, label: BUILD_LABEL },
+        supervisor: reported,
         boxLabel: () => boxLabel(join(paths.boot, 'label'), BUILD_LABEL),
         mac: () => macAddress(),
         schemaVersion: () => database.schemaVersion,
@@ -322,6 +335,20 @@ export async function compose(ctx: Context): Promise<Composition> {
       return s ? { version: s.version, label: s.label } : null;
     },
   });
+  selfUpdate = new SelfUpdate({
+    apps: paths.apps,
+    bundleDir,
+    respawned: ctx.respawned,
+    running: { version: reported.version, build: own?.build ?? null },
+    storeUrl: () => settingValue(store, 'appStoreUrl'),
+    keysDir: config.update.keysDir,
+    arch: storeArch(config.board.arch),
+    jobs,
+    log: log.child('update'),
+    alarms,
+    handOver: (why) => ctx.requestStop(why),
+  });
+  await selfUpdate.atStart();
   const table = new Api(
     apiRoutes({
       config,
@@ -344,6 +371,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       updater,
       boot,
       appStore,
+      selfUpdate,
     }),
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
@@ -354,5 +382,5 @@ export async function compose(ctx: Context): Promise<Composition> {
     () => startAdminSocket(paths.adminSocket, table, log),
     quick,
   );
-  return { web: server, updater };
+  return { web: server, updater, selfUpdate };
 }

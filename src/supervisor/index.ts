@@ -52,9 +52,22 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   let exitCode = 0;
   try {
     log.info(`ap ${VERSION} (build ${BUILD_LABEL}) starting: board ${config.board.name}, root ${config.root}`);
-    const { web, updater } = await compose({ config, paths, parts, log, notify, state: () => state, startedAt: new Date(), bundleUrl });
+    const { web, updater, selfUpdate } = await compose({
+      config,
+      paths,
+      parts,
+      log,
+      notify,
+      state: () => state,
+      startedAt: new Date(),
+      bundleUrl,
+      respawned: env.AP_RESPAWNED === '1',
+      requestStop,
+    });
     state = 'running';
     notify.ready();
+    // A new build of the supervisor on trial has made it: S92manager counts no more attempts.
+    await selfUpdate.confirm().catch((err) => log.error(`cannot confirm the supervisor's update: ${describe(err)}`));
     // A freshly updated image is confirmed once it has been READY for a while (S01bootcheck counts its boots until then).
     const confirm = setTimeout(() => {
       updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));

@@ -13,6 +13,7 @@ import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
 import type { Paths } from '../paths';
+import { selfUpdateRoutes, type SelfUpdate } from '../selfupdate';
 import { serviceRoutes, type Services } from '../services';
 import { storeRoutes, type AppStore } from '../store';
 import { systemRoutes } from '../system';
@@ -40,6 +41,7 @@ export interface ApiParts {
   readonly updater: Updater;
   readonly boot: BootControl;
   readonly appStore: AppStore;
+  readonly selfUpdate: SelfUpdate;
 }
 
 export function apiRoutes(p: ApiParts): ApiRoute[] {
@@ -57,5 +59,6 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...updateRoutes(p.updater, p.boot),
     ...settingRoutes(p.settings, BACKUP_SETTINGS),
     ...storeRoutes(p.appStore),
+    ...selfUpdateRoutes(p.selfUpdate),
   ];
 }

@@ -41,6 +41,7 @@ export const StatusView = T.Object({
     reason: T.Optional(T.Union([T.String(), T.Null()])),
   }),
   reserve: T.Union([T.String(), T.Null()], { description: 'the reserve file: present, created, disabled or no-space' }),
+  updateFailed: T.Optional(T.String({ description: "present when the supervisor's last update was rolled back: why (the alarm MANAGER_UPDATE_FAILED)" })),
   services: T.Array(T.Object({ name: T.String(), state: T.String() }, { description: 'as GET /services/{name} answers' })),
   memory: T.Object(
     { rss: T.Number(), heapTotal: T.Number(), heapUsed: T.Number(), external: T.Number(), arrayBuffers: T.Number() },

@@ -28,4 +28,5 @@ export const table: readonly ApiRoute[] = apiRoutes({
   updater: absent,
   boot: absent,
   appStore: absent,
+  selfUpdate: absent,
 });
