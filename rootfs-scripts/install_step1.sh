@@ -230,6 +230,7 @@ do_update() {
 	fi
 	journal fsck "$label"
 	if ! has_step kernel "$label"; then
+		log "putting the kernel, ramdisk and rootfs image of $label in place (the running ones kept in $MNT_P1/prev)"
 		save_prev
 		# Renamed into place (p1 holds two rootfs images, not three): kernel and
 		# ramdisk replace theirs in one step each, so GRUB always finds a pair.
@@ -534,13 +535,23 @@ do_status() {
 	blkid "${PART}1" "${PART}2" "${PART}3" "${PART}4" 2>/dev/null
 }
 
+# Before the rescue reboots by itself: the filesystems unmounted, so that the
+# next boot finds them clean (p1 is ext2, without a journal).
+reboot_now() {
+	sync
+	umount "$MNT_P2" 2>/dev/null
+	umount "$MNT_P1" 2>/dev/null
+	sync
+	$REBOOT
+}
+
 case "$MODE" in
 install) do_install ;;
 update) do_update ;;
 rollback) do_rollback ;;
 resize)
 	do_resize
-	[ -n "${AP_NO_REBOOT:-}" ] || $REBOOT
+	[ -n "${AP_NO_REBOOT:-}" ] || reboot_now
 	;;
 status) do_status ;;
 fsck) do_fsck ;;
@@ -558,7 +569,7 @@ auto)
 	mount_p1
 	if [ -f "$MNT_P1/update/fsck-request" ]; then
 		do_fsck
-		[ -n "${AP_NO_REBOOT:-}" ] || $REBOOT
+		[ -n "${AP_NO_REBOOT:-}" ] || reboot_now
 		exit 0
 	fi
 	case "$(last_step | cut -d' ' -f1)" in
@@ -570,7 +581,7 @@ auto)
 		;;
 	esac
 	# Applied: boot the normal system.
-	[ -n "${AP_NO_REBOOT:-}" ] || $REBOOT
+	[ -n "${AP_NO_REBOOT:-}" ] || reboot_now
 	;;
 *) usage ;;
 esac

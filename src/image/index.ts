@@ -11,7 +11,7 @@
 // appended and fsynced before the step is taken; a torn last line is ignored.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BootControl } from '../boot';
@@ -176,33 +176,39 @@ export class Updater {
    * Downloads one file to update/<name>: appends to a .part left by a dropped
    * download (HTTP Range), hashes everything, checks size and SHA-256, fsyncs,
    * renames, and reads it back once more: the bytes kept are the bytes verified.
+   *
+   * A power cut can leave a .part whose size reached the disk and whose data
+   * did not (p1 is ext2: no journal). So the .part is fsynced every
+   * CHECKPOINT bytes and the length that is surely on the disk written
+   * beside it (<name>.part.ok); a resumed download keeps only that much. A
+   * resumed file that still does not match its SHA-256 is downloaded again
+   * from the start, once, in the same try.
    */
-  private async download(url: string, file: ImageFile, onBytes: (bytes: number) => void): Promise<void> {
+  private async download(url: string, file: ImageFile, onBytes: (bytes: number) => void, fresh = false): Promise<void> {
     const final = join(this.dir, file.name);
     if ((await stat(final).catch(() => null))?.size === file.size && (await sha256File(final)) === file.sha256) return;
     const part = `${final}.part`;
+    const mark = `${part}.ok`;
     const hash = createHash('sha256');
-    let have = (await stat(part).catch(() => null))?.size ?? 0;
-    if (have > file.size) {
-      await rm(part);
-      have = 0;
-    }
+    const onDisk = Number((await readFile(mark, 'utf8').catch(() => '0')).trim()) || 0;
+    const size = (await stat(part).catch(() => null))?.size ?? 0;
+    let have = fresh || onDisk > file.size ? 0 : Math.min(size, onDisk);
+    if (size > have) await truncate(part, have);
     if (have > 0) for await (const chunk of createReadStream(part, { highWaterMark: WRITE_BATCH }) as AsyncIterable<Buffer>) hash.update(chunk);
+    const resumed = have > 0;
     if (have < file.size) {
       const response = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: AbortSignal.timeout(30 * 60_000) });
       if (have > 0 && response.status === 200) {
         // The server ignored the range: start over.
         await response.body?.cancel();
-        await rm(part);
-        return this.download(url, file, onBytes);
+        return this.download(url, file, onBytes, true);
       }
       if (!response.ok || !response.body) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the store answered ${response.status}`);
-      // Written in batches of up to WRITE_BATCH, each write awaited before more is
-      // read: when the connection drops, what was received is on the disk (the
-      // last batch included), and the next try asks for the rest. Batches, not
-      // the socket's small chunks: one write per chunk cost 6 of 7 parts of
-      // the time (tools/bench/staging.mjs).
+      // Written in batches of up to WRITE_BATCH, each write awaited before more
+      // is read; fsynced and checkpointed every CHECKPOINT bytes and when the
+      // connection drops, so that the next try asks only for the rest.
       let received = have;
+      let checkpointed = have;
       let cause = '';
       const out = await open(part, 'a');
       let batch: Buffer[] = [];
@@ -214,6 +220,12 @@ export class Updater {
         batched = 0;
         for (let off = 0; off < data.length; ) off += (await out.write(data, off, data.length - off)).bytesWritten;
       };
+      const checkpoint = async () => {
+        if (received === checkpointed) return;
+        await out.sync();
+        await writeFileAtomic(mark, `${received}\n`);
+        checkpointed = received;
+      };
       try {
         for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) as AsyncIterable<Buffer>) {
           if (received + chunk.length > file.size) throw new ApError('BAD_IMAGE', `${file.name} is larger than its manifest says`);
@@ -224,19 +236,27 @@ export class Updater {
           if (batched >= WRITE_BATCH) {
             await flush();
             onBytes(received);
+            if (received - checkpointed >= CHECKPOINT) await checkpoint();
           }
         }
       } catch (err) {
         if (err instanceof ApError) throw err;
         cause = `: ${(err as Error).message}`;
       } finally {
-        await flush().finally(() => out.close());
+        await flush()
+          .then(() => (received < file.size ? checkpoint() : undefined))
+          .finally(() => out.close());
         onBytes(received);
       }
       if (received !== file.size) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the download stopped at ${received} of ${file.size} bytes${cause} (it resumes on the next try)`);
     }
     if (hash.digest('hex') !== file.sha256) {
       await rm(part, { force: true });
+      await rm(mark, { force: true });
+      if (resumed) {
+        this.options.log.warn(`${file.name}: what an earlier try had downloaded does not match its manifest (SHA-256): downloading it again from the start`);
+        return this.download(url, file, onBytes, true);
+      }
       throw new ApError('BAD_IMAGE', `${file.name} does not match its manifest (SHA-256): downloaded again on the next try`);
     }
     const handle = await open(part, 'r');
@@ -246,6 +266,7 @@ export class Updater {
       await handle.close();
     }
     await rename(part, final);
+    await rm(mark, { force: true });
     await fsyncDir(this.dir);
     if ((await sha256File(final)) !== file.sha256) throw new ApError('BAD_IMAGE', `${file.name} changed on the disk after it was verified`);
   }
@@ -305,6 +326,8 @@ export class Updater {
 
 /** Bytes gathered before a write while downloading an image file. */
 const WRITE_BATCH = 1024 * 1024;
+/** Bytes after which a download's .part is fsynced and its length recorded (what a resume may keep). */
+const CHECKPOINT = 16 * 1024 * 1024;
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

@@ -12,16 +12,20 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateKeyPair } from '../../src/image/sign';
-import { publishImage, startImageStore, type ImageStore } from '../../tools/image/lib';
+import { publishImage, startImageStore, writeManifest, type ImageStore } from '../../tools/image/lib';
 import { publishApp } from '../../tools/store/lib';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
-import { accel, attach, freePort, sh, startMachine, until, vmUnavailable, withMounted, type Machine } from './qemu';
+import { accel, attach, exited, freePort, sh, startMachine, until, vmUnavailable, withMounted, type Machine } from './qemu';
 
 const skip = vmUnavailable([['mmdebstrap', 'mmdebstrap'], ['debugfs', 'e2fsprogs'], ['dbclient', 'dropbear-bin'], ['zstd', 'zstd'], ['grub-mkimage', 'grub-pc-bin']]);
 
 const N = '130100';
 const N1 = '130101';
+/** The next good image: updated to with the power cut again and again. */
+const N2 = '130102';
+/** An image whose supervisor never gets ready (its node binary fails): rolled back. */
+const BAD = '130103';
 const PASSWORD = 'Vm-update-7qX';
 
 let dir: string;
@@ -30,6 +34,12 @@ let vm: Machine | undefined;
 let disk: string;
 let key: string;
 let ports: { app: number; manager: number; ssh: number };
+/** What the tests before have left: each one needs the one before it to have passed. */
+let installed = false;
+let running = false;
+let updated = false;
+let cutsDone = false;
+let rolledBack = false;
 const phases: string[] = [];
 
 /** Runs `fn` as a named phase and records its time. */
@@ -107,9 +117,12 @@ before(async () => {
   await writeFile(join(dir, 'release.key'), `${pair.secretKey}\n`, { mode: 0o600 });
   await writeFile(join(dir, 'release.pub'), `${pair.publicKey}\n`);
   const storeRoot = join(dir, 'store');
-  await phase(`build images ${N} (with its installation medium) and ${N1}`, async () => {
+  await phase(`build images ${N} (with its installation medium), ${N1}, ${N2} and ${BAD}`, async () => {
     await build(N, join(dir, 'release.key'), ['--installer', join(dir, 'install.ext4'), '--publish', storeRoot]);
     await build(N1, join(dir, 'release.key'));
+    await build(N2, join(dir, 'release.key'));
+    await build(BAD, join(dir, 'release.key'));
+    await breakSupervisor(join(dir, BAD), BAD, pair.secretKey);
   });
   await publishApp(storeRoot, join(REPO, 'docs/examples/hello'), { build: '100001', arch: 'any', under: 'x86_64', key: pair.secretKey, title: 'Hello', manufacturer: 'Tests' });
   store = await startImageStore(storeRoot);
@@ -167,10 +180,11 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
     } finally {
       attached.detach();
     }
+    installed = true;
   });
 
   it('boots the disk through GRUB to a healthy supervisor; an app from the store gets an instance with a row', { timeout: 30 * 60_000 }, async () => {
-    assert.ok(disk, 'the install test ran first');
+    assert.ok(installed, 'the install test passed');
     vm = startMachine({ disk, ports, consoleLog: join(dir, 'console.log') });
     const machine = vm;
     try {
@@ -197,14 +211,15 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
       const update = await manager.call('GET', '/update');
       assert.equal(update.body.running, N);
       assert.equal(update.body.available, N);
+      running = true;
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await machine.tail()}`);
     }
   });
 
   it(`updates ${N} → ${N1} through the Manager API; the row and the instance are still there`, { timeout: 40 * 60_000 }, async () => {
-    assert.ok(vm, 'the boot test ran first');
-    const machine = vm;
+    assert.ok(running, 'the boot test passed');
+    const machine = vm!;
     await publishImage(join(dir, 'store'), join(dir, N1), 'x86_64', N1, true);
     const manager = new Manager(`http://127.0.0.1:${ports.manager}`);
     try {
@@ -212,12 +227,14 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
       const offered = await manager.call('GET', '/update');
       assert.equal(offered.body.available, N1);
       const clicked = Date.now();
-      const started = await manager.call('POST', '/update', {});
-      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const staged = await manager.job(await manager.call('POST', '/update', {}), 20 * 60_000, machine);
+      assert.equal(staged.state, 'succeeded', JSON.stringify(staged));
+      // The box reboots into the rescue: the supervisor stops answering.
+      await until('the reboot into the rescue', 5 * 60_000, async () => ((await health().catch(() => undefined)) ? undefined : true), machine.process);
       await phase('download, verify, stage, reboot, rescue applies, reboot, READY', () => until(`image ${N1} running`, 30 * 60_000, async () => {
         if (!(await health())) return undefined;
-        const log = await machine.console();
-        return log.includes('applying image') && /update done|finished/.test(log) ? true : undefined;
+        // The rescue has no HTTP: health after the rescue's line is the new system's.
+        return (await machine.console()).includes(`applying image ${N1}`) ? true : undefined;
       }, machine.process));
       const confirmed = await phase('READY to confirmed', () => until('the update confirmed', 10 * 60_000, async () => {
         await manager.login(PASSWORD);
@@ -235,9 +252,278 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
       assert.ok(instance);
       const ramdiskLog = await (await fetch(`http://127.0.0.1:${ports.app}/manager/ramdisk.log`)).text();
       assert.match(ramdiskLog, new RegExp(`applying image ${N1}`));
+      updated = true;
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await machine.tail()}`);
     }
+  });
+});
+
+/**
+ * Makes image `folder` one whose supervisor never gets ready: its rootfs's
+ * node exits 1 at once. Everything else, the signature included, is as a
+ * good image's (the box cannot tell before it boots it).
+ */
+async function breakSupervisor(folder: string, label: string, secretKey: string): Promise<void> {
+  const ext4 = join(dir, `${label}.ext4`);
+  sh('zstd', ['-q', '-d', '-f', join(folder, 'rootfs.img'), '-o', ext4]);
+  await writeFile(join(dir, 'node-broken'), '#!/bin/sh\necho "node: broken on purpose by the vm test" >&2\nexit 1\n', { mode: 0o755 });
+  sh('debugfs', ['-w', '-R', 'rm /usr/local/bin/node', ext4]);
+  sh('debugfs', ['-w', '-R', `write ${join(dir, 'node-broken')} /usr/local/bin/node`, ext4]);
+  sh('debugfs', ['-w', '-R', 'sif /usr/local/bin/node mode 0100755', ext4]);
+  sh('zstd', ['-q', '-9', '-T0', '-f', ext4, '-o', join(folder, 'rootfs.img')]);
+  await rm(ext4);
+  await writeManifest(folder, 'x86_64', label, secretKey);
+}
+
+
+interface Cut {
+  readonly phase: 'download' | 'staged' | 'rescue' | 'first boot';
+  readonly moment: string;
+  outcome?: string;
+}
+
+/** Where the power is cut during an update: a short plan on TCG (each boot there takes minutes), the whole one with KVM. */
+function cutPlan(): { download: number[]; rescue: Array<[RegExp, number, string]>; firstBoot: boolean } {
+  const full = accel() === 'kvm' || process.env.AP_VM_CUTS === 'all';
+  const writing = /writing \S+rootfs\.img to/;
+  return full
+    ? {
+        download: [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95],
+        rescue: [
+          [/applying image/, 0, 'the rescue starts applying'],
+          [/checking the staged files/, 0, 'checking the staged files'],
+          [/checking the staged files/, 300, 'during sha256sum -c'],
+          [writing, 200, 'rootfs write, 0.2 s in'],
+          [writing, 1000, 'rootfs write, 1 s in'],
+          [writing, 2500, 'rootfs write, 2.5 s in'],
+          [writing, 5000, 'rootfs write, 5 s in'],
+          [writing, 9000, 'rootfs write, 9 s in'],
+          [/checking \/dev\/sda3/, 0, 'e2fsck of p3 starts'],
+          [/checking \/dev\/sda3/, 700, 'during e2fsck of p3'],
+          [/checking \/dev\/sda3/, 2000, 'e2fsck of p3, 2 s in'],
+          [/putting the kernel, ramdisk and rootfs image/, 0, 'files into place'],
+          [/putting the kernel, ramdisk and rootfs image/, 150, 'files into place, 0.15 s in'],
+          [/putting the kernel, ramdisk and rootfs image/, 500, 'files into place, 0.5 s in'],
+          [/boot control: normal/, 0, 'boot control back to normal'],
+          [/update done|auto done/, 0, 'the rescue has finished'],
+        ],
+        firstBoot: true,
+      }
+    : {
+        download: [0.4],
+        rescue: [
+          [/applying image/, 0, 'the rescue starts applying'],
+          [writing, 1500, 'rootfs write, 1.5 s in'],
+          [/checking \/dev\/sda3/, 500, 'during e2fsck of p3'],
+          [/putting the kernel, ramdisk and rootfs image/, 0, 'files into place'],
+        ],
+        firstBoot: true,
+      };
+}
+
+let boots = 0;
+/** Powers the box on (BIOS, GRUB, whatever the boot control says), with a console file of its own. */
+function powerOn(): Machine {
+  vm = startMachine({ disk, ports, consoleLog: join(dir, `console-${++boots}.log`) });
+  return vm;
+}
+
+/** Polls `probe` every 150 ms and cuts the power (SIGKILL) when it holds; false when `stop` held first. */
+async function cutWhen(machine: Machine, what: string, probe: () => Promise<boolean>, limitMs: number, stop?: () => Promise<boolean>): Promise<boolean> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    if (await probe().catch(() => false)) break;
+    if (stop && (await stop().catch(() => false))) return false;
+    if (exited(machine.process)) throw new Error(`QEMU exited before ${what}\n${await machine.tail()}`);
+    if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s\n${await machine.tail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  await machine.kill();
+  return true;
+}
+
+const consoleShows = (machine: Machine, re: RegExp) => async () => re.test(await machine.console());
+
+/** The box is up on one of `labels` with the row intact: what every cut must end in. */
+async function upWithRow(machine: Machine, labels: string[], limitMs = 15 * 60_000): Promise<string> {
+  await until('/manager/health 200', limitMs, health, machine.process);
+  const manager = new Manager(`http://127.0.0.1:${ports.manager}`);
+  await until('a Manager login', 2 * 60_000, async () => (await manager.login(PASSWORD)) && true, machine.process);
+  const state = (await manager.call('GET', '/update')).body;
+  assert.ok(labels.includes(state.running), `running ${state.running}, expected one of ${labels.join(', ')}`);
+  assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
+  return state.running;
+}
+
+describe('the x86_64 image in QEMU: failures', { skip: skip ?? false }, () => {
+  it('kill -9 of the supervisor: init brings it back; PostgreSQL and the app service are not left twice', { timeout: 20 * 60_000 }, async () => {
+    assert.ok(updated, 'the update test passed');
+    const machine = vm!;
+    const first = ssh('cat /var/run/ap.pid').trim();
+    const killed = Date.now();
+    ssh(`kill -9 ${first}`);
+    await until('a new supervisor', 10 * 60_000, async () => {
+      const pid = ssh('cat /var/run/ap.pid').trim();
+      return pid && pid !== first ? pid : undefined;
+    }, machine.process);
+    await until('/manager/health 200 again', 10 * 60_000, health, machine.process);
+    const manager = new Manager(`http://127.0.0.1:${ports.manager}`);
+    await manager.login(PASSWORD);
+    await until('the instance to run again', 5 * 60_000, async () => {
+      const list = (await manager.call('GET', '/instances')).body.instances;
+      return list.find((i: any) => i.name === 'hello1' && i.state === 'running');
+    }, machine.process);
+    console.log(`kill -9: healthy again ${((Date.now() - killed) / 1000).toFixed(0)} s after the kill`);
+    const ps = ssh('busybox ps -o pid,ppid,args');
+    const postmasters = ps.split('\n').filter((l) => /postgres -D|bin\/postgres\b.*-D/.test(l));
+    assert.equal(postmasters.length, 1, ps);
+    const services = ps.split('\n').filter((l) => /service\.js/.test(l));
+    assert.equal(services.length, 1, `one hello service process:\n${ps}`);
+    assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
+  });
+
+  it(`power cuts all through an update ${N1} → ${N2}: the box always comes up by itself, row intact`, { timeout: 90 * 60_000 }, async () => {
+    assert.ok(updated, 'the update test passed');
+    const plan = cutPlan();
+    const cuts: Cut[] = [];
+    await publishImage(join(dir, 'store'), join(dir, N2), 'x86_64', N2, true);
+    let machine = vm!;
+    const manager = new Manager(`http://127.0.0.1:${ports.manager}`);
+    try {
+      await phase('power cuts while downloading and staging', async () => {
+        for (const fraction of plan.download) {
+          await manager.login(PASSWORD);
+          const started = await manager.call('POST', '/update', {});
+          assert.equal(started.status, 202, JSON.stringify(started.body));
+          const job = async () => (await manager.call('GET', `/jobs/${started.body.id}`)).body;
+          const cut = await cutWhen(machine, `${fraction * 100}% downloaded`, async () => {
+            const j = await job();
+            return j.state === 'running' && j.progress && j.progress.total > 1 && j.progress.done / j.progress.total >= fraction;
+          }, 10 * 60_000, async () => (await job()).state !== 'running');
+          if (!cut) break; // staged before that fraction: the next cut comes at the reboot
+          const record: Cut = { phase: 'download', moment: `${Math.round(fraction * 100)}% downloaded` };
+          cuts.push(record);
+          machine = powerOn();
+          record.outcome = `came up on ${await upWithRow(machine, [N1])}`;
+        }
+        // The last try stages it all; the power goes as the box reboots into the rescue.
+        await manager.login(PASSWORD);
+        const staged = await manager.job(await manager.call('POST', '/update', {}), 20 * 60_000, machine);
+        assert.equal(staged.state, 'succeeded', JSON.stringify(staged));
+        await machine.kill();
+        cuts.push({ phase: 'staged', moment: 'staged, rebooting into the rescue', outcome: 'see the next boot' });
+      });
+      await phase('power cuts in the rescue system', async () => {
+        machine = powerOn();
+        for (const [marker, delay, moment] of plan.rescue) {
+          const normal = /S01bootcheck: boot|Starting PostgreSQL/;
+          const cut = await cutWhen(machine, moment, async () => {
+            const text = await machine.console();
+            const m = marker.exec(text);
+            if (!m) return false;
+            if (delay === 0) return true;
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            return true;
+          }, 15 * 60_000, consoleShows(machine, normal));
+          if (!cut) break; // the rescue finished before this moment
+          const previous = cuts.at(-1);
+          if (previous && !previous.outcome?.startsWith('came up')) previous.outcome = 'the next boot went on with the update by itself';
+          cuts.push({ phase: 'rescue', moment });
+          machine = powerOn();
+        }
+        const previous = cuts.at(-1)!;
+        previous.outcome = 'the next boot went on with the update by itself';
+      });
+      await phase('power cuts in the first boots of the new image', async () => {
+        // Boot 1 of the new image: cut as its init scripts run.
+        await cutWhen(machine, `boot 1 of image ${N2}`, consoleShows(machine, new RegExp(`S01bootcheck: boot 1 of image ${N2}`)), 20 * 60_000);
+        const one: Cut = { phase: 'first boot', moment: `boot 1 of ${N2}, init scripts` };
+        cuts.push(one);
+        machine = powerOn();
+        // Boot 2: cut once it is READY but before it confirmed the image.
+        await until('/manager/health 200', 15 * 60_000, health, machine.process);
+        await machine.kill();
+        one.outcome = 'booted the new image again';
+        const two: Cut = { phase: 'first boot', moment: `boot 2 of ${N2}, READY, not yet confirmed` };
+        cuts.push(two);
+        machine = powerOn();
+        await upWithRow(machine, [N1, N2]);
+        two.outcome = 'booted the new image again';
+      });
+      await phase(`boot 3 of ${N2} to confirmed`, async () => {
+        await manager.login(PASSWORD);
+        const confirmed = await until('the update confirmed', 10 * 60_000, async () => {
+          await manager.login(PASSWORD);
+          const state = (await manager.call('GET', '/update')).body;
+          return state.running === N2 && state.journal.length === 0 ? state : undefined;
+        }, machine.process);
+        assert.equal(confirmed.running, N2);
+        assert.equal(await upWithRow(machine, [N2]), N2);
+        cuts.at(-1)!.outcome = `came up on ${N2}, confirmed`;
+      });
+    } finally {
+      const byPhase = new Map<string, number>();
+      for (const c of cuts) byPhase.set(c.phase, (byPhase.get(c.phase) ?? 0) + 1);
+      console.log(`power cuts (${accel() === 'kvm' || process.env.AP_VM_CUTS === 'all' ? 'the whole plan' : 'the short plan: TCG, no /dev/kvm; AP_VM_CUTS=all runs the whole one'}): ${cuts.length} — ${[...byPhase].map(([p, n]) => `${p} ${n}`).join(', ')}`);
+      for (const c of cuts) console.log(`  ${c.phase.padEnd(10)} ${c.moment.padEnd(42)} → ${c.outcome ?? 'no outcome (the test failed there)'}`);
+    }
+    assert.ok(cuts.every((c) => c.outcome), 'every cut has an outcome');
+    cutsDone = true;
+  });
+
+  it(`an image whose supervisor never gets ready (${BAD}): three boots, then the rescue restores ${N2} and the Manager raises the alarm`, { timeout: 60 * 60_000 }, async () => {
+    assert.ok(cutsDone, 'the power cut test passed');
+    let machine = vm!;
+    // A shorter wait for confirmation than a box's 900 s: the bad image never gets there.
+    ssh('echo CONFIRM_WAIT=120 > /mnt/sda1/bootcheck.conf && sync');
+    await publishImage(join(dir, 'store'), join(dir, BAD), 'x86_64', BAD, true);
+    const manager = new Manager(`http://127.0.0.1:${ports.manager}`);
+    await manager.login(PASSWORD);
+    const staged = await manager.job(await manager.call('POST', '/update', {}), 20 * 60_000, machine);
+    assert.equal(staged.state, 'succeeded', JSON.stringify(staged));
+    await phase(`${BAD}: three boots that never get ready, the rescue's rollback, ${N2} up`, async () => {
+      const text = async () => machine.console();
+      await until(`the rollback to ${N2}`, 50 * 60_000, async () => {
+        const log = await text();
+        return /did not come up in 3 boots/.test(log) && (await health()) ? true : undefined;
+      }, machine.process);
+    });
+    const log = await machine.console();
+    for (const n of [1, 2, 3]) assert.match(log, new RegExp(`S01bootcheck: boot ${n} of image ${BAD}`));
+    assert.match(log, new RegExp(`image ${BAD} did not boot; restoring the previous image`));
+    await manager.login(PASSWORD);
+    const state = await until('the rollback reported', 5 * 60_000, async () => {
+      const s = (await manager.call('GET', '/update')).body;
+      return s.running === N2 ? s : undefined;
+    }, machine.process);
+    assert.equal(state.running, N2);
+    const alarms = (await manager.call('GET', '/alarms')).body;
+    assert.match(JSON.stringify(alarms), /UPDATE_FAILED/);
+    assert.match(ssh('cat /etc/ap-image-label'), new RegExp(N2));
+    assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
+    ssh('rm -f /mnt/sda1/bootcheck.conf && sync');
+    rolledBack = true;
+  });
+
+  it('resize: after the virtual disk grew, the technician command grows p2 with its data', { timeout: 30 * 60_000 }, async () => {
+    assert.ok(rolledBack, 'the rollback test passed');
+    const before = Number(ssh("df -k /mnt/sda2 | tail -n 1 | awk '{print $2}'"));
+    ssh('poweroff');
+    await vm!.exit;
+    sh('truncate', ['-s', '+1G', disk]);
+    const image = join(dir, N);
+    const rescue = startMachine({ disk, kernel: join(image, 'kernel'), initrd: join(image, 'ramdisk.ext2.xz'), append: 'ap.mode=resize ap.after=poweroff', consoleLog: join(dir, 'resize.log'), noReboot: true });
+    await phase('resize in the rescue system', async () => {
+      const limit = setTimeout(() => void rescue.kill(), 15 * 60_000);
+      await rescue.exit;
+      clearTimeout(limit);
+    });
+    assert.match(await rescue.console(), /install_step1\.sh resize: status 0/, await rescue.tail());
+    const machine = powerOn();
+    await phase('boot after the resize', () => upWithRow(machine, [N2]));
+    const after = Number(ssh("df -k /mnt/sda2 | tail -n 1 | awk '{print $2}'"));
+    assert.ok(after > before + 900 * 1024, `p2 grew: ${before} → ${after} KiB`);
   });
 });
 

@@ -171,7 +171,7 @@ export async function until<T>(what: string, limitMs: number, probe: () => Promi
 export interface MachineOptions {
   /** The raw disk file: /dev/sda (virtio-scsi, as a hypervisor's disk). */
   readonly disk: string;
-  /** A second raw disk (/dev/sdb): the installation medium. */
+  /** A second raw disk (/dev/vda, virtio-blk): the installation medium. */
   readonly medium?: string;
   /** Boot this kernel and initrd with `append` (an installer's boot); without, the BIOS boots the disk (GRUB). */
   readonly kernel?: string;
@@ -206,7 +206,8 @@ export function startMachine(o: MachineOptions): Machine {
     '-device', 'virtio-scsi-pci,id=scsi',
     '-drive', `file=${o.disk},format=raw,if=none,id=d0,cache=writeback`, '-device', `scsi-hd,drive=d0,bus=scsi.0,scsi-id=0,lun=0${o.kernel ? '' : ',bootindex=0'}`,
   ];
-  if (o.medium) args.push('-drive', `file=${o.medium},format=raw,if=none,id=d1,readonly=on`, '-device', 'scsi-hd,drive=d1,bus=scsi.0,scsi-id=1,lun=0');
+  // The medium on virtio-blk (/dev/vda): two SCSI disks may be named in either order.
+  if (o.medium) args.push('-drive', `file=${o.medium},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-pci,drive=d1');
   if (o.kernel) args.push('-kernel', o.kernel, '-initrd', o.initrd!, '-append', `console=ttyS0 panic=-1 ${o.append ?? ''}`);
   if (o.noReboot) args.push('-no-reboot');
   if (o.ports) {

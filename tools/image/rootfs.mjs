@@ -5,8 +5,8 @@
 // technicians, and the supervisor's bundle (dist/) as the factory copy in
 // /usr/lib/ap/manager (S92manager runs /apps/manager/ap.js when p2 has one).
 //   node tools/image/rootfs.mjs --board x86_64 --out DIR [--cache DIR]
-// Writes DIR/rootfs.ext4 (p3), DIR/vmlinuz and DIR/initrd.img (they belong on
-// p1, so /boot is not kept in p3). Root only (chroot, mke2fs -d keeps owners).
+// Writes DIR/rootfs.ext4 (p3; /boot is emptied: the kernel on p1 and the
+// initramfs are the rescue ramdisk's, tools/image/ramdisk.mjs). Root only (chroot, mke2fs -d keeps owners).
 // Everything is made below --cache (default /var/cache/ap-image), in folders
 // named by the hash of their inputs, so an unchanged second run copies only.
 import { execFileSync } from 'node:child_process';
@@ -143,9 +143,6 @@ if (!existsSync(join(done, 'rootfs.ext4'))) {
     assemble(tree, work);
     rmSync(part, { recursive: true, force: true });
     mkdirSync(part, { recursive: true });
-    const bootFiles = readdirSync(join(tree, 'boot'));
-    copyFileSync(join(tree, 'boot', bootFiles.find((f) => f.startsWith('vmlinuz-'))), join(part, 'vmlinuz'));
-    copyFileSync(join(tree, 'boot', bootFiles.find((f) => f.startsWith('initrd.img-'))), join(part, 'initrd.img'));
     rmSync(join(tree, 'boot'), { recursive: true });
     mkdirSync(join(tree, 'boot'));
     writeFileSync(join(part, 'sizes.txt'), sizes(tree));
@@ -169,7 +166,7 @@ if (!existsSync(join(done, 'rootfs.ext4'))) {
 }
 
 mkdirSync(out, { recursive: true });
-for (const f of ['rootfs.ext4', 'vmlinuz', 'initrd.img', 'sizes.txt', 'info.json']) {
+for (const f of ['rootfs.ext4', 'sizes.txt', 'info.json']) {
   copyFileSync(join(done, f), join(out, `${f}.part`));
   renameSync(join(out, `${f}.part`), join(out, f));
 }
@@ -192,6 +189,10 @@ function assemble(tree, work) {
   // BusyBox init: Debian's minbase has no /sbin/init, so nothing else competes.
   rmSync(join(tree, 'sbin/init'), { force: true });
   run('ln', ['-s', '/bin/busybox', join(tree, 'sbin/init')]);
+  // And its reboot, poweroff and halt, which signal it (the supervisor reboots into the rescue with `reboot`).
+  for (const applet of ['reboot', 'poweroff', 'halt']) {
+    if (!existsSync(join(tree, 'sbin', applet))) run('ln', ['-s', '/bin/busybox', join(tree, 'sbin', applet)]);
+  }
   // The partitions, by the board's device names.
   const fstab = ['# Written by tools/image/rootfs.mjs from the board.'];
   for (const p of board.partitions) {
