@@ -135,7 +135,9 @@ after(async () => {
   await vm?.kill();
   await store?.close();
   console.log(`vm image phases (${accel() === 'kvm' ? 'KVM' : 'TCG: no /dev/kvm'}):\n  ${phases.join('\n  ')}`);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  // AP_VM_KEEP=1 keeps the disk, the images and every console log for a look afterwards.
+  if (dir && process.env.AP_VM_KEEP) console.log(`vm image: kept ${dir}`);
+  else if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
@@ -353,6 +355,10 @@ async function upWithRow(machine: Machine, labels: string[], limitMs = 15 * 60_0
   const state = (await manager.call('GET', '/update')).body;
   assert.ok(labels.includes(state.running), `running ${state.running}, expected one of ${labels.join(', ')}`);
   assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
+  // What the filesystems said about the cut: fsck's lines on the console, the kernel's complaints.
+  const fsck = (await machine.console()).split('\n').filter((l) => /^(boot|p2|rcS):|e2fsck|fsck/.test(l)).join(' | ');
+  const kernel = ssh('dmesg | grep -iE "EXT4-fs (error|warning)|I/O error" | tail -n 3 || true').trim();
+  console.log(`  after the cut: ${fsck || 'no fsck lines'}${kernel ? ` | kernel: ${kernel}` : ''}`);
   return state.running;
 }
 
@@ -396,7 +402,7 @@ describe('the x86_64 image in QEMU: failures', { skip: skip ?? false }, () => {
           await manager.login(PASSWORD);
           const started = await manager.call('POST', '/update', {});
           assert.equal(started.status, 202, JSON.stringify(started.body));
-          const job = async () => (await manager.call('GET', `/jobs/${started.body.id}`)).body;
+          const job = async (): Promise<any> => (await manager.call('GET', `/jobs/${started.body.id}`)).body;
           const cut = await cutWhen(machine, `${fraction * 100}% downloaded`, async () => {
             const j = await job();
             return j.state === 'running' && j.progress && j.progress.total > 1 && j.progress.done / j.progress.total >= fraction;
@@ -410,7 +416,7 @@ describe('the x86_64 image in QEMU: failures', { skip: skip ?? false }, () => {
         // The last try stages it all; the power goes as the box reboots into the rescue.
         await manager.login(PASSWORD);
         const staged = await manager.job(await manager.call('POST', '/update', {}), 20 * 60_000, machine);
-        assert.equal(staged.state, 'succeeded', JSON.stringify(staged));
+        assert.equal(staged.state, 'succeeded', `${JSON.stringify(staged)}\n${ssh('dmesg | tail -n 20; tail -n 20 /var/log/apps/manager/manager.log')}`);
         await machine.kill();
         cuts.push({ phase: 'staged', moment: 'staged, rebooting into the rescue', outcome: 'see the next boot' });
       });
