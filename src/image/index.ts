@@ -204,27 +204,38 @@ export class Updater {
         return this.download(url, file, onBytes, true);
       }
       if (!response.ok || !response.body) throw new ApError('DOWNLOAD_FAILED', `${file.name}: the store answered ${response.status}`);
-      // Written in batches of up to WRITE_BATCH, each write awaited before more
-      // is read; fsynced and checkpointed every CHECKPOINT bytes and when the
-      // connection drops, so that the next try asks only for the rest.
+      // Written in batches of up to WRITE_BATCH while the next batch arrives
+      // (one write in flight at a time); fsynced and checkpointed every
+      // CHECKPOINT bytes and when the connection drops, so that the next try
+      // asks only for the rest.
       let received = have;
+      let written = have;
       let checkpointed = have;
       let cause = '';
       const out = await open(part, 'a');
       let batch: Buffer[] = [];
       let batched = 0;
-      const flush = async () => {
+      let writing: Promise<void> = Promise.resolve();
+      const writeAll = async (data: Buffer) => {
+        for (let off = 0; off < data.length; ) off += (await out.write(data, off, data.length - off)).bytesWritten;
+        written += data.length;
+      };
+      /** Starts writing what has arrived (after the write before it, which the caller has awaited). */
+      const flush = () => {
         if (batched === 0) return;
         const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
         batch = [];
         batched = 0;
-        for (let off = 0; off < data.length; ) off += (await out.write(data, off, data.length - off)).bytesWritten;
+        writing = writing.then(() => writeAll(data));
+        // Awaited before the next batch or at the end; a failure must not go unhandled meanwhile.
+        writing.catch(() => undefined);
       };
       const checkpoint = async () => {
-        if (received === checkpointed) return;
+        await writing;
+        if (written === checkpointed) return;
         await out.sync();
-        await writeFileAtomic(mark, `${received}\n`);
-        checkpointed = received;
+        await writeFileAtomic(mark, `${written}\n`);
+        checkpointed = written;
       };
       try {
         for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) as AsyncIterable<Buffer>) {
@@ -234,16 +245,18 @@ export class Updater {
           batched += chunk.length;
           received += chunk.length;
           if (batched >= WRITE_BATCH) {
-            await flush();
+            await writing; // one write in flight: the one before must be done
+            flush();
             onBytes(received);
-            if (received - checkpointed >= CHECKPOINT) await checkpoint();
+            if (written - checkpointed >= CHECKPOINT) await checkpoint();
           }
         }
       } catch (err) {
         if (err instanceof ApError) throw err;
         cause = `: ${(err as Error).message}`;
       } finally {
-        await flush()
+        flush();
+        await writing
           .then(() => (received < file.size ? checkpoint() : undefined))
           .finally(() => out.close());
         onBytes(received);
