@@ -42,24 +42,33 @@ export async function publishApp(storeRoot: string, dir: string, options: Publis
   const manifest = Buffer.from(`${JSON.stringify({ format: 1, name: app.name, version: app.version, build: options.build, arch: options.arch, files }, null, 2)}\n`);
   parsePackageManifest(manifest); // publish nothing a box would refuse
   const out = join(storeRoot, options.build, options.under ?? options.arch, app.name);
-  for (const file of files) {
-    await mkdir(join(out, file.path, '..'), { recursive: true });
-    await writeFile(join(out, file.path), contents.get(file.path)!);
+  await writePackage(out, contents, manifest, options.key ?? null);
+  const id = options.id ?? app.name;
+  await addToIndex(storeRoot, (a) => a.id === id, { id, folder: app.name, binary: app.name, title: options.title ?? app.name, manufacturer: options.manufacturer ?? 'test' }, app.version, options.build);
+  return out;
+}
+
+/** Writes a package's files, its manifest and (with a key) the manifest's signature into `out`. */
+export async function writePackage(out: string, contents: ReadonlyMap<string, Buffer>, manifest: Buffer, key: string | null): Promise<void> {
+  for (const [path, bytes] of contents) {
+    await mkdir(join(out, path, '..'), { recursive: true });
+    await writeFile(join(out, path), bytes);
   }
   await writeFile(join(out, 'manifest.json'), manifest);
-  if (options.key) await writeFile(join(out, 'manifest.sig'), `${await sign(manifest, options.key)}\n`);
+  if (key) await writeFile(join(out, 'manifest.sig'), `${await sign(manifest, key)}\n`);
+}
 
+/** Adds build `build` (version `version`) to the store's apps.json entry that `find` picks, made from `fresh` when there is none. */
+export async function addToIndex(storeRoot: string, find: (entry: Record<string, unknown>) => boolean, fresh: Record<string, unknown>, version: string, build: string): Promise<void> {
   const indexFile = join(storeRoot, 'apps.json');
   const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{"apps": []}')) as { apps: Record<string, unknown>[] };
-  const id = options.id ?? app.name;
-  let entry = index.apps.find((a) => a.id === id);
+  let entry = index.apps.find(find);
   if (!entry) {
-    entry = { id, folder: app.name, binary: app.name, title: options.title ?? app.name, manufacturer: options.manufacturer ?? 'test', versions: [] };
+    entry = { ...fresh, versions: [] };
     index.apps.push(entry);
   }
-  const versions = (entry.versions as { id: string; build: string; label: string }[]).filter((v) => v.build !== options.build);
-  versions.push({ id: app.version, build: options.build, label: `${app.version} (${options.build})` });
+  const versions = (entry.versions as { id: string; build: string; label: string }[]).filter((v) => v.build !== build);
+  versions.push({ id: version, build, label: `${version} (${build})` });
   entry.versions = versions;
   await writeFile(indexFile, `${JSON.stringify(index, null, 2)}\n`);
-  return out;
 }

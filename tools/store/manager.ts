@@ -3,10 +3,10 @@
 // what it loads beside it) and an app.json whose label is the build, which
 // the running supervisor reports (src/selfupdate). Signed like any package.
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { sign } from '../../src/image/sign';
 import { parsePackageManifest } from '../../src/store';
+import { addToIndex, writePackage } from './lib';
 import pkg from '../../package.json';
 
 export interface ManagerPackageOptions {
@@ -41,23 +41,7 @@ export async function publishManager(storeRoot: string, dist: string, options: M
   const manifest = Buffer.from(`${JSON.stringify({ format: 1, name: 'manager', version, build: options.build, arch: options.arch, files }, null, 2)}\n`);
   parsePackageManifest(manifest, { service: false }); // publish nothing a box would refuse
   const out = join(storeRoot, options.build, options.arch, 'manager');
-  for (const file of files) {
-    await mkdir(join(out, file.path, '..'), { recursive: true });
-    await writeFile(join(out, file.path), contents.get(file.path)!);
-  }
-  await writeFile(join(out, 'manifest.json'), manifest);
-  if (options.key) await writeFile(join(out, 'manifest.sig'), `${await sign(manifest, options.key)}\n`);
-
-  const indexFile = join(storeRoot, 'apps.json');
-  const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{"apps": []}')) as { apps: Record<string, unknown>[] };
-  let entry = index.apps.find((a) => a.folder === 'manager');
-  if (!entry) {
-    entry = { id: 'manager', folder: 'manager', binary: 'manager', title: 'App Platform Manager', manufacturer: 'App Platform', versions: [] };
-    index.apps.push(entry);
-  }
-  const versions = (entry.versions as { id: string; build: string; label: string }[]).filter((v) => v.build !== options.build);
-  versions.push({ id: version, build: options.build, label: `${version} (${options.build})` });
-  entry.versions = versions;
-  await writeFile(indexFile, `${JSON.stringify(index, null, 2)}\n`);
+  await writePackage(out, contents, manifest, options.key);
+  await addToIndex(storeRoot, (a) => a.folder === 'manager', { id: 'manager', folder: 'manager', binary: 'manager', title: 'App Platform Manager', manufacturer: 'App Platform' }, version, options.build);
   return out;
 }
