@@ -113,6 +113,23 @@ while read -r module; do
 done </etc/ap/modules
 
 . /etc/ap/board.env
+# A rollback that is due (journal: failed or restored) is done before any
+# normal boot: whoever asked for it may not have managed to switch the boot
+# control to the rescue.
+if [ -n "${NORMAL:-}" ]; then
+	mkdir -p /mnt/sda1
+	if mount -o ro "${PART}1" /mnt/sda1 2>>"$LOG"; then
+		last=$(grep -E '^[a-z]+ [0-9]+$' /mnt/sda1/update/journal 2>/dev/null | tail -n 1)
+		umount /mnt/sda1
+		case "${last%% *}" in
+		failed | restored)
+			say "image ${last##* } failed and the previous one is not back yet: the rescue system restores it first"
+			NORMAL=
+			MODE=auto
+			;;
+		esac
+	fi
+fi
 if [ -n "${NORMAL:-}" ]; then
 	boot_rootfs
 	# Not bootable: a new image that awaited its confirmation has failed (the

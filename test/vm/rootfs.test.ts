@@ -67,6 +67,9 @@ describe('the x86_64 rootfs', { skip: skip ?? false }, () => {
     // init's reboot (the supervisor reboots into the rescue with it).
     assert.match(inImage(image, 'stat /sbin/reboot'), /Fast link dest: "\/bin\/busybox"/);
     assert.match(inImage(image, 'stat /usr/sbin/ap-chpasswd'), /Mode:\s+0755/);
+    // The rescue script where the seed puts it, with the board: S01bootcheck switches to the rescue with it.
+    assert.match(inImage(image, 'stat /home/root/install_step1.sh'), /Mode:\s+0755/);
+    assert.match(inImage(image, 'cat /etc/ap/board.env'), /^BOARD='x86_64'$/m);
     // No account can log in with a password: no hash at all, so no default one.
     const shadow = inImage(image, 'cat /etc/shadow');
     for (const user of ['root', 'admin']) {

@@ -129,7 +129,7 @@ const dist = join(root, 'dist');
 if (!existsSync(join(dist, 'ap.js'))) fail('no dist/ap.js: run npm run build first');
 
 // 4. The finished rootfs, keyed by everything that goes in.
-const inputs = [boardFile, join(root, 'tools/image/rootfs.mjs'), ...files(join(root, 'overlay')), ...files(dist)];
+const inputs = [boardFile, join(root, 'tools/image/rootfs.mjs'), join(root, 'rootfs-scripts/install_step1.sh'), ...files(join(root, 'overlay')), ...files(dist)];
 const key = hash(baseKey + nodeVersion + inputs.map((f) => `${relative(root, f)}\0${hash(readFileSync(f))}`).join('\n'));
 const done = join(cache, `rootfs-${boardName}-${key}`);
 if (!existsSync(join(done, 'rootfs.ext4'))) {
@@ -186,6 +186,12 @@ function assemble(tree, work) {
   // The overlay: init scripts, inittab, trusted keys' folder.
   cpSync(join(root, 'overlay'), tree, { recursive: true });
   writeFileSync(join(tree, 'etc/ap/board'), `${boardName}\n`);
+  // The rescue script and the board's description for it, as in the ramdisk: S01bootcheck
+  // switches the boot control to the rescue with it, and a technician finds it where the seed says.
+  mkdirSync(join(tree, 'home/root'), { recursive: true });
+  copyFileSync(join(root, 'rootfs-scripts/install_step1.sh'), join(tree, 'home/root/install_step1.sh'));
+  run('chmod', ['755', join(tree, 'home/root/install_step1.sh')]);
+  writeFileSync(join(tree, 'etc/ap/board.env'), execFileSync(process.execPath, [join(root, 'tools/image/board-env.mjs'), boardName], { encoding: 'utf8' }));
   // BusyBox init: Debian's minbase has no /sbin/init, so nothing else competes.
   rmSync(join(tree, 'sbin/init'), { force: true });
   run('ln', ['-s', '/bin/busybox', join(tree, 'sbin/init')]);
