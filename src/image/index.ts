@@ -175,7 +175,7 @@ export class Updater {
   /**
    * Downloads one file to update/<name>: appends to a .part left by a dropped
    * download (HTTP Range), hashes everything, checks size and SHA-256, fsyncs,
-   * renames, and reads it back once more: the bytes kept are the bytes verified.
+   * renames.
    *
    * A power cut can leave a .part whose size reached the disk and whose data
    * did not (p1 is ext2: no journal). So the .part is fsynced every
@@ -281,7 +281,9 @@ export class Updater {
     await rename(part, final);
     await rm(mark, { force: true });
     await fsyncDir(this.dir);
-    if ((await sha256File(final)) !== file.sha256) throw new ApError('BAD_IMAGE', `${file.name} changed on the disk after it was verified`);
+    // No read-back here: it would read the page cache, not the disk. The rescue
+    // system checks every file from the disk (sha256sum -c, after the reboot)
+    // before it writes anything.
   }
 
   /**
