@@ -254,7 +254,9 @@ do_update() {
 save_prev() {
 	[ -f "$dir/prev-saved" ] && return 0
 	current=$(cat "$MNT_P1/label" 2>/dev/null | tr -dc 0-9)
-	if [ "$(cat "$MNT_P1/prev/label" 2>/dev/null | tr -dc 0-9)" != "$current" ] || [ -z "$current" ]; then
+	# A prev of another label is the older image's; one of this label (or of none,
+	# on a box without a label) is this run's own from before a cut: kept.
+	if [ ! -d "$MNT_P1/prev" ] || [ "$(cat "$MNT_P1/prev/label" 2>/dev/null | tr -dc 0-9)" != "$current" ]; then
 		rm -rf "$MNT_P1/prev.new"
 		mkdir -p "$MNT_P1/prev.new"
 		[ -f "$MNT_P1/label" ] && cp "$MNT_P1/label" "$MNT_P1/prev.new/label"

@@ -192,7 +192,7 @@ export class Updater {
     const hash = createHash('sha256');
     const onDisk = Number((await readFile(mark, 'utf8').catch(() => '0')).trim()) || 0;
     const size = (await stat(part).catch(() => null))?.size ?? 0;
-    let have = fresh || onDisk > file.size ? 0 : Math.min(size, onDisk);
+    const have = fresh || onDisk > file.size ? 0 : Math.min(size, onDisk);
     if (size > have) await truncate(part, have);
     if (have > 0) for await (const chunk of createReadStream(part, { highWaterMark: WRITE_BATCH }) as AsyncIterable<Buffer>) hash.update(chunk);
     const resumed = have > 0;
