@@ -282,8 +282,14 @@ export async function buildRamdisk({ board, cache, log = () => {} }) {
     await writeFile(join(out, 'ramdisk.cpio.gz'), gzipSync(archive, { level: 9 }));
     await copyFile(join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`), join(out, 'kernel'));
     await writeFile(join(out, 'info.json'), JSON.stringify({ board, kernelVersion, versions, grub, modules: order.map(plain), libraries: [...libs.keys()] }, null, 2) + '\n');
-    await rm(dir, { recursive: true, force: true });
-    await rename(out, dir);
+    // The first build to finish wins (two vm tests may build the same ramdisk at once): a
+    // folder that is there is complete (renamed whole), and another build's is the same.
+    if (!existsSync(join(dir, 'info.json'))) {
+      await rm(dir, { recursive: true, force: true });
+      await rename(out, dir).catch((err) => {
+        if (!existsSync(join(dir, 'info.json'))) throw err;
+      });
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

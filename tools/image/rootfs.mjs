@@ -134,7 +134,8 @@ const key = hash(baseKey + nodeVersion + inputs.map((f) => `${relative(root, f)}
 const done = join(cache, `rootfs-${boardName}-${key}`);
 if (!existsSync(join(done, 'rootfs.ext4'))) {
   const work = join(cache, `work-${process.pid}`);
-  const part = `${done}.part`;
+  // Of its own: two builds of the same rootfs at once (two vm tests) must not share a folder.
+  const part = `${done}.part-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   const tree = join(work, 'tree');
   mkdirSync(tree, { recursive: true });
@@ -152,7 +153,9 @@ if (!existsSync(join(done, 'rootfs.ext4'))) {
     if (sizeMB > limitMB) throw new Error(`rootfs needs ${sizeMB} MB, p3 holds ${limitMB} MB:\n${readFileSync(join(part, 'sizes.txt'), 'utf8')}`);
     run('mke2fs', ['-q', '-t', 'ext4', '-m', '1', '-L', 'rootfs', '-d', tree, '-F', join(part, 'rootfs.ext4'), `${sizeMB}M`]);
     writeFileSync(join(part, 'info.json'), `${JSON.stringify({ board: boardName, node: nodeVersion, sizeMB, key }, null, 2)}\n`);
-    renameSync(part, done);
+    // The first build to finish wins; another one's result is the same and is dropped.
+    if (existsSync(join(done, 'rootfs.ext4'))) rmSync(part, { recursive: true, force: true });
+    else renameSync(part, done);
     prune(cache, `rootfs-${boardName}-`, 3);
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
@@ -294,7 +297,7 @@ function fail(message) {
  */
 function prune(dir, prefix, keep) {
   const built = readdirSync(dir)
-    .filter((name) => name.startsWith(prefix) && !name.endsWith('.part') && existsSync(join(dir, name, 'rootfs.ext4')))
+    .filter((name) => name.startsWith(prefix) && !name.includes('.part') && existsSync(join(dir, name, 'rootfs.ext4')))
     .map((name) => ({ name, at: statSync(join(dir, name)).mtimeMs }))
     .sort((a, b) => b.at - a.at);
   for (const { name } of built.slice(keep)) {
