@@ -102,12 +102,14 @@ if (!existsSync(baseTar)) {
       '--aptopt=APT::Install-Recommends "false"',
       // The drivers the initramfs loads to find p3 on the hypervisors we run on.
       `--essential-hook=mkdir -p "$1/etc/initramfs-tools" && printf '%s\\n' virtio_pci virtio_scsi virtio_blk sd_mod ata_piix ahci hv_storvsc vmw_pvscsi mptspi ext4 >"$1/etc/initramfs-tools/modules"`,
-      SUITE, `${baseTar}.part`, ...SOURCES,
+      SUITE, `${baseTar}.part-${process.pid}`, ...SOURCES,
     ], { env: { ...process.env, TMPDIR: tmp } });
-    renameSync(`${baseTar}.part`, baseTar);
+    // Another build may have made the same tree meanwhile: the first one stays.
+    if (existsSync(baseTar)) rmSync(`${baseTar}.part-${process.pid}`, { force: true });
+    else renameSync(`${baseTar}.part-${process.pid}`, baseTar);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
-    rmSync(`${baseTar}.part`, { recursive: true, force: true });
+    rmSync(`${baseTar}.part-${process.pid}`, { recursive: true, force: true });
   }
 }
 
