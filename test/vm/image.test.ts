@@ -517,8 +517,13 @@ describe('the x86_64 image in QEMU: failures', { skip: skip ?? (process.env.AP_V
       return s.running === N2 ? s : undefined;
     }, machine.process);
     assert.equal(state.running, N2);
-    const alarms = (await manager.call('GET', '/alarms')).body;
-    assert.match(JSON.stringify(alarms), /UPDATE_FAILED/);
+    // The supervisor reports the rollback once it has been READY for --confirm-after (60 s).
+    const alarms = await until('the alarm UPDATE_FAILED', 5 * 60_000, async () => {
+      await manager.login(PASSWORD);
+      const body = (await manager.call('GET', '/alarms')).body;
+      return /UPDATE_FAILED/.test(JSON.stringify(body)) ? body : undefined;
+    }, machine.process);
+    assert.match(JSON.stringify(alarms.active), new RegExp(`UPDATE_FAILED[^}]*${BAD}|${BAD}[^}]*UPDATE_FAILED`));
     assert.match(ssh('cat /etc/ap-image-label'), new RegExp(N2));
     assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
     ssh('rm -f /mnt/sda1/bootcheck.conf && sync');
