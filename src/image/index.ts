@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { BootControl } from '../boot';
 import type { Board } from '../config';
 import { fetchLimited } from '../net';
@@ -213,32 +212,54 @@ export class Updater {
       let checkpointed = have;
       let cause = '';
       const out = await open(part, 'a');
-      let batch: Buffer[] = [];
+      let batch: Uint8Array[] = [];
       let batched = 0;
       let writing: Promise<void> = Promise.resolve();
-      const writeAll = async (data: Buffer) => {
-        for (let off = 0; off < data.length; ) off += (await out.write(data, off, data.length - off)).bytesWritten;
-        written += data.length;
+      const writeAll = async (data: Uint8Array[], length: number) => {
+        // writev: the chunks as they came, no copy into one buffer; a short write continues with the rest.
+        let done = (await out.writev(data)).bytesWritten;
+        if (done < length) {
+          const rest = Buffer.concat(data, length).subarray(done);
+          for (let off = 0; off < rest.length; ) off += (await out.write(rest, off, rest.length - off)).bytesWritten;
+          done = length;
+        }
+        written += length;
       };
       /** Starts writing what has arrived (after the write before it, which the caller has awaited). */
       const flush = () => {
         if (batched === 0) return;
-        const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+        const data = batch;
+        const length = batched;
         batch = [];
         batched = 0;
-        writing = writing.then(() => writeAll(data));
+        writing = writing.then(() => writeAll(data, length));
         // Awaited before the next batch or at the end; a failure must not go unhandled meanwhile.
         writing.catch(() => undefined);
       };
       const checkpoint = async () => {
         await writing;
-        if (written === checkpointed) return;
+        const upto = written;
+        if (upto === checkpointed) return;
         await out.sync();
-        await writeFileAtomic(mark, `${written}\n`);
-        checkpointed = written;
+        await writeFileAtomic(mark, `${upto}\n`);
+        checkpointed = upto;
+      };
+      // A checkpoint runs beside the download (the writes after it go on);
+      // one at a time, and its failure ends the download.
+      let syncing: Promise<void> | null = null;
+      let syncFailed: unknown = null;
+      const startCheckpoint = () => {
+        if (syncing) return;
+        syncing = checkpoint()
+          .catch((err) => void (syncFailed = err))
+          .finally(() => void (syncing = null));
       };
       try {
-        for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) as AsyncIterable<Buffer>) {
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          const chunk = value as Uint8Array;
           if (received + chunk.length > file.size) throw new ApError('BAD_IMAGE', `${file.name} is larger than its manifest says`);
           hash.update(chunk);
           batch.push(chunk);
@@ -248,7 +269,8 @@ export class Updater {
             await writing; // one write in flight: the one before must be done
             flush();
             onBytes(received);
-            if (written - checkpointed >= CHECKPOINT) await checkpoint();
+            if (syncFailed) throw syncFailed;
+            if (written - checkpointed >= CHECKPOINT) startCheckpoint();
           }
         }
       } catch (err) {
@@ -257,6 +279,7 @@ export class Updater {
       } finally {
         flush();
         await writing
+          .then(() => syncing)
           .then(() => (received < file.size ? checkpoint() : undefined))
           .finally(() => out.close());
         onBytes(received);
