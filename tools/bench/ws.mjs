@@ -8,13 +8,12 @@
 // trip on one connection, and server CPU µs per round trip. The supervisor runs
 // with --expose-gc so that memory is read after a full collection (`ap ctl debug gc`).
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import { openMany as openClients } from './pbx-client.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -36,7 +35,6 @@ const cpuMs = (pid) => {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
 };
-const sha = (s) => createHash('sha256').update(s, 'utf8').digest('hex');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function waitOutput(child, pattern) {
@@ -53,42 +51,8 @@ function waitOutput(child, pattern) {
   });
 }
 
-/** Opens one client (spread over 127.0.0.2…), logs in when `login`, resolves once ready for echo. */
-function client(url, i, login) {
-  const localAddress = `127.0.${2 + Math.floor(i / 250)}.${1 + (i % 250)}`;
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false });
-    ws.once('error', reject);
-    ws.once('open', () => {
-      if (!login) return resolve(ws);
-      ws.send(JSON.stringify({ mt: 'AppChallenge' }));
-      let phase = 'challenge';
-      const onMessage = (data) => {
-        const m = JSON.parse(data.toString());
-        if (phase === 'challenge') {
-          phase = 'login';
-          const digest = sha(['bench', 'example.com', `user${i}`, '', '', m.challenge, PASSWORD].join(':'));
-          ws.send(JSON.stringify({ mt: 'AppLogin', app: 'bench', domain: 'example.com', sip: `user${i}`, digest }));
-        } else if (phase === 'login') {
-          if (!m.ok) return reject(new Error('login failed'));
-          phase = 'hello';
-        } else {
-          ws.off('message', onMessage);
-          resolve(ws); // the service's greeting arrived: the connection is open end to end
-        }
-      };
-      ws.on('message', onMessage);
-    });
-  });
-}
-
-async function openMany(url, n, login) {
-  const clients = [];
-  for (let i = 0; i < n; i += 200) {
-    clients.push(...(await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, k) => client(url, i + k, login)))));
-  }
-  return clients;
-}
+/** `n` clients of `url`, logged in to the bench instance when `login`. */
+const openMany = (url, n, login) => openClients(n, () => ({ url, login: login ? { app: 'bench', domain: 'example.com', password: PASSWORD } : null }));
 
 async function pingPong(clients, seconds) {
   let count = 0;
