@@ -16,6 +16,7 @@ export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOp
 export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';
+export { postgresMemory, CONNECTION_BYTES, type ConnectionMemory, type PostgresMemory } from './memory';
 export { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from './sql';
 
 /** The supervisor's own database. */
@@ -66,6 +67,10 @@ export function connect(options: ConnectOptions): Sql {
     username: options.username ?? SUPERUSER,
     max: options.max ?? 4,
     idle_timeout: 60,
+    // The pool takes its connections in turn, so a periodic check keeps all of
+    // them open: renewing each after 10 minutes lets one that grew (a restore,
+    // provisioning) go, and lets the pool shrink to what is used at once.
+    max_lifetime: 10 * 60,
     connect_timeout: 10,
     onnotice: () => {},
     connection: { application_name: 'ap-supervisor' },
@@ -91,8 +96,16 @@ export async function openDatabase(
   let sql: Sql | null = null;
   try {
     await ensureDatabase({ socketDir, port, database: 'postgres' }, MANAGER_DB, mode === 'attached' ? 60_000 : 10_000);
+    // Migrating fills a backend's catalog caches (every table and index it
+    // touched, for as long as it lives): a connection of its own, ended after.
+    const migrator = connect({ socketDir, port, database: MANAGER_DB, max: 1 });
+    let result: Awaited<ReturnType<typeof migrate>>;
+    try {
+      result = await migrate(migrator, migrations, log);
+    } finally {
+      await migrator.end({ timeout: 1 });
+    }
     sql = connect({ socketDir, port, database: MANAGER_DB, max: config.board.dbPool });
-    const result = await migrate(sql, migrations, log);
     const pool = sql;
     const check = async (timeoutMs: number): Promise<string | null> => {
       let timer: NodeJS.Timeout | undefined;
