@@ -45,6 +45,8 @@ export interface ConnectOptions {
   readonly database: string;
   readonly username?: string;
   readonly max?: number;
+  /** Seconds a connection may stay unused before it is closed (default 60). */
+  readonly idleTimeoutSeconds?: number;
 }
 
 /**
@@ -66,10 +68,9 @@ export function connect(options: ConnectOptions): Sql {
     database: options.database,
     username: options.username ?? SUPERUSER,
     max: options.max ?? 4,
-    idle_timeout: 60,
-    // The pool takes its connections in turn, so a periodic check keeps all of
-    // them open: renewing each after 10 minutes lets one that grew (a restore,
-    // provisioning) go, and lets the pool shrink to what is used at once.
+    idle_timeout: options.idleTimeoutSeconds ?? 60,
+    // Renewed after 10 minutes: a backend that grew (a restore, provisioning:
+    // catalog caches of all it touched) does not stay.
     max_lifetime: 10 * 60,
     connect_timeout: 10,
     onnotice: () => {},
@@ -105,7 +106,12 @@ export async function openDatabase(
     } finally {
       await migrator.end({ timeout: 1 });
     }
-    sql = connect({ socketDir, port, database: MANAGER_DB, max: config.board.dbPool });
+    // The pool takes its connections in turn: with a minute's idle timeout the
+    // health check (every checkIntervalMs) alone kept every connection a burst
+    // had opened. Half an interval more than the check lets the spare ones go
+    // and keeps the one the check uses.
+    const idleTimeoutSeconds = Math.max(2, Math.ceil((config.db.checkIntervalMs * 1.5) / 1000));
+    sql = connect({ socketDir, port, database: MANAGER_DB, max: config.board.dbPool, idleTimeoutSeconds });
     const pool = sql;
     const check = async (timeoutMs: number): Promise<string | null> => {
       let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,7 @@
 // tier: integration (starts a managed PostgreSQL cluster of its own)
 // The supervisor's connections on a small board: the backend that ran the
-// migrations does not stay in the pool; and postgresMemory() reports what
+// migrations does not stay in the pool, connections a burst opened are let go
+// once idle; and postgresMemory() reports what
 // PostgreSQL's processes take as /proc counts it, connection by connection.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -62,6 +63,30 @@ describe("the supervisor's connections", () => {
     const pids = await supervisorBackendsWithout(migrator);
     assert.ok(!pids.includes(migrator), `the migrating backend ${migrator} is still connected (${pids.join(', ')})`);
     assert.ok(pids.length >= 1 && pids.length <= config.board.dbPool, `at most dbPool ${config.board.dbPool} connections, saw ${pids.length}`);
+  });
+});
+
+describe("the supervisor's pool", () => {
+  it('closes the connections a burst opened once they stand idle, instead of keeping dbPool backends for good', async () => {
+    const observer = connect({ socketDir: config.db.socketDir, port: config.db.port, database: 'postgres', max: 1 });
+    const onManager = async () =>
+      (await observer<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'manager' AND application_name = 'ap-supervisor'`)[0]!.n;
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => database!.sql`SELECT pg_sleep(0.1)`));
+      assert.equal(await onManager(), config.board.dbPool, 'the burst used the whole pool');
+      // The idle timeout is 1.5 × the check interval (5 s here); a minute before.
+      const deadline = Date.now() + 20_000;
+      let open = await onManager();
+      while (open > 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        open = await onManager();
+      }
+      assert.ok(open <= 1, `${open} manager connections still open 20 s after the burst`);
+      // And the pool still answers, reconnecting if it must.
+      assert.equal((await database!.sql<{ one: number }[]>`SELECT 1 AS one`)[0]!.one, 1);
+    } finally {
+      await observer.end({ timeout: 1 });
+    }
   });
 });
 

@@ -10,7 +10,11 @@
 // one can be made; 0: none) for --seconds of traffic, and the OOM kills in it
 // are reported. Also: the idle supervisor's VmRSS with one Manager page loaded.
 //   npm run build && node tools/bench/stack.mjs [--board ipx10] [--ws 2000] [--seconds 60] [--cgroup 200]
-//        [--rate 200 (messages/s over all sockets)] [--db-rate 1 (writes/s per instance)] [--verbose]
+//        [--rate 200 (messages/s over all sockets)] [--db-rate 1 (writes/s per instance)]
+//        [--extra-flags "--no-opt" (added to the board's, for the supervisor)] [--first-boot] [--verbose]
+// --first-boot measures the stack on the supervisor's first start (initdb,
+// migrations, the instances provisioned); by default it is restarted first,
+// as a box runs after its first boot.
 // Prints numbers; asserts nothing.
 import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +35,8 @@ const CGROUP_MB = Number(opt('cgroup', 200));
 const RATE = Number(opt('rate', 200));
 const DB_RATE = Number(opt('db-rate', 1));
 const VERBOSE = args.includes('--verbose');
+const EXTRA_FLAGS = (opt('extra-flags', '') ?? '').split(' ').filter(Boolean);
+const FIRST_BOOT = args.includes('--first-boot');
 const PASSWORD = 'bench-password';
 const DOMAIN = 'example.com';
 const SERVICES = ['stack1', 'stack2', 'stack3'];
@@ -51,6 +57,13 @@ const read = (path) => {
   }
 };
 const pssBytes = (pid) => Number(/^Pss:\s+(\d+) kB/m.exec(read(`/proc/${pid}/smaps_rollup`) ?? '')?.[1] ?? 0) * 1024;
+/** User and system CPU time of `pid` in seconds (clock ticks of 1/100 s). */
+const cpuSeconds = (pid) => {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return 0;
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
 const statusBytes = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(read(`/proc/${pid}/status`) ?? '')?.[1] ?? 0) * 1024;
 
 /** Every process: pid → { ppid, comm }. */
@@ -245,17 +258,19 @@ try {
   writeFileSync(join(root, 'r/etc/ap.json'), JSON.stringify({ instances: INSTANCES.map((i) => ({ ...i, domain: DOMAIN, password: PASSWORD })) }));
 
   cgroup = makeCgroup(CGROUP_MB);
-  const flags = board.nodeFlags;
+  const flags = [...board.nodeFlags, ...EXTRA_FLAGS];
   // --expose-gc only lets `ap ctl debug gc` give the after-collection figure; nothing collects on its own because of it.
   const argv = [process.execPath, ...flags, '--expose-gc', join(repo, 'dist/ap.js'), 'serve', '--root', join(root, 'r'), '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--host', '127.0.0.1', '--board', BOARD, '--db', 'managed', '--ws-login-max', '256'];
   // The first boot (initdb, migrations, the first password and certificate) is a one-off: the box runs after a restart.
-  sup = spawn(argv[0], argv.slice(1), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitOutput(sup, /ready: Manager at /);
-  const firstBoot = { rss: statusBytes(sup.pid, 'VmRSS'), anon: statusBytes(sup.pid, 'RssAnon') };
-  const stopped = new Promise((r) => sup.once('exit', r));
-  sup.kill('SIGTERM');
-  await stopped;
-  log(`first boot done: supervisor VmRSS ${mb(firstBoot.rss)} MB at ready`);
+  if (!FIRST_BOOT) {
+    sup = spawn(argv[0], argv.slice(1), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitOutput(sup, /ready: Manager at /);
+    const firstBoot = { rss: statusBytes(sup.pid, 'VmRSS'), anon: statusBytes(sup.pid, 'RssAnon') };
+    const stopped = new Promise((r) => sup.once('exit', r));
+    sup.kill('SIGTERM');
+    await stopped;
+    log(`first boot done: supervisor VmRSS ${mb(firstBoot.rss)} MB at ready`);
+  }
   // The shell joins the group and becomes the supervisor: PostgreSQL and the services start inside it.
   const command = cgroup.dir ? ['/bin/sh', '-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', join(cgroup.dir, 'cgroup.procs'), ...argv] : argv;
   sup = spawn(command[0], command.slice(1), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -312,6 +327,9 @@ try {
     }
   }, 1000 / DB_RATE);
   const samples = [];
+  const serviceList = (await ctl('service', 'list')).filter((s) => SERVICES.includes(s.name));
+  const cpu = () => ({ supervisor: cpuSeconds(sup.pid), services: serviceList.reduce((t, s) => t + cpuSeconds(s.pid), 0) });
+  const cpu0 = cpu();
   const end = Date.now() + SECONDS * 1000;
   while (Date.now() < end) {
     await sleep(Math.min(5000, end - Date.now()));
@@ -319,6 +337,7 @@ try {
   }
   clearInterval(msgTimer);
   clearInterval(dbTimer);
+  const cpu1 = cpu();
   await sleep(1000); // the last echoes and writes come back
   const services = (await ctl('service', 'list')).filter((s) => SERVICES.includes(s.name));
   const stack = await measureStack(db, services);
@@ -328,9 +347,11 @@ try {
   const afterGc = { rss: statusBytes(sup.pid, 'VmRSS'), pss: pssBytes(sup.pid) };
   await db.end({ timeout: 1 });
 
-  console.log(`node ${process.version} ${process.arch}; board ${BOARD}: node flags ${flags.join(' ')}, PostgreSQL ${Object.entries(board.postgres).filter(([k]) => /shared_buffers|max_connections|work_mem$/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')}, dbPool ${board.dbPool}`);
+  console.log(`node ${process.version} ${process.arch}; board ${BOARD}: node flags ${flags.join(' ')}${FIRST_BOOT ? ' (first boot)' : ''}, PostgreSQL ${Object.entries(board.postgres).filter(([k]) => /shared_buffers|max_connections|work_mem$/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')}, dbPool ${board.dbPool}`);
   console.log(`idle supervisor, Manager page loaded: VmRSS ${mb(idle.rss)} MB, RssAnon ${mb(idle.anon)} MB, PSS ${mb(idle.pss)} MB`);
   console.log(`${clients.filter((ws) => ws.readyState === 1).length} of ${WS} WebSockets open over ${INSTANCES.length} instances of ${SERVICES.length} services; ${SECONDS} s of traffic: ${sent} messages sent, ${echoed} echoed, ${writes} database writes (${failedWrites} failed)`);
+  const perMessage = (k) => ((cpu1[k] - cpu0[k]) * 1e6) / Math.max(1, echoed);
+  console.log(`CPU during the traffic: supervisor ${(cpu1.supervisor - cpu0.supervisor).toFixed(2)} s (${perMessage('supervisor').toFixed(0)} µs per echoed message, writes included), services ${(cpu1.services - cpu0.services).toFixed(2)} s (${perMessage('services').toFixed(0)} µs)`);
   report(`PSS after the traffic, sockets open (${cgroup.dir ? `inside a ${CGROUP_MB} MB memory cgroup` : 'no cgroup'}):`, stack);
   if (gc) console.log(`supervisor after \`ap ctl debug gc\`: VmRSS ${mb(afterGc.rss)} MB, PSS ${mb(afterGc.pss)} MB (heap in use ${mb(gc.heapUsed)} MB)`);
   if (cgroup.dir) {
