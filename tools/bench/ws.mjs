@@ -2,7 +2,7 @@
 // WebSocket benchmark: clients log in through the supervisor (PBX login) to the
 // example echo service and ping-pong 64-byte messages; the same run measures a
 // bare uWebSockets.js echo server (no login, no second hop) as the reference.
-//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--warmup 1000] [--board x86_64] [--verbose]
+//   npm run build && node tools/bench/ws.mjs [--memory 10000] [--throughput 1000] [--seconds 10] [--warmup 1000] [--board x86_64] [--extra-flags "--no-opt"] [--verbose]
 // Prints: server RSS per idle connection (VmRSS and RssAnon deltas), the
 // service's too, round trips/s with many connections, unloaded p50/p99 round
 // trip on one connection, and server CPU µs per round trip. The supervisor runs
@@ -26,7 +26,9 @@ const PASSWORD = 'bench-password';
 const PAYLOAD = Buffer.alloc(64, 0x61);
 // The supervisor runs with a board's Node flags, as S92manager starts it on a box.
 const BOARD = args.includes('--board') ? args[args.indexOf('--board') + 1] : 'x86_64';
-const BOARD_FLAGS = JSON.parse(readFileSync(join(repo, 'board', BOARD, 'board.json'), 'utf8')).nodeFlags;
+// --extra-flags "--no-opt": added to the board's, to measure a flag before it goes into board.json.
+const EXTRA_FLAGS = args.includes('--extra-flags') ? args[args.indexOf('--extra-flags') + 1].split(' ').filter(Boolean) : [];
+const BOARD_FLAGS = [...JSON.parse(readFileSync(join(repo, 'board', BOARD, 'board.json'), 'utf8')).nodeFlags, ...EXTRA_FLAGS];
 
 const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const kb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status(pid))[1]);
