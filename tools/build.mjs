@@ -3,7 +3,7 @@
 // into one file, dist/ap.js, and copy beside it the native addons it loads:
 // uWebSockets.js for this platform and Node ABI, and sd-notify when it was built.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,7 @@ await build({
   minifySyntax: true,
   define: { __AP_BUILD_LABEL__: JSON.stringify(label) },
   // Native addons are loaded from beside the bundle (src/native), never bundled.
-  external: ['uWebSockets.js', 'sd-notify', 'libsodium-wrappers', 'libsodium-wrappers-sumo'],
+  external: ['uWebSockets.js', 'sd-notify', 'libsodium-wrappers', 'libsodium-wrappers-sumo', 'nodemailer'],
   banner: {
     js: [
       '#!/usr/bin/env node',
@@ -57,11 +57,26 @@ await build({
     ].join('\n'),
   },
 });
+// esbuild escapes non-ASCII in strings but keeps the comments it preserves as
+// they are; one "→" in a comment makes V8 hold the whole source (kept for lazy
+// compilation) as a two-byte string: +1 MB of heap (docs/benchmarks.md, issue 18).
+const bundle = readFileSync(join(dist, 'ap.js'), 'utf8');
+// \uXXXX per UTF-16 unit reads the same in a comment, a string or a regular expression.
+const escapeUnits = (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+writeFileSync(join(dist, 'ap.js'), bundle.replace(/[^\x00-\x7f]/gu, escapeUnits));
 chmodSync(join(dist, 'ap.js'), 0o755);
 // libsodium's two flavours as files of their own beside the bundle (src/native/sodium.ts loads them on demand).
 for (const [pkgName, file] of [['libsodium-wrappers', 'sodium.js'], ['libsodium-wrappers-sumo', 'sodium-sumo.js']]) {
   await build({ ...common, stdin: { contents: `export { default } from '${pkgName}';`, resolveDir: root, loader: 'js' }, outfile: join(dist, file), minifySyntax: true });
 }
+// nodemailer too (src/mail loads it at the first mail); its CommonJS requires Node's modules, hence a require.
+await build({
+  ...common,
+  stdin: { contents: "export { default } from 'nodemailer';", resolveDir: root, loader: 'js' },
+  outfile: join(dist, 'nodemailer.js'),
+  minifySyntax: true,
+  banner: { js: "import { createRequire as __apCreateRequire } from 'node:module';\nconst require = __apCreateRequire(import.meta.url);" },
+});
 // The list of common and breached passwords, read only while a new password is checked (src/auth/rules.ts).
 copyFileSync(join(root, 'src/auth/common-passwords.txt'), join(dist, 'common-passwords.txt'));
 // The app-service SDK as a file of its own, for services written in TypeScript or JavaScript.

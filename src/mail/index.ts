@@ -2,6 +2,8 @@
 // Email address*: disk warnings, alarms, test mails. Sent by nodemailer from a
 // bounded queue with retries: a failure is logged and tried again later, never
 // lost silently, and never holds anything else up.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 
@@ -107,8 +109,7 @@ export class Mailer {
 }
 
 async function deliver(smtp: SmtpSettings, to: string, mail: Mail): Promise<string> {
-  // Loaded on the first mail: most boxes send few, and a 256 MB box should not hold it meanwhile.
-  const { default: nodemailer } = await import('nodemailer');
+  const nodemailer = await loadNodemailer();
   const transport = nodemailer.createTransport({
     host: smtp.server,
     port: smtp.port,
@@ -127,4 +128,16 @@ async function deliver(smtp: SmtpSettings, to: string, mail: Mail): Promise<stri
   } finally {
     transport.close();
   }
+}
+
+/**
+ * nodemailer, loaded on the first mail: most boxes send few, and a 256 MB box
+ * should not hold it meanwhile. The build writes it beside dist/ap.js as
+ * nodemailer.js (inside the bundle its 430 KB of source would be held from
+ * the start, even unrun); run from the sources (tests), the npm package.
+ */
+async function loadNodemailer(): Promise<typeof import('nodemailer')> {
+  const beside = new URL('./nodemailer.js', import.meta.url);
+  const module = (existsSync(fileURLToPath(beside)) ? await import(beside.href) : await import('nodemailer')) as { default?: typeof import('nodemailer') };
+  return module.default ?? (module as unknown as typeof import('nodemailer'));
 }
