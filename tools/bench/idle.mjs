@@ -2,7 +2,9 @@
 // Idle footprint of the supervisor: start-to-ready time and resident memory of
 // `dist/ap.js serve` (managed PostgreSQL, dev board) with the board's Node
 // flags, next to a bare uWebSockets.js server in the same run as the reference.
-//   npm run build && node tools/bench/idle.mjs [--board ipx10] [--runs 5]
+//   npm run build && node tools/bench/idle.mjs [--board ipx10] [--runs 5] [--manager]
+// --manager: the supervisor is read after one Manager page (and the script and
+// style it loads) was fetched, as a browser opening the Manager would.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const board = opt('board', 'ipx10');
 const runs = Number(opt('runs', 5));
+const manager = args.includes('--manager');
 
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 // Private memory: VmRSS also counts pages of the node binary (ICU data, code), shared with every Node service and reclaimable.
@@ -29,7 +32,7 @@ function start(argv, readyPattern) {
       if (readyPattern.test(text)) {
         child.stdout.off('data', onData);
         child.stderr.off('data', onData);
-        resolve({ child, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+        resolve({ child, ms: Number(process.hrtime.bigint() - t0) / 1e6, text });
       }
     };
     child.stdout.on('data', onData);
@@ -63,6 +66,11 @@ for (let i = 0; i < runs; i++) {
     const first = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], /ready: Manager/);
     await stop(first.child);
     const sup = await start([...flags, 'dist/ap.js', 'serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0'], /ready: Manager/);
+    if (manager) {
+      const base = `http://127.0.0.1:${/ready: Manager at http:\/\/[^\s]*:(\d+)\//.exec(sup.text)[1]}/manager/`;
+      const page = await (await fetch(base)).text();
+      for (const [, asset] of page.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)) await (await fetch(new URL(asset, base))).arrayBuffer();
+    }
     await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle
     results.supervisor.ms.push(sup.ms);
     results.supervisor.rss.push(rssKb(sup.child.pid));
@@ -80,7 +88,7 @@ for (let i = 0; i < runs; i++) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`node ${process.version}, ${process.arch}, flags for ${board}: ${flags.join(' ') || '(none)'}; ${runs} runs, medians`);
+console.log(`node ${process.version}, ${process.arch}, flags for ${board}: ${flags.join(' ') || '(none)'}; ${runs} runs, medians${manager ? '; the supervisor read after one Manager page' : ''}`);
 console.log('                         start→ready   VmRSS       RssAnon (supervisor process only)');
 for (const [name, r] of Object.entries(results)) {
   console.log(`${name.padEnd(24)} ${median(r.ms).toFixed(0).padStart(8)} ms   ${(median(r.rss) / 1024).toFixed(1).padStart(6)} MiB  ${(median(r.anon) / 1024).toFixed(1).padStart(6)} MiB`);
