@@ -8,6 +8,7 @@ import type { Static } from '../api';
 import type { Alarm as ServerAlarm } from '../alarms/views';
 import type { SettingView } from '../db/views';
 import type { UpdateState as ServerUpdateState } from '../image/views';
+import type { SelfUpdateState } from '../selfupdate/views';
 import type { InstanceView } from '../instances/schema';
 import type { JobView } from '../jobs/views';
 import type { SessionView } from '../manager/views';
@@ -42,6 +43,8 @@ export type StoreApp = StoreList['apps'][number];
 export type SettingSpec = SettingView;
 export type Certificate = CertificateView;
 export type UpdateState = ServerUpdateState;
+/** The supervisor's own update (GET /supervisor/update). */
+export type SupervisorUpdate = SelfUpdateState;
 export type Series = SeriesList['series'][number];
 
 /**
