@@ -320,8 +320,12 @@ export async function compose(ctx: Context): Promise<Composition> {
     log: log.child('update'),
     storeUrl: () => settingValue(store, 'appStoreUrl'),
     keysDir: config.update.keysDir,
-    reboot: rebootPort(config.update.rebootCommand, log.child('update')),
-    report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
+    reboot: rebootPort(config.update.rebootCommand, log.child('update'), 'the staged image is applied at the next reboot', (text) => alarms.raise('update', 'REBOOT_FAILED', 'major', text)),
+    report: ({ ok, text }) => {
+      alarms.clear('update', 'REBOOT_FAILED'); // confirmed or rolled back: the box did reboot
+      if (ok) alarms.clear('update', 'UPDATE_FAILED');
+      else alarms.raise('update', 'UPDATE_FAILED', 'major', text);
+    },
   });
   const appStore = new AppStore({
     storeUrl: () => settingValue(store, 'appStoreUrl'),
