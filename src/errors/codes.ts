@@ -76,6 +76,7 @@ export const ERROR_CODES = {
   NOT_RUNNING: conflict,
   UNSUPPORTED: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },
+  NO_ROOM: { status: 507 },
   UPLOAD_TOO_LARGE: { status: 413 },
   BAD_BACKUP: unprocessable,
   BAD_IMAGE: unprocessable,
