@@ -336,6 +336,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   async function removeAccount(name: string): Promise<void> {
     await rm(dataDir(name), { recursive: true, force: true });
     if (useAccounts) await accounts.remove(name);
+    await cgroups?.remove(name);
   }
 
   return {
