@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { groupName } from '../../src/cgroup';
@@ -71,6 +71,8 @@ before(async () => {
   if (skip) return;
   dir = await workspace('ap-cgroup-');
   root = join(dir, 'root');
+  // A group a killed supervisor left for a service that is gone since.
+  for (const controller of ['memory', 'cpu', 'cpuacct', 'pids'] as const) mkdirSync(group('ghost', controller), { recursive: true });
   run = serve(root, '--monitor-interval', '1');
   ports = await readyPorts(run);
 });
@@ -83,6 +85,8 @@ after(async () => {
 describe('cgroup limits per service', { skip }, () => {
   it('kills a leaking service at its memory limit (not the supervisor, not PostgreSQL), records it as out of memory and restarts it', async () => {
     await run.waitFor(/app services run in their own cgroups: cgroup v[12]/);
+    await run.waitFor(/removed the cgroups of services no longer installed: ghost/);
+    assert.ok(!existsSync(group('ghost', 'memory')));
     // Leaks on its first run only (a file in its data folder says it ran), so the restart stays up.
     const leak = `const fs = require('fs'), ran = process.env.AP_DATA_DIR + '/ran';
       if (fs.existsSync(ran)) setInterval(() => {}, 1000);
