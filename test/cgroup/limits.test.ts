@@ -174,7 +174,7 @@ describe('cgroup limits per service', { skip }, () => {
     }
   });
 
-  it('writes a changed limits setting into the kernel at once, refuses a bad one, and goes back to the default', async () => {
+  it('writes a changed limits setting into the kernel at once, refuses a bad one, goes back to the default, and follows the instances', async () => {
     await install(await pkg('idle', { entry: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
     const first = await until('idle counted', async () => show('idle').usage ?? undefined);
     assert.ok(first.memoryBytes > 1 * MB && first.cpuSeconds > 0, JSON.stringify(first));
@@ -203,6 +203,14 @@ describe('cgroup limits per service', { skip }, () => {
     assert.equal(ctl(root, 'service', 'limits', 'idle', '--default').status, 0);
     assert.equal(memoryLimit('idle'), board.memoryLimitMB * MB);
     assert.equal(show('idle').limits.source.memoryMB, 'board');
+
+    // Each instance adds instanceMB, at once.
+    const created = ctl(root, 'instance', 'create', 'one@example.com', '--service', 'idle', '--password', 'secret-1234');
+    assert.equal(created.status, 0, created.stderr);
+    assert.equal(memoryLimit('idle'), (board.memoryMB + board.instanceMB) * MB);
+    assert.equal(show('idle').limits.memoryLimitMB, board.memoryMB + board.instanceMB);
+    assert.equal(ctl(root, 'instance', 'delete', 'one@example.com', '--drop-database').status, 0);
+    assert.equal(memoryLimit('idle'), board.memoryMB * MB);
   });
 
   it('removes its groups when it stops', async () => {
