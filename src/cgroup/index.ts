@@ -112,24 +112,23 @@ const CONTROLLERS_V2 = '+memory +cpu +pids';
 function v2(layout: Extract<Layout, { version: 2 }>, name: string): Cgroups {
   const own = layout.own;
   const enable = (folder: string) => writeFileSync(join(folder, 'cgroup.subtree_control'), CONTROLLERS_V2);
-  if (!layout.mountRoot) {
-    try {
-      enable(own);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
-      // Our own group holds processes (us, a managed PostgreSQL): they move to a leaf first.
-      const leaf = join(own, 'supervisor');
-      mkdirSync(leaf, { recursive: true });
-      for (const pid of (read(join(own, 'cgroup.procs')) ?? '').split('\n').filter(Boolean)) {
-        try {
-          writeFileSync(join(leaf, 'cgroup.procs'), pid);
-        } catch {
-          // gone meanwhile
-        }
+  try {
+    enable(own);
+  } catch (err) {
+    // The real root may hold processes; any other group (below systemd, a container's
+    // namespace root) may not while it hands controllers down: ours move to a leaf first.
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+    const leaf = join(own, 'supervisor');
+    mkdirSync(leaf, { recursive: true });
+    for (const pid of (read(join(own, 'cgroup.procs')) ?? '').split('\n').filter(Boolean)) {
+      try {
+        writeFileSync(join(leaf, 'cgroup.procs'), pid);
+      } catch {
+        // gone meanwhile
       }
-      enable(own);
     }
-  } else enable(own);
+    enable(own);
+  }
   const base = join(own, name);
   mkdirSync(base, { recursive: true });
   enable(base);

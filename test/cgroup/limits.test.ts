@@ -57,7 +57,7 @@ type Shown = {
   state: string;
   pid: number | null;
   reason: string | null;
-  limits: { memoryMB: number; memoryLimitMB: number; cpuWeight: number; pids: number; enforced: boolean; source: Record<string, string> };
+  limits: { memoryMB: number; instanceMB: number; memoryLimitMB: number; cpuWeight: number; pids: number; enforced: boolean; source: Record<string, string> };
   usage: { memoryBytes: number; memoryPeakBytes: number | null; cpuSeconds: number } | null;
   crashes: { signal: string | null; reason?: string; memoryLimitMB?: number }[];
 };
@@ -122,6 +122,18 @@ describe('cgroup limits per service', { skip }, () => {
     assert.match(text, /^usage: {4}memory [\d.]+ of 32 MB \(peak [\d.]+\), CPU [\d.]+ s$/m);
     assert.match(text, /^last crash: .*, killed: out of memory \(limit 32 MB\) after/m);
     assert.equal(ctl(root, 'service', 'stop', 'leak').status, 0);
+  });
+
+  it("runs a service's first instruction already inside its group", async () => {
+    // The program's first act is to say where it is: a child moved in after it started would say otherwise.
+    await install(await pkg('first', { entry: ['where.sh'] }, { 'where.sh': '#!/bin/sh\ncat /proc/self/cgroup\nexec sleep 1000\n' }));
+    const log = await until('its first lines', async () => {
+      const tail = JSON.parse(ctl(root, 'service', 'log', 'first').stdout) as { text: string };
+      return tail.text.includes('::') ? tail.text : undefined;
+    });
+    const memoryLine = log.split('\n').find((l) => (v2() ? /^0::/ : /^\d+:memory:/).test(l));
+    assert.ok(memoryLine?.endsWith(`/${groupName(root)}/first`), log);
+    assert.equal(ctl(root, 'service', 'stop', 'first').status, 0);
   });
 
   it('stops a fork bomb at pids.max: every process it made is in its group, the supervisor answers, and nothing is left after a stop', async () => {
