@@ -80,7 +80,7 @@ export interface ServiceGroup {
  * (a fork bomb's first fork) already runs inside its limits. EOF (the
  * supervisor died meanwhile) ends it.
  */
-const GATE = ['/bin/sh', '-c', 'read -r _ <&4 || exit 1; exec "$@" 4<&-', 'ap-service'];
+export const GATE = ['/bin/sh', '-c', 'read -r _ <&4 || exit 1; exec "$@" 4<&-', 'ap-service'];
 
 /** A service as `ap ctl service list` shows it (its schema: views.ts). */
 export type ServiceStatus = ServiceView;
