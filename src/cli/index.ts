@@ -126,6 +126,9 @@ commands:
                            of the supervisor until started), or stop and start a service
   service log <name> [--bytes N]
                            the end of its log (default the last 64 KB, whole lines)
+  service limits <name> [--memory MB] [--instance-memory MB] [--cpu-weight N] [--pids N] [--default]
+                           set its limits (kept, applied at once); --default first forgets the ones
+                           set before, so app.json's or the board's values apply again
   store list               the App Store's apps (apps.json at the appStoreUrl setting) and what is installed
   store install <id> [--build N] [--no-wait]
                            install or update an app from the App Store (its newest build by default);

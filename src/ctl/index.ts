@@ -13,7 +13,8 @@ import { layout } from '../paths';
 import type { Status } from '../supervisor';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
-import { formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
+import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
+import type { LimitsView } from '../services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -103,12 +104,13 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   if (command === 'service') {
-    const calls = serviceCalls(sub, arg, flags);
+    const calls = serviceCalls(sub, arg, flags, switches);
     if (calls) {
       const bodies: unknown[] = [];
       for (const c of calls) bodies.push((await answer(c)).body);
       if (sub === 'show') print({ ...(bodies[0] as object), crashes: (bodies[1] as { crashes: unknown[] }).crashes }, formatService);
       else if (sub === 'restart') print(bodies[0], (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
+      else if (sub === 'limits') print(bodies[0], (l: LimitsView) => `${arg}: ${formatLimits(l)}`);
       // The log as it is: no decoration, so it pipes into grep and less.
       else print(bodies[0], (r: { text: string; size: number }) => (r.size === 0 ? `(service ${arg} has written no log yet)` : r.text.replace(/\n$/, '')));
       return 0;

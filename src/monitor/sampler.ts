@@ -65,8 +65,11 @@ async function pageSize(proc = '/proc'): Promise<number> {
 }
 
 export interface SamplerSources {
-  /** Running services with the pid of their process group leader, and their restarts. */
-  services(): { name: string; pid: number | null; restarts: number }[];
+  /**
+   * Services with the pid of their process group leader, their restarts, and
+   * what their cgroup counts and allows (null without one).
+   */
+  services(): { name: string; pid: number | null; restarts: number; memoryLimitBytes?: number | null; usage?: { memoryBytes: number; cpuSeconds: number } | null }[];
   /** The postmaster's pid (its process group holds the cluster), or null. */
   postgres(): Promise<number | null>;
   /** Partitions to report: name → a path on it. */
@@ -82,7 +85,9 @@ export const METRIC_INFO: Record<string, { help: string; type: 'gauge' | 'counte
   ap_cpu_percent: { help: 'CPU use of the whole machine, percent of all cores', type: 'gauge' },
   ap_service_cpu_percent: { help: 'CPU use of an app service and its children, percent of one core', type: 'gauge' },
   ap_memory_bytes: { help: 'Memory: system total and available, supervisor, PostgreSQL (PSS)', type: 'gauge' },
-  ap_service_memory_bytes: { help: 'Resident memory of an app service and its children', type: 'gauge' },
+  ap_service_memory_bytes: { help: 'Memory of an app service and its children (its cgroup\'s count; resident memory without one)', type: 'gauge' },
+  ap_service_memory_limit_bytes: { help: 'The memory limit in force of an app service (its cgroup)', type: 'gauge' },
+  ap_service_cpu_seconds_total: { help: 'CPU time of an app service and its children since its cgroup was made', type: 'counter' },
   ap_disk_size_bytes: { help: 'Size of a partition', type: 'gauge' },
   ap_disk_used_bytes: { help: 'Used space of a partition', type: 'gauge' },
   ap_http_requests_open: { help: 'HTTP requests being proxied to app services', type: 'gauge' },
@@ -155,9 +160,15 @@ export class Sampler {
     }
     for (const service of this.sources.services()) {
       set('ap_service_restarts', { service: service.name }, service.restarts);
+      if (service.memoryLimitBytes != null) set('ap_service_memory_limit_bytes', { service: service.name }, service.memoryLimitBytes);
+      if (service.usage) {
+        // The cgroup counts every process of the service, also those that left its process group.
+        set('ap_service_memory_bytes', { service: service.name }, service.usage.memoryBytes);
+        set('ap_service_cpu_seconds_total', { service: service.name }, service.usage.cpuSeconds);
+      }
       const g = service.pid === null ? undefined : groups.get(service.pid);
       if (!g) continue;
-      set('ap_service_memory_bytes', { service: service.name }, g.rss);
+      if (!service.usage) set('ap_service_memory_bytes', { service: service.name }, g.rss);
       const key = `${service.name}:${service.pid}`;
       const before = this.lastTicks.get(key);
       if (before && t > before.at) {

@@ -8,7 +8,8 @@ import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
 import { readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
-import { CrashList, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
+import { LIMIT_RANGES, type LimitField } from '../cgroup';
+import { CrashList, LimitsView, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
 
 export interface ServiceUploadDeps {
   readonly jobs: Jobs;
@@ -26,7 +27,14 @@ const InstalledManifest = T.Object({
   entry: T.Array(T.String()),
   web: T.Union([T.String(), T.Null()]),
   pbxLogin: T.Boolean(),
+  resources: T.Optional(T.Object({}, { additionalProperties: T.Integer(), description: 'the limits app.json declares' })),
 });
+
+/** A limit in the setting's body: a number sets it, null goes back to the package's or the board's value. */
+const limitField = (field: LimitField, what: string) => {
+  const [minimum, maximum] = LIMIT_RANGES[field];
+  return T.Optional(T.Union([T.Integer({ minimum, maximum }), T.Null()], { description: `${what}, ${minimum}..${maximum}; null for the default` }));
+};
 
 /** The most of a log's end the log view reads at once. */
 const MAX_TAIL = 1 << 20;
@@ -120,6 +128,25 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
         return named(params.name!).status();
       },
     },
+    route({
+      method: 'PUT',
+      pattern: '/services/{name}/limits',
+      summary: "set a service's limits (kept across restarts, applied at once; a field left out stays as it is, null goes back to app.json's or the board's value)",
+      body: T.Object(
+        {
+          memoryMB: limitField('memoryMB', 'MB it may use with no instance'),
+          instanceMB: limitField('instanceMB', 'MB more per instance'),
+          cpuWeight: limitField('cpuWeight', 'its CPU share (100 by default)'),
+          pids: limitField('pids', 'the most processes and threads'),
+        },
+        { additionalProperties: false },
+      ),
+      response: LimitsView,
+      handler: async ({ params, body }) => {
+        named(params.name!);
+        return services.setLimits(params.name!, body);
+      },
+    }),
     {
       method: 'GET',
       pattern: '/services/{name}/log/tail',

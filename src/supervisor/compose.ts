@@ -9,6 +9,7 @@ import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
 import { Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
+import { openCgroups } from '../cgroup';
 import type { Config } from '../config';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
 import { Updater } from '../image';
@@ -108,6 +109,10 @@ export async function compose(ctx: Context): Promise<Composition> {
         // Published as data; checked by the webserver's rules here, so a bad one fails the change that made it.
         checkRoutes: (list) => void new RouteTable(list),
         closeConnections: (id, code, reason) => void web?.closeInstance(id, code, reason),
+        // Each instance adds to its service's memory limit.
+        changed: () => {
+          for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
+        },
       },
       config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
     ),
@@ -139,6 +144,9 @@ export async function compose(ctx: Context): Promise<Composition> {
           windowMs: config.services.restartWindowMs,
         },
         instancesOf: (service) => instances.startMessages(service),
+        cgroups: openCgroups({ root: config.root, log: log.child('cgroup') }),
+        serviceLimits: config.board.serviceLimits,
+        instanceCount: (service) => instances.list().filter((i) => i.service === service).length,
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },

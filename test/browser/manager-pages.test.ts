@@ -24,6 +24,16 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     assert.notEqual(await pid(), before);
     await page.getByRole('button', { name: 'Reload log' }).click();
     await page.getByLabel('Log of echo').waitFor();
+    // What its cgroup counts, and the limits setting applied from the form.
+    await page.getByText(/^Memory \d+ of \d+ MB \(peak \d+\), CPU [\d.]+ s; CPU weight 100, at most \d+ processes; limits from: memoryMB board, /).waitFor();
+    await page.getByLabel('Memory in MB with no instance').fill('300');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText(/limits from: memoryMB setting, instanceMB board/).waitFor();
+    const limits = (await page.evaluate("fetch('/manager/api/services/echo').then((r) => r.json()).then((s) => s.limits)")) as { memoryMB: number; source: { memoryMB: string } };
+    assert.deepEqual([limits.memoryMB, limits.source.memoryMB], [300, 'setting']);
+    await page.getByLabel('Memory in MB with no instance').fill('');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText(/limits from: memoryMB board, /).waitFor();
     await shot('08-service');
   });
 
