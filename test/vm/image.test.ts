@@ -215,6 +215,13 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
           const list = (await manager.call('GET', '/instances')).body.instances;
           return list.find((i: any) => i.name === 'hello1' && i.state === 'running') ? true : undefined;
         }, machine.process);
+        // The service runs in a cgroup of its own with its limit: cgroup v2 here (rcS mounts it;
+        // the machine that runs the other tiers has v1, so this is where v2 is proven).
+        const service = (await manager.call('GET', '/services/hello')).body;
+        assert.equal(service.limits.enforced, true, JSON.stringify(service.limits));
+        assert.ok(service.usage?.memoryBytes > 0 && service.usage.cpuSeconds > 0, JSON.stringify(service.usage));
+        assert.equal(ssh('cat /sys/fs/cgroup/ap/hello/memory.max').trim(), String(service.limits.memoryLimitMB * 1048576));
+        assert.match(ssh(`cat /proc/${service.pid}/cgroup`), /^0::\/ap\/hello$/m);
         psql('hello1db', 'CREATE TABLE vmtest (note text); INSERT INTO vmtest VALUES (\'written before the update\')');
         assert.equal(psql('hello1db', 'SELECT note FROM vmtest'), 'written before the update');
       });
