@@ -45,6 +45,21 @@ export interface ServicesOptions {
   readonly appSecurityDisabled?: () => Promise<boolean>;
   /** Instances of a service, sent to it as instance.start when it is ready. */
   readonly instancesOf: (service: string) => readonly Record<string, unknown>[];
+  /**
+   * Admission control (the memory budget): throws MEMORY_BUDGET when package
+   * `name` does not fit, unless forced; answers the warning of a forced one.
+   * Asked before anything is copied.
+   */
+  readonly admit?: (name: string, force: boolean) => Promise<string | null>;
+}
+
+export interface InstallOptions {
+  /** Wait until it reports ready (see Services.install). */
+  readonly waitReady?: boolean;
+  /** Install even when the memory budget says it does not fit. */
+  readonly force?: boolean;
+  /** Told the warning of a forced admission. */
+  readonly onWarning?: (text: string) => void;
 }
 
 export interface Services {
@@ -58,7 +73,7 @@ export interface Services {
    * timeout: one that exits or stays silent before is stopped, and the install
    * fails with SERVICE_NOT_READY and the end of its log.
    */
-  install(dir: string, options?: { readonly waitReady?: boolean }): Promise<Manifest>;
+  install(dir: string, options?: InstallOptions): Promise<Manifest>;
   /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
   startService(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
@@ -178,7 +193,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 
   // One install at a time: two of the same service must not interleave their renames.
   let installing: Promise<unknown> = Promise.resolve();
-  const install = async (dir: string): Promise<Manifest> => {
+  const install = async (dir: string, how: InstallOptions = {}): Promise<Manifest> => {
     const source = resolve(dir);
     if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
@@ -186,6 +201,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await checkEntry(source, manifest);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
+    const warning = (await options.admit?.(manifest.name, how.force === true)) ?? null;
+    if (warning !== null) how.onWarning?.(warning);
     const target = join(paths.apps, manifest.name);
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
@@ -244,8 +261,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     });
   };
 
-  const installReady = async (dir: string): Promise<Manifest> => {
-    const manifest = await install(dir);
+  const installReady = async (dir: string, how: InstallOptions): Promise<Manifest> => {
+    const manifest = await install(dir, how);
     const status = await settled(manifest.name);
     if (status.state === 'running') return manifest;
     const why =
@@ -277,7 +294,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     onState: (listener) => void listeners.push(listener),
     list: () => [...running.values()].map((s) => s.status()),
     install(dir, installOptions) {
-      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir) : install(dir)));
+      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir, installOptions) : install(dir, installOptions)));
       installing = next.catch(() => {});
       return next;
     },

@@ -9,6 +9,7 @@ import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
 import { Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
+import { BOARD_SERVICE_LIMITS, Budget } from '../budget';
 import type { Config } from '../config';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
 import { Updater } from '../image';
@@ -94,6 +95,8 @@ export async function compose(ctx: Context): Promise<Composition> {
   notify.status('loading app instances');
   let services: Services | undefined;
   let web: Webserver | undefined;
+  // Admission control asks it from the services' install; made once services and instances exist.
+  let budget: Budget | undefined;
   const instances = await parts.start('app instances', () =>
     Instances.open(
       {
@@ -139,11 +142,37 @@ export async function compose(ctx: Context): Promise<Composition> {
           windowMs: config.services.restartWindowMs,
         },
         instancesOf: (service) => instances.startMessages(service),
+        admit: async (name, force) => (budget ? budget.install(name, force) : null),
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
   );
   services = running;
+
+  // The memory budget's sources, all here (docs/budget.md).
+  // TODO(issue 18, contract): limits come from services.limitsOf(name) (app.json `resources`, the
+  // per-service setting, board.json `serviceLimits`) and usage from the service's cgroup once those
+  // exist; until then the board's defaults and, with usage null, the PSS of its process group.
+  budget = new Budget({
+    ramMB: config.board.ramMB,
+    totalMB: config.memoryBudgetMB,
+    log: log.child('budget'),
+    sources: {
+      services: () =>
+        running.list().map((s) => ({
+          name: s.name,
+          state: s.state,
+          pid: s.pid,
+          instances: instances.list().filter((i) => i.service === s.name && i.phase !== 'deleting' && i.wanted === 'running').length,
+          limits: BOARD_SERVICE_LIMITS[config.board.name],
+          usage: null,
+        })),
+      postmaster: () => postmasterPid(paths.pgsql),
+      backends: async () =>
+        (await database.sql<{ pid: number; own: boolean }[]>`select pid, application_name = 'ap-supervisor' as own from pg_stat_activity where backend_type = 'client backend'`).map((r) => ({ pid: r.pid, own: r.own })),
+      limits: () => BOARD_SERVICE_LIMITS[config.board.name],
+    },
+  });
 
   const boot = bootControl(config.board, paths.boot);
   // A box's supervisor is a package: its build is what it reports (docs/update.md).
@@ -329,7 +358,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     arch: storeArch(config.board.arch),
     workDir: paths.data,
     jobs,
-    install: (dir) => running.install(dir),
+    install: (dir, how) => running.install(dir, how),
     installed: (name) => {
       const s = running.get(name)?.status();
       return s ? { version: s.version, label: s.label } : null;
@@ -372,6 +401,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       boot,
       appStore,
       selfUpdate,
+      budget,
     }),
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
