@@ -19,7 +19,7 @@ export interface MaintenanceDeps {
 export type AdmitInstance = (service: string, id: string, force: boolean) => Promise<string | null>;
 
 const Warning = T.Object({ warning: T.Optional(T.String({ description: 'present when it was admitted with force although memory is short' })) });
-const InstanceAnswer = T.Intersect([InstanceView, Warning]);
+const InstanceAnswer = T.Object({ ...InstanceView.properties, ...Warning.properties });
 const ForceBody = T.Object({ force: T.Optional(T.Boolean({ description: 'start it even though the memory budget says it does not fit (with a warning)' })) });
 const withWarning = <V extends object>(value: V, warning: string | null) => (warning === null ? value : { ...value, warning });
 

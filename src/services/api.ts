@@ -25,7 +25,7 @@ export type AdmitStart = (name: string, force: boolean) => Promise<string | null
 const ForceBody = T.Object({ force: T.Optional(T.Boolean({ description: 'admit it even though the memory budget says it does not fit (with a warning)' })) });
 /** What a forced admission adds to an answer. */
 const Warning = T.Object({ warning: T.Optional(T.String({ description: 'present when it was admitted with force although memory is short' })) });
-const ServiceAnswer = T.Intersect([ServiceView, Warning]);
+const ServiceAnswer = T.Object({ ...ServiceView.properties, ...Warning.properties });
 const withWarning = <V extends object>(value: V, warning: string | null) => (warning === null ? value : { ...value, warning });
 
 /** What an install answers: the installed package's app.json. */
