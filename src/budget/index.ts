@@ -5,7 +5,7 @@
 // started and before an instance is created or started: what does not fit is
 // refused with MEMORY_BUDGET and the numbers, unless forced (then it is
 // admitted with a warning, logged and answered). docs/budget.md.
-import { T, type ApiRoute } from '../api';
+import type { ApiRoute } from '../api';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { mb, measure, MiB, summary, type MeasureOptions } from './measure';
@@ -84,6 +84,3 @@ export class Budget {
     ];
   }
 }
-
-/** The optional `force` of a request body that admission control reads. */
-export const ForceField = T.Optional(T.Boolean({ description: 'admit it even though memory is short (with a warning)' }));

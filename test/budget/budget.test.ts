@@ -179,6 +179,28 @@ describe('admission control', () => {
     assert.equal(shown.status, 200);
     assert.equal(((await shown.json()) as { totalBytes: number; totalFrom: string }).totalBytes, 300 * MiB);
 
+    // An upload (Developer mode) is a job: the job fails with the numbers and nothing is installed; ?force=true installs it.
+    assert.equal(ctl(root, 'setting', 'set', 'developerMode', 'true').status, 0);
+    const pack = join(dir, 'uploaded.tar.gz');
+    execFileSync('tar', ['-czf', pack, '-C', await service('uploaded'), '.']);
+    const upload = async (query: string) => {
+      const started = await fetch(`${base}/services/upload${query}`, { method: 'POST', headers: { ...session, 'content-type': 'application/octet-stream' }, body: await readFile(pack) });
+      assert.equal(started.status, 202);
+      const { id } = (await started.json()) as { id: string };
+      return until('the install job', async () => {
+        const job = (await (await fetch(`${base}/jobs/${id}`, { headers: session })).json()) as { state: string; message: string };
+        return job.state === 'running' ? undefined : job;
+      });
+    };
+    const uploadRefused = await upload('');
+    assert.equal(uploadRefused.state, 'failed');
+    assert.match(uploadRefused.message, /uploaded needs 512 MB, -?\d+ MB free of 300 MB \(kernel/);
+    assert.equal(stateOf(root, 'uploaded'), undefined);
+    assert.deepEqual((await readdir(join(root, 'mnt/sda2/apps'))).filter((f) => f.includes('uploaded')), []);
+    const uploadForced = await upload('?force=true');
+    assert.equal(uploadForced.state, 'succeeded', uploadForced.message);
+    assert.match(uploadForced.message, /^installed uploaded 1\.0\.0; admitted although memory is short \(forced\): uploaded needs 512 MB/);
+
     const forced = ctl(root, 'instance', 'create', 'a@budget.test', '--service', name, '--force');
     assert.equal(forced.status, 0, forced.stdout);
     assert.match(JSON.parse(forced.stdout).warning, /instance a@budget\.test of svc needs/);
