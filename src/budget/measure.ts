@@ -62,6 +62,17 @@ export interface MeasureOptions {
 }
 
 const RESERVES_NOTHING = new Set(['stopped', 'failed']);
+const BACKENDS_WITHIN_MS = 2000;
+
+/** `promise`'s value, or null when it fails or takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+    timer.unref();
+  });
+  return Promise.race([promise.catch(() => null), late]).finally(() => clearTimeout(timer));
+}
 
 export async function measure(options: MeasureOptions): Promise<BudgetView> {
   const proc = options.proc ?? '/proc';
@@ -78,7 +89,8 @@ export async function measure(options: MeasureOptions): Promise<BudgetView> {
   const kernelBytes = reservedBytes + Object.values(counted).reduce((a, b) => a + b, 0);
 
   const procs = readProcs(proc);
-  const [postmaster, backends] = await Promise.all([sources.postmaster(), sources.backends().catch(() => null)]);
+  // A database that hangs must not hang an install: its connections are then unknown.
+  const [postmaster, backends] = await Promise.all([sources.postmaster(), within(sources.backends(), BACKENDS_WITHIN_MS)]);
   const pgPids = postmaster === null ? [] : descendants(procs, [postmaster]);
   const pgSet = new Set(pgPids);
   const pgPss = new Map<number, number>();
