@@ -52,6 +52,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     assert.match(await row('PostgreSQL').innerText(), /\d+ connections? \(\d+ the supervisor's\), ~[\d.]+ MB each/);
     assert.match(await row('Service echo').innerText(), /running; 512 MB \+ 32 MB × \d+ instances?/);
     await page.getByRole('img', { name: /MB free of \d+ MB/ }).waitFor();
+    await shot('10-budget');
   });
 
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
