@@ -8,10 +8,10 @@
 import type { ApiRoute } from '../api';
 import { ApError } from '../errors';
 import type { Logger } from '../log';
-import { mb, measure, MiB, summary, type MeasureOptions } from './measure';
+import { mb, measure, MiB, summary, type Declared, type MeasureOptions } from './measure';
 import { BudgetView as BudgetViewSchema, type BudgetView } from './views';
 
-export { DEFAULT_CONNECTION_MB, KERNEL_FIELDS, MiB, type Backend, type BudgetService, type BudgetSources } from './measure';
+export { DEFAULT_CONNECTION_MB, KERNEL_FIELDS, MiB, type Backend, type BudgetService, type BudgetSources, type Declared } from './measure';
 export { BOARD_SERVICE_LIMITS } from './defaults';
 export { BudgetView, BudgetServiceView } from './views';
 
@@ -30,16 +30,16 @@ export class Budget {
     return measure(this.options);
   }
 
-  /** Installing (or updating) package `name` with its limits: only what it needs beyond what it reserves now. */
-  async install(name: string, force: boolean): Promise<Admitted> {
+  /** Installing (or updating) package `name`, which declares `declared`: only what it needs beyond what it reserves now. */
+  async install(name: string, declared: Declared, force: boolean): Promise<Admitted> {
     const budget = await this.read();
-    const limits = this.options.sources.limits(name);
+    const limits = this.options.sources.limits(name, declared);
     const now = budget.services.find((s) => s.name === name);
     const instances = now?.instances ?? 0;
-    const declared = (limits.memoryMB + limits.instanceMB * instances) * MiB;
+    const limit = (limits.memoryMB + limits.instanceMB * instances) * MiB;
     // A stopped service comes back with its instances: their connections too.
     const connections = now && now.reservedBytes === 0 ? instances * budget.postgres.perConnectionBytes : 0;
-    const need = Math.max(0, declared + connections - (now?.reservedBytes ?? 0));
+    const need = Math.max(0, limit + connections - (now?.reservedBytes ?? 0));
     return this.admit(budget, `${name}${now ? ' (an update)' : ''}`, need, force);
   }
 
@@ -64,7 +64,8 @@ export class Budget {
   }
 
   private admit(budget: BudgetView, what: string, need: number, force: boolean): Admitted {
-    if (need <= budget.freeBytes) return null;
+    // Nothing more is always admitted, also when an earlier force left the budget below zero.
+    if (need <= 0 || need <= budget.freeBytes) return null;
     const text = `${what} needs ${Math.max(1, mb(need))} MB, ${summary(budget)}`;
     if (!force) throw new ApError('MEMORY_BUDGET', `${text}; force it (force: true, --force) to admit it anyway`);
     const warning = `admitted although memory is short (forced): ${text}`;

@@ -33,6 +33,9 @@ export interface BudgetService {
   readonly usage: { readonly memoryBytes: number; readonly memoryPeakBytes: number } | null;
 }
 
+/** What a package declares it needs (app.json `resources`), each field optional. */
+export type Declared = Readonly<{ memoryMB?: number; instanceMB?: number }>;
+
 /** A client connection of PostgreSQL (a backend process). */
 export interface Backend {
   readonly pid: number;
@@ -46,8 +49,8 @@ export interface BudgetSources {
   postmaster(): Promise<number | null>;
   /** The client backends, or null when the database does not answer. */
   backends(): Promise<readonly Backend[] | null>;
-  /** The limits a package would get under `name` (declared, set, or the board's). */
-  limits(name: string): { readonly memoryMB: number; readonly instanceMB: number };
+  /** The limits package `name` gets with what its app.json declares: the setting for it, else `declared`, else the board's. */
+  limits(name: string, declared: Declared): { readonly memoryMB: number; readonly instanceMB: number };
 }
 
 export interface MeasureOptions {

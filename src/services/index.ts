@@ -46,11 +46,11 @@ export interface ServicesOptions {
   /** Instances of a service, sent to it as instance.start when it is ready. */
   readonly instancesOf: (service: string) => readonly Record<string, unknown>[];
   /**
-   * Admission control (the memory budget): throws MEMORY_BUDGET when package
-   * `name` does not fit, unless forced; answers the warning of a forced one.
+   * Admission control (the memory budget): throws MEMORY_BUDGET when the
+   * package does not fit, unless forced; answers the warning of a forced one.
    * Asked before anything is copied.
    */
-  readonly admit?: (name: string, force: boolean) => Promise<string | null>;
+  readonly admit?: (manifest: Manifest, force: boolean) => Promise<string | null>;
 }
 
 export interface InstallOptions {
@@ -201,7 +201,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await checkEntry(source, manifest);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
-    const warning = (await options.admit?.(manifest.name, how.force === true)) ?? null;
+    const warning = (await options.admit?.(manifest, how.force === true)) ?? null;
     if (warning !== null) how.onWarning?.(warning);
     const target = join(paths.apps, manifest.name);
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);

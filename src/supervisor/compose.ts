@@ -142,7 +142,8 @@ export async function compose(ctx: Context): Promise<Composition> {
           windowMs: config.services.restartWindowMs,
         },
         instancesOf: (service) => instances.startMessages(service),
-        admit: async (name, force) => (budget ? budget.install(name, force) : null),
+        // TODO(issue 18, contract): hand the package's app.json `resources` (manifest.resources) instead of {}.
+        admit: async (manifest, force) => (budget ? budget.install(manifest.name, {}, force) : null),
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
@@ -170,7 +171,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       postmaster: () => postmasterPid(paths.pgsql),
       backends: async () =>
         (await database.sql<{ pid: number; own: boolean }[]>`select pid, application_name = 'ap-supervisor' as own from pg_stat_activity where backend_type = 'client backend'`).map((r) => ({ pid: r.pid, own: r.own })),
-      limits: () => BOARD_SERVICE_LIMITS[config.board.name],
+      limits: (_name, declared) => ({ ...BOARD_SERVICE_LIMITS[config.board.name], ...declared }),
     },
   });
 

@@ -152,6 +152,11 @@ describe('admission control', () => {
     assert.match(JSON.parse(forced.stdout).warning, new RegExp(`^admitted although memory is short \\(forced\\): ${name} needs 512 MB`));
     await run.waitFor(new RegExp(`warn +budget: admitted although memory is short \\(forced\\): ${name} needs 512 MB`), 10_000);
     assert.equal(stateOf(root, name)?.state, 'running');
+
+    // An update needs only what it adds: the same limits over a running service, nothing, though memory is short.
+    const update = ctl(root, 'service', 'install', pkg);
+    assert.equal(update.status, 0, update.stdout);
+    assert.equal(JSON.parse(update.stdout).warning, undefined);
   });
 
   it('refuses an instance that does not fit (HTTP 409) and makes no record and no database; --force creates it; a start of a stopped service is admitted too', async () => {
