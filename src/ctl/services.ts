@@ -20,7 +20,7 @@ export function serviceCalls(sub: string | undefined, name: string | undefined, 
   if (name === undefined) throw new UsageError(`ap ctl service ${sub} needs a service name`);
   if (sub === 'limits') return [{ method: 'PUT', path: `${svc(name)}/limits`, body: limitsBody(flags, switches) }];
   if (sub === 'show') return [{ method: 'GET', path: svc(name) }, { method: 'GET', path: `${svc(name)}/crashes` }];
-  if (sub === 'restart') return [{ method: 'POST', path: `${svc(name)}/restart`, body: {} }];
+  if (sub === 'restart') return [{ method: 'POST', path: `${svc(name)}/restart`, body: switches.has('force') ? { force: true } : {} }];
   return [{ method: 'GET', path: `${svc(name)}/log/tail`, query: flags.bytes === undefined ? {} : { bytes: flags.bytes } }];
 }
 
@@ -73,16 +73,16 @@ export function formatService(s: ServiceView & { crashes?: CrashRecord[] }): str
 
 /** The system commands: restart and shutdown need --yes (the Manager asks too). */
 export function systemCall(sub: string | undefined, switches: ReadonlySet<string>): Call {
-  if (sub !== 'restart' && sub !== 'shutdown') throw new UsageError('ap ctl system restart|shutdown --yes');
+  if (sub !== 'restart' && sub !== 'shutdown') throw new UsageError('ap ctl system budget | ap ctl system restart|shutdown --yes');
   if (!switches.has('yes')) throw new UsageError(`ap ctl system ${sub} ${sub === 'restart' ? 'reboots' : 'powers off'} the box: add --yes to mean it`);
   return { method: 'POST', path: `/system/${sub}`, body: { confirm: true } };
 }
 
 /** `ap ctl store list | install <id> [--build N]`. */
-export function storeCall(sub: string | undefined, id: string | undefined, flags: Readonly<Record<string, string>>): Call {
+export function storeCall(sub: string | undefined, id: string | undefined, flags: Readonly<Record<string, string>>, force = false): Call {
   if (sub === 'list' && id === undefined) return { method: 'GET', path: '/store/apps' };
-  if (sub === 'install' && id !== undefined) return { method: 'POST', path: `/store/apps/${encodeURIComponent(id)}/install`, body: flags.build === undefined ? {} : { build: flags.build } };
-  throw new UsageError('ap ctl store list | ap ctl store install <app id> [--build N] [--no-wait]');
+  if (sub === 'install' && id !== undefined) return { method: 'POST', path: `/store/apps/${encodeURIComponent(id)}/install`, body: { ...(flags.build === undefined ? {} : { build: flags.build }), ...(force ? { force: true } : {}) } };
+  throw new UsageError('ap ctl store list | ap ctl store install <app id> [--build N] [--force] [--no-wait]');
 }
 
 export function formatStoreList(r: StoreList): string {

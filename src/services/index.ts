@@ -53,6 +53,21 @@ export interface ServicesOptions {
   readonly serviceLimits: ServiceLimits;
   /** How many instances a service has (each adds its instanceMB to the memory limit). */
   readonly instanceCount: (service: string) => number;
+  /**
+   * Admission control (the memory budget): throws MEMORY_BUDGET when the
+   * package does not fit, unless forced; answers the warning of a forced one.
+   * Asked before anything is copied.
+   */
+  readonly admit?: (manifest: Manifest, force: boolean) => Promise<string | null>;
+}
+
+export interface InstallOptions {
+  /** Wait until it reports ready (see Services.install). */
+  readonly waitReady?: boolean;
+  /** Install even when the memory budget says it does not fit. */
+  readonly force?: boolean;
+  /** Told the warning of a forced admission. */
+  readonly onWarning?: (text: string) => void;
 }
 
 /** A change of the limits setting: a number sets a field, null goes back to the package's or the board's value. */
@@ -72,7 +87,7 @@ export interface Services {
    * timeout: one that exits or stays silent before is stopped, and the install
    * fails with SERVICE_NOT_READY and the end of its log.
    */
-  install(dir: string, options?: { readonly waitReady?: boolean }): Promise<Manifest>;
+  install(dir: string, options?: InstallOptions): Promise<Manifest>;
   /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
   startService(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
@@ -240,7 +255,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 
   // One install at a time: two of the same service must not interleave their renames.
   let installing: Promise<unknown> = Promise.resolve();
-  const install = async (dir: string): Promise<Manifest> => {
+  const install = async (dir: string, how: InstallOptions = {}): Promise<Manifest> => {
     const source = resolve(dir);
     if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
@@ -248,6 +263,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await checkEntry(source, manifest);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
+    const warning = (await options.admit?.(manifest, how.force === true)) ?? null;
+    if (warning !== null) how.onWarning?.(warning);
     const target = join(paths.apps, manifest.name);
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
@@ -310,8 +327,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     });
   };
 
-  const installReady = async (dir: string): Promise<Manifest> => {
-    const manifest = await install(dir);
+  const installReady = async (dir: string, how: InstallOptions): Promise<Manifest> => {
+    const manifest = await install(dir, how);
     const status = await settled(manifest.name);
     if (status.state === 'running') return manifest;
     const why =
@@ -344,7 +361,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     onState: (listener) => void listeners.push(listener),
     list: () => [...running.values()].map((s) => s.status()),
     install(dir, installOptions) {
-      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir) : install(dir)));
+      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir, installOptions) : install(dir, installOptions)));
       installing = next.catch(() => {});
       return next;
     },

@@ -6,6 +6,7 @@
 // UI's program (DOM, no Node) then never type-checks server code.
 import type { Static } from '../api';
 import type { Alarm as ServerAlarm } from '../alarms/views';
+import type { BudgetView } from '../budget/views';
 import type { SettingView } from '../db/views';
 import type { UpdateState as ServerUpdateState } from '../image/views';
 import type { SelfUpdateState } from '../selfupdate/views';
@@ -20,6 +21,8 @@ import type { CertificateView } from '../tls/views';
 import type { TraceFlag } from '../trace';
 
 export type Session = SessionView;
+
+export type Budget = BudgetView;
 
 export type Job = JobView;
 export type JobState = Job['state'];

@@ -51,6 +51,20 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await shot('09-store');
   });
 
+  it('shows the memory budget on the System page: total, kernel, supervisor, PostgreSQL with its connections, each service, free', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/system`);
+    await page.getByRole('heading', { name: 'Memory budget' }).waitFor();
+    const budget = (await page.evaluate("fetch('/manager/api/system/budget').then((r) => r.json())")) as { totalBytes: number; postgres: { connections: number } };
+    const row = (name: string | RegExp) => page.locator('table.budget tr', { has: page.locator('th', { hasText: name }) });
+    assert.match(await row('Total').innerText(), new RegExp(`${Math.round(budget.totalBytes / 1048576)} MB`));
+    for (const name of ['Kernel', 'Supervisor', 'PostgreSQL', 'Service echo', 'Free']) await row(name).waitFor();
+    assert.match(await row('PostgreSQL').innerText(), /\d+ connections? \(\d+ the supervisor's\), ~[\d.]+ MB each/);
+    assert.match(await row('Service echo').innerText(), /running; 512 MB \+ 32 MB × \d+ instances?/);
+    await page.getByRole('img', { name: /MB free of \d+ MB/ }).waitFor();
+    await shot('10-budget');
+  });
+
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
     await login();
     const problems: string[] = [];
