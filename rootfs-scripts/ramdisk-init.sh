@@ -14,7 +14,8 @@
 #
 # The same ramdisk is the normal system's initramfs (GRUB's entry 1): with
 # root=/dev/sdXN on the command line and no ap.mode, it loads the same disk
-# modules, mounts that rootfs and hands over to its /sbin/init (switch_root).
+# modules, checks that rootfs (e2fsck -p, -f -y when preening is not enough),
+# mounts it and hands over to its /sbin/init (switch_root).
 # A rootfs that cannot be mounted counts as a failed boot of a new image (the
 # rescue flow then restores the previous one) or leaves the rescue login.
 #
@@ -92,6 +93,19 @@ boot_rootfs() {
 		sleep 0.2
 	done
 	mkdir -p /newroot
+	# The rootfs is checked before it is mounted, as a desktop's initramfs does:
+	# a power cut leaves at most a journal to replay (preen); what needs more is
+	# repaired here, unmounted, rather than met later read-write.
+	e2fsck -p "$ROOT" >>"$LOG" 2>&1
+	rc=$?
+	if [ $rc -ge 4 ]; then
+		say "p3: $ROOT needs more than preening (e2fsck status $rc): e2fsck -f -y"
+		e2fsck -f -y "$ROOT" >>"$LOG" 2>&1
+		rc=$?
+		[ $rc -le 1 ] || say "p3: e2fsck could not fix $ROOT (status $rc); mounting it anyway"
+	elif [ $rc -eq 1 ]; then
+		say "p3: $ROOT repaired by e2fsck -p"
+	fi
 	if mount -o ro "$ROOT" /newroot 2>>"$LOG"; then
 		[ -x /newroot/sbin/init ] || [ -L /newroot/sbin/init ] || { umount /newroot; say "FAILED: $ROOT has no /sbin/init"; return 1; }
 		mount --move /dev /newroot/dev

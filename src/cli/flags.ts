@@ -19,5 +19,5 @@ export const UPDATE_VALUE_FLAGS = ['label'] as const;
 export const UPDATE_SWITCHES = ['force'] as const;
 
 /** `ap ctl service …`, `system …` and the rest. */
-export const SERVICE_VALUE_FLAGS = ['bytes', 'build'] as const;
-export const SERVICE_SWITCHES = ['yes'] as const;
+export const SERVICE_VALUE_FLAGS = ['bytes', 'build', 'memory', 'instance-memory', 'cpu-weight', 'pids'] as const;
+export const SERVICE_SWITCHES = ['yes', 'default'] as const;

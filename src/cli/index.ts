@@ -116,18 +116,23 @@ commands:
   status                   the supervisor's state: version, board, ports, database, services
   service list             installed services and their states
   service show <name>      one service: version, state, restarts, failure, its last crash record
-  service install <dir|file.tar.gz> [--no-wait]
+  service install <dir|file.tar.gz> [--no-wait] [--force]
                            copy an app-service folder (with its app.json), or unpack its .tar.gz,
                            in and start it; waits until it reports ready (at most the start timeout,
                            30 s): one that exits or stays silent is stopped and the install fails
-                           with the end of its log (--no-wait: return once it is started)
-  service start|stop|restart <name>
+                           with the end of its log (--no-wait: return once it is started); one that
+                           does not fit in the memory budget is refused (--force: installed anyway)
+  service start|stop|restart <name> [--force]
                            start (also one that failed), stop (it stays stopped across restarts
-                           of the supervisor until started), or stop and start a service
+                           of the supervisor until started), or stop and start a service; a start
+                           that does not fit in the memory budget is refused (--force: started anyway)
   service log <name> [--bytes N]
                            the end of its log (default the last 64 KB, whole lines)
+  service limits <name> [--memory MB] [--instance-memory MB] [--cpu-weight N] [--pids N] [--default]
+                           set its limits (kept, applied at once); --default first forgets the ones
+                           set before, so app.json's or the board's values apply again
   store list               the App Store's apps (apps.json at the appStoreUrl setting) and what is installed
-  store install <id> [--build N] [--no-wait]
+  store install <id> [--build N] [--force] [--no-wait]
                            install or update an app from the App Store (its newest build by default);
                            only packages signed with a trusted key (--image-keys)
   cert show                the webserver certificate being served
@@ -140,14 +145,16 @@ commands:
   instance create <id> --service NAME [--path P] [--password PW] [--db-name N] [--db-user U]
                   [--db-password PW] [--external-host H[:PORT] --external-db N --external-user U
                   --external-password PW] [--trace-flags App,Database|0x8001] [--exclude-from-backup true]
-                  [--max-body-size 10M] [--stopped] [--adopt-database]
+                  [--max-body-size 10M] [--stopped] [--adopt-database] [--force]
                            create an instance and its database (defaults: path /<domain>/<name>,
-                           database and user <domain>_<name>, random passwords)
+                           database and user <domain>_<name>, random passwords); one that does not
+                           fit in the memory budget is refused (--force: created anyway)
   instance edit <id> [--path P] [--password PW|--new-password] [--db-password PW|--new-db-password]
                   [--external-… | --external-host none] [--trace-flags …] [--exclude-from-backup …]
                   [--max-body-size SIZE|default]
                            change an instance; applies at once
-  instance start|stop <id> serve or stop serving an instance
+  instance start|stop <id> [--force]
+                           serve or stop serving an instance (a start is admitted like a create)
   instance delete <id> [--drop-database]
                            delete an instance; its database and user only with --drop-database
                            (a password given as "-" is read from stdin)
@@ -193,6 +200,8 @@ commands:
                            set a Linux user's password (none: asked twice on a terminal; "-": stdin) with the board's
                            --passwd-command (chpasswd); the Manager never stores it
   diagnostics              versions, memory, sessions, recent jobs and alarms (JSON), for a support case
+  system budget            the memory budget: total, kernel, supervisor, PostgreSQL and its connections,
+                           each service's reservation, free (docs/budget.md)
   system restart|shutdown --yes
                            reboot or power off the box (the board's commands)
   debug gc                 run a full garbage collection (needs node --expose-gc) and print memory`;

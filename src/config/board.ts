@@ -5,6 +5,7 @@ import ipx11 from '../../board/ipx11/board.json';
 import ipx13 from '../../board/ipx13/board.json';
 import x86_64 from '../../board/x86_64/board.json';
 import dev from '../../board/dev/board.json';
+import { LIMIT_FIELDS, LIMIT_RANGES, type ServiceLimits } from '../cgroup';
 import { UsageError } from '../errors';
 import { asSentence, problem, T, type Static } from '../schema';
 
@@ -37,6 +38,8 @@ export interface Board {
   readonly dbPool: number;
   /** The cluster's memory settings, applied by the managed cluster and by S50postgresql alike. */
   readonly postgres: PostgresSettings;
+  /** The limits of an app service that declares none (app.json `resources`) and has no setting of its own. */
+  readonly serviceLimits: ServiceLimits;
 }
 
 // PostgreSQL's own units; a value without one would be read in the setting's
@@ -116,6 +119,14 @@ export function validateBoard(raw: unknown): Board {
   }
   if (!['attached', 'managed'].includes(b.database as string)) bad('database', 'attached or managed');
   if (!Number.isInteger(b.dbPool) || (b.dbPool as number) < 1 || (b.dbPool as number) > 20) bad('dbPool', 'an integer from 1 to 20');
+  const limits = b.serviceLimits as Record<string, unknown> | undefined;
+  if (typeof limits !== 'object' || limits === null) bad('serviceLimits', `an object of ${LIMIT_FIELDS.join(', ')}`);
+  for (const key of Object.keys(limits!)) if (!(LIMIT_FIELDS as readonly string[]).includes(key)) bad(`serviceLimits.${key}`, `one of ${LIMIT_FIELDS.join(', ')}`);
+  for (const key of LIMIT_FIELDS) {
+    const [min, max] = LIMIT_RANGES[key];
+    const value = limits![key];
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) bad(`serviceLimits.${key}`, `an integer from ${min} to ${max}`);
+  }
   const found = problem(PostgresSettings, b.postgres);
   if (found) said(found.field ? `postgres.${found.field}` : 'postgres', asSentence(found.reason));
   const pg = b.postgres as PostgresSettings;

@@ -101,6 +101,8 @@ export interface Config {
   readonly reserveBytes: number;
   /** How long a clean shutdown may take before remaining children are killed. */
   readonly shutdownTimeoutMs: number;
+  /** --memory-budget-mb: the memory admission control counts with, instead of the board's ramMB or MemTotal (docs/budget.md). */
+  readonly memoryBudgetMB: number | null;
 }
 
 /** An instance the config file declares: the instance record's fields it may set, defaults filled in. */
@@ -163,6 +165,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'restart-delay', env: 'AP_RESTART_DELAY', file: 'services.restartDelayMs', kind: 'count', help: 'milliseconds before a dead service is restarted, doubled per further death (default: 1000)' },
   { flag: 'restart-limit', env: 'AP_RESTART_LIMIT', file: 'services.restartLimit', kind: 'count', help: 'deaths within the restart window that mark a service failed (default: 5)' },
   { flag: 'restart-window', env: 'AP_RESTART_WINDOW', file: 'services.restartWindow', kind: 'seconds', help: 'seconds over which deaths are counted (default: 120)' },
+  { flag: 'memory-budget-mb', env: 'AP_MEMORY_BUDGET_MB', file: 'memoryBudgetMB', kind: 'count', help: "memory in MB that installs and instances are admitted against, e.g. to keep room for other programs (default: the board's ramMB, else MemTotal; docs/budget.md)" },
   { flag: 'monitor-interval', env: 'AP_MONITOR_INTERVAL', file: 'monitor.interval', kind: 'seconds', help: 'seconds between samples of the metrics and checks of the disk (default: 10)' },
   { flag: 'image-keys', env: 'AP_IMAGE_KEYS', file: 'update.keys', kind: 'path', help: 'folder of the public keys (*.pub) trusted to sign OS images and App Store packages (default: <root>/etc/ap/keys)' },
   { flag: 'reboot-command', env: 'AP_REBOOT_COMMAND', file: 'update.rebootCommand', kind: 'string', help: 'how the box reboots after staging an image (default: reboot; none on the dev board)' },
@@ -278,6 +281,7 @@ export function loadConfig(sources: ConfigSources): Config {
     },
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,
+    memoryBudgetMB: pick('memory-budget-mb') === undefined ? null : Number(pick('memory-budget-mb')),
     ws: {
       // 1M, not more: uWS buffers a frame in flight up to this size before we
       // see it, also before the PBX login, so login-max × max-payload is what

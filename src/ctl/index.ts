@@ -10,10 +10,12 @@ import { loadConfig } from '../config';
 import { ApError, UsageError } from '../errors';
 import { readNewPassword } from './prompt';
 import { layout } from '../paths';
+import type { BudgetView } from '../budget';
 import type { Status } from '../supervisor';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
-import { formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
+import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
+import type { LimitsView } from '../services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -103,19 +105,20 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   if (command === 'service') {
-    const calls = serviceCalls(sub, arg, flags);
+    const calls = serviceCalls(sub, arg, flags, switches);
     if (calls) {
       const bodies: unknown[] = [];
       for (const c of calls) bodies.push((await answer(c)).body);
       if (sub === 'show') print({ ...(bodies[0] as object), crashes: (bodies[1] as { crashes: unknown[] }).crashes }, formatService);
-      else if (sub === 'restart') print(bodies[0], (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
+      else if (sub === 'restart') print(bodies[0], (r: { name: string; state: string; warning?: string }) => `${r.name}: ${r.state}${warned(r)}`);
+      else if (sub === 'limits') print(bodies[0], (l: LimitsView) => `${arg}: ${formatLimits(l)}`);
       // The log as it is: no decoration, so it pipes into grep and less.
       else print(bodies[0], (r: { text: string; size: number }) => (r.size === 0 ? `(service ${arg} has written no log yet)` : r.text.replace(/\n$/, '')));
       return 0;
     }
   }
   if (command === 'store') {
-    const body = (await answer(storeCall(sub, arg, flags))).body;
+    const body = (await answer(storeCall(sub, arg, flags, switches.has('force')))).body;
     if (sub === 'install') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
     print(body, formatStoreList);
     return 0;
@@ -124,6 +127,10 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     print(await call('GET', '/certificate'), (c: { subject: string; issuer: string; validTo: string; custom: boolean; fingerprint256: string }) =>
       [`subject:  ${c.subject}`, `issuer:   ${c.issuer}`, `valid to: ${c.validTo}`, `source:   ${c.custom ? 'uploaded' : 'self-signed by the App Platform'}`, `sha256:   ${c.fingerprint256}`].join('\n'),
     );
+    return 0;
+  }
+  if (command === 'system' && sub === 'budget') {
+    print(await call('GET', '/system/budget'), formatBudget);
     return 0;
   }
   if (command === 'system') {
@@ -262,7 +269,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     if (sub === 'cleanup') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
     if (sub === 'list') print(body, formatInstanceList);
     else if (sub === 'delete') print(body, (r: { deleted: string; databaseDropped: boolean }) => `deleted ${r.deleted}${r.databaseDropped ? ' with its database and user' : ' (its database and user are kept)'}`);
-    else print(body, formatInstance);
+    else print(body, (i: Parameters<typeof formatInstance>[0] & { warning?: string }) => `${formatInstance(i)}${warned(i)}`);
     return 0;
   }
   switch (`${command ?? ''} ${sub ?? ''}`.trim()) {
@@ -277,14 +284,14 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
       print((await call<{ services: unknown[] }>('GET', '/services')).services, formatServices);
       return 0;
     case 'service install': {
-      const manifest = await call('POST', '/services/install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait') });
-      print(manifest, (m: { name: string; version: string }) => `installed ${m.name} ${m.version}`);
+      const manifest = await call('POST', '/services/install', { dir: resolve(cwd, needArg('a folder or a .tar.gz')), wait: !switches.has('no-wait'), ...(switches.has('force') ? { force: true } : {}) });
+      print(manifest, (m: { name: string; version: string; warning?: string }) => `installed ${m.name} ${m.version}${warned(m)}`);
       return 0;
     }
     case 'service start':
     case 'service stop': {
-      const result = await call('POST', `/services/${encodeURIComponent(needArg('a service name'))}/${sub}`, {});
-      print(result, (r: { name: string; state: string }) => `${r.name}: ${r.state}`);
+      const result = await call('POST', `/services/${encodeURIComponent(needArg('a service name'))}/${sub}`, sub === 'start' && switches.has('force') ? { force: true } : {});
+      print(result, (r: { name: string; state: string; warning?: string }) => `${r.name}: ${r.state}${warned(r)}`);
       return 0;
     }
     case 'cert install': {
@@ -322,6 +329,27 @@ function formatDatabase(d: { state?: string; downSince?: string | null; restarts
   const restarts = d.restarts ? `, ${d.restarts} restart${d.restarts === 1 ? '' : 's'}` : '';
   if (d.state === 'up') return `up${d.pid ? ` (pid ${d.pid})` : ''}${restarts}`;
   return `${d.state === 'given-up' ? 'GIVEN UP' : d.state.toUpperCase()}, down since ${d.downSince ?? '?'}${restarts}: ${d.reason ?? ''}`;
+}
+
+/** A forced admission's warning, on a line of its own. */
+function warned(answer: { warning?: string }): string {
+  return answer.warning ? `\nWARNING: ${answer.warning}` : '';
+}
+
+function formatBudget(b: BudgetView): string {
+  const MB = (bytes: number) => `${Math.round(bytes / 1048576)} MB`.padStart(9);
+  const from = { flag: '--memory-budget-mb', board: "the board's ramMB", meminfo: 'MemTotal' }[b.totalFrom];
+  const pg = b.postgres;
+  const lines = [
+    `total        ${MB(b.totalBytes)}  (${from})`,
+    `kernel       ${MB(b.kernel.bytes)}  (${Object.keys(b.kernel.fields).join(', ')}${b.kernel.reservedBytes ? `, ${Math.round(b.kernel.reservedBytes / 1048576)} MB before MemTotal` : ''})`,
+    `supervisor   ${MB(b.supervisor.bytes)}  (PSS of ${b.supervisor.pids.length} process${b.supervisor.pids.length === 1 ? '' : 'es'})`,
+    `PostgreSQL   ${MB(pg.bytes)}  (${pg.pids.length} processes; ${pg.connections} connections, ${pg.ownConnections} of them the supervisor's, ~${Math.round(pg.perConnectionBytes / 1048576)} MB each${pg.perConnectionMeasured ? '' : ' (default: none measured)'})`,
+    ...b.services.map((s) => `  ${s.name.padEnd(10)} ${MB(s.reservedBytes)}  (${s.state}; declared ${s.memoryMB} + ${s.instanceMB} × ${s.instances} instances; using ${s.usageBytes === null ? '-' : `${Math.round(s.usageBytes / 1048576)} MB`})`),
+    `services     ${MB(b.servicesBytes)}`,
+    `free         ${MB(b.freeBytes)}`,
+  ];
+  return lines.join('\n');
 }
 
 function mb(bytes: number): string {

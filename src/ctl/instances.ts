@@ -45,7 +45,7 @@ async function instanceCall(sub: string | undefined, id: string | undefined, fla
       return { method: 'GET', path };
     case 'start':
     case 'stop':
-      return { method: 'POST', path: `${path}/${sub}` };
+      return { method: 'POST', path: `${path}/${sub}`, ...(sub === 'start' && switches.has('force') ? { body: { force: true } } : {}) };
     case 'delete':
       return { method: 'DELETE', path, query: switches.has('drop-database') ? { dropDatabase: 'true' } : {} };
     case 'cleanup':
@@ -58,6 +58,7 @@ async function instanceCall(sub: string | undefined, id: string | undefined, fla
       if (flags['db-name'] !== undefined) body.dbName = flags['db-name'];
       if (flags['db-user'] !== undefined) body.dbUser = flags['db-user'];
       if (switches.has('stopped')) body.wanted = 'stopped';
+      if (switches.has('force')) body.force = true;
       return { method: 'POST', path: '/instances', query: switches.has('adopt-database') ? { adoptDatabase: 'true' } : {}, body };
     }
     case 'edit': {

@@ -73,9 +73,12 @@ export const ERROR_CODES = {
   DATABASE_EXISTS: conflict,
   BACKUP_OF_OTHER_INSTANCE: conflict,
   SERVICE_NAME_RESERVED: conflict,
+  // What it needs does not fit in the memory budget (src/budget); force: true admits it anyway.
+  MEMORY_BUDGET: conflict,
   NOT_RUNNING: conflict,
   UNSUPPORTED: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },
+  NO_ROOM: { status: 507 },
   UPLOAD_TOO_LARGE: { status: 413 },
   BAD_BACKUP: unprocessable,
   BAD_IMAGE: unprocessable,

@@ -32,7 +32,7 @@ export function updateRoutes(updater: Updater, boot: BootControl): ApiRoute[] {
       status: 202,
       body: T.Object({ label: T.Optional(T.String({ description: 'a build number (default: the newest)' })), force: T.Optional(T.Boolean({ description: 'also when it is not newer' })) }),
       response: JobView,
-      errors: ['NO_STORE', 'NO_TRUSTED_KEYS', 'NO_IMAGE', 'BAD_IMAGE', 'CONFLICT', 'STORE_UNAVAILABLE', 'DOWNLOAD_FAILED'],
+      errors: ['NO_STORE', 'NO_TRUSTED_KEYS', 'NO_IMAGE', 'BAD_IMAGE', 'CONFLICT', 'STORE_UNAVAILABLE', 'DOWNLOAD_FAILED', 'NO_ROOM'],
       handler: ({ body }) => {
         const b = objectBody(body);
         if (b.label !== undefined && (typeof b.label !== 'string' || !/^\d{1,12}$/.test(b.label))) throw new InvalidField('label', 'expected a build number');

@@ -11,7 +11,7 @@
 // appended and fsynced before the step is taken; a torn last line is ignored.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BootControl } from '../boot';
 import type { Board } from '../config';
@@ -148,9 +148,12 @@ export class Updater {
       // p1 holds two rootfs images, not three: the one before the running (confirmed) image goes.
       await rm(join(this.options.bootDir, 'prev'), { recursive: true, force: true });
       await rm(this.dir, { recursive: true, force: true });
+      await fsyncDir(this.options.bootDir);
       await mkdir(this.dir, { recursive: true });
       await writeFileAtomic(join(this.dir, 'label'), `${manifest.label}\n`);
     }
+    await this.emptyLostFound();
+    await this.checkRoom(manifest);
     const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
     let before = 0;
     for (const file of manifest.files) {
@@ -169,6 +172,40 @@ export class Updater {
   async switchToRescue(label: string): Promise<void> {
     await this.record('rescue', label);
     await this.options.boot.set('rescue');
+  }
+
+  /**
+   * p1 is ext2 (no journal): after a power cut, e2fsck puts what the cut left
+   * half done (a folder half removed, a file half created: a whole old rootfs
+   * image, found so by the vm tier's power cuts) into lost+found, where it
+   * would stay and fill p1 within a few cuts. Everything on p1 is ours and
+   * written again when needed, so lost+found is emptied before staging.
+   */
+  private async emptyLostFound(): Promise<void> {
+    const lost = join(this.options.bootDir, 'lost+found');
+    const entries = await readdir(lost).catch(() => [] as string[]);
+    if (entries.length === 0) return;
+    for (const entry of entries) await rm(join(lost, entry), { recursive: true, force: true });
+    await fsyncDir(lost);
+    this.options.log.warn(`removed ${entries.length} item(s) that e2fsck had put into ${lost} after a power cut`);
+  }
+
+  /** Refuses to stage an image that cannot fit p1 beside what is there, before a byte is written (NO_ROOM). */
+  private async checkRoom(manifest: ImageManifest): Promise<void> {
+    let needed = 0;
+    for (const file of manifest.files) {
+      const final = join(this.dir, file.name);
+      const have = (await stat(final).catch(() => null))?.size === file.size ? file.size : ((await stat(`${final}.part`).catch(() => null))?.size ?? 0);
+      needed += Math.max(0, file.size - have);
+    }
+    const fs = await statfs(this.options.bootDir);
+    const free = fs.bavail * fs.bsize;
+    // A little slack for the journal, the checkpoints and the directory blocks.
+    const slack = 1024 * 1024;
+    if (needed + slack > free) {
+      const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+      throw new ApError('NO_ROOM', `image ${manifest.label} needs ${mb(needed)} more on ${this.options.bootDir}, which has ${mb(free)} free: nothing was downloaded`);
+    }
   }
 
   /**

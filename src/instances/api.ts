@@ -12,10 +12,21 @@ export interface MaintenanceDeps {
   readonly analyse: NightlyAnalyse;
 }
 
+/**
+ * Admission control for an instance that will run (the memory budget): throws
+ * MEMORY_BUDGET unless forced; answers the warning of a forced one.
+ */
+export type AdmitInstance = (service: string, id: string, force: boolean) => Promise<string | null>;
+
+const Warning = T.Object({ warning: T.Optional(T.String({ description: 'present when it was admitted with force although memory is short' })) });
+const InstanceAnswer = T.Object({ ...InstanceView.properties, ...Warning.properties });
+const ForceBody = T.Object({ force: T.Optional(T.Boolean({ description: 'start it even though the memory budget says it does not fit (with a warning)' })) });
+const withWarning = <V extends object>(value: V, warning: string | null) => (warning === null ? value : { ...value, warning });
+
 /** The seed's warning, shown with every clean-up. */
 export const CLEANUP_NOTE = 'vacuumdb -f rewrites every table: it locks the database while it runs and needs free disk space as large as the biggest table';
 
-export function instanceRoutes(instances: Instances, maintenance: MaintenanceDeps): ApiRoute[] {
+export function instanceRoutes(instances: Instances, maintenance: MaintenanceDeps, admit: AdmitInstance = async () => null): ApiRoute[] {
   const { jobs } = maintenance;
   const one = async (id: string) => {
     const instance = instances.get(id);
@@ -35,15 +46,18 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
     route({
       method: 'POST',
       pattern: '/instances',
-      summary: 'create an instance and its database (?adoptDatabase=true takes over an existing database and user)',
+      summary: 'create an instance and its database (?adoptDatabase=true takes over an existing database and user); one that will run is admitted against the memory budget first ({"force": true} admits it anyway)',
       status: 201,
       body: CreateBody,
       query: CreateQuery,
-      response: InstanceView,
-      errors: ['EXISTS', 'CONFLICT', 'DATABASE_EXISTS', 'EXTERNAL_DB_UNREACHABLE', 'PROVISIONING_FAILED'],
+      response: InstanceAnswer,
+      errors: ['EXISTS', 'CONFLICT', 'DATABASE_EXISTS', 'EXTERNAL_DB_UNREACHABLE', 'PROVISIONING_FAILED', 'MEMORY_BUDGET'],
       handler: async ({ body, query }) => {
-        const created = await instances.create(body, { adoptDatabase: queryFlag(query, 'adoptDatabase'), requireInstalled: true });
-        return one(`${created.name}@${created.domain}`);
+        const { force, ...input } = body;
+        // Asked before anything is made: a refusal leaves no record and no database.
+        const warning = input.wanted === 'stopped' ? null : await admit(input.service, `${input.name}@${input.domain}`, force === true);
+        const created = await instances.create(input, { adoptDatabase: queryFlag(query, 'adoptDatabase'), requireInstalled: true });
+        return withWarning(await one(`${created.name}@${created.domain}`), warning);
       },
     }),
     {
@@ -77,16 +91,20 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
         return { deleted: params.id, databaseDropped: dropDatabase };
       },
     }),
-    {
+    route({
       method: 'POST',
       pattern: '/instances/{id}/start',
-      summary: 'start an instance (its path is served, its service hears instance.start)',
-      response: InstanceView,
-      handler: async ({ params }) => {
+      summary: 'start an instance (its path is served, its service hears instance.start); a stopped one is admitted against the memory budget ({"force": true} admits it anyway)',
+      body: ForceBody,
+      response: InstanceAnswer,
+      errors: ['MEMORY_BUDGET'],
+      handler: async ({ params, body }) => {
+        const instance = instances.get(params.id!);
+        const warning = instance.wanted === 'running' ? null : await admit(instance.service, params.id!, body.force === true);
         await instances.startInstance(params.id!);
-        return one(params.id!);
+        return withWarning(await one(params.id!), warning);
       },
-    },
+    }),
     {
       method: 'POST',
       pattern: '/instances/{id}/stop',

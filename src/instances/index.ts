@@ -64,6 +64,8 @@ export interface InstancesOptions {
   readonly closeConnections: (id: string, code: number, reason: string) => void;
   /** Checks an external database answers; the default connects with sslmode=prefer. */
   readonly checkExternal?: (external: ExternalDb) => Promise<void>;
+  /** Told after instances were added, removed or changed (a service's memory limit counts its instances). */
+  readonly changed?: () => void;
 }
 
 /** Where an instance is served: the webserver's route for it (a running, ready instance has one). */
@@ -391,6 +393,7 @@ export class Instances {
     if (instance.dropDatabase) await dropDatabase(this.options.sql, instance);
     await deleteInstanceRow(this.options.sql, instance);
     this.byId.delete(id);
+    this.options.changed?.();
     this.options.log.info(`instance ${id} deleted${instance.dropDatabase ? `, with database "${instance.dbName}" and user "${instance.dbUser}"` : ` (database "${instance.dbName}" kept)`}`);
   }
 
@@ -421,6 +424,7 @@ export class Instances {
       .map((i) => ({ prefix: i.path, instance: instanceId(i), service: i.service, maxBodyBytes: i.maxBodyBytes, domain: i.domain, password: i.password }));
     this.options.checkRoutes(routes);
     this.published = routes;
+    this.options.changed?.();
   }
 
   private async checkExternal(external: ExternalDb): Promise<void> {

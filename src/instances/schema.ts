@@ -39,6 +39,7 @@ export const CreateBody = T.Object(
     dbName: T.Optional(T.String({ description: 'default <domain>_<name>' })),
     dbUser: T.Optional(T.String({ description: 'default <domain>_<name>' })),
     wanted: T.Optional(T.Union([T.Literal('running'), T.Literal('stopped')])),
+    force: T.Optional(T.Boolean({ description: 'create it even though the memory budget says it does not fit (with a warning)' })),
   },
   { additionalProperties: false },
 );

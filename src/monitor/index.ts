@@ -30,7 +30,14 @@ export interface MonitorOptions {
   readonly intervalMs: number;
   readonly label: string;
   readonly services: {
-    list(): { name: string; state: string; pid: number | null; restarts: number }[];
+    list(): {
+      name: string;
+      state: string;
+      pid: number | null;
+      restarts: number;
+      limits?: { readonly memoryLimitMB: number; readonly enforced: boolean };
+      usage?: { readonly memoryBytes: number; readonly cpuSeconds: number } | null;
+    }[];
     stop(name: string): Promise<void>;
     start(name: string): void;
   };
@@ -118,7 +125,14 @@ export function startMonitor(options: MonitorOptions): Monitor {
   const metrics = new MetricsStore();
   const sampler = new Sampler(metrics, {
     ...options.sources,
-    services: () => options.services.list().map((s) => ({ name: s.name, pid: s.pid, restarts: s.restarts })),
+    services: () =>
+      options.services.list().map((s) => ({
+        name: s.name,
+        pid: s.pid,
+        restarts: s.restarts,
+        memoryLimitBytes: s.limits?.enforced ? s.limits.memoryLimitMB * 1024 * 1024 : null,
+        usage: s.usage ?? null,
+      })),
     partitions: () => options.partitions,
   });
   sampler.start(options.intervalMs);

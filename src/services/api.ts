@@ -2,13 +2,14 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { route, StreamBody, T, type ApiRoute } from '../api';
+import { Flag, queryFlag, route, StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
 import { readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
-import { CrashList, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
+import { LIMIT_RANGES, type LimitField } from '../cgroup';
+import { CrashList, LimitsView, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
 
 export interface ServiceUploadDeps {
   readonly jobs: Jobs;
@@ -18,6 +19,16 @@ export interface ServiceUploadDeps {
   readonly developerMode: () => Promise<boolean>;
 }
 
+/** Admission control for a start by hand (the memory budget): throws MEMORY_BUDGET unless forced; the warning of a forced one. */
+export type AdmitStart = (name: string, force: boolean) => Promise<string | null>;
+
+/** The body of the routes admission control guards. */
+const ForceBody = T.Object({ force: T.Optional(T.Boolean({ description: 'admit it even though the memory budget says it does not fit (with a warning)' })) });
+/** What a forced admission adds to an answer. */
+const Warning = T.Object({ warning: T.Optional(T.String({ description: 'present when it was admitted with force although memory is short' })) });
+const ServiceAnswer = T.Object({ ...ServiceView.properties, ...Warning.properties });
+const withWarning = <V extends object>(value: V, warning: string | null) => (warning === null ? value : { ...value, warning });
+
 /** What an install answers: the installed package's app.json. */
 const InstalledManifest = T.Object({
   name: T.String(),
@@ -26,12 +37,20 @@ const InstalledManifest = T.Object({
   entry: T.Array(T.String()),
   web: T.Union([T.String(), T.Null()]),
   pbxLogin: T.Boolean(),
+  resources: T.Optional(T.Object({}, { additionalProperties: T.Integer(), description: 'the limits app.json declares' })),
+  warning: T.Optional(T.String({ description: 'present when it was installed with force although memory is short' })),
 });
+
+/** A limit in the setting's body: a number sets it, null goes back to the package's or the board's value. */
+const limitField = (field: LimitField, what: string) => {
+  const [minimum, maximum] = LIMIT_RANGES[field];
+  return T.Optional(T.Union([T.Integer({ minimum, maximum }), T.Null()], { description: `${what}, ${minimum}..${maximum}; null for the default` }));
+};
 
 /** The most of a log's end the log view reads at once. */
 const MAX_TAIL = 1 << 20;
 
-export function serviceRoutes(services: Services, paths: { logs: string; coreDumps: string }, upload?: ServiceUploadDeps): ApiRoute[] {
+export function serviceRoutes(services: Services, paths: { logs: string; coreDumps: string }, upload?: ServiceUploadDeps, admitStart: AdmitStart = async () => null): ApiRoute[] {
   const logDir = paths.logs;
   const named = (name: string) => {
     const service = services.get(name);
@@ -44,20 +63,23 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
           {
             method: 'POST' as const,
             pattern: '/services/upload',
-            summary: 'install an app service from an uploaded .tar.gz of its folder (Developer mode only; a job)',
+            summary: 'install an app service from an uploaded .tar.gz of its folder (Developer mode only; a job); ?force=true installs it even though memory is short',
+            query: T.Object({ force: T.Optional({ ...Flag, description: 'install even though the memory budget says it does not fit (with a warning)' }) }),
             response: JobView,
             errors: ['DEVELOPER_MODE_OFF', 'PACKAGE_TOO_LARGE', 'UPLOAD_ABORTED'] as const,
             status: 202,
             upload: true,
             maxUpload: () => MAX_PACKAGE,
-            handler: async ({ body }: { body: unknown }) => {
+            handler: async ({ body, query }: { body: unknown; query: Readonly<Record<string, string>> }) => {
               if (!(await upload.developerMode())) {
                 // The transport stops the upload and closes the connection after this answer.
                 throw new ApError('DEVELOPER_MODE_OFF', 'uploading apps needs the Developer mode (Settings → General); otherwise apps come from the App Store');
               }
+              const force = queryFlag(query, 'force');
               return upload.jobs.start('install', 'upload', 'installing an uploaded app service', async (job) => {
-                const manifest = await installUpload(body as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir), job);
-                return `installed ${manifest.name} ${manifest.version}`;
+                let warning = '';
+                const manifest = await installUpload(body as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir, { force, onWarning: (text) => (warning = `; ${text}`) }), job);
+                return `installed ${manifest.name} ${manifest.version}${warning}`;
               });
             },
           },
@@ -70,33 +92,38 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
             body: T.Object({
               dir: T.String({ minLength: 1, description: 'absolute path of the service\'s folder, or of its package (.tar.gz)' }),
               wait: T.Optional(T.Boolean({ description: 'wait until the service reports ready (default true); false returns once it is copied and started' })),
+              force: T.Optional(T.Boolean({ description: 'install even though the memory budget says it does not fit (with a warning)' })),
             }),
             response: InstalledManifest,
-            errors: ['MANIFEST_INVALID', 'ENTRY_MISSING', 'SERVICE_NOT_READY', 'SERVICE_NAME_RESERVED'],
+            errors: ['MANIFEST_INVALID', 'ENTRY_MISSING', 'SERVICE_NOT_READY', 'SERVICE_NAME_RESERVED', 'MEMORY_BUDGET'],
             handler: async ({ body }) => {
               if (!isAbsolute(body.dir)) throw new InvalidField('dir', `"${body.dir}" is not an absolute path (the supervisor's working folder is not yours)`);
-              const waitReady = body.wait !== false;
+              let warning: string | null = null;
+              const how = { waitReady: body.wait !== false, force: body.force === true, onWarning: (text: string) => (warning = text) };
               const file = (await stat(body.dir).catch(() => null))?.isFile() ?? false;
-              if (!file) return services.install(body.dir, { waitReady });
+              if (!file) return withWarning(await services.install(body.dir, how), warning);
               const quiet = { signal: new AbortController().signal, progress: () => {}, line: () => {} };
-              return installUpload(createReadStream(body.dir) as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir, { waitReady }), quiet);
+              return withWarning(await installUpload(createReadStream(body.dir) as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir, how), quiet), warning);
             },
           }),
         ]
       : []),
     { method: 'GET', pattern: '/services', summary: 'installed app services with their state, restarts and last failure', response: ServiceList, handler: () => ({ services: services.list() }) },
     { method: 'GET', pattern: '/services/{name}', summary: 'one app service', response: ServiceView, handler: ({ params }) => named(params.name!).status() },
-    {
+    route({
       method: 'POST',
       pattern: '/services/{name}/start',
-      summary: 'start a service (also one that failed); forgets an earlier stop',
-      response: ServiceView,
-      handler: ({ params }) => {
+      summary: 'start a service (also one that failed); forgets an earlier stop. Admitted against the memory budget ({"force": true} admits it anyway)',
+      body: ForceBody,
+      response: ServiceAnswer,
+      errors: ['MEMORY_BUDGET'],
+      handler: async ({ params, body }) => {
         named(params.name!);
+        const warning = await admitStart(params.name!, body.force === true);
         services.startService(params.name!);
-        return named(params.name!).status();
+        return withWarning(named(params.name!).status(), warning);
       },
-    },
+    }),
     {
       method: 'POST',
       pattern: '/services/{name}/stop',
@@ -108,18 +135,41 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
         return named(params.name!).status();
       },
     },
-    {
+    route({
       method: 'POST',
       pattern: '/services/{name}/restart',
-      summary: 'stop a service and start it again (also one that failed)',
-      response: ServiceView,
-      handler: async ({ params }) => {
+      summary: 'stop a service and start it again (also one that failed: that start is admitted against the memory budget, {"force": true} admits it anyway)',
+      body: ForceBody,
+      response: ServiceAnswer,
+      errors: ['MEMORY_BUDGET'],
+      handler: async ({ params, body }) => {
         named(params.name!);
+        // Asked before the stop: a running service reserves already and is admitted; one that failed must fit.
+        const warning = await admitStart(params.name!, body.force === true);
         await services.stopService(params.name!);
         services.startService(params.name!);
-        return named(params.name!).status();
+        return withWarning(named(params.name!).status(), warning);
       },
-    },
+    }),
+    route({
+      method: 'PUT',
+      pattern: '/services/{name}/limits',
+      summary: "set a service's limits (kept across restarts, applied at once; a field left out stays as it is, null goes back to app.json's or the board's value)",
+      body: T.Object(
+        {
+          memoryMB: limitField('memoryMB', 'MB it may use with no instance'),
+          instanceMB: limitField('instanceMB', 'MB more per instance'),
+          cpuWeight: limitField('cpuWeight', 'its CPU share (100 by default)'),
+          pids: limitField('pids', 'the most processes and threads'),
+        },
+        { additionalProperties: false },
+      ),
+      response: LimitsView,
+      handler: async ({ params, body }) => {
+        named(params.name!);
+        return services.setLimits(params.name!, body);
+      },
+    }),
     {
       method: 'GET',
       pattern: '/services/{name}/log/tail',

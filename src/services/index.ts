@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ApError, describe as describeError } from '../errors';
+import { LIMIT_FIELDS, LIMIT_RANGES, memoryLimitMB, resolveLimits, type Cgroups, type EffectiveLimits, type ServiceLimits } from '../cgroup';
+import { ApError, describe as describeError, InvalidField } from '../errors';
 import { ensureDir, fsyncDir, fsyncTree } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
@@ -18,7 +19,8 @@ import { DEFAULT_POLICY, type Policy, type State } from '../supervision';
 import { checkEntry, readManifest, type Manifest } from './manifest';
 import { readTail } from './tail';
 import { Accounts, type Account } from './accounts';
-import { ServiceProcess, type ServiceStatus } from './process';
+import { ServiceProcess, type ServiceGroup, type ServiceStatus } from './process';
+import type { LimitsView } from './views';
 import { Records } from './records';
 
 export { DEFAULT_POLICY, type Policy, type State } from '../supervision';
@@ -45,7 +47,34 @@ export interface ServicesOptions {
   readonly appSecurityDisabled?: () => Promise<boolean>;
   /** Instances of a service, sent to it as instance.start when it is ready. */
   readonly instancesOf: (service: string) => readonly Record<string, unknown>[];
+  /** The services' cgroups, or null when they run without limits. */
+  readonly cgroups?: Cgroups | null;
+  /** The board's limits for a service that declares none. */
+  readonly serviceLimits: ServiceLimits;
+  /** How many instances a service has (each adds its instanceMB to the memory limit). */
+  readonly instanceCount: (service: string) => number;
+  /**
+   * Admission control (the memory budget): throws MEMORY_BUDGET when the
+   * package does not fit, unless forced; answers the warning of a forced one.
+   * Asked before anything is copied.
+   */
+  readonly admit?: (manifest: Manifest, force: boolean) => Promise<string | null>;
 }
+
+export interface InstallOptions {
+  /** Wait until it reports ready (see Services.install). */
+  readonly waitReady?: boolean;
+  /** Install even when the memory budget says it does not fit. */
+  readonly force?: boolean;
+  /** Told the warning of a forced admission. */
+  readonly onWarning?: (text: string) => void;
+}
+
+/** A change of the limits setting: a number sets a field, null goes back to the package's or the board's value. */
+export type LimitsChange = { readonly [K in keyof ServiceLimits]?: number | null };
+
+/** What the kernel did to a service, or that it has run stably since. */
+export type HealthEvent = { readonly type: 'out-of-memory'; readonly limitMB: number } | { readonly type: 'stable' };
 
 export interface Services {
   get(name: string): ServiceProcess | undefined;
@@ -58,7 +87,7 @@ export interface Services {
    * timeout: one that exits or stays silent before is stopped, and the install
    * fails with SERVICE_NOT_READY and the end of its log.
    */
-  install(dir: string, options?: { readonly waitReady?: boolean }): Promise<Manifest>;
+  install(dir: string, options?: InstallOptions): Promise<Manifest>;
   /** Starts a service by hand: also out of failed, and forgets a remembered stop. */
   startService(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
@@ -69,6 +98,14 @@ export interface Services {
   resume(name: string): void;
   /** Removes a service's account and data folder (for an uninstall; an install that fails undoes its own). */
   removeAccount(name: string): Promise<void>;
+  /** A service's limits in effect, with the memory limit in force (its instances counted). */
+  limitsOf(name: string): LimitsView;
+  /** Changes the limits setting of a service (kept across restarts) and applies it at once. */
+  setLimits(name: string, change: LimitsChange): Promise<LimitsView>;
+  /** A service's instances were created or deleted: its memory limit follows at once. */
+  instancesChanged(name: string): void;
+  /** Calls `listener` when the kernel kills a service at its memory limit, and when it has run stably after. */
+  onHealth(listener: (service: string, event: HealthEvent) => void): void;
   /** The supervisor stops: every service, in parallel (none is remembered as stopped). */
   stop(): Promise<void>;
 }
@@ -87,6 +124,35 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   if (!root) log.info(`not root: app services run as this user (uid ${process.getuid?.()}), not as accounts of their own`);
   else if (!options.ownUser) log.warn('UNSAFE: app services run as root (--unsafe-services-as-root); for debugging only');
   const dataDir = (name: string) => join(paths.data, 'appdata', name);
+  const cgroups = options.cgroups ?? null;
+  if (cgroups) log.info(`app services run in their own cgroups: ${cgroups.where}`);
+  const healthListeners: ((service: string, event: HealthEvent) => void)[] = [];
+
+  const effective = (manifest: Manifest): EffectiveLimits => resolveLimits(records.limits(manifest.name), manifest.resources, options.serviceLimits);
+  const viewOf = (manifest: Manifest): LimitsView => {
+    const limits = effective(manifest);
+    return { ...limits, memoryLimitMB: memoryLimitMB(limits, options.instanceCount(manifest.name)), enforced: cgroups !== null };
+  };
+  // What was last written per service, so that the instances' many changes rewrite only a limit that moved.
+  const applied = new Map<string, string>();
+  /** Writes the limits in force into the service's group (made when missing). */
+  const applyLimits = (manifest: Manifest, always = false): void => {
+    if (!cgroups) return;
+    const view = viewOf(manifest);
+    const limits = { memoryBytes: view.memoryLimitMB * 1024 * 1024, cpuWeight: view.cpuWeight, pids: view.pids };
+    const key = JSON.stringify(limits);
+    if (!always && applied.get(manifest.name) === key) return;
+    applied.delete(manifest.name);
+    cgroups.apply(manifest.name, limits);
+    applied.set(manifest.name, key);
+  };
+  const groupOf = (manifest: Manifest): ServiceGroup | null =>
+    cgroups && {
+      prepare: () => applyLimits(manifest, true),
+      join: (pid) => cgroups.join(manifest.name, pid),
+      usage: () => cgroups.usage(manifest.name),
+      oomKills: () => cgroups.oomKills(manifest.name),
+    };
 
   /** The service's account (made when missing) with its data and log folders its own, or null when it runs as us. */
   const prepareAccount = async (name: string): Promise<Account | null> => {
@@ -127,6 +193,11 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       deathSignalWrapper: wrapper,
       nodeFlags: options.nodeFlags,
       instances: () => options.instancesOf(manifest.name),
+      group: groupOf(manifest),
+      limits: () => viewOf(manifest),
+      onHealth: (event) => {
+        for (const listener of healthListeners) listener(manifest.name, event);
+      },
       web,
       log: log.child(`service ${manifest.name}`),
       onState: (state) => {
@@ -170,6 +241,12 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     }
   }
 
+  if (cgroups) {
+    // Groups of services that are gone (removed while we were down, or a test's leftovers).
+    const gone = await cgroups.prune(new Set(running.keys()));
+    if (gone.length) log.info(`removed the cgroups of services no longer installed: ${gone.join(', ')}`);
+  }
+
   const need = (name: string): ServiceProcess => {
     const service = running.get(name);
     if (!service) throw new ApError('NOT_FOUND', `no service "${name}" is installed`);
@@ -178,7 +255,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 
   // One install at a time: two of the same service must not interleave their renames.
   let installing: Promise<unknown> = Promise.resolve();
-  const install = async (dir: string): Promise<Manifest> => {
+  const install = async (dir: string, how: InstallOptions = {}): Promise<Manifest> => {
     const source = resolve(dir);
     if (!(await stat(source).catch(() => null))?.isDirectory()) throw new ApError('BAD_REQUEST', `${source} is not a folder`);
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
@@ -186,6 +263,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await checkEntry(source, manifest);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
+    const warning = (await options.admit?.(manifest, how.force === true)) ?? null;
+    if (warning !== null) how.onWarning?.(warning);
     const target = join(paths.apps, manifest.name);
     const staging = join(paths.apps, `.install-${manifest.name}-${randomBytes(4).toString('hex')}`);
     try {
@@ -205,7 +284,11 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       if (!old) await removeAccount(manifest.name);
       throw new ApError('INSTALL_FAILED', `${describeError(err)}; nothing was installed`, { cause: err });
     }
-    if (old) await old.stop();
+    if (old) {
+      await old.stop();
+      // The new version starts with a fresh group: its peak and OOM count are its own.
+      if (cgroups && !(await cgroups.remove(manifest.name))) log.warn(`the cgroup of ${manifest.name}'s old version still holds processes; the new version shares it`);
+    }
     const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
     if (await stat(target).catch(() => null)) await rename(target, retired);
     await rename(staging, target);
@@ -244,8 +327,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     });
   };
 
-  const installReady = async (dir: string): Promise<Manifest> => {
-    const manifest = await install(dir);
+  const installReady = async (dir: string, how: InstallOptions): Promise<Manifest> => {
+    const manifest = await install(dir, how);
     const status = await settled(manifest.name);
     if (status.state === 'running') return manifest;
     const why =
@@ -270,6 +353,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   async function removeAccount(name: string): Promise<void> {
     await rm(dataDir(name), { recursive: true, force: true });
     if (useAccounts) await accounts.remove(name);
+    await cgroups?.remove(name);
   }
 
   return {
@@ -277,7 +361,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     onState: (listener) => void listeners.push(listener),
     list: () => [...running.values()].map((s) => s.status()),
     install(dir, installOptions) {
-      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir) : install(dir)));
+      const next = installing.then(() => (installOptions?.waitReady ? installReady(dir, installOptions) : install(dir, installOptions)));
       installing = next.catch(() => {});
       return next;
     },
@@ -296,8 +380,42 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       if (records.held(name) === null) need(name).start();
     },
     removeAccount: (name) => removeAccount(name),
+    limitsOf: (name) => viewOf(need(name).manifest),
+    async setLimits(name, change) {
+      const service = need(name);
+      const next: Partial<Record<keyof ServiceLimits, number>> = { ...records.limits(name) };
+      for (const [field, value] of Object.entries(change)) {
+        if (!(LIMIT_FIELDS as readonly string[]).includes(field)) throw new InvalidField(field, `is not a limit (${LIMIT_FIELDS.join(', ')})`);
+        const key = field as keyof ServiceLimits;
+        const [min, max] = LIMIT_RANGES[key];
+        if (value === null) delete next[key];
+        else if (!Number.isInteger(value) || value! < min || value! > max) throw new InvalidField(field, `must be an integer from ${min} to ${max}, or null for the default`);
+        else next[key] = value!;
+      }
+      await records.setLimits(name, next);
+      try {
+        applyLimits(service.manifest, true);
+      } catch (err) {
+        // Below what it uses now, the kernel refuses a memory limit (v1: EBUSY) and the setting waits for its next start.
+        log.warn(`${name}: the new limits apply at its next start: ${describeError(err)}`);
+      }
+      const view = viewOf(service.manifest);
+      log.info(`${name}: limits now memory ${view.memoryLimitMB} MB, cpu weight ${view.cpuWeight}, pids ${view.pids}`);
+      return view;
+    },
+    instancesChanged(name) {
+      const service = running.get(name);
+      if (!service || !cgroups) return;
+      try {
+        applyLimits(service.manifest);
+      } catch (err) {
+        log.warn(`${name}: its memory limit follows its instances at its next start: ${describeError(err)}`);
+      }
+    },
+    onHealth: (listener) => void healthListeners.push(listener),
     async stop() {
       await Promise.all([...running.values()].map((s) => s.stop()));
+      await cgroups?.close();
     },
   };
 }
@@ -386,4 +504,4 @@ function deathSignalWrapper(): string[] | null {
 }
 
 export { serviceRoutes } from './api';
-export { CrashRecord, LogTail, ServiceView } from './views';
+export { CrashRecord, LimitsView, LogTail, ServiceView, UsageView } from './views';

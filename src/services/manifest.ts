@@ -2,12 +2,27 @@
 // the first bad field is named in the error and nothing is installed.
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
+import { LIMIT_RANGES, type ServiceLimits } from '../cgroup';
 import { ApError } from '../errors';
 import { checkServiceName } from '../names';
 import { asSentence, problem, T, type Static } from '../schema';
 
 const ENTRY = 'must be a non-empty array of strings (the command and its arguments)';
-const KNOWN = ['name', 'version', 'label', 'entry', 'web', 'pbxLogin', 'title', 'manufacturer', 'description'];
+const KNOWN = ['name', 'version', 'label', 'entry', 'web', 'pbxLogin', 'resources', 'title', 'manufacturer', 'description'];
+
+const limit = (range: readonly [number, number], what: string) =>
+  T.Optional(T.Integer({ minimum: range[0], maximum: range[1], errorMessage: `must be an integer from ${range[0]} to ${range[1]} (${what})` }));
+
+/** What a package says it needs (docs/monitoring.md, "Limits per service"); the board's defaults fill what it leaves out. */
+export const Resources = T.Object(
+  {
+    memoryMB: limit(LIMIT_RANGES.memoryMB, 'MB with no instance'),
+    instanceMB: limit(LIMIT_RANGES.instanceMB, 'MB more per instance'),
+    cpuWeight: limit(LIMIT_RANGES.cpuWeight, 'its CPU share, 100 by default'),
+    pids: limit(LIMIT_RANGES.pids, 'processes and threads'),
+  },
+  { additionalProperties: false, errorMessage: 'must be an object of memoryMB, instanceMB, cpuWeight and pids' },
+);
 
 /** app.json as a package holds it; what a field may be beyond its form (a reserved name, a path inside the folder) is checked after. */
 export const AppJson = T.Object(
@@ -20,6 +35,7 @@ export const AppJson = T.Object(
     entry: T.Array(T.String({ minLength: 1, pattern: '^[^\\u0000]*$', errorMessage: 'must be a non-empty string' }), { minItems: 1, errorMessage: ENTRY }),
     web: T.Optional(T.Union([T.String(), T.Null()], { errorMessage: 'must be a folder inside the package' })),
     pbxLogin: T.Optional(T.Boolean({ errorMessage: 'must be true or false' })),
+    resources: T.Optional(Resources),
     // Shown by the vendor's store; not used here, but a package may carry them.
     title: T.Optional(T.String()),
     manufacturer: T.Optional(T.String()),
@@ -35,6 +51,8 @@ export type Manifest = Readonly<Required<Pick<AppJson, 'name' | 'version' | 'lab
   readonly entry: readonly string[];
   /** Folder of static web content inside the package, or null. */
   readonly web: string | null;
+  /** The limits it declares (app.json `resources`); empty when it declares none. */
+  readonly resources: Readonly<Partial<ServiceLimits>>;
 };
 
 export const MANIFEST_FILE = 'app.json';
@@ -84,6 +102,7 @@ export function validateManifest(raw: unknown, file = MANIFEST_FILE): Manifest {
     entry: Object.freeze([...m.entry]),
     web: m.web ?? null,
     pbxLogin: m.pbxLogin ?? true,
+    resources: Object.freeze({ ...(m.resources ?? {}) }),
   });
 }
 

@@ -4,14 +4,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
+import type { Usage } from '../cgroup';
 import { Channel, decodeJson, Kind, type Frame } from '../channel';
 import { describe as describeError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
 import { openRotatingFile, type Logger, type RotatingFile } from '../log';
 import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from '../supervision';
 import type { Manifest } from './manifest';
-import type { CrashRecord, ServiceView } from './views';
+import type { CrashRecord, LimitsView, ServiceView } from './views';
 import { OUTPUT_BUDGET, OutputReader } from './output';
 import { MARKER, sweep, type Owner } from './sweep';
 import type { WebContent } from '../webserver';
@@ -54,7 +55,32 @@ export interface ServiceOptions {
   readonly onState?: (state: State) => void;
   /** The package's web folder, indexed at install, or null. */
   readonly web: WebContent | null;
+  /** Its cgroup, or null when services run without (no cgroup could be made). */
+  readonly group?: ServiceGroup | null;
+  /** Its limits in effect. */
+  readonly limits: () => LimitsView;
+  /** Told when the kernel killed it at its memory limit (with the limit), and when it has run stably since. */
+  readonly onHealth?: (event: { readonly type: 'out-of-memory'; readonly limitMB: number } | { readonly type: 'stable' }) => void;
 }
+
+/** The service's cgroup, as the process needs it (index.ts binds it to the service's name and limits). */
+export interface ServiceGroup {
+  /** Makes the group when missing and writes the limits in force. */
+  prepare(): void;
+  /** Moves `pid` into the group. */
+  join(pid: number): void;
+  usage(): Usage | null;
+  oomKills(): number | null;
+}
+
+/**
+ * A child starts as this shell, which waits for one line on fd 4 before it
+ * runs the service's argv: the supervisor writes it once it has put the
+ * shell's pid into the service's group, so the service's first instruction
+ * (a fork bomb's first fork) already runs inside its limits. EOF (the
+ * supervisor died meanwhile) ends it.
+ */
+export const GATE = ['/bin/sh', '-c', 'read -r _ <&4 || exit 1; exec "$@" 4<&-', 'ap-service'];
 
 /** A service as `ap ctl service list` shows it (its schema: views.ts). */
 export type ServiceStatus = ServiceView;
@@ -76,6 +102,10 @@ export class ServiceProcess {
   private settled: (() => void)[] = [];
 
   private reader: OutputReader | null = null;
+  /** The group's OOM kill count when the current child started. */
+  private oomBefore: number | null = null;
+  /** Its memory limit when the kernel killed it for memory (for the crash record), else null. */
+  private killedForMemory: number | null = null;
 
   constructor(private readonly options: ServiceOptions) {
     this.machine = options.initial ?? INITIAL;
@@ -138,6 +168,8 @@ export class ServiceProcess {
       deaths: this.machine.deaths.length,
       reason: this.machine.reason,
       streams: this.streams.size,
+      limits: this.options.limits(),
+      usage: this.options.group?.usage() ?? null,
     };
   }
 
@@ -214,7 +246,10 @@ export class ServiceProcess {
         return;
       case 'arm-stable':
         this.clear('start');
-        this.timers.stable = setTimeout(() => this.dispatch({ type: 'stable' }), this.options.policy.stableMs);
+        this.timers.stable = setTimeout(() => {
+          this.dispatch({ type: 'stable' });
+          this.options.onHealth?.({ type: 'stable' });
+        }, this.options.policy.stableMs);
         return;
       case 'crash-record':
         void this.recordCrash(action.code, action.signal);
@@ -231,8 +266,20 @@ export class ServiceProcess {
     // Under --expose-gc (measurements) Node services get it too, for `ap ctl debug gc`.
     const gcFlag = typeof (globalThis as { gc?: unknown }).gc === 'function' ? ['--expose-gc'] : [];
     const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags, ...gcFlag] : [join(dir, program!)];
-    const argv = [...(this.options.deathSignalWrapper ?? []), ...command, ...args];
+    const group = this.options.group ?? null;
+    let gated = false;
+    if (group) {
+      try {
+        group.prepare();
+        this.oomBefore = group.oomKills();
+        gated = true;
+      } catch (err) {
+        this.options.log.error(`cannot make its cgroup (${describeError(err)}): it runs without its limits`);
+      }
+    }
+    const argv = [...(gated ? GATE : []), ...(this.options.deathSignalWrapper ?? []), ...command, ...args];
     this.cutOff = null;
+    this.killedForMemory = null;
     this.tail = '';
     this.startedAt = Date.now();
     const leftovers = sweep(this.owner, 'SIGKILL');
@@ -244,7 +291,7 @@ export class ServiceProcess {
     }
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: gated ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true, // its own process group: stop and clean-up reach its children too
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -258,6 +305,7 @@ export class ServiceProcess {
       ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
     });
     this.child = child;
+    if (gated) this.release(child, group!);
     let exited = false;
     const onExit = (code: number | null, signal: string | null) => {
       if (exited) return;
@@ -286,6 +334,19 @@ export class ServiceProcess {
       },
       close: (error) => this.onChannelClose(child, error),
     }, { maxPayload: this.options.maxPayload });
+  }
+
+  /** Puts the gate shell into the service's group, then lets it run the service. */
+  private release(child: ChildProcess, group: ServiceGroup): void {
+    const gate = child.stdio[4] as Writable | null;
+    if (child.pid === undefined || !gate) return; // spawn failed: 'error' follows
+    try {
+      group.join(child.pid);
+    } catch (err) {
+      this.options.log.error(`cannot put it into its cgroup (${describeError(err)}): it runs without its limits`);
+    }
+    gate.on('error', () => {}); // it died before it read the line
+    gate.end('\n');
   }
 
   private onFrame(frame: Frame): void {
@@ -344,7 +405,20 @@ export class ServiceProcess {
     this.child = null;
     this.output?.close();
     this.output = null;
-    this.dispatch({ type: 'exit', code, signal });
+    const limitMB = this.outOfMemory(signal);
+    if (limitMB !== null) {
+      this.killedForMemory = limitMB;
+      this.options.log.warn(`killed by the kernel: out of memory (limit ${limitMB} MB)`);
+    }
+    this.dispatch({ type: 'exit', code, signal, ...(limitMB === null ? {} : { cause: `killed: out of memory (limit ${limitMB} MB)` }) });
+    if (limitMB !== null) this.options.onHealth?.({ type: 'out-of-memory', limitMB });
+  }
+
+  /** The memory limit when the kernel's OOM killer ended it (its group's count grew since the start), else null. */
+  private outOfMemory(signal: string | null): number | null {
+    if (signal !== 'SIGKILL' || this.oomBefore === null) return null;
+    const after = this.options.group?.oomKills() ?? null;
+    return after !== null && after > this.oomBefore ? this.options.limits().memoryLimitMB : null;
   }
 
   private kill(): void {
@@ -386,6 +460,7 @@ export class ServiceProcess {
       exitCode: code,
       signal,
       cutOff: this.cutOff,
+      ...(this.killedForMemory === null ? {} : { reason: 'out-of-memory' as const, memoryLimitMB: this.killedForMemory }),
       lastLines: this.tail.split('\n').filter(Boolean).slice(-40),
     };
     try {

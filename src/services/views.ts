@@ -3,6 +3,28 @@
 // leaf module, so the Manager UI imports the types without the services' Node code.
 import { T, type Static } from '../api';
 
+const Source = T.Union([T.Literal('setting'), T.Literal('package'), T.Literal('board')]);
+
+/** A service's limits in effect: the setting over app.json over the board (docs/monitoring.md). */
+export const LimitsView = T.Object({
+  memoryMB: T.Integer({ description: 'MB it may use with no instance' }),
+  instanceMB: T.Integer({ description: 'MB more for each of its instances' }),
+  cpuWeight: T.Integer({ description: 'its CPU share against other services (100 by default)' }),
+  pids: T.Integer({ description: 'the most processes and threads' }),
+  memoryLimitMB: T.Integer({ description: 'the memory limit in force: memoryMB + instanceMB × its instances' }),
+  source: T.Object({ memoryMB: Source, instanceMB: Source, cpuWeight: Source, pids: Source }, { description: 'where each value comes from' }),
+  enforced: T.Boolean({ description: 'whether a cgroup holds the service to them (false where the supervisor could make none)' }),
+});
+export type LimitsView = Static<typeof LimitsView>;
+
+/** What the service's cgroup counts, its children included. */
+export const UsageView = T.Object({
+  memoryBytes: T.Integer(),
+  memoryPeakBytes: T.Union([T.Integer(), T.Null()], { description: 'the most since its group was made; null where the kernel does not say' }),
+  cpuSeconds: T.Number(),
+});
+export type UsageView = Static<typeof UsageView>;
+
 /** A service as `ap ctl service list` and GET /services/{name} show it. */
 export const ServiceView = T.Object({
   name: T.String(),
@@ -15,6 +37,8 @@ export const ServiceView = T.Object({
   deaths: T.Integer({ description: 'deaths within the restart window' }),
   reason: T.Union([T.String(), T.Null()], { description: 'why it failed, if it did' }),
   streams: T.Integer({ description: 'open HTTP requests and WebSockets' }),
+  limits: LimitsView,
+  usage: T.Union([UsageView, T.Null()], { description: 'as its cgroup counts it; null without a cgroup' }),
 });
 export type ServiceView = Static<typeof ServiceView>;
 
@@ -29,6 +53,8 @@ export const CrashRecord = T.Object({
   exitCode: T.Union([T.Integer(), T.Null()]),
   signal: T.Union([T.String(), T.Null()]),
   cutOff: T.Union([T.String(), T.Null()], { description: 'why the supervisor cut it off, when it did' }),
+  reason: T.Optional(T.Literal('out-of-memory', { description: 'the kernel killed it at its memory limit' })),
+  memoryLimitMB: T.Optional(T.Integer({ description: 'its memory limit when it was killed for memory' })),
   lastLines: T.Array(T.String(), { description: 'its last lines of output' }),
 });
 export type CrashRecord = Static<typeof CrashRecord>;

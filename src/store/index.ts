@@ -162,7 +162,8 @@ export interface AppStoreOptions {
   /** Where packages are put together before the install (p2). */
   readonly workDir: string;
   readonly jobs: Jobs;
-  readonly install: (dir: string) => Promise<Manifest>;
+  /** The ordinary install; `force` admits it even though the memory budget says it does not fit (the warning is told to `onWarning`). */
+  readonly install: (dir: string, how: { readonly force: boolean; readonly onWarning: (text: string) => void }) => Promise<Manifest>;
   /** The installed version of a service, or null. */
   readonly installed: (name: string) => { version: string; label: string } | null;
 }
@@ -178,7 +179,7 @@ export class AppStore {
   }
 
   /** Installs app `id` (its newest build, or `build`) as a job. */
-  startInstall(id: string, build?: string): JobView {
+  startInstall(id: string, build?: string, force = false): JobView {
     if (build !== undefined && !BUILD.test(build)) throw new InvalidField('build', `"${build.slice(0, 20)}" is not a build number`);
     if (this.options.jobs.running('install', id)) throw new ApError('CONFLICT', `${id} is being installed already`);
     return this.options.jobs.start('install', id, `installing ${id} from the App Store`, async (job) => {
@@ -188,12 +189,14 @@ export class AppStore {
       if (!app) throw new ApError('NOT_FOUND', `the App Store has no app ${id}`);
       const version = build === undefined ? app.versions[0]! : app.versions.find((v) => v.build === build);
       if (!version) throw new ApError('NOT_FOUND', `the App Store has no build ${build} of ${id}`);
-      const manifest = await this.fetchPackage(`${store}/${version.build}/${this.options.arch}/${app.folder}`, app, version, job);
-      return `installed ${manifest.name} ${manifest.version} (build ${version.build}) from the App Store`;
+      let warning = '';
+      const how = { force, onWarning: (text: string) => (warning = `; ${text}`) };
+      const manifest = await this.fetchPackage(`${store}/${version.build}/${this.options.arch}/${app.folder}`, app, version, job, how);
+      return `installed ${manifest.name} ${manifest.version} (build ${version.build}) from the App Store${warning}`;
     });
   }
 
-  private async fetchPackage(base: string, app: StoreApp, version: StoreVersion, job: JobControl): Promise<Manifest> {
+  private async fetchPackage(base: string, app: StoreApp, version: StoreVersion, job: JobControl, how: Parameters<AppStoreOptions['install']>[1]): Promise<Manifest> {
     job.progress(0, null, 'checking the package');
     const manifest = await fetchCheckedManifest({ base, name: app.folder, what: app.id, build: version.build, arch: this.options.arch, keysDir: this.options.keysDir });
     const dir = join(this.options.workDir, `store-${manifest.name}-${randomBytes(4).toString('hex')}`);
@@ -205,7 +208,7 @@ export class AppStore {
       if (service.label !== manifest.build) bad(`the package's app.json has label ${service.label}, not its build ${manifest.build}`);
       const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
       job.progress(total, total, 'installing');
-      return await this.options.install(dir);
+      return await this.options.install(dir, how);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -317,15 +320,18 @@ export function storeRoutes(store: AppStore): ApiRoute[] {
     {
       method: 'POST',
       pattern: '/store/apps/{id}/install',
-      summary: 'install or update an app from the App Store ({"build"?}: default the newest); signed packages only; a job',
+      summary: 'install or update an app from the App Store ({"build"?}: default the newest; {"force": true} installs it even though the memory budget says it does not fit); signed packages only; a job',
       status: 202,
-      body: T.Object({ build: T.Optional(T.String({ description: 'a build number (default: the newest)' })) }),
+      body: T.Object({
+        build: T.Optional(T.String({ description: 'a build number (default: the newest)' })),
+        force: T.Optional(T.Boolean({ description: 'install even though memory is short (with a warning)' })),
+      }),
       response: JobView,
       errors: ['NO_STORE', 'NO_TRUSTED_KEYS', 'BAD_STORE', 'STORE_UNAVAILABLE', 'DOWNLOAD_FAILED'],
       handler: ({ params, body }) => {
-        const { build } = objectBody(body);
+        const { build, force } = objectBody(body);
         if (build !== undefined && typeof build !== 'string') throw new InvalidField('build', 'expected a build number as a string');
-        return store.startInstall(params.id!, build);
+        return store.startInstall(params.id!, build, force === true);
       },
     },
   ];

@@ -16,7 +16,8 @@ export type Event =
   | { readonly type: 'start' }
   | { readonly type: 'stop' }
   | { readonly type: 'ready' }
-  | { readonly type: 'exit'; readonly code: number | null; readonly signal: string | null }
+  // `cause` says what killed it when the supervisor knows better than the signal (out of memory).
+  | { readonly type: 'exit'; readonly code: number | null; readonly signal: string | null; readonly cause?: string }
   | { readonly type: 'timer' }
   | { readonly type: 'start-timeout' }
   | { readonly type: 'stable' };
@@ -93,7 +94,7 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
       return m.state === 'starting' ? to({ state: 'running' }, { type: 'arm-stable' }) : same;
 
     case 'stable':
-      return m.state === 'running' ? to({ attempt: 0 }) : same;
+      return m.state === 'running' ? to({ attempt: 0, reason: null }) : same;
 
     case 'start-timeout':
       return m.state === 'starting' ? to({}, { type: 'announce', message: 'did not report ready in time; killing it' }, { type: 'kill' }) : same;
@@ -104,7 +105,7 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
     case 'exit': {
       if (m.state === 'stopping') return to({ state: 'stopped' });
       if (m.state !== 'starting' && m.state !== 'running') return same;
-      const how = event.signal ? `signal ${event.signal}` : `code ${event.code}`;
+      const how = event.cause ?? (event.signal ? `signal ${event.signal}` : `code ${event.code}`);
       const record: Action = { type: 'crash-record', code: event.code, signal: event.signal };
       const deaths = [...m.deaths.filter((t) => now - t < policy.windowMs), now];
       if (event.code === policy.noRestartCode) {
@@ -116,7 +117,7 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
       }
       const delayMs = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** m.attempt);
       return to(
-        { state: 'backing-off', deaths, attempt: m.attempt + 1 },
+        { state: 'backing-off', deaths, attempt: m.attempt + 1, ...(event.cause ? { reason: event.cause } : {}) },
         record,
         { type: 'announce', message: `exited (${how}); restarting in ${delayMs} ms` },
         { type: 'schedule-restart', delayMs },

@@ -9,6 +9,8 @@ import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
 import { Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
+import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
+import { Budget } from '../budget';
 import type { Config } from '../config';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
 import { Updater } from '../image';
@@ -94,6 +96,8 @@ export async function compose(ctx: Context): Promise<Composition> {
   notify.status('loading app instances');
   let services: Services | undefined;
   let web: Webserver | undefined;
+  // Admission control asks it from the services' install; made once services and instances exist.
+  let budget: Budget | undefined;
   const instances = await parts.start('app instances', () =>
     Instances.open(
       {
@@ -108,6 +112,10 @@ export async function compose(ctx: Context): Promise<Composition> {
         // Published as data; checked by the webserver's rules here, so a bad one fails the change that made it.
         checkRoutes: (list) => void new RouteTable(list),
         closeConnections: (id, code, reason) => void web?.closeInstance(id, code, reason),
+        // Each instance adds to its service's memory limit.
+        changed: () => {
+          for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
+        },
       },
       config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
     ),
@@ -139,11 +147,44 @@ export async function compose(ctx: Context): Promise<Composition> {
           windowMs: config.services.restartWindowMs,
         },
         instancesOf: (service) => instances.startMessages(service),
+        cgroups: openCgroups({ root: config.root, log: log.child('cgroup') }),
+        serviceLimits: config.board.serviceLimits,
+        instanceCount: (service) => instances.list().filter((i) => i.service === service).length,
+        admit: async (manifest, force) => (budget ? budget.install(manifest.name, manifest.resources, force) : null),
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
   );
   services = running;
+
+  // The memory budget's sources, all here (docs/budget.md): each service's
+  // limits in force and its cgroup's usage (the PSS of its process group where
+  // it has no cgroup), PostgreSQL's processes and connections.
+  budget = new Budget({
+    ramMB: config.board.ramMB,
+    totalMB: config.memoryBudgetMB,
+    log: log.child('budget'),
+    sources: {
+      services: () =>
+        running.list().map((s) => ({
+          name: s.name,
+          state: s.state,
+          pid: s.pid,
+          instances: instances.list().filter((i) => i.service === s.name && i.phase !== 'deleting' && i.wanted === 'running').length,
+          limits: s.limits,
+          usage: s.usage ? { memoryBytes: s.usage.memoryBytes, memoryPeakBytes: s.usage.memoryPeakBytes ?? s.usage.memoryBytes } : null,
+        })),
+      postmaster: () => postmasterPid(paths.pgsql),
+      backends: async () =>
+        (await database.sql<{ pid: number; own: boolean }[]>`select pid, application_name = 'ap-supervisor' as own from pg_stat_activity where backend_type = 'client backend'`).map((r) => ({ pid: r.pid, own: r.own })),
+      // A package being installed: the administrator's setting for it, else what its app.json declares, else the board's.
+      limits: (name, declared) => {
+        const now = running.get(name) ? running.limitsOf(name) : null;
+        const setting = now ? Object.fromEntries(LIMIT_FIELDS.filter((f) => now.source[f] === 'setting').map((f) => [f, now[f]])) : {};
+        return resolveLimits(setting, declared, config.board.serviceLimits);
+      },
+    },
+  });
 
   const boot = bootControl(config.board, paths.boot);
   // A box's supervisor is a package: its build is what it reports (docs/update.md).
@@ -320,8 +361,12 @@ export async function compose(ctx: Context): Promise<Composition> {
     log: log.child('update'),
     storeUrl: () => settingValue(store, 'appStoreUrl'),
     keysDir: config.update.keysDir,
-    reboot: rebootPort(config.update.rebootCommand, log.child('update')),
-    report: ({ ok, text }) => (ok ? alarms.clear('update', 'UPDATE_FAILED') : alarms.raise('update', 'UPDATE_FAILED', 'major', text)),
+    reboot: rebootPort(config.update.rebootCommand, log.child('update'), 'the staged image is applied at the next reboot', (text) => alarms.raise('update', 'REBOOT_FAILED', 'major', text)),
+    report: ({ ok, text }) => {
+      alarms.clear('update', 'REBOOT_FAILED'); // confirmed or rolled back: the box did reboot
+      if (ok) alarms.clear('update', 'UPDATE_FAILED');
+      else alarms.raise('update', 'UPDATE_FAILED', 'major', text);
+    },
   });
   const appStore = new AppStore({
     storeUrl: () => settingValue(store, 'appStoreUrl'),
@@ -329,7 +374,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     arch: storeArch(config.board.arch),
     workDir: paths.data,
     jobs,
-    install: (dir) => running.install(dir),
+    install: (dir, how) => running.install(dir, how),
     installed: (name) => {
       const s = running.get(name)?.status();
       return s ? { version: s.version, label: s.label } : null;
@@ -372,6 +417,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       boot,
       appStore,
       selfUpdate,
+      budget,
     }),
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },

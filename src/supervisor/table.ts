@@ -5,6 +5,7 @@ import type { ApiRoute } from '../api';
 import { authRoutes, type ManagerAuth } from '../auth';
 import { BACKUP_SETTINGS, backupRoutes, type Backups, type BackupSchedule } from '../backup';
 import type { BootControl } from '../boot';
+import type { Budget } from '../budget';
 import type { Config } from '../config';
 import { settingRoutes, settingValue, type Database, type Settings } from '../db';
 import { updateRoutes, type Updater } from '../image';
@@ -42,17 +43,24 @@ export interface ApiParts {
   readonly boot: BootControl;
   readonly appStore: AppStore;
   readonly selfUpdate: SelfUpdate;
+  readonly budget: Budget;
 }
 
 export function apiRoutes(p: ApiParts): ApiRoute[] {
   const { config, paths } = p;
   return [
-    ...serviceRoutes(p.services, { logs: paths.appLogs, coreDumps: paths.coreDumps }, { jobs: p.jobs, workDir: paths.data, developerMode: async () => (await settingValue(p.settings, 'developerMode')) === 'true' }),
+    ...serviceRoutes(
+      p.services,
+      { logs: paths.appLogs, coreDumps: paths.coreDumps },
+      { jobs: p.jobs, workDir: paths.data, developerMode: async () => (await settingValue(p.settings, 'developerMode')) === 'true' },
+      (name, force) => p.budget.startService(name, force),
+    ),
     ...p.certificates.routes(),
     ...supervisorRoutes({ config, status: p.status, database: p.database, services: p.services, diagnostics: p.diagnostics }),
     ...authRoutes(p.auth),
     ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log: p.log }),
-    ...instanceRoutes(p.instances, { jobs: p.jobs, target: p.vacuumTarget, analyse: p.analyse }),
+    ...instanceRoutes(p.instances, { jobs: p.jobs, target: p.vacuumTarget, analyse: p.analyse }, (service, id, force) => p.budget.instance(service, id, force)),
+    ...p.budget.routes(),
     ...backupRoutes(p.backups, p.backupSchedule, paths.data),
     ...jobRoutes(p.jobs),
     ...monitorRoutes(p.monitor),

@@ -43,6 +43,11 @@ export function wireStates({ config, pgData, database, instances, services, alar
     if (state === 'failed') alarms.raise(`service:${service}`, 'CRASH_LOOP', 'major', `app service ${service} kept dying and was given up (${services.get(service)?.status().reason ?? 'see its log'})`);
     else if (state === 'running') alarms.clear(`service:${service}`, 'CRASH_LOOP');
   });
+  services.onHealth((service, event) => {
+    if (event.type === 'out-of-memory') {
+      alarms.raise(`service:${service}`, 'SERVICE_OUT_OF_MEMORY', 'major', `app service ${service} was killed: out of memory (limit ${event.limitMB} MB); raise its limit (ap ctl service limits ${service} --memory MB) or find its leak`);
+    } else alarms.clear(`service:${service}`, 'SERVICE_OUT_OF_MEMORY');
+  });
 }
 
 /** A finished backup job raises or clears its target's BACKUP_FAILED. */

@@ -19,16 +19,28 @@ export interface SystemOptions {
 }
 
 /** Runs `command` (reboot, poweroff) a moment after it is asked, so the answer to the request gets out; "none" only says so. */
-export function rebootPort(command: string, log: Logger, purpose = 'a reboot is needed to apply the staged image'): () => Promise<void> {
+export function rebootPort(command: string, log: Logger, purpose = 'a reboot is needed to apply the staged image', onFailure?: (text: string) => void): () => Promise<void> {
   return async () => {
     if (command === 'none') {
       log.warn(`${purpose}, but this board does not run one (--reboot-command/--shutdown-command none)`);
       return;
     }
     log.info(`running: ${command}`);
+    // A second after the answer, so that the caller's reply gets out first.
     setTimeout(() => {
       const [program, ...args] = command.split(/\s+/);
-      spawn(program!, args, { detached: true, stdio: 'ignore' }).on('error', (err) => log.error(`${command} failed: ${err.message}`)).unref();
+      // A reboot that does not happen must not pass unnoticed: a staged image waits for it.
+      const failed = (why: string) => {
+        const text = `${command} failed (${why}); ${purpose}`;
+        log.error(text);
+        onFailure?.(text);
+      };
+      spawn(program!, args, { detached: true, stdio: 'ignore' })
+        .on('error', (err) => failed(err.message))
+        .on('exit', (code, signal) => {
+          if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGKILL') failed(signal ? `signal ${signal}` : `exit code ${code}`);
+        })
+        .unref();
     }, 1000).unref();
   };
 }

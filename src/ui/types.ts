@@ -6,8 +6,10 @@
 // UI's program (DOM, no Node) then never type-checks server code.
 import type { Static } from '../api';
 import type { Alarm as ServerAlarm } from '../alarms/views';
+import type { BudgetView } from '../budget/views';
 import type { SettingView } from '../db/views';
 import type { UpdateState as ServerUpdateState } from '../image/views';
+import type { SelfUpdateState } from '../selfupdate/views';
 import type { InstanceView } from '../instances/schema';
 import type { JobView } from '../jobs/views';
 import type { SessionView } from '../manager/views';
@@ -19,6 +21,8 @@ import type { CertificateView } from '../tls/views';
 import type { TraceFlag } from '../trace';
 
 export type Session = SessionView;
+
+export type Budget = BudgetView;
 
 export type Job = JobView;
 export type JobState = Job['state'];
@@ -42,6 +46,8 @@ export type StoreApp = StoreList['apps'][number];
 export type SettingSpec = SettingView;
 export type Certificate = CertificateView;
 export type UpdateState = ServerUpdateState;
+/** The supervisor's own update (GET /supervisor/update). */
+export type SupervisorUpdate = SelfUpdateState;
 export type Series = SeriesList['series'][number];
 
 /**

@@ -1,6 +1,7 @@
 import type { ApiRoute } from '../../src/api';
 import { loadConfig } from '../../src/config';
 import { layout } from '../../src/paths';
+import { Budget } from '../../src/budget';
 import { apiRoutes } from '../../src/supervisor/table';
 import { Certificates } from '../../src/tls';
 
@@ -29,4 +30,5 @@ export const table: readonly ApiRoute[] = apiRoutes({
   boot: absent,
   appStore: absent,
   selfUpdate: absent,
+  budget: new Budget(absent),
 });

@@ -46,6 +46,16 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
     }
   });
 
+  it("the Manager's own update sits on Settings: the running version, the store's offer, and why this one cannot update itself", async () => {
+    const state = await get('/supervisor/update');
+    assert.equal(typeof state.refused, 'string'); // a development bundle, not a package under init
+    await page.goto(`${base}/manager/#/settings`);
+    const box = page.locator('fieldset', { hasText: 'Manager update' });
+    await box.getByText(`Running Manager ${state.version as string}`).waitFor();
+    await box.getByText(state.refused as string).waitFor();
+    assert.equal(await box.getByRole('button', { name: 'Update the Manager', exact: true }).isDisabled(), true);
+  });
+
   it('Delete asks, saying whether the data goes too; cancelled the instance stays, confirmed it is gone', async () => {
     assert.equal(ctl('backup', 'instance', 'echo1copy@example.com', '--file', join(dir, 'echo1copy.apbk')).state, 'succeeded');
     await openInstance('echo1copy@example.com');

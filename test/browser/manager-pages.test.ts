@@ -24,6 +24,16 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     assert.notEqual(await pid(), before);
     await page.getByRole('button', { name: 'Reload log' }).click();
     await page.getByLabel('Log of echo').waitFor();
+    // What its cgroup counts, and the limits setting applied from the form.
+    await page.getByText(/^Memory \d+ of \d+ MB \(peak \d+\), CPU [\d.]+ s; CPU weight 100, at most \d+ processes; limits from: memoryMB board, /).waitFor();
+    await page.getByLabel('Memory in MB with no instance').fill('300');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText(/limits from: memoryMB setting, instanceMB board/).waitFor();
+    const limits = (await page.evaluate("fetch('/manager/api/services/echo').then((r) => r.json()).then((s) => s.limits)")) as { memoryMB: number; source: { memoryMB: string } };
+    assert.deepEqual([limits.memoryMB, limits.source.memoryMB], [300, 'setting']);
+    await page.getByLabel('Memory in MB with no instance').fill('');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText(/limits from: memoryMB board, /).waitFor();
     await shot('08-service');
   });
 
@@ -39,6 +49,20 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.getByText('installed: 2.1.0 (210007)').waitFor();
     await page.getByRole('button', { name: 'Reinstall' }).waitFor();
     await shot('09-store');
+  });
+
+  it('shows the memory budget on the System page: total, kernel, supervisor, PostgreSQL with its connections, each service, free', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/system`);
+    await page.getByRole('heading', { name: 'Memory budget' }).waitFor();
+    const budget = (await page.evaluate("fetch('/manager/api/system/budget').then((r) => r.json())")) as { totalBytes: number; postgres: { connections: number } };
+    const row = (name: string | RegExp) => page.locator('table.budget tr', { has: page.locator('th', { hasText: name }) });
+    assert.match(await row('Total').innerText(), new RegExp(`${Math.round(budget.totalBytes / 1048576)} MB`));
+    for (const name of ['Kernel', 'Supervisor', 'PostgreSQL', 'Service echo', 'Free']) await row(name).waitFor();
+    assert.match(await row('PostgreSQL').innerText(), /\d+ connections? \(\d+ the supervisor's\), ~[\d.]+ MB each/);
+    assert.match(await row('Service echo').innerText(), /running; 512 MB \+ 32 MB × \d+ instances?/);
+    await page.getByRole('img', { name: /MB free of \d+ MB/ }).waitFor();
+    await shot('10-budget');
   });
 
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {

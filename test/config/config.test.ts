@@ -143,6 +143,25 @@ describe('boards', () => {
     assert.throws(() => validateBoard({ ...good, partitions: [{ number: 1, device: 'sda1', fs: 'vfat', sizeMB: 1 }] }), /partitions/);
   });
 
+  it('gives every board limits for a service that declares none, and refuses a board without them or with one out of range', () => {
+    assert.deepEqual(
+      BOARD_NAMES.map((name) => [name, getBoard(name).serviceLimits]),
+      [
+        ['ipx10', { memoryMB: 48, instanceMB: 4, cpuWeight: 100, pids: 64 }],
+        ['ipx11', { memoryMB: 64, instanceMB: 6, cpuWeight: 100, pids: 96 }],
+        ['ipx13', { memoryMB: 96, instanceMB: 8, cpuWeight: 100, pids: 128 }],
+        ['x86_64', { memoryMB: 256, instanceMB: 16, cpuWeight: 100, pids: 256 }],
+        ['dev', { memoryMB: 512, instanceMB: 32, cpuWeight: 100, pids: 512 }],
+      ],
+    );
+    const good = structuredClone(getBoard('ipx10')) as unknown as Record<string, unknown>;
+    const limits = good.serviceLimits as Record<string, unknown>;
+    assert.throws(() => validateBoard({ ...good, serviceLimits: undefined }), /board\/ipx10\/board\.json: field "serviceLimits" must be an object of memoryMB, instanceMB, cpuWeight, pids/);
+    assert.throws(() => validateBoard({ ...good, serviceLimits: { ...limits, memoryMB: 4 } }), /field "serviceLimits\.memoryMB" must be an integer from 8 to 4096/);
+    assert.throws(() => validateBoard({ ...good, serviceLimits: { ...limits, pids: undefined } }), /field "serviceLimits\.pids" must be an integer from 8 to 4096/);
+    assert.throws(() => validateBoard({ ...good, serviceLimits: { ...limits, swapMB: 1 } }), /field "serviceLimits\.swapMB" must be one of memoryMB/);
+  });
+
   it('refuses PostgreSQL settings it does not know, without a unit, or too big for the box, naming the board file and the field', () => {
     const good = structuredClone(getBoard('ipx10')) as unknown as Record<string, unknown>;
     const pg = good.postgres as Record<string, unknown>;

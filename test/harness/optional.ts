@@ -4,12 +4,13 @@
 // skip. AP_TEST_HIDE=sd-notify,chromium,… makes these parts count as missing,
 // to show those tests skip rather than fail or hang without them.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { chooseLayout, parseMountinfo, parseProcCgroup, type Layout } from '../../src/cgroup';
 import { REPO } from './supervisor';
 
-export type Part = 'sd-notify' | 'python3' | 'pty' | 'chromium' | 'busybox' | 'loop';
+export type Part = 'sd-notify' | 'python3' | 'pty' | 'chromium' | 'busybox' | 'loop' | 'cgroup';
 
 const hidden = (): Set<string> => new Set((process.env.AP_TEST_HIDE ?? '').split(',').map((p) => p.trim()).filter(Boolean));
 
@@ -30,7 +31,36 @@ export function missing(part: Part): string | null {
     case 'loop':
       if (process.getuid?.() !== 0) return 'needs root for loop devices';
       return existsSync('/dev/loop-control') ? null : 'needs loop devices (no /dev/loop-control)';
+    case 'cgroup':
+      return cgroupMissing();
   }
+}
+
+/** Why no service cgroup can be made here (the supervisor's own check: src/cgroup), or null. */
+function cgroupMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to make cgroups';
+  const layout = cgroupLayout();
+  if (layout.version === null) return `needs a writable cgroup hierarchy with memory, cpu and pids: ${layout.reason}`;
+  const probe = join(layout.version === 2 ? layout.own : layout.own.memory, `ap-probe-${process.pid}`);
+  try {
+    mkdirSync(probe);
+    rmdirSync(probe);
+    return null;
+  } catch (err) {
+    return `needs a writable cgroup hierarchy: ${probe} cannot be made (${(err as Error).message})`;
+  }
+}
+
+/** Where this process's cgroups are (a supervisor the test starts makes its groups below them). */
+export function cgroupLayout(): Layout {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  return chooseLayout(parseMountinfo(read('/proc/self/mountinfo') ?? ''), parseProcCgroup(read('/proc/self/cgroup') ?? ''), (folder) => read(join(folder, 'cgroup.controllers'))?.trim().split(/\s+/) ?? null);
 }
 
 /** The Chromium the browser tests drive: AP_CHROMIUM, else Debian's. */

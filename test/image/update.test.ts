@@ -165,6 +165,33 @@ describe('image update (supervisor side)', () => {
     assert.deepEqual(rootfsRequests(from), ['all']);
   });
 
+  it("empties p1's lost+found before staging: what e2fsck put there after a power cut would fill p1", async () => {
+    // As the vm tier's power cuts left it: an old image's folder, half removed, reconnected by e2fsck.
+    await mkdir(join(boot, 'lost+found/#18361'), { recursive: true });
+    await writeFile(join(boot, 'lost+found/#18361/rootfs.img'), Buffer.alloc(1 << 20, 7));
+    await writeFile(join(boot, 'lost+found/#57126'), Buffer.alloc(4096, 1));
+    const ok = await run({});
+    assert.equal(ok.state, 'succeeded', ok.message);
+    assert.deepEqual(await readdir(join(boot, 'lost+found')), []);
+  });
+
+  it('refuses an image that does not fit p1 before a byte is downloaded (NO_ROOM), the boot control untouched', { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs as p1' }, async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', boot]);
+    try {
+      await writeFile(join(boot, 'label'), '130012\n');
+      await bootControl(board, boot).set('normal');
+      const from = store.requests.length;
+      const job = await run({});
+      assert.equal(job.state, 'failed');
+      assert.match(job.message, /^image 130015 needs \d+\.\d MB more on .*, which has 0\.\d MB free: nothing was downloaded$/);
+      assert.deepEqual(rootfsRequests(from), []);
+      assert.equal((await bootControl(board, boot).read()).mode, 'normal');
+      assert.equal(reboots, 0);
+    } finally {
+      execFileSync('umount', [boot]);
+    }
+  });
+
   it('confirms the new image after the boot, and reports a rollback', async () => {
     await mkdir(join(boot, 'update'));
     await writeFile(join(boot, 'update/journal'), 'staged 130015\nrescue 130015\napply 130015\nrootfs 130015\nfsck 130015\nkernel 130015\nnormal 130015\nfinished 130015\n');

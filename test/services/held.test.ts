@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { getBoard } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { layout } from '../../src/paths';
 import { startServices, type Services } from '../../src/services';
@@ -31,6 +32,8 @@ async function start(root: string): Promise<Services> {
     nodeFlags: [],
     ownUser: true,
     instancesOf: () => [],
+    serviceLimits: getBoard('dev').serviceLimits,
+    instanceCount: () => 0,
   });
 }
 

@@ -59,6 +59,17 @@ describe('supervision state machine', () => {
     assert.equal(log.at(-1), 'exit→backing-off:crash-record,announce,schedule-restart(100)');
   });
 
+  it('says what killed it when the supervisor knows (out of memory): in the reason while it backs off and in the failure, until it runs stably', () => {
+    const oom: Event = { type: 'exit', code: null, signal: 'SIGKILL', cause: 'killed: out of memory (limit 32 MB)' };
+    const once = run([[{ type: 'start' }, 0], [oom, 1]]);
+    assert.deepEqual([once.machine.state, once.machine.reason, once.machine.deaths.length], ['backing-off', 'killed: out of memory (limit 32 MB)', 1]);
+    const stable = run([[{ type: 'timer' }, 200], [{ type: 'ready' }, 300], [{ type: 'stable' }, 400]], once.machine);
+    assert.equal(stable.machine.reason, null);
+    const failed = run([[{ type: 'start' }, 0], [oom, 1], [{ type: 'timer' }, 2], [oom, 3], [{ type: 'timer' }, 4], [oom, 5], [{ type: 'timer' }, 6], [oom, 7]]);
+    assert.equal(failed.machine.state, 'failed');
+    assert.match(failed.machine.reason!, /^died 4 times within 10 s \(last: killed: out of memory \(limit 32 MB\)\)/);
+  });
+
   it('caps the backoff delay', () => {
     let machine: Machine = { ...INITIAL, state: 'running', attempt: 10 };
     machine = step(machine, exit(), policy, 0).machine;

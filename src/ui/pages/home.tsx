@@ -6,6 +6,7 @@ import { ErrorText } from '../components/errors';
 import { JobBar } from '../components/progress';
 import { RestoreForm } from '../components/restore';
 import { useFetch, useRefresh } from '../hooks/fetch';
+import { ForceBox } from '../components/force';
 import { useJob } from '../hooks/jobs';
 import { go } from '../router';
 import type { Alarm, ServiceSummary, Status } from '../types';
@@ -18,6 +19,7 @@ export function Home() {
   const services = servicesFetch.data?.services ?? [];
   const active = alarms.data?.active ?? [];
   const [form, setForm] = useState({ service: '', name: '', domain: '', password: '', path: '', dbName: '', dbUser: '' });
+  const [force, setForce] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const create = async (e: Event) => {
     e.preventDefault();
@@ -25,7 +27,7 @@ export function Home() {
     try {
       // Empty optional fields take the seed's defaults (path /<domain>/<name>, database and user <domain>_<name>, a random password).
       const optional = Object.fromEntries((['password', 'path', 'dbName', 'dbUser'] as const).filter((k) => form[k] !== '').map((k) => [k, form[k]]));
-      const created = await api<{ id: string }>('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...optional });
+      const created = await api<{ id: string }>('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...optional, ...(force ? { force: true } : {}) });
       refresh();
       go({ page: 'instance', id: created.id });
     } catch (err) {
@@ -79,6 +81,7 @@ export function Home() {
           {field('path', 'Webserver path (empty: /<domain>/<name>)')}
           {field('dbName', 'Database name (empty: <domain>_<name>)')}
           {field('dbUser', 'Database user (empty: <domain>_<name>)')}
+          <ForceBox label="Create even though memory is short" checked={force} onChange={setForce} />
         </details>
         {/* Until the services are known there is nothing to create an instance of. */}
         <button type="submit" disabled={services.length === 0}>
@@ -97,9 +100,11 @@ function InstallForm() {
   const job = useJob();
   const submit = async (e: Event) => {
     e.preventDefault();
-    const file = ((e.target as HTMLFormElement).elements.namedItem('package') as HTMLInputElement).files?.[0];
+    const form = e.target as HTMLFormElement;
+    const file = (form.elements.namedItem('package') as HTMLInputElement).files?.[0];
     if (!file) return;
-    if (await job.run((uploaded) => upload<{ id: string }>('/services/upload', file, uploaded), { failure: 'INSTALL_FAILED', upload: 0.8 })) refresh();
+    const force = (form.elements.namedItem('force') as HTMLInputElement).checked;
+    if (await job.run((uploaded) => upload<{ id: string }>(`/services/upload${force ? '?force=true' : ''}`, file, uploaded), { failure: 'INSTALL_FAILED', upload: 0.8 })) refresh();
   };
   return (
     <details>
@@ -109,6 +114,7 @@ function InstallForm() {
           Package (.tar.gz of the app's folder)
           <input type="file" name="package" accept=".tar.gz,.tgz,application/gzip" />
         </label>
+        <ForceBox label="Install even though memory is short" />
         <button type="submit">Install</button>
         <JobBar progress={job.progress} label="install" />
         <ErrorText error={job.error} />

@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { ErrorText } from '../components/errors';
+import { LimitsForm, UsageLine } from '../components/limits';
 import { LogView } from '../components/log';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import type { Crash, Service } from '../types';
@@ -52,6 +53,7 @@ export function ServicePage({ name }: { name: string }) {
         </dd>
         <dt>Open requests and WebSockets</dt>
         <dd>{s.streams}</dd>
+        <UsageLine service={s} />
         {s.reason && (
           <>
             <dt>Failure</dt>
@@ -82,7 +84,7 @@ export function ServicePage({ name }: { name: string }) {
       {last ? (
         <div class="card">
           <p>
-            {last.time}: {last.signal ? `signal ${last.signal}` : `exit code ${last.exitCode}`} after {(last.uptimeMs / 1000).toFixed(1)} s (version {last.version}){last.cutOff ? `; cut off: ${last.cutOff}` : ''}. {all.length} crash
+            {last.time}: {last.reason === 'out-of-memory' ? `killed: out of memory (limit ${last.memoryLimitMB} MB)` : last.signal ? `signal ${last.signal}` : `exit code ${last.exitCode}`} after {(last.uptimeMs / 1000).toFixed(1)} s (version {last.version}){last.cutOff ? `; cut off: ${last.cutOff}` : ''}. {all.length} crash
             records kept.
           </p>
           <pre class="log" tabIndex={0} aria-label="The last lines before the crash">
@@ -92,6 +94,7 @@ export function ServicePage({ name }: { name: string }) {
       ) : (
         <p>No crash recorded.</p>
       )}
+      <LimitsForm key={JSON.stringify(s.limits.source)} service={s} saved={() => void load()} />
       <LogView base={base} name={name} />
     </section>
   );

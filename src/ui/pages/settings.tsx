@@ -6,7 +6,7 @@ import { api, follow } from '../api';
 import { useConfirm, type Question } from '../confirm';
 import { ErrorText } from '../components/errors';
 import { useFetch } from '../hooks/fetch';
-import type { Certificate, SettingSpec, UpdateState } from '../types';
+import type { Certificate, SettingSpec, SupervisorUpdate, UpdateState } from '../types';
 
 const SECTIONS: [string, string[]][] = [
   ['General', ['developerMode', 'disableAppSecurity', 'appStoreUrl', 'devicesAppUrl', 'devicesAppUrl2', 'dnsName', 'ntpServer1', 'ntpServer2', 'timezone', 'dnsServer1', 'dnsServer2', 'dbOptimizationHour', 'commandFile']],
@@ -126,6 +126,7 @@ export function SettingsPage() {
         <LinuxPassword user="admin" />
       </fieldset>
       <SystemActions update={update.data} />
+      <SupervisorUpdateBox />
       <ErrorText error={update.error} />
     </section>
   );
@@ -198,5 +199,50 @@ function SystemActions({ update }: { update: UpdateState | null }) {
       {message && <p class="note">{message}</p>}
       <ErrorText error={error} />
     </>
+  );
+}
+
+/**
+ * The Manager (this supervisor) updates itself from the App Store as the seed
+ * says: a signed package staged beside the running one, a hand-over through
+ * init, the old one back when the new one does not get ready.
+ */
+function SupervisorUpdateBox() {
+  const state = useFetch<SupervisorUpdate>('/supervisor/update');
+  const [message, setMessage] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [ask, dialog] = useConfirm();
+  const s = state.data;
+  const start = async () => {
+    if (!(await ask({ title: 'Update the Manager now?', consequence: <p>The new Manager takes over from this one: app WebSockets (PBXes, clients) drop once and reconnect; this page reloads when it is back. If the new one does not get ready, this one comes back and an alarm says so.</p>, confirm: 'Update the Manager' }))) return;
+    setError(null);
+    setMessage('…');
+    try {
+      const job = await follow((await api<{ id: string }>('POST', '/supervisor/update', {})).id, (j) => setMessage(j.progress.note || j.message));
+      setMessage(job.message);
+    } catch (err) {
+      setMessage('');
+      setError(err);
+    }
+  };
+  return (
+    <fieldset>
+      <legend>Manager update</legend>
+      {s && (
+        <p>
+          Running Manager {s.version}
+          {s.build ? ` (build ${s.build})` : ''}; the App Store offers {s.available ? `build ${s.available}` : 'none'}
+          {s.error ? ` (${s.error})` : ''}
+        </p>
+      )}
+      {s?.failed && <p class="error">{s.failed}</p>}
+      {s?.refused && <p class="note">{s.refused}</p>}
+      <button type="button" class="danger" disabled={!s || s.refused !== null || s.available === null} onClick={start}>
+        Update the Manager
+      </button>
+      {dialog}
+      {message && <p class="note">{message}</p>}
+      <ErrorText error={error ?? state.error} />
+    </fieldset>
   );
 }

@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { ErrorText } from '../components/errors';
+import { ForceBox } from '../components/force';
 import { JobBar } from '../components/progress';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import { useJob } from '../hooks/jobs';
@@ -47,7 +48,8 @@ function StoreAppCard({ app, onInstalled }: { app: StoreApp; onInstalled: () => 
   const action = !app.installed ? 'Install' : app.installed.label === build ? 'Reinstall' : build === newest.build ? 'Update' : 'Install this version';
   const install = async (e: Event) => {
     e.preventDefault();
-    if (await job.run(() => api<{ id: string }>('POST', `/store/apps/${encodeURIComponent(app.id)}/install`, { build }), { failure: 'INSTALL_FAILED' })) onInstalled();
+    const force = ((e.target as HTMLFormElement).elements.namedItem('force') as HTMLInputElement).checked;
+    if (await job.run(() => api<{ id: string }>('POST', `/store/apps/${encodeURIComponent(app.id)}/install`, { build, ...(force ? { force: true } : {}) }), { failure: 'INSTALL_FAILED' })) onInstalled();
   };
   const labelId = `app-${app.id}`;
   return (
@@ -70,6 +72,7 @@ function StoreAppCard({ app, onInstalled }: { app: StoreApp; onInstalled: () => 
             ))}
           </select>
         </label>
+        <ForceBox label="Install even though memory is short" />
         <button type="submit">{action}</button>
         <JobBar progress={job.progress} label={`install ${app.id}`} />
         <ErrorText error={job.error} />
