@@ -11,7 +11,7 @@ import type { Logger } from '../log';
 import { mb, measure, MiB, summary, type Declared, type MeasureOptions } from './measure';
 import { BudgetView as BudgetViewSchema, type BudgetView } from './views';
 
-export { DEFAULT_CONNECTION_MB, KERNEL_FIELDS, MiB, type Backend, type BudgetService, type BudgetSources, type Declared } from './measure';
+export { DEFAULT_CONNECTION_BYTES, KERNEL_FIELDS, MiB, type Backend, type BudgetService, type BudgetSources, type Declared } from './measure';
 export { BudgetView, BudgetServiceView } from './views';
 
 /** What an admission answers: null when it fits, else the warning of a forced one. */

@@ -1,15 +1,16 @@
 // Reads the budget from /proc at the moment it is asked: nothing is cached or
 // guessed, so the figures are what Linux says now.
 import { descendants, pss, pssOf, readMeminfoFields, readProcs } from '../procfs';
+import { CONNECTION_BYTES } from '../db/memory';
 import type { BudgetView } from './views';
 
 export const MiB = 1024 * 1024;
 
 /**
  * What a PostgreSQL connection costs when none can be measured (no instance
- * connected yet): an idle backend's PSS on PostgreSQL 15, rounded up (docs/budget.md).
+ * connected yet): src/db's planning figure, measured with tools/bench/stack.mjs.
  */
-export const DEFAULT_CONNECTION_MB = 8;
+export const DEFAULT_CONNECTION_BYTES = CONNECTION_BYTES;
 
 /**
  * The kernel's own memory that /proc/meminfo counts and no process owns:
@@ -102,7 +103,7 @@ export async function measure(options: MeasureOptions): Promise<BudgetView> {
   const live = (backends ?? []).filter((b) => pgSet.has(b.pid));
   const measured = live.map((b) => pgPss.get(b.pid) ?? 0).filter((v) => v > 0);
   const perConnectionMeasured = measured.length > 0;
-  const perConnectionBytes = perConnectionMeasured ? Math.round(measured.reduce((a, b) => a + b, 0) / measured.length) : DEFAULT_CONNECTION_MB * MiB;
+  const perConnectionBytes = perConnectionMeasured ? Math.round(measured.reduce((a, b) => a + b, 0) / measured.length) : DEFAULT_CONNECTION_BYTES;
 
   const services = sources.services();
   const serviceSet = new Set<number>();
