@@ -1,7 +1,7 @@
 // Reads the budget from /proc at the moment it is asked: nothing is cached or
 // guessed, so the figures are what Linux says now.
 import { descendants, pss, pssOf, readMeminfoFields, readProcs } from '../procfs';
-import { CONNECTION_BYTES } from '../db/memory';
+import { CONNECTION_BYTES } from '../db';
 import type { BudgetView } from './views';
 
 export const MiB = 1024 * 1024;
