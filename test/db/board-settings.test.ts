@@ -6,14 +6,11 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, postgresSettings, type Config } from '../../src/config';
 import { openDatabase, type Database } from '../../src/db';
-import type { Logger } from '../../src/log';
 import { createLayout, layout } from '../../src/paths';
+import { silentLogger } from '../harness/log';
 import { workspace } from '../harness/workspace';
 
-const log: Logger = (() => {
-  const make = (): Logger => ({ error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, child: () => make(), close: () => {} });
-  return make();
-})();
+const log = silentLogger();
 
 let dir: string;
 let config: Config;
