@@ -32,11 +32,14 @@ export async function verifyWithAny(message: Uint8Array, signature: string, publ
   const sig = Buffer.from(signature.trim(), 'base64');
   if (sig.length !== 64) return false;
   for (const key of publicKeys) {
+    let bytes: Uint8Array;
     try {
-      if (s.crypto_sign_verify_detached(sig, message, decodeKey(key, 32, 'public key'))) return true;
+      bytes = decodeKey(key, 32, 'public key');
     } catch {
-      // a malformed key verifies nothing
+      continue; // a malformed key verifies nothing
     }
+    // Anything libsodium itself throws is not "does not verify": it propagates.
+    if (s.crypto_sign_verify_detached(sig, message, bytes)) return true;
   }
   return false;
 }
