@@ -3,7 +3,7 @@
 import { runPasswordWorker } from './auth';
 import { main } from './main';
 
-if (!runPasswordWorker()) {
+if (!(await runPasswordWorker())) {
   const code = await main(process.argv.slice(2), process.env, process.cwd());
   process.exitCode = code;
   // Everything is closed by now; should a stray handle keep the loop alive, do not hang.

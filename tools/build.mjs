@@ -7,6 +7,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, w
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { checkImports } from './check-imports.mjs';
 
@@ -106,6 +107,11 @@ await build({
   define: { __AP_VERSION__: JSON.stringify(pkg.version) },
 });
 copyFileSync(join(root, 'src/ui/index.html'), join(dist, 'manager/index.html'));
+// Compressed here once (level 9) rather than by every start of a box: the supervisor
+// serves name.gz to a client that takes gzip and never loads zlib for it (src/manager/ui.ts).
+for (const name of ['index.html', 'app.js', 'app.css']) {
+  writeFileSync(join(dist, 'manager', `${name}.gz`), gzipSync(readFileSync(join(dist, 'manager', name)), { level: 9 }));
+}
 
 const abi = process.versions.modules;
 const uwsName = `uws_${process.platform}_${process.arch}_${abi}.node`;

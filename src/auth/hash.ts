@@ -3,11 +3,14 @@
 // worker thread so a login never blocks the event loop. The worker is the
 // bundle itself started with workerData.role = 'pwhash'; it is started on the
 // first hash and ended after a minute without work (it holds ~20 MB while it lives).
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+// node:worker_threads is loaded then too, not at every start (issue 18's idle memory).
+import type { Worker } from 'node:worker_threads';
 import { loadSodiumSumo } from '../native';
 
 export const OPSLIMIT = 2;
 export const MEMLIMIT = 19 * 1024 * 1024;
+/** The worker's extra argument: only a thread started with it asks whether it is the worker. */
+const WORKER_ARG = 'pwhash-worker';
 
 const sodium = loadSodiumSumo;
 
@@ -46,11 +49,13 @@ export function workerHasher(script: string | URL, idleMs = 60_000): PasswordHas
   const pending = new Map<number, { resolve: (v: string | boolean) => void; reject: (e: Error) => void }>();
   let idle: NodeJS.Timeout | null = null;
 
-  const ensure = (): Worker => {
+  const ensure = async (): Promise<Worker> => {
     if (idle) clearTimeout(idle);
     idle = null;
     if (worker) return worker;
-    const w = new Worker(script, { workerData: { role: 'pwhash' }, argv: ['pwhash-worker'] });
+    const { Worker } = await import('node:worker_threads');
+    if (worker) return worker; // another request started it meanwhile
+    const w = new Worker(script, { workerData: { role: 'pwhash' }, argv: [WORKER_ARG] });
     w.unref();
     w.on('message', (reply: Reply) => {
       const p = pending.get(reply.id);
@@ -78,7 +83,13 @@ export function workerHasher(script: string | URL, idleMs = 60_000): PasswordHas
     new Promise((resolve, reject) => {
       const id = next++;
       pending.set(id, { resolve, reject });
-      ensure().postMessage({ ...request, id });
+      ensure().then(
+        (w) => w.postMessage({ ...request, id }),
+        (err: Error) => {
+          pending.delete(id);
+          reject(err);
+        },
+      );
     });
 
   return {
@@ -93,7 +104,9 @@ export function workerHasher(script: string | URL, idleMs = 60_000): PasswordHas
 }
 
 /** True (and the worker runs) when this thread is the password worker. */
-export function runPasswordWorker(): boolean {
+export async function runPasswordWorker(): Promise<boolean> {
+  if (!process.argv.includes(WORKER_ARG)) return false;
+  const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
   if (isMainThread || (workerData as { role?: string } | null)?.role !== 'pwhash' || !parentPort) return false;
   const port = parentPort;
   const inline = inlineHasher();

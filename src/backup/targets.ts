@@ -2,8 +2,7 @@
 // file with the final name is always complete) or the body of an HTTP(S)
 // PUT/POST (the command file's targets). Either way the stream is consumed as
 // it is produced; a failed target is an error, never a silent success.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApError } from '../errors';
@@ -39,7 +38,8 @@ export async function toUrl(source: AsyncIterable<Buffer>, url: string, options:
   if (target.username || target.password) {
     headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`;
   }
-  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  // Loaded here, not at every start (issue 18's idle memory).
+  const { request } = target.protocol === 'https:' ? await import('node:https') : await import('node:http');
   const req = request(target, { method: options.method, headers, agent: false });
   req.setTimeout(options.stallMs, () => req.destroy(new ApError('UPLOAD_STALLED', `${shown} took no data and gave no answer for ${Math.round(options.stallMs / 1000)} s`)));
   let refused: ApError | null = null;

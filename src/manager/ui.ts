@@ -1,10 +1,11 @@
 // The Manager UI's files (dist/manager/: index.html, app.js, app.css), read once
 // at start and served from memory with ETag, gzip, and a strict Content
-// Security Policy: only this site's own scripts, styles and connections.
+// Security Policy: only this site's own scripts, styles and connections. The
+// build compresses each file beside it (name.gz): no zlib and no level-9 gzip
+// at every start of a box; a file without one is served uncompressed.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
@@ -12,7 +13,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 interface UiFile {
   readonly body: Buffer;
-  readonly gzip: Buffer;
+  readonly gzip: Buffer | null;
   readonly type: string;
   readonly etag: string;
 }
@@ -30,7 +31,13 @@ export function loadUi(dir: string): Map<string, UiFile> {
     const type = TYPES[extname(name)];
     if (!type) continue;
     const body = readFileSync(join(dir, name));
-    files.set(name, { body, gzip: gzipSync(body, { level: 9 }), type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+    let gzip: Buffer | null = null;
+    try {
+      gzip = readFileSync(join(dir, `${name}.gz`));
+    } catch {
+      // not built beside it: served as it is
+    }
+    files.set(name, { body, gzip, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
   }
   return files;
 }
@@ -42,7 +49,7 @@ export function mountUi(app: TemplatedApp, files: Map<string, UiFile>): void {
       res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('the Manager UI is not built (npm run build)\n');
       return;
     }
-    const gzip = /\bgzip\b/.test(req.getHeader('accept-encoding'));
+    const gzip = file.gzip !== null && /\bgzip\b/.test(req.getHeader('accept-encoding'));
     const fresh = req.getHeader('if-none-match') === file.etag;
     res.cork(() => {
       res.writeStatus(fresh ? '304 Not Modified' : '200 OK');
@@ -50,7 +57,7 @@ export function mountUi(app: TemplatedApp, files: Map<string, UiFile>): void {
       res.writeHeader('Content-Security-Policy', CSP).writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Referrer-Policy', 'no-referrer').writeHeader('X-Frame-Options', 'DENY');
       if (fresh) return void res.end();
       res.writeHeader('Content-Type', file.type).writeHeader('Vary', 'Accept-Encoding');
-      if (gzip) res.writeHeader('Content-Encoding', 'gzip').end(file.gzip);
+      if (gzip && file.gzip) res.writeHeader('Content-Encoding', 'gzip').end(file.gzip);
       else res.end(file.body);
     });
   };

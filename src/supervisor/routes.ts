@@ -1,7 +1,6 @@
 // The API routes about the supervisor itself: its status, the database it
 // runs on, the diagnostics for a support case, and (root on the box only) a
 // full GC for measurements.
-import { getHeapSpaceStatistics } from 'node:v8';
 import { AlarmView } from '../alarms';
 import { T, type ApiRoute, type Static } from '../api';
 import type { Config } from '../config';
@@ -67,12 +66,13 @@ export function supervisorRoutes({ config, status, database, diagnostics, servic
         spaces: T.Record(T.String(), T.Object({ size: Bytes, physical: Bytes, used: Bytes })),
       }),
       errors: ['GC_UNAVAILABLE'],
-      handler: () => {
+      handler: async () => {
         const gc = (globalThis as { gc?: () => void }).gc;
         if (!gc) throw new ApError('GC_UNAVAILABLE', 'start the supervisor with node --expose-gc to use this');
         for (const service of services.list()) services.get(service.name)?.requestGc();
         gc();
         // Where the heap's pages go, per V8 space (committed, physical, in use).
+        const { getHeapSpaceStatistics } = await import('node:v8'); // not loaded at every start
         const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, physical: s.physical_space_size, used: s.space_used_size }]));
         return { ...process.memoryUsage(), spaces };
       },

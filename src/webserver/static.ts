@@ -7,12 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { reply } from './reply';
 import { shown } from './strict';
 
-const gzipAsync = promisify(gzip);
+// zlib is loaded at the first compressed answer, not at every start (issue 18's idle memory).
+let gzipAsync: ((body: Buffer) => Promise<Buffer>) | null = null;
+const gzipBody = async (body: Buffer): Promise<Buffer> => (gzipAsync ??= promisify((await import('node:zlib')).gzip))(body);
 
 export interface WebFile {
   readonly size: number;
@@ -105,7 +106,7 @@ async function load(path: string, key: string, size: number, wantsGzip: boolean)
   const hit = cache.get(key);
   if (hit && (!wantsGzip || hit.gzipped)) return hit;
   const body = hit?.body ?? (await readFile(path));
-  const gzipped = wantsGzip ? await gzipAsync(body) : null;
+  const gzipped = wantsGzip ? await gzipBody(body) : null;
   const entry = { body, gzipped: gzipped && gzipped.length < body.length ? gzipped : null };
   if (size <= CACHE_FILE_MAX) {
     if (hit) cached -= hit.body.length + (hit.gzipped?.length ?? 0);
