@@ -16,7 +16,7 @@ export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOp
 export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';
-export { postgresMemory, CONNECTION_BYTES, type ConnectionMemory, type PostgresMemory } from './memory';
+export { CONNECTION_BYTES } from './memory';
 export { quoteIdent, quoteLiteral, SQLSTATE, sqlState } from './sql';
 
 /** The supervisor's own database. */

@@ -9,9 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { openCgroups } from '../../src/cgroup';
 import { getBoard } from '../../src/config';
 import { createLogger, type Logger } from '../../src/log';
-import { layout } from '../../src/paths';
-import { startServices } from '../../src/services';
 import { until } from '../harness/http';
+import { servicesIn } from '../harness/services';
 import { workspace } from '../harness/workspace';
 
 let dir: string;
@@ -40,22 +39,7 @@ describe('without cgroups', () => {
     assert.equal(cgroups, null);
     assert.deepEqual(log.warnings, ['app services run without memory, CPU and process limits: no cgroup filesystem is mounted']);
 
-    const paths = layout(root);
-    for (const d of [paths.apps, paths.appLogs, paths.coreDumps]) await mkdir(d, { recursive: true });
-    const services = await startServices({
-      paths,
-      log,
-      logMaxBytes: 1 << 20,
-      startTimeoutMs: 30_000,
-      stopTimeoutMs: 2000,
-      maxPayload: 1 << 20,
-      nodeFlags: [],
-      ownUser: true,
-      instancesOf: () => [],
-      cgroups,
-      serviceLimits: getBoard('ipx10').serviceLimits,
-      instanceCount: () => 2,
-    });
+    const services = await servicesIn(root, { log, cgroups, serviceLimits: getBoard('ipx10').serviceLimits, instanceCount: () => 2 });
     try {
       const pkg = join(dir, 'sleeper');
       await mkdir(pkg, { recursive: true });

@@ -1,14 +1,13 @@
 // tier: integration (starts a managed PostgreSQL cluster of its own)
 // The supervisor's connections on a small board: the backend that ran the
 // migrations does not stay in the pool, connections a burst opened are let go
-// once idle; and postgresMemory() reports what
-// PostgreSQL's processes take as /proc counts it, connection by connection.
+// once idle (what PostgreSQL's processes take is src/budget's, tested in
+// test/budget/budget.test.ts against /proc).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from '../../src/config';
-import { connect, MIGRATIONS, openDatabase, postgresMemory, type Database } from '../../src/db';
+import { connect, MIGRATIONS, openDatabase, type Database } from '../../src/db';
 import { createLayout, layout } from '../../src/paths';
 import { silentLogger } from '../harness/log';
 import { workspace } from '../harness/workspace';
@@ -45,12 +44,6 @@ async function supervisorBackendsWithout(pid: number): Promise<number[]> {
   }
 }
 
-const pssOf = (pid: number): number => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1'))![1]) * 1024;
-const parentOf = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-};
-
 describe("the supervisor's connections", () => {
   it('lets the backend that ran the migrations go: the pool works on fresh ones', async () => {
     const [row] = await database!.sql<{ pid: number }[]>`SELECT pid FROM migrated_by`;
@@ -83,45 +76,6 @@ describe("the supervisor's pool", () => {
       assert.equal((await database!.sql<{ one: number }[]>`SELECT 1 AS one`)[0]!.one, 1);
     } finally {
       await observer.end({ timeout: 1 });
-    }
-  });
-});
-
-describe('postgresMemory', () => {
-  it("names every connection with its database and user, and adds up to the postmaster's processes in /proc", async () => {
-    // A second client, as an instance's service would be, on another database.
-    const [self] = await database!.sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-    const other = connect({ socketDir: config.db.socketDir, port: config.db.port, database: 'postgres', max: 1 });
-    try {
-      const [theirs] = await other<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-      const memory = await postgresMemory(database!.sql);
-      assert.ok(memory, 'the cluster runs here: its processes can be read');
-      const mine = memory.perConnection.find((c) => c.pid === self!.pid);
-      // The pool may have asked on its other connection; one of the supervisor's is on manager as postgres either way.
-      assert.ok(memory.perConnection.some((c) => c.database === 'manager' && c.user === 'postgres' && c.application === 'ap-supervisor'));
-      if (mine) assert.ok(mine.pssBytes > 0);
-      const client = memory.perConnection.find((c) => c.pid === theirs!.pid);
-      assert.ok(client, `connection ${theirs!.pid} listed`);
-      assert.equal(client.database, 'postgres');
-      assert.ok(client.pssBytes > 256 * 1024 && client.pssBytes < 64 * 1024 * 1024, `a backend's PSS is a few MB: ${client.pssBytes}`);
-
-      // What /proc says, read independently: the postmaster and its children.
-      const postmaster = parentOf(theirs!.pid);
-      const children = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
-        try {
-          return parentOf(pid) === postmaster;
-        } catch {
-          return false;
-        }
-      });
-      const proc = [postmaster, ...children].reduce((sum, pid) => sum + pssOf(pid), 0);
-      const connections = memory.perConnection.reduce((sum, c) => sum + c.pssBytes, 0);
-      assert.equal(memory.totalBytes, memory.serverBytes + connections);
-      assert.ok(memory.serverBytes >= pssOf(postmaster) * 0.5, 'the postmaster is counted');
-      // Read a moment apart: PSS moves as pages are shared or touched, not by whole processes.
-      assert.ok(Math.abs(memory.totalBytes - proc) < proc * 0.2, `postgresMemory ${memory.totalBytes} vs /proc ${proc}`);
-    } finally {
-      await other.end({ timeout: 1 });
     }
   });
 });

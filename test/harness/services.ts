@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { getBoard } from '../../src/config';
+import { createLogger } from '../../src/log';
+import { layout } from '../../src/paths';
+import { startServices, type Services, type ServicesOptions } from '../../src/services';
 import { runAp, runApSync, type Run } from './supervisor';
 
 /** A service folder `<packages>/<name>` whose entry is `node -e <code>`. */
@@ -27,4 +31,28 @@ export const stateOf = (root: string, name: string) => list(root).find((s) => s.
 export async function stop(run: Run): Promise<void> {
   run.child.kill('SIGTERM');
   assert.deepEqual(await run.exited, [0, null]);
+}
+
+/**
+ * The services subsystem alone (no supervisor) under `root`, its folders made:
+ * services run as their own accounts, quiet log, no instances, dev board limits;
+ * `options` changes any of these.
+ */
+export async function servicesIn(root: string, options: Partial<ServicesOptions> = {}): Promise<Services> {
+  const paths = layout(root);
+  for (const d of [paths.apps, paths.appLogs, paths.coreDumps]) await mkdir(d, { recursive: true });
+  return startServices({
+    paths,
+    log: createLogger({ level: 'error', file: null }),
+    logMaxBytes: 1 << 20,
+    startTimeoutMs: 30_000,
+    stopTimeoutMs: 2000,
+    maxPayload: 1 << 20,
+    nodeFlags: [],
+    ownUser: true,
+    instancesOf: () => [],
+    serviceLimits: getBoard('dev').serviceLimits,
+    instanceCount: () => 0,
+    ...options,
+  });
 }

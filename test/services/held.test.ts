@@ -4,11 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { getBoard } from '../../src/config';
-import { createLogger } from '../../src/log';
-import { layout } from '../../src/paths';
-import { startServices, type Services } from '../../src/services';
+import type { Services } from '../../src/services';
 import { until } from '../harness/http';
+import { servicesIn } from '../harness/services';
 import { workspace } from '../harness/workspace';
 
 let dir: string;
@@ -17,25 +15,7 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-const log = createLogger({ level: 'error', file: null });
-
-async function start(root: string): Promise<Services> {
-  const paths = layout(root);
-  for (const d of [paths.apps, paths.appLogs, paths.coreDumps]) await mkdir(d, { recursive: true });
-  return startServices({
-    paths,
-    log,
-    logMaxBytes: 1 << 20,
-    startTimeoutMs: 30_000,
-    stopTimeoutMs: 2000,
-    maxPayload: 1 << 20,
-    nodeFlags: [],
-    ownUser: true,
-    instancesOf: () => [],
-    serviceLimits: getBoard('dev').serviceLimits,
-    instanceCount: () => 0,
-  });
-}
+const start = (root: string): Promise<Services> => servicesIn(root);
 
 describe('remembered stops', () => {
   it('forgets a stop of the disk guard (pause) at the next start, but keeps a stop by hand', async () => {
