@@ -137,8 +137,9 @@ export async function compose(ctx: Context): Promise<Composition> {
         maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
         ownUser: config.services.ownUser,
         appSecurityDisabled: async () => (await settingValue(store, 'disableAppSecurity')) === 'true',
-        // A service's heap is its own business, but the box's young-generation size is the board's.
-        nodeFlags: config.board.nodeFlags.filter((flag) => flag.startsWith('--max-semi-space-size=')),
+        // A service's heap is its own business, but the box's young-generation size and
+        // when V8 starts optimising (idle code never pulls in the optimiser) are the board's.
+        nodeFlags: config.board.nodeFlags.filter((flag) => flag.startsWith('--max-semi-space-size=') || flag.startsWith('--interrupt-budget=')),
         policy: {
           ...DEFAULT_POLICY,
           minDelayMs: config.services.restartDelayMs,

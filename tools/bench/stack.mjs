@@ -17,7 +17,7 @@
 // as a box runs after its first boot.
 // Prints numbers; asserts nothing.
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -84,6 +84,52 @@ function descendants(table, pid) {
   return found;
 }
 const sumPss = (pids) => pids.reduce((t, pid) => t + pssBytes(pid), 0);
+
+/**
+ * The physical pages that any of `pids` maps, each counted once (/proc/<pid>/pagemap
+ * shows frame numbers to root): what these processes take together as they
+ * would alone on a box. PSS cannot say that on a shared machine: a page of
+ * /usr/bin/node is divided among every process mapping it, this bench and
+ * other Node programs included, so the stack's PSS falls as more of them run.
+ */
+function distinctBytes(pids) {
+  const frames = new Set();
+  for (const pid of pids) {
+    const smaps = read(`/proc/${pid}/smaps`);
+    if (!smaps) continue;
+    let fd;
+    try {
+      fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      let range = null;
+      for (const line of smaps.split('\n')) {
+        const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+        if (head) {
+          range = [parseInt(head[1], 16), parseInt(head[2], 16)];
+          continue;
+        }
+        const rss = /^Rss:\s+(\d+) kB/.exec(line);
+        if (!rss || !range || Number(rss[1]) === 0) continue;
+        const pages = (range[1] - range[0]) / 4096;
+        const entries = Buffer.alloc(pages * 8);
+        const got = readSync(fd, entries, 0, entries.length, (range[0] / 4096) * 8);
+        for (let i = 0; i + 8 <= got; i += 8) {
+          const high = entries.readUInt32LE(i + 4);
+          if (!(high & 0x80000000)) continue; // not present (bit 63)
+          const frame = (high & 0x7fffff) * 2 ** 32 + entries.readUInt32LE(i); // bits 0-54
+          if (frame) frames.add(frame);
+        }
+        range = null;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return frames.size * 4096;
+}
 
 // ---- the memory cgroup ------------------------------------------------------
 
@@ -216,7 +262,15 @@ async function measureStack(db, services) {
   const others = descendants(table, sup.pid).filter((pid) => !counted.has(pid));
   const other = sumPss(others);
   const total = supervisor.pss + perService.reduce((t, s) => t + s.pss, 0) + pg.total + other;
-  return { supervisor, services: perService, pg, other, others: others.map((p) => table.get(p)?.comm), total };
+  const pgPids = [postmaster, ...backends.map((b) => b.pid)].filter((pid) => pid !== undefined);
+  const servicePids = perService.flatMap((s) => s.pids);
+  const distinct = {
+    all: distinctBytes([sup.pid, ...pgPids, ...servicePids, ...others]),
+    supervisor: distinctBytes([sup.pid]),
+    services: distinctBytes(servicePids),
+    postgres: distinctBytes(pgPids),
+  };
+  return { supervisor, services: perService, pg, other, others: others.map((p) => table.get(p)?.comm), total, distinct };
 }
 
 function report(label, m) {
@@ -238,6 +292,8 @@ function report(label, m) {
   for (const [k, g] of [...groups].sort()) console.log(`| · ${k} | ${g.n} | ${mb(g.pss)} (${mb(g.pss / g.n)} each) |`);
   if (m.others.length) console.log(`| other children of the supervisor (${m.others.join(', ')}) | ${m.others.length} | ${mb(m.other)} |`);
   console.log(`| **total** | ${2 + m.services.reduce((t, s) => t + s.pids.length, 0) + m.pg.backends.length + m.others.length} | **${mb(m.total)}** |`);
+  const d = m.distinct;
+  console.log(`the stack alone (its processes' distinct physical pages, each counted once: what it takes on a box where nothing else maps the same files): ${mb(d.all)} MB; each part alone: supervisor ${mb(d.supervisor)}, services ${mb(d.services)}, PostgreSQL ${mb(d.postgres)} (their sum less the total, ${mb(d.supervisor + d.services + d.postgres - d.all)}, is what the parts share: Node's and the C libraries' pages)`);
   const clientsPg = m.pg.backends.filter((b) => b.client);
   console.log(`PostgreSQL client connections: ${clientsPg.length}, PSS each ${clientsPg.map((b) => mb(b.pss)).join(' ')} MB`);
   if (VERBOSE) for (const b of m.pg.backends) log(`pg ${b.pid} ${b.kind} ${mb(b.pss, 2)} MB`);
