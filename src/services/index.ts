@@ -27,6 +27,15 @@ export { DEFAULT_POLICY, type Policy, type State } from '../supervision';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
 export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
 
+/**
+ * The Node flags of a board that its Node services run with too: a service's
+ * heap size is its own business, but the box's young-generation size and when
+ * V8 starts optimising (start-up code never pulls in the optimiser) are the board's.
+ */
+export function serviceNodeFlags(boardFlags: readonly string[]): string[] {
+  return boardFlags.filter((flag) => flag.startsWith('--max-semi-space-size=') || flag.startsWith('--interrupt-budget='));
+}
+
 export interface ServicesOptions {
   readonly paths: Paths;
   readonly log: Logger;

@@ -21,7 +21,7 @@ import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
-import { DEFAULT_POLICY, startServices, type Services } from '../services';
+import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, storeArch } from '../store';
 import { rebootPort } from '../system';
@@ -137,9 +137,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
         ownUser: config.services.ownUser,
         appSecurityDisabled: async () => (await settingValue(store, 'disableAppSecurity')) === 'true',
-        // A service's heap is its own business, but the box's young-generation size and
-        // when V8 starts optimising (idle code never pulls in the optimiser) are the board's.
-        nodeFlags: config.board.nodeFlags.filter((flag) => flag.startsWith('--max-semi-space-size=') || flag.startsWith('--interrupt-budget=')),
+        nodeFlags: serviceNodeFlags(config.board.nodeFlags),
         policy: {
           ...DEFAULT_POLICY,
           minDelayMs: config.services.restartDelayMs,
