@@ -27,6 +27,8 @@ export interface FilesChanged {
   /** replication.conf or the certificate changed: a reload at least. */
   readonly conf: boolean;
   readonly hba: boolean;
+  /** There is a replication.conf (PostgreSQL listens where it says). */
+  readonly written: boolean;
 }
 
 const PAIR = /^replication-[0-9a-f]{16}\.(crt|key)$/;
@@ -65,7 +67,7 @@ export async function writeFiles(dataDir: string, wanted: FilesWanted, owner: Ow
   const hbaText = withHbaRules(hbaBefore, wanted.mode === 'primary' ? wanted.roles : []);
   const hba = hbaText !== hbaBefore;
   if (hba) await writeFileAtomic(hbaPath, hbaText, 0o600, owner);
-  return { conf, hba };
+  return { conf, hba, written: wanted.mode === 'primary' || before !== null };
 }
 
 /** postgresql.conf includes replication.conf (S50postgresql's init adds it; a cluster made before, or by initdb, gets it here). */

@@ -196,7 +196,7 @@ export class Replication {
   /** Roles and slots as the plan says, then the files. */
   private async apply(mode: Mode, why: string): Promise<void> {
     const { sql } = this.options;
-    const roles = (await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE rolreplication AND rolname LIKE 'ap\\_standby\\_%'`).map((r) => r.rolname).filter(isStandbyRole);
+    const roles = (await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'ap_standby_')`).map((r) => r.rolname).filter(isStandbyRole);
     const slots = (await sql<{ slot_name: string }[]>`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'`).map((r) => r.slot_name).filter(isStandbyRole);
     const entries = (await this.entries()).map((e) => ({ role: standbyRole(e.name), password: e.password }));
     const steps = plan({ roles, slots }, mode, entries);
@@ -214,10 +214,10 @@ export class Replication {
     const rows = await sql<{ name: string; setting: string }[]>`
       SELECT name, setting FROM pg_settings WHERE name IN ('listen_addresses', 'wal_level', 'max_wal_senders', 'max_replication_slots')`;
     const now = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+    // A cluster that never was a primary (no replication.conf) listens where it was made to: nothing to restart for.
     const listen = mode === 'primary' ? this.options.listen : '';
-    const restart =
-      now.listen_addresses !== listen ||
-      (mode === 'primary' && (now.wal_level === 'minimal' || Number(now.max_wal_senders) < 10 || Number(now.max_replication_slots) < 10));
+    const restart = changed.written && (now.listen_addresses !== listen ||
+      (mode === 'primary' && (now.wal_level === 'minimal' || Number(now.max_wal_senders) < 10 || Number(now.max_replication_slots) < 10)));
     if (restart) {
       await this.options.restartCluster(why);
       return;

@@ -3,17 +3,15 @@
 // `ap ctl replication`, and PostgreSQL's own clients (pg_basebackup, psql)
 // as a standby and an intruder would use them.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect as tcpConnect, createServer } from 'node:net';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findPgBin, findPgTools } from '../../src/db';
 import { standbyRole } from '../../src/replication';
 import { until } from '../harness/http';
 import { asSuperuser, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
+import { baseBackup as backupOf, freePort, pgClient, tcpOpen } from './clients';
 
 interface Standby {
   name: string;
@@ -35,7 +33,6 @@ let dir: string;
 let root: string;
 let run: Run;
 let pgPort: number;
-const tools = () => findPgTools(findPgBin(process.env.AP_PG_BIN ?? null));
 
 const serve = () => runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--pg-listen', '127.0.0.1', '--db-port', String(pgPort)]);
 const ctl = (...args: string[]) => {
@@ -50,46 +47,10 @@ const ctlError = (...args: string[]): { code: string; message: string; field?: s
   return JSON.parse(result.stdout).error;
 };
 const show = (): Shown => ctl('replication', 'show');
+const baseBackup = (s: Pick<Standby, 'role' | 'slot'>, password: string, sslmode: string) => backupOf(dir, pgPort, s, password, sslmode);
 const superuser = <T>(fn: Parameters<typeof asSuperuser<T>>[2]) => asSuperuser(root, 'postgres', fn);
 
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Whether a TCP connection to 127.0.0.1:port is accepted. */
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNREFUSED' ? resolve(false) : reject(err)));
-  });
-}
-
-/** Runs a PostgreSQL client program; never throws for its exit status. */
-function pgClient(program: string, args: string[], password: string): Promise<{ code: number; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(join(tools(), program), args, { env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' }, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** pg_basebackup as a standby runs it: over TCP with its role, slot and password, into a new folder. */
-async function baseBackup(s: Pick<Standby, 'role' | 'slot'>, password: string, sslmode: string): Promise<{ code: number; stderr: string; dir: string }> {
-  const into = join(await mkdtemp(join(dir, 'copy-')), 'data');
-  const result = await pgClient('pg_basebackup', ['-d', `host=127.0.0.1 port=${pgPort} user=${s.role} sslmode=${sslmode}`, '-D', into, '-X', 'stream', '-S', s.slot, '-c', 'fast', '--no-password'], password);
-  return { code: result.code, stderr: result.stderr, dir: into };
-}
-
-const ourRoles = () => superuser(async (sql) => (await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE rolname LIKE 'ap\\_standby\\_%' ORDER BY 1`).map((r) => r.rolname));
+const ourRoles = () => superuser(async (sql) => (await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'ap_standby_') ORDER BY 1`).map((r) => r.rolname));
 const ourSlots = () => superuser(async (sql) => (await sql<{ slot_name: string }[]>`SELECT slot_name FROM pg_replication_slots ORDER BY 1`).map((r) => r.slot_name));
 
 describe('replication: a primary', () => {
