@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   STANDBY_EXISTS: conflict,
   NOT_PRIMARY: conflict,
   CONFIRM_REQUIRED: conflict,
+  PORT_IN_USE: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },
   NO_ROOM: { status: 507 },
   UPLOAD_TOO_LARGE: { status: 413 },

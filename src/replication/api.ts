@@ -21,7 +21,7 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
         confirm: T.Optional(T.Boolean()),
       }),
       response: ReplicationView,
-      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'REPLICATION_FAILED'],
+      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED'],
       handler: ({ body }) => replication.setMode(body.mode, body.confirm === true),
     }),
     route({

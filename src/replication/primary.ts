@@ -4,6 +4,7 @@
 // say, and `reconcile` (at every start, after a restore) repairs whatever a
 // crash left between the steps of one.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import type { Sql, TransactionSql } from 'postgres';
 import { quoteLiteral, settingValue, SQLSTATE, sqlState, type Settings } from '../db';
 import { ApError, describe } from '../errors';
@@ -72,7 +73,7 @@ export class Replication {
   }
 
   /** Off or primary (standby: not yet); off with standbys needs `confirm` (their slots go). */
-  setMode(mode: string, confirm = false): Promise<ReplicationView> {
+  async setMode(mode: string, confirm = false): Promise<ReplicationView> {
     if (mode === 'standby') {
       throw new ApError('UNSUPPORTED', 'standby mode is not available yet (a later increment of replication); this box can be off or primary');
     }
@@ -93,10 +94,14 @@ export class Replication {
         await this.apply(wanted, `replication ${wanted}`);
       } catch (err) {
         if (before !== wanted) {
-          await this.options.settings.set('replicationMode', before);
-          await this.apply(before, `replication ${before} again`).catch((again) => this.options.log.error(`replication: could not go back to ${before}: ${describe(again)}`));
+          try {
+            await this.options.settings.set('replicationMode', before);
+            await this.apply(before, `replication ${before} again`);
+          } catch (again) {
+            this.options.log.error(`replication: could not go back to ${before} (the next start tries again): ${describe(again)}`);
+          }
         }
-        throw new ApError('REPLICATION_FAILED', `could not switch replication ${wanted}: ${describe(err)}`, { cause: err });
+        throw err instanceof ApError ? err : new ApError('REPLICATION_FAILED', `could not switch replication ${wanted}: ${describe(err)}`, { cause: err });
       }
       this.options.log.info(`replication: ${wanted}${wanted === 'primary' ? ` (PostgreSQL listens on ${this.options.listen} port ${this.options.port}, TLS only)` : ''}`);
       return this.show();
@@ -104,7 +109,7 @@ export class Replication {
   }
 
   /** A new standby entry with its role and slot; its password is generated here and answered. */
-  add(rawName: unknown): Promise<StandbyView> {
+  async add(rawName: unknown): Promise<StandbyView> {
     const name = checkStandbyName(rawName);
     return this.serialize(async () => {
       if ((await this.mode()) !== 'primary') throw new ApError('NOT_PRIMARY', 'standbys are added to a primary: switch replication to primary first (ap ctl replication mode primary)');
@@ -137,7 +142,7 @@ export class Replication {
   }
 
   /** Removes a standby's entry, role and slot (its walsender is ended). */
-  remove(rawName: string): Promise<{ removed: string }> {
+  async remove(rawName: string): Promise<{ removed: string }> {
     const name = rawName.toLowerCase();
     return this.serialize(async () => {
       const gone = await this.forget(name);
@@ -206,23 +211,41 @@ export class Replication {
     await this.applyFiles(mode, why);
   }
 
-  /** Writes the files; restarts the cluster when where it listens changed, else reloads it when a file changed. */
+  /**
+   * Writes the files; restarts the cluster when where it listens changed,
+   * else reloads it when a file changed. A port another program holds is
+   * refused before anything is written; a cluster that does not come back
+   * gets the socket-only replication.conf it started with before, so a
+   * replication change never leaves the box without its database.
+   */
   private async applyFiles(mode: Mode, why: string): Promise<void> {
     const { sql } = this.options;
     const roles = mode === 'primary' ? (await this.entries()).map((e) => standbyRole(e.name)) : [];
-    const changed = await writeFiles(this.options.dataDir, { mode, listen: this.options.listen, roles, tls: this.tls }, this.options.owner);
     const rows = await sql<{ name: string; setting: string }[]>`
       SELECT name, setting FROM pg_settings WHERE name IN ('listen_addresses', 'wal_level', 'max_wal_senders', 'max_replication_slots')`;
     const now = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
-    // A cluster that never was a primary (no replication.conf) listens where it was made to: nothing to restart for.
     const listen = mode === 'primary' ? this.options.listen : '';
-    const restart = changed.written && (now.listen_addresses !== listen ||
-      (mode === 'primary' && (now.wal_level === 'minimal' || Number(now.max_wal_senders) < 10 || Number(now.max_replication_slots) < 10)));
-    if (restart) {
-      await this.options.restartCluster(why);
+    if (mode === 'primary' && now.listen_addresses === '') await probePort(this.options.listen, this.options.port);
+    const changed = await writeFiles(this.options.dataDir, { mode, listen: this.options.listen, roles, tls: this.tls }, this.options.owner);
+    // A cluster that never was a primary (no replication.conf) listens where it was made to: nothing to restart for.
+    const restart =
+      changed.written &&
+      (now.listen_addresses !== listen || (mode === 'primary' && (now.wal_level === 'minimal' || Number(now.max_wal_senders) < 10 || Number(now.max_replication_slots) < 10)));
+    if (!restart) {
+      if (changed.conf || changed.hba) await this.reload();
       return;
     }
-    if (changed.conf || changed.hba) await this.reload();
+    try {
+      await this.options.restartCluster(why);
+    } catch (err) {
+      if (mode === 'off') throw err;
+      this.options.log.error(`replication: PostgreSQL did not come back listening on ${listen} (${describe(err)}); going back to the Unix socket only`);
+      await writeFiles(this.options.dataDir, { mode: 'off', listen, roles: [], tls: this.tls }, this.options.owner);
+      // Managed: the keeper is already starting it again (with these files); attached: the init script does.
+      await this.options.restartCluster('replication off, after a failed start').catch(() => {});
+      await answering(sql, 60_000).catch((again) => this.options.log.error(`replication: PostgreSQL is still down: ${describe(again)}`));
+      throw err;
+    }
   }
 
   /** pg_reload_conf(), and waits until the server has read the files again (a new connection meets the new pg_hba.conf). */
@@ -311,6 +334,29 @@ function view(e: Entry, slot: { active: boolean; restart_lsn: string | null; ret
   };
 }
 
+/**
+ * Refuses listen addresses where the port is taken (another PostgreSQL) or
+ * that are not this box's: PostgreSQL would not start on them. `*` is every
+ * IPv4 address (and IPv6 where the box has it).
+ */
+async function probePort(listen: string, port: number): Promise<void> {
+  const hosts = listen === '*' ? ['0.0.0.0', '::'] : listen.split(',');
+  for (const host of hosts) {
+    const problem = await new Promise<string | null>((resolve) => {
+      const server = createServer();
+      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(null)));
+    });
+    if (problem === null || (host === '::' && (problem === 'EAFNOSUPPORT' || problem === 'EADDRNOTAVAIL'))) continue;
+    throw new ApError(
+      'PORT_IN_USE',
+      problem === 'EADDRINUSE'
+        ? `port ${port} is in use on ${host} (another PostgreSQL or program): PostgreSQL cannot listen there; free it, or use another --db-port or --pg-listen`
+        : `PostgreSQL cannot listen on ${host} port ${port} (${problem}): is it an address of this box? (--pg-listen)`,
+    );
+  }
+}
+
 /** Attached: restarts PostgreSQL with the init script's argv (S50postgresql restart), then waits until `sql` answers. */
 export function commandRestart(argv: readonly string[], sql: Sql, log: Logger): (why: string) => Promise<void> {
   return async (why) => {
@@ -328,15 +374,20 @@ export function commandRestart(argv: readonly string[], sql: Sql, log: Logger): 
       throw new ApError('REPLICATION_FAILED', `cannot run ${program}: ${err.message}`);
     });
     if (code !== 0) throw new ApError('REPLICATION_FAILED', `${argv.join(' ')} failed (exit ${code}): ${output.join('').trim().split('\n').slice(-3).join(' / ')}`);
-    const deadline = Date.now() + 120_000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await sql`SELECT 1`;
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new ApError('REPLICATION_FAILED', `PostgreSQL does not answer after ${argv.join(' ')}: ${describe(err)}`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
-      }
-    }
+    await answering(sql, 120_000);
   };
+}
+
+/** Resolves once `sql` answers a query (the server back after a restart); REPLICATION_FAILED after `withinMs`. */
+async function answering(sql: Sql, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sql`SELECT 1`;
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new ApError('REPLICATION_FAILED', `PostgreSQL does not answer: ${describe(err)}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+    }
+  }
 }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { standbyRole } from '../../src/replication';
@@ -80,6 +81,21 @@ describe('replication: a primary', () => {
     // The settings route stores without applying: the mode is not set there.
     assert.equal(ctlError('setting', 'set', 'replicationMode', 'primary').code, 'INVALID_FIELD');
     assert.equal(show().mode, 'off');
+  });
+
+  it('refuses to go primary while another program holds the port, changing nothing', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(pgPort, '127.0.0.1', resolve));
+    try {
+      const refused = ctlError('replication', 'mode', 'primary');
+      assert.equal(refused.code, 'PORT_IN_USE');
+      assert.match(refused.message, new RegExp(`port ${pgPort} is in use on 127\\.0\\.0\\.1`));
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    assert.equal(show().mode, 'off');
+    assert.equal(show().listen.active, false);
+    assert.equal(existsSync(join(root, 'mnt/sda2/pgsql/replication.conf')), false);
   });
 
   it('primary: listens on TCP; a standby gets a password, a LOGIN REPLICATION role with nothing else and a slot', async () => {
