@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { connect as tcpConnect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { findPgBin, findPgTools } from '../../src/db';
 
 const tools = () => findPgTools(findPgBin(process.env.AP_PG_BIN ?? null));
@@ -44,4 +45,35 @@ export async function baseBackup(under: string, port: number, standby: { role: s
   const args = ['-d', `host=127.0.0.1 port=${port} user=${standby.role} sslmode=${sslmode}`, '-D', into, '-X', 'stream', '-S', standby.slot, '-c', 'fast', '--no-password'];
   const result = await pgClient('pg_basebackup', args, password);
   return { code: result.code, stderr: result.stderr, dir: into };
+}
+
+/**
+ * The SHA-256 fingerprint of the certificate PostgreSQL serves on
+ * 127.0.0.1:port (its SSLRequest, then a TLS handshake that trusts anything:
+ * we only look at what is presented).
+ */
+export function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: '127.0.0.1', port });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      const request = Buffer.alloc(8);
+      request.writeInt32BE(8, 0);
+      request.writeInt32BE(80877103, 4); // SSLRequest
+      socket.write(request);
+    });
+    socket.once('data', (answer: Buffer) => {
+      if (answer.toString('latin1', 0, 1) !== 'S') {
+        socket.destroy();
+        reject(new Error(`PostgreSQL refused TLS (answered "${answer.toString('latin1', 0, 1)}")`));
+        return;
+      }
+      const secure = tlsConnect({ socket, rejectUnauthorized: false }, () => {
+        const fingerprint = secure.getPeerCertificate().fingerprint256;
+        secure.destroy();
+        resolve(fingerprint);
+      });
+      secure.once('error', reject);
+    });
+  });
 }

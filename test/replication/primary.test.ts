@@ -4,15 +4,18 @@
 // as a standby and an intruder would use them.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Sql } from 'postgres';
 import { standbyRole } from '../../src/replication';
+import { generateSelfSigned } from '../../src/tls';
 import { until } from '../harness/http';
 import { asSuperuser, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
-import { baseBackup as backupOf, freePort, pgClient, tcpOpen } from './clients';
+import { baseBackup as backupOf, freePort, pgClient, servedFingerprint, tcpOpen } from './clients';
 
 interface Standby {
   name: string;
@@ -49,7 +52,7 @@ const ctlError = (...args: string[]): { code: string; message: string; field?: s
 };
 const show = (): Shown => ctl('replication', 'show');
 const baseBackup = (s: Pick<Standby, 'role' | 'slot'>, password: string, sslmode: string) => backupOf(dir, pgPort, s, password, sslmode);
-const superuser = <T>(fn: Parameters<typeof asSuperuser<T>>[2]) => asSuperuser(root, 'postgres', fn);
+const superuser = <T>(fn: (sql: Sql) => Promise<T>) => asSuperuser(root, 'postgres', fn);
 
 const ourRoles = () => superuser(async (sql) => (await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'ap_standby_') ORDER BY 1`).map((r) => r.rolname));
 const ourSlots = () => superuser(async (sql) => (await sql<{ slot_name: string }[]>`SELECT slot_name FROM pg_replication_slots ORDER BY 1`).map((r) => r.slot_name));
@@ -125,6 +128,20 @@ describe('replication: a primary', () => {
     const copy = await baseBackup(first, first.password, 'require');
     assert.equal(copy.code, 0, copy.stderr);
     assert.match(await readFile(join(copy.dir, 'PG_VERSION'), 'utf8'), /^\d+\n$/);
+    await rm(copy.dir, { recursive: true, force: true });
+  });
+
+  it("serves the webserver's certificate over TLS, and a new one as soon as it is uploaded", async () => {
+    assert.equal(await servedFingerprint(pgPort), ctl('cert', 'show').fingerprint256);
+    const made = generateSelfSigned(['primary.example.com']);
+    const file = join(dir, 'new-certificate.pem');
+    await writeFile(file, made.certPem + made.keyPem);
+    const installed = ctl('cert', 'install', file);
+    assert.equal(await servedFingerprint(pgPort), installed.fingerprint256);
+    assert.equal(installed.fingerprint256, new X509Certificate(made.certPem).fingerprint256);
+    // The standby's connection works with the new pair.
+    const copy = await baseBackup(first, first.password, 'require');
+    assert.equal(copy.code, 0, copy.stderr);
     await rm(copy.dir, { recursive: true, force: true });
   });
 
