@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { InvalidField } from '../../src/errors';
+import { loadConfig } from '../../src/config';
+import { InvalidField, UsageError } from '../../src/errors';
 import { checkStandbyName, generatePassword, isStandbyRole, plan, renderConf, standbyRole, withHbaRules, withInclude } from '../../src/replication';
 
 describe('replication: standby names and what is derived from them', () => {
@@ -100,5 +101,22 @@ describe('replication: what PostgreSQL is told', () => {
       { kind: 'drop-role', role: a.role },
     ]);
     assert.deepEqual(plan({ roles: [], slots: [] }, 'off', [a]), []);
+  });
+});
+
+describe('replication: where PostgreSQL listens (--pg-listen)', () => {
+  const load = (flags: Record<string, string>) => loadConfig({ flags: { root: '/nonexistent', ...flags }, env: {}, cwd: '/nonexistent' });
+
+  it("defaults to every address on a box and to the loopback on the dev board; S50postgresql restarts an attached one", () => {
+    assert.equal(load({}).db.listen, '127.0.0.1');
+    assert.equal(load({ board: 'x86_64' }).db.listen, '*');
+    assert.deepEqual(load({ board: 'x86_64' }).db.restartCommand, ['/etc/init.d/S50postgresql', 'restart']);
+    assert.equal(load({ 'pg-listen': '10.0.0.2, ::1' }).db.listen, '10.0.0.2,::1');
+  });
+
+  it('refuses what would not be a list of addresses in listen_addresses', () => {
+    for (const bad of ["127.0.0.1'; ssl = off", 'a b', '*,10.0.0.1', '10.0.0.1,,10.0.0.2']) {
+      assert.throws(() => load({ 'pg-listen': bad }), (err: unknown) => err instanceof UsageError && /--pg-listen/.test(err.message), bad);
+    }
   });
 });
