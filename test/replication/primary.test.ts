@@ -122,6 +122,8 @@ describe('replication: a primary', () => {
     });
     assert.deepEqual({ ...role }, { rolcanlogin: true, rolreplication: true, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolbypassrls: false, scram: true, memberships: 0 });
     assert.deepEqual(show().standbys.map((s) => s.name), ['standby1.example.com']);
+    const text = runApSync(['ctl', 'replication', '--root', root]).stdout;
+    assert.match(text, /^mode: +primary\nlisten: +127\.0\.0\.1 port \d+, TLS only\nstandbys: 1 of at most 8\n {2}standby1\.example\.com {2}password [A-Za-z0-9]{28} {2}role\/slot ap_standby_[0-9a-f]{16} {2}not connected, keeps \d+ KB of WAL\n$/);
   });
 
   it('serves pg_basebackup over TLS with the standby role, its password and its slot', async () => {
