@@ -17,7 +17,7 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
       pattern: '/replication',
       summary: 'switch replication off or to primary (standby: not yet); off drops the standbys\' roles and slots (entries kept) and needs confirm: true when there are standbys',
       body: T.Object({
-        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')], { errorMessage: 'expected off or primary' }),
+        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')], { description: 'off or primary (standby: not yet)' }),
         confirm: T.Optional(T.Boolean()),
       }),
       response: ReplicationView,
