@@ -11,7 +11,8 @@ import type { SettingSpecs } from '../db';
 
 export { checkStandbyName, generatePassword, isStandbyRole, MAX_STANDBYS, standbyRole } from './names';
 export { CONF_FILE, plan, renderConf, withHbaRules, withInclude, type Mode, type Step } from './conf';
-export { Replication, commandRestart, type ReplicationOptions } from './primary';
+export { Replication, type ReplicationOptions } from './primary';
+export { commandRestart } from './restart';
 export { replicationRoutes } from './api';
 export type { ReplicationView, StandbyView } from './views';
 
