@@ -135,6 +135,14 @@ commands:
   store install <id> [--build N] [--force] [--no-wait]
                            install or update an app from the App Store (its newest build by default);
                            only packages signed with a trusted key (--image-keys)
+  replication [show]       replication: the mode, where PostgreSQL listens, the standbys with their
+                           passwords, roles, slots and the WAL each slot keeps (docs/replication.md)
+  replication mode off|primary [--yes]
+                           make this box a primary (PostgreSQL on TCP --db-port, TLS only) or turn
+                           replication off (with standbys: --yes, their roles and slots are dropped)
+  replication add <name>   add a standby (a domain name; at most 8); prints the password to give it
+  replication remove <name>
+                           remove a standby with its role and slot
   cert show                the webserver certificate being served
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
   password [PW|-]          set the Manager password (none: asked twice on a terminal, not echoed; "-" or a pipe:

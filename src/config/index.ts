@@ -96,6 +96,10 @@ export interface Config {
     readonly restartWindowMs: number;
     /** Attached: time between checks that the server answers. */
     readonly checkIntervalMs: number;
+    /** listen_addresses while the box is a replication primary (docs/replication.md). */
+    readonly listen: string;
+    /** Attached: the argv that restarts PostgreSQL when replication changes its listen address. */
+    readonly restartCommand: readonly string[];
   };
   /** Size of the reserve file mnt/sda2/empty_if_no_space. */
   readonly reserveBytes: number;
@@ -148,6 +152,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'db-restart-window', env: 'AP_DB_RESTART_WINDOW', file: 'db.restartWindow', kind: 'seconds', help: 'managed: seconds over which deaths of PostgreSQL are counted (default: 300)' },
   { flag: 'db-check-interval', env: 'AP_DB_CHECK_INTERVAL', file: 'db.checkInterval', kind: 'seconds', help: 'attached: seconds between checks that PostgreSQL answers (default: 5)' },
   { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
+  { flag: 'pg-listen', env: 'AP_PG_LISTEN', file: 'db.listen', kind: 'string', help: 'addresses PostgreSQL listens on (TCP, --db-port) while the box is a replication primary, comma-separated, or * (default: *; 127.0.0.1 on dev)' },
+  { flag: 'pg-restart-command', env: 'AP_PG_RESTART_COMMAND', file: 'db.restartCommand', kind: 'string', help: 'attached: how the supervisor restarts PostgreSQL to apply a change of replication (default: /etc/init.d/S50postgresql restart)' },
   { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
   { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds the slow parts of a clean shutdown (app services, jobs, the database) may take together (default: 30)' },
   { flag: 'max-header-size', env: 'AP_MAX_HEADER_SIZE', file: 'http.maxHeaderSize', kind: 'bytes', help: 'largest HTTP request head (default: 16K)' },
@@ -278,6 +284,8 @@ export function loadConfig(sources: ConfigSources): Config {
       restartLimit: Number(pick('db-restart-limit') ?? 5),
       restartWindowMs: Number(pick('db-restart-window') ?? 300) * 1000,
       checkIntervalMs: Number(pick('db-check-interval') ?? 5) * 1000,
+      listen: listenAddresses(pick('pg-listen') ?? (board.name === 'dev' ? '127.0.0.1' : '*')),
+      restartCommand: (pick('pg-restart-command') ?? '/etc/init.d/S50postgresql restart').trim().split(/\s+/),
     },
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,
@@ -448,6 +456,13 @@ function check(option: Option, value: string, where: string): string {
     fail(kind === 'path' ? 'a path' : 'a non-empty string');
   }
   return value;
+}
+
+/** --pg-listen: "*", or addresses and host names separated by commas (what listen_addresses takes; nothing that could end its quoted value). */
+function listenAddresses(value: string): string {
+  const list = value.split(',').map((a) => a.trim());
+  if (value.trim() === '*' || (list.every((a) => /^[A-Za-z0-9.:%-]{1,253}$/.test(a)) && list.length <= 16)) return list.join(',');
+  throw new UsageError(`invalid value "${value}" for --pg-listen: expected * or addresses separated by commas, such as 0.0.0.0,:: or 127.0.0.1`, 'BAD_CONFIG_VALUE');
 }
 
 const BYTES = /^(\d{1,15})([KMG]?)$/i;

@@ -17,6 +17,7 @@ import { bootCommand, requestFsck, resetLabel } from './update';
 import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
 import type { LimitsView } from '../services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
+import { formatReplication, formatStandby, replicationCall } from './replication';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -121,6 +122,14 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     const body = (await answer(storeCall(sub, arg, flags, switches.has('force')))).body;
     if (sub === 'install') return followJob(body as { id: string; state: string }, switches.has('no-wait'));
     print(body, formatStoreList);
+    return 0;
+  }
+  if (command === 'replication') {
+    const c = replicationCall(sub, arg, switches);
+    const body = (await answer(c)).body;
+    if (sub === 'add') print(body, (s: Parameters<typeof formatStandby>[0]) => `standby added; give the standby this password as it is:\n${formatStandby(s)}`);
+    else if (sub === 'remove') print(body, (r: { removed: string }) => `standby ${r.removed} removed, with its role and slot`);
+    else print(body, formatReplication);
     return 0;
   }
   if (command === 'cert' && sub === 'show') {

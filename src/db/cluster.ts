@@ -1,7 +1,8 @@
 // A PostgreSQL cluster the supervisor runs itself ("managed" mode): initdb on
 // first start, `postgres` as a child in its own process group (so a Ctrl-C in
 // the terminal reaches only the supervisor, which stops the cluster last),
-// Unix socket only, and a clean fast shutdown.
+// Unix socket only (TCP only as replication.conf says: src/replication), and a
+// clean fast shutdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chown, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -50,7 +51,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await stopOrphan(options);
   await killOrphanBackends(options);
 
-  const args = ['-D', options.dataDir, '-k', options.socketDir, '-p', String(options.port), '-c', 'listen_addresses='];
+  const args = ['-D', options.dataDir, '-k', options.socketDir, '-p', String(options.port)];
+  // The Unix socket only, unless replication.conf (src/replication, included by
+  // postgresql.conf) says where to listen: a flag would win over the file.
+  if (!(await exists(join(options.dataDir, 'replication.conf')))) args.push('-c', 'listen_addresses=');
   for (const [name, value] of Object.entries(options.settings ?? {})) args.push('-c', `${name}=${value}`);
   const child = spawn(join(options.bin, 'postgres'), args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -35,6 +35,8 @@ export interface Database {
   onChange(listener: (health: DatabaseHealth, previous: DatabaseHealth) => void): void;
   /** Managed and given up: try again now. Attached: check now. */
   start(): Promise<DatabaseHealth>;
+  /** Managed: stop and start the cluster (to apply `why`, a setting only a start reads); the pool reconnects. Attached: UNSUPPORTED. */
+  restart(why: string): Promise<DatabaseHealth>;
   /** Closes the pool, then stops a managed cluster (within a third of the shutdown timeout). */
   stop(): Promise<void>;
 }
@@ -144,6 +146,7 @@ export async function openDatabase(
       health: () => keeper.health(),
       onChange: (listener) => keeper.onChange(listener),
       start: () => keeper.start(),
+      restart: (why) => keeper.restart(why),
       async stop() {
         const timeoutMs = Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3));
         await keeper.stop();

@@ -7,7 +7,7 @@
 // The machine is imported from its file, not from the services folder: that
 // folder's index pulls in the process executor and imports this subsystem back.
 import { INITIAL, step, type Action, type Event, type Machine, type Policy } from '../supervision';
-import { describe } from '../errors';
+import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
 import type { Cluster, ClusterExit } from './cluster';
 
@@ -44,6 +44,12 @@ export interface Keeper {
   onChange(listener: (health: DatabaseHealth, previous: DatabaseHealth) => void): void;
   /** Managed and given up: start again (the death tally starts afresh). Attached: check now. */
   start(): Promise<DatabaseHealth>;
+  /**
+   * Managed and up: stops the cluster and starts it again (a setting only a
+   * start reads changed: replication's listen address). Listeners hear it go
+   * and come back, as after a death, but it counts as no death. Attached: refused.
+   */
+  restart(why: string): Promise<DatabaseHealth>;
   /** No more restarts or checks (a restart under way is undone); `cluster` is then the caller's to stop. */
   stop(): Promise<void>;
   /** The cluster running now (managed), for the caller to stop. */
@@ -169,6 +175,25 @@ export function keepManaged(first: Cluster, spawn: () => Promise<Cluster>, polic
       }
       return health();
     },
+    async restart(why) {
+      const running = cluster;
+      if (stopped || machine.state !== 'running' || !running) {
+        throw new ApError('DB_UNAVAILABLE', `PostgreSQL is ${health().state}, not up: it cannot be restarted to apply ${why} now; it is applied at its next start`);
+      }
+      log.info(`PostgreSQL: restarting to apply ${why}`);
+      // Forgotten first, so its exit is not heard as a death.
+      dispatch({ type: 'stop' }, () => {
+        cluster = null;
+        downSince = new Date();
+        reason = `restarting to apply ${why}`;
+      });
+      await running.stop(30_000);
+      dispatch({ type: 'exit', code: 0, signal: null });
+      dispatch({ type: 'start' });
+      await pending;
+      if (machine.state !== 'running') throw new ApError('PG_START_FAILED', `PostgreSQL did not come back after a restart to apply ${why}: ${reason ?? 'see the log'}`);
+      return health();
+    },
     async stop() {
       stopped = true;
       clearTimeout(restartTimer);
@@ -214,6 +239,9 @@ export function keepAttached(ping: (timeoutMs: number) => Promise<string | null>
     onChange: (listener) => void listeners.push(listener),
     cluster: null,
     start: check,
+    restart: async () => {
+      throw new ApError('UNSUPPORTED', 'an attached PostgreSQL is restarted by its init script (S50postgresql), not through the keeper');
+    },
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -62,6 +62,21 @@ export const MIGRATIONS: readonly Migration[] = [
       DO $$ BEGIN EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM public', current_database()); END $$;
     `,
   },
+  {
+    version: 4,
+    name: 'replication standbys',
+    // A primary's standbys (src/replication): in the replicated database on
+    // purpose, so a standby promoted later still offers them. The name is
+    // stored lower-cased (a domain name), so the key is case-insensitive; the
+    // password is shown to the administrator to hand over, hence kept as is.
+    up: `
+      CREATE TABLE replication_standbys (
+        name       text PRIMARY KEY CHECK (name = lower(name)),
+        password   text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 export interface MigrationResult {

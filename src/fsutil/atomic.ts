@@ -5,9 +5,16 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-/** Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync the folder. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  return replaceAtomic(path, mode, (handle) => handle.writeFile(data));
+/**
+ * Writes `data` to `path` atomically: write `<path>.new`, fsync, rename, fsync
+ * the folder. `owner`: the file is another account's (PostgreSQL's) from its
+ * first byte on, so that account never meets a file it cannot read.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, owner?: { readonly uid: number; readonly gid: number } | null): Promise<void> {
+  return replaceAtomic(path, mode, async (handle) => {
+    if (owner) await handle.chown(owner.uid, owner.gid);
+    await handle.writeFile(data);
+  });
 }
 
 /** Makes a file of `size` zero bytes with real blocks (not sparse), atomically. */

@@ -12,7 +12,7 @@ import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
 import type { Config } from '../config';
-import { findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
+import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
 import { Updater } from '../image';
 import { Instances, NightlyAnalyse } from '../instances';
 import { Jobs } from '../jobs';
@@ -24,6 +24,7 @@ import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, typ
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, storeArch } from '../store';
+import { commandRestart, Replication } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -91,6 +92,26 @@ export async function compose(ctx: Context): Promise<Composition> {
   const events = await parts.start('Manager events', () => new ManagerEvents(auth, log.child('manager')), quick);
   auth.onSessionsEnded(() => events.sweep());
   const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
+  // Before the instances and services: bringing PostgreSQL to the stored replication mode may restart it.
+  const replication = await parts.start(
+    'replication',
+    () =>
+      Replication.open({
+        sql: database.sql,
+        settings: store,
+        dataDir: paths.pgsql,
+        owner: clusterAccount(),
+        listen: config.db.listen,
+        port: config.db.port,
+        tls: certificate.chain,
+        restartCluster:
+          config.db.mode === 'managed'
+            ? async (why) => void (await database.restart(why))
+            : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
+        log: log.child('replication'),
+      }),
+    quick,
+  );
 
   // Instances live in the manager database; those declared in the config file are created when missing.
   notify.status('loading app instances');
@@ -282,6 +303,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     log: log.child('tls'),
     changed: async (prepared) => {
       await server.reloadCertificate(prepared.certFile, prepared.keyFile);
+      await replication.certificateChanged(prepared.chain);
       monitor.checkCertificate(prepared.chain);
     },
   });
@@ -338,6 +360,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           await migrate(database.sql, MIGRATIONS, log.child('db'));
           await instances.reload();
           await certificates.reload();
+          await replication.reconcile();
         },
       }),
     // Running dumps end here: no pg_dump outlives the supervisor.
@@ -417,6 +440,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       appStore,
       selfUpdate,
       budget,
+      replication,
     }),
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },

@@ -14,6 +14,7 @@ import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
 import type { Paths } from '../paths';
+import { REPLICATION_SETTINGS, replicationRoutes, type Replication } from '../replication';
 import { selfUpdateRoutes, type SelfUpdate } from '../selfupdate';
 import { serviceRoutes, type Services } from '../services';
 import { storeRoutes, type AppStore } from '../store';
@@ -44,6 +45,7 @@ export interface ApiParts {
   readonly appStore: AppStore;
   readonly selfUpdate: SelfUpdate;
   readonly budget: Budget;
+  readonly replication: Replication;
 }
 
 export function apiRoutes(p: ApiParts): ApiRoute[] {
@@ -65,8 +67,9 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...jobRoutes(p.jobs),
     ...monitorRoutes(p.monitor),
     ...updateRoutes(p.updater, p.boot),
-    ...settingRoutes(p.settings, BACKUP_SETTINGS),
+    ...settingRoutes(p.settings, { ...BACKUP_SETTINGS, ...REPLICATION_SETTINGS }),
     ...storeRoutes(p.appStore),
     ...selfUpdateRoutes(p.selfUpdate),
+    ...replicationRoutes(p.replication),
   ];
 }

@@ -31,4 +31,5 @@ export const table: readonly ApiRoute[] = apiRoutes({
   appStore: absent,
   selfUpdate: absent,
   budget: new Budget(absent),
+  replication: absent,
 });

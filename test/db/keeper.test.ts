@@ -92,6 +92,41 @@ describe('keeper (managed)', () => {
     await keeper.stop();
   });
 
+  it('restarts on request (a new listen address): listeners hear it go and come back, and it counts as no death', async () => {
+    const first = fakeCluster();
+    const second = fakeCluster();
+    const third = fakeCluster();
+    const spawns = [second, third];
+    // Two deaths give up: were the restart one, the death below would be the second.
+    const keeper = keepManaged(first, async () => spawns.shift()!, { ...policy, restartLimit: 2 }, log);
+    const seen = changes(keeper);
+    const before = lines.length;
+    const up = await keeper.restart('replication primary');
+    assert.deepEqual({ state: up.state, pid: up.pid, restarts: up.restarts, downSince: up.downSince }, { state: 'up', pid: second.pid, restarts: 1, downSince: null });
+    assert.equal(keeper.cluster, second);
+    assert.ok(seen.seen.some((h) => h.state !== 'up' && h.reason === 'restarting to apply replication primary'), JSON.stringify(seen.seen));
+    assert.ok(!lines.slice(before).some((l) => l.startsWith('error')), lines.slice(before).join('\n'));
+    second.die({ code: null, signal: 'SIGKILL' });
+    const back = await seen.next((h) => h.state === 'up' || h.state === 'given-up');
+    assert.equal(back.state, 'up');
+    assert.equal(back.pid, third.pid);
+    await keeper.stop();
+  });
+
+  it('refuses a restart while the cluster is not up, and an attached one always', async () => {
+    const first = fakeCluster();
+    const keeper = keepManaged(first, async () => fakeCluster(), { ...policy, restartDelayMs: 200 }, log);
+    const seen = changes(keeper);
+    first.die({ code: 1, signal: null });
+    await seen.next((h) => h.state === 'restarting');
+    await assert.rejects(keeper.restart('replication primary'), { code: 'DB_UNAVAILABLE' });
+    await seen.next((h) => h.state === 'up');
+    await keeper.stop();
+    const attached = keepAttached(async () => null, policy, log);
+    await assert.rejects(attached.restart('replication primary'), { code: 'UNSUPPORTED' });
+    await attached.stop();
+  });
+
   it('does not restart what it was told to stop', async () => {
     const first = fakeCluster();
     let spawned = 0;

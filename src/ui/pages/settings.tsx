@@ -13,14 +13,15 @@ const SECTIONS: [string, string[]][] = [
   ["Let's Encrypt", ['letsEncryptEnabled', 'letsEncryptUrl', 'letsEncryptPassword', 'letsEncryptKeyLength', 'letsEncryptDnsNames']],
   ['Alarms and events', ['eventsUrl', 'eventsUser', 'eventsPassword', 'alarmEmail', 'diskThreshold']],
   ['SMTP', ['smtpServer', 'smtpPort', 'smtpSecurity', 'smtpUser', 'smtpPassword', 'smtpSender', 'smtpInsecureTls']],
-  ['Replication', ['replicationMode', 'replicationPrimary', 'replicationPort', 'replicationPassword']],
+  // replicationMode is changed through PUT /replication, which applies it (docs/replication.md).
+  ['Replication', ['replicationPrimary', 'replicationPort', 'replicationPassword']],
   ['Registered Access Domains', ['accessDomains']],
 ];
 
 /** Sections whose settings are kept and checked but not acted on by this version: said plainly. */
 const NOT_YET: Record<string, string> = {
   "Let's Encrypt": 'Saved and checked; this version does not request certificates from Let\'s Encrypt yet (upload one under Security).',
-  Replication: 'Saved and checked; this version does not replicate the databases yet.',
+  Replication: 'A standby\'s settings: saved and checked; this version does not run a standby yet. This box is made a primary, and its standbys added, with ap ctl replication (docs/replication.md); the Manager has no page for it yet.',
   'Registered Access Domains': 'Saved and checked; not used by this version yet.',
 };
 

@@ -1,0 +1,32 @@
+// Replication, the primary's side (docs/replication.md): the standby entries
+// in the manager database (so a promoted standby still offers them), a
+// LOGIN REPLICATION role and a physical slot per standby, and PostgreSQL told
+// to listen on TCP with TLS and to let only those roles in from the network,
+// for replication only. It promises: the cluster matches the stored mode and
+// entries after every change and every start (a crash between steps is
+// repaired at the next); bad input changes nothing; the standby side derives
+// a standby's role and slot with the same `standbyRole`.
+import { InvalidField } from '../errors';
+import type { SettingSpecs } from '../db';
+
+export { checkStandbyName, generatePassword, isStandbyRole, MAX_STANDBYS, standbyRole } from './names';
+export { CONF_FILE, plan, renderConf, withHbaRules, withInclude, type Mode, type Step } from './conf';
+export { Replication, type ReplicationOptions } from './primary';
+export { commandRestart } from './restart';
+export { replicationRoutes } from './api';
+export type { ReplicationView, StandbyView } from './views';
+
+/**
+ * The mode is changed through PUT /replication, which applies it; the general
+ * settings route would only store it. Handed to settingRoutes by the
+ * composition root, over the general setting of that name.
+ */
+export const REPLICATION_SETTINGS: SettingSpecs = {
+  replicationMode: {
+    label: 'Replication: off or primary (changed with PUT /replication or ap ctl replication mode, which apply it)',
+    default: 'off',
+    check: () => {
+      throw new InvalidField('replicationMode', 'is changed with PUT /manager/api/replication (ap ctl replication mode off|primary), which applies it');
+    },
+  },
+};

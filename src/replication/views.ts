@@ -1,0 +1,28 @@
+// What the API says of replication: the schemas with their types, one
+// declaration (a leaf module: a Manager page can import the types).
+import { T, type Static } from '../api';
+
+export const StandbyView = T.Object({
+  name: T.String({ description: 'a domain name, lower-cased' }),
+  password: T.String({ description: 'to be used on the standby as handed over' }),
+  createdAt: T.String({ format: 'date-time' }),
+  role: T.String({ description: 'its PostgreSQL role (LOGIN REPLICATION), ap_standby_ and 16 hex digits of the name' }),
+  slot: T.String({ description: 'its physical replication slot, named like the role' }),
+  slotExists: T.Boolean({ description: 'false while off, or until a failed step is repaired' }),
+  active: T.Boolean({ description: 'a standby streams from the slot now' }),
+  restartLsn: T.Union([T.String(), T.Null()], { description: 'the oldest WAL the slot keeps' }),
+  retainedBytes: T.Union([T.Number(), T.Null()], { description: 'WAL kept for it: pg_current_wal_lsn() - restart_lsn' }),
+});
+export type StandbyView = Static<typeof StandbyView>;
+
+export const ReplicationView = T.Object({
+  mode: T.Union([T.Literal('off'), T.Literal('primary')]),
+  listen: T.Object({
+    addresses: T.String({ description: "PostgreSQL's listen_addresses while primary (--pg-listen)" }),
+    port: T.Integer({ description: 'the TCP port standbys connect to (--db-port; 5432 on a box)' }),
+    active: T.Boolean({ description: 'PostgreSQL listens on TCP now' }),
+  }),
+  maxStandbys: T.Integer(),
+  standbys: T.Array(StandbyView),
+});
+export type ReplicationView = Static<typeof ReplicationView>;
