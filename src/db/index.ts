@@ -146,7 +146,21 @@ export async function openDatabase(
       health: () => keeper.health(),
       onChange: (listener) => keeper.onChange(listener),
       start: () => keeper.start(),
-      restart: (why) => keeper.restart(why),
+      async restart(why) {
+        const health = await keeper.restart(why);
+        // A pool connection the stopped server ended may still be handed out once and fail
+        // with "terminating connection" (57P01): asked until every one of them answered in a row.
+        const poolSize = config.board.dbPool;
+        for (let ok = 0, tries = 0; ok < poolSize && tries < 4 * poolSize + 4; tries++) {
+          try {
+            await pool`SELECT 1`;
+            ok++;
+          } catch {
+            ok = 0;
+          }
+        }
+        return health;
+      },
       async stop() {
         const timeoutMs = Math.max(1000, Math.floor(config.shutdownTimeoutMs / 3));
         await keeper.stop();
