@@ -59,6 +59,12 @@ export interface ServicesOptions {
    * Asked before anything is copied.
    */
   readonly admit?: (manifest: Manifest, force: boolean) => Promise<string | null>;
+  /**
+   * Writes a package into the manager database (src/packages) in one
+   * transaction, once it is copied and sealed and before the old version
+   * stops; when it fails the install fails and the old version stays.
+   */
+  readonly storePackage?: (dir: string, manifest: Manifest) => Promise<void>;
 }
 
 export interface InstallOptions {
@@ -68,6 +74,8 @@ export interface InstallOptions {
   readonly force?: boolean;
   /** Told the warning of a forced admission. */
   readonly onWarning?: (text: string) => void;
+  /** The package comes from the manager database: it is not written there again. */
+  readonly stored?: boolean;
 }
 
 /** A change of the limits setting: a number sets a field, null goes back to the package's or the board's value. */
@@ -283,6 +291,17 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await rm(staging, { recursive: true, force: true });
       if (!old) await removeAccount(manifest.name);
       throw new ApError('INSTALL_FAILED', `${describeError(err)}; nothing was installed`, { cause: err });
+    }
+    if (options.storePackage && !how.stored) {
+      try {
+        await options.storePackage(staging, manifest);
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        if (!old) await removeAccount(manifest.name);
+        if (err instanceof ApError && err.code === 'PACKAGE_TOO_LARGE') throw err;
+        const kept = old ? `; ${manifest.name} ${old.manifest.version} stays installed` : '';
+        throw new ApError('INSTALL_FAILED', `writing the package into the manager database failed (${describeError(err)}); nothing was installed${kept}`, { cause: err });
+      }
     }
     if (old) {
       await old.stop();
