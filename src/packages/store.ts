@@ -37,7 +37,7 @@ interface Entry {
 export interface StoreOptions {
   /** The largest package (the store's MAX_PACKAGE). */
   readonly maxBytes: number;
-  /** Told the bytes stored so far, after each chunk; awaited. */
+  /** Told the bytes stored or read so far, after each chunk; awaited. */
   readonly onBytes?: (bytes: number) => void | Promise<void>;
 }
 
@@ -135,7 +135,7 @@ export async function readPackage(sql: Sql, service: string, into: string, optio
         SELECT f.path, f.kind, f.mode, f.size::text, f.sha256, f.target, c.seq, c.bytes
           FROM package_files f LEFT JOIN package_chunks c USING (service, path)
          WHERE f.service = ${service}
-         ORDER BY f.path, c.seq`.cursor(1);
+         ORDER BY f.path COLLATE "C", c.seq`.cursor(1);
       for await (const [row] of rows) {
         if (!row) continue;
         if (row.path !== current) {
@@ -163,6 +163,7 @@ export async function readPackage(sql: Sql, service: string, into: string, optio
         if (file.size > file.expect.size || written > options.maxBytes) throw damaged(`${row.path} is longer than its size`);
         await file.handle.write(row.bytes);
         file.next++;
+        await options.onBytes?.(written);
       }
       await finish();
     } finally {
