@@ -5,6 +5,8 @@
 // root no service runs as root: each runs as an account we made for it
 // (accounts.ts), its package root-owned and read-only, its data and log
 // folders its own. A stop by a person and a failure survive our restart.
+// Every install also writes the package into the manager database (through
+// the storePackage port, src/packages) or fails whole.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
