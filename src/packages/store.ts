@@ -77,6 +77,7 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
             await tx`INSERT INTO package_chunks (service, path, seq, bytes) VALUES (${pkg.name}, ${entry.path}, ${seq}, ${chunk})`;
             size += bytesRead;
             stored += bytesRead;
+            if (stored > total) throw changed(stored, total);
             await options.onBytes?.(stored);
           }
         } finally {
@@ -88,11 +89,13 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
         INSERT INTO package_files (service, path, kind, mode, size, sha256, target)
         VALUES (${pkg.name}, ${entry.path}, ${entry.kind}, ${entry.mode}, ${size}, ${sha256}, ${entry.target})`;
     }
-    // A file that grew or shrank while it was read (ours are sealed; a folder given by hand may not be).
-    if (stored !== total) throw new ApError('INSTALL_FAILED', `the package changed while it was stored (${stored} bytes read, ${total} listed)`);
+    if (stored !== total) throw changed(stored, total);
   });
   return { service: pkg.name, version: pkg.version, label: pkg.label, files: entries.length, bytes: total };
 }
+
+/** A file grew or shrank while it was read (ours are sealed; a folder given by hand may not be). */
+const changed = (stored: number, total: number) => new ApError('INSTALL_FAILED', `the package changed while it was stored (${stored} bytes read, ${total} listed)`);
 
 /** Removes the stored package of `service` (its uninstall); false when there was none. */
 export async function deletePackage(sql: Sql, service: string): Promise<boolean> {
