@@ -58,6 +58,7 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
   const total = entries.reduce((sum, e) => sum + e.size, 0);
   if (total > options.maxBytes) throw new ApError('PACKAGE_TOO_LARGE', `the package is ${total} bytes (at most ${options.maxBytes}); nothing was installed`);
   let stored = 0;
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   await sql.begin(async (tx) => {
     await tx`DELETE FROM packages WHERE service = ${pkg.name}`;
     await tx`INSERT INTO packages (service, version, label, files, bytes) VALUES (${pkg.name}, ${pkg.version}, ${pkg.label}, ${entries.length}, ${total})`;
@@ -69,8 +70,8 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
         const handle = await open(join(dir, entry.path), 'r');
         try {
           for (let seq = 0; ; seq++) {
-            // A fresh buffer per chunk: the client may serialise it after we move on.
-            const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(CHUNK_BYTES), position: size });
+            // One buffer for every chunk: each insert is sent and answered before the next read fills it.
+            const { bytesRead } = await handle.read({ buffer, position: size });
             if (bytesRead === 0) break;
             const chunk = buffer.subarray(0, bytesRead);
             hash.update(chunk);
