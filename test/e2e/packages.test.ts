@@ -152,8 +152,10 @@ describe('installed packages in the manager database', () => {
     try {
       await readyPorts(runC);
       assert.equal(echoOf(rootC), undefined);
-      const restored = JSON.parse(runApSync(['ctl', 'restore', 'manager', file, '--json', '--root', rootC]).stdout);
-      assert.equal(restored.state, 'succeeded', restored.message);
+      const restoring = runAp(['ctl', 'restore', 'manager', file, '--json', '--root', rootC]);
+      await restoring.exited;
+      const restored = JSON.parse(restoring.output.text || '{}');
+      assert.equal(restored.state, 'succeeded', `${restoring.output.text}\n${runC.output.text.slice(-4000)}`);
       await runC.waitFor(/installed echo 2\.0\.0 \(build 200001\) from the manager database/, 1000);
       assert.deepEqual(await tree(join(rootC, 'mnt/sda2/apps/echo')), installed);
       await until('echo running on the restored box', async () => (echoOf(rootC)?.state === 'running' ? true : undefined));
