@@ -63,6 +63,48 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    name: 'packages',
+    // The installed package of each service, as it was installed (src/packages):
+    // what a standby, a restored Manager backup or a new box installs its apps
+    // from. One row per service (its app.json's name, version and build
+    // label), one per folder, file or link of the package folder (relative
+    // path with "/", mode bits, size and SHA-256 of a file, target of a link),
+    // a file's bytes in chunks of at most 1 MiB (seq from 0), so that neither
+    // writing nor reading ever holds a whole file. An install replaces a
+    // service's rows in one transaction. The foreign keys are checked at
+    // commit: a Manager restore copies the tables in name order, chunks first.
+    up: `
+      CREATE TABLE packages (
+        service    text PRIMARY KEY,
+        version    text NOT NULL,
+        label      text NOT NULL,
+        files      integer NOT NULL,
+        bytes      bigint NOT NULL,
+        stored_at  timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE package_files (
+        service  text NOT NULL REFERENCES packages ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        path     text NOT NULL,
+        kind     text NOT NULL CHECK (kind IN ('dir', 'file', 'link')),
+        mode     integer NOT NULL,
+        size     bigint NOT NULL DEFAULT 0,
+        sha256   text,
+        target   text,
+        PRIMARY KEY (service, path),
+        CHECK ((kind = 'file') = (sha256 IS NOT NULL) AND (kind = 'link') = (target IS NOT NULL))
+      );
+      CREATE TABLE package_chunks (
+        service  text NOT NULL,
+        path     text NOT NULL,
+        seq      integer NOT NULL CHECK (seq >= 0),
+        bytes    bytea NOT NULL CHECK (octet_length(bytes) <= 1048576),
+        PRIMARY KEY (service, path, seq),
+        FOREIGN KEY (service, path) REFERENCES package_files ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
+      );
+    `,
+  },
+  {
     version: 4,
     name: 'replication standbys',
     // A primary's standbys (src/replication): in the replicated database on

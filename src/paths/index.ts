@@ -62,10 +62,11 @@ export async function createLayout(paths: Paths): Promise<void> {
 
 /**
  * Scratch on p2: a backup or app package being received (upload-*), a store
- * package being put together (store-*). Each job removes its own; a power cut
- * in the middle leaves it, so a start removes what a previous run left.
+ * package being put together (store-*), a package read from the manager
+ * database (package-*). Each job removes its own; a power cut in the middle
+ * leaves it, so a start removes what a previous run left.
  */
-const SCRATCH = /^(upload-|store-)/;
+const SCRATCH = /^(upload-|store-|package-)/;
 
 /** Removes the scratch files and folders a cut-off run left on p2; the names removed. */
 export async function clearScratch(paths: Paths): Promise<string[]> {

@@ -5,6 +5,8 @@
 // root no service runs as root: each runs as an account we made for it
 // (accounts.ts), its package root-owned and read-only, its data and log
 // folders its own. A stop by a person and a failure survive our restart.
+// Every install also writes the package into the manager database (through
+// the storePackage port, src/packages) or fails whole.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -68,6 +70,12 @@ export interface ServicesOptions {
    * Asked before anything is copied.
    */
   readonly admit?: (manifest: Manifest, force: boolean) => Promise<string | null>;
+  /**
+   * Writes a package into the manager database (src/packages) in one
+   * transaction, once it is copied and sealed and before the old version
+   * stops; when it fails the install fails and the old version stays.
+   */
+  readonly storePackage?: (dir: string, manifest: Manifest) => Promise<void>;
 }
 
 export interface InstallOptions {
@@ -77,6 +85,8 @@ export interface InstallOptions {
   readonly force?: boolean;
   /** Told the warning of a forced admission. */
   readonly onWarning?: (text: string) => void;
+  /** The package comes from the manager database: it is not written there again. */
+  readonly stored?: boolean;
 }
 
 /** A change of the limits setting: a number sets a field, null goes back to the package's or the board's value. */
@@ -292,6 +302,17 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await rm(staging, { recursive: true, force: true });
       if (!old) await removeAccount(manifest.name);
       throw new ApError('INSTALL_FAILED', `${describeError(err)}; nothing was installed`, { cause: err });
+    }
+    if (options.storePackage && !how.stored) {
+      try {
+        await options.storePackage(staging, manifest);
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        if (!old) await removeAccount(manifest.name);
+        if (err instanceof ApError && err.code === 'PACKAGE_TOO_LARGE') throw err;
+        const kept = old ? `; ${manifest.name} ${old.manifest.version} stays installed` : '';
+        throw new ApError('INSTALL_FAILED', `writing the package into the manager database failed (${describeError(err)}); nothing was installed${kept}`, { cause: err });
+      }
     }
     if (old) {
       await old.stop();

@@ -20,10 +20,11 @@ import type { Logger } from '../log';
 import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
+import { reconcilePackages, storePackage } from '../packages';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
-import { AppStore, storeArch } from '../store';
+import { AppStore, MAX_PACKAGE, storeArch } from '../store';
 import { commandRestart, Replication } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
@@ -171,11 +172,26 @@ export async function compose(ctx: Context): Promise<Composition> {
         serviceLimits: config.board.serviceLimits,
         instanceCount: (service) => instances.list().filter((i) => i.service === service).length,
         admit: async (manifest, force) => (budget ? budget.install(manifest.name, manifest.resources, force) : null),
+        storePackage: async (dir, manifest) => void (await storePackage(database.sql, dir, manifest, { maxBytes: MAX_PACKAGE })),
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
   );
   services = running;
+  // The manager database says which packages the box runs (a new box, a restored backup): bring the services in line.
+  const packagesLog = log.child('packages');
+  const reconcile = () =>
+    reconcilePackages({
+      sql: database.sql,
+      apps: paths.apps,
+      scratch: paths.data,
+      maxBytes: MAX_PACKAGE,
+      log: packagesLog,
+      installed: () => running.list().map((s) => ({ name: s.name, version: s.version, label: s.label })),
+      // They ran on this box before: the budget's refusal would only keep them away, so it warns.
+      install: (dir) => running.install(dir, { stored: true, force: true, onWarning: (text) => packagesLog.warn(text) }),
+    });
+  await reconcile().catch((err: unknown) => packagesLog.error(`bringing the services in line with the manager database failed: ${(err as Error).message}`));
 
   // The memory budget's sources, all here (docs/budget.md): each service's
   // limits in force and its cgroup's usage (the PSS of its process group where
@@ -360,6 +376,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           await migrate(database.sql, MIGRATIONS, log.child('db'));
           await instances.reload();
           await certificates.reload();
+          await reconcile();
           await replication.reconcile();
         },
       }),

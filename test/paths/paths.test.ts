@@ -33,16 +33,17 @@ describe('layout', () => {
     for (const folder of [p.boot, p.apps, p.appLogs, p.coreDumps, p.home, p.run]) assert.ok((await stat(folder)).isDirectory(), folder);
   });
 
-  it('clearScratch removes what a cut-off upload or store install left on p2, and nothing else', async () => {
+  it('clearScratch removes what a cut-off upload, store install or install from the database left on p2, and nothing else', async () => {
     const p = layout(join(dir, 'scratch'));
     await createLayout(p);
     await writeFile(join(p.data, 'upload-0a1b2c.apbk.part'), 'half a backup');
     await mkdir(join(p.data, 'upload-service-0a1b2c/app'), { recursive: true });
     await mkdir(join(p.data, 'store-echo-0a1b2c3d'));
     await writeFile(join(p.data, 'store-echo-0a1b2c3d/service.js'), 'half a package');
+    await mkdir(join(p.data, 'package-echo-0a1b2c3d'));
     await writeFile(join(p.data, 'ramdisk.log'), 'kept');
     await writeFile(join(p.data, 'uploaded.txt'), 'kept');
-    assert.deepEqual((await clearScratch(p)).sort(), ['store-echo-0a1b2c3d', 'upload-0a1b2c.apbk.part', 'upload-service-0a1b2c']);
+    assert.deepEqual((await clearScratch(p)).sort(), ['package-echo-0a1b2c3d', 'store-echo-0a1b2c3d', 'upload-0a1b2c.apbk.part', 'upload-service-0a1b2c']);
     assert.deepEqual((await readdir(p.data)).sort(), ['apps', 'log', 'ramdisk.log', 'uploaded.txt']);
     assert.deepEqual(await clearScratch(p), []);
   });
