@@ -148,6 +148,11 @@ export async function copyManagerData(live: Sql, scratchSql: Sql): Promise<void>
       const source = await scratchSql.unsafe(`COPY (SELECT ${list} FROM ${qualified}) TO STDOUT`).readable();
       const sink = await tx.unsafe(`COPY ${qualified} (${list}) FROM STDIN`).writable();
       await pipeline(source, sink);
+      // postgres.js pauses the socket when a row fills the stream's buffer and resumes it only from the
+      // stream's read(); when the end of the copy came in the same read, the stream ends with the socket
+      // paused, the rest of the answer is never read, and the next table's COPY waited forever (likely
+      // with the packages' large rows). Its read() does nothing but resume the socket.
+      (source as unknown as { _read(size: number): void })._read(0);
     }
     const sequences = await scratchSql<{ name: string }[]>`SELECT sequencename AS name FROM pg_sequences WHERE schemaname = 'public'`;
     for (const { name } of sequences) {
