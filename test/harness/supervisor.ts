@@ -1,14 +1,27 @@
 // Runs the bundled supervisor (dist/ap.js) as a user would, and waits on what
 // it says: its log lines, its exit, and systemd notifications.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '../../src/db';
+import { connect, findPgBin } from '../../src/db';
 import { notInUnitTier } from './tier';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUNDLE = join(REPO, 'dist/ap.js');
+
+/** What the box's init scripts (S50postgresql, S92manager) run with on a folder `root`: this machine's PostgreSQL, the bundle, the dev board. */
+export function initScriptEnv(root: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    AP_ROOT: root,
+    PGBIN: dirname(realpathSync(join(findPgBin(null), 'pg_ctl'))),
+    AP_BOARD: 'dev',
+    AP_JS: BUNDLE,
+    NODE: process.execPath,
+    ...extra,
+  };
+}
 
 /** Waits until `test` holds for the text collected so far (re-checked on each chunk). */
 class Collector {

@@ -4,27 +4,18 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { getBoard, postgresSettings } from '../../src/config';
-import { connect, findPgBin, MIGRATIONS } from '../../src/db';
-import { BUNDLE, processesMentioning, REPO, runApSync } from '../harness/supervisor';
-import { realpathSync } from 'node:fs';
+import { connect, MIGRATIONS } from '../../src/db';
+import { initScriptEnv, processesMentioning, REPO, runApSync } from '../harness/supervisor';
 
 let root: string;
 let env: Record<string, string>;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'ap-init-'));
   await chmod(root, 0o755);
-  env = {
-    PATH: process.env.PATH ?? '',
-    AP_ROOT: root,
-    PGBIN: dirname(realpathSync(join(findPgBin(null), 'pg_ctl'))),
-    AP_BOARD: 'dev',
-    AP_JS: BUNDLE,
-    NODE: process.execPath,
-    AP_SERVE_ARGS: '--db attached --http-port 0 --https-port 0 --reserve-size 1M',
-  };
+  env = initScriptEnv(root, { AP_SERVE_ARGS: '--db attached --http-port 0 --https-port 0 --reserve-size 1M' });
 });
 after(async () => {
   run('S92manager', 'stop');

@@ -3,13 +3,11 @@
 // includes, and restarts PostgreSQL with the init script to listen on TCP.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findPgBin } from '../../src/db';
 import { until } from '../harness/http';
-import { BUNDLE, ensureStopped, processesMentioning, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { ensureStopped, initScriptEnv, processesMentioning, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { baseBackup, freePort, tcpOpen } from './clients';
 
@@ -36,15 +34,7 @@ describe('replication: a primary whose PostgreSQL S50postgresql runs (attached)'
     root = join(dir, 'root');
     port = await freePort();
     // PGPORT: the server's port (postgres reads it) and the socket's name, for the script and the supervisor alike.
-    env = {
-      PATH: process.env.PATH ?? '',
-      AP_ROOT: root,
-      PGBIN: dirname(realpathSync(join(findPgBin(null), 'pg_ctl'))),
-      AP_BOARD: 'dev',
-      AP_JS: BUNDLE,
-      NODE: process.execPath,
-      PGPORT: String(port),
-    };
+    env = initScriptEnv(root, { PGPORT: String(port) });
     const started = s50('start');
     assert.equal(started.status, 0, started.out);
   });
