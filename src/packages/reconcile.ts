@@ -7,11 +7,12 @@
 // folders atomically; each store is one transaction: a power cut leaves the
 // previous state or the new one, and the next start finishes the work.
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from 'postgres';
 import { ApError, describe } from '../errors';
 import type { Logger } from '../log';
+import { readManifest } from '../services';
 import { readPackage, storedPackages, storePackage, type PackageIdentity, type StoredPackage } from './store';
 
 /** A step that brings an installed service and its stored package together. */
@@ -87,19 +88,10 @@ async function installStored(step: Extract<Step, { kind: 'install' }>, options: 
     const pkg = await readPackage(options.sql, step.service, dir, { maxBytes: options.maxBytes });
     if (!pkg) return; // removed meanwhile
     // The app.json decides the name an install takes: the rows of one service must not install another.
-    const named = await appJsonName(dir);
-    if (named !== step.service) throw new ApError('INSTALL_FAILED', `the stored package of ${step.service} holds the app.json of ${JSON.stringify(named)}`);
+    const { name } = await readManifest(dir);
+    if (name !== step.service) throw new ApError('INSTALL_FAILED', `the stored package of ${step.service} holds the app.json of ${JSON.stringify(name)}`);
     await options.install(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The name in a package's app.json (the install checks the rest). */
-async function appJsonName(dir: string): Promise<unknown> {
-  try {
-    return (JSON.parse(await readFile(join(dir, 'app.json'), 'utf8')) as { name?: unknown } | null)?.name;
-  } catch {
-    return undefined;
   }
 }

@@ -7,7 +7,7 @@ import { chmod, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { migrate, MIGRATIONS } from '../../src/db';
-import { CHUNK_BYTES, deletePackage, readPackage, storedPackages, storePackage } from '../../src/packages';
+import { CHUNK_BYTES, deletePackage, readPackage, reconcilePackages, storedPackages, storePackage } from '../../src/packages';
 import { silentLogger } from '../harness/log';
 import { createTestDatabase, stopTestCluster, type TestDatabase } from '../harness/pg';
 import { workspace } from '../harness/workspace';
@@ -149,5 +149,25 @@ describe('packages in the manager database', () => {
       SELECT (SELECT count(*) FROM package_files)::int AS files, (SELECT count(*) FROM package_chunks)::int AS chunks`;
     assert.deepEqual(left, { files: 0, chunks: 0 });
     assert.deepEqual(await storedPackages(db.sql), []);
+  });
+});
+
+describe('reconciling from the database', () => {
+  it("refuses rows stored under one service whose app.json names another, and installs nothing", async () => {
+    // The app.json says "echo"; stored as "other" (rows from a backup someone edited).
+    await storePackage(db.sql, await makePackage('1.0.0'), { name: 'other', version: '1.0.0', label: '100' }, { maxBytes: MAX });
+    const installs: string[] = [];
+    const result = await reconcilePackages({
+      sql: db.sql,
+      apps: join(dir, 'apps'),
+      scratch: dir,
+      maxBytes: MAX,
+      log: silentLogger(),
+      installed: () => [],
+      install: async (folder) => (installs.push(folder), { name: 'echo', version: '1.0.0', label: '100' }),
+    });
+    assert.deepEqual(result, { installed: [], stored: [], failed: ['other'] });
+    assert.deepEqual(installs, []);
+    assert.deepEqual((await readdir(dir)).filter((e) => e.startsWith('package-')), [], 'its scratch folder is removed');
   });
 });
