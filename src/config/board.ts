@@ -69,6 +69,7 @@ export const PostgresSettings = T.Object(
     max_parallel_workers: T.Optional(Count(0, 64)),
     max_parallel_workers_per_gather: T.Optional(Count(0, 64)),
     max_parallel_maintenance_workers: T.Optional(Count(0, 64)),
+    max_logical_replication_workers: T.Optional(Count(0, 64)),
   },
   { additionalProperties: false },
 );

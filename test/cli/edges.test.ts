@@ -49,7 +49,7 @@ describe('--help', () => {
     const r = runApSync(['pg-settings', '--board', 'ipx10']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^# PostgreSQL settings of board ipx10/);
-    assert.match(r.stdout, /^shared_buffers = 16MB$/m);
+    assert.match(r.stdout, /^shared_buffers = 8MB$/m);
     assert.match(r.stdout, /^max_connections = 30$/m);
     const bad = runApSync(['pg-settings', '--board', 'ipx99']);
     assert.equal(bad.status, 2, bad.stderr);

@@ -182,18 +182,19 @@ describe('boards', () => {
     refused(without, /"postgres\.shared_buffers"/);
     refused(undefined, /"postgres"/);
     assert.throws(() => validateBoard({ ...good, dbPool: 0 }), /board\/ipx10\/board\.json: field "dbPool" must be an integer from 1 to 20/);
-    assert.equal(validateBoard(good).postgres.shared_buffers, '16MB', 'the checks refuse, they do not change the board');
+    assert.equal(validateBoard(good).postgres.shared_buffers, '8MB', 'the checks refuse, they do not change the board');
   });
 
   it('sizes PostgreSQL by the box: ipx10 small, dev at PostgreSQL\'s own defaults', () => {
     const ipx10 = getBoard('ipx10');
-    assert.deepEqual([ipx10.postgres.shared_buffers, ipx10.postgres.max_connections, ipx10.dbPool], ['16MB', 30, 2]);
+    assert.deepEqual([ipx10.postgres.shared_buffers, ipx10.postgres.max_connections, ipx10.dbPool], ['8MB', 30, 2]);
     assert.deepEqual([getBoard('dev').postgres.shared_buffers, getBoard('dev').postgres.max_connections], ['128MB', 100]);
     const conf = postgresConf(ipx10);
-    assert.match(conf, /^shared_buffers = 16MB$/m);
+    assert.match(conf, /^shared_buffers = 8MB$/m);
     assert.match(conf, /^max_connections = 30$/m);
     assert.match(conf, /^wal_buffers = 512kB$/m);
     assert.equal(postgresSettings(ipx10).max_parallel_workers_per_gather, '0');
+    assert.equal(postgresSettings(ipx10).max_logical_replication_workers, '0', 'no launcher process for subscriptions the box never has');
   });
 });
 

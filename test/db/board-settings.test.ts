@@ -39,7 +39,7 @@ describe('a managed cluster started for a board', () => {
       shown[name] = row!.value;
     }
     assert.deepEqual(shown, want);
-    assert.equal(shown.shared_buffers, '16MB');
+    assert.equal(shown.shared_buffers, '8MB');
     assert.equal(shown.max_connections, '30');
 
     // Ten queries at once: they queue on the pool instead of opening ten backends.

@@ -9,13 +9,21 @@
 // postmaster and all its children: once idle after connecting, and once after
 // every instance read --data-mb of its own table (shared buffers fill up to
 // shared_buffers; backends keep their catalog caches and work_mem sorts).
+// Beside the PSS, "alone": the cluster's distinct physical pages, each counted
+// once (what it takes on a box where no other cluster maps the same files).
+// --reference name=value,… measures the board's settings with those changed
+// as the reference instead of PostgreSQL's defaults; --pgbench S then runs
+// pgbench (scale 1, 2 clients, S seconds, twice, alternating between the
+// clusters) on each: what the settings cost in transactions a second.
 //   node tools/bench/pg-memory.mjs [--board ipx10] [--services 3] [--instances 2] [--per-instance 2] [--data-mb 8]
+//        [--reference shared_buffers=16MB,…] [--pgbench 20]
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { descendants, distinctBytes, processTable, pssBytes } from './procmem.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -25,6 +33,8 @@ const services = Number(opt('services', 3));
 const instances = Number(opt('instances', 2));
 const perInstance = Number(opt('per-instance', 2));
 const dataMb = Number(opt('data-mb', 8));
+const reference = opt('reference', null);
+const pgbenchSeconds = Number(opt('pgbench', 0));
 const board = JSON.parse(readFileSync(join(repo, 'board', boardName, 'board.json'), 'utf8'));
 
 // Debian's layout (the newest installed major), as on the box.
@@ -39,30 +49,9 @@ function pgBin() {
 const asRoot = process.getuid() === 0;
 const account = asRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) } : null;
 
-const children = (pid) => {
-  const found = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-};
-const pssKb = (pid) => {
-  try {
-    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))[1]);
-  } catch {
-    return 0;
-  }
-};
-const clusterPss = (pid) => {
-  const pids = [pid, ...children(pid)];
-  return { mb: pids.reduce((sum, p) => sum + pssKb(p), 0) / 1024, processes: pids.length };
+const clusterMemory = (pid) => {
+  const pids = descendants(processTable(), pid);
+  return { mb: pids.reduce((sum, p) => sum + pssBytes(p), 0) / 1048576, alone: distinctBytes(pids) / 1048576, processes: pids.length };
 };
 
 async function measure(label, settings, managerPool) {
@@ -103,7 +92,7 @@ async function measure(label, settings, managerPool) {
     const fill = (sql, max) => Promise.all(Array.from({ length: max }, () => sql`SELECT pg_sleep(0.05)`));
     await Promise.all([fill(manager, managerPool), ...instancePools.map((sql) => fill(sql, perInstance))]);
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = clusterPss(server.pid);
+    const idle = clusterMemory(server.pid);
 
     const rows = Math.round((dataMb * 1024 * 1024) / 150); // about 150 bytes a row with its overhead
     for (const sql of instancePools) {
@@ -114,9 +103,16 @@ async function measure(label, settings, managerPool) {
       await Promise.all(instancePools.map((sql) => Promise.all(Array.from({ length: perInstance }, () => sql`SELECT count(*), max(body) FROM (SELECT body FROM t ORDER BY body LIMIT 1000) s`))));
     }
     await new Promise((r) => setTimeout(r, 1000));
-    const busy = clusterPss(server.pid);
+    const busy = clusterMemory(server.pid);
     const [{ n }] = await admin`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend'`;
-    return { label, idle, busy, connections: n, sharedBuffers: (await admin`SHOW shared_buffers`)[0].shared_buffers, maxConnections: (await admin`SHOW max_connections`)[0].max_connections };
+    let tps = null;
+    if (pgbenchSeconds > 0) {
+      await admin`CREATE DATABASE bench`;
+      const pgbench = (...a) => execFileSync(join(pgBin(), 'pgbench'), ['-h', sock, '-p', '5432', '-U', 'postgres', ...a, 'bench'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      pgbench('-i', '-s', '1', '-q');
+      tps = Number(/^tps = ([\d.]+)/m.exec(pgbench('-T', String(pgbenchSeconds), '-c', '2', '-j', '1'))?.[1]);
+    }
+    return { label, idle, busy, connections: n, tps, sharedBuffers: (await admin`SHOW shared_buffers`)[0].shared_buffers, maxConnections: (await admin`SHOW max_connections`)[0].max_connections };
   } finally {
     await Promise.all(pools.map((sql) => sql.end({ timeout: 1 })));
     server.kill('SIGINT');
@@ -125,14 +121,19 @@ async function measure(label, settings, managerPool) {
   }
 }
 
-const defaults = { max_connections: '100' };
-const results = [
-  await measure(`board ${boardName}`, Object.fromEntries(Object.entries(board.postgres).map(([k, v]) => [k, String(v)])), board.dbPool),
-  await measure('PostgreSQL defaults', defaults, 4),
-];
-console.log(`PostgreSQL PSS (postmaster + children), ${services} services × ${instances} instances × ${perInstance} connections + the supervisor's pool; ${dataMb} MB read per instance`);
-console.log('| cluster | shared_buffers | max_connections | client connections | processes | PSS idle (MB) | PSS after reading (MB) |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+const boardSettings = Object.fromEntries(Object.entries(board.postgres).map(([k, v]) => [k, String(v)]));
+const [refLabel, refSettings, refPool] = reference
+  ? [`board ${boardName} with ${reference}`, { ...boardSettings, ...Object.fromEntries(reference.split(',').map((kv) => kv.split('='))) }, board.dbPool]
+  : ['PostgreSQL defaults', { max_connections: '100' }, 4];
+// With pgbench the pair runs twice, alternating, so a busier minute of the machine does not pick the winner.
+const results = [];
+for (let round = 0; round < (pgbenchSeconds > 0 ? 2 : 1); round++) {
+  results.push(await measure(`board ${boardName}`, boardSettings, board.dbPool));
+  results.push(await measure(refLabel, refSettings, refPool));
+}
+console.log(`PostgreSQL memory (postmaster + children), ${services} services × ${instances} instances × ${perInstance} connections + the supervisor's pool; ${dataMb} MB read per instance; alone: distinct physical pages${pgbenchSeconds > 0 ? `; pgbench scale 1, 2 clients, ${pgbenchSeconds} s` : ''}`);
+console.log(`| cluster | shared_buffers | max_connections | client connections | processes | PSS idle (MB) | PSS after reading (MB) | alone after reading (MB) |${pgbenchSeconds > 0 ? ' pgbench tps |' : ''}`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |${pgbenchSeconds > 0 ? ' --- |' : ''}`);
 for (const r of results) {
-  console.log(`| ${r.label} | ${r.sharedBuffers} | ${r.maxConnections} | ${r.connections} | ${r.busy.processes} | ${r.idle.mb.toFixed(1)} | ${r.busy.mb.toFixed(1)} |`);
+  console.log(`| ${r.label} | ${r.sharedBuffers} | ${r.maxConnections} | ${r.connections} | ${r.busy.processes} | ${r.idle.mb.toFixed(1)} | ${r.busy.mb.toFixed(1)} | ${r.busy.alone.toFixed(1)} |${r.tps !== null ? ` ${r.tps.toFixed(0)} |` : ''}`);
 }

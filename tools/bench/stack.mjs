@@ -17,13 +17,14 @@
 // as a box runs after its first boot.
 // Prints numbers; asserts nothing.
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { openMany } from './pbx-client.mjs';
+import { cpuSeconds, descendants, distinctBytes, processTable, pssBytes, read, residentByMapping, statusBytes, sumPss } from './procmem.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -46,90 +47,6 @@ const board = JSON.parse(readFileSync(join(repo, 'board', BOARD, 'board.json'), 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('bench:', ...a);
 const mb = (bytes, d = 1) => (bytes / 1048576).toFixed(d);
-
-// ---- /proc ----------------------------------------------------------------
-
-const read = (path) => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null; // gone meanwhile
-  }
-};
-const pssBytes = (pid) => Number(/^Pss:\s+(\d+) kB/m.exec(read(`/proc/${pid}/smaps_rollup`) ?? '')?.[1] ?? 0) * 1024;
-/** User and system CPU time of `pid` in seconds (clock ticks of 1/100 s). */
-const cpuSeconds = (pid) => {
-  const stat = read(`/proc/${pid}/stat`);
-  if (!stat) return 0;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-const statusBytes = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(read(`/proc/${pid}/status`) ?? '')?.[1] ?? 0) * 1024;
-
-/** Every process: pid → { ppid, comm }. */
-function processTable() {
-  const table = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = read(`/proc/${entry}/stat`);
-    if (!stat) continue;
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    table.set(Number(entry), { ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), comm });
-  }
-  return table;
-}
-function descendants(table, pid) {
-  const found = [pid];
-  for (let i = 0; i < found.length; i++) for (const [p, { ppid }] of table) if (ppid === found[i]) found.push(p);
-  return found;
-}
-const sumPss = (pids) => pids.reduce((t, pid) => t + pssBytes(pid), 0);
-
-/**
- * The physical pages that any of `pids` maps, each counted once (/proc/<pid>/pagemap
- * shows frame numbers to root): what these processes take together as they
- * would alone on a box. PSS cannot say that on a shared machine: a page of
- * /usr/bin/node is divided among every process mapping it, this bench and
- * other Node programs included, so the stack's PSS falls as more of them run.
- */
-function distinctBytes(pids) {
-  const frames = new Set();
-  for (const pid of pids) {
-    const smaps = read(`/proc/${pid}/smaps`);
-    if (!smaps) continue;
-    let fd;
-    try {
-      fd = openSync(`/proc/${pid}/pagemap`, 'r');
-    } catch {
-      continue;
-    }
-    try {
-      let range = null;
-      for (const line of smaps.split('\n')) {
-        const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
-        if (head) {
-          range = [parseInt(head[1], 16), parseInt(head[2], 16)];
-          continue;
-        }
-        const rss = /^Rss:\s+(\d+) kB/.exec(line);
-        if (!rss || !range || Number(rss[1]) === 0) continue;
-        const pages = (range[1] - range[0]) / 4096;
-        const entries = Buffer.alloc(pages * 8);
-        const got = readSync(fd, entries, 0, entries.length, (range[0] / 4096) * 8);
-        for (let i = 0; i + 8 <= got; i += 8) {
-          const high = entries.readUInt32LE(i + 4);
-          if (!(high & 0x80000000)) continue; // not present (bit 63)
-          const frame = (high & 0x7fffff) * 2 ** 32 + entries.readUInt32LE(i); // bits 0-54
-          if (frame) frames.add(frame);
-        }
-        range = null;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return frames.size * 4096;
-}
 
 // ---- the memory cgroup ------------------------------------------------------
 
@@ -236,10 +153,11 @@ function waitOutput(child, pattern, text = { value: '' }) {
 /** PSS of every part of the stack, PostgreSQL's backends classified with pg_stat_activity. */
 async function measureStack(db, services) {
   const table = processTable();
-  const supervisor = { pss: pssBytes(sup.pid), rss: statusBytes(sup.pid, 'VmRSS'), anon: statusBytes(sup.pid, 'RssAnon') };
+  const supervisor = { pss: pssBytes(sup.pid), rss: statusBytes(sup.pid, 'VmRSS'), anon: statusBytes(sup.pid, 'RssAnon'), mappings: residentByMapping(sup.pid) };
   const perService = services.map((s) => {
     const pids = s.pid ? descendants(table, s.pid) : [];
-    return { name: s.name, pids, pss: sumPss(pids), rss: pids.reduce((t, p) => t + statusBytes(p, 'VmRSS'), 0) };
+    if (VERBOSE && s.pid) log(`service ${s.name} resident by mapping: ${mappingLine(residentByMapping(s.pid))}`);
+    return { name: s.name, pids, pss: sumPss(pids), rss: pids.reduce((t, p) => t + statusBytes(p, 'VmRSS'), 0), anon: pids.reduce((t, p) => t + statusBytes(p, 'RssAnon'), 0) };
   });
   const postmaster = [...table].find(([, p]) => p.ppid === sup.pid && p.comm === 'postgres')?.[0];
   const own = Number((await db`SELECT pg_backend_pid() AS pid`)[0].pid);
@@ -273,12 +191,17 @@ async function measureStack(db, services) {
   return { supervisor, services: perService, pg, other, others: others.map((p) => table.get(p)?.comm), total, distinct };
 }
 
+/** The resident memory of one process by mapping, biggest first: where its VmRSS goes. */
+function mappingLine(by) {
+  return [...by].sort((a, b) => b[1] - a[1]).filter(([, bytes]) => bytes >= 256 * 1024).map(([name, bytes]) => `${name.split('/').pop()} ${mb(bytes)}`).join(', ');
+}
+
 function report(label, m) {
   console.log(`\n${label}`);
   console.log('| part | processes | PSS (MB) |');
   console.log('| --- | --- | --- |');
   console.log(`| supervisor (VmRSS ${mb(m.supervisor.rss)}, RssAnon ${mb(m.supervisor.anon)}) | 1 | ${mb(m.supervisor.pss)} |`);
-  for (const s of m.services) console.log(`| service ${s.name} | ${s.pids.length} | ${mb(s.pss)} |`);
+  for (const s of m.services) console.log(`| service ${s.name} (VmRSS ${mb(s.rss)}, RssAnon ${mb(s.anon)}) | ${s.pids.length} | ${mb(s.pss)} |`);
   const groups = new Map();
   for (const b of m.pg.backends) {
     const key = b.kind.startsWith('instance') ? 'instances\' connections' : b.kind;
@@ -297,6 +220,7 @@ function report(label, m) {
   const clientsPg = m.pg.backends.filter((b) => b.client);
   console.log(`PostgreSQL client connections: ${clientsPg.length}, PSS each ${clientsPg.map((b) => mb(b.pss)).join(' ')} MB`);
   if (VERBOSE) for (const b of m.pg.backends) log(`pg ${b.pid} ${b.kind} ${mb(b.pss, 2)} MB`);
+  if (VERBOSE) log(`supervisor resident by mapping: ${mappingLine(m.supervisor.mappings)}`);
 }
 
 try {
