@@ -92,9 +92,9 @@ export function startMonitor(options: MonitorOptions): Monitor {
   });
   alarms.onEvent((event) => {
     events.push(event);
-    // Disk alarms mail on their own schedule (24 h, hourly); others once when raised.
+    // Disk alarms mail on their own schedule (24 h, hourly), a broken replication after 5 minutes (src/replication); others once when raised.
     const a = event.alarm;
-    if (event.type === 'raised' && a.source !== 'disk' && (a.severity === 'critical' || a.severity === 'major')) {
+    if (event.type === 'raised' && a.source !== 'disk' && a.code !== 'REPLICATION_BROKEN' && (a.severity === 'critical' || a.severity === 'major')) {
       mailer.send({ subject: `App Platform alarm: ${a.code} (${a.source})`, text: `${a.text}\n\nRaised ${a.raisedAt} on ${hostname()}.` });
     }
   });
