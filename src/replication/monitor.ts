@@ -38,6 +38,8 @@ export interface WatchOptions {
   readonly now?: () => number;
   /** A standby entry younger than this that has not connected yet is not broken (default 2 min). */
   readonly graceMs?: number;
+  /** On a standby: for this long after the watch started, a WAL receiver not streaming yet is not broken (default 30 s). */
+  readonly startGraceMs?: number;
   /** An alarm active this long sends its mail (default 5 min, the seed's). */
   readonly mailAfterMs?: number;
   /** WAL kept by the slots above this share of (free space + kept WAL) raises the warning (default 0.25). */
@@ -69,7 +71,7 @@ export interface StandbyWatch {
 export interface ReceiverWatch {
   /** A WAL receiver streams from the primary now. */
   readonly receiving: boolean;
-  /** pg_stat_wal_receiver's status, or none (no WAL receiver), or promoted (not in recovery). */
+  /** pg_stat_wal_receiver's status, or none (no WAL receiver), waiting (none yet, just started), or promoted (not in recovery). */
   readonly status: string;
   readonly senderHost: string | null;
   readonly senderPort: number | null;
@@ -143,11 +145,14 @@ export class ReplicationWatch {
   /** Alarms (by id) whose 5-minute mail went out, or that were older than that when we first saw them. */
   private readonly mailed = new Set<number>();
   private firstLook = true;
+  private failing = false;
+  private readonly startedAt: number;
   private lastSender: string | null = null;
   private readonly now: () => number;
 
   constructor(private readonly options: WatchOptions) {
     this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
     this.view = { role: options.role, checkedAt: null, standbys: [], receiver: null };
     for (const [name, info] of Object.entries(WATCH_METRICS)) options.metrics?.describe(name, info);
   }
@@ -216,9 +221,12 @@ export class ReplicationWatch {
         this.again = false;
         this.view = this.options.role === 'primary' ? await this.lookAsPrimary() : await this.lookAsStandby();
       } while (this.again);
+      if (this.failing) this.options.log.info('replication watch: looking again');
+      this.failing = false;
     } catch (err) {
-      // The database is away (DATABASE_DOWN says so): nothing is judged on no answer.
-      this.options.log.warn(`replication watch: cannot look (${describe(err)})`);
+      // The database is away (DATABASE_DOWN says so): nothing is judged on no answer, and said once.
+      if (!this.failing) this.options.log.warn(`replication watch: cannot look (${describe(err)})`);
+      this.failing = true;
       throw err;
     } finally {
       this.tick();
@@ -330,9 +338,11 @@ export class ReplicationWatch {
     const receiving = r.status === 'streaming';
     if (r.sender_host) this.lastSender = `${r.sender_host}${r.sender_port ? ` port ${r.sender_port}` : ''}`;
     const link = this.link('', receiving, now);
-    const status = !r.recovery ? 'promoted' : (r.status ?? 'none');
+    // Just started: its WAL receiver may not have connected yet.
+    const fresh = !link.seenUp && now - this.startedAt < (this.options.startGraceMs ?? 30_000);
+    const status = !r.recovery ? 'promoted' : (r.status ?? (fresh ? 'waiting' : 'none'));
     if (receiving || !r.recovery) alarms.clear(SOURCE, BROKEN);
-    else if (!alarms.isActive(SOURCE, BROKEN)) {
+    else if (!fresh && !alarms.isActive(SOURCE, BROKEN)) {
       const from = this.lastSender ? `the primary (${this.lastSender})` : 'the primary';
       const why = r.status === null ? 'no WAL receiver runs (the primary is unreachable, or refused the connection: the standby\'s PostgreSQL log says why)' : `its WAL receiver is ${r.status}`;
       alarms.raise(SOURCE, BROKEN, 'major', `this standby receives no WAL from ${from} since ${new Date(link.at).toISOString()}: ${why}`);

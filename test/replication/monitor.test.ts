@@ -201,7 +201,7 @@ describe('replication: watching', () => {
   it('a standby watches its primary: receiving, then broken while the primary refuses it, and well again', async () => {
     const standbySql = raw!.connect('postgres');
     const alarms = new Alarms(() => new Date(now()));
-    const { watch: w, mailer } = watch({ sql: standbySql, role: 'standby', alarms, metrics: undefined });
+    const { watch: w, mailer } = watch({ sql: standbySql, role: 'standby', alarms, startGraceMs: 0 });
     try {
       const receiving = await until('receiving', async () => {
         const view = await w.check();
@@ -228,6 +228,13 @@ describe('replication: watching', () => {
       assert.equal(alarm!.source, 'replication');
       assert.equal(alarm!.code, 'REPLICATION_BROKEN');
       assert.match(alarm!.text, /^this standby receives no WAL from the primary \(127\.0\.0\.1 port \d+\) since /);
+      // A watch just started gives the WAL receiver its time before calling the link broken.
+      const starting = watch({ sql: standbySql, role: 'standby', alarms: new Alarms(() => new Date(now())) });
+      starting.mailer.stop();
+      const early = (await starting.watch.check()).receiver!;
+      assert.equal(early.receiving, false);
+      assert.equal(early.status, 'waiting');
+      assert.deepEqual(starting.watch.latest().receiver?.status, 'waiting');
 
       await primarySql.unsafe(`ALTER ROLE ${first.role} LOGIN`);
       await until('receiving again', async () => ((await w.check()).receiver?.receiving ? true : undefined), 60_000);
