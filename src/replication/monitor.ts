@@ -7,6 +7,7 @@
 // raises REPLICATION_WAL_RETAINED. Lag and state go to the metrics and to
 // GET /replication through `latest`.
 import { statfs } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Sql } from 'postgres';
 import type { Alarm, Alarms } from '../alarms';
 import { describe } from '../errors';
@@ -44,7 +45,7 @@ export interface WatchOptions {
   readonly mailAfterMs?: number;
   /** WAL kept by the slots above this share of (free space + kept WAL) raises the warning (default 0.25). */
   readonly walShare?: number;
-  /** Names the box in mails. */
+  /** Names the box in mails (default: its host name, as the monitor's mails do). */
   readonly box?: string;
 }
 
@@ -206,7 +207,7 @@ export class ReplicationWatch {
         const minutes = Math.round(age / 60_000);
         this.options.mail({
           subject: `App Platform alarm: ${alarm.code} (${alarm.source}) for ${minutes} minutes`,
-          text: `${alarm.text}\n\nRaised ${alarm.raisedAt}${this.options.box ? ` on ${this.options.box}` : ''} and still active after ${minutes} minutes. Fix the replication soon: the primary keeps the WAL a standby has not fetched, and its disk fills.`,
+          text: `${alarm.text}\n\nRaised ${alarm.raisedAt} on ${this.options.box ?? hostname()} and still active after ${minutes} minutes. Fix the replication soon: the primary keeps the WAL a standby has not fetched, and its disk fills.`,
         });
       }
     }

@@ -337,7 +337,6 @@ export async function compose(ctx: Context): Promise<Composition> {
         enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary',
         walPartition: paths.pgsql,
         log: log.child('replication'),
-        box: reported.label,
       });
       made.start(config.monitorIntervalMs);
       return made;
