@@ -1,7 +1,7 @@
 // `ap ctl replication show | mode <off|primary> [--yes] | add <name> | remove <name>`:
 // the admin API's replication resources, formatted for people.
 import { UsageError } from '../errors';
-import type { ReplicationView, StandbyView } from '../replication';
+import type { ReplicationView, StandbyShown, StandbyView } from '../replication';
 import type { ApiCall } from './instances';
 
 const USAGE = 'ap ctl replication show | mode off|primary [--yes] | add <name> | remove <name>';
@@ -38,7 +38,8 @@ export function formatReplication(r: ReplicationView): string {
   return lines.join('\n');
 }
 
-export function formatStandby(s: StandbyView): string {
-  const slot = !s.slotExists ? 'no slot (replication is off)' : `${s.active ? 'streaming' : 'not connected'}, keeps ${s.retainedBytes === null ? '-' : `${Math.round(s.retainedBytes / 1024)} KB`} of WAL`;
+export function formatStandby(s: StandbyView & Partial<Pick<StandbyShown, 'lagBytes' | 'lagSeconds'>>): string {
+  const behind = s.active && s.lagBytes != null ? ` ${Math.round(s.lagBytes / 1024)} KB${s.lagSeconds != null ? ` / ${s.lagSeconds.toFixed(1)} s` : ''} behind,` : '';
+  const slot = !s.slotExists ? 'no slot (replication is off)' : `${s.active ? 'streaming' : 'not connected'},${behind} keeps ${s.retainedBytes === null ? '-' : `${Math.round(s.retainedBytes / 1024)} KB`} of WAL`;
   return `${s.name}  password ${s.password}  role/slot ${s.role}  ${slot}`;
 }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Alarms, AlarmView, EventsForwarder } from '../alarms';
+import { Alarms, AlarmView, EventsForwarder, type Alarm } from '../alarms';
 import { objectBody, T, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
@@ -92,9 +92,8 @@ export function startMonitor(options: MonitorOptions): Monitor {
   });
   alarms.onEvent((event) => {
     events.push(event);
-    // Disk alarms mail on their own schedule (24 h, hourly); others once when raised.
     const a = event.alarm;
-    if (event.type === 'raised' && a.source !== 'disk' && (a.severity === 'critical' || a.severity === 'major')) {
+    if (event.type === 'raised' && mailsWhenRaised(a)) {
       mailer.send({ subject: `App Platform alarm: ${a.code} (${a.source})`, text: `${a.text}\n\nRaised ${a.raisedAt} on ${hostname()}.` });
     }
   });
@@ -194,6 +193,15 @@ export function startMonitor(options: MonitorOptions): Monitor {
     },
   };
   return monitor;
+}
+
+/**
+ * Whether an alarm is mailed as it is raised: critical and major ones, but
+ * disk alarms mail on their own schedule (24 h, hourly) and a broken
+ * replication only once it lasted 5 minutes (src/replication, the seed).
+ */
+export function mailsWhenRaised(a: Pick<Alarm, 'source' | 'code' | 'severity'>): boolean {
+  return a.source !== 'disk' && a.code !== 'REPLICATION_BROKEN' && (a.severity === 'critical' || a.severity === 'major');
 }
 
 /** The postmaster pid of a cluster folder (postmaster.pid), or null. */

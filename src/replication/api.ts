@@ -1,16 +1,33 @@
 // Replication in the admin API (/manager/api/replication, `ap ctl replication`).
 import { route, T, type ApiRoute } from '../api';
+import type { ReplicationWatch } from './monitor';
 import type { Replication } from './primary';
-import { ReplicationView, StandbyView } from './views';
+import { ReplicationShown, StandbyShown, type ReplicationView, type StandbyView } from './views';
 
-export function replicationRoutes(replication: Replication): ApiRoute[] {
+/** Routes of the primary's side; with `watch`, a standby's connection and lag as it last saw them (fresh after a change). */
+export function replicationRoutes(replication: Replication, watch?: ReplicationWatch): ApiRoute[] {
+  const watched = async (standbys: readonly StandbyView[], look: boolean): Promise<StandbyShown[]> => {
+    const seen = watch ? (look ? await watch.check().catch(() => watch.latest()) : watch.latest()) : null;
+    return standbys.map((s) => {
+      const w = seen?.standbys.find((x) => x.name === s.name);
+      return {
+        ...s,
+        connected: w?.connected ?? s.active,
+        state: w?.state ?? (s.active ? 'streaming' : 'disconnected'),
+        lagBytes: w?.lagBytes ?? null,
+        lagSeconds: w?.lagSeconds ?? null,
+        since: w?.since ?? null,
+      };
+    });
+  };
+  const full = async (view: ReplicationView): Promise<ReplicationShown> => ({ ...view, standbys: await watched(view.standbys, true) });
   return [
     route({
       method: 'GET',
       pattern: '/replication',
       summary: 'replication: the mode, where PostgreSQL listens, the standbys with their passwords, roles, slots and the WAL each slot keeps',
-      response: ReplicationView,
-      handler: () => replication.show(),
+      response: ReplicationShown,
+      handler: async () => full(await replication.show()),
     }),
     route({
       method: 'PUT',
@@ -20,9 +37,9 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
         mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')], { description: 'off or primary (standby: not yet)' }),
         confirm: T.Optional(T.Boolean()),
       }),
-      response: ReplicationView,
+      response: ReplicationShown,
       errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED'],
-      handler: ({ body }) => replication.setMode(body.mode, body.confirm === true),
+      handler: async ({ body }) => full(await replication.setMode(body.mode, body.confirm === true)),
     }),
     route({
       method: 'POST',
@@ -30,9 +47,9 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
       status: 201,
       summary: 'add a standby (a domain name; at most 8): its role and slot are made, its password generated and answered, to be used on the standby as given',
       body: T.Object({ name: T.String({ description: 'a domain name, e.g. standby1.example.com; stored lower-cased' }) }),
-      response: StandbyView,
+      response: StandbyShown,
       errors: ['STANDBY_LIMIT', 'STANDBY_EXISTS', 'NOT_PRIMARY', 'REPLICATION_FAILED'],
-      handler: ({ body }) => replication.add(body.name),
+      handler: async ({ body }) => (await watched([await replication.add(body.name)], true))[0]!,
     }),
     route({
       method: 'DELETE',
@@ -40,7 +57,11 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
       summary: 'remove a standby: its entry, role and slot (a standby streaming from it is disconnected)',
       response: T.Object({ removed: T.String() }),
       errors: ['NOT_FOUND'],
-      handler: ({ params }) => replication.remove(params.name!),
+      handler: async ({ params }) => {
+        const removed = await replication.remove(params.name!);
+        watch?.poke();
+        return removed;
+      },
     }),
   ];
 }

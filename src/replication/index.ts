@@ -14,7 +14,8 @@ export { CONF_FILE, plan, renderConf, withHbaRules, withInclude, type Mode, type
 export { Replication, type ReplicationOptions } from './primary';
 export { commandRestart } from './restart';
 export { replicationRoutes } from './api';
-export type { ReplicationView, StandbyView } from './views';
+export { ReplicationWatch, BROKEN, WAL_RETAINED, type WatchOptions, type WatchView, type StandbyWatch, type ReceiverWatch } from './monitor';
+export type { ReplicationShown, ReplicationView, StandbyShown, StandbyView } from './views';
 
 /**
  * The mode is changed through PUT /replication, which applies it; the general

@@ -26,3 +26,19 @@ export const ReplicationView = T.Object({
   standbys: T.Array(StandbyView),
 });
 export type ReplicationView = Static<typeof ReplicationView>;
+
+/** What the replication watch adds to a standby (src/replication/monitor.ts). */
+export const StandbyWatched = T.Object({
+  connected: T.Boolean({ description: 'as the replication watch last saw it (fresh after a change): a standby streams from the slot' }),
+  state: T.String({ description: "pg_stat_replication's state (streaming, catchup, backup…), disconnected, or waiting (added less than 2 minutes ago, not connected yet)" }),
+  lagBytes: T.Union([T.Number(), T.Null()], { description: 'WAL it has not replayed: pg_current_wal_lsn() - replay_lsn (restart_lsn while not connected)' }),
+  lagSeconds: T.Union([T.Number(), T.Null()], { description: 'seconds it is behind in replaying (replay_lag; 0 when caught up), null while not connected' }),
+  since: T.Union([T.String({ format: 'date-time' }), T.Null()], { description: 'since when it is connected, or not (as far as this supervisor saw)' }),
+});
+
+/** A standby as the API answers it: its entry and slot, and what the watch saw. */
+export const StandbyShown = T.Object({ ...StandbyView.properties, ...StandbyWatched.properties });
+export type StandbyShown = Static<typeof StandbyShown>;
+
+export const ReplicationShown = T.Object({ ...ReplicationView.properties, standbys: T.Array(StandbyShown) });
+export type ReplicationShown = Static<typeof ReplicationShown>;

@@ -25,7 +25,7 @@ import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, typ
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
-import { commandRestart, Replication } from '../replication';
+import { commandRestart, Replication, ReplicationWatch } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -324,6 +324,26 @@ export async function compose(ctx: Context): Promise<Composition> {
     },
   });
 
+  // Watches the standbys while primary (docs/replication.md, "Watching").
+  const replicationWatch = await parts.start(
+    'replication watch',
+    () => {
+      const made = new ReplicationWatch({
+        sql: database.sql,
+        role: 'primary',
+        alarms,
+        mail: (mail) => monitor.mailer.send(mail),
+        metrics: monitor.metrics,
+        enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary',
+        walPartition: paths.pgsql,
+        log: log.child('replication'),
+      });
+      made.start(config.monitorIntervalMs);
+      return made;
+    },
+    quick,
+  );
+
   wireStates({ config, pgData: paths.pgsql, database, instances, services: running, alarms, events, log });
   monitor.checkCertificate(certificate.chain);
 
@@ -458,6 +478,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       selfUpdate,
       budget,
       replication,
+      replicationWatch,
     }),
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },

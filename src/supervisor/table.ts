@@ -14,7 +14,7 @@ import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
 import type { Paths } from '../paths';
-import { REPLICATION_SETTINGS, replicationRoutes, type Replication } from '../replication';
+import { REPLICATION_SETTINGS, replicationRoutes, type Replication, type ReplicationWatch } from '../replication';
 import { selfUpdateRoutes, type SelfUpdate } from '../selfupdate';
 import { serviceRoutes, type Services } from '../services';
 import { storeRoutes, type AppStore } from '../store';
@@ -46,6 +46,7 @@ export interface ApiParts {
   readonly selfUpdate: SelfUpdate;
   readonly budget: Budget;
   readonly replication: Replication;
+  readonly replicationWatch?: ReplicationWatch;
 }
 
 export function apiRoutes(p: ApiParts): ApiRoute[] {
@@ -70,6 +71,6 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...settingRoutes(p.settings, { ...BACKUP_SETTINGS, ...REPLICATION_SETTINGS }),
     ...storeRoutes(p.appStore),
     ...selfUpdateRoutes(p.selfUpdate),
-    ...replicationRoutes(p.replication),
+    ...replicationRoutes(p.replication, p.replicationWatch),
   ];
 }

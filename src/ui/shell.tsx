@@ -11,6 +11,7 @@ import { DiagnosticsPage } from './pages/diagnostics';
 import { Home } from './pages/home';
 import { InstancePage } from './pages/instance';
 import { ChangePassword, Login } from './pages/login';
+import { ReplicationPage } from './pages/replication';
 import { ServicePage } from './pages/service';
 import { SettingsPage } from './pages/settings';
 import { StorePage } from './pages/store';
@@ -27,6 +28,8 @@ function Page({ route }: { route: Route }) {
       return <ServicePage key={route.name} name={route.name} />;
     case 'settings':
       return <SettingsPage />;
+    case 'replication':
+      return <ReplicationPage />;
     case 'store':
       return <StorePage />;
     case 'system':
@@ -100,7 +103,7 @@ export function App() {
         <header>
           <strong>App Platform Manager</strong>
           <nav aria-label="Pages">
-            <a href="#/">Home</a> <a href="#/store">App Store</a> <a href="#/settings">Settings</a> <a href="#/system">System</a>{' '}
+            <a href="#/">Home</a> <a href="#/store">App Store</a> <a href="#/settings">Settings</a> <a href="#/replication">Replication</a> <a href="#/system">System</a>{' '}
             <button type="button" onClick={logout}>
               Log out
             </button>

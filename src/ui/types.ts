@@ -14,6 +14,7 @@ import type { InstanceView } from '../instances/schema';
 import type { JobView } from '../jobs/views';
 import type { SessionView } from '../manager/views';
 import type { SeriesList } from '../monitor/views';
+import type { ReplicationShown } from '../replication/views';
 import type { CrashRecord, LogTail as ServerLogTail, ServiceView } from '../services/views';
 import type { StoreList, StoreVersion as ServerStoreVersion } from '../store/views';
 import type { Status as ServerStatus } from '../supervisor/views';
@@ -49,6 +50,9 @@ export type UpdateState = ServerUpdateState;
 /** The supervisor's own update (GET /supervisor/update). */
 export type SupervisorUpdate = SelfUpdateState;
 export type Series = SeriesList['series'][number];
+
+export type Replication = ReplicationShown;
+export type Standby = ReplicationShown['standbys'][number];
 
 /**
  * GET /diagnostics (src/supervisor/routes.ts DiagnosticsView): its parts are

@@ -73,6 +73,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
       ['#/instance/base1%40example.com', 'base1@example.com'],
       ['#/service/echo', 'echo'],
       ['#/settings', 'Settings'],
+      ['#/replication', 'Replication'],
       ['#/system', 'System'],
       ['#/diagnostics', 'Diagnostics'],
       ['#/store', 'App Store'],

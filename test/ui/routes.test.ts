@@ -12,6 +12,7 @@ describe('the Manager UI router', () => {
       { page: 'instance', id: 'a/b c%d' },
       { page: 'service', name: 'echo' },
       { page: 'settings' },
+      { page: 'replication' },
       { page: 'store' },
       { page: 'system' },
       { page: 'diagnostics' },

@@ -21,7 +21,7 @@ const SECTIONS: [string, string[]][] = [
 /** Sections whose settings are kept and checked but not acted on by this version: said plainly. */
 const NOT_YET: Record<string, string> = {
   "Let's Encrypt": 'Saved and checked; this version does not request certificates from Let\'s Encrypt yet (upload one under Security).',
-  Replication: 'A standby\'s settings: saved and checked; this version does not run a standby yet. This box is made a primary, and its standbys added, with ap ctl replication (docs/replication.md); the Manager has no page for it yet.',
+  Replication: 'A standby\'s settings: saved and checked; this version does not run a standby yet. This box is made a primary, and its standbys added, on the Replication page (or with ap ctl replication: docs/replication.md).',
   'Registered Access Domains': 'Saved and checked; not used by this version yet.',
 };
 
