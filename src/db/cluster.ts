@@ -248,7 +248,8 @@ async function waitReady(dataDir: string, pid: number, exited: Promise<ClusterEx
     if (gone !== undefined) throw new Error(`postgres exited with ${gone.signal ? `signal ${gone.signal}` : `code ${gone.code}`}`);
     const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
     const lines = text.split('\n');
-    if (lines[0]?.trim() === String(pid) && lines[7]?.trim() === 'ready') return;
+    // A hot standby says "standby" once it accepts (read-only) connections.
+    if (lines[0]?.trim() === String(pid) && (lines[7]?.trim() === 'ready' || lines[7]?.trim() === 'standby')) return;
     await delay(25);
   }
   throw new Error(`not ready after ${timeoutMs / 1000} s`);

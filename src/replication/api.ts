@@ -1,9 +1,17 @@
 // Replication in the admin API (/manager/api/replication, `ap ctl replication`).
 import { route, T, type ApiRoute } from '../api';
-import type { Replication } from './primary';
+import type { StandbyRequest } from './standby';
 import { ReplicationView, StandbyView } from './views';
 
-export function replicationRoutes(replication: Replication): ApiRoute[] {
+/** What the routes need: the primary's Replication on a normal box, the StandbyBox on a standby. */
+export interface ReplicationControl {
+  show(): Promise<ReplicationView>;
+  setMode(mode: string, confirm: boolean, request: StandbyRequest): Promise<ReplicationView>;
+  add(name: unknown): Promise<StandbyView>;
+  remove(name: string): Promise<{ removed: string }>;
+}
+
+export function replicationRoutes(replication: ReplicationControl): ApiRoute[] {
   return [
     route({
       method: 'GET',
@@ -15,14 +23,18 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
     route({
       method: 'PUT',
       pattern: '/replication',
-      summary: 'switch replication off or to primary (standby: not yet); off drops the standbys\' roles and slots (entries kept) and needs confirm: true when there are standbys',
+      summary:
+        "switch replication off, to primary, or to standby of a primary (host[:port], name, password: removes the local apps, takes a base backup, needs confirm: true); off drops the standbys' roles and slots (entries kept) and needs confirm: true when there are standbys; on a standby, off or primary promotes it (confirm: true)",
       body: T.Object({
-        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')], { description: 'off or primary (standby: not yet)' }),
+        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')]),
         confirm: T.Optional(T.Boolean()),
+        primary: T.Optional(T.String({ description: 'standby: the primary, host[:port] (port 5432 by default)' })),
+        name: T.Optional(T.String({ description: 'standby: its standby name on the primary (a domain name)' })),
+        password: T.Optional(T.String({ description: 'standby: the password the primary shows for that name' })),
       }),
       response: ReplicationView,
-      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED'],
-      handler: ({ body }) => replication.setMode(body.mode, body.confirm === true),
+      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED', 'STANDBY_AUTH', 'STANDBY_UNKNOWN', 'PRIMARY_UNREACHABLE', 'BUSY'],
+      handler: ({ body }) => replication.setMode(body.mode, body.confirm === true, body),
     }),
     route({
       method: 'POST',
@@ -31,7 +43,7 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
       summary: 'add a standby (a domain name; at most 8): its role and slot are made, its password generated and answered, to be used on the standby as given',
       body: T.Object({ name: T.String({ description: 'a domain name, e.g. standby1.example.com; stored lower-cased' }) }),
       response: StandbyView,
-      errors: ['STANDBY_LIMIT', 'STANDBY_EXISTS', 'NOT_PRIMARY', 'REPLICATION_FAILED'],
+      errors: ['STANDBY_LIMIT', 'STANDBY_EXISTS', 'NOT_PRIMARY', 'NOT_ON_STANDBY', 'REPLICATION_FAILED'],
       handler: ({ body }) => replication.add(body.name),
     }),
     route({
@@ -39,7 +51,7 @@ export function replicationRoutes(replication: Replication): ApiRoute[] {
       pattern: '/replication/standbys/{name}',
       summary: 'remove a standby: its entry, role and slot (a standby streaming from it is disconnected)',
       response: T.Object({ removed: T.String() }),
-      errors: ['NOT_FOUND'],
+      errors: ['NOT_FOUND', 'NOT_ON_STANDBY'],
       handler: ({ params }) => replication.remove(params.name!),
     }),
   ];
