@@ -59,7 +59,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const child = spawn(join(options.bin, 'postgres'), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    ...(account ? { uid: account.uid, gid: account.gid } : {}),
+    // Another account's HOME (root's) would make a standby's WAL receiver (libpq) fail on ~/.postgresql it may not read.
+    ...(account ? { uid: account.uid, gid: account.gid, env: { ...process.env, HOME: options.dataDir } } : {}),
   });
   const output = collectOutput(child, options.log);
   const exited = new Promise<ClusterExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
