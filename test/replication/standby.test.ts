@@ -6,7 +6,7 @@
 // then is promoted to a standalone box.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw, until } from '../harness/http';
@@ -29,14 +29,21 @@ interface Shown {
 let dir: string;
 const boxes: Box[] = [];
 
+const serve = (root: string, pgPort: number) => runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--pg-listen', '127.0.0.1', '--db-port', String(pgPort)]);
 async function startBox(name: string): Promise<Box> {
   const root = await rootWithConfig(join(dir, name), {});
   const pgPort = await freePort();
-  const run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--pg-listen', '127.0.0.1', '--db-port', String(pgPort)]);
-  const box = { root, pgPort, run, appPort: 0 };
+  const box = { root, pgPort, run: serve(root, pgPort), appPort: 0 };
   boxes.push(box);
-  box.appPort = (await readyPorts(run)).app;
+  box.appPort = (await readyPorts(box.run)).app;
   return box;
+}
+/** kill -9 of the supervisor (its cluster is left running, as after a crash), then a start on the same root. */
+async function crashAndStart(box: Box): Promise<void> {
+  box.run.child.kill('SIGKILL');
+  await box.run.exited;
+  box.run = serve(box.root, box.pgPort);
+  box.appPort = (await readyPorts(box.run)).app;
 }
 const ctlRun = (box: Box, args: string[]) => runApSync(['ctl', ...args, '--json', '--root', box.root]);
 const ctl = (box: Box, ...args: string[]) => {
@@ -120,6 +127,17 @@ describe('replication: standbys', () => {
     assert.deepEqual(instanceNames(b), ['local']);
     assert.deepEqual((await readdir(join(b.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql']);
     assert.equal(existsSync(join(b.root, 'home/root/standby.conf')), false);
+  });
+
+  it('a copy that a crash left before the setup decided (no marker) is removed at the next start; the box stays as it was', async () => {
+    const copy = join(b.root, 'mnt/sda2/pgsql.standby');
+    await mkdir(copy);
+    await writeFile(join(copy, 'PG_VERSION'), '15\n');
+    await crashAndStart(b);
+    assert.equal(existsSync(copy), false);
+    assert.equal(shown(b)!.mode, 'off');
+    assert.deepEqual(instanceNames(b), ['local']);
+    await until('echo running again', async () => (services(b).some((s) => s.name === 'echo' && s.state === 'running') ? true : undefined), 60_000);
   });
 
   it("set up through ap ctl: streams, sees every row, refuses writes; the primary's service is installed and not running, the local app is gone", async () => {
