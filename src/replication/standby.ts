@@ -177,8 +177,8 @@ export function notOnStandby(primary: PrimaryAddress): ApError {
   return new ApError('NOT_ON_STANDBY', `this box is a standby of ${primary.host}:${primary.port}; change apps on the primary`);
 }
 
-/** Method/route patterns a standby refuses: every change of services, instances and app store installs. */
-const CHANGES = /^\/(services|instances|store)(\/|$)/;
+/** What a standby refuses beyond GET: changes of services and instances, App Store installs, restores and ANALYZE (all write to the read-only database). Backups (pg_dump of the replica) stay. */
+const CHANGES = /^\/(services|instances|store|restores|maintenance)(\/|$)/;
 
 /** The routes of a standby: changes to apps are refused (its database is read-only; they come from the primary). */
 export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAddress): ApiRoute[] {

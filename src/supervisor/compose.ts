@@ -405,7 +405,8 @@ export async function compose(ctx: Context): Promise<Composition> {
     'nightly analyse',
     () => {
       const made = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
-      made.start();
+      // A standby cannot ANALYZE (its database is in recovery); the primary's statistics arrive by replication.
+      if (!standby) made.start();
       return made;
     },
     quick,
