@@ -77,7 +77,11 @@ export async function compose(ctx: Context): Promise<Composition> {
   const replicationLog = log.child('replication');
   await finishSwap(paths, replicationLog);
   const standbyConf = await readStandbyConf(paths.standbyConf, replicationLog);
-  const standby = standbyConf !== null && standbyConf.promote === undefined && existsSync(join(paths.pgsql, 'standby.signal')) ? standbyConf : null;
+  const recovering = existsSync(join(paths.pgsql, 'standby.signal'));
+  const standby = standbyConf !== null && standbyConf.promote === undefined && recovering ? standbyConf : null;
+  // A standby's cluster without its standby.conf (malformed, set aside): the box starts as an ordinary one, on a database it cannot write.
+  const orphaned = standbyConf === null && recovering;
+  if (orphaned) replicationLog.error(`the cluster is a standby (standby.signal) but there is no valid ${paths.standbyConf}: starting read-only, not as a standby; set this box up again (ap ctl replication standby …)`);
   // standby.conf beside a cluster that is not a standby (any more): a promotion that a stop or a crash cut short.
   const promoted = standbyConf !== null && standby === null ? standbyConf : null;
   if (standby) log.info(`this box is a standby of ${standby.primary.host}:${standby.primary.port} (as ${standby.name}): read-only, its apps come from the primary`);
@@ -89,7 +93,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   // most write a small file (an fsync on a busy flash card can take seconds).
   const share = (part: number) => ({ stopWithinMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs * part)) });
   const quick = { stopWithinMs: 5000 };
-  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db'), MIGRATIONS, { readOnly: standby !== null }), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
+  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db'), MIGRATIONS, { readOnly: standby !== null || orphaned }), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
   if (standby) {
     const [row] = await database.sql<{ recovering: boolean }[]>`SELECT pg_is_in_recovery() AS recovering`;
     if (row?.recovering) await completeSwap(paths, replicationLog);

@@ -5,7 +5,7 @@
 // (apps from A's packages, not started), and is promoted to a standalone box.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw, until } from '../harness/http';
@@ -135,6 +135,22 @@ describe('replication: a standby', () => {
     await until('echo installed on the standby', async () => (services(b).some((s) => s.name === 'echo') ? true : undefined), 90_000);
     assert.ok(existsSync(join(b.root, 'mnt/sda2/apps/echo/app.json')));
     assert.ok(services(b).every((s) => s.state !== 'running'));
+  });
+
+  it('a malformed standby.conf is set aside with a clear log line: the box starts, not as a standby; put back, it is one again', async () => {
+    const path = join(b.root, 'home/root/standby.conf');
+    const good = await readFile(path, 'utf8');
+    await writeFile(path, good.slice(0, 40));
+    await crashAndStart(b);
+    await b.run.waitFor(/standby\.conf is malformed \(not JSON.*\); moved to .*standby\.conf\.invalid-.*not as a standby/);
+    await b.run.waitFor(/the cluster is a standby \(standby\.signal\) but there is no valid .*standby\.conf: starting read-only/);
+    const aside = (await readdir(join(b.root, 'home/root'))).filter((f) => f.startsWith('standby.conf.invalid-'));
+    assert.equal(aside.length, 1);
+    assert.equal(existsSync(path), false);
+    assert.equal((ctl(b, 'status') as { state: string }).state, 'running');
+    await writeFile(path, good, { mode: 0o600 });
+    await crashAndStart(b);
+    await streamingFrom(b, a);
   });
 
   it('off: needs confirming, then promotes it: writable, its own settings in its database, the instance runs', async () => {
