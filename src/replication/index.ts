@@ -19,7 +19,8 @@ export { replicationRoutes, type ReplicationControl } from './api';
 export type { ReplicationView, StandbyStateView, StandbyView } from './views';
 export { applyPromotion, refuseOnStandby, StandbyBox, StandbySwitch, type StandbyRequest } from './standby';
 export { fileSettings, parsePrimary, parseStandbyConf, readStandbyConf, renderStandbyReplicationConf, type StandbyConf } from './standbyconf';
-export { completeSwap, finishSwap } from './swap';
+export { completeSwap, finishSwap, writeMarker } from './swap';
+export { classify as classifyBaseBackupError } from './basebackup';
 
 /**
  * The mode is changed through PUT /replication, which applies it; the general

@@ -117,6 +117,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   auth.onSessionsEnded(() => events.sweep());
   const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
   // What a switch to standby takes with it and needs (the services and instances are made below).
+  let instancesMade: Instances | undefined;
   const switcher = new StandbySwitch({
     paths,
     pgBin: () => findPgTools(findPgBin(config.db.bin)),
@@ -131,7 +132,6 @@ export async function compose(ctx: Context): Promise<Composition> {
     recompose: ctx.recompose,
     log: replicationLog,
   });
-  let instancesMade: Instances | undefined;
   // Before the instances and services: bringing PostgreSQL to the stored replication mode may restart it.
   const replication: Replication | StandbyBox = await parts.start(
     'replication',
@@ -139,20 +139,20 @@ export async function compose(ctx: Context): Promise<Composition> {
       standby
         ? new StandbyBox({ sql: database.sql, conf: () => fileStore!.current(), switcher, paths, port: config.db.port, recompose: ctx.recompose, log: replicationLog })
         : Replication.open({
-        sql: database.sql,
-        settings: store,
-        dataDir: paths.pgsql,
-        owner: clusterAccount(),
-        listen: config.db.listen,
-        port: config.db.port,
-        tls: certificate.chain,
-        restartCluster:
-          config.db.mode === 'managed'
-            ? async (why) => void (await database.restart(why))
-            : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
-        log: replicationLog,
-        standby: (request, confirm) => switcher.setUp(request, confirm),
-      }),
+            sql: database.sql,
+            settings: store,
+            dataDir: paths.pgsql,
+            owner: clusterAccount(),
+            listen: config.db.listen,
+            port: config.db.port,
+            tls: certificate.chain,
+            restartCluster:
+              config.db.mode === 'managed'
+                ? async (why) => void (await database.restart(why))
+                : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
+            log: replicationLog,
+            standby: (request, confirm) => switcher.setUp(request, confirm),
+          }),
     quick,
   );
   // The promotion is done once the database holds the settings and the files are in the new mode: standby.conf goes last.

@@ -4,13 +4,23 @@
 // that a start finishes or undoes (plain folders stand in for clusters).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ApError, InvalidField } from '../../src/errors';
-import { fileSettings, finishSwap, completeSwap, parsePrimary, parseStandbyConf, readStandbyConf, renderStandbyReplicationConf, standbyRole, type StandbyConf } from '../../src/replication';
-import { classify } from '../../src/replication/basebackup';
-import { writeMarker } from '../../src/replication/swap';
+import {
+  classifyBaseBackupError as classify,
+  completeSwap,
+  fileSettings,
+  finishSwap,
+  parsePrimary,
+  parseStandbyConf,
+  readStandbyConf,
+  renderStandbyReplicationConf,
+  standbyRole,
+  writeMarker,
+  type StandbyConf,
+} from '../../src/replication';
 import { recordingLogger } from '../harness/log';
 import { workspace } from '../harness/workspace';
 
@@ -144,8 +154,8 @@ describe('replication: the swap to standby at a start', () => {
       const p = await layout();
       await writeMarker(p, CONF);
       if (cut !== 'before the swap') {
-        await (await import('node:fs/promises')).rename(p.pgsql, `${p.pgsql}.old`);
-        if (cut.startsWith('after')) await (await import('node:fs/promises')).rename(`${p.pgsql}.standby`, p.pgsql);
+        await rename(p.pgsql, `${p.pgsql}.old`);
+        if (cut.startsWith('after')) await rename(`${p.pgsql}.standby`, p.pgsql);
       }
       assert.equal(await finishSwap(p, recordingLogger()), 'swapped');
       assert.equal(await readFile(join(p.pgsql, 'PG_VERSION'), 'utf8'), 'new\n');
