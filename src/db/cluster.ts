@@ -141,8 +141,16 @@ async function writeAccessRules(dataDir: string, account: Account | null): Promi
   }
 }
 
+type Leftovers = Pick<ClusterOptions, 'dataDir' | 'log'>;
+
+/** Stops what an earlier run left on `dataDir` (its postmaster, or the backends of a dead one): before the folder is moved away. */
+export async function stopLeftovers(dataDir: string, log: Logger): Promise<void> {
+  await stopOrphan({ dataDir, log });
+  await killOrphanBackends({ dataDir, log });
+}
+
 /** A postmaster left running by a supervisor that was killed: stop it before starting ours. */
-async function stopOrphan(options: ClusterOptions): Promise<void> {
+async function stopOrphan(options: Leftovers): Promise<void> {
   const pidFile = join(options.dataDir, 'postmaster.pid');
   const text = await readFile(pidFile, 'utf8').catch(() => null);
   if (text === null) return;
@@ -172,7 +180,7 @@ async function stopOrphan(options: ClusterOptions): Promise<void> {
  * postmaster of ours runs there; SIGKILL, as the PostgreSQL docs advise for
  * leftovers of a crashed server (crash recovery follows at start).
  */
-async function killOrphanBackends(options: ClusterOptions): Promise<void> {
+async function killOrphanBackends(options: Leftovers): Promise<void> {
   const pids = await serverProcessesIn(options.dataDir);
   if (pids.length === 0) return;
   options.log.warn(`killing ${pids.length} PostgreSQL process(es) left by a dead postmaster: ${pids.join(', ')}`);

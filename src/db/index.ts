@@ -12,7 +12,7 @@ import { keepAttached, keepManaged, type DatabaseHealth, type Keeper } from './k
 import { currentVersion, migrate, MIGRATIONS, type Migration } from './migrations';
 
 export { findPgBin, findPgTools, lookupAccount, clusterAccount } from './binaries';
-export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOptions } from './cluster';
+export { startCluster, stopLeftovers, SUPERUSER, type Cluster, type ClusterExit, type ClusterOptions } from './cluster';
 export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';

@@ -39,7 +39,7 @@ export type SwapOutcome = 'none' | 'removed-copy' | 'swapped';
  * (apps removed, folders swapped, standby.conf written) or removes the copy of
  * one that was not decided. `completeSwap` follows once the new cluster answers.
  */
-export async function finishSwap(p: SwapPaths, log: Logger): Promise<SwapOutcome> {
+export async function finishSwap(p: SwapPaths, log: Logger, stopOld: (dataDir: string) => Promise<void> = async () => {}): Promise<SwapOutcome> {
   const scratch = scratchOf(p);
   const old = oldOf(p);
   const markerText = await readFile(markerOf(p), 'utf8').catch(() => null);
@@ -65,6 +65,8 @@ export async function finishSwap(p: SwapPaths, log: Logger): Promise<SwapOutcome
   if (removed.length > 0) log.info(`removed the locally installed app services: ${removed.join(', ')}`);
   if (await exists(scratch)) {
     // Two renames; a cut between them leaves pgsql.old and pgsql.standby and no pgsql, which this finishes.
+    // A supervisor killed after the decision left the old cluster running: it must not run on in pgsql.old.
+    if (await exists(p.pgsql)) await stopOld(p.pgsql);
     if ((await exists(p.pgsql)) && !(await exists(old))) await rename(p.pgsql, old);
     else if (await exists(p.pgsql)) await rm(p.pgsql, { recursive: true, force: true });
     await rename(scratch, p.pgsql);

@@ -14,7 +14,7 @@ import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
 import type { Config } from '../config';
-import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
+import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue, stopLeftovers } from '../db';
 import { Updater } from '../image';
 import { Instances, NightlyAnalyse } from '../instances';
 import { Jobs } from '../jobs';
@@ -75,7 +75,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
   // Replication: a decided switch to standby is finished while the cluster is down; standby.conf says what this box is.
   const replicationLog = log.child('replication');
-  await finishSwap(paths, replicationLog);
+  await finishSwap(paths, replicationLog, (dataDir) => (config.db.mode === 'managed' ? stopLeftovers(dataDir, log.child('db')) : Promise.resolve()));
   const standbyConf = await readStandbyConf(paths.standbyConf, replicationLog);
   const recovering = existsSync(join(paths.pgsql, 'standby.signal'));
   const standby = standbyConf !== null && standbyConf.promote === undefined && recovering ? standbyConf : null;

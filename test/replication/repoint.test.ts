@@ -1,14 +1,16 @@
 // Failover with several standbys, as the seed says: B and C follow A; B is
 // promoted to primary (the standby entries come with it, with fresh slots);
+// C's own setup is cut by a kill -9 after it decided, and its next start
+// finishes it;
 // C is pointed at B and resynchronises from scratch; C's promotion, cut by a
 // kill -9 after pg_promote, is finished by its next start.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { asSuperuser } from '../harness/supervisor';
+import { asSuperuser, runAp } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { crashAndStart, createRows, ctl, inMode, insertRows, rows, shown, startBox, stopBoxes, streamingFrom, type Box } from './boxes';
 
@@ -29,15 +31,24 @@ describe('replication: failover with two standbys', () => {
     ctl(a, 'replication', 'mode', 'primary');
     for (const name of ['b.example.com', 'c.example.com']) passwords[name] = (ctl(a, 'replication', 'add', name) as { password: string }).password;
     [b, c] = await Promise.all([startBox(dir, 'b'), startBox(dir, 'c')]);
-    for (const [box, name] of [[b, 'b.example.com'], [c, 'c.example.com']] as const) {
-      ctl(box, 'replication', 'standby', `127.0.0.1:${a.pgPort}`, name, '--password', passwords[name]!, '--yes');
-      await streamingFrom(box, a);
-    }
+    ctl(b, 'replication', 'standby', `127.0.0.1:${a.pgPort}`, 'b.example.com', '--password', passwords['b.example.com']!, '--yes');
+    await streamingFrom(b, a);
   });
 
   after(async () => {
     await stopBoxes();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a setup cut by kill -9 right after it decided (the old cluster still running) is finished by the next start', async () => {
+    const setup = runAp(['ctl', 'replication', 'standby', `127.0.0.1:${a.pgPort}`, 'c.example.com', '--password', passwords['c.example.com']!, '--yes', '--json', '--root', c.root]);
+    await c.run.waitFor(/base backup from .* taken: switching to standby/, 120_000);
+    await crashAndStart(c);
+    await setup.exited;
+    await streamingFrom(c, a);
+    await c.run.waitFor(/a PostgreSQL server \(pid \d+\) from an earlier run is still up on .*pgsql; shutting it down|this box is a standby now/);
+    assert.equal(await rows(c, db), 100);
+    assert.deepEqual((await readdir(join(c.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'the old cluster and the marker are gone');
   });
 
   it('a standby promoted to primary offers the other standby entries, with fresh slots', async () => {
