@@ -40,13 +40,12 @@ describe('replication: failover with two standbys', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('a setup cut by kill -9 right after it decided (the old cluster still running) is finished by the next start', async () => {
+  it('a setup cut by kill -9 right after it decided (the old cluster may still run) is finished by the next start', async () => {
     const setup = runAp(['ctl', 'replication', 'standby', `127.0.0.1:${a.pgPort}`, 'c.example.com', '--password', passwords['c.example.com']!, '--yes', '--json', '--root', c.root]);
     await c.run.waitFor(/base backup from .* taken: switching to standby/, 120_000);
     await crashAndStart(c);
     await setup.exited;
     await streamingFrom(c, a);
-    await c.run.waitFor(/a PostgreSQL server \(pid \d+\) from an earlier run is still up on .*pgsql; shutting it down|this box is a standby now/);
     assert.equal(await rows(c, db), 100);
     assert.deepEqual((await readdir(join(c.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'the old cluster and the marker are gone');
   });
