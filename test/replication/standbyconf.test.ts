@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ApError, InvalidField } from '../../src/errors';
 import {
   classifyBaseBackupError as classify,
@@ -124,11 +124,15 @@ describe("replication: the primary's refusals as codes", () => {
 });
 
 describe('replication: the swap to standby at a start', () => {
+  let top: string;
   let dir: string;
-  after(async () => dir && (await rm(dir, { recursive: true, force: true })));
+  let made = 0;
+  before(async () => (top = await workspace('ap-swap-')));
+  after(async () => rm(top, { recursive: true, force: true }));
 
   const layout = async () => {
-    dir = await workspace('ap-swap-');
+    dir = join(top, String(++made));
+    await mkdir(dir);
     const p = { pgsql: join(dir, 'pgsql'), apps: join(dir, 'apps'), data: dir, standbyConf: join(dir, 'standby.conf') };
     await rm(p.pgsql, { recursive: true, force: true });
     for (const d of [join(p.pgsql), join(p.apps, 'localapp'), join(p.apps, 'manager'), join(dir, 'appdata/localapp')]) await mkdir(d, { recursive: true });
