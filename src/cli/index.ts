@@ -140,6 +140,11 @@ commands:
   replication mode off|primary [--yes]
                            make this box a primary (PostgreSQL on TCP --db-port, TLS only) or turn
                            replication off (with standbys: --yes, their roles and slots are dropped)
+  replication standby <host[:port]> <name> --password <pw> [--yes]
+                           make this box a standby of that primary (the name and password the primary
+                           gave): removes the local apps, copies the primary's database (--yes confirms);
+                           on a standby: follow another primary (a new copy). On a standby, mode off or
+                           primary --yes promotes it
   replication add <name>   add a standby (a domain name; at most 8); prints the password to give it
   replication remove <name>
                            remove a standby with its role and slot

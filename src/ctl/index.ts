@@ -83,7 +83,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
   const call = async <T = any>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> => (await answer<T>({ method, path, body, ...(query ? { query } : {}) })).body;
   const [command, sub, arg] = words;
   if (command === undefined) throw new UsageError(`ap ctl needs a command\n\n${CTL_USAGE}`);
-  if (words.length > 3 && command !== 'setting') throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
+  if (words.length > 3 && command !== 'setting' && !(command === 'replication' && sub === 'standby')) throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
   const print = (value: unknown, text: (v: never) => string) => io.out(json ? JSON.stringify(value, null, 2) : text(value as never));
   const needArg = (what: string) => {
     if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
@@ -125,7 +125,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   if (command === 'replication') {
-    const c = replicationCall(sub, arg, switches);
+    const c = replicationCall(sub, arg, switches, words[3], flags.password);
     const body = (await answer(c)).body;
     if (sub === 'add') print(body, (s: Parameters<typeof formatStandby>[0]) => `standby added; give the standby this password as it is:\n${formatStandby(s)}`);
     else if (sub === 'remove') print(body, (r: { removed: string }) => `standby ${r.removed} removed, with its role and slot`);

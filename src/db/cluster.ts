@@ -59,7 +59,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const child = spawn(join(options.bin, 'postgres'), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    ...(account ? { uid: account.uid, gid: account.gid } : {}),
+    // Another account's HOME (root's) would make a standby's WAL receiver (libpq) fail on ~/.postgresql it may not read.
+    ...(account ? { uid: account.uid, gid: account.gid, env: { ...process.env, HOME: options.dataDir } } : {}),
   });
   const output = collectOutput(child, options.log);
   const exited = new Promise<ClusterExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -140,8 +141,16 @@ async function writeAccessRules(dataDir: string, account: Account | null): Promi
   }
 }
 
+type Leftovers = Pick<ClusterOptions, 'dataDir' | 'log'>;
+
+/** Stops what an earlier run left on `dataDir` (its postmaster, or the backends of a dead one): before the folder is moved away. */
+export async function stopLeftovers(dataDir: string, log: Logger): Promise<void> {
+  await stopOrphan({ dataDir, log });
+  await killOrphanBackends({ dataDir, log });
+}
+
 /** A postmaster left running by a supervisor that was killed: stop it before starting ours. */
-async function stopOrphan(options: ClusterOptions): Promise<void> {
+async function stopOrphan(options: Leftovers): Promise<void> {
   const pidFile = join(options.dataDir, 'postmaster.pid');
   const text = await readFile(pidFile, 'utf8').catch(() => null);
   if (text === null) return;
@@ -171,7 +180,7 @@ async function stopOrphan(options: ClusterOptions): Promise<void> {
  * postmaster of ours runs there; SIGKILL, as the PostgreSQL docs advise for
  * leftovers of a crashed server (crash recovery follows at start).
  */
-async function killOrphanBackends(options: ClusterOptions): Promise<void> {
+async function killOrphanBackends(options: Leftovers): Promise<void> {
   const pids = await serverProcessesIn(options.dataDir);
   if (pids.length === 0) return;
   options.log.warn(`killing ${pids.length} PostgreSQL process(es) left by a dead postmaster: ${pids.join(', ')}`);
@@ -248,7 +257,8 @@ async function waitReady(dataDir: string, pid: number, exited: Promise<ClusterEx
     if (gone !== undefined) throw new Error(`postgres exited with ${gone.signal ? `signal ${gone.signal}` : `code ${gone.code}`}`);
     const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
     const lines = text.split('\n');
-    if (lines[0]?.trim() === String(pid) && lines[7]?.trim() === 'ready') return;
+    // A hot standby says "standby" once it accepts (read-only) connections.
+    if (lines[0]?.trim() === String(pid) && (lines[7]?.trim() === 'ready' || lines[7]?.trim() === 'standby')) return;
     await delay(25);
   }
   throw new Error(`not ready after ${timeoutMs / 1000} s`);

@@ -9,10 +9,10 @@ import type { Paths } from '../paths';
 import { findPgBin } from './binaries';
 import { startCluster, SUPERUSER, type Cluster } from './cluster';
 import { keepAttached, keepManaged, type DatabaseHealth, type Keeper } from './keeper';
-import { migrate, MIGRATIONS, type Migration } from './migrations';
+import { currentVersion, migrate, MIGRATIONS, type Migration } from './migrations';
 
 export { findPgBin, findPgTools, lookupAccount, clusterAccount } from './binaries';
-export { startCluster, SUPERUSER, type Cluster, type ClusterExit, type ClusterOptions } from './cluster';
+export { startCluster, stopLeftovers, SUPERUSER, type Cluster, type ClusterExit, type ClusterOptions } from './cluster';
 export { keepAttached, keepManaged, DEFAULT_KEEPER_POLICY, type DatabaseHealth, type DatabaseState, type Keeper, type KeeperPolicy } from './keeper';
 export { migrate, currentVersion, MIGRATIONS, type Migration, type MigrationResult } from './migrations';
 export { settings, type Settings } from './settings';
@@ -89,6 +89,8 @@ export async function openDatabase(
   paths: Paths,
   log: Logger,
   migrations: readonly Migration[] = MIGRATIONS,
+  /** A standby's cluster (in recovery): nothing is created or migrated; the primary's schema arrives by replication. */
+  options: { readonly readOnly?: boolean } = {},
 ): Promise<Database> {
   const { socketDir, port, mode } = config.db;
   let cluster: Cluster | null = null;
@@ -102,9 +104,13 @@ export async function openDatabase(
     // Migrating fills a backend's catalog caches (every table and index it
     // touched, for as long as it lives): a connection of its own, ended after.
     const migrator = connect({ socketDir, port, database: MANAGER_DB, max: 1 });
-    let result: Awaited<ReturnType<typeof migrate>>;
+    let result: { to: number };
     try {
-      result = await migrate(migrator, migrations, log);
+      if (options.readOnly) {
+        result = { to: await currentVersion(migrator) };
+        const latest = migrations.at(-1)?.version ?? 0;
+        if (result.to !== latest) log.warn(`the replicated manager database has schema version ${result.to}, this supervisor's is ${latest}: going on read-only (the primary migrates it)`);
+      } else result = await migrate(migrator, migrations, log);
     } finally {
       await migrator.end({ timeout: 1 });
     }

@@ -82,6 +82,11 @@ export const ERROR_CODES = {
   STANDBY_EXISTS: conflict,
   NOT_PRIMARY: conflict,
   CONFIRM_REQUIRED: conflict,
+  // A standby: apps change on the primary; the primary refused the standby's password or does not know its name.
+  NOT_ON_STANDBY: conflict,
+  STANDBY_AUTH: unprocessable,
+  STANDBY_UNKNOWN: unprocessable,
+  STANDBY_CONF_INVALID: unprocessable,
   PORT_IN_USE: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },
   NO_ROOM: { status: 507 },
@@ -100,6 +105,7 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: gateway,
   DOWNLOAD_FAILED: gateway,
   MAIL_FAILED: gateway,
+  PRIMARY_UNREACHABLE: gateway,
   // Not now.
   BUSY: unavailable,
   STARTING: unavailable,

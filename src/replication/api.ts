@@ -1,11 +1,19 @@
 // Replication in the admin API (/manager/api/replication, `ap ctl replication`).
 import { route, T, type ApiRoute } from '../api';
 import type { ReplicationWatch } from './monitor';
-import type { Replication } from './primary';
+import type { StandbyRequest } from './standby';
 import { ReplicationShown, StandbyShown, type ReplicationView, type StandbyView } from './views';
 
-/** Routes of the primary's side; with `watch`, a standby's connection and lag as it last saw them (fresh after a change). */
-export function replicationRoutes(replication: Replication, watch?: ReplicationWatch): ApiRoute[] {
+/** What the routes need: the primary's Replication on a normal box, the StandbyBox on a standby. */
+export interface ReplicationControl {
+  show(): Promise<ReplicationView>;
+  setMode(mode: string, confirm: boolean, request: StandbyRequest): Promise<ReplicationView>;
+  add(name: unknown): Promise<StandbyView>;
+  remove(name: string): Promise<{ removed: string }>;
+}
+
+/** The routes; with `watch`, each standby's connection and lag as the watch last saw them (fresh after a change). */
+export function replicationRoutes(replication: ReplicationControl, watch?: ReplicationWatch): ApiRoute[] {
   const watched = async (standbys: readonly StandbyView[], look: boolean): Promise<StandbyShown[]> => {
     const seen = watch ? (look ? await watch.check().catch(() => watch.latest()) : watch.latest()) : null;
     return standbys.map((s) => {
@@ -32,14 +40,18 @@ export function replicationRoutes(replication: Replication, watch?: ReplicationW
     route({
       method: 'PUT',
       pattern: '/replication',
-      summary: 'switch replication off or to primary (standby: not yet); off drops the standbys\' roles and slots (entries kept) and needs confirm: true when there are standbys',
+      summary:
+        "switch replication off, to primary, or to standby of a primary (host[:port], name, password: removes the local apps, takes a base backup, needs confirm: true); off drops the standbys' roles and slots (entries kept) and needs confirm: true when there are standbys; on a standby, off or primary promotes it (confirm: true)",
       body: T.Object({
-        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')], { description: 'off or primary (standby: not yet)' }),
+        mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')]),
         confirm: T.Optional(T.Boolean()),
+        primary: T.Optional(T.String({ description: 'standby: the primary, host[:port] (port 5432 by default)' })),
+        name: T.Optional(T.String({ description: 'standby: its standby name on the primary (a domain name)' })),
+        password: T.Optional(T.String({ description: 'standby: the password the primary shows for that name' })),
       }),
       response: ReplicationShown,
-      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED'],
-      handler: async ({ body }) => full(await replication.setMode(body.mode, body.confirm === true)),
+      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED', 'STANDBY_AUTH', 'STANDBY_UNKNOWN', 'PRIMARY_UNREACHABLE', 'BUSY'],
+      handler: async ({ body }) => full(await replication.setMode(body.mode, body.confirm === true, body)),
     }),
     route({
       method: 'POST',
@@ -48,7 +60,7 @@ export function replicationRoutes(replication: Replication, watch?: ReplicationW
       summary: 'add a standby (a domain name; at most 8): its role and slot are made, its password generated and answered, to be used on the standby as given',
       body: T.Object({ name: T.String({ description: 'a domain name, e.g. standby1.example.com; stored lower-cased' }) }),
       response: StandbyShown,
-      errors: ['STANDBY_LIMIT', 'STANDBY_EXISTS', 'NOT_PRIMARY', 'REPLICATION_FAILED'],
+      errors: ['STANDBY_LIMIT', 'STANDBY_EXISTS', 'NOT_PRIMARY', 'NOT_ON_STANDBY', 'REPLICATION_FAILED'],
       handler: async ({ body }) => (await watched([await replication.add(body.name)], true))[0]!,
     }),
     route({
@@ -56,7 +68,7 @@ export function replicationRoutes(replication: Replication, watch?: ReplicationW
       pattern: '/replication/standbys/{name}',
       summary: 'remove a standby: its entry, role and slot (a standby streaming from it is disconnected)',
       response: T.Object({ removed: T.String() }),
-      errors: ['NOT_FOUND'],
+      errors: ['NOT_FOUND', 'NOT_ON_STANDBY'],
       handler: async ({ params }) => {
         const removed = await replication.remove(params.name!);
         watch?.poke();

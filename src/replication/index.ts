@@ -1,11 +1,13 @@
-// Replication, the primary's side (docs/replication.md): the standby entries
+// Replication (docs/replication.md). The primary's side: the standby entries
 // in the manager database (so a promoted standby still offers them), a
 // LOGIN REPLICATION role and a physical slot per standby, and PostgreSQL told
 // to listen on TCP with TLS and to let only those roles in from the network,
 // for replication only. It promises: the cluster matches the stored mode and
 // entries after every change and every start (a crash between steps is
 // repaired at the next); bad input changes nothing; the standby side derives
-// a standby's role and slot with the same `standbyRole`.
+// a standby's role and slot with the same `standbyRole`. The standby's side:
+// a box set up from a primary's base backup (standby.ts, swap.ts), its own
+// settings in standby.conf (standbyconf.ts), promotion by hand.
 import { InvalidField } from '../errors';
 import type { SettingSpecs } from '../db';
 
@@ -13,9 +15,13 @@ export { checkStandbyName, generatePassword, isStandbyRole, MAX_STANDBYS, standb
 export { CONF_FILE, plan, renderConf, withHbaRules, withInclude, type Mode, type Step } from './conf';
 export { Replication, type ReplicationOptions } from './primary';
 export { commandRestart } from './restart';
-export { replicationRoutes } from './api';
+export { replicationRoutes, type ReplicationControl } from './api';
 export { ReplicationWatch, BROKEN, WAL_RETAINED, type WatchOptions, type WatchView, type StandbyWatch, type ReceiverWatch } from './monitor';
-export type { ReplicationShown, ReplicationView, StandbyShown, StandbyView } from './views';
+export type { ReplicationShown, ReplicationView, StandbyShown, StandbyStateView, StandbyView } from './views';
+export { applyPromotion, refuseOnStandby, StandbyBox, StandbySwitch, type StandbyRequest } from './standby';
+export { fileSettings, parsePrimary, parseStandbyConf, readStandbyConf, renderStandbyReplicationConf, type StandbyConf } from './standbyconf';
+export { completeSwap, finishSwap, writeMarker } from './swap';
+export { classify as classifyBaseBackupError } from './basebackup';
 
 /**
  * The mode is changed through PUT /replication, which applies it; the general

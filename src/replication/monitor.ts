@@ -160,9 +160,24 @@ export class ReplicationWatch {
 
   /** Checks now and every `intervalMs`. */
   start(intervalMs: number): void {
+    this.forgetOtherRole();
     this.poke();
     this.timer = setInterval(() => this.poke(), intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Alarms of the role this box had before a switch (standby, promotion) that
+   * no look of this role would clear: a standby has no standbys of its own,
+   * and a box that is no standby any more no link to a primary.
+   */
+  private forgetOtherRole(): void {
+    const { alarms, role } = this.options;
+    for (const alarm of alarms.active()) {
+      const ours = alarm.code === BROKEN || alarm.code === WAL_RETAINED;
+      const otherRole = role === 'standby' ? alarm.source.startsWith(`${SOURCE}:`) || alarm.code === WAL_RETAINED : alarm.source === SOURCE && alarm.code === BROKEN;
+      if (ours && otherRole) alarms.clear(alarm.source, alarm.code);
+    }
   }
 
   async stop(): Promise<void> {

@@ -11,6 +11,7 @@ import { plan, type Mode, type Step } from './conf';
 import { writeFiles, type Owner } from './files';
 import { checkStandbyName, generatePassword, isStandbyRole, MAX_STANDBYS, standbyRole } from './names';
 import { answering, probePort } from './restart';
+import type { StandbyRequest } from './standby';
 import type { ReplicationView, StandbyView } from './views';
 
 export interface ReplicationOptions {
@@ -29,6 +30,8 @@ export interface ReplicationOptions {
   /** Stops and starts the cluster (a listen address is read only at its start); resolves once it answers again. */
   readonly restartCluster: (why: string) => Promise<void>;
   readonly log: Logger;
+  /** PUT standby: the switch to standby (standby.ts); without it standby is UNSUPPORTED. */
+  readonly standby?: (request: StandbyRequest, confirm: boolean) => Promise<ReplicationView>;
 }
 
 interface Entry {
@@ -71,10 +74,11 @@ export class Replication {
     };
   }
 
-  /** Off or primary (standby: not yet); off with standbys needs `confirm` (their slots go). */
-  async setMode(mode: string, confirm = false): Promise<ReplicationView> {
+  /** Off or primary; off with standbys needs `confirm` (their slots go). Standby: the switch (standby.ts). */
+  async setMode(mode: string, confirm = false, request: StandbyRequest = {}): Promise<ReplicationView> {
     if (mode === 'standby') {
-      throw new ApError('UNSUPPORTED', 'standby mode is not available yet (a later increment of replication); this box can be off or primary');
+      if (!this.options.standby) throw new ApError('UNSUPPORTED', 'this box cannot be made a standby');
+      return this.options.standby(request, confirm);
     }
     return this.serialize(async () => {
       const before = await this.mode();

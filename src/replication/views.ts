@@ -15,8 +15,21 @@ export const StandbyView = T.Object({
 });
 export type StandbyView = Static<typeof StandbyView>;
 
+export const StandbyStateView = T.Object({
+  primary: T.Object({ host: T.String(), port: T.Integer() }, { description: 'where this standby streams from' }),
+  name: T.String({ description: 'its standby name on the primary' }),
+  switching: T.Boolean({ description: 'true in the answer that set it up: the supervisor is putting the copy in place and composing again as a standby' }),
+  streaming: T.Boolean({ description: "the WAL receiver streams from the primary now (pg_stat_wal_receiver.status = 'streaming')" }),
+  receiverStatus: T.Union([T.String(), T.Null()], { description: 'pg_stat_wal_receiver.status, null without a receiver' }),
+  receivedLsn: T.Union([T.String(), T.Null()], { description: 'pg_last_wal_receive_lsn()' }),
+  replayedLsn: T.Union([T.String(), T.Null()], { description: 'pg_last_wal_replay_lsn()' }),
+  replayDelaySeconds: T.Union([T.Number(), T.Null()], { description: '0 when all received WAL is replayed, else the age of the last replayed transaction' }),
+});
+export type StandbyStateView = Static<typeof StandbyStateView>;
+
 export const ReplicationView = T.Object({
-  mode: T.Union([T.Literal('off'), T.Literal('primary')]),
+  mode: T.Union([T.Literal('off'), T.Literal('primary'), T.Literal('standby')]),
+  standby: T.Optional(StandbyStateView),
   listen: T.Object({
     addresses: T.String({ description: "PostgreSQL's listen_addresses while primary (--pg-listen)" }),
     port: T.Integer({ description: 'the TCP port standbys connect to (--db-port; 5432 on a box)' }),

@@ -76,6 +76,8 @@ export interface ServicesOptions {
    * stops; when it fails the install fails and the old version stays.
    */
   readonly storePackage?: (dir: string, manifest: Manifest) => Promise<void>;
+  /** A replication standby: services are installed (from the primary's packages) but never started. */
+  readonly dormant?: boolean;
 }
 
 export interface InstallOptions {
@@ -231,6 +233,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 
   /** Starts a loaded service unless it is held (stopped by a person, or failed) from before. */
   const startUnlessHeld = (service: ServiceProcess): void => {
+    if (options.dormant) return;
     const held = records.held(service.name);
     // A start sweeps what an earlier run left (a killed supervisor's orphans); a held service must be swept here.
     if (held === null) return service.start();
@@ -327,7 +330,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     const service = await create(manifest);
     running.set(manifest.name, service);
     await records.setHeld(manifest.name, null); // an install means: run it
-    service.start();
+    if (!options.dormant) service.start();
     log.info(`installed ${manifest.name} ${manifest.version} from ${source}`);
     return manifest;
   };

@@ -3,6 +3,8 @@
 // exact reverse (docs/architecture.md, "Parts and their lifecycle"). What a
 // part needs from one made later (instances tell the services, the webserver
 // serves the API) goes through a getter named here.
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
@@ -12,7 +14,7 @@ import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
 import type { Config } from '../config';
-import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue } from '../db';
+import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue, stopLeftovers } from '../db';
 import { Updater } from '../image';
 import { Instances, NightlyAnalyse } from '../instances';
 import { Jobs } from '../jobs';
@@ -25,7 +27,7 @@ import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, typ
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
-import { commandRestart, Replication, ReplicationWatch } from '../replication';
+import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, Replication, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -59,6 +61,8 @@ export interface Context {
   readonly respawned: boolean;
   /** Stops the supervisor the ordinary way, as a signal does. */
   readonly requestStop: (why: string) => void;
+  /** Stops every part and composes again (a replication switch: standby, promotion). */
+  readonly recompose: (why: string) => void;
 }
 
 /** Starts every part, in order; resolves once all are up. */
@@ -69,6 +73,18 @@ export async function compose(ctx: Context): Promise<Composition> {
   await createLayout(paths);
   const scratch = await clearScratch(paths);
   if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
+  // Replication: a decided switch to standby is finished while the cluster is down; standby.conf says what this box is.
+  const replicationLog = log.child('replication');
+  await finishSwap(paths, replicationLog, (dataDir) => (config.db.mode === 'managed' ? stopLeftovers(dataDir, log.child('db')) : Promise.resolve()));
+  const standbyConf = await readStandbyConf(paths.standbyConf, replicationLog);
+  const recovering = existsSync(join(paths.pgsql, 'standby.signal'));
+  const standby = standbyConf !== null && standbyConf.promote === undefined && recovering ? standbyConf : null;
+  // A standby's cluster without its standby.conf (malformed, set aside): the box starts as an ordinary one, on a database it cannot write.
+  const orphaned = standbyConf === null && recovering;
+  if (orphaned) replicationLog.error(`the cluster is a standby (standby.signal) but there is no valid ${paths.standbyConf}: starting read-only, not as a standby; set this box up again (ap ctl replication standby …)`);
+  // standby.conf beside a cluster that is not a standby (any more): a promotion that a stop or a crash cut short.
+  const promoted = standbyConf !== null && standby === null ? standbyConf : null;
+  if (standby) log.info(`this box is a standby of ${standby.primary.host}:${standby.primary.port} (as ${standby.name}): read-only, its apps come from the primary`);
 
   notify.status('starting the database');
   // How long each stop may take. The shutdown timeout is shared by the slow
@@ -77,10 +93,17 @@ export async function compose(ctx: Context): Promise<Composition> {
   // most write a small file (an fsync on a busy flash card can take seconds).
   const share = (part: number) => ({ stopWithinMs: Math.max(1000, Math.floor(config.shutdownTimeoutMs * part)) });
   const quick = { stopWithinMs: 5000 };
-  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db')), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
+  const database = await parts.start('database', () => openDatabase(config, paths, log.child('db'), MIGRATIONS, { readOnly: standby !== null || orphaned }), { stopWithinMs: share(1 / 3).stopWithinMs + 2000 });
+  if (standby) {
+    const [row] = await database.sql<{ recovering: boolean }[]>`SELECT pg_is_in_recovery() AS recovering`;
+    if (row?.recovering) await completeSwap(paths, replicationLog);
+    else replicationLog.error('standby.conf and standby.signal are here but PostgreSQL is not in recovery: check its log');
+  }
+  if (promoted) await applyPromotion(database.sql, promoted, replicationLog);
   const reserve: ReserveState = await ensureReserve(paths, config.reserveBytes);
   if (reserve === 'no-space') log.warn(`not enough free space on ${paths.data} for the ${config.reserveBytes}-byte reserve file; will retry at the next start`);
-  const store = settings(database.sql);
+  const fileStore = standby ? fileSettings(paths.standbyConf, standby) : null;
+  const store = fileStore ?? settings(database.sql);
   const auth = await parts.start(
     'Manager login',
     async () => {
@@ -93,26 +116,50 @@ export async function compose(ctx: Context): Promise<Composition> {
   const events = await parts.start('Manager events', () => new ManagerEvents(auth, log.child('manager')), quick);
   auth.onSessionsEnded(() => events.sweep());
   const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
+  // What a switch to standby takes with it and needs (the services and instances are made below).
+  let instancesMade: Instances | undefined;
+  const switcher = new StandbySwitch({
+    paths,
+    pgBin: () => findPgTools(findPgBin(config.db.bin)),
+    owner: clusterAccount(),
+    managed: config.db.mode === 'managed',
+    port: config.db.port,
+    settings: async () =>
+      fileStore
+        ? { ...fileStore.current().settings }
+        : Object.fromEntries((await database.sql<{ name: string; value: string }[]>`SELECT name, value FROM config WHERE name <> 'replicationMode'`).map((r) => [r.name, r.value])),
+    localApps: () => ({ services: services?.list().map((s) => s.name) ?? [], instances: instancesMade?.list().map((i) => `${i.name}@${i.domain}`) ?? [] }),
+    recompose: ctx.recompose,
+    log: replicationLog,
+  });
   // Before the instances and services: bringing PostgreSQL to the stored replication mode may restart it.
-  const replication = await parts.start(
+  const replication: Replication | StandbyBox = await parts.start(
     'replication',
-    () =>
-      Replication.open({
-        sql: database.sql,
-        settings: store,
-        dataDir: paths.pgsql,
-        owner: clusterAccount(),
-        listen: config.db.listen,
-        port: config.db.port,
-        tls: certificate.chain,
-        restartCluster:
-          config.db.mode === 'managed'
-            ? async (why) => void (await database.restart(why))
-            : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
-        log: log.child('replication'),
-      }),
+    async () =>
+      standby
+        ? new StandbyBox({ sql: database.sql, conf: () => fileStore!.current(), switcher, paths, port: config.db.port, recompose: ctx.recompose, log: replicationLog })
+        : Replication.open({
+            sql: database.sql,
+            settings: store,
+            dataDir: paths.pgsql,
+            owner: clusterAccount(),
+            listen: config.db.listen,
+            port: config.db.port,
+            tls: certificate.chain,
+            restartCluster:
+              config.db.mode === 'managed'
+                ? async (why) => void (await database.restart(why))
+                : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
+            log: replicationLog,
+            standby: (request, confirm) => switcher.setUp(request, confirm),
+          }),
     quick,
   );
+  // The promotion is done once the database holds the settings and the files are in the new mode: standby.conf goes last.
+  if (promoted) {
+    await rm(paths.standbyConf, { force: true });
+    replicationLog.info(`promotion finished: standby.conf removed; replication ${promoted.promote ?? 'off'}`);
+  }
 
   // Instances live in the manager database; those declared in the config file are created when missing.
   notify.status('loading app instances');
@@ -139,7 +186,8 @@ export async function compose(ctx: Context): Promise<Composition> {
           for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
         },
       },
-      config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
+      // A standby's database is read-only: declared instances are made on the primary.
+      standby ? [] : config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
     ),
     // A change under way (a database made or dropped) finishes.
     share(1 / 6),
@@ -173,11 +221,13 @@ export async function compose(ctx: Context): Promise<Composition> {
         instanceCount: (service) => instances.list().filter((i) => i.service === service).length,
         admit: async (manifest, force) => (budget ? budget.install(manifest.name, manifest.resources, force) : null),
         storePackage: async (dir, manifest) => void (await storePackage(database.sql, dir, manifest, { maxBytes: MAX_PACKAGE })),
+        dormant: standby !== null,
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
   );
   services = running;
+  instancesMade = instances;
   // The manager database says which packages the box runs (a new box, a restored backup): bring the services in line.
   const packagesLog = log.child('packages');
   const reconcile = () =>
@@ -192,6 +242,19 @@ export async function compose(ctx: Context): Promise<Composition> {
       install: (dir) => running.install(dir, { stored: true, force: true, onWarning: (text) => packagesLog.warn(text) }),
     });
   await reconcile().catch((err: unknown) => packagesLog.error(`bringing the services in line with the manager database failed: ${(err as Error).message}`));
+  if (standby) {
+    // The primary installs more: its packages arrive by replication and are installed here (not started).
+    let polling = false;
+    const poll = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      reconcile()
+        .catch((err: unknown) => packagesLog.error(`installing the primary's packages failed: ${(err as Error).message}`))
+        .finally(() => (polling = false));
+    }, 30_000);
+    poll.unref();
+    parts.onStop('standby package poll', () => clearInterval(poll));
+  }
 
   // The memory budget's sources, all here (docs/budget.md): each service's
   // limits in force and its cgroup's usage (the PSS of its process group where
@@ -324,19 +387,19 @@ export async function compose(ctx: Context): Promise<Composition> {
     },
   });
 
-  // Watches the standbys while primary (docs/replication.md, "Watching").
+  // Watches the standbys while primary, or the link to the primary on a standby (docs/replication.md, "Watching").
   const replicationWatch = await parts.start(
     'replication watch',
     () => {
       const made = new ReplicationWatch({
         sql: database.sql,
-        role: 'primary',
+        log: log.child('replication'),
         alarms,
         mail: (mail) => monitor.mailer.send(mail),
         metrics: monitor.metrics,
-        enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary',
-        walPartition: paths.pgsql,
-        log: log.child('replication'),
+        ...(standby
+          ? { role: 'standby' as const }
+          : { role: 'primary' as const, enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary', walPartition: paths.pgsql }),
       });
       made.start(config.monitorIntervalMs);
       return made;
@@ -366,7 +429,8 @@ export async function compose(ctx: Context): Promise<Composition> {
     'nightly analyse',
     () => {
       const made = new NightlyAnalyse({ settings: store, target: vacuumTarget, log: log.child('analyse') });
-      made.start();
+      // A standby cannot ANALYZE (its database is in recovery); the primary's statistics arrive by replication.
+      if (!standby) made.start();
       return made;
     },
     quick,
@@ -453,8 +517,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     handOver: (why) => ctx.requestStop(why),
   });
   await selfUpdate.atStart();
-  const table = new Api(
-    apiRoutes({
+  const routes = apiRoutes({
       config,
       paths,
       log,
@@ -479,7 +542,9 @@ export async function compose(ctx: Context): Promise<Composition> {
       budget,
       replication,
       replicationWatch,
-    }),
+    });
+  const table = new Api(
+    standby ? refuseOnStandby(routes, standby.primary) : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
   );

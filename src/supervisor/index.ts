@@ -21,12 +21,23 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   const log = createLogger(config.log);
   const notify = createNotifier(env, log);
   const paths = layout(config.root);
-  const parts = new Parts(log, 5000);
+  let parts = new Parts(log, 5000);
   let state: Status['state'] = 'starting';
 
   let wake: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (wake = resolve));
+  let stopRequested = false;
+  // A replication switch (standby, promotion): every part stops and the supervisor composes again, in the other mode.
+  let recomposeWhy: string | null = null;
+  let wakeRecompose: () => void = () => {};
+  const requestRecompose = (why: string) => {
+    if (stopRequested || recomposeWhy !== null) return;
+    recomposeWhy = why;
+    // After the answer that asked for it has left (the admin socket is the first part to stop).
+    setImmediate(() => wakeRecompose());
+  };
   const requestStop = (why: string) => {
+    stopRequested = true;
     if (parts.stopping) {
       log.warn(`${why} again: already stopping`);
       return;
@@ -50,40 +61,51 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   process.on('unhandledRejection', onCrash);
 
   let exitCode = 0;
-  try {
-    log.info(`ap ${VERSION} (build ${BUILD_LABEL}) starting: board ${config.board.name}, root ${config.root}`);
-    const { web, updater, selfUpdate } = await compose({
-      config,
-      paths,
-      parts,
-      log,
-      notify,
-      state: () => state,
-      startedAt: new Date(),
-      bundleUrl,
-      respawned: env.AP_RESPAWNED === '1',
-      requestStop,
-    });
-    state = 'running';
-    notify.ready();
-    // A new build of the supervisor on trial has made it: S92manager counts no more attempts.
-    await selfUpdate.confirm().catch((err) => log.error(`cannot confirm the supervisor's update: ${describe(err)}`));
-    // A freshly updated image is confirmed once it has been READY for a while (S01bootcheck counts its boots until then).
-    const confirm = setTimeout(() => {
-      updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));
-    }, config.update.confirmAfterMs);
-    confirm.unref();
-    parts.onStop('update confirmation', () => clearTimeout(confirm));
-    notify.status(`serving apps on port ${web.httpPort}, the Manager on port ${web.managerHttpPort}`);
-    // The apps' line first: whoever waits for the ready line finds both.
-    log.info(`apps at ${web.url}${web.httpsPort === null ? '' : ` (HTTPS port ${web.httpsPort})`}`);
-    log.info(`ready: Manager at ${web.managerUrl}`);
-    await stopped;
-  } catch (err) {
-    if (!(err instanceof StopDuringStart)) {
-      log.error(`start failed: ${describe(err)}`);
-      exitCode = exitCodeOf(err);
+  log.info(`ap ${VERSION} (build ${BUILD_LABEL}) starting: board ${config.board.name}, root ${config.root}`);
+  for (;;) {
+    const recomposed = new Promise<void>((resolve) => (wakeRecompose = resolve));
+    try {
+      const { web, updater, selfUpdate } = await compose({
+        config,
+        paths,
+        parts,
+        log,
+        notify,
+        state: () => state,
+        startedAt: new Date(),
+        bundleUrl,
+        respawned: env.AP_RESPAWNED === '1',
+        requestStop,
+        recompose: requestRecompose,
+      });
+      state = 'running';
+      notify.ready();
+      // A new build of the supervisor on trial has made it: S92manager counts no more attempts.
+      await selfUpdate.confirm().catch((err) => log.error(`cannot confirm the supervisor's update: ${describe(err)}`));
+      // A freshly updated image is confirmed once it has been READY for a while (S01bootcheck counts its boots until then).
+      const confirm = setTimeout(() => {
+        updater.afterBoot().catch((err) => log.error(`update: ${describe(err)}`));
+      }, config.update.confirmAfterMs);
+      confirm.unref();
+      parts.onStop('update confirmation', () => clearTimeout(confirm));
+      notify.status(`serving apps on port ${web.httpPort}, the Manager on port ${web.managerHttpPort}`);
+      // The apps' line first: whoever waits for the ready line finds both.
+      log.info(`apps at ${web.url}${web.httpsPort === null ? '' : ` (HTTPS port ${web.httpsPort})`}`);
+      log.info(`ready: Manager at ${web.managerUrl}`);
+      await Promise.race([stopped, recomposed]);
+    } catch (err) {
+      if (!(err instanceof StopDuringStart)) {
+        log.error(`start failed: ${describe(err)}`);
+        exitCode = exitCodeOf(err);
+      }
     }
+    if (stopRequested || recomposeWhy === null || exitCode !== 0) break;
+    log.info(`${recomposeWhy}: stopping every part to start again in the new mode`);
+    state = 'starting';
+    if ((await parts.stopAll()) > 0) log.warn('some parts did not stop cleanly; starting again anyway');
+    if (stopRequested) break;
+    parts = new Parts(log, 5000);
+    recomposeWhy = null;
   }
 
   state = 'stopping';

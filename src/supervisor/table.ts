@@ -14,7 +14,7 @@ import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
 import type { Paths } from '../paths';
-import { REPLICATION_SETTINGS, replicationRoutes, type Replication, type ReplicationWatch } from '../replication';
+import { REPLICATION_SETTINGS, replicationRoutes, type ReplicationControl, type ReplicationWatch } from '../replication';
 import { selfUpdateRoutes, type SelfUpdate } from '../selfupdate';
 import { serviceRoutes, type Services } from '../services';
 import { storeRoutes, type AppStore } from '../store';
@@ -45,7 +45,7 @@ export interface ApiParts {
   readonly appStore: AppStore;
   readonly selfUpdate: SelfUpdate;
   readonly budget: Budget;
-  readonly replication: Replication;
+  readonly replication: ReplicationControl;
   readonly replicationWatch?: ReplicationWatch;
 }
 

@@ -17,7 +17,8 @@ function setUp(start = Date.parse('2026-11-30T12:00:00Z')) {
   let t = start;
   const alarms = new Alarms(() => new Date(t));
   const mails: { subject: string; text: string }[] = [];
-  const make = () => new ReplicationWatch({ sql: null as unknown as Sql, role: 'primary', alarms, mail: (m) => mails.push(m), log: quiet, now: () => t, box: 'box1' });
+  const make = (role: 'primary' | 'standby' = 'primary') =>
+    new ReplicationWatch({ sql: null as unknown as Sql, role, alarms, mail: (m) => mails.push(m), log: quiet, now: () => t, box: 'box1', enabled: async () => false });
   return { alarms, mails, make, advance: (ms: number) => void (t += ms) };
 }
 
@@ -71,5 +72,22 @@ describe('replication watch: the 5-minute mail', () => {
     watch.tick();
     watch.tick();
     assert.deepEqual(mails.map((m) => m.subject), ['App Platform alarm: REPLICATION_BROKEN (replication:b.example.com) for 5 minutes']);
+  });
+
+  it('clears at its start the alarms of the role the box had before a switch, and only those', async () => {
+    const { alarms, make } = setUp();
+    alarms.raise('replication:a.example.com', 'REPLICATION_BROKEN', 'major', 'a primary\'s standby');
+    alarms.raise('replication', 'REPLICATION_WAL_RETAINED', 'warning', 'a primary\'s WAL');
+    alarms.raise('disk', 'DISK_WARNING', 'major', 'full');
+    const asStandby = make('standby');
+    asStandby.start(3_600_000);
+    await asStandby.stop();
+    assert.deepEqual(alarms.active().map((a) => `${a.source} ${a.code}`), ['disk DISK_WARNING'], 'a standby has no standbys of its own');
+
+    alarms.raise('replication', 'REPLICATION_BROKEN', 'major', 'this standby receives no WAL');
+    const promoted = make('primary');
+    promoted.start(3_600_000);
+    await promoted.stop();
+    assert.deepEqual(alarms.active().map((a) => `${a.source} ${a.code}`), ['disk DISK_WARNING'], 'a promoted box follows no primary');
   });
 });

@@ -1,0 +1,98 @@
+// The standby's copy of the primary's cluster: pg_basebackup over TLS as the
+// standby's role, from its slot, into a scratch folder beside the cluster,
+// then the standby's own files written into the copy. Its failures become the
+// codes an administrator can act on, with the primary's own words.
+import { spawn } from 'node:child_process';
+import { chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApError } from '../errors';
+import { fsyncTree, writeFileAtomic } from '../fsutil';
+import { withHbaRules } from './conf';
+import type { Owner } from './files';
+import { standbyRole } from './names';
+import { renderStandbyReplicationConf, type StandbyFiles } from './standbyconf';
+
+export interface BaseBackupOptions extends StandbyFiles {
+  /** Where the client programs are (pg_basebackup). */
+  readonly bin: string;
+  /** The scratch folder (must not exist; removed again on failure). */
+  readonly into: string;
+  /** Who runs PostgreSQL: the copy is that account's. */
+  readonly owner: Owner | null;
+  readonly timeoutMs?: number;
+}
+
+/** Takes the base backup and writes the standby's files into it; on failure the scratch folder is gone and the error says why. */
+export async function takeBaseBackup(o: BaseBackupOptions): Promise<void> {
+  await rm(o.into, { recursive: true, force: true });
+  await mkdir(o.into, { mode: 0o700 });
+  try {
+    if (o.owner) await chown(o.into, o.owner.uid, o.owner.gid);
+    const slot = standbyRole(o.name);
+    const conninfo = `host=${quoteValue(o.primary.host)} port=${o.primary.port} user=${slot} sslmode=require application_name=${quoteValue(o.name)} connect_timeout=10`;
+    const { code, stderr } = await run(join(o.bin, 'pg_basebackup'), ['-d', conninfo, '-D', o.into, '-X', 'stream', '-S', slot, '-c', 'fast', '--no-password'], o.password, o.owner, o.timeoutMs ?? 30 * 60_000);
+    if (code !== 0) throw classify(stderr, o);
+    await prepareCopy(o.into, o, o.owner);
+    await fsyncTree(o.into);
+  } catch (err) {
+    await rm(o.into, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The primary's refusal as one of our codes (pg_basebackup says it in text only; its lines are libpq's and the server's). */
+export function classify(stderr: string, where: { primary: { host: string; port: number }; name: string }): ApError {
+  const said = stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-3).join(' / ') || 'pg_basebackup failed without a message';
+  const at = `${where.primary.host} port ${where.primary.port}`;
+  if (/password authentication failed/.test(stderr)) {
+    return new ApError('STANDBY_AUTH', `the primary ${at} refused the password of standby ${where.name}: use the password the primary shows for it, exactly as given (${said})`);
+  }
+  if (/no pg_hba\.conf entry|replication slot "[^"]*" does not exist|role "[^"]*" does not exist/.test(stderr)) {
+    return new ApError('STANDBY_UNKNOWN', `the primary ${at} knows no standby named ${where.name} (or is not a primary): add it there first (ap ctl replication add ${where.name}) (${said})`);
+  }
+  if (/could not connect|Connection refused|could not translate host name|timeout expired|No route to host|Network is unreachable|server closed the connection/i.test(stderr)) {
+    return new ApError('PRIMARY_UNREACHABLE', `cannot reach the primary at ${at}: is it on, primary, and its port reachable from here? (${said})`);
+  }
+  return new ApError('REPLICATION_FAILED', `the base backup from ${at} failed: ${said}`);
+}
+
+/**
+ * The copy as this standby's cluster: replication.conf in standby form,
+ * standby.signal, pg_hba.conf without the primary's replication block, and
+ * none of the primary's certificate pairs (a standby listens on its socket only).
+ */
+export async function prepareCopy(dataDir: string, f: StandbyFiles, owner: Owner | null): Promise<void> {
+  await writeFileAtomic(join(dataDir, 'replication.conf'), renderStandbyReplicationConf(f), 0o600, owner);
+  await writeFileAtomic(join(dataDir, 'standby.signal'), '', 0o600, owner);
+  const hba = join(dataDir, 'pg_hba.conf');
+  await writeFileAtomic(hba, withHbaRules(await readFile(hba, 'utf8'), []), 0o600, owner);
+  for (const entry of await readdir(dataDir)) if (/^replication-[0-9a-f]{16}\.(crt|key)$/.test(entry)) await rm(join(dataDir, entry), { force: true });
+}
+
+/** Runs a client program with the password in its environment (never on its argv), as `owner`. */
+function run(program: string, args: string[], password: string, owner: Owner | null, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', LC_ALL: 'C' },
+      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < 16_384) stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new ApError('REPLICATION_FAILED', `cannot run ${program}: ${err.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+function quoteValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

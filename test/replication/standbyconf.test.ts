@@ -1,0 +1,178 @@
+// The standby's pure parts and its files: standby.conf (parsed, set aside
+// when malformed, the settings kept in it), the primary's address, the
+// standby's replication.conf, the primary's refusals as codes, and the swap
+// that a start finishes or undoes (plain folders stand in for clusters).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApError, InvalidField } from '../../src/errors';
+import {
+  classifyBaseBackupError as classify,
+  completeSwap,
+  fileSettings,
+  finishSwap,
+  parsePrimary,
+  parseStandbyConf,
+  readStandbyConf,
+  renderStandbyReplicationConf,
+  standbyRole,
+  writeMarker,
+  type StandbyConf,
+} from '../../src/replication';
+import { recordingLogger } from '../harness/log';
+import { workspace } from '../harness/workspace';
+
+const CONF: StandbyConf = { version: 1, primary: { host: 'primary.example.com', port: 5432 }, name: 'standby1.example.com', password: 'Abc23', settings: { appStoreUrl: 'https://store.example.com' } };
+
+describe('replication: the primary address', () => {
+  it('takes a host name or an IP literal, with a port (5432 by default)', () => {
+    assert.deepEqual(parsePrimary('Primary.Example.com'), { host: 'primary.example.com', port: 5432 });
+    assert.deepEqual(parsePrimary('10.0.0.2:5433'), { host: '10.0.0.2', port: 5433 });
+    assert.deepEqual(parsePrimary('[::1]:6000'), { host: '::1', port: 6000 });
+    assert.deepEqual(parsePrimary('fe80::1'), { host: 'fe80::1', port: 5432 });
+    assert.deepEqual(parsePrimary('[::1]'), { host: '::1', port: 5432 });
+  });
+
+  it('refuses what is not host[:port], naming the field', () => {
+    for (const bad of ['', 'a:0', 'a:65536', 'a:x', 'a b', 'host;rm -rf /', "x' sslmode=disable", 'a..b', '-a.b', 42]) {
+      assert.throws(() => parsePrimary(bad), (err: unknown) => err instanceof InvalidField && err.field === 'primary', JSON.stringify(bad));
+    }
+  });
+});
+
+describe('replication: standby.conf', () => {
+  let dir: string;
+  after(async () => dir && (await rm(dir, { recursive: true, force: true })));
+
+  it('parses the documented form and refuses what is not it, saying why', () => {
+    assert.deepEqual(parseStandbyConf(JSON.stringify(CONF)), CONF);
+    assert.deepEqual(parseStandbyConf(JSON.stringify({ ...CONF, name: 'Standby1.Example.com', settings: undefined })), { ...CONF, settings: {} });
+    const bad: [unknown, RegExp][] = [
+      ['{', /not JSON/],
+      [[], /not a JSON object/],
+      [{ ...CONF, version: 2 }, /version 2 is not 1/],
+      [{ ...CONF, primary: { host: 'x' } }, /"primary" needs/],
+      [{ ...CONF, primary: { host: 'x', port: 70000 } }, /port/],
+      [{ ...CONF, name: 'not a name' }, /not a domain name/],
+      [{ ...CONF, password: '' }, /"password"/],
+      [{ ...CONF, settings: { a: 1 } }, /"settings"/],
+      [{ ...CONF, promote: 'standby' }, /"promote"/],
+    ];
+    for (const [value, why] of bad) {
+      assert.throws(() => parseStandbyConf(typeof value === 'string' ? value : JSON.stringify(value)), (err: unknown) => err instanceof ApError && err.code === 'STANDBY_CONF_INVALID' && why.test(err.message), JSON.stringify(value));
+    }
+  });
+
+  it('sets a malformed file aside with a clear log line, and answers none', async () => {
+    dir = await workspace('ap-standbyconf-');
+    const path = join(dir, 'standby.conf');
+    const log = recordingLogger();
+    assert.equal(await readStandbyConf(path, log), null, 'none without a file');
+    await writeFile(path, '{"version":1,');
+    assert.equal(await readStandbyConf(path, log), null);
+    assert.equal(existsSync(path), false);
+    const aside = (await readdir(dir)).filter((f) => f.startsWith('standby.conf.invalid-'));
+    assert.equal(aside.length, 1);
+    assert.equal(await readFile(join(dir, aside[0]!), 'utf8'), '{"version":1,', 'kept as it was, for a technician');
+    assert.match(log.lines.error.join('\n'), /standby\.conf is malformed \(not JSON.*\); moved to .*standby\.conf\.invalid-.*not as a standby/);
+  });
+
+  it('keeps the standby\'s Manager settings in the file (0600), each change written whole', async () => {
+    const path = join(dir, 'standby.conf');
+    const store = fileSettings(path, CONF);
+    assert.equal(await store.get('appStoreUrl'), 'https://store.example.com');
+    assert.equal(await store.get('missing'), null);
+    await Promise.all([store.set('a', '1'), store.set('b', '2')]);
+    await store.delete('appStoreUrl');
+    const stored = parseStandbyConf(await readFile(path, 'utf8'));
+    assert.deepEqual(stored, { ...CONF, settings: { a: '1', b: '2' } });
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    assert.deepEqual(await readStandbyConf(path, recordingLogger()), stored);
+  });
+});
+
+describe("replication: the standby's replication.conf", () => {
+  it('streams from the primary over TLS as its role, from its slot, listening on the socket only', () => {
+    const text = renderStandbyReplicationConf({ primary: { host: '10.0.0.2', port: 5433 }, name: 'standby1.example.com', password: "pa'ss\\word" });
+    const role = standbyRole('standby1.example.com');
+    const lines = text.split('\n');
+    assert.ok(lines.includes("listen_addresses = ''"));
+    assert.ok(lines.includes('hot_standby = on'));
+    assert.ok(lines.includes(`primary_slot_name = '${role}'`));
+    // The conninfo's quotes escaped for libpq (\'), then the whole value for postgresql.conf ('' and \\).
+    assert.ok(
+      lines.includes(`primary_conninfo = 'host=''10.0.0.2'' port=5433 user=${role} password=''pa\\\\''ss\\\\\\\\word'' sslmode=require application_name=''standby1.example.com'''`),
+      text,
+    );
+  });
+});
+
+describe("replication: the primary's refusals as codes", () => {
+  const where = { primary: { host: 'p', port: 5432 }, name: 's.example.com' };
+  it('tells a wrong password, an unknown standby and an unreachable primary apart, with the primary\'s words', () => {
+    const auth = classify('pg_basebackup: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "ap_standby_x"', where);
+    assert.equal(auth.code, 'STANDBY_AUTH');
+    assert.match(auth.message, /password authentication failed/);
+    assert.equal(classify('FATAL:  no pg_hba.conf entry for replication connection from host "127.0.0.1", user "ap_standby_x", SSL encryption', where).code, 'STANDBY_UNKNOWN');
+    assert.equal(classify('ERROR:  replication slot "ap_standby_x" does not exist', where).code, 'STANDBY_UNKNOWN');
+    assert.equal(classify('connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?', where).code, 'PRIMARY_UNREACHABLE');
+    assert.equal(classify('could not translate host name "nowhere" to address: Name or service not known', where).code, 'PRIMARY_UNREACHABLE');
+    assert.equal(classify('something else', where).code, 'REPLICATION_FAILED');
+  });
+});
+
+describe('replication: the swap to standby at a start', () => {
+  let top: string;
+  let dir: string;
+  let made = 0;
+  before(async () => (top = await workspace('ap-swap-')));
+  after(async () => rm(top, { recursive: true, force: true }));
+
+  const layout = async () => {
+    dir = join(top, String(++made));
+    await mkdir(dir);
+    const p = { pgsql: join(dir, 'pgsql'), apps: join(dir, 'apps'), data: dir, standbyConf: join(dir, 'standby.conf') };
+    await rm(p.pgsql, { recursive: true, force: true });
+    for (const d of [join(p.pgsql), join(p.apps, 'localapp'), join(p.apps, 'manager'), join(dir, 'appdata/localapp')]) await mkdir(d, { recursive: true });
+    await writeFile(join(p.pgsql, 'PG_VERSION'), 'old\n');
+    await mkdir(`${p.pgsql}.standby`);
+    await writeFile(join(`${p.pgsql}.standby`, 'PG_VERSION'), 'new\n');
+    await writeFile(join(`${p.pgsql}.standby`, 'standby.signal'), '');
+    return p;
+  };
+
+  it('without the marker (a setup cut before it decided): removes the copy and changes nothing else', async () => {
+    const p = await layout();
+    assert.equal(await finishSwap(p, recordingLogger()), 'removed-copy');
+    assert.equal(existsSync(`${p.pgsql}.standby`), false);
+    assert.equal(await readFile(join(p.pgsql, 'PG_VERSION'), 'utf8'), 'old\n');
+    assert.ok(existsSync(join(p.apps, 'localapp')));
+    assert.equal(existsSync(p.standbyConf), false);
+    assert.equal(await finishSwap(p, recordingLogger()), 'none');
+  });
+
+  for (const cut of ['before the swap', 'between the two renames', 'after the swap, before the old cluster went']) {
+    it(`with the marker, cut ${cut}: finishes the switch (apps gone, copy in place, standby.conf written)`, async () => {
+      const p = await layout();
+      await writeMarker(p, CONF);
+      if (cut !== 'before the swap') {
+        await rename(p.pgsql, `${p.pgsql}.old`);
+        if (cut.startsWith('after')) await rename(`${p.pgsql}.standby`, p.pgsql);
+      }
+      assert.equal(await finishSwap(p, recordingLogger()), 'swapped');
+      assert.equal(await readFile(join(p.pgsql, 'PG_VERSION'), 'utf8'), 'new\n');
+      assert.equal(await readFile(join(`${p.pgsql}.old`, 'PG_VERSION'), 'utf8'), 'old\n', 'kept until the new cluster answers');
+      assert.deepEqual(await readdir(p.apps), ['manager'], "the local app went; the supervisor's own package stays");
+      assert.deepEqual(await readdir(join(dir, 'appdata')), []);
+      assert.deepEqual(parseStandbyConf(await readFile(p.standbyConf, 'utf8')), CONF);
+      // The new cluster answered: the old one and the marker go; a start after that finds nothing to do.
+      await completeSwap(p, recordingLogger());
+      assert.equal(existsSync(`${p.pgsql}.old`), false);
+      assert.equal(existsSync(`${p.pgsql}.standby.json`), false);
+      assert.equal(await finishSwap(p, recordingLogger()), 'none');
+      assert.equal(await readFile(join(p.pgsql, 'PG_VERSION'), 'utf8'), 'new\n');
+    });
+  }
+});
