@@ -51,7 +51,11 @@ export function replicationRoutes(replication: ReplicationControl, watch?: Repli
       }),
       response: ReplicationShown,
       errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED', 'STANDBY_AUTH', 'STANDBY_UNKNOWN', 'PRIMARY_UNREACHABLE', 'BUSY'],
-      handler: async ({ body }) => full(await replication.setMode(body.mode, body.confirm === true, body)),
+      handler: async ({ body }) => {
+        const view = await replication.setMode(body.mode, body.confirm === true, body);
+        // A switch (standby, promotion) stops every part right after this answer: no look at the database before it leaves.
+        return view.standby?.switching ? { ...view, standbys: await watched(view.standbys, false) } : full(view);
+      },
     }),
     route({
       method: 'POST',
