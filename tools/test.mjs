@@ -76,7 +76,7 @@ try {
   process.on('SIGINT', () => killGroup('SIGINT'));
   process.on('SIGTERM', () => killGroup('SIGTERM'));
   // A test that leaves a child behind must not hang CI: end everything after the limit.
-  const limitMinutes = Number(process.env.AP_TEST_LIMIT_MINUTES ?? 20 + vmMinutes);
+  const limitMinutes = Number(process.env.AP_TEST_LIMIT_MINUTES ?? 30 + vmMinutes);
   const limit = setTimeout(() => {
     console.error(`test: still running after ${limitMinutes} minutes; killing the run`);
     killGroup('SIGKILL');
