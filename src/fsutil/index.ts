@@ -2,3 +2,4 @@
 // new one, never half of each. Every file that must survive goes through here.
 export { ensureDir, fsyncDir, fsyncTree, writeFileAtomic, writeStreamAtomic, writeZeroFileAtomic } from './atomic';
 export { JsonStateFile } from './state';
+export { readTextIfExists } from './read';

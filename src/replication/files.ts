@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fsutil';
+import { readTextIfExists, writeFileAtomic } from '../fsutil';
 import { CONF_FILE, renderConf, withHbaRules, withInclude, type Mode } from './conf';
 
 export interface Owner {
@@ -40,7 +40,7 @@ const PAIR = /^replication-[0-9a-f]{16}\.(crt|key)$/;
  */
 export async function writeFiles(dataDir: string, wanted: FilesWanted, owner: Owner | null): Promise<FilesChanged> {
   const confPath = join(dataDir, CONF_FILE);
-  const before = await readText(confPath);
+  const before = await readTextIfExists(confPath);
   let conf = false;
   if (wanted.mode === 'primary' || before !== null) {
     const digest = createHash('sha256').update(wanted.tls.certPem).update(wanted.tls.keyPem).digest('hex').slice(0, 16);
@@ -48,8 +48,8 @@ export async function writeFiles(dataDir: string, wanted: FilesWanted, owner: Ow
     const keyFile = `replication-${digest}.key`;
     if (wanted.mode === 'primary') {
       // PostgreSQL refuses a key that others may read.
-      if ((await readText(join(dataDir, keyFile))) !== wanted.tls.keyPem) await writeFileAtomic(join(dataDir, keyFile), wanted.tls.keyPem, 0o600, owner);
-      if ((await readText(join(dataDir, certFile))) !== wanted.tls.certPem) await writeFileAtomic(join(dataDir, certFile), wanted.tls.certPem, 0o600, owner);
+      if ((await readTextIfExists(join(dataDir, keyFile))) !== wanted.tls.keyPem) await writeFileAtomic(join(dataDir, keyFile), wanted.tls.keyPem, 0o600, owner);
+      if ((await readTextIfExists(join(dataDir, certFile))) !== wanted.tls.certPem) await writeFileAtomic(join(dataDir, certFile), wanted.tls.certPem, 0o600, owner);
     }
     // Included first: a replication.conf that is not included would leave a managed cluster on PostgreSQL's default, localhost.
     await ensureInclude(dataDir, owner);
@@ -63,7 +63,7 @@ export async function writeFiles(dataDir: string, wanted: FilesWanted, owner: Ow
     for (const entry of await readdir(dataDir)) if (PAIR.test(entry) && !keep.has(entry)) await rm(join(dataDir, entry), { force: true });
   }
   const hbaPath = join(dataDir, 'pg_hba.conf');
-  const hbaBefore = (await readText(hbaPath)) ?? '';
+  const hbaBefore = (await readTextIfExists(hbaPath)) ?? '';
   const hbaText = withHbaRules(hbaBefore, wanted.mode === 'primary' ? wanted.roles : []);
   const hba = hbaText !== hbaBefore;
   if (hba) await writeFileAtomic(hbaPath, hbaText, 0o600, owner);
@@ -78,13 +78,4 @@ async function ensureInclude(dataDir: string, owner: Owner | null): Promise<void
   if (next === null) return;
   const { mode } = await stat(path);
   await writeFileAtomic(path, next, mode & 0o777, owner);
-}
-
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }

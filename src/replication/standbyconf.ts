@@ -4,10 +4,10 @@
 // rendering are pure; reading sets a malformed file aside instead of failing
 // the start.
 import { isIP } from 'node:net';
-import { readFile, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import type { Settings } from '../db';
 import { ApError, describe, InvalidField } from '../errors';
-import { writeFileAtomic } from '../fsutil';
+import { readTextIfExists, writeFileAtomic } from '../fsutil';
 import type { Logger } from '../log';
 import { checkStandbyName, standbyRole } from './names';
 
@@ -110,13 +110,8 @@ export function writeStandbyConf(path: string, conf: StandbyConf): Promise<void>
  * it would without it: never a crash at every start.
  */
 export async function readStandbyConf(path: string, log: Logger): Promise<StandbyConf | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = await readTextIfExists(path);
+  if (text === null) return null;
   try {
     return parseStandbyConf(text);
   } catch (err) {
