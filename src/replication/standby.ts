@@ -27,8 +27,6 @@ export interface SwitchOptions {
   /** The folder of the PostgreSQL client programs (pg_basebackup). */
   readonly pgBin: () => string;
   readonly owner: Owner | null;
-  /** A managed cluster: the supervisor stops and starts it. An attached one is not switched yet. */
-  readonly managed: boolean;
   /** This box's --db-port (what GET says). */
   readonly port: number;
   /** The box's Manager settings now: they go into standby.conf. */
@@ -53,9 +51,6 @@ export class StandbySwitch {
     const password = request.password;
     if (typeof password !== 'string' || password === '' || password.length > 256 || /[\0-\x1f]/.test(password)) {
       throw new InvalidField('password', 'the password the primary shows for this standby, as given');
-    }
-    if (!this.o.managed) {
-      throw new ApError('UNSUPPORTED', 'a box whose PostgreSQL is attached (run by S50postgresql) cannot be made a standby yet; only a managed cluster can');
     }
     if (!confirm) {
       const { services, instances } = this.o.localApps();
