@@ -27,7 +27,7 @@ import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, typ
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
-import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, Replication, runClusterCommand, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
+import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, renderStandbyConf, restoreStandbySettings, Replication, runClusterCommand, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -461,6 +461,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         schemaVersion: () => database.schemaVersion,
         latestSchema: MIGRATIONS.at(-1)!.version,
         stallMs: config.backup.stallTimeoutMs,
+        ...(fileStore ? { standbyConf: () => renderStandbyConf(fileStore.current()) } : {}),
         afterManagerRestore: async () => {
           await migrate(database.sql, MIGRATIONS, log.child('db'));
           await instances.reload();
@@ -549,7 +550,14 @@ export async function compose(ctx: Context): Promise<Composition> {
       replicationWatch,
     });
   const table = new Api(
-    standby ? refuseOnStandby(routes, standby.primary) : routes,
+    standby
+      ? refuseOnStandby(routes, standby.primary, async (file) => {
+          const { text, createdAt } = await backups.standbyConfIn(file);
+          const settings = await restoreStandbySettings(text, fileStore!, replicationLog);
+          ctx.recompose('a restored standby.conf');
+          return { restored: 'standby.conf', from: createdAt, settings };
+        })
+      : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
   );
