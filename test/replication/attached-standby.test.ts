@@ -1,8 +1,9 @@
 // A standby on a box's layout (attached: S50postgresql runs PostgreSQL): the
 // supervisor takes the base backup as the cluster's account, stops the old
-// cluster and starts the copy with the init script, follows a managed
-// primary read-only, finishes a switch a crash cut after the folders were
-// swapped, and is promoted to a writable standalone box.
+// cluster and starts the copy with the init script (at the start after a
+// kill -9 right after the setup decided), follows a managed primary
+// read-only, finishes a switch a crash cut after the folders were swapped,
+// and is promoted to a writable standalone box.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -62,9 +63,14 @@ describe('replication: a standby whose PostgreSQL S50postgresql runs (attached)'
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('set up through ap ctl: the init script stops the old cluster and starts the copy; it streams, sees the rows and refuses writes', async () => {
-    const answer = ctl(b, 'replication', 'standby', `127.0.0.1:${a.pgPort}`, 'b.example.com', '--password', password, '--yes') as { mode: string };
-    assert.equal(answer.mode, 'standby');
+  it('set up through ap ctl and cut by kill -9 right after it decided (the old cluster may still run): the next start stops it and starts the copy with the init script; it streams, sees the rows and refuses writes', async () => {
+    const setup = runAp(['ctl', 'replication', 'standby', `127.0.0.1:${a.pgPort}`, 'b.example.com', '--password', password, '--yes', '--json', '--root', b.root]);
+    await b.run.waitFor(/base backup from .* taken: switching to standby/, 120_000);
+    b.run.child.kill('SIGKILL');
+    await b.run.exited;
+    await setup.exited;
+    b.run = serveB();
+    await readyPorts(b.run);
     await streamingFrom(b, a);
     assert.match(b.run.output.text, /starting the standby's cluster: sh .*S50postgresql start/);
     assert.ok(existsSync(join(b.root, 'mnt/sda2/pgsql/standby.signal')));
