@@ -148,7 +148,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       body: T.Object({ file: T.String({ description: 'an absolute path on the box' }), restoreTest: T.Optional(T.Boolean({ description: 'also restore it into a scratch database' })) }),
       response: JobView,
-      errors: JOB_ERRORS,
+      errors: [...JOB_ERRORS, 'NOT_ON_STANDBY'],
       handler: ({ body }) => backups.startVerify(absolutePath(body.file, 'file'), body.restoreTest === true),
     }),
     {

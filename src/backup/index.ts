@@ -202,6 +202,8 @@ export class Backups {
 
   /** Checks a backup file: framing, checksum, what the dump holds, and optionally a full restore into a scratch database. */
   startVerify(path: string, restoreTest: boolean): JobView {
+    // A standby (it has a standby.conf) cannot create the scratch database: its cluster is read-only.
+    if (restoreTest && this.options.standbyConf) throw new ApError('NOT_ON_STANDBY', 'a restore test creates a scratch database, which a standby cannot (its database is read-only): verify without --restore-test here, or test the restore on the primary');
     return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
       const { backup, toc } = await this.check(path, job);
       let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;

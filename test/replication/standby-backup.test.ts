@@ -68,6 +68,8 @@ describe('replication: backups on a standby', () => {
     const job = ctl(b, 'backup', 'instance', 'shop@example.com', '--file', file) as { state: string };
     assert.equal(job.state, 'succeeded');
     assert.equal(header(await readFile(file)).kind, 'instance');
+    assert.equal((ctl(b, 'backup', 'verify', file) as { state: string }).state, 'succeeded');
+    assert.equal(ctlError(b, 'backup', 'verify', file, '--restore-test').code, 'NOT_ON_STANDBY', 'a restore test needs a scratch database');
     assert.equal(ctlError(b, 'restore', 'instance', file, '--name', 'copy').code, 'NOT_ON_STANDBY');
     // Written on the primary after the backup: the restore brings the standby's 300 back.
     await insertRows(a, db, 301, 350);
