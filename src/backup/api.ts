@@ -118,7 +118,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       upload: true,
       maxUpload: () => freeBytes(uploadDir),
       response: JobView,
-      errors: ['UPLOAD_TOO_LARGE', 'UPLOAD_ABORTED', 'BAD_BACKUP', ...JOB_ERRORS],
+      errors: ['UPLOAD_TOO_LARGE', 'UPLOAD_ABORTED', 'BAD_BACKUP', 'STANDBY_BACKUP', ...JOB_ERRORS],
       handler: ({ body }) => backups.startRestoreUpload(body as UploadBody, uploadDir, 'manager'),
     },
     route({
@@ -148,7 +148,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       body: T.Object({ file: T.String({ description: 'an absolute path on the box' }), restoreTest: T.Optional(T.Boolean({ description: 'also restore it into a scratch database' })) }),
       response: JobView,
-      errors: JOB_ERRORS,
+      errors: [...JOB_ERRORS, 'NOT_ON_STANDBY'],
       handler: ({ body }) => backups.startVerify(absolutePath(body.file, 'file'), body.restoreTest === true),
     }),
     {
@@ -183,7 +183,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       body: FileBody,
       response: JobView,
-      errors: ['BAD_BACKUP', ...JOB_ERRORS],
+      errors: ['BAD_BACKUP', 'STANDBY_BACKUP', ...JOB_ERRORS],
       handler: ({ body }) => backups.startManagerRestore(absolutePath(body.file, 'file')),
     }),
   ];

@@ -57,6 +57,8 @@ const BackupMeta = T.Object({
   instance: T.Optional(InstanceMeta),
   /** Manager backups: the schema version of the manager database. */
   schemaVersion: T.Optional(T.Integer()),
+  /** Manager backups taken on a standby: its standby.conf (its own settings; the dump is the primary's replica), restored on a standby only. */
+  standbyConf: T.Optional(T.String()),
 });
 export type BackupMeta = Readonly<Static<typeof BackupMeta>>;
 

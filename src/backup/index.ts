@@ -65,6 +65,8 @@ export interface BackupsOptions {
   readonly afterManagerRestore: () => Promise<void>;
   /** An upload that moves no data for this long fails. */
   readonly stallMs?: number;
+  /** On a standby: its standby.conf now, which its Manager backups carry (its settings are not in the read-only database). */
+  readonly standbyConf?: () => string;
   readonly now?: () => Date;
 }
 
@@ -168,6 +170,7 @@ export class Backups {
       supervisor: this.options.supervisor,
       pgDump: this.pgDumpVersion,
       schemaVersion: this.options.schemaVersion(),
+      ...(this.options.standbyConf ? { standbyConf: this.options.standbyConf() } : {}),
     };
     return { meta, ...this.dump(meta, tools, this.local, 'manager') };
   }
@@ -199,6 +202,8 @@ export class Backups {
 
   /** Checks a backup file: framing, checksum, what the dump holds, and optionally a full restore into a scratch database. */
   startVerify(path: string, restoreTest: boolean): JobView {
+    // A standby (it has a standby.conf) cannot create the scratch database: its cluster is read-only.
+    if (restoreTest && this.options.standbyConf) throw new ApError('NOT_ON_STANDBY', 'a restore test creates a scratch database, which a standby cannot (its database is read-only): verify without --restore-test here, or test the restore on the primary');
     return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
       const { backup, toc } = await this.check(path, job);
       let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
@@ -393,13 +398,15 @@ export class Backups {
   }
 
   /** Restores the manager database (settings, instances) from a manager backup; the box's configuration comes back. */
-  startManagerRestore(path: string): JobView {
+  async startManagerRestore(path: string): Promise<JobView> {
+    refuseStandbyBackup(await readHeader(path), path);
     return this.options.jobs.start('restore', 'manager', `restoring the Manager from ${path}`, (job) => this.restoreManager(path, job));
   }
 
   private async restoreManager(path: string, job: JobControl): Promise<string> {
     const { backup, toc } = await this.check(path, job);
     if (backup.meta.kind !== 'manager') throw new ApError('BAD_BACKUP', `${path} is an instance backup, not a Manager backup`);
+    refuseStandbyBackup(backup.meta, path);
     if ((backup.meta.schemaVersion ?? 0) > this.options.latestSchema) {
       throw new ApError('BAD_BACKUP', `${path} has manager schema ${backup.meta.schemaVersion}, newer than this supervisor knows (${this.options.latestSchema}): update first`);
     }
@@ -415,6 +422,19 @@ export class Backups {
     job.progress(backup.dumpLength, backup.dumpLength, 'bringing the configuration back');
     await this.options.afterManagerRestore();
     return `restored the Manager (backup from ${backup.meta.createdAt}); instances: ${this.options.instances.list().length}`;
+  }
+
+  /**
+   * The standby.conf a standby's Manager backup carries (the whole file is
+   * verified first); NOT_ON_STANDBY for any other backup: their restore writes
+   * the database, which a standby cannot. Changes nothing.
+   */
+  async standbyConfIn(path: string): Promise<{ text: string; createdAt: string }> {
+    const { meta } = await verifyBackupFile(path);
+    if (meta.kind !== 'manager' || meta.standbyConf === undefined) {
+      throw new ApError('NOT_ON_STANDBY', `${path} is ${meta.kind === 'manager' ? 'a Manager backup of a primary or standalone box' : 'an instance backup'}: its restore writes the database, which a standby cannot; restore it on the primary (a standby restores only a Manager backup taken on a standby, its standby.conf)`);
+    }
+    return { text: meta.standbyConf, createdAt: meta.createdAt };
   }
 
   /**
@@ -476,6 +496,13 @@ export class Backups {
       }
     }
     return { ok, failed, skipped };
+  }
+}
+
+/** A standby's Manager backup (standby.conf) restores on a standby only (the seed: "not on a primary though!"). */
+function refuseStandbyBackup(meta: BackupMeta | null, path: string): void {
+  if (meta?.kind === 'manager' && meta.standbyConf !== undefined) {
+    throw new ApError('STANDBY_BACKUP', `${path} is a Manager backup taken on a standby (it holds that standby's standby.conf): it restores on a standby only, not on a primary or standalone box; nothing was changed`);
   }
 }
 

@@ -100,6 +100,9 @@ export interface Config {
     readonly listen: string;
     /** Attached: the argv that restarts PostgreSQL when replication changes its listen address. */
     readonly restartCommand: readonly string[];
+    /** Attached: the argvs that stop and start PostgreSQL around a switch to standby (the cluster's folder is swapped while it is down). */
+    readonly stopCommand: readonly string[];
+    readonly startCommand: readonly string[];
   };
   /** Size of the reserve file mnt/sda2/empty_if_no_space. */
   readonly reserveBytes: number;
@@ -154,6 +157,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'pg-bin', env: 'AP_PG_BIN', file: 'db.bin', kind: 'path', help: 'folder with the PostgreSQL server binaries (default: search)' },
   { flag: 'pg-listen', env: 'AP_PG_LISTEN', file: 'db.listen', kind: 'string', help: 'addresses PostgreSQL listens on (TCP, --db-port) while the box is a replication primary, comma-separated, or * (default: *; 127.0.0.1 on dev)' },
   { flag: 'pg-restart-command', env: 'AP_PG_RESTART_COMMAND', file: 'db.restartCommand', kind: 'string', help: 'attached: how the supervisor restarts PostgreSQL to apply a change of replication (default: /etc/init.d/S50postgresql restart)' },
+  { flag: 'pg-stop-command', env: 'AP_PG_STOP_COMMAND', file: 'db.stopCommand', kind: 'string', help: 'attached: how the supervisor stops PostgreSQL to switch the box to standby (default: /etc/init.d/S50postgresql stop)' },
+  { flag: 'pg-start-command', env: 'AP_PG_START_COMMAND', file: 'db.startCommand', kind: 'string', help: 'attached: how the supervisor starts PostgreSQL again after that switch (default: /etc/init.d/S50postgresql start)' },
   { flag: 'reserve-size', env: 'AP_RESERVE_SIZE', file: 'reserveSize', kind: 'bytes', help: 'size of mnt/sda2/empty_if_no_space, e.g. 500M (default: 500M; 0 disables)' },
   { flag: 'shutdown-timeout', env: 'AP_SHUTDOWN_TIMEOUT', file: 'shutdownTimeout', kind: 'seconds', help: 'seconds the slow parts of a clean shutdown (app services, jobs, the database) may take together (default: 30)' },
   { flag: 'max-header-size', env: 'AP_MAX_HEADER_SIZE', file: 'http.maxHeaderSize', kind: 'bytes', help: 'largest HTTP request head (default: 16K)' },
@@ -286,6 +291,8 @@ export function loadConfig(sources: ConfigSources): Config {
       checkIntervalMs: Number(pick('db-check-interval') ?? 5) * 1000,
       listen: listenAddresses(pick('pg-listen') ?? (board.name === 'dev' ? '127.0.0.1' : '*')),
       restartCommand: (pick('pg-restart-command') ?? '/etc/init.d/S50postgresql restart').trim().split(/\s+/),
+      stopCommand: (pick('pg-stop-command') ?? '/etc/init.d/S50postgresql stop').trim().split(/\s+/),
+      startCommand: (pick('pg-start-command') ?? '/etc/init.d/S50postgresql start').trim().split(/\s+/),
     },
     reserveBytes: parseBytes(pick('reserve-size') ?? '500M'),
     shutdownTimeoutMs: Number(pick('shutdown-timeout') ?? 30) * 1000,

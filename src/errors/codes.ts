@@ -84,6 +84,8 @@ export const ERROR_CODES = {
   CONFIRM_REQUIRED: conflict,
   // A standby: apps change on the primary; the primary refused the standby's password or does not know its name.
   NOT_ON_STANDBY: conflict,
+  // A standby's Manager backup (its standby.conf) offered to a box that is not a standby.
+  STANDBY_BACKUP: conflict,
   STANDBY_AUTH: unprocessable,
   STANDBY_UNKNOWN: unprocessable,
   STANDBY_CONF_INVALID: unprocessable,

@@ -14,12 +14,12 @@ import type { SettingSpecs } from '../db';
 export { checkStandbyName, generatePassword, isStandbyRole, MAX_STANDBYS, standbyRole } from './names';
 export { CONF_FILE, plan, renderConf, withHbaRules, withInclude, type Mode, type Step } from './conf';
 export { Replication, type ReplicationOptions } from './primary';
-export { commandRestart } from './restart';
+export { commandRestart, runClusterCommand } from './restart';
 export { replicationRoutes, type ReplicationControl } from './api';
 export { ReplicationWatch, BROKEN, WAL_RETAINED, type WatchOptions, type WatchView, type StandbyWatch, type ReceiverWatch } from './monitor';
 export type { ReplicationShown, ReplicationView, StandbyShown, StandbyStateView, StandbyView } from './views';
-export { applyPromotion, refuseOnStandby, StandbyBox, StandbySwitch, type StandbyRequest } from './standby';
-export { fileSettings, parsePrimary, parseStandbyConf, readStandbyConf, renderStandbyReplicationConf, type StandbyConf } from './standbyconf';
+export { applyPromotion, refuseOnStandby, restoreStandbySettings, StandbyBox, StandbySwitch, type StandbyRequest, type StandbyRestore } from './standby';
+export { fileSettings, parsePrimary, parseStandbyConf, readStandbyConf, renderStandbyConf, renderStandbyReplicationConf, type StandbyConf } from './standbyconf';
 export { completeSwap, finishSwap, writeMarker } from './swap';
 export { classify as classifyBaseBackupError } from './basebackup';
 

@@ -1,6 +1,7 @@
 // Where PostgreSQL is to listen, and bringing it back after a restart: a
 // probe of the port before the cluster is told to listen there, the init
-// script's restart for an attached cluster, and the wait for it to answer.
+// script's restart (and stop and start, around a switch to standby) for an
+// attached cluster, and the wait for it to answer.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { Sql } from 'postgres';
@@ -33,22 +34,27 @@ export async function probePort(listen: string, port: number): Promise<void> {
 /** Attached: restarts PostgreSQL with the init script's argv (S50postgresql restart), then waits until `sql` answers. */
 export function commandRestart(argv: readonly string[], sql: Sql, log: Logger): (why: string) => Promise<void> {
   return async (why) => {
-    const [program, ...args] = argv;
-    if (!program) throw new ApError('REPLICATION_FAILED', 'no command to restart PostgreSQL with (--pg-restart-command)');
     log.info(`replication: restarting PostgreSQL to apply ${why}: ${argv.join(' ')}`);
-    const output: string[] = [];
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-      child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-      child.once('error', reject);
-      child.once('exit', (c) => resolve(c));
-    }).catch((err: Error) => {
-      throw new ApError('REPLICATION_FAILED', `cannot run ${program}: ${err.message}`);
-    });
-    if (code !== 0) throw new ApError('REPLICATION_FAILED', `${argv.join(' ')} failed (exit ${code}): ${output.join('').trim().split('\n').slice(-3).join(' / ')}`);
+    await runClusterCommand(argv, '--pg-restart-command');
     await answering(sql, 120_000);
   };
+}
+
+/** Runs one of the init script's argvs (no shell); REPLICATION_FAILED with the end of its output when it fails. */
+export async function runClusterCommand(argv: readonly string[], flag: string): Promise<void> {
+  const [program, ...args] = argv;
+  if (!program) throw new ApError('REPLICATION_FAILED', `no command to run PostgreSQL's init script with (${flag})`);
+  const output: string[] = [];
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  }).catch((err: Error) => {
+    throw new ApError('REPLICATION_FAILED', `cannot run ${program}: ${err.message}`);
+  });
+  if (code !== 0) throw new ApError('REPLICATION_FAILED', `${argv.join(' ')} failed (exit ${code}): ${output.join('').trim().split('\n').slice(-3).join(' / ')}`);
 }
 
 /** Resolves once `sql` answers a query (the server back after a restart); REPLICATION_FAILED after `withinMs`. */

@@ -4,15 +4,15 @@
 // happens while nothing runs (swap.ts, at the start of a composition), so a
 // crash anywhere is finished or undone by the next start.
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Sql } from 'postgres';
-import type { ApiRoute } from '../api';
+import { T, type ApiRoute } from '../api';
 import { ApError, describe, InvalidField } from '../errors';
 import type { Logger } from '../log';
 import { takeBaseBackup } from './basebackup';
 import type { Owner } from './files';
 import { checkStandbyName, MAX_STANDBYS } from './names';
-import { parsePrimary, writeStandbyConf, type PrimaryAddress, type StandbyConf } from './standbyconf';
+import { parsePrimary, parseStandbyConf, writeStandbyConf, type PrimaryAddress, type StandbyConf } from './standbyconf';
 import { scratchOf, writeMarker, type SwapPaths } from './swap';
 import type { ReplicationView, StandbyView } from './views';
 
@@ -27,8 +27,6 @@ export interface SwitchOptions {
   /** The folder of the PostgreSQL client programs (pg_basebackup). */
   readonly pgBin: () => string;
   readonly owner: Owner | null;
-  /** A managed cluster: the supervisor stops and starts it. An attached one is not switched yet. */
-  readonly managed: boolean;
   /** This box's --db-port (what GET says). */
   readonly port: number;
   /** The box's Manager settings now: they go into standby.conf. */
@@ -53,9 +51,6 @@ export class StandbySwitch {
     const password = request.password;
     if (typeof password !== 'string' || password === '' || password.length > 256 || /[\0-\x1f]/.test(password)) {
       throw new InvalidField('password', 'the password the primary shows for this standby, as given');
-    }
-    if (!this.o.managed) {
-      throw new ApError('UNSUPPORTED', 'a box whose PostgreSQL is attached (run by S50postgresql) cannot be made a standby yet; only a managed cluster can');
     }
     if (!confirm) {
       const { services, instances } = this.o.localApps();
@@ -180,10 +175,41 @@ export function notOnStandby(primary: PrimaryAddress): ApError {
 /** What a standby refuses beyond GET: changes of services and instances, App Store installs, restores and ANALYZE (all write to the read-only database). Backups (pg_dump of the replica) stay. */
 const CHANGES = /^\/(services|instances|store|restores|maintenance)(\/|$)/;
 
-/** The routes of a standby: changes to apps are refused (its database is read-only; they come from the primary). */
-export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAddress): ApiRoute[] {
+/** A restore of the standby's own Manager backup (its standby.conf): what the answer says. */
+export interface StandbyRestore {
+  readonly restored: 'standby.conf';
+  readonly from: string;
+  readonly settings: number;
+}
+
+const StandbyRestoreView = T.Object({
+  restored: T.Literal('standby.conf'),
+  from: T.String({ description: 'when the backup was taken' }),
+  settings: T.Integer({ description: 'how many settings it brought back' }),
+});
+
+/**
+ * The routes of a standby: changes to apps are refused (its database is
+ * read-only; they come from the primary). `POST /restores/manager` restores
+ * the settings of a Manager backup taken on a standby (its standby.conf) and
+ * answers at once; the supervisor composes again after the answer.
+ */
+export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAddress, restoreConf?: (file: string) => Promise<StandbyRestore>): ApiRoute[] {
   return routes.map((r) =>
-    r.method !== 'GET' && CHANGES.test(r.pattern)
+    restoreConf && r.method === 'POST' && r.pattern === '/restores/manager'
+      ? {
+          ...r,
+          summary: 'on a standby: restore its settings from {"file"}, a Manager backup taken on a standby (its standby.conf); the supervisor composes again after the answer',
+          status: 200,
+          response: StandbyRestoreView,
+          errors: [...(r.errors ?? []), 'NOT_ON_STANDBY', 'STANDBY_CONF_INVALID'],
+          handler: ({ body }) => {
+            const file = (body as { file?: unknown }).file;
+            if (typeof file !== 'string' || !isAbsolute(file) || file.includes('\0')) throw new InvalidField('file', 'expected an absolute path on the box');
+            return restoreConf(file);
+          },
+        }
+      : r.method !== 'GET' && CHANGES.test(r.pattern)
       ? {
           ...r,
           errors: [...(r.errors ?? []), 'NOT_ON_STANDBY'],
@@ -193,6 +219,25 @@ export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAdd
         }
       : r,
   );
+}
+
+/**
+ * A standby's Manager backup restored on a standby: its settings replace the
+ * box's in standby.conf (one atomic write); the link to the primary (address,
+ * name, password) stays the one this box streams with now, as the backup's may
+ * be of an earlier setup. The caller composes again so every part reads them.
+ */
+export async function restoreStandbySettings(text: string, store: { replaceAll(settings: Record<string, string>): Promise<void> }, log: Logger): Promise<number> {
+  let restored: StandbyConf;
+  try {
+    restored = parseStandbyConf(text);
+  } catch (err) {
+    throw new ApError('STANDBY_CONF_INVALID', `the backup's standby.conf is not valid (${describe(err)}); nothing was changed`, { cause: err });
+  }
+  const settings = Object.fromEntries(Object.entries(restored.settings).filter(([name]) => name !== 'replicationMode'));
+  await store.replaceAll(settings);
+  log.info(`restored this standby's settings (${Object.keys(settings).length}) from a Manager backup`);
+  return Object.keys(settings).length;
 }
 
 /** The settings a promoted standby writes into its (now writable) manager database: its own, replacing the primary's. */

@@ -123,7 +123,7 @@ export async function readStandbyConf(path: string, log: Logger): Promise<Standb
 }
 
 /** The Settings interface over standby.conf's `settings`: every set rewrites the file whole, one at a time. */
-export function fileSettings(path: string, initial: StandbyConf): Settings & { current(): StandbyConf } {
+export function fileSettings(path: string, initial: StandbyConf): Settings & { current(): StandbyConf; replaceAll(settings: Record<string, string>): Promise<void> } {
   let conf = initial;
   let queue: Promise<unknown> = Promise.resolve();
   const change = (next: (values: Record<string, string>) => void) => {
@@ -147,6 +147,12 @@ export function fileSettings(path: string, initial: StandbyConf): Settings & { c
     delete: (name) =>
       change((values) => {
         delete values[name];
+      }),
+    // A restored standby.conf's settings, in one write.
+    replaceAll: (settings) =>
+      change((values) => {
+        for (const name of Object.keys(values)) delete values[name];
+        Object.assign(values, settings);
       }),
   };
 }

@@ -27,7 +27,7 @@ import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, typ
 import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
-import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, Replication, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
+import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, renderStandbyConf, restoreStandbySettings, Replication, runClusterCommand, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
 import { rebootPort } from '../system';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -75,7 +75,13 @@ export async function compose(ctx: Context): Promise<Composition> {
   if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
   // Replication: a decided switch to standby is finished while the cluster is down; standby.conf says what this box is.
   const replicationLog = log.child('replication');
-  await finishSwap(paths, replicationLog, (dataDir) => (config.db.mode === 'managed' ? stopLeftovers(dataDir, log.child('db')) : Promise.resolve()));
+  // Attached: the init script stops the old cluster before its folder moves and starts the copy after (an idempotent start: a cut after it repeats it).
+  const attached = config.db.mode === 'attached';
+  const swapped = await finishSwap(paths, replicationLog, (dataDir) => (attached ? runClusterCommand(config.db.stopCommand, '--pg-stop-command') : stopLeftovers(dataDir, log.child('db'))));
+  if (swapped === 'swapped' && attached) {
+    replicationLog.info(`starting the standby's cluster: ${config.db.startCommand.join(' ')}`);
+    await runClusterCommand(config.db.startCommand, '--pg-start-command');
+  }
   const standbyConf = await readStandbyConf(paths.standbyConf, replicationLog);
   const recovering = existsSync(join(paths.pgsql, 'standby.signal'));
   const standby = standbyConf !== null && standbyConf.promote === undefined && recovering ? standbyConf : null;
@@ -122,7 +128,6 @@ export async function compose(ctx: Context): Promise<Composition> {
     paths,
     pgBin: () => findPgTools(findPgBin(config.db.bin)),
     owner: clusterAccount(),
-    managed: config.db.mode === 'managed',
     port: config.db.port,
     settings: async () =>
       fileStore
@@ -456,6 +461,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         schemaVersion: () => database.schemaVersion,
         latestSchema: MIGRATIONS.at(-1)!.version,
         stallMs: config.backup.stallTimeoutMs,
+        ...(fileStore ? { standbyConf: () => renderStandbyConf(fileStore.current()) } : {}),
         afterManagerRestore: async () => {
           await migrate(database.sql, MIGRATIONS, log.child('db'));
           await instances.reload();
@@ -544,7 +550,14 @@ export async function compose(ctx: Context): Promise<Composition> {
       replicationWatch,
     });
   const table = new Api(
-    standby ? refuseOnStandby(routes, standby.primary) : routes,
+    standby
+      ? refuseOnStandby(routes, standby.primary, async (file) => {
+          const { text, createdAt } = await backups.standbyConfIn(file);
+          const settings = await restoreStandbySettings(text, fileStore!, replicationLog);
+          ctx.recompose('a restored standby.conf');
+          return { restored: 'standby.conf', from: createdAt, settings };
+        })
+      : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
   );

@@ -16,7 +16,9 @@ import {
   parsePrimary,
   parseStandbyConf,
   readStandbyConf,
+  renderStandbyConf,
   renderStandbyReplicationConf,
+  restoreStandbySettings,
   standbyRole,
   writeMarker,
   type StandbyConf,
@@ -90,6 +92,19 @@ describe('replication: standby.conf', () => {
     assert.deepEqual(stored, { ...CONF, settings: { a: '1', b: '2' } });
     assert.equal((await stat(path)).mode & 0o777, 0o600);
     assert.deepEqual(await readStandbyConf(path, recordingLogger()), stored);
+  });
+
+  it("restores a backup's settings whole, keeping this box's link to the primary; a malformed one changes nothing", async () => {
+    const path = join(dir, 'standby.conf');
+    const store = fileSettings(path, CONF);
+    await store.set('dnsName', 'now.example.com');
+    const before = await readFile(path, 'utf8');
+    await assert.rejects(restoreStandbySettings('{"version":1,', store, recordingLogger()), (err: unknown) => err instanceof ApError && err.code === 'STANDBY_CONF_INVALID');
+    assert.equal(await readFile(path, 'utf8'), before);
+    const backup = renderStandbyConf({ ...CONF, primary: { host: 'old-primary.example.com', port: 5433 }, password: 'old', settings: { dnsName: 'backup.example.com', timezone: 'Europe/Vienna' } });
+    assert.equal(await restoreStandbySettings(backup, store, recordingLogger()), 2);
+    assert.deepEqual(parseStandbyConf(await readFile(path, 'utf8')), { ...CONF, settings: { dnsName: 'backup.example.com', timezone: 'Europe/Vienna' } });
+    assert.equal(await store.get('appStoreUrl'), null, 'a setting the backup does not hold is gone');
   });
 });
 
