@@ -6,6 +6,7 @@
 // and the login that follows says what happened.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
+import { ErrorText } from '../components/errors';
 import { DangerButton, useConfirm } from '../confirm';
 import type { Replication } from '../types';
 
@@ -115,37 +116,40 @@ export function StandbySetup({ current, onSwitching }: { current?: StandbyState;
     }
   };
   const invalid = (field: string) => (error instanceof ApiError && error.code === 'INVALID_FIELD' && error.field === field ? true : undefined);
+  // The dialog holds a form of its own: it stays outside this one.
   return (
-    <form class="card standby-setup" onSubmit={submit} aria-labelledby="standby-setup-title">
-      <h2 id="standby-setup-title">{current ? 'Follow another primary' : 'Set up as standby'}</h2>
-      <p class="note">
-        {current
-          ? 'After a failover: the promoted box’s address, and the name and password it shows for this standby (the same as before, unless it was added anew).'
-          : 'First add this box as a standby on the primary’s Replication page; it shows the name and a password to use here.'}
-      </p>
-      <label>
-        Primary (host or IP address, with :port unless it is 5432)
-        <input name="primary" value={primary} aria-invalid={invalid('primary')} placeholder="primary.example.com:5432" onInput={(e) => setPrimary((e.target as HTMLInputElement).value)} />
-      </label>
-      <label>
-        Standby name (as the primary shows it)
-        <input name="name" value={name} aria-invalid={invalid('name')} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
-      </label>
-      <label>
-        Password (as the primary shows it)
-        <input name="password" type="password" autocomplete="off" value={password} aria-invalid={invalid('password')} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
-      </label>
-      <button type="submit" class="danger" disabled={copying || primary.trim() === '' || name.trim() === '' || password === ''}>
-        {current ? 'Follow this primary' : 'Become a standby'}
-      </button>
-      {copying && (
-        <p class="note" role="status">
-          Copying the primary’s database… This can take a while; the apps keep running until the copy is complete.
+    <>
+      <form class="card standby-setup" onSubmit={submit} aria-labelledby="standby-setup-title">
+        <h2 id="standby-setup-title">{current ? 'Follow another primary' : 'Set up as standby'}</h2>
+        <p class="note">
+          {current
+            ? 'After a failover: the promoted box’s address, and the name and password it shows for this standby (the same as before, unless it was added anew).'
+            : 'First add this box as a standby on the primary’s Replication page; it shows the name and a password to use here.'}
         </p>
-      )}
-      <SetupError error={error} />
+        <label>
+          Primary (host or IP address, with :port unless it is 5432)
+          <input name="primary" value={primary} aria-invalid={invalid('primary')} placeholder="primary.example.com:5432" onInput={(e) => setPrimary((e.target as HTMLInputElement).value)} />
+        </label>
+        <label>
+          Standby name (as the primary shows it)
+          <input name="name" value={name} aria-invalid={invalid('name')} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+        </label>
+        <label>
+          Password (as the primary shows it)
+          <input name="password" type="password" autocomplete="off" value={password} aria-invalid={invalid('password')} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit" class="danger" disabled={copying || primary.trim() === '' || name.trim() === '' || password === ''}>
+          {current ? 'Follow this primary' : 'Become a standby'}
+        </button>
+        {copying && (
+          <p class="note" role="status">
+            Copying the primary’s database… This can take a while; the box goes on as it is until the copy is complete.
+          </p>
+        )}
+        <SetupError error={error} />
+      </form>
       {dialog}
-    </form>
+    </>
   );
 }
 
@@ -154,14 +158,18 @@ const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleSt
 /** A standby's link to its primary, and its way out: promotion, or another primary. */
 export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: (note: string) => void }) {
   const [error, setError] = useState<unknown>(null);
+  const [promoting, setPromoting] = useState(false);
   const from = `${s.primary.host}:${s.primary.port}`;
   const promote = (mode: 'off' | 'primary') => async () => {
     setError(null);
+    setPromoting(true);
     try {
       await api('PUT', '/replication', { mode, confirm: true });
       onSwitching(mode === 'off' ? 'The box was promoted: it starts again as a standalone box, writable, in mode off.' : 'The box was promoted: it starts again as a primary, writable, offering the standbys its database holds.');
     } catch (err) {
       setError(err);
+    } finally {
+      setPromoting(false);
     }
   };
   const after = <p>The box then stops every part and starts again; the Manager needs a new login. Following a primary again takes a full copy of its database.</p>;
@@ -200,6 +208,7 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
             ),
             confirm: 'Promote to standalone',
           }}
+          disabled={promoting}
           act={promote('off')}
         >
           Promote to standalone (off)
@@ -216,12 +225,18 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
             ),
             confirm: 'Promote to primary',
           }}
+          disabled={promoting}
           act={promote('primary')}
         >
           Promote to primary
         </DangerButton>
       </p>
-      {error && <SetupError error={error} />}
+      {promoting && (
+        <p class="note" role="status">
+          Promoting: PostgreSQL finishes replaying what it received and becomes writable…
+        </p>
+      )}
+      <ErrorText error={error} />
     </>
   );
 }
