@@ -28,7 +28,12 @@ export function replicationRoutes(replication: ReplicationControl, watch?: Repli
       };
     });
   };
-  const full = async (view: ReplicationView): Promise<ReplicationShown> => ({ ...view, standbys: await watched(view.standbys, true) });
+  const full = async (view: ReplicationView): Promise<ReplicationShown> => {
+    const standbys = await watched(view.standbys, true);
+    // watched() has just looked: on a standby the same look says since when its link is up or down.
+    const receiver = view.standby ? watch?.latest().receiver : undefined;
+    return { ...view, standbys, ...(view.standby && receiver ? { standby: { ...view.standby, since: receiver.since } } : {}) };
+  };
   return [
     route({
       method: 'GET',

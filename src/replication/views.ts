@@ -24,6 +24,7 @@ export const StandbyStateView = T.Object({
   receivedLsn: T.Union([T.String(), T.Null()], { description: 'pg_last_wal_receive_lsn()' }),
   replayedLsn: T.Union([T.String(), T.Null()], { description: 'pg_last_wal_replay_lsn()' }),
   replayDelaySeconds: T.Union([T.Number(), T.Null()], { description: '0 when all received WAL is replayed, else the age of the last replayed transaction' }),
+  since: T.Optional(T.Union([T.String({ format: 'date-time' }), T.Null()], { description: 'GET: since when it streams, or not, as the replication watch saw it (this supervisor\'s start at the latest)' })),
 });
 export type StandbyStateView = Static<typeof StandbyStateView>;
 

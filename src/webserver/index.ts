@@ -111,18 +111,30 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   const close = () => {
     for (const socket of sockets.splice(0)) uws.us_listen_socket_close(socket);
   };
+  /**
+   * Every app made, to end its open connections at stop: closing the listen
+   * sockets alone leaves a browser's keep-alive connection served by this
+   * stopped composition (its sessions, its closed pool) after the supervisor
+   * composed itself again on the same port. The binary has App.close(); the
+   * package's types do not list it.
+   */
+  const apps: TemplatedApp[] = [];
+  const made = (app: TemplatedApp) => (apps.push(app), app);
+  const endConnections = () => {
+    for (const app of apps.splice(0)) (app as TemplatedApp & { close?: () => void }).close?.();
+  };
   /** HTTPS listeners, reopened when the certificate changes (uWS reads it only when an app is made). */
   const secure: { role: Role; port: number; socket: us_listen_socket }[] = [];
   try {
-    const [managerSocket, managerHttp] = await listen(uws.App(), 'manager', false, options.managerHttpPort);
+    const [managerSocket, managerHttp] = await listen(made(uws.App()), 'manager', false, options.managerHttpPort);
     sockets.push(managerSocket);
     manager.http = managerHttp;
-    const [httpSocket, httpPort] = await listen(uws.App(), 'apps', false, options.httpPort);
+    const [httpSocket, httpPort] = await listen(made(uws.App()), 'apps', false, options.httpPort);
     sockets.push(httpSocket);
     if (options.https) {
       const { certFile, keyFile } = options.https;
       for (const [role, port] of [['manager', options.https.managerPort], ['apps', options.https.port]] as const) {
-        const [socket, bound] = await listen(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile }), role, true, port);
+        const [socket, bound] = await listen(made(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile })), role, true, port);
         secure.push({ role, port: bound, socket });
         if (role === 'manager') manager.https = bound;
       }
@@ -144,7 +156,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
         for (const listener of secure) {
           if (closed) return;
           uws.us_listen_socket_close(listener.socket);
-          [listener.socket] = await listen(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile }), listener.role, true, listener.port);
+          [listener.socket] = await listen(made(uws.SSLApp({ cert_file_name: certFile, key_file_name: keyFile })), listener.role, true, listener.port);
         }
       },
       stats() {
@@ -160,6 +172,7 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
         closed = true;
         close();
         for (const listener of secure) uws.us_listen_socket_close(listener.socket);
+        endConnections();
       },
     };
   } catch (err) {

@@ -11,6 +11,8 @@ import { freePort } from './clients';
 export interface Box {
   readonly root: string;
   readonly pgPort: number;
+  /** More `ap serve` flags (a fixed --manager-http-port for a browser that must find the box again after a switch). */
+  readonly extra: readonly string[];
   run: Run;
 }
 
@@ -20,16 +22,17 @@ export interface Shown {
   standbys: { name: string; password: string; slotExists: boolean }[];
 }
 
-const serve = (root: string, pgPort: number) => runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--pg-listen', '127.0.0.1', '--db-port', String(pgPort)]);
+const serve = (root: string, pgPort: number, extra: readonly string[] = []) =>
+  runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--pg-listen', '127.0.0.1', '--db-port', String(pgPort), ...extra]);
 
 /** The boxes a test file started, stopped by stopBoxes. */
 const started: Box[] = [];
 
-/** A new box under `dir`/`name`, running and ready. */
-export async function startBox(dir: string, name: string): Promise<Box> {
+/** A new box under `dir`/`name`, running and ready; `extra`: more `ap serve` flags. */
+export async function startBox(dir: string, name: string, extra: readonly string[] = []): Promise<Box> {
   const root = await rootWithConfig(join(dir, name), {});
   const pgPort = await freePort();
-  const box: Box = { root, pgPort, run: serve(root, pgPort) };
+  const box: Box = { root, pgPort, extra, run: serve(root, pgPort, extra) };
   started.push(box);
   await readyPorts(box.run);
   return box;
@@ -43,7 +46,7 @@ export async function stopBoxes(): Promise<void> {
 export async function crashAndStart(box: Box): Promise<void> {
   box.run.child.kill('SIGKILL');
   await box.run.exited;
-  box.run = serve(box.root, box.pgPort);
+  box.run = serve(box.root, box.pgPort, box.extra);
   await readyPorts(box.run);
 }
 

@@ -3,15 +3,19 @@ import { useState } from 'preact/hooks';
 import { api, setCsrf } from '../api';
 import { ErrorText } from '../components/errors';
 import type { Session } from '../types';
+import { SWITCH_NOTE } from './replication-standby';
 
 export function Login({ onLogin }: { onLogin: (s: Session) => void }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<unknown>(null);
+  // A replication switch ended the last session (src/ui/pages/replication-standby.tsx): say so once.
+  const [switched] = useState(() => sessionStorage.getItem(SWITCH_NOTE));
   const submit = async (e: Event) => {
     e.preventDefault();
     try {
       const s = await api<Session>('POST', '/session', { password });
       setCsrf(s.csrf);
+      sessionStorage.removeItem(SWITCH_NOTE);
       onLogin(s);
     } catch (err) {
       setError(err);
@@ -20,6 +24,11 @@ export function Login({ onLogin }: { onLogin: (s: Session) => void }) {
   return (
     <form class="card narrow" onSubmit={submit}>
       <h1>App Platform Manager</h1>
+      {switched && (
+        <p class="note switched" role="status">
+          {switched} The Manager started again with it: log in again.
+        </p>
+      )}
       <label>
         Password
         <input type="password" name="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} autofocus />

@@ -3,6 +3,7 @@
 // over, whether it streams, how far behind it is and the WAL kept for it.
 // Standbys are added here and removed after a question; turning replication
 // off asks first. Lag is looked at again every 10 s while the page is open.
+// The standby side (setup, its link, promotion) is replication-standby.tsx.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
@@ -10,6 +11,7 @@ import { ErrorText } from '../components/errors';
 import { MB } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import type { Replication, Standby } from '../types';
+import { StandbySetup, StandbyView, Switching } from './replication-standby';
 
 const seconds = (v: number) => (v < 10 ? `${v.toFixed(1)} s` : `${Math.round(v)} s`);
 
@@ -72,6 +74,8 @@ export function ReplicationPage() {
   const [name, setName] = useState('');
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [switching, setSwitching] = useState<string | null>(null);
+  const [following, setFollowing] = useState(false);
   useEffect(() => {
     const timer = setInterval(() => void reload(), 10_000);
     return () => clearInterval(timer);
@@ -92,6 +96,13 @@ export function ReplicationPage() {
       },
     );
   };
+  if (switching)
+    return (
+      <section class="replication">
+        <h1>Replication</h1>
+        <Switching note={switching} />
+      </section>
+    );
   if (!data) return <ErrorText error={error} />;
   const primary = data.mode === 'primary';
   const add = (e: Event) => {
@@ -117,6 +128,21 @@ export function ReplicationPage() {
           </button>{' '}
           PostgreSQL then also listens on port {data.listen.port} for its standbys (it restarts once).
         </p>
+      )}
+      {data.mode === 'off' && <StandbySetup onSwitching={setSwitching} />}
+      {data.mode === 'standby' && data.standby && (
+        <>
+          <StandbyView s={data.standby} onSwitching={setSwitching} />
+          {following ? (
+            <StandbySetup current={data.standby} onSwitching={setSwitching} />
+          ) : (
+            <p>
+              <button type="button" onClick={() => setFollowing(true)}>
+                Follow another primary
+              </button>
+            </p>
+          )}
+        </>
       )}
       {primary && (
         <>
