@@ -504,6 +504,7 @@ async function indexWebFolder(root: string, build: string, log: Logger): Promise
  * files readable by all and writable by no one but root (executables keep
  * their x bits).
  */
+// Dirent.parentPath is Node ≥ 20.12; before it (20.11.0 is the newest armv7 build on npm) the same is `path`.
 async function sealPackage(dir: string, root: boolean): Promise<void> {
   const seal = async (path: string): Promise<void> => {
     const info = await lstat(path);
@@ -512,14 +513,14 @@ async function sealPackage(dir: string, root: boolean): Promise<void> {
     await chmod(path, info.isDirectory() ? 0o755 : (info.mode & 0o755) | 0o444);
   };
   await seal(dir);
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) await seal(join(entry.parentPath ?? dir, entry.name));
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) await seal(join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name));
 }
 
 /** Gives a folder and what is in it to a service's account. */
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isSymbolicLink()) await chown(join(entry.parentPath ?? dir, entry.name), uid, gid);
+    if (!entry.isSymbolicLink()) await chown(join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name), uid, gid);
   }
 }
 

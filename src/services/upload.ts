@@ -60,7 +60,7 @@ function untar(file: string, into: string): Promise<void> {
 async function checkTree(dir: string): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (entry.isFile() || entry.isDirectory()) continue;
-    const path = join(entry.parentPath ?? dir, entry.name).slice(dir.length + 1);
+    const path = join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name).slice(dir.length + 1);
     throw new ApError('BAD_PACKAGE', `the package holds ${entry.isSymbolicLink() ? 'a symbolic link' : 'a special file'} (${path}): only files and folders are accepted`);
   }
 }

@@ -12,6 +12,7 @@
 //   npm run build && node tools/bench/stack.mjs [--board ipx10] [--ws 2000] [--seconds 60] [--cgroup 200]
 //        [--rate 200 (messages/s over all sockets)] [--db-rate 1 (writes/s per instance)]
 //        [--extra-flags "--no-opt" (added to the board's, for the supervisor)] [--first-boot] [--verbose]
+//        [--fixture DIR (pbxecho already built, as arm.mjs does for a guest without esbuild)]
 // --first-boot measures the stack on the supervisor's first start (initdb,
 // migrations, the instances provisioned); by default it is restarted first,
 // as a box runs after its first boot.
@@ -38,6 +39,7 @@ const DB_RATE = Number(opt('db-rate', 1));
 const VERBOSE = args.includes('--verbose');
 const EXTRA_FLAGS = (opt('extra-flags', '') ?? '').split(' ').filter(Boolean);
 const FIRST_BOOT = args.includes('--first-boot');
+const FIXTURE = opt('fixture', null);
 const PASSWORD = 'bench-password';
 const DOMAIN = 'example.com';
 const SERVICES = ['stack1', 'stack2', 'stack3'];
@@ -224,9 +226,12 @@ function report(label, m) {
 }
 
 try {
-  register('../ts-loader.mjs', import.meta.url);
-  const { buildFixture } = await import('../../test/harness/supervisor.ts');
-  const built = await buildFixture('pbxecho', join(root, 'build'));
+  let built = FIXTURE;
+  if (!built) {
+    register('../ts-loader.mjs', import.meta.url);
+    const { buildFixture } = await import('../../test/harness/supervisor.ts');
+    built = await buildFixture('pbxecho', join(root, 'build'));
+  }
   const packages = SERVICES.map((name) => {
     const dir = join(root, 'packages', name);
     cpSync(built, dir, { recursive: true });
