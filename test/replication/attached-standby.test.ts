@@ -49,7 +49,7 @@ describe('replication: a standby whose PostgreSQL S50postgresql runs (attached)'
     const root = join(dir, 'b');
     const pgPort = await freePort();
     env = initScriptEnv(root, { PGPORT: String(pgPort) });
-    b = { root, pgPort, run: undefined as never };
+    b = { root, pgPort, extra: [], run: undefined as never };
     const started = s50('start');
     assert.equal(started.status, 0, started.out);
     b.run = serveB();
