@@ -7,7 +7,7 @@ import { chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApError } from '../errors';
 import { fsyncTree, writeFileAtomic } from '../fsutil';
-import { withHbaRules } from './conf';
+import { conninfoValue, withHbaRules } from './conf';
 import type { Owner } from './files';
 import { standbyRole } from './names';
 import { renderStandbyReplicationConf, type StandbyFiles } from './standbyconf';
@@ -29,7 +29,7 @@ export async function takeBaseBackup(o: BaseBackupOptions): Promise<void> {
   try {
     if (o.owner) await chown(o.into, o.owner.uid, o.owner.gid);
     const slot = standbyRole(o.name);
-    const conninfo = `host=${quoteValue(o.primary.host)} port=${o.primary.port} user=${slot} sslmode=require application_name=${quoteValue(o.name)} connect_timeout=10`;
+    const conninfo = `host=${conninfoValue(o.primary.host)} port=${o.primary.port} user=${slot} sslmode=require application_name=${conninfoValue(o.name)} connect_timeout=10`;
     const { code, stderr } = await run(join(o.bin, 'pg_basebackup'), ['-d', conninfo, '-D', o.into, '-X', 'stream', '-S', slot, '-c', 'fast', '--no-password'], o.password, o.owner, o.timeoutMs ?? 30 * 60_000);
     if (code !== 0) throw classify(stderr, o);
     await prepareCopy(o.into, o, o.owner);
@@ -91,8 +91,4 @@ function run(program: string, args: string[], password: string, owner: Owner | n
       resolve({ code, stderr });
     });
   });
-}
-
-function quoteValue(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }

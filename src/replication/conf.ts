@@ -74,8 +74,13 @@ export function withHbaRules(text: string, roles: readonly string[]): string {
 }
 
 /** A postgresql.conf string literal. */
-function literal(value: string): string {
+export function literal(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** A libpq connection-string value: quoted, with \ and ' escaped. */
+export function conninfoValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /** What reconciling the cluster's roles and slots with the entries does, step by step. */

@@ -10,6 +10,7 @@ import { ApError, describe, InvalidField } from '../errors';
 import { readTextIfExists, writeFileAtomic } from '../fsutil';
 import type { Logger } from '../log';
 import { checkStandbyName, standbyRole } from './names';
+import { conninfoValue, literal } from './conf';
 
 export const DEFAULT_PG_PORT = 5432;
 
@@ -183,18 +184,8 @@ export function renderStandbyReplicationConf(f: StandbyFiles): string {
     "listen_addresses = ''",
     'ssl = off',
     'hot_standby = on',
-    `primary_conninfo = ${confLiteral(conninfo)}`,
-    `primary_slot_name = ${confLiteral(role)}`,
+    `primary_conninfo = ${literal(conninfo)}`,
+    `primary_slot_name = ${literal(role)}`,
     '',
   ].join('\n');
-}
-
-/** A libpq connection-string value: quoted, with \ and ' escaped. */
-function conninfoValue(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-/** A postgresql.conf string literal. */
-function confLiteral(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }

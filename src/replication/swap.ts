@@ -5,10 +5,10 @@
 // write) is the decision: without it a start removes a leftover copy (the
 // setup failed or was cut before it decided); with it a start finishes every
 // step that is not done yet, each one idempotent.
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe } from '../errors';
-import { fsyncDir, writeFileAtomic } from '../fsutil';
+import { fsyncDir, readTextIfExists, writeFileAtomic } from '../fsutil';
 import type { Logger } from '../log';
 import { parseStandbyConf, renderStandbyConf, writeStandbyConf, type StandbyConf } from './standbyconf';
 
@@ -42,7 +42,7 @@ export type SwapOutcome = 'none' | 'removed-copy' | 'swapped';
 export async function finishSwap(p: SwapPaths, log: Logger, stopOld: (dataDir: string) => Promise<void> = async () => {}): Promise<SwapOutcome> {
   const scratch = scratchOf(p);
   const old = oldOf(p);
-  const markerText = await readFile(markerOf(p), 'utf8').catch(() => null);
+  const markerText = await readTextIfExists(markerOf(p));
   let conf: StandbyConf | null = null;
   if (markerText !== null) {
     try {
