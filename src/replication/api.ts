@@ -30,9 +30,22 @@ export function replicationRoutes(replication: ReplicationControl, watch?: Repli
   };
   const full = async (view: ReplicationView): Promise<ReplicationShown> => {
     const standbys = await watched(view.standbys, true);
-    // watched() has just looked: on a standby the same look says since when its link is up or down.
-    const receiver = view.standby ? watch?.latest().receiver : undefined;
-    return { ...view, standbys, ...(view.standby && receiver ? { standby: { ...view.standby, since: receiver.since } } : {}) };
+    // watched() has just looked: on a standby that look is its WAL receiver's state.
+    const r = view.standby ? watch?.latest().receiver : undefined;
+    if (!view.standby || !r) return { ...view, standbys };
+    return {
+      ...view,
+      standbys,
+      standby: {
+        ...view.standby,
+        streaming: r.receiving,
+        receiverStatus: r.receiverStatus,
+        receivedLsn: r.receiveLsn,
+        replayedLsn: r.replayLsn,
+        replayDelaySeconds: r.lagSeconds,
+        since: r.since,
+      },
+    };
   };
   return [
     route({

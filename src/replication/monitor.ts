@@ -74,6 +74,8 @@ export interface ReceiverWatch {
   readonly receiving: boolean;
   /** pg_stat_wal_receiver's status, or none (no WAL receiver), waiting (none yet, just started), or promoted (not in recovery). */
   readonly status: string;
+  /** pg_stat_wal_receiver's status as PostgreSQL says it, null without a WAL receiver. */
+  readonly receiverStatus: string | null;
   readonly senderHost: string | null;
   readonly senderPort: number | null;
   readonly latestEndLsn: string | null;
@@ -366,6 +368,7 @@ export class ReplicationWatch {
     const receiver: ReceiverWatch = {
       receiving,
       status,
+      receiverStatus: r.status,
       senderHost: r.sender_host,
       senderPort: r.sender_port,
       latestEndLsn: r.latest_end_lsn,

@@ -97,28 +97,15 @@ export class StandbyBox {
 
   constructor(private readonly o: StandbyBoxOptions) {}
 
-  /** Mode standby, the primary, and the WAL receiver's state. */
+  /**
+   * Mode standby and the primary. The WAL receiver's state is the replication
+   * watch's (it reads pg_stat_wal_receiver for its alarm anyway): the API
+   * fills it in from the watch's look (api.ts).
+   */
   async show(): Promise<ReplicationView> {
     const conf = this.o.conf();
-    const [row] = await this.o.sql<{ status: string | null; received: string | null; replayed: string | null; delay: number | null }[]>`
-      SELECT (SELECT status FROM pg_stat_wal_receiver) AS status,
-             pg_last_wal_receive_lsn()::text AS received,
-             pg_last_wal_replay_lsn()::text AS replayed,
-             CASE WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                  ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END AS delay`;
-    return {
-      ...switchingView(conf.primary, conf.name, this.o.port),
-      standby: {
-        primary: conf.primary,
-        name: conf.name,
-        switching: false,
-        streaming: row?.status === 'streaming',
-        receiverStatus: row?.status ?? null,
-        receivedLsn: row?.received ?? null,
-        replayedLsn: row?.replayed ?? null,
-        replayDelaySeconds: row?.delay ?? null,
-      },
-    };
+    const view = switchingView(conf.primary, conf.name, this.o.port);
+    return { ...view, standby: { ...view.standby!, switching: false } };
   }
 
   /** standby: re-point (a new base backup); off or primary: promote (confirm needed). */
