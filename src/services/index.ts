@@ -504,7 +504,6 @@ async function indexWebFolder(root: string, build: string, log: Logger): Promise
  * files readable by all and writable by no one but root (executables keep
  * their x bits).
  */
-// Dirent.parentPath is Node ≥ 20.12; before it (20.11.0 is the newest armv7 build on npm) the same is `path`.
 async function sealPackage(dir: string, root: boolean): Promise<void> {
   const seal = async (path: string): Promise<void> => {
     const info = await lstat(path);
@@ -513,6 +512,7 @@ async function sealPackage(dir: string, root: boolean): Promise<void> {
     await chmod(path, info.isDirectory() ? 0o755 : (info.mode & 0o755) | 0o444);
   };
   await seal(dir);
+  // Dirent.parentPath is Node ≥ 20.12; before it (20.11.0 is the newest armv7 build on npm) the same is `path`.
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) await seal(join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name));
 }
 
