@@ -15,6 +15,7 @@ import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
 import type { Config } from '../config';
 import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue, stopLeftovers } from '../db';
+import { fsyncDir } from '../fsutil';
 import { Updater } from '../image';
 import { Instances, NightlyAnalyse } from '../instances';
 import { Jobs } from '../jobs';
@@ -163,6 +164,8 @@ export async function compose(ctx: Context): Promise<Composition> {
   // The promotion is done once the database holds the settings and the files are in the new mode: standby.conf goes last.
   if (promoted) {
     await rm(paths.standbyConf, { force: true });
+    // Made durable: a standby.conf that came back after a power cut would promote again, its settings over those changed since.
+    await fsyncDir(dirname(paths.standbyConf));
     replicationLog.info(`promotion finished: standby.conf removed; replication ${promoted.promote ?? 'off'}`);
   }
 
