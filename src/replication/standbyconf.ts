@@ -48,8 +48,8 @@ export function parsePrimary(value: unknown, field = 'primary'): PrimaryAddress 
   }
   const port = portText === null ? DEFAULT_PG_PORT : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) throw new InvalidField(field, `"${portText}" is not a port (1 to 65535)`);
-  const literal = isIP(host) !== 0;
-  if (!literal && (host.length > 253 || !host.split('.').every((label) => HOST_LABEL.test(label)))) {
+  const ipLiteral = isIP(host) !== 0;
+  if (!ipLiteral && (host.length > 253 || !host.split('.').every((label) => HOST_LABEL.test(label)))) {
     throw new InvalidField(field, `"${host}" is neither a host name nor an IP address`);
   }
   return { host: host.toLowerCase(), port };
