@@ -3,11 +3,13 @@
 // receiver, and leaving it by promotion (off or primary). The switch itself
 // happens while nothing runs (swap.ts, at the start of a composition), so a
 // crash anywhere is finished or undone by the next start.
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Sql } from 'postgres';
 import { T, type ApiRoute } from '../api';
 import { ApError, describe, InvalidField } from '../errors';
+import { writeStreamAtomic } from '../fsutil';
 import type { Logger } from '../log';
 import { takeBaseBackup } from './basebackup';
 import type { Owner } from './files';
@@ -177,25 +179,38 @@ const StandbyRestoreView = T.Object({
 
 /**
  * The routes of a standby: changes to apps are refused (its database is
- * read-only; they come from the primary). `POST /restores/manager` restores
- * the settings of a Manager backup taken on a standby (its standby.conf) and
- * answers at once; the supervisor composes again after the answer.
+ * read-only; they come from the primary). `POST /restores/manager` (a file on
+ * the box) and `/restores/manager/upload` (the Manager's form) restore the
+ * settings of a Manager backup taken on a standby (its standby.conf) and
+ * answer at once; the supervisor composes again after the answer. An upload
+ * waits in `uploadDir` while it is read and is removed whatever the outcome.
  */
-export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAddress, restoreConf?: (file: string) => Promise<StandbyRestore>): ApiRoute[] {
+export function refuseOnStandby(routes: readonly ApiRoute[], primary: PrimaryAddress, restore?: { readonly conf: (file: string) => Promise<StandbyRestore>; readonly uploadDir: string }): ApiRoute[] {
+  const restoring = (r: ApiRoute, handler: ApiRoute['handler']): ApiRoute => ({
+    ...r,
+    summary: `on a standby: restore its settings from ${r.upload ? 'the uploaded body' : '{"file"}'}, a Manager backup taken on a standby (its standby.conf); the supervisor composes again after the answer`,
+    status: 200,
+    response: StandbyRestoreView,
+    errors: [...(r.errors ?? []), 'NOT_ON_STANDBY', 'STANDBY_CONF_INVALID'],
+    handler,
+  });
   return routes.map((r) =>
-    restoreConf && r.method === 'POST' && r.pattern === '/restores/manager'
-      ? {
-          ...r,
-          summary: 'on a standby: restore its settings from {"file"}, a Manager backup taken on a standby (its standby.conf); the supervisor composes again after the answer',
-          status: 200,
-          response: StandbyRestoreView,
-          errors: [...(r.errors ?? []), 'NOT_ON_STANDBY', 'STANDBY_CONF_INVALID'],
-          handler: ({ body }) => {
-            const file = (body as { file?: unknown }).file;
-            if (typeof file !== 'string' || !isAbsolute(file) || file.includes('\0')) throw new InvalidField('file', 'expected an absolute path on the box');
-            return restoreConf(file);
-          },
-        }
+    restore && r.method === 'POST' && r.pattern === '/restores/manager'
+      ? restoring(r, ({ body }) => {
+          const file = (body as { file?: unknown }).file;
+          if (typeof file !== 'string' || !isAbsolute(file) || file.includes('\0')) throw new InvalidField('file', 'expected an absolute path on the box');
+          return restore.conf(file);
+        })
+      : restore && r.method === 'POST' && r.pattern === '/restores/manager/upload'
+      ? restoring(r, async ({ body }) => {
+          const path = join(restore.uploadDir, `upload-${randomBytes(6).toString('hex')}.apbk`);
+          try {
+            await writeStreamAtomic(body as unknown as AsyncIterable<Buffer>, path);
+            return await restore.conf(path);
+          } finally {
+            await rm(path, { force: true });
+          }
+        })
       : r.method !== 'GET' && CHANGES.test(r.pattern)
       ? {
           ...r,

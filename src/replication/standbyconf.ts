@@ -165,6 +165,16 @@ export interface StandbyFiles {
 }
 
 /**
+ * How long replay on a standby waits for a query that reads rows the primary
+ * has since vacuumed away before it cancels that query. The readers there are
+ * the supervisor's own short queries and backups (pg_dump reads one snapshot):
+ * a dump gets this long instead of PostgreSQL's 30 s. Not hot_standby_feedback:
+ * through the slot it would hold back VACUUM on the primary also while the
+ * standby is away.
+ */
+export const STANDBY_REPLAY_WAIT = '10min';
+
+/**
  * replication.conf of a standby: stream from the primary over TLS as the
  * standby's role, from its slot, as a hot standby that serves read-only
  * queries on its Unix socket only.
@@ -186,6 +196,9 @@ export function renderStandbyReplicationConf(f: StandbyFiles): string {
     'hot_standby = on',
     `primary_conninfo = ${literal(conninfo)}`,
     `primary_slot_name = ${literal(role)}`,
+    'hot_standby_feedback = off',
+    `max_standby_streaming_delay = ${literal(STANDBY_REPLAY_WAIT)}`,
+    `max_standby_archive_delay = ${literal(STANDBY_REPLAY_WAIT)}`,
     '',
   ].join('\n');
 }

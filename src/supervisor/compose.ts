@@ -554,11 +554,14 @@ export async function compose(ctx: Context): Promise<Composition> {
     });
   const table = new Api(
     standby
-      ? refuseOnStandby(routes, standby.primary, async (file) => {
-          const { text, createdAt } = await backups.standbyConfIn(file);
-          const settings = await restoreStandbySettings(text, fileStore!, replicationLog);
-          ctx.recompose('a restored standby.conf');
-          return { restored: 'standby.conf', from: createdAt, settings };
+      ? refuseOnStandby(routes, standby.primary, {
+          uploadDir: paths.data,
+          conf: async (file) => {
+            const { text, createdAt } = await backups.standbyConfIn(file);
+            const settings = await restoreStandbySettings(text, fileStore!, replicationLog);
+            ctx.recompose('a restored standby.conf');
+            return { restored: 'standby.conf', from: createdAt, settings };
+          },
         })
       : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.

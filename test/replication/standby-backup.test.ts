@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { buildFixture, runAp, runApSync } from '../harness/supervisor';
+import { asSuperuser, buildFixture, runAp, runApSync } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { createRows, ctl, ctlError, insertRows, rows, startBox, stopBoxes, streamingFrom, type Box } from './boxes';
 
@@ -61,6 +61,11 @@ describe('replication: backups on a standby', () => {
     server?.close();
     await stopBoxes();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the standby's cluster gives a dump 10 minutes before a conflicting replay cancels it, without feedback to the primary", async () => {
+    const shown = await asSuperuser(b.root, 'postgres', (sql) => sql<{ delay: string; feedback: string; recovery: boolean }[]>`SELECT current_setting('max_standby_streaming_delay') AS delay, current_setting('hot_standby_feedback') AS feedback, pg_is_in_recovery() AS recovery`);
+    assert.deepEqual({ ...shown[0] }, { delay: '10min', feedback: 'off', recovery: true });
   });
 
   it('an instance backup on the standby reads its replica and restores on the primary with its rows; its restore on the standby is refused', async () => {

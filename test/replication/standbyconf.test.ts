@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { ApiRoute } from '../../src/api';
 import { ApError, InvalidField } from '../../src/errors';
 import {
   classifyBaseBackupError as classify,
@@ -16,6 +17,7 @@ import {
   parsePrimary,
   parseStandbyConf,
   readStandbyConf,
+  refuseOnStandby,
   renderStandbyConf,
   renderStandbyReplicationConf,
   restoreStandbySettings,
@@ -116,6 +118,10 @@ describe("replication: the standby's replication.conf", () => {
     assert.ok(lines.includes("listen_addresses = ''"));
     assert.ok(lines.includes('hot_standby = on'));
     assert.ok(lines.includes(`primary_slot_name = '${role}'`));
+    // A dump on the standby is cancelled by a conflicting replay only after 10 minutes, and
+    // the standby's slot never holds back VACUUM on the primary.
+    assert.ok(lines.includes("max_standby_streaming_delay = '10min'"), text);
+    assert.ok(lines.includes('hot_standby_feedback = off'), text);
     // The conninfo's quotes escaped for libpq (\'), then the whole value for postgresql.conf ('' and \\).
     assert.ok(
       lines.includes(`primary_conninfo = 'host=''10.0.0.2'' port=5433 user=${role} password=''pa\\\\''ss\\\\\\\\word'' sslmode=require application_name=''standby1.example.com'''`),
@@ -190,4 +196,60 @@ describe('replication: the swap to standby at a start', () => {
       assert.equal(await readFile(join(p.pgsql, 'PG_VERSION'), 'utf8'), 'new\n');
     });
   }
+});
+
+describe("replication: a standby's routes", () => {
+  const primary = { host: 'primary.example.com', port: 5432 };
+  const ran: string[] = [];
+  const route = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', pattern: string, upload = false): ApiRoute => ({ method, pattern, summary: pattern, upload, handler: () => (ran.push(`${method} ${pattern}`), 'ran') });
+  const routes = [route('GET', '/instances'), route('POST', '/instances'), route('PUT', '/services/{name}'), route('POST', '/restores/manager'), route('POST', '/restores/manager/upload', true), route('PUT', '/settings/{name}')];
+  let dir: string;
+  before(async () => {
+    dir = await workspace('ap-standby-routes-');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('refuse changes to apps with NOT_ON_STANDBY, naming the primary; reads and settings run', async () => {
+    const table = refuseOnStandby(routes, primary);
+    const by = (method: string, pattern: string) => table.find((r) => r.method === method && r.pattern === pattern)!;
+    for (const [method, pattern] of [['POST', '/instances'], ['PUT', '/services/{name}'], ['POST', '/restores/manager'], ['POST', '/restores/manager/upload']] as const) {
+      assert.throws(() => by(method, pattern).handler({ params: {}, query: {}, body: {} }), (err: ApError) => err.code === 'NOT_ON_STANDBY' && /primary\.example\.com:5432/.test(err.message), `${method} ${pattern}`);
+    }
+    assert.equal(by('GET', '/instances').handler({ params: {}, query: {}, body: {} }), 'ran');
+    assert.equal(by('PUT', '/settings/{name}').handler({ params: {}, query: {}, body: {} }), 'ran');
+  });
+
+  it("restore the standby's settings from a file on the box or from an upload, which is removed afterwards", async () => {
+    const seen: { path: string; text: string }[] = [];
+    const conf = async (file: string) => {
+      seen.push({ path: file, text: await readFile(file, 'utf8') });
+      if (seen.at(-1)!.text === 'not a backup') throw new ApError('STANDBY_CONF_INVALID', 'not valid');
+      return { restored: 'standby.conf' as const, from: '2026-11-30T00:00:00.000Z', settings: 3 };
+    };
+    const table = refuseOnStandby(routes, primary, { conf, uploadDir: dir });
+    const by = (pattern: string) => table.find((r) => r.method === 'POST' && r.pattern === pattern)!;
+    assert.equal(by('/restores/manager/upload').upload, true, 'still streamed');
+    assert.equal(by('/restores/manager/upload').status, 200, 'answered at once, no job');
+    async function* chunks() {
+      yield Buffer.from('the uploaded ');
+      yield Buffer.from('backup');
+    }
+    assert.deepEqual(await by('/restores/manager/upload').handler({ params: {}, query: {}, body: chunks() }), { restored: 'standby.conf', from: '2026-11-30T00:00:00.000Z', settings: 3 });
+    assert.equal(seen.at(-1)!.text, 'the uploaded backup');
+    assert.equal(seen.at(-1)!.path.startsWith(`${dir}/`), true);
+    assert.deepEqual(await readdir(dir), [], 'the upload is removed');
+
+    const file = join(dir, 'manager.apbk');
+    await writeFile(file, 'on the box');
+    await by('/restores/manager').handler({ params: {}, query: {}, body: { file } });
+    assert.deepEqual(seen.at(-1), { path: file, text: 'on the box' });
+    assert.throws(() => by('/restores/manager').handler({ params: {}, query: {}, body: { file: 'relative.apbk' } }), InvalidField);
+    await rm(file);
+
+    async function* bad() {
+      yield Buffer.from('not a backup');
+    }
+    await assert.rejects(Promise.resolve(by('/restores/manager/upload').handler({ params: {}, query: {}, body: bad() })), (err: ApError) => err.code === 'STANDBY_CONF_INVALID');
+    assert.deepEqual(await readdir(dir), [], 'a refused upload is removed too');
+  });
 });

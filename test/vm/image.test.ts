@@ -135,6 +135,15 @@ const managerLog = (): string => {
   }
 };
 
+/**
+ * The error a failed step throws: what failed, the console's and manager.log's
+ * tails, and what failed once more at the end (CI keeps only the output's end).
+ */
+async function failedIn(machine: Machine, err: unknown): Promise<Error> {
+  const what = `${(err as Error).message} (${describeCause(err)})`;
+  return new Error(`${what}\n${await machine.tail()}\n--- manager.log ---\n${managerLog()}\n--- what failed: ${what}`);
+}
+
 const ssh = (command: string): string => sh('dbclient', ['-y', '-y', '-i', key, '-p', String(ports.ssh), 'root@127.0.0.1', command]);
 const psql = (db: string, sql: string): string => ssh(`su -s /bin/sh postgres -c "psql -h /var/run/postgresql -At -d ${db} -c \\"${sql}\\""`).trim();
 
@@ -258,7 +267,7 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
       assert.equal(update.body.available, N);
       running = true;
     } catch (err) {
-      throw new Error(`${(err as Error).message} (${describeCause(err)})\n${await machine.tail()}\n--- manager.log ---\n${managerLog()}`);
+      throw await failedIn(machine, err);
     }
   });
 
@@ -299,7 +308,7 @@ describe('the x86_64 image in QEMU', { skip: skip ?? false }, () => {
       assert.match(ramdiskLog, new RegExp(`applying image ${N1}`));
       updated = true;
     } catch (err) {
-      throw new Error(`${(err as Error).message} (${describeCause(err)})\n${await machine.tail()}\n--- manager.log ---\n${managerLog()}`);
+      throw await failedIn(machine, err);
     }
   });
 });
