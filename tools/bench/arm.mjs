@@ -151,7 +151,8 @@ if (!existsSync(uws)) fail(`${uws} missing: the uWebSockets.js package has no 32
 cpSync(uws, join(payload, 'dist/uws_linux_arm_115.node'));
 cpSync(join(repo, 'board'), join(payload, 'board'), { recursive: true });
 cpSync(join(repo, 'package.json'), join(payload, 'package.json'));
-for (const f of ['idle.mjs', 'stack.mjs', 'pbx-client.mjs']) cpSync(join(repo, 'tools/bench', f), join(payload, 'tools/bench', f));
+// Every script of tools/bench: the two import helpers of their own (procmem.mjs, pbx-client.mjs).
+for (const f of readdirSync(join(repo, 'tools/bench')).filter((name) => name.endsWith('.mjs'))) cpSync(join(repo, 'tools/bench', f), join(payload, 'tools/bench', f));
 for (const m of ['postgres', 'ws']) cpSync(join(repo, 'node_modules', m), join(payload, 'node_modules', m), { recursive: true });
 cpSync(join(nodeDir, 'bin/node'), join(payload, 'node/bin/node'));
 if (STACK) {
@@ -211,11 +212,16 @@ const text = console_.replace(/\r/g, '');
 const head = /ap-arm: guest .*/.exec(text)?.[0];
 if (!head) fail(`the guest never ran its script; the console's end:\n${text.slice(-3000)}`);
 console.log(head.replace('ap-arm: ', ''));
+let failed = 0;
 for (const [name] of steps) {
   const m = new RegExp(`ap-arm: begin ${name}\\n([\\s\\S]*?)ap-arm: end ${name} \\(exit (\\d+)\\)`).exec(text);
   if (!m) {
     console.log(`\n${name}: did not finish; its output so far:\n${text.slice(text.indexOf(`ap-arm: begin ${name}`)).slice(-4000)}`);
+    failed++;
     continue;
   }
   console.log(`\n${name} (exit ${m[2]}):\n${m[1].trimEnd()}`);
+  if (m[2] !== '0') failed++;
 }
+// A step that failed in the guest is this run's failure too.
+if (failed > 0) process.exitCode = 1;
