@@ -300,6 +300,12 @@ try {
   let echoed = 0;
   let writes = 0;
   let failedWrites = 0;
+  /** Why writes failed: HTTP status or the error, with a count each. */
+  const failures = new Map();
+  const failed = (why) => {
+    failedWrites++;
+    failures.set(why, (failures.get(why) ?? 0) + 1);
+  };
   for (const ws of clients) ws.on('message', () => echoed++);
   const tick = 100;
   const perTick = Math.max(1, Math.round((RATE * tick) / 1000));
@@ -309,8 +315,12 @@ try {
   const dbTimer = setInterval(() => {
     for (const i of INSTANCES) {
       fetch(`http://127.0.0.1:${appPort}/${DOMAIN}/${i.name}/dbcount`).then(
-        async (r) => ((await r.arrayBuffer()), r.ok ? writes++ : failedWrites++),
-        () => failedWrites++,
+        async (r) => {
+          const body = Buffer.from(await r.arrayBuffer()).toString('utf8', 0, 120);
+          if (r.ok) writes++;
+          else failed(`HTTP ${r.status} ${body.replace(/\s+/g, ' ')}`);
+        },
+        (err) => failed(`${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`),
       );
     }
   }, 1000 / DB_RATE);
@@ -337,7 +347,7 @@ try {
 
   console.log(`node ${process.version} ${process.arch}; board ${BOARD}: node flags ${flags.join(' ')}${FIRST_BOOT ? ' (first boot)' : ''}, PostgreSQL ${Object.entries(board.postgres).filter(([k]) => /shared_buffers|max_connections|work_mem$/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')}, dbPool ${board.dbPool}`);
   console.log(`idle supervisor, Manager page loaded: VmRSS ${mb(idle.rss)} MB, RssAnon ${mb(idle.anon)} MB, PSS ${mb(idle.pss)} MB`);
-  console.log(`${clients.filter((ws) => ws.readyState === 1).length} of ${WS} WebSockets open over ${INSTANCES.length} instances of ${SERVICES.length} services; ${SECONDS} s of traffic: ${sent} messages sent, ${echoed} echoed, ${writes} database writes (${failedWrites} failed)`);
+  console.log(`${clients.filter((ws) => ws.readyState === 1).length} of ${WS} WebSockets open over ${INSTANCES.length} instances of ${SERVICES.length} services; ${SECONDS} s of traffic: ${sent} messages sent, ${echoed} echoed, ${writes} database writes (${failedWrites} failed${failures.size ? `: ${[...failures].map(([why, n]) => `${n}× ${why}`).join('; ')}` : ''})`);
   const perMessage = (k) => ((cpu1[k] - cpu0[k]) * 1e6) / Math.max(1, echoed);
   console.log(`CPU during the traffic: supervisor ${(cpu1.supervisor - cpu0.supervisor).toFixed(2)} s (${perMessage('supervisor').toFixed(0)} µs per echoed message, writes included), services ${(cpu1.services - cpu0.services).toFixed(2)} s (${perMessage('services').toFixed(0)} µs)`);
   report(`PSS after the traffic, sockets open (${cgroup.dir ? `inside a ${CGROUP_MB} MB memory cgroup` : 'no cgroup'}):`, stack);
