@@ -85,7 +85,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       download: BACKUP,
       handler: ({ params }) => {
         const { chunks, name, cancel } = backups.instanceBackup(params.id!);
-        return new StreamBody(chunks, 'application/octet-stream', `${name}-${stamp()}.apbk`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump`, cancel);
       },
     },
     {
@@ -95,7 +95,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       download: BACKUP,
       handler: () => {
         const { chunks, cancel } = backups.managerBackup();
-        return new StreamBody(chunks, 'application/octet-stream', `manager-${stamp()}.apbk`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-manager-${stamp()}.dump`, cancel);
       },
     },
     route({

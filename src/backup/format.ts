@@ -1,4 +1,18 @@
-// The backup file: self-describing, written as one stream, verified as a whole.
+// The backup file: a pg_dump archive that describes and checks itself.
+//
+// Format 2 (written since issue 20), readable by pg_restore as it is:
+//
+//   dump                               pg_dump -Fc output, as it came ("PGDMP…")
+//   header                             JSON (BackupMeta), UTF-8, at most 1 MiB
+//   trailer                            "APBKEND2", u32 big-endian header length,
+//                                      u64 big-endian dump length, SHA-256 of
+//                                      everything before the trailer
+//
+// pg_restore reads an archive from its start and stops after its last entry,
+// so what follows the dump is ours alone: `pg_restore --list` and
+// `pg_restore -d db file` (the seed's how-to) take the file as downloaded.
+//
+// Format 1 (read, no longer written): the header first.
 //
 //   "APBACKUP1\n"                      10 bytes
 //   header length                      u32 big-endian
@@ -7,20 +21,25 @@
 //   trailer                            "APBKEND1", u64 big-endian dump length,
 //                                      SHA-256 of everything before the trailer
 //
-// The checksum comes last so that a backup never needs a temporary copy: the
-// producer hashes while it streams. A reader checks magic, header, length and
-// checksum before it trusts a byte of the dump.
+// Either way the checksum comes last so that a backup never needs a temporary
+// copy: the producer hashes while it streams. A reader checks the framing,
+// the header and the checksum before it trusts a byte of the dump.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ApError } from '../errors';
 import { InstanceRecord } from '../records';
 import { asSentence, problem, T, type Static } from '../schema';
 
+/** Format 1: the magic line it starts with, and the mark its trailer starts with. */
 export const MAGIC = Buffer.from('APBACKUP1\n', 'latin1');
 export const TRAILER_MAGIC = Buffer.from('APBKEND1', 'latin1');
 export const TRAILER_SIZE = TRAILER_MAGIC.length + 8 + 32;
+/** Format 2: the mark its trailer starts with; the file starts as a pg_dump archive does. */
+export const END_MAGIC = Buffer.from('APBKEND2', 'latin1');
+export const END_SIZE = END_MAGIC.length + 4 + 8 + 32;
+const PGDMP = Buffer.from('PGDMP', 'latin1');
 const MAX_HEADER = 1024 * 1024;
 
 // The instance's own fields, as its record declares them.
@@ -48,7 +67,8 @@ export type InstanceMeta = Readonly<Static<typeof InstanceMeta>>;
 
 /** The header of a backup file. Fields a newer supervisor adds are let through: a reader takes what it knows. */
 const BackupMeta = T.Object({
-  format: T.Literal(1),
+  /** The file's layout: 2 (the dump first) or 1 (the header first); the framing must agree. */
+  format: T.Union([T.Literal(1), T.Literal(2)]),
   kind: T.Union([T.Literal('instance'), T.Literal('manager')]),
   createdAt: T.String(),
   supervisor: T.Object({ version: T.String(), label: T.String() }),
@@ -62,26 +82,24 @@ const BackupMeta = T.Object({
 });
 export type BackupMeta = Readonly<Static<typeof BackupMeta>>;
 
-/** The stream of a backup file: header, the dump as it comes, trailer. */
+/** The stream of a backup file (format 2): the dump as it comes, the header, the trailer. */
 export async function* backupFile(meta: BackupMeta, dump: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
-  const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(json.length);
-  for (const part of [MAGIC, length, json]) {
-    hash.update(part);
-    yield part;
-  }
   let size = 0n;
   for await (const chunk of dump) {
     hash.update(chunk);
     size += BigInt(chunk.length);
     yield chunk;
   }
-  const trailer = Buffer.alloc(TRAILER_SIZE);
-  TRAILER_MAGIC.copy(trailer, 0);
-  trailer.writeBigUInt64BE(size, TRAILER_MAGIC.length);
-  hash.digest().copy(trailer, TRAILER_MAGIC.length + 8);
+  const json = Buffer.from(JSON.stringify({ ...meta, format: 2 }), 'utf8');
+  if (json.length > MAX_HEADER) throw new ApError('BAD_BACKUP', `the backup's description is ${json.length} bytes, more than ${MAX_HEADER}`);
+  hash.update(json);
+  yield json;
+  const trailer = Buffer.alloc(END_SIZE);
+  END_MAGIC.copy(trailer, 0);
+  trailer.writeUInt32BE(json.length, END_MAGIC.length);
+  trailer.writeBigUInt64BE(size, END_MAGIC.length + 4);
+  hash.digest().copy(trailer, END_MAGIC.length + 12);
   yield trailer;
 }
 
@@ -99,49 +117,88 @@ function refuse(message: string): never {
   throw new ApError('BAD_BACKUP', message);
 }
 
-/** Reads and checks the header, the trailer and the checksum of the whole file. Changes nothing. */
+/** Where a file's parts are, from its framing (not yet checked against the checksum). */
+interface Framing {
+  readonly meta: BackupMeta;
+  readonly dumpStart: number;
+  readonly dumpLength: number;
+  /** The checksum covers [0, hashedLength); the trailer's digest is `digest`. */
+  readonly hashedLength: number;
+  readonly digest: Buffer;
+}
+
+/** Reads and checks the framing, the header and the checksum of the whole file. Changes nothing. */
 export async function verifyBackupFile(path: string, onProgress?: (bytes: number, total: number) => void): Promise<VerifiedBackup> {
   const info = await stat(path).catch((err: Error) => refuse(`cannot read ${path}: ${err.message}`));
   if (!info.isFile()) refuse(`${path} is not a file`);
   const size = info.size;
-  if (size < MAGIC.length + 4 + 2 + TRAILER_SIZE) refuse(`${path} is too short to be a backup (${size} bytes)`);
   const handle = await open(path, 'r');
-  let meta: BackupMeta;
-  let headerEnd: number;
-  let trailer: Buffer;
+  let framing: Framing;
   try {
-    const start = Buffer.alloc(MAGIC.length + 4);
-    await handle.read(start, 0, start.length, 0);
-    if (!start.subarray(0, MAGIC.length).equals(MAGIC)) refuse(`${path} is not an App Platform backup (no APBACKUP1 header)`);
-    const headerLength = start.readUInt32BE(MAGIC.length);
-    if (headerLength === 0 || headerLength > MAX_HEADER || MAGIC.length + 4 + headerLength + TRAILER_SIZE > size) refuse(`${path}: the header length ${headerLength} does not fit the file`);
-    const header = Buffer.alloc(headerLength);
-    await handle.read(header, 0, headerLength, MAGIC.length + 4);
-    try {
-      meta = JSON.parse(header.toString('utf8')) as BackupMeta;
-    } catch {
-      refuse(`${path}: the header is not JSON`);
-    }
-    checkMeta(meta, path);
-    headerEnd = MAGIC.length + 4 + headerLength;
-    trailer = Buffer.alloc(TRAILER_SIZE);
-    await handle.read(trailer, 0, TRAILER_SIZE, size - TRAILER_SIZE);
+    framing = await frame(handle, size, path);
   } finally {
     await handle.close();
   }
+  const hash = createHash('sha256');
+  let read = 0;
+  if (framing.hashedLength > 0) {
+    for await (const chunk of createReadStream(path, { start: 0, end: framing.hashedLength - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      read += chunk.length;
+      onProgress?.(read, size);
+    }
+  }
+  const digest = hash.digest();
+  if (!digest.equals(framing.digest)) refuse(`${path} is damaged: its checksum does not match`);
+  return { path, meta: framing.meta, dumpStart: framing.dumpStart, dumpLength: framing.dumpLength, sha256: digest.toString('hex') };
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, position);
+  return buffer.subarray(0, bytesRead);
+}
+
+function parseMeta(bytes: Buffer, path: string, format: 1 | 2): BackupMeta {
+  let meta: BackupMeta;
+  try {
+    meta = JSON.parse(bytes.toString('utf8')) as BackupMeta;
+  } catch {
+    refuse(`${path}: the header is not JSON`);
+  }
+  checkMeta(meta, path);
+  if (meta.format !== format) refuse(`${path}: the header says format ${meta.format}, the file is laid out as format ${format}`);
+  return meta;
+}
+
+/** The parts of the file as its framing says, format 2 or 1, refused when they do not fit its size. */
+async function frame(handle: FileHandle, size: number, path: string): Promise<Framing> {
+  const start = await readAt(handle, 0, Math.min(size, MAGIC.length + 4));
+  if (start.subarray(0, PGDMP.length).equals(PGDMP)) {
+    if (size < PGDMP.length + 2 + END_SIZE) refuse(`${path} is too short to be a backup (${size} bytes)`);
+    const trailer = await readAt(handle, size - END_SIZE, END_SIZE);
+    if (!trailer.subarray(0, END_MAGIC.length).equals(END_MAGIC)) {
+      refuse(`${path} is cut short or damaged (no end mark): it was not written completely, or it is a plain pg_dump archive without the App Platform's description`);
+    }
+    const headerLength = trailer.readUInt32BE(END_MAGIC.length);
+    const dumpLength = Number(trailer.readBigUInt64BE(END_MAGIC.length + 4));
+    if (headerLength === 0 || headerLength > MAX_HEADER || dumpLength + headerLength + END_SIZE !== size) {
+      refuse(`${path} is cut short or has extra bytes: its end mark says a dump of ${dumpLength} and a header of ${headerLength} bytes`);
+    }
+    const meta = parseMeta(await readAt(handle, dumpLength, headerLength), path, 2);
+    return { meta, dumpStart: 0, dumpLength, hashedLength: size - END_SIZE, digest: trailer.subarray(END_MAGIC.length + 12) };
+  }
+  if (size < MAGIC.length + 4 + 2 + TRAILER_SIZE) refuse(`${path} is too short to be a backup (${size} bytes)`);
+  if (!start.subarray(0, MAGIC.length).equals(MAGIC)) refuse(`${path} is not an App Platform backup (neither a pg_dump archive with its description nor an APBACKUP1 file)`);
+  const headerLength = start.readUInt32BE(MAGIC.length);
+  if (headerLength === 0 || headerLength > MAX_HEADER || MAGIC.length + 4 + headerLength + TRAILER_SIZE > size) refuse(`${path}: the header length ${headerLength} does not fit the file`);
+  const meta = parseMeta(await readAt(handle, MAGIC.length + 4, headerLength), path, 1);
+  const headerEnd = MAGIC.length + 4 + headerLength;
+  const trailer = await readAt(handle, size - TRAILER_SIZE, TRAILER_SIZE);
   if (!trailer.subarray(0, TRAILER_MAGIC.length).equals(TRAILER_MAGIC)) refuse(`${path} is cut short or damaged (no end mark): it was not written completely`);
   const dumpLength = Number(trailer.readBigUInt64BE(TRAILER_MAGIC.length));
   if (headerEnd + dumpLength + TRAILER_SIZE !== size) refuse(`${path} is cut short or has extra bytes: the dump should be ${dumpLength} bytes`);
-  const hash = createHash('sha256');
-  let read = 0;
-  for await (const chunk of createReadStream(path, { start: 0, end: size - TRAILER_SIZE - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    read += chunk.length;
-    onProgress?.(read, size);
-  }
-  const digest = hash.digest();
-  if (!digest.equals(trailer.subarray(TRAILER_MAGIC.length + 8))) refuse(`${path} is damaged: its checksum does not match`);
-  return { path, meta, dumpStart: headerEnd, dumpLength, sha256: digest.toString('hex') };
+  return { meta, dumpStart: headerEnd, dumpLength, hashedLength: size - TRAILER_SIZE, digest: trailer.subarray(TRAILER_MAGIC.length + 8) };
 }
 
 /** The dump bytes of a verified backup. */
@@ -149,86 +206,23 @@ export function dumpStream(backup: VerifiedBackup): Readable {
   return createReadStream(backup.path, { start: backup.dumpStart, end: backup.dumpStart + backup.dumpLength - 1, highWaterMark: 1024 * 1024 });
 }
 
-/**
- * The header of a backup from its first bytes: the description, 'more' when
- * `prefix` is too short to tell, or null when they are not a backup's header
- * (whoever verifies the whole file says why). Nothing is trusted beyond it.
- */
-export function headerOf(prefix: Buffer): BackupMeta | 'more' | null {
-  if (prefix.length < MAGIC.length + 4) return MAGIC.subarray(0, prefix.length).equals(prefix.subarray(0, MAGIC.length)) ? 'more' : null;
-  if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) return null;
-  const length = prefix.readUInt32BE(MAGIC.length);
-  if (length === 0 || length > MAX_HEADER) return null;
-  if (prefix.length < MAGIC.length + 4 + length) return 'more';
-  try {
-    const meta = JSON.parse(prefix.subarray(MAGIC.length + 4, MAGIC.length + 4 + length).toString('utf8')) as BackupMeta;
-    checkMeta(meta, 'the backup');
-    return meta;
-  } catch {
-    return null;
-  }
-}
-
-/** The header of the backup file at `path`, or null when it has none that reads (see headerOf). */
+/** The header of the backup file at `path` (either format), or null when its framing does not read; the checksum is not checked. */
 export async function readHeader(path: string): Promise<BackupMeta | null> {
   const handle = await open(path, 'r').catch(() => null);
   if (!handle) return null;
   try {
-    let prefix = Buffer.alloc(0);
-    for (let size = 64 * 1024; ; size = MAGIC.length + 4 + MAX_HEADER) {
-      const buffer = Buffer.alloc(size);
-      const { bytesRead } = await handle.read(buffer, 0, size, 0);
-      prefix = buffer.subarray(0, bytesRead);
-      const meta = headerOf(prefix);
-      if (meta !== 'more' || bytesRead < size || size > MAX_HEADER) return meta === 'more' ? null : meta;
-    }
+    const info = await handle.stat();
+    return info.isFile() ? (await frame(handle, info.size, path)).meta : null;
   } catch {
-    return null; // a folder, a read error: the restore's verification names it
+    return null; // a folder, a read error, a bad framing: the restore's verification names it
   } finally {
     await handle.close();
   }
 }
 
-/**
- * Reads an upload until its header is in (at most the header's 1 MiB), and
- * hands back the description (null: not a backup's header) and the whole
- * body, those first bytes included. `stop` ends the upload unread.
- */
-export async function peekHeader(body: AsyncIterable<Buffer>): Promise<{ meta: BackupMeta | null; chunks: AsyncIterable<Buffer>; stop: () => Promise<void> }> {
-  const iterator = body[Symbol.asyncIterator]();
-  const taken: Buffer[] = [];
-  let meta: BackupMeta | 'more' | null = 'more';
-  let ended = false;
-  while (meta === 'more') {
-    const next = await iterator.next();
-    if (next.done) {
-      ended = true;
-      meta = null;
-      break;
-    }
-    taken.push(next.value);
-    meta = headerOf(taken.length === 1 ? next.value : Buffer.concat(taken));
-  }
-  async function* chunks(): AsyncGenerator<Buffer> {
-    let finished = ended;
-    try {
-      while (taken.length) yield taken.shift()!;
-      while (!finished) {
-        const next = await iterator.next();
-        if (next.done) finished = true;
-        else yield next.value;
-      }
-    } finally {
-      // The consumer stopped early: the upload stops too.
-      if (!finished) await iterator.return?.(undefined);
-    }
-  }
-  return { meta, chunks: { [Symbol.asyncIterator]: chunks }, stop: async () => void (await iterator.return?.(undefined)) };
-}
-
 function checkMeta(meta: BackupMeta, path: string): void {
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) refuse(`${path}: the header is not an object`);
-  if (meta.format !== 1) refuse(`${path}: backup format ${String(meta.format)} is not one this supervisor reads`);
+  if (meta.format !== 1 && meta.format !== 2) refuse(`${path}: backup format ${String(meta.format)} is not one this supervisor reads`);
   if (meta.kind !== 'instance' && meta.kind !== 'manager') refuse(`${path}: unknown backup kind ${String(meta.kind)}`);
   if (meta.kind === 'instance' && meta.instance === undefined) refuse(`${path}: the instance backup does not describe its instance`);
   if (meta.kind === 'manager' && meta.schemaVersion === undefined) refuse(`${path}: the manager backup has no schema version`);

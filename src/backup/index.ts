@@ -16,7 +16,7 @@ import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
 import { redactUrl } from '../net';
 import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
-import { backupFile, dumpStream, peekHeader, readHeader, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
+import { backupFile, dumpStream, readHeader, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
 import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, pgRestoreScript, type PgConnection } from './pg';
 import {
   checkRestoredInstances,
@@ -124,6 +124,7 @@ export class Backups {
   }
 
   /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
+  /** `name`: the instance's database name, as in the seed's how-to's file name (backup-<name>.dump). */
   instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string; cancel: () => void } {
     const instance = this.options.instances.get(id);
     if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
@@ -132,7 +133,7 @@ export class Backups {
     this.pgDumpVersion ??= pgDumpVersion(tools);
     const e = instance.external;
     const meta: BackupMeta = {
-      format: 1,
+      format: 2,
       kind: 'instance',
       createdAt: this.now().toISOString(),
       supervisor: this.options.supervisor,
@@ -156,7 +157,7 @@ export class Backups {
     const { chunks, cancel } = e
       ? this.dump(meta, tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
       : this.dump(meta, tools, this.local, instance.dbName);
-    return { meta, chunks, cancel, name: `${instance.name}-${instance.domain}` };
+    return { meta, chunks, cancel, name: instance.dbName };
   }
 
   /** The backup stream of the manager database. */
@@ -164,7 +165,7 @@ export class Backups {
     const tools = this.options.tools();
     this.pgDumpVersion ??= pgDumpVersion(tools);
     const meta: BackupMeta = {
-      format: 1,
+      format: 2,
       kind: 'manager',
       createdAt: this.now().toISOString(),
       supervisor: this.options.supervisor,
@@ -294,31 +295,27 @@ export class Backups {
   }
 
   /**
-   * Restores from an upload: the bytes are saved under `dir` first (a restore
-   * verifies the whole file before it changes anything), then restored; the
-   * saved copy is removed afterwards either way.
+   * Restores from an upload, as a job from the first byte (its progress is the
+   * upload's, and an upload cut off fails it at once): the bytes are saved
+   * under `dir` (a restore verifies the whole file before it changes anything,
+   * and a backup's description is at its end), its description is checked as
+   * a file's is (a restore onto the wrong instance, a standby's Manager
+   * backup: the job fails with that code, nothing changed), then it is
+   * restored. The saved copy is removed afterwards either way.
    */
   async startRestoreUpload(body: AsyncIterable<Buffer>, dir: string, options: RestoreOptions | 'manager'): Promise<JobView> {
     const what = options === 'manager' ? 'the Manager' : 'an instance';
-    let upload = body;
-    if (options !== 'manager') {
-      // The header comes first: a restore onto the wrong instance is refused before the body is taken.
-      const peeked = await peekHeader(body);
-      if (peeked.meta?.kind === 'instance') {
-        try {
-          this.restoredInstance(peeked.meta.instance!, options);
-        } catch (err) {
-          await peeked.stop();
-          throw err;
-        }
-      }
-      upload = peeked.chunks;
-    }
     return this.options.jobs.start('restore', 'upload', `receiving a backup of ${what}`, async (job) => {
-      const path = join(dir, `upload-${randomBytes(6).toString('hex')}.apbk`);
+      const path = join(dir, `upload-${randomBytes(6).toString('hex')}.dump`);
       try {
-        await writeStreamAtomic(upload, path, { onBytes: (bytes) => job.progress(bytes, null, 'receiving the upload') });
-        return await (options === 'manager' ? this.restoreManager(path, job) : this.restoreInstance(path, options, job));
+        await writeStreamAtomic(body, path, { onBytes: (bytes) => job.progress(bytes, null, 'receiving the upload') });
+        const meta = await readHeader(path);
+        if (options === 'manager') {
+          refuseStandbyBackup(meta, path);
+          return await this.restoreManager(path, job);
+        }
+        if (meta?.kind === 'instance') this.restoredInstance(meta.instance!, options);
+        return await this.restoreInstance(path, options, job);
       } finally {
         await rm(path, { force: true });
       }

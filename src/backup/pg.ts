@@ -83,13 +83,15 @@ export function pgDumpVersion(tools: string): string {
 }
 
 /**
- * The chunks of `pg_dump -Fc` of `database`; throws DUMP_FAILED when pg_dump
- * fails. Stopping early (the consumer failed) kills pg_dump; so does `signal`,
+ * The chunks of `pg_dump -Fc` of `database`, without owners and grants (our
+ * restores set both themselves; without them `pg_restore -d` on another host,
+ * where the instance's role does not exist, restores without an error); throws
+ * DUMP_FAILED when pg_dump fails. Stopping early (the consumer failed) kills pg_dump; so does `signal`,
  * even while pg_dump writes nothing (it may wait for a lock for ever).
  */
 export async function* pgDump(tools: string, conn: PgConnection, database: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
   if (signal?.aborted) throw new ApError('DUMP_CANCELLED', `the dump of "${database}" was cancelled`);
-  const child = spawn(join(tools, 'pg_dump'), ['-Fc', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
+  const child = spawn(join(tools, 'pg_dump'), ['-Fc', '--no-owner', '--no-privileges', ...connArgs(conn), '-d', database], { stdio: ['ignore', 'pipe', 'pipe'], env: env(conn), signal, killSignal: 'SIGKILL' });
   const tail = stderrTail(child);
   const done = exited(child);
   // A cancel rejects `done` while the consumer may not be waiting on it: that is not an unhandled failure.

@@ -80,21 +80,32 @@ describe('the instance a restore overwrites (API)', () => {
   it("refuses a backup of echo1 restored onto echo1copy's page (replace=echo1copy) with BACKUP_OF_OTHER_INSTANCE, changing neither", async () => {
     const before = await snapshot();
     const jobsBefore = jobs.list().length;
-    for (const answer of [await upload({ replace: echo1copy }), await api.handle({ method: 'POST', path: '/restores/instances', body: { file, replace: echo1copy } })]) {
-      assert.equal(answer.status, 409);
-      const error = (answer.body as { error: { code: string; message: string } }).error;
-      assert.equal(error.code, 'BACKUP_OF_OTHER_INSTANCE');
-      assert.match(error.message, new RegExp(`backup is of ${echo1}, not of ${echo1copy}: nothing was changed.*as a copy`));
-    }
+    // A file on the box: refused before any job starts.
+    const answer = await api.handle({ method: 'POST', path: '/restores/instances', body: { file, replace: echo1copy } });
+    assert.equal(answer.status, 409);
+    const error = (answer.body as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'BACKUP_OF_OTHER_INSTANCE');
+    assert.match(error.message, new RegExp(`backup is of ${echo1}, not of ${echo1copy}: nothing was changed.*as a copy`));
     assert.equal(jobs.list().length, jobsBefore, 'no job started');
+    // An upload (its description comes at its end): its job fails so, once the upload is in.
+    const uploaded = await upload({ replace: echo1copy });
+    assert.equal(uploaded.status, 202);
+    const failed = await jobs.settled((uploaded.body as { id: string }).id);
+    assert.equal(failed?.state, 'failed');
+    assert.match(failed!.message, new RegExp(`backup is of ${echo1}, not of ${echo1copy}: nothing was changed.*as a copy`));
     assert.deepEqual(await snapshot(), before);
   });
 
   it('needs an explicit target to overwrite: no replace, or replace=true, changes nothing', async () => {
     const before = await snapshot();
-    const implicit = await upload({});
+    const implicit = await api.handle({ method: 'POST', path: '/restores/instances', body: { file } });
     assert.equal(implicit.status, 409);
     assert.equal((implicit.body as { error: { code: string } }).error.code, 'EXISTS');
+    const uploaded = await upload({});
+    assert.equal(uploaded.status, 202);
+    const failed = await jobs.settled((uploaded.body as { id: string }).id);
+    assert.equal(failed?.state, 'failed');
+    assert.match(failed!.message, /exists/i);
     const yes = await api.handle({ method: 'POST', path: '/restores/instances', body: { file, replace: true } });
     assert.equal(yes.status, 400);
     assert.match(JSON.stringify(yes.body), /INVALID_FIELD.*name the instance to overwrite/);

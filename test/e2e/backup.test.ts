@@ -9,7 +9,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { verifyBackupFile } from '../../src/backup';
+import { dumpStream } from '../../src/backup/format';
 import { findPgBin, findPgTools } from '../../src/db';
+import { writeStreamAtomic } from '../../src/fsutil';
+import { backupFileV1 } from '../harness/backupv1';
 import { fetchRaw, until } from '../harness/http';
 import { asSuperuser, buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
@@ -133,6 +137,54 @@ describe('backup and restore', () => {
     assert.equal(shown.state, 'running');
     assert.deepEqual(await dbcount('/example.com/app'), { n: 4, database: 'example.com_app', user: 'example.com_app' });
     assert.equal(await login('pbx-pw'), true); // the PBX logs in with the old password again
+  });
+
+  it("is a pg_dump archive the seed's how-to restores as it stands (createdb, pg_restore -d); a backup in the old format still restores", async () => {
+    const tools = findPgTools(findPgBin(null));
+    const status = ctl('status');
+    const pg = (program: string, args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        const child = spawn(join(tools, program), [...args, '-h', status.db.socketDir, '-p', String(status.db.port), '-U', 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.once('close', (code) => resolve({ code: code ?? 1, out, err }));
+      });
+    const file = join(dir, 'backup-example.com_app.dump');
+    assert.equal(job('backup', 'instance', 'app@example.com', '--file', file).state, 'succeeded');
+    const list = await pg('pg_restore', ['--list', file]);
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /Archive created at/);
+    assert.match(list.out, /TABLE DATA public/);
+    const created = await pg('createdb', ['--encoding=UTF-8', 'exampledb']);
+    assert.equal(created.code, 0, created.err);
+    try {
+      const restored = await pg('pg_restore', ['-d', 'exampledb', file]);
+      assert.deepEqual([restored.code, restored.err], [0, ''], 'no error, no warning (no owner the other host lacks)');
+      const counts = async (database: string) =>
+        superuser(async (sql) => {
+          const tables = await sql<{ t: string }[]>`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`;
+          const out: Record<string, number> = {};
+          for (const { t } of tables) out[t] = (await sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM public."${t.replace(/"/g, '""')}"`))[0]!.n;
+          return out;
+        }, database);
+      const original = await counts('example.com_app');
+      assert.ok(Object.keys(original).length > 0 && Object.values(original).some((n) => n > 0), JSON.stringify(original));
+      assert.deepEqual(await counts('exampledb'), original);
+    } finally {
+      await pg('dropdb', ['exampledb']);
+    }
+
+    // What a supervisor before this format wrote (the header first) restores as before.
+    const verified = await verifyBackupFile(file);
+    const old = join(dir, 'old-format.apbk');
+    await writeStreamAtomic(backupFileV1({ ...verified.meta, format: 1 }, dumpStream(verified)), old);
+    assert.equal((await readFile(old)).subarray(0, 10).toString('latin1'), 'APBACKUP1\n');
+    const back = job('restore', 'instance', old, '--name', 'oldformat', '--domain', 'example.com');
+    assert.equal(back.state, 'succeeded', back.message);
+    assert.equal(ctl('instance', 'show', 'oldformat@example.com').password, 'app-pw');
+    ctl('instance', 'delete', 'oldformat@example.com', '--drop-database');
   });
 
   it('restores a clone under another name with its own database, and over an instance only when --replace names it', async () => {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
 import { childrenNamed } from '../harness/proc';
-import { alive, ensureStopped, readyPorts, type Run, runAp, runApSync } from '../harness/supervisor';
+import { alive, asSuperuser, ensureStopped, readyPorts, type Run, runAp, runApSync } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -40,7 +40,12 @@ after(async () => {
 
 describe('a stop while a backup is running', () => {
   it('ends the job before the database closes, leaves nothing running and exits 0', { timeout: 120_000 }, async () => {
-    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/manager.apbk`;
+    // A dump far larger than the pipe and socket buffers (~32 MB, half of it left after pg_dump's
+    // compression): pg_dump is still writing, held by the target that reads nothing, when the stop
+    // comes. (The dump comes first in the file, so the target sees its first bytes only once
+    // pg_dump has written them: a small database's pg_dump would be gone by then.)
+    await asSuperuser(root, 'manager', (sql) => sql`CREATE TABLE stop_test_ballast AS SELECT md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 500000)`);
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/manager.dump`;
     const started = runApSync(['ctl', 'backup', 'manager', '--url', url, '--no-wait', '--json', '--root', root]);
     assert.equal(started.status, 0, started.stderr);
     const job = JSON.parse(started.stdout) as { id: string; state: string };

@@ -11,13 +11,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { END_SIZE } from '../../src/backup/format';
 import { until } from '../harness/http';
 import { asSuperuser, buildFixture, runAp, runApSync } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
 import { createRows, ctl, ctlError, insertRows, rows, startBox, stopBoxes, streamingFrom, type Box } from './boxes';
 
-/** The JSON header of a backup file (format.ts: magic line, 4-byte length, header). */
-const header = (bytes: Buffer) => JSON.parse(bytes.subarray(14, 14 + bytes.readUInt32BE(10)).toString('utf8')) as { kind: string; standbyConf?: string };
+/** The JSON header of a backup file (format.ts, format 2: the dump, the header, the end mark with both lengths). */
+const header = (bytes: Buffer) => {
+  const end = bytes.length - END_SIZE;
+  const dumpLength = Number(bytes.readBigUInt64BE(end + 12));
+  return JSON.parse(bytes.subarray(dumpLength, dumpLength + bytes.readUInt32BE(end + 8)).toString('utf8')) as { kind: string; standbyConf?: string };
+};
 const setting = (box: Box, name: string) => (ctl(box, 'setting', 'list') as { settings: Record<string, { value: string }> }).settings[name]!.value;
 const instanceDb = (box: Box, id: string) => (ctl(box, 'instance', 'show', id) as { database: { name: string } }).database.name;
 

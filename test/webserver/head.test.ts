@@ -116,7 +116,7 @@ describe('HEAD is GET without a body', () => {
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
     assert.equal(head.headers['content-type'], 'application/octet-stream');
-    assert.match(head.headers['content-disposition']!, /^attachment; filename="manager-\d{8}-\d{6}\.apbk"$/);
+    assert.match(head.headers['content-disposition']!, /^attachment; filename="backup-manager-\d{8}-\d{6}\.dump"$/);
     const get = await raw(manager, 'GET', '/manager/api/backups/manager/download', { Cookie: cookie });
     assert.equal(get.status, 200);
     assert.equal(get.headers['content-type'], head.headers['content-type']);

@@ -38,7 +38,7 @@ export function RestoreForm({ instance }: { instance: Instance | null }) {
         <h2>{id ? 'Restore' : 'Restore an instance'}</h2>
         <label>
           Backup file
-          <input type="file" name="file" accept=".apbk,application/octet-stream" />
+          <input type="file" name="file" accept=".dump,.apbk,application/octet-stream" />
         </label>
         <label>
           {id ? 'As a copy named (empty: replace this instance)' : "As a copy named (empty: the backup's own instance, which must not exist)"}
