@@ -4,7 +4,7 @@
 // (services/process.ts, db/keeper.ts) carry out the actions; this decides.
 //
 //   stopped ──start──▶ starting ──ready──▶ running ──stable──▶ running (backoff reset)
-//      ▲                  │ exit              │ exit
+//      ▲                  │ exit              │ exit            │ exit: at once ──▶ starting
 //      │ stop             ▼                   ▼
 //   stopping ◀──stop── backing-off ◀── (death tally below the limit)
 //                         │ timer → starting
@@ -60,6 +60,11 @@ export interface Machine {
   readonly deaths: readonly number[];
   /** Consecutive restarts since the service last ran stably. */
   readonly attempt: number;
+  /**
+   * It has run stably since its last start: its next death is restarted at
+   * once (its clients wait the least), a further one backs off as usual.
+   */
+  readonly stable?: boolean;
   /** Why it failed, for people. */
   readonly reason: string | null;
 }
@@ -79,7 +84,7 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
   switch (event.type) {
     case 'start':
       if (m.state === 'stopped' || m.state === 'failed') {
-        return to({ state: 'starting', deaths: [], attempt: 0, reason: null }, { type: 'spawn' }, { type: 'arm-start-timeout' });
+        return to({ state: 'starting', deaths: [], attempt: 0, reason: null, stable: false }, { type: 'spawn' }, { type: 'arm-start-timeout' });
       }
       if (m.state === 'backing-off') return to({ state: 'starting' }, { type: 'cancel-restart' }, { type: 'spawn' }, { type: 'arm-start-timeout' });
       return same;
@@ -94,7 +99,7 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
       return m.state === 'starting' ? to({ state: 'running' }, { type: 'arm-stable' }) : same;
 
     case 'stable':
-      return m.state === 'running' ? to({ attempt: 0, reason: null }) : same;
+      return m.state === 'running' ? to({ attempt: 0, reason: null, stable: true }) : same;
 
     case 'start-timeout':
       return m.state === 'starting' ? to({}, { type: 'announce', message: 'did not report ready in time; killing it' }, { type: 'kill' }) : same;
@@ -114,6 +119,15 @@ export function step(m: Machine, event: Event, policy: Policy, now: number): Ste
       if (deaths.length >= policy.maxDeaths) {
         const reason = `died ${deaths.length} times within ${Math.round(policy.windowMs / 1000)} s (last: ${how}); start it by hand once fixed`;
         return to({ state: 'failed', deaths, reason }, record);
+      }
+      if (m.stable && m.state === 'running') {
+        return to(
+          { state: 'starting', deaths, attempt: 0, stable: false, ...(event.cause ? { reason: event.cause } : {}) },
+          record,
+          { type: 'announce', message: `exited (${how}) after running stably; restarting at once` },
+          { type: 'spawn' },
+          { type: 'arm-start-timeout' },
+        );
       }
       const delayMs = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** m.attempt);
       return to(

@@ -54,9 +54,32 @@ describe('supervision state machine', () => {
       [{ type: 'stable' }, 60_000],
       [exit(null, 'SIGSEGV'), 60_001],
     ]);
-    assert.equal(machine.state, 'backing-off');
+    // Its first death after running stably is restarted at once; a further one backs off from the first delay.
+    assert.equal(machine.state, 'starting');
     assert.deepEqual(machine.deaths, [60_001]);
-    assert.equal(log.at(-1), 'exit→backing-off:crash-record,announce,schedule-restart(100)');
+    assert.equal(log.at(-1), 'exit→starting:crash-record,announce,spawn,arm-start-timeout');
+    const again = run([[exit(), 60_050], [{ type: 'timer' }, 60_150], [exit(), 60_160]], machine);
+    assert.deepEqual(again.log, ['exit→backing-off:crash-record,announce,schedule-restart(100)', 'timer→starting:spawn,arm-start-timeout', 'exit→backing-off:crash-record,announce,schedule-restart(200)']);
+  });
+
+  it('restarts at once only after a stable run: a death before the stable mark, or one that keeps dying, backs off; the death tally still applies', () => {
+    const early = run([[{ type: 'start' }, 0], [{ type: 'ready' }, 10], [exit(), 59_000]]);
+    assert.equal(early.log.at(-1), 'exit→backing-off:crash-record,announce,schedule-restart(100)');
+    // Stable, dies, restarted at once, stable again, dies: at once again (each death followed a stable run).
+    const stableEachTime = run([
+      [{ type: 'start' }, 0], [{ type: 'ready' }, 1], [{ type: 'stable' }, 60_001], [exit(), 60_002],
+      [{ type: 'ready' }, 60_003], [{ type: 'stable' }, 120_003], [exit(), 120_004],
+    ]);
+    assert.deepEqual(stableEachTime.log.filter((l) => l.startsWith('exit')), ['exit→starting:crash-record,announce,spawn,arm-start-timeout', 'exit→starting:crash-record,announce,spawn,arm-start-timeout']);
+    // The tally counts the immediate restarts' deaths too: maxDeaths (4) within the window fails it.
+    const tally = run([
+      [{ type: 'start' }, 0], [{ type: 'ready' }, 1], [{ type: 'stable' }, 2], [exit(), 3],
+      [exit(), 4], [{ type: 'timer' }, 104], [exit(), 105], [{ type: 'timer' }, 305], [exit(), 306],
+    ]);
+    assert.equal(tally.machine.state, 'failed');
+    // A stop, then a start by hand: not "stable" until it has run stably again.
+    const restarted = run([[{ type: 'start' }, 0], [{ type: 'ready' }, 1], [{ type: 'stable' }, 2], [{ type: 'stop' }, 3], [exit(0), 4], [{ type: 'start' }, 5], [{ type: 'ready' }, 6], [exit(), 7]]);
+    assert.equal(restarted.log.at(-1), 'exit→backing-off:crash-record,announce,schedule-restart(100)');
   });
 
   it('says what killed it when the supervisor knows (out of memory): in the reason while it backs off and in the failure, until it runs stably', () => {
