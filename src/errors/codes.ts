@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   STANDBY_LIMIT: conflict,
   STANDBY_EXISTS: conflict,
   NOT_PRIMARY: conflict,
+  // A primary is not set up as a standby directly: replication off first.
+  IS_PRIMARY: conflict,
   CONFIRM_REQUIRED: conflict,
   // A standby: apps change on the primary; the primary refused the standby's password or does not know its name.
   NOT_ON_STANDBY: conflict,

@@ -78,6 +78,10 @@ export class Replication {
   async setMode(mode: string, confirm = false, request: StandbyRequest = {}): Promise<ReplicationView> {
     if (mode === 'standby') {
       if (!this.options.standby) throw new ApError('UNSUPPORTED', 'this box cannot be made a standby');
+      // Its standbys would lose their primary without a word: leaving that role is a step of its own.
+      if ((await this.mode()) === 'primary') {
+        throw new ApError('IS_PRIMARY', 'this box is a replication primary: turn replication off first (ap ctl replication mode off), then set it up as a standby');
+      }
       return this.options.standby(request, confirm);
     }
     return this.serialize(async () => {

@@ -193,6 +193,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         changed: () => {
           for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
         },
+        readOnly: standby !== null,
       },
       // A standby's database is read-only: declared instances are made on the primary.
       standby ? [] : config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
@@ -251,13 +252,16 @@ export async function compose(ctx: Context): Promise<Composition> {
     });
   await reconcile().catch((err: unknown) => packagesLog.error(`bringing the services in line with the manager database failed: ${(err as Error).message}`));
   if (standby) {
-    // The primary installs more: its packages arrive by replication and are installed here (not started).
+    // The primary installs more: its packages arrive by replication and are installed here (not started);
+    // its instances too, listed as they are there (a backup here finds a new one).
     let polling = false;
     const poll = setInterval(() => {
       if (polling) return;
       polling = true;
       reconcile()
         .catch((err: unknown) => packagesLog.error(`installing the primary's packages failed: ${(err as Error).message}`))
+        .then(() => instances.relist())
+        .catch((err: unknown) => log.child('instances').error(`reading the primary's instances failed: ${(err as Error).message}`))
         .finally(() => (polling = false));
     }, 30_000);
     poll.unref();

@@ -77,6 +77,10 @@ describe('replication: a standby', () => {
     assert.equal(unknown.code, 'STANDBY_UNKNOWN');
     assert.match(unknown.message, /knows no standby named nobody\.example\.com/);
     assert.equal(ctlError(b, 'replication', 'standby', `127.0.0.1:${await freePort()}`, 'b.example.com', '--password', 'x', '--yes').code, 'PRIMARY_UNREACHABLE');
+    // A primary leaves that role first: its standbys would lose it without a word.
+    assert.equal(ctlError(a, 'replication', 'standby', `127.0.0.1:${b.pgPort}`, 'a.example.com', '--password', 'x', '--yes').code, 'IS_PRIMARY');
+    assert.equal(shown(a)!.mode, 'primary');
+    assert.deepEqual(shown(a)!.standbys.map((s) => s.name), ['b.example.com']);
     await bAsItWas();
   });
 
@@ -130,11 +134,31 @@ describe('replication: a standby', () => {
     assert.match(text, new RegExp(`^mode: +standby of 127\\.0\\.0\\.1:${a.pgPort} as b\\.example\\.com .*\\nreceiver: streaming\\n`));
   });
 
-  it('installs a service the primary installs later (its packages arrive by replication), without starting it', async () => {
+  it('installs a service the primary installs later (its packages arrive by replication), without starting it, and lists its new instance', async () => {
     assert.equal(runApSync(['ctl', 'service', 'install', join(packages, 'echo'), '--root', a.root]).status, 0);
+    ctl(a, 'instance', 'create', 'later@example.com', '--service', 'echo', '--password', 'later-pw');
     await until('echo installed on the standby', async () => (services(b).some((s) => s.name === 'echo') ? true : undefined), 90_000);
     assert.ok(existsSync(join(b.root, 'mnt/sda2/apps/echo/app.json')));
     assert.ok(services(b).every((s) => s.state !== 'running'));
+    // Listed as on the primary, without a restart: a backup taken here finds it.
+    await until('the new instance listed on the standby', async () => (instanceNames(b).includes('later') ? true : undefined), 60_000);
+    ctl(b, 'backup', 'instance', 'later@example.com', '--file', join(dir, 'later.bak'));
+  });
+
+  it("starts while a restore runs on the primary (its scratch database replicated here), and once caught up it is not behind", async () => {
+    // What an instance restore on the primary makes first; the primary drops it when done, never the read-only standby.
+    await asSuperuser(a.root, 'postgres', (sql) => sql`CREATE DATABASE ap_restore_1234`);
+    await until('the scratch database on the standby', async () =>
+      (await asSuperuser(b.root, 'postgres', (sql) => sql`SELECT 1 FROM pg_database WHERE datname = 'ap_restore_1234'`)).length ? true : undefined,
+    );
+    await crashAndStart(b);
+    await streamingFrom(b, a);
+    assert.deepEqual(instanceNames(b).sort(), ['later', 'pbx']);
+    // Restarted, the receiver counts from the start of its WAL segment, behind what was replayed: not "behind" for that.
+    const metrics = (await fetchRaw(`http://127.0.0.1:${appPort(b)}/manager/metrics`)).body.toString();
+    const lag = Number(/^ap_replication_replay_lag_bytes (\S+)/m.exec(metrics)?.[1]);
+    assert.ok(lag >= 0, `replay lag ${lag} bytes`);
+    await asSuperuser(a.root, 'postgres', (sql) => sql`DROP DATABASE ap_restore_1234`);
   });
 
   it('a malformed standby.conf is set aside with a clear log line: the box starts, not as a standby; put back, it is one again', async () => {
