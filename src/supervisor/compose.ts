@@ -158,6 +158,7 @@ export async function compose(ctx: Context): Promise<Composition> {
                 : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
             log: replicationLog,
             standby: (request, confirm) => switcher.setUp(request, confirm),
+            orphaned,
           }),
     quick,
   );
@@ -411,7 +412,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         metrics: monitor.metrics,
         ...(standby
           ? { role: 'standby' as const }
-          : { role: 'primary' as const, enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary', walPartition: paths.pgsql }),
+          : { role: 'primary' as const, enabled: async () => !orphaned && (await settingValue(store, 'replicationMode')) === 'primary', walPartition: paths.pgsql }),
       });
       made.start(config.monitorIntervalMs);
       return made;

@@ -172,6 +172,11 @@ describe('replication: a standby', () => {
     assert.equal(aside.length, 1);
     assert.equal(existsSync(path), false);
     assert.equal((ctl(b, 'status') as { state: string }).state, 'running');
+    // Not the primary it replicates: the stored mode and standbys are A's; nothing of them is applied here.
+    const seen = shown(b)!;
+    assert.equal(seen.mode, 'off');
+    assert.equal((ctl(b, 'alarms') as { active: { code: string }[] }).active.filter((x) => x.code === 'REPLICATION_BROKEN').length, 0);
+    assert.match(await readFile(join(b.root, 'mnt/sda2/pgsql/replication.conf'), 'utf8'), /^primary_conninfo = /m, "the standby's files stay");
     await writeFile(path, good, { mode: 0o600 });
     await crashAndStart(b);
     await streamingFrom(b, a);
