@@ -250,8 +250,10 @@ export async function applyPromotion(sql: Sql, conf: StandbyConf, log: Logger): 
     // The primary's settings go: the seed, "the standby server has its own configuration".
     await tx`DELETE FROM config`;
     for (const [name, value] of [...entries, ['replicationMode', mode] as const]) await tx`INSERT INTO config (name, value) VALUES (${name}, ${value})`;
+    // The seed offers the *other* entries: this box's own would keep WAL for a standby that is now the primary.
+    await tx`DELETE FROM replication_standbys WHERE name = ${conf.name}`;
   });
-  log.info(`promotion: this box's own settings (${entries.length}) are in its database now; replication ${mode}`);
+  log.info(`promotion: this box's own settings (${entries.length}) are in its database now, its own standby entry ${conf.name} is gone; replication ${mode}`);
 }
 
 function switchingView(primary: PrimaryAddress, name: string, port: number): ReplicationView {

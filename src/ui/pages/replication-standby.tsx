@@ -165,7 +165,7 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
     setPromoting(true);
     try {
       await api('PUT', '/replication', { mode, confirm: true });
-      onSwitching(mode === 'off' ? 'The box was promoted: it starts again as a standalone box, writable, in mode off.' : 'The box was promoted: it starts again as a primary, writable, offering the standbys its database holds.');
+      onSwitching(mode === 'off' ? 'The box was promoted: it starts again as a standalone box, writable, in mode off.' : 'The box was promoted: it starts again as a primary, writable, offering the other standbys its database holds.');
     } catch (err) {
       setError(err);
     } finally {
@@ -218,7 +218,7 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
             title: 'Promote to primary?',
             consequence: (
               <>
-                <p>This box stops following {from} for good and becomes a writable primary: its apps and instances start with the data replicated so far, and the standbys listed in its database are offered again (each needs a new copy).</p>
+                <p>This box stops following {from} for good and becomes a writable primary: its apps and instances start with the data replicated so far, and the other standbys listed in its database are offered again (each needs a new copy; its own entry goes).</p>
                 <p>Make sure the old primary stays off (or is made a standby): two writable boxes with the same instances go apart.</p>
                 {after}
               </>
