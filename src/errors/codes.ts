@@ -90,6 +90,8 @@ export const ERROR_CODES = {
   STANDBY_BACKUP: conflict,
   STANDBY_AUTH: unprocessable,
   STANDBY_UNKNOWN: unprocessable,
+  // The standby's name streams from the primary already (another box, or this one).
+  STANDBY_IN_USE: conflict,
   STANDBY_CONF_INVALID: unprocessable,
   PORT_IN_USE: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },

@@ -134,6 +134,14 @@ describe('replication: a standby', () => {
     assert.match(text, new RegExp(`^mode: +standby of 127\\.0\\.0\\.1:${a.pgPort} as b\\.example\\.com .*\\nreceiver: streaming\\n`));
   });
 
+  it('a setup with a name that streams now (here: its own, from the same primary) is refused STANDBY_IN_USE, changing nothing', async () => {
+    const refused = ctlError(b, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes');
+    assert.equal(refused.code, 'STANDBY_IN_USE');
+    assert.match(refused.message, /has a standby streaming as b\.example\.com now/);
+    await streamingFrom(b, a);
+    assert.deepEqual((await readdir(join(b.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'no copy left behind');
+  });
+
   it('installs a service the primary installs later (its packages arrive by replication), without starting it, and lists its new instance', async () => {
     assert.equal(runApSync(['ctl', 'service', 'install', join(packages, 'echo'), '--root', a.root]).status, 0);
     ctl(a, 'instance', 'create', 'later@example.com', '--service', 'echo', '--password', 'later-pw');

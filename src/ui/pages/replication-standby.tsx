@@ -22,6 +22,8 @@ function meaning(err: ApiError): string {
       return 'The primary refused the password: enter it exactly as the primary’s Replication page shows it for this standby name.';
     case 'STANDBY_UNKNOWN':
       return 'The primary has no standby of this name (or is not a primary): add the standby on the primary’s Replication page first, then use the name it shows.';
+    case 'STANDBY_IN_USE':
+      return 'A standby streams with this name from the primary now: every standby needs a name of its own (add another on the primary). Following the same primary again, promote this box first.';
     case 'PRIMARY_UNREACHABLE':
       return 'No connection to the primary: check the host and port (5432 unless given), and that the primary is in mode primary and reachable from this box.';
     case 'INVALID_FIELD':
