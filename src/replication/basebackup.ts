@@ -47,7 +47,8 @@ export function classify(stderr: string, where: { primary: { host: string; port:
   if (/password authentication failed/.test(stderr)) {
     return new ApError('STANDBY_AUTH', `the primary ${at} refused the password of standby ${where.name}: use the password the primary shows for it, exactly as given (${said})`);
   }
-  if (/no pg_hba\.conf entry|replication slot "[^"]*" does not exist|role "[^"]*" does not exist/.test(stderr)) {
+  // A PostgreSQL without TLS is not one of ours as primary (a primary serves TLS).
+  if (/no pg_hba\.conf entry|replication slot "[^"]*" does not exist|role "[^"]*" does not exist|server does not support SSL/.test(stderr)) {
     return new ApError('STANDBY_UNKNOWN', `the primary ${at} knows no standby named ${where.name} (or is not a primary): add it there first (ap ctl replication add ${where.name}) (${said})`);
   }
   // The seed: one name on two standbys breaks at least one of them. A box re-copying from the primary it streams from holds the slot itself.
@@ -57,7 +58,8 @@ export function classify(stderr: string, where: { primary: { host: string; port:
       `the primary ${at} has a standby streaming as ${where.name} now: every standby needs a name of its own (if it is this box, following the same primary again, promote it first or use another name) (${said})`,
     );
   }
-  if (/could not connect|Connection refused|could not translate host name|timeout expired|No route to host|Network is unreachable|server closed the connection/i.test(stderr)) {
+  // Something else answers on that port (the Manager's HTTPS, say): no PostgreSQL is reached there.
+  if (/could not connect|Connection refused|could not translate host name|timeout expired|No route to host|Network is unreachable|server closed the connection|invalid response to SSL negotiation/i.test(stderr)) {
     return new ApError('PRIMARY_UNREACHABLE', `cannot reach the primary at ${at}: is it on, primary, and its port reachable from here? (${said})`);
   }
   return new ApError('REPLICATION_FAILED', `the base backup from ${at} failed: ${said}`);
