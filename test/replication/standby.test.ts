@@ -134,12 +134,21 @@ describe('replication: a standby', () => {
     assert.match(text, new RegExp(`^mode: +standby of 127\\.0\\.0\\.1:${a.pgPort} as b\\.example\\.com .*\\nreceiver: streaming\\n`));
   });
 
-  it('a setup with a name that streams now (here: its own, from the same primary) is refused STANDBY_IN_USE, changing nothing', async () => {
-    const refused = ctlError(b, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes');
+  it('a name another box streams with is refused STANDBY_IN_USE, changing nothing; this box copies again from the primary it follows', async () => {
+    const c = await startBox(dir, 'c');
+    const refused = ctlError(c, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes');
     assert.equal(refused.code, 'STANDBY_IN_USE');
     assert.match(refused.message, /has a standby streaming as b\.example\.com now/);
+    assert.equal(shown(c)!.mode, 'off');
+    assert.deepEqual((await readdir(join(c.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'no copy left behind');
+    // Its own receiver holds the slot: a fresh copy all the same.
+    const answer = ctl(b, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes') as Shown;
+    assert.equal(answer.standby!.switching, true);
+    // This run set it up once already: the second switch is the new copy's.
+    await until('the new copy in place', async () => ((b.run.output.text.match(/this box is a standby now: the previous cluster is removed/g)?.length ?? 0) >= 2 ? true : undefined), 60_000);
     await streamingFrom(b, a);
-    assert.deepEqual((await readdir(join(b.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'no copy left behind');
+    await insertRows(a, db, 1501, 1600);
+    await until('rows written after the new copy, on the standby', async () => ((await rows(b, db)) === 1600 ? true : undefined));
   });
 
   it('installs a service the primary installs later (its packages arrive by replication), without starting it, and lists its new instance', async () => {
@@ -203,8 +212,8 @@ describe('replication: a standby', () => {
     await until('pbxecho running on B', async () => (services(b).some((s) => s.name === 'pbxecho' && s.state === 'running') ? true : undefined), 60_000);
     const counted = await until('the instance served on B', () => dbcount(b), 60_000);
     assert.equal(counted.n, 4, 'the replicated counter, written on');
-    await insertRows(b, db, 1501, 1501);
-    assert.equal(await rows(b, db), 1501);
+    await insertRows(b, db, 1601, 1601);
+    assert.equal(await rows(b, db), 1601);
     assert.equal(ctl(b, 'instance', 'create', 'new@example.com', '--service', 'pbxecho', '--password', 'new-pw').name, 'new');
   });
 });

@@ -23,7 +23,7 @@ function meaning(err: ApiError): string {
     case 'STANDBY_UNKNOWN':
       return 'The primary has no standby of this name (or is not a primary): add the standby on the primary’s Replication page first, then use the name it shows.';
     case 'STANDBY_IN_USE':
-      return 'A standby streams with this name from the primary now: every standby needs a name of its own (add another on the primary). Following the same primary again, promote this box first.';
+      return 'Another box streams with this name from the primary now: every standby needs a name of its own (add another on the primary’s Replication page).';
     case 'PRIMARY_UNREACHABLE':
       return 'No connection to the primary: check the host and port (5432 unless given), and that the primary is in mode primary and reachable from this box.';
     case 'INVALID_FIELD':
