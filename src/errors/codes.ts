@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   STANDBY_LIMIT: conflict,
   STANDBY_EXISTS: conflict,
   NOT_PRIMARY: conflict,
+  // A primary is not set up as a standby directly: replication off first.
+  IS_PRIMARY: conflict,
   CONFIRM_REQUIRED: conflict,
   // A standby: apps change on the primary; the primary refused the standby's password or does not know its name.
   NOT_ON_STANDBY: conflict,
@@ -88,6 +90,8 @@ export const ERROR_CODES = {
   STANDBY_BACKUP: conflict,
   STANDBY_AUTH: unprocessable,
   STANDBY_UNKNOWN: unprocessable,
+  // The standby's name streams from the primary already (another box, or this one).
+  STANDBY_IN_USE: conflict,
   STANDBY_CONF_INVALID: unprocessable,
   PORT_IN_USE: conflict,
   PACKAGE_TOO_LARGE: { status: 413 },

@@ -66,6 +66,12 @@ export interface InstancesOptions {
   readonly checkExternal?: (external: ExternalDb) => Promise<void>;
   /** Told after instances were added, removed or changed (a service's memory limit counts its instances). */
   readonly changed?: () => void;
+  /**
+   * A standby's: the list is the primary's, in a read-only database. Nothing
+   * is provisioned, finished or cleaned up here (a restore or a change under
+   * way on the primary arrives as it is; the primary finishes it).
+   */
+  readonly readOnly?: boolean;
 }
 
 /** Where an instance is served: the webserver's route for it (a running, ready instance has one). */
@@ -328,6 +334,16 @@ export class Instances {
     });
   }
 
+  /** A standby reads the list again: the primary adds, changes and removes instances (nothing is provisioned here). */
+  relist(): Promise<void> {
+    return this.serial(async () => {
+      const now = await loadInstances(this.options.sql);
+      this.byId.clear();
+      for (const instance of now) this.byId.set(instanceId(instance), instance);
+      this.publishRoutes();
+    });
+  }
+
   /**
    * The supervisor stops: a change under way (a database being made or
    * dropped) finishes before the database closes; later ones are refused.
@@ -343,6 +359,11 @@ export class Instances {
   }
 
   private async load(declared: readonly CreateInput[]): Promise<void> {
+    if (this.options.readOnly) {
+      for (const instance of await loadInstances(this.options.sql)) this.byId.set(instanceId(instance), instance);
+      this.publishRoutes();
+      return;
+    }
     // Leftovers of restores a cut interrupted: the scratch copy before the swap, the old database after it.
     const leftovers = await this.options.sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE 'ap\_restore\_%' OR datname LIKE 'ap\_trash\_%'`;
     for (const { datname } of leftovers) {

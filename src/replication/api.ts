@@ -68,7 +68,7 @@ export function replicationRoutes(replication: ReplicationControl, watch?: Repli
         password: T.Optional(T.String({ description: 'standby: the password the primary shows for that name' })),
       }),
       response: ReplicationShown,
-      errors: ['UNSUPPORTED', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED', 'STANDBY_AUTH', 'STANDBY_UNKNOWN', 'PRIMARY_UNREACHABLE', 'BUSY'],
+      errors: ['UNSUPPORTED', 'IS_PRIMARY', 'CONFIRM_REQUIRED', 'PORT_IN_USE', 'REPLICATION_FAILED', 'STANDBY_AUTH', 'STANDBY_UNKNOWN', 'STANDBY_IN_USE', 'PRIMARY_UNREACHABLE', 'BUSY'],
       handler: async ({ body }) => {
         const view = await replication.setMode(body.mode, body.confirm === true, body);
         // A switch (standby, promotion) stops every part right after this answer: no look at the database before it leaves.

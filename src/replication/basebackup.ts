@@ -20,6 +20,13 @@ export interface BaseBackupOptions extends StandbyFiles {
   /** Who runs PostgreSQL: the copy is that account's. */
   readonly owner: Owner | null;
   readonly timeoutMs?: number;
+  /**
+   * false: copy without the standby's slot (a temporary one keeps the WAL
+   * meanwhile), because this box's own WAL receiver holds it: a standby
+   * copying again from the primary it follows. Its slot keeps the WAL from
+   * where that receiver is, before the copy, until the copy streams.
+   */
+  readonly useSlot?: boolean;
 }
 
 /** Takes the base backup and writes the standby's files into it; on failure the scratch folder is gone and the error says why. */
@@ -30,7 +37,8 @@ export async function takeBaseBackup(o: BaseBackupOptions): Promise<void> {
     if (o.owner) await chown(o.into, o.owner.uid, o.owner.gid);
     const slot = standbyRole(o.name);
     const conninfo = `host=${conninfoValue(o.primary.host)} port=${o.primary.port} user=${slot} sslmode=require application_name=${conninfoValue(o.name)} connect_timeout=10`;
-    const { code, stderr } = await run(join(o.bin, 'pg_basebackup'), ['-d', conninfo, '-D', o.into, '-X', 'stream', '-S', slot, '-c', 'fast', '--no-password'], o.password, o.owner, o.timeoutMs ?? 30 * 60_000);
+    const args = ['-d', conninfo, '-D', o.into, '-X', 'stream', ...(o.useSlot === false ? [] : ['-S', slot]), '-c', 'fast', '--no-password'];
+    const { code, stderr } = await run(join(o.bin, 'pg_basebackup'), args, o.password, o.owner, o.timeoutMs ?? 30 * 60_000);
     if (code !== 0) throw classify(stderr, o);
     await prepareCopy(o.into, o, o.owner);
     await fsyncTree(o.into);
@@ -47,10 +55,19 @@ export function classify(stderr: string, where: { primary: { host: string; port:
   if (/password authentication failed/.test(stderr)) {
     return new ApError('STANDBY_AUTH', `the primary ${at} refused the password of standby ${where.name}: use the password the primary shows for it, exactly as given (${said})`);
   }
-  if (/no pg_hba\.conf entry|replication slot "[^"]*" does not exist|role "[^"]*" does not exist/.test(stderr)) {
+  // A PostgreSQL without TLS is not one of ours as primary (a primary serves TLS).
+  if (/no pg_hba\.conf entry|replication slot "[^"]*" does not exist|role "[^"]*" does not exist|server does not support SSL/.test(stderr)) {
     return new ApError('STANDBY_UNKNOWN', `the primary ${at} knows no standby named ${where.name} (or is not a primary): add it there first (ap ctl replication add ${where.name}) (${said})`);
   }
-  if (/could not connect|Connection refused|could not translate host name|timeout expired|No route to host|Network is unreachable|server closed the connection/i.test(stderr)) {
+  // The seed: one name on two standbys breaks at least one of them.
+  if (/replication slot "[^"]*" is active for PID/.test(stderr)) {
+    return new ApError(
+      'STANDBY_IN_USE',
+      `the primary ${at} has a standby streaming as ${where.name} now: every standby needs a name of its own: add another there, or stop the box that streams as ${where.name} (${said})`,
+    );
+  }
+  // Something else answers on that port (the Manager's HTTPS, say): no PostgreSQL is reached there.
+  if (/could not connect|Connection refused|could not translate host name|timeout expired|No route to host|Network is unreachable|server closed the connection|invalid response to SSL negotiation/i.test(stderr)) {
     return new ApError('PRIMARY_UNREACHABLE', `cannot reach the primary at ${at}: is it on, primary, and its port reachable from here? (${said})`);
   }
   return new ApError('REPLICATION_FAILED', `the base backup from ${at} failed: ${said}`);

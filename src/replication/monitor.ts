@@ -348,8 +348,9 @@ export class ReplicationWatch {
       SELECT pg_is_in_recovery() AS recovery, w.status, w.sender_host, w.sender_port, w.latest_end_lsn::text, w.last_msg_receipt_time,
              pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text AS replay_lsn,
              pg_last_xact_replay_timestamp() AS replay_at,
-             pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 AS lag_bytes,
-             CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+             GREATEST(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::float8 AS lag_bytes,
+             -- A restarted receiver counts from the start of its segment, behind what was replayed before: caught up, not behind.
+             CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() OR pg_last_wal_receive_lsn() < pg_last_wal_replay_lsn() THEN 0
                   ELSE EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END AS lag_seconds
         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver w ON true`;
     const r = row!;

@@ -32,6 +32,12 @@ export interface ReplicationOptions {
   readonly log: Logger;
   /** PUT standby: the switch to standby (standby.ts); without it standby is UNSUPPORTED. */
   readonly standby?: (request: StandbyRequest, confirm: boolean) => Promise<ReplicationView>;
+  /**
+   * A standby's cluster without its standby.conf: the stored mode and entries
+   * are its primary's, not this box's. It counts as off and nothing is applied
+   * (its standby files stay, so a standby.conf put back streams again).
+   */
+  readonly orphaned?: boolean;
 }
 
 interface Entry {
@@ -51,6 +57,7 @@ export class Replication {
   /** Reconciles the cluster with the stored mode and entries, then serves; a failure is logged, the start goes on. */
   static async open(options: ReplicationOptions): Promise<Replication> {
     const made = new Replication(options);
+    if (options.orphaned) return made;
     try {
       await made.reconcile();
     } catch (err) {
@@ -78,6 +85,10 @@ export class Replication {
   async setMode(mode: string, confirm = false, request: StandbyRequest = {}): Promise<ReplicationView> {
     if (mode === 'standby') {
       if (!this.options.standby) throw new ApError('UNSUPPORTED', 'this box cannot be made a standby');
+      // Its standbys would lose their primary without a word: leaving that role is a step of its own.
+      if ((await this.mode()) === 'primary') {
+        throw new ApError('IS_PRIMARY', 'this box is a replication primary: turn replication off first (ap ctl replication mode off), then set it up as a standby');
+      }
       return this.options.standby(request, confirm);
     }
     return this.serialize(async () => {
@@ -186,6 +197,7 @@ export class Replication {
 
   /** The stored mode; a "standby" stored through the settings before this increment counts as off. */
   private async mode(): Promise<Mode> {
+    if (this.options.orphaned) return 'off';
     const value = await settingValue(this.options.settings, 'replicationMode');
     return value === 'primary' ? 'primary' : 'off';
   }

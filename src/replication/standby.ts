@@ -14,7 +14,7 @@ import type { Logger } from '../log';
 import { takeBaseBackup } from './basebackup';
 import type { Owner } from './files';
 import { checkStandbyName, MAX_STANDBYS } from './names';
-import { parsePrimary, parseStandbyConf, writeStandbyConf, type PrimaryAddress, type StandbyConf } from './standbyconf';
+import { parsePrimary, parseStandbyConf, writeStandbyConf, type PrimaryAddress, type StandbyConf, type StandbyFiles } from './standbyconf';
 import { scratchOf, writeMarker, type SwapPaths } from './swap';
 import type { ReplicationView, StandbyView } from './views';
 
@@ -46,8 +46,8 @@ export class StandbySwitch {
 
   constructor(private readonly o: SwitchOptions) {}
 
-  /** Validates, asks for confirmation, takes the base backup, decides the switch and composes again. */
-  async setUp(request: StandbyRequest, confirm: boolean): Promise<ReplicationView> {
+  /** Validates, asks for confirmation, takes the base backup, decides the switch and composes again; `now`: the link a standby follows. */
+  async setUp(request: StandbyRequest, confirm: boolean, now?: StandbyFiles): Promise<ReplicationView> {
     const primary = parsePrimary(request.primary);
     const name = checkStandbyName(request.name);
     const password = request.password;
@@ -67,7 +67,9 @@ export class StandbySwitch {
     try {
       const settings = await this.o.settings();
       this.o.log.info(`taking a base backup from ${primary.host}:${primary.port} as standby ${name}`);
-      await takeBaseBackup({ bin: this.o.pgBin(), into: scratchOf(this.o.paths), owner: this.o.owner, primary, name, password });
+      // The same primary and name again (a fresh copy): this box's WAL receiver holds the slot until the switch.
+      const again = now !== undefined && now.name === name && now.primary.host === primary.host && now.primary.port === primary.port;
+      await takeBaseBackup({ bin: this.o.pgBin(), into: scratchOf(this.o.paths), owner: this.o.owner, primary, name, password, useSlot: !again });
       const conf: StandbyConf = { version: 1, primary, name, password, settings };
       // From here on the switch is decided: every start finishes it.
       await writeMarker(this.o.paths, conf);
@@ -112,7 +114,7 @@ export class StandbyBox {
 
   /** standby: re-point (a new base backup); off or primary: promote (confirm needed). */
   async setMode(mode: string, confirm = false, request: StandbyRequest = {}): Promise<ReplicationView> {
-    if (mode === 'standby') return this.o.switcher.setUp(request, confirm);
+    if (mode === 'standby') return this.o.switcher.setUp(request, confirm, this.o.conf());
     const conf = this.o.conf();
     if (!confirm) {
       throw new ApError(
@@ -250,8 +252,10 @@ export async function applyPromotion(sql: Sql, conf: StandbyConf, log: Logger): 
     // The primary's settings go: the seed, "the standby server has its own configuration".
     await tx`DELETE FROM config`;
     for (const [name, value] of [...entries, ['replicationMode', mode] as const]) await tx`INSERT INTO config (name, value) VALUES (${name}, ${value})`;
+    // The seed offers the *other* entries: this box's own would keep WAL for a standby that is now the primary.
+    await tx`DELETE FROM replication_standbys WHERE name = ${conf.name}`;
   });
-  log.info(`promotion: this box's own settings (${entries.length}) are in its database now; replication ${mode}`);
+  log.info(`promotion: this box's own settings (${entries.length}) are in its database now, its own standby entry ${conf.name} is gone; replication ${mode}`);
 }
 
 function switchingView(primary: PrimaryAddress, name: string, port: number): ReplicationView {

@@ -158,6 +158,7 @@ export async function compose(ctx: Context): Promise<Composition> {
                 : commandRestart(config.db.restartCommand, database.sql, log.child('replication')),
             log: replicationLog,
             standby: (request, confirm) => switcher.setUp(request, confirm),
+            orphaned,
           }),
     quick,
   );
@@ -193,6 +194,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         changed: () => {
           for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
         },
+        readOnly: standby !== null,
       },
       // A standby's database is read-only: declared instances are made on the primary.
       standby ? [] : config.instances.map(({ maxBodyBytes, ...declared }) => ({ ...declared, ...(maxBodyBytes === null ? {} : { maxBodyBytes }) })),
@@ -251,13 +253,16 @@ export async function compose(ctx: Context): Promise<Composition> {
     });
   await reconcile().catch((err: unknown) => packagesLog.error(`bringing the services in line with the manager database failed: ${(err as Error).message}`));
   if (standby) {
-    // The primary installs more: its packages arrive by replication and are installed here (not started).
+    // The primary installs more: its packages arrive by replication and are installed here (not started);
+    // its instances too, listed as they are there (a backup here finds a new one).
     let polling = false;
     const poll = setInterval(() => {
       if (polling) return;
       polling = true;
       reconcile()
         .catch((err: unknown) => packagesLog.error(`installing the primary's packages failed: ${(err as Error).message}`))
+        .then(() => instances.relist())
+        .catch((err: unknown) => log.child('instances').error(`reading the primary's instances failed: ${(err as Error).message}`))
         .finally(() => (polling = false));
     }, 30_000);
     poll.unref();
@@ -407,7 +412,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         metrics: monitor.metrics,
         ...(standby
           ? { role: 'standby' as const }
-          : { role: 'primary' as const, enabled: async () => (await settingValue(store, 'replicationMode')) === 'primary', walPartition: paths.pgsql }),
+          : { role: 'primary' as const, enabled: async () => !orphaned && (await settingValue(store, 'replicationMode')) === 'primary', walPartition: paths.pgsql }),
       });
       made.start(config.monitorIntervalMs);
       return made;

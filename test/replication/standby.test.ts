@@ -77,6 +77,10 @@ describe('replication: a standby', () => {
     assert.equal(unknown.code, 'STANDBY_UNKNOWN');
     assert.match(unknown.message, /knows no standby named nobody\.example\.com/);
     assert.equal(ctlError(b, 'replication', 'standby', `127.0.0.1:${await freePort()}`, 'b.example.com', '--password', 'x', '--yes').code, 'PRIMARY_UNREACHABLE');
+    // A primary leaves that role first: its standbys would lose it without a word.
+    assert.equal(ctlError(a, 'replication', 'standby', `127.0.0.1:${b.pgPort}`, 'a.example.com', '--password', 'x', '--yes').code, 'IS_PRIMARY');
+    assert.equal(shown(a)!.mode, 'primary');
+    assert.deepEqual(shown(a)!.standbys.map((s) => s.name), ['b.example.com']);
     await bAsItWas();
   });
 
@@ -130,11 +134,48 @@ describe('replication: a standby', () => {
     assert.match(text, new RegExp(`^mode: +standby of 127\\.0\\.0\\.1:${a.pgPort} as b\\.example\\.com .*\\nreceiver: streaming\\n`));
   });
 
-  it('installs a service the primary installs later (its packages arrive by replication), without starting it', async () => {
+  it('a name another box streams with is refused STANDBY_IN_USE, changing nothing; this box copies again from the primary it follows', async () => {
+    const c = await startBox(dir, 'c');
+    const refused = ctlError(c, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes');
+    assert.equal(refused.code, 'STANDBY_IN_USE');
+    assert.match(refused.message, /has a standby streaming as b\.example\.com now/);
+    assert.equal(shown(c)!.mode, 'off');
+    assert.deepEqual((await readdir(join(c.root, 'mnt/sda2'))).filter((f) => f.startsWith('pgsql')), ['pgsql'], 'no copy left behind');
+    // Its own receiver holds the slot: a fresh copy all the same.
+    const answer = ctl(b, 'replication', 'standby', primaryA(), 'b.example.com', '--password', password, '--yes') as Shown;
+    assert.equal(answer.standby!.switching, true);
+    // This run set it up once already: the second switch is the new copy's.
+    await until('the new copy in place', async () => ((b.run.output.text.match(/this box is a standby now: the previous cluster is removed/g)?.length ?? 0) >= 2 ? true : undefined), 60_000);
+    await streamingFrom(b, a);
+    await insertRows(a, db, 1501, 1600);
+    await until('rows written after the new copy, on the standby', async () => ((await rows(b, db)) === 1600 ? true : undefined));
+  });
+
+  it('installs a service the primary installs later (its packages arrive by replication), without starting it, and lists its new instance', async () => {
     assert.equal(runApSync(['ctl', 'service', 'install', join(packages, 'echo'), '--root', a.root]).status, 0);
+    ctl(a, 'instance', 'create', 'later@example.com', '--service', 'echo', '--password', 'later-pw');
     await until('echo installed on the standby', async () => (services(b).some((s) => s.name === 'echo') ? true : undefined), 90_000);
     assert.ok(existsSync(join(b.root, 'mnt/sda2/apps/echo/app.json')));
     assert.ok(services(b).every((s) => s.state !== 'running'));
+    // Listed as on the primary, without a restart: a backup taken here finds it.
+    await until('the new instance listed on the standby', async () => (instanceNames(b).includes('later') ? true : undefined), 60_000);
+    ctl(b, 'backup', 'instance', 'later@example.com', '--file', join(dir, 'later.bak'));
+  });
+
+  it("starts while a restore runs on the primary (its scratch database replicated here), and once caught up it is not behind", async () => {
+    // What an instance restore on the primary makes first; the primary drops it when done, never the read-only standby.
+    await asSuperuser(a.root, 'postgres', (sql) => sql`CREATE DATABASE ap_restore_1234`);
+    await until('the scratch database on the standby', async () =>
+      (await asSuperuser(b.root, 'postgres', (sql) => sql`SELECT 1 FROM pg_database WHERE datname = 'ap_restore_1234'`)).length ? true : undefined,
+    );
+    await crashAndStart(b);
+    await streamingFrom(b, a);
+    assert.deepEqual(instanceNames(b).sort(), ['later', 'pbx']);
+    // Restarted, the receiver counts from the start of its WAL segment, behind what was replayed: not "behind" for that.
+    const metrics = (await fetchRaw(`http://127.0.0.1:${appPort(b)}/manager/metrics`)).body.toString();
+    const lag = Number(/^ap_replication_replay_lag_bytes (\S+)/m.exec(metrics)?.[1]);
+    assert.ok(lag >= 0, `replay lag ${lag} bytes`);
+    await asSuperuser(a.root, 'postgres', (sql) => sql`DROP DATABASE ap_restore_1234`);
   });
 
   it('a malformed standby.conf is set aside with a clear log line: the box starts, not as a standby; put back, it is one again', async () => {
@@ -148,6 +189,11 @@ describe('replication: a standby', () => {
     assert.equal(aside.length, 1);
     assert.equal(existsSync(path), false);
     assert.equal((ctl(b, 'status') as { state: string }).state, 'running');
+    // Not the primary it replicates: the stored mode and standbys are A's; nothing of them is applied here.
+    const seen = shown(b)!;
+    assert.equal(seen.mode, 'off');
+    assert.equal((ctl(b, 'alarms') as { active: { code: string }[] }).active.filter((x) => x.code === 'REPLICATION_BROKEN').length, 0);
+    assert.match(await readFile(join(b.root, 'mnt/sda2/pgsql/replication.conf'), 'utf8'), /^primary_conninfo = /m, "the standby's files stay");
     await writeFile(path, good, { mode: 0o600 });
     await crashAndStart(b);
     await streamingFrom(b, a);
@@ -166,8 +212,8 @@ describe('replication: a standby', () => {
     await until('pbxecho running on B', async () => (services(b).some((s) => s.name === 'pbxecho' && s.state === 'running') ? true : undefined), 60_000);
     const counted = await until('the instance served on B', () => dbcount(b), 60_000);
     assert.equal(counted.n, 4, 'the replicated counter, written on');
-    await insertRows(b, db, 1501, 1501);
-    assert.equal(await rows(b, db), 1501);
+    await insertRows(b, db, 1601, 1601);
+    assert.equal(await rows(b, db), 1601);
     assert.equal(ctl(b, 'instance', 'create', 'new@example.com', '--service', 'pbxecho', '--password', 'new-pw').name, 'new');
   });
 });

@@ -140,6 +140,10 @@ describe("replication: the primary's refusals as codes", () => {
     assert.equal(classify('ERROR:  replication slot "ap_standby_x" does not exist', where).code, 'STANDBY_UNKNOWN');
     assert.equal(classify('connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?', where).code, 'PRIMARY_UNREACHABLE');
     assert.equal(classify('could not translate host name "nowhere" to address: Name or service not known', where).code, 'PRIMARY_UNREACHABLE');
+    assert.equal(classify('pg_basebackup: error: could not send replication command "START_REPLICATION": ERROR:  replication slot "ap_standby_x" is active for PID 3620', where).code, 'STANDBY_IN_USE');
+    // A wrong port: another program answers (the Manager's HTTPS), or a PostgreSQL that is no primary of ours (no TLS).
+    assert.equal(classify('connection to server at "127.0.0.1", port 8443 failed: received invalid response to SSL negotiation: ?', where).code, 'PRIMARY_UNREACHABLE');
+    assert.equal(classify('connection to server at "127.0.0.1", port 5433 failed: server does not support SSL, but SSL was required', where).code, 'STANDBY_UNKNOWN');
     assert.equal(classify('something else', where).code, 'REPLICATION_FAILED');
   });
 });

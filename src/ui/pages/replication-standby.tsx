@@ -22,6 +22,8 @@ function meaning(err: ApiError): string {
       return 'The primary refused the password: enter it exactly as the primary’s Replication page shows it for this standby name.';
     case 'STANDBY_UNKNOWN':
       return 'The primary has no standby of this name (or is not a primary): add the standby on the primary’s Replication page first, then use the name it shows.';
+    case 'STANDBY_IN_USE':
+      return 'Another box streams with this name from the primary now: every standby needs a name of its own (add another on the primary’s Replication page).';
     case 'PRIMARY_UNREACHABLE':
       return 'No connection to the primary: check the host and port (5432 unless given), and that the primary is in mode primary and reachable from this box.';
     case 'INVALID_FIELD':
@@ -165,7 +167,7 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
     setPromoting(true);
     try {
       await api('PUT', '/replication', { mode, confirm: true });
-      onSwitching(mode === 'off' ? 'The box was promoted: it starts again as a standalone box, writable, in mode off.' : 'The box was promoted: it starts again as a primary, writable, offering the standbys its database holds.');
+      onSwitching(mode === 'off' ? 'The box was promoted: it starts again as a standalone box, writable, in mode off.' : 'The box was promoted: it starts again as a primary, writable, offering the other standbys its database holds.');
     } catch (err) {
       setError(err);
     } finally {
@@ -218,7 +220,7 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
             title: 'Promote to primary?',
             consequence: (
               <>
-                <p>This box stops following {from} for good and becomes a writable primary: its apps and instances start with the data replicated so far, and the standbys listed in its database are offered again (each needs a new copy).</p>
+                <p>This box stops following {from} for good and becomes a writable primary: its apps and instances start with the data replicated so far, and the other standbys listed in its database are offered again (each needs a new copy; its own entry goes).</p>
                 <p>Make sure the old primary stays off (or is made a standby): two writable boxes with the same instances go apart.</p>
                 {after}
               </>
