@@ -131,11 +131,15 @@ try {
     const to = seq;
     let delayed = 0;
     let lost = 0;
+    const lostAt = [];
     let slowest = 0;
     for (let n = from; n <= to; n++) {
       const at = echoed.get(n);
       if (at === undefined) {
-        if (sent.get(n) < Date.now() - 1000) lost++;
+        if (sent.get(n) < Date.now() - 1000) {
+          lost++;
+          lostAt.push(`+${sent.get(n) - killedAt} ms`);
+        }
         continue;
       }
       const took = at - sent.get(n);
@@ -144,7 +148,7 @@ try {
     }
     const open = clients.filter((ws) => ws.readyState === 1).length;
     const newPid = await servicePid();
-    console.log(`${label}: pause ${resumedAt - killedAt} ms (kill to the first echo), ${delayed} messages delayed, ${lost} lost, slowest echo ${slowest} ms; ${open} of ${clients.length} sockets open; pid ${pid} → ${newPid}`);
+    console.log(`${label}: pause ${resumedAt - killedAt} ms (kill to the first echo), ${delayed} messages delayed, ${lost} lost${lostAt.length ? ` (sent ${lostAt.join(', ')} after the kill)` : ''}, slowest echo ${slowest} ms; ${open} of ${clients.length} sockets open; pid ${pid} → ${newPid}`);
   }
 
   const wait = readyAt + STABLE_S * 1000 - Date.now();
