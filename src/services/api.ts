@@ -138,7 +138,7 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
     route({
       method: 'POST',
       pattern: '/services/{name}/restart',
-      summary: 'stop a service and start it again (also one that failed: that start is admitted against the memory budget, {"force": true} admits it anyway)',
+      summary: 'stop a service and start it again; its WebSocket clients stay connected and get the new process (also one that failed: that start is admitted against the memory budget, {"force": true} admits it anyway)',
       body: ForceBody,
       response: ServiceAnswer,
       errors: ['MEMORY_BUDGET'],
@@ -146,8 +146,8 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
         named(params.name!);
         // Asked before the stop: a running service reserves already and is admitted; one that failed must fit.
         const warning = await admitStart(params.name!, body.force === true);
-        await services.stopService(params.name!);
-        services.startService(params.name!);
+        // Its clients stay connected and wait for the new process (as across a crash).
+        await services.restartService(params.name!);
         return withWarning(named(params.name!).status(), warning);
       },
     }),

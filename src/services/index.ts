@@ -113,6 +113,10 @@ export interface Services {
   startService(name: string): void;
   /** Stops a service by hand: it stays stopped across our restarts until started. */
   stopService(name: string): Promise<void>;
+  /** Stops a service and starts it again; its clients wait for the new process (restarting). */
+  restartService(name: string): Promise<void>;
+  /** `name` is being restarted or updated: a stop now is not the end for its clients. */
+  restarting(name: string): boolean;
   /** Stops a service for now (the disk guard): the next start of the supervisor starts it. */
   pause(name: string): Promise<void>;
   /** Starts a service `pause` stopped, unless a person stopped it meanwhile. */
@@ -136,6 +140,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   const { paths, log } = options;
   const running = new Map<string, ServiceProcess>();
   const listeners: ((service: string, state: State) => void)[] = [];
+  /** Services being restarted or updated on purpose (restartService, an install over an older version). */
+  const restarting = new Set<string>();
   const wrapper = deathSignalWrapper();
   if (!wrapper) log.warn('setpriv with --pdeathsig is missing: services outlive a killed supervisor unless they watch their channel');
   const root = process.getuid?.() === 0;
@@ -222,6 +228,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       web,
       log: log.child(`service ${manifest.name}`),
       onState: (state) => {
+        // A restart or an update is over once the new process runs, or could not.
+        if (state === 'running' || state === 'failed') restarting.delete(manifest.name);
         // A failure stays until a start by hand, across our restarts too.
         if (state === 'failed') void records.setHeld(manifest.name, { as: 'failed', reason: service.status().reason ?? 'it kept dying' });
         for (const listener of listeners) listener(manifest.name, state);
@@ -317,20 +325,29 @@ export async function startServices(options: ServicesOptions): Promise<Services>
         throw new ApError('INSTALL_FAILED', `writing the package into the manager database failed (${describeError(err)}); nothing was installed${kept}`, { cause: err });
       }
     }
-    if (old) {
-      await old.stop();
-      // The new version starts with a fresh group: its peak and OOM count are its own.
-      if (cgroups && !(await cgroups.remove(manifest.name))) log.warn(`the cgroup of ${manifest.name}'s old version still holds processes; the new version shares it`);
+    try {
+      if (old) {
+        // An update: the clients of the old version wait for the new one, as across a restart.
+        restarting.add(manifest.name);
+        await old.stop();
+        // The new version starts with a fresh group: its peak and OOM count are its own.
+        if (cgroups && !(await cgroups.remove(manifest.name))) log.warn(`the cgroup of ${manifest.name}'s old version still holds processes; the new version shares it`);
+      }
+      const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
+      if (await stat(target).catch(() => null)) await rename(target, retired);
+      await rename(staging, target);
+      await fsyncDir(paths.apps);
+      await rm(retired, { recursive: true, force: true });
+      const service = await create(manifest);
+      running.set(manifest.name, service);
+      await records.setHeld(manifest.name, null); // an install means: run it
+      if (!options.dormant) service.start();
+    } catch (err) {
+      // The update did not get as far as the new process: its clients are told, not left waiting.
+      if (restarting.delete(manifest.name)) for (const listener of listeners) listener(manifest.name, 'stopped');
+      throw err;
     }
-    const retired = join(paths.apps, `.old-${manifest.name}-${randomBytes(4).toString('hex')}`);
-    if (await stat(target).catch(() => null)) await rename(target, retired);
-    await rename(staging, target);
-    await fsyncDir(paths.apps);
-    await rm(retired, { recursive: true, force: true });
-    const service = await create(manifest);
-    running.set(manifest.name, service);
-    await records.setHeld(manifest.name, null); // an install means: run it
-    if (!options.dormant) service.start();
+    if (options.dormant) restarting.delete(manifest.name);
     log.info(`installed ${manifest.name} ${manifest.version} from ${source}`);
     return manifest;
   };
@@ -370,6 +387,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
         : status.state === 'backing-off'
           ? 'it exited before it reported ready'
           : (status.reason ?? `it is ${status.state}`);
+    restarting.delete(manifest.name); // stopped for good: its clients are closed
     await records.setHeld(manifest.name, { as: 'stopped' });
     await need(manifest.name).stop();
     const tail = await readTail(join(paths.appLogs, manifest.name, `${manifest.name}.log`), 2048).catch(() => ({ text: '' }));
@@ -405,9 +423,24 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     },
     async stopService(name) {
       const service = need(name);
+      restarting.delete(name);
       await records.setHeld(name, { as: 'stopped' });
       await service.stop();
     },
+    async restartService(name) {
+      const service = need(name);
+      restarting.add(name);
+      try {
+        await service.stop();
+      } catch (err) {
+        restarting.delete(name);
+        throw err;
+      }
+      await records.setHeld(name, null);
+      // Stopped meanwhile by someone else (a stop by hand, an uninstall): not ours to start.
+      if (restarting.has(name)) service.start();
+    },
+    restarting: (name) => restarting.has(name),
     pause: (name) => need(name).stop(),
     resume: (name) => {
       if (records.held(name) === null) need(name).start();

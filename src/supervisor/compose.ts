@@ -334,7 +334,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         http: { maxHeaderBytes: config.http.maxHeaderBytes, maxBodyBytes: config.http.maxBodyBytes, requestTimeoutMs: config.http.requestTimeoutMs },
         ws: { ...config.ws, maxHeaderBytes: config.http.maxHeaderBytes },
         routes: () => instances.routes,
-        upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener) },
+        upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener), restarting: (name) => running.restarting(name) },
         log: log.child('web'),
         metrics: () => monitor?.metrics.prometheus() ?? null,
         // The box itself without a query; others as the metricsAccess setting says.

@@ -29,6 +29,11 @@ export interface Upstreams {
   get(service: string): Upstream | undefined;
   /** Calls `listener` whenever a service changes state (running, failed, stopped, …). */
   onState(listener: (service: string, state: string) => void): void;
+  /**
+   * The service is being restarted or updated on purpose: its "stopped" is
+   * not the end, so its clients wait for the new process as after a crash.
+   */
+  restarting?(service: string): boolean;
 }
 
 /** Bytes of upload queued towards a service before the client upload is held. */

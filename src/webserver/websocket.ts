@@ -3,9 +3,10 @@
 //
 // - PBX login first (AppWebsocket) when the service asks for it: nothing
 //   reaches the service before AppLoginResult ok, and then it gets the identity.
-// - Connections outlive their service: when it dies or restarts, they stay
-//   open, client messages are held (a small cap, then 1013), and the new
-//   process gets an open for each of them again.
+// - Connections outlive their service: when it dies, is restarted or updated,
+//   they stay open, client messages are held (a small cap, then 1013), and
+//   the new process gets an open for each of them again. Only a stop (or a
+//   service that failed) closes them.
 // - Backpressure both ways: service → client by PAUSE/RESUME driven by
 //   getBufferedAmount() and drain; client → service bounded per connection
 //   (uWS cannot stop reading a socket): past the budget, 1013.
@@ -332,7 +333,7 @@ export function websocketState(upstreams: Upstreams, limits: WsLimits): Shared {
     const set = shared.waiting.get(service);
     if (!set || set.size === 0) return;
     if (state === 'running') for (const conn of [...set]) conn.attach();
-    else if (state === 'failed' || state === 'stopped') {
+    else if (state === 'failed' || (state === 'stopped' && !upstreams.restarting?.(service))) {
       for (const conn of [...set]) conn.end(1013, 'service unavailable');
     }
   });

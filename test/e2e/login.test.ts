@@ -151,6 +151,35 @@ describe('connections that outlive their service', () => {
     for (let i = 0; i < 4; i++) client.ws.send(Buffer.alloc(8 * 1024));
     assert.deepEqual(await client.closed, [1013, 'try again later']);
   });
+  it('keeps logged-in WebSockets open across a restart and an update of the service, re-opened in the new process; a stop closes them with 1013', async () => {
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+    const client = await connect(url());
+    await login(client, { app: 'steady', sip: 's2' });
+    const first = await client.nextJson();
+    const ctlAsync = async (...args: string[]) => {
+      const r = runAp(['ctl', ...args, '--root', root]);
+      const [code] = await r.exited;
+      assert.equal(code, 0, `ap ctl ${args.join(' ')}: ${r.output.text}`);
+    };
+    const greetings = [first];
+    for (const [what, args] of [
+      ['restart', ['service', 'restart', 'pbxecho']],
+      ['update', ['service', 'install', await buildFixture('pbxecho', join(dir, 'packages-again'))]],
+    ] as const) {
+      await ctlAsync(...args);
+      const again = await client.nextJson(); // the new process greets the same connection
+      assert.notEqual(again.pid, greetings.at(-1)!.pid, `${what}: a new process`);
+      assert.deepEqual(again.identity, first.identity, `${what}: the same login`);
+      greetings.push(again);
+      client.ws.send(`after the ${what}`);
+      assert.equal(await client.next(), `after the ${what}`);
+    }
+    // Only a stop ends them.
+    await ctlAsync('service', 'stop', 'pbxecho');
+    assert.deepEqual(await client.closed, [1013, 'service unavailable']);
+    await ctlAsync('service', 'start', 'pbxecho');
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+  });
 });
 
 describe('instances', () => {

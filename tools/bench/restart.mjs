@@ -9,8 +9,10 @@
 // 60 s: --stable waits that long), its process is killed with SIGKILL: the
 // first restart after a stable run is immediate. Then it is killed again at
 // once, before it runs stably: that restart waits the backoff's first delay
-// (1 s), the reference in the same run. For each: the pause (kill to the first
-// echo after it), the messages sent during it (delayed, echoed late), those
+// (1 s), the reference in the same run. Then a deliberate restart and an
+// update (the package installed again). For each: the longest pause between
+// two echoes from the act on, the messages sent during it
+// (delayed, echoed late), those
 // never echoed (lost: target 0), the slowest echo, and whether every socket
 // stayed open.
 import { spawn } from 'node:child_process';
@@ -114,20 +116,30 @@ try {
     probe.send(`probe ${seq}`);
   }, INTERVAL);
 
-  async function crash(label) {
+  /** Does `act` (a kill, a restart, an update) under the probe's traffic and reports what the probe saw. */
+  async function measure(label, act) {
     const pid = await servicePid();
-    await sleep(1000); // steady traffic before the kill
+    await sleep(1000); // steady traffic before
     const from = seq + 1;
     const killedAt = Date.now();
-    process.kill(pid, 'SIGKILL');
-    // Until echoes flow again, then 3 s more for the late ones.
-    let resumedAt = null;
-    while (resumedAt === null) {
+    await act(pid);
+    // Until the new process runs and echoes, then 3 s more for the late ones.
+    for (;;) {
+      const now = await servicePid();
+      if (now !== pid) break;
+      if (Date.now() - killedAt > 30_000) throw new Error(`${label}: no new process within 30 s`);
+      await sleep(20);
+    }
+    const newAt = Date.now();
+    while (![...echoed.values()].some((at) => at > newAt)) {
+      if (Date.now() - killedAt > 30_000) throw new Error(`${label}: no echo within 30 s`);
       await sleep(5);
-      for (const [n, at] of echoed) if (at > killedAt && (resumedAt === null || at < resumedAt)) resumedAt = at;
-      if (Date.now() - killedAt > 30_000) throw new Error(`${label}: no echo within 30 s of the kill`);
     }
     await sleep(3000);
+    // The pause: the longest gap between echoes from the moment of the act on.
+    const times = [killedAt, ...[...echoed.values()].filter((at) => at >= killedAt)].sort((x, y) => x - y);
+    let pause = 0;
+    for (let i = 1; i < times.length; i++) pause = Math.max(pause, times[i] - times[i - 1]);
     const to = seq;
     let delayed = 0;
     let lost = 0;
@@ -148,14 +160,17 @@ try {
     }
     const open = clients.filter((ws) => ws.readyState === 1).length;
     const newPid = await servicePid();
-    console.log(`${label}: pause ${resumedAt - killedAt} ms (kill to the first echo), ${delayed} messages delayed, ${lost} lost${lostAt.length ? ` (sent ${lostAt.join(', ')} after the kill)` : ''}, slowest echo ${slowest} ms; ${open} of ${clients.length} sockets open; pid ${pid} → ${newPid}`);
+    console.log(`${label}: longest pause ${pause} ms, ${delayed} messages delayed, ${lost} lost${lostAt.length ? ` (sent ${lostAt.join(', ')} after it began)` : ''}, slowest echo ${slowest} ms; ${open} of ${clients.length} sockets open; pid ${pid} → ${newPid}`);
   }
 
   const wait = readyAt + STABLE_S * 1000 - Date.now();
   if (wait > 0) await sleep(wait);
   console.log(`node ${process.version}, board ${BOARD}: one pbxecho instance, ${WS} PBX WebSockets + a probe sending every ${INTERVAL} ms`);
-  await crash('crash after a stable run (restarted at once)');
-  await crash('crash again before it ran stably (the backoff\'s first delay)');
+  const kill = (pid) => process.kill(pid, 'SIGKILL');
+  await measure('crash after a stable run (restarted at once)', kill);
+  await measure('crash again before it ran stably (the backoff\'s first delay)', kill);
+  await measure('ap ctl service restart', () => ctl('service', 'restart', INSTANCE.service));
+  await measure('an update (the package installed again)', () => ctl('service', 'install', dir, '--force'));
   clearInterval(timer);
 } catch (err) {
   console.error(`bench: ${err.stack ?? err}`);
