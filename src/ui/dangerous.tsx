@@ -7,22 +7,39 @@ import { ErrorText } from './components/errors';
 import { useConfirm } from './confirm';
 import { useJob } from './hooks/jobs';
 
-/** What a backup file says of itself: its first bytes, "APBACKUP1\n", a u32 length and the JSON header. */
+/**
+ * What a backup file says of itself (src/backup/format.ts): format 2 ends with
+ * "APBKEND2", a u32 header length, a u64 dump length and the checksum, the
+ * JSON header right after the dump; format 1 starts with "APBACKUP1\n", a
+ * u32 length and the header.
+ */
 export interface BackupHeader {
   readonly kind: string;
   readonly createdAt: string;
   readonly instance?: { readonly name: string; readonly domain: string };
 }
 
+const MAX_HEADER = 1024 * 1024;
+const END_SIZE = 8 + 4 + 8 + 32;
+const text = async (blob: Blob) => new TextDecoder().decode(await blob.arrayBuffer());
+
 /** The header of a backup file chosen in the page, or null when it does not read as one (the box will say why). */
 export async function backupOf(file: Blob): Promise<BackupHeader | null> {
   try {
+    if (file.size >= END_SIZE) {
+      const end = new DataView(await file.slice(file.size - END_SIZE).arrayBuffer());
+      if (new TextDecoder().decode(new Uint8Array(end.buffer, 0, 8)) === 'APBKEND2') {
+        const length = end.getUint32(8);
+        const dump = Number(end.getBigUint64(12));
+        if (length === 0 || length > MAX_HEADER || dump + length + END_SIZE !== file.size) return null;
+        return JSON.parse(await text(file.slice(dump, dump + length))) as BackupHeader;
+      }
+    }
     const start = new DataView(await file.slice(0, 14).arrayBuffer());
-    const magic = new TextDecoder().decode(new Uint8Array(start.buffer, 0, 10));
-    if (magic !== 'APBACKUP1\n') return null;
+    if (start.byteLength < 14 || new TextDecoder().decode(new Uint8Array(start.buffer, 0, 10)) !== 'APBACKUP1\n') return null;
     const length = start.getUint32(10);
-    if (length === 0 || length > 1024 * 1024) return null;
-    return JSON.parse(new TextDecoder().decode(await file.slice(14, 14 + length).arrayBuffer())) as BackupHeader;
+    if (length === 0 || length > MAX_HEADER) return null;
+    return JSON.parse(await text(file.slice(14, 14 + length))) as BackupHeader;
   } catch {
     return null;
   }
