@@ -575,11 +575,10 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 }
 
 /**
- * An uninstall renames the folder to `.removed-<name>-<id>` before it removes
- * it: such a folder is what is left of one, removed here.
  * An install swaps folders in two renames (`<name>` → `.old-<name>-<id>`, then
  * `.install-<name>-<id>` → `<name>`). After a power cut between them the old
- * version is put back; half-copied and retired folders are removed.
+ * version is put back; half-copied and retired folders are removed, and so
+ * are the `.removed-<name>-<id>` folders an uninstall was cut in removing.
  */
 async function recoverInterruptedInstalls(apps: string, log: Logger): Promise<void> {
   const entries = (await readdir(apps, { withFileTypes: true })).filter((e) => e.isDirectory());
