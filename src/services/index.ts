@@ -24,6 +24,7 @@ import { Accounts, type Account } from './accounts';
 import { ServiceProcess, type ServiceGroup, type ServiceStatus } from './process';
 import type { LimitsView } from './views';
 import { Records } from './records';
+import { sweep } from './sweep';
 import { Intents, type UninstallCut, type UninstallOptions } from './uninstall';
 
 export { DEFAULT_POLICY, type Policy, type State } from '../supervision';
@@ -446,6 +447,10 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       // Held as stopped first: should the rest fail, the service does not come back at our next start either.
       await records.setHeld(name, { as: 'stopped' });
       await service.stop();
+    } else {
+      // A cut uninstall: what the killed supervisor's service left would keep its account and cgroup busy.
+      const left = sweep({ uid: useAccounts ? (records.accounts().get(name) ?? null) : null, marker: `${paths.root}:${name}` }, 'SIGKILL');
+      if (left > 0) log.warn(`killed ${left} process(es) of ${name} left from an earlier run`);
     }
     cut('stopped', name);
     if (how.instances === true) {
