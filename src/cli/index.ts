@@ -126,6 +126,11 @@ commands:
                            start (also one that failed), stop (it stays stopped across restarts
                            of the supervisor until started), or stop and start a service; a start
                            that does not fit in the memory budget is refused (--force: started anyway)
+  service uninstall <name> [--instances] [--drop-databases] [--keep-logs] [--no-wait]
+                           stop and remove a service: its package (also from the manager database),
+                           account, cgroup, data and logs (--keep-logs: its logs stay); refused while
+                           it has instances unless --instances deletes them too (their databases are
+                           kept unless --drop-databases); waits for the job (--no-wait: does not)
   service log <name> [--bytes N]
                            the end of its log (default the last 64 KB, whole lines)
   service limits <name> [--memory MB] [--instance-memory MB] [--cpu-weight N] [--pids N] [--default]

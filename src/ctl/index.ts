@@ -14,7 +14,7 @@ import type { BudgetView } from '../budget';
 import type { Status } from '../supervisor';
 import { backupCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
-import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall } from './services';
+import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall, uninstallQuery } from './services';
 import type { LimitsView } from '../services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
 import { formatReplication, formatStandby, replicationCall } from './replication';
@@ -297,6 +297,8 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
       print(manifest, (m: { name: string; version: string; warning?: string }) => `installed ${m.name} ${m.version}${warned(m)}`);
       return 0;
     }
+    case 'service uninstall':
+      return followJob(await call('DELETE', `/services/${encodeURIComponent(needArg('a service name'))}`, undefined, uninstallQuery(switches)), switches.has('no-wait'));
     case 'service start':
     case 'service stop': {
       const result = await call('POST', `/services/${encodeURIComponent(needArg('a service name'))}/${sub}`, sub === 'start' && switches.has('force') ? { force: true } : {});

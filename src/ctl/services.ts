@@ -24,6 +24,18 @@ export function serviceCalls(sub: string | undefined, name: string | undefined, 
   return [{ method: 'GET', path: `${svc(name)}/log/tail`, query: flags.bytes === undefined ? {} : { bytes: flags.bytes } }];
 }
 
+/** The query of DELETE /services/{name} from `ap ctl service uninstall`'s switches. */
+export function uninstallQuery(switches: ReadonlySet<string>): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (switches.has('instances')) query.instances = 'true';
+  if (switches.has('drop-databases')) {
+    if (!switches.has('instances')) throw new UsageError('--drop-databases drops the databases of the instances it deletes: it needs --instances');
+    query.dropDatabases = 'true';
+  }
+  if (switches.has('keep-logs')) query.keepLogs = 'true';
+  return query;
+}
+
 const LIMIT_FLAGS = { memory: 'memoryMB', 'instance-memory': 'instanceMB', 'cpu-weight': 'cpuWeight', pids: 'pids' } as const;
 
 /** The body of PUT /services/{name}/limits from the flags; the server checks the ranges. */

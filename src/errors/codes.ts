@@ -73,6 +73,8 @@ export const ERROR_CODES = {
   DATABASE_EXISTS: conflict,
   BACKUP_OF_OTHER_INSTANCE: conflict,
   SERVICE_NAME_RESERVED: conflict,
+  // An uninstall of a service that has instances, not asked to delete them too.
+  HAS_INSTANCES: conflict,
   // What it needs does not fit in the memory budget (src/budget); force: true admits it anyway.
   MEMORY_BUDGET: conflict,
   NOT_RUNNING: conflict,

@@ -47,6 +47,8 @@ export interface ReconcileOptions {
   readonly log: Logger;
   /** The services installed now. */
   readonly installed: () => readonly PackageIdentity[];
+  /** A service being uninstalled: its stored package is about to go and must not install it again. */
+  readonly ignore?: (service: string) => boolean;
   /** The ordinary install of a folder, told that its package is in the database already; answers what it installed. */
   readonly install: (dir: string) => Promise<PackageIdentity>;
 }
@@ -60,7 +62,8 @@ export interface ReconcileResult {
 /** Plans and carries out the steps, each on its own: one that fails is logged and the others still run. */
 export async function reconcilePackages(options: ReconcileOptions): Promise<ReconcileResult> {
   const { log } = options;
-  const steps = plan(await storedPackages(options.sql), options.installed());
+  const stored = (await storedPackages(options.sql)).filter((p) => !options.ignore?.(p.service));
+  const steps = plan(stored, options.installed());
   const result = { installed: [] as string[], stored: [] as string[], failed: [] as string[] };
   for (const step of steps) {
     try {

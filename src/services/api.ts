@@ -41,6 +41,12 @@ const InstalledManifest = T.Object({
   warning: T.Optional(T.String({ description: 'present when it was installed with force although memory is short' })),
 });
 
+const UninstallQuery = T.Object({
+  instances: T.Optional({ ...Flag, description: 'delete its instances too (else an uninstall of a service with instances is refused)' }),
+  dropDatabases: T.Optional({ ...Flag, description: "with instances: also drop the instances' databases and users" }),
+  keepLogs: T.Optional({ ...Flag, description: 'keep its log and crash records' }),
+});
+
 /** A limit in the setting's body: a number sets it, null goes back to the package's or the board's value. */
 const limitField = (field: LimitField, what: string) => {
   const [minimum, maximum] = LIMIT_RANGES[field];
@@ -104,6 +110,28 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
               if (!file) return withWarning(await services.install(body.dir, how), warning);
               const quiet = { signal: new AbortController().signal, progress: () => {}, line: () => {} };
               return withWarning(await installUpload(createReadStream(body.dir) as AsyncIterable<Buffer>, upload.workDir, (dir) => services.install(dir, how), quiet), warning);
+            },
+          }),
+        ]
+      : []),
+    ...(upload
+      ? [
+          route({
+            method: 'DELETE',
+            pattern: '/services/{name}',
+            summary:
+              'uninstall a service (a job): stops it, removes its package (files and the copy in the manager database), cgroup, account, data and logs. ' +
+              'Refused with HAS_INSTANCES while it has instances unless ?instances=true (their databases are kept unless ?dropDatabases=true); ?keepLogs=true keeps its logs',
+            query: UninstallQuery,
+            response: JobView,
+            errors: ['HAS_INSTANCES', 'SERVICE_NAME_RESERVED', 'NOT_ON_STANDBY', 'CONFLICT'],
+            status: 202,
+            handler: ({ params, query }) => {
+              const how = { instances: queryFlag(query, 'instances'), dropDatabases: queryFlag(query, 'dropDatabases'), keepLogs: queryFlag(query, 'keepLogs') };
+              if (how.dropDatabases && !how.instances) throw new InvalidField('dropDatabases', 'drops the databases of the instances it deletes: it needs instances=true');
+              const name = params.name!;
+              services.checkUninstall(name, how);
+              return upload.jobs.start('uninstall', name, `uninstalling ${name}`, (job) => services.uninstall(name, how, (note) => job.progress(0, null, note)));
             },
           }),
         ]

@@ -24,10 +24,13 @@ import { Accounts, type Account } from './accounts';
 import { ServiceProcess, type ServiceGroup, type ServiceStatus } from './process';
 import type { LimitsView } from './views';
 import { Records } from './records';
+import { sweep } from './sweep';
+import { Intents, type UninstallCut, type UninstallOptions } from './uninstall';
 
 export { DEFAULT_POLICY, type Policy, type State } from '../supervision';
 export { MANIFEST_FILE, readManifest, validateManifest, ManifestError, type Manifest } from './manifest';
 export { ServiceProcess, type ServiceStatus, type StreamHandler } from './process';
+export { uninstallCut, type UninstallCut, type UninstallOptions } from './uninstall';
 
 /**
  * The Node flags of a board that its Node services run with too: a service's
@@ -78,6 +81,14 @@ export interface ServicesOptions {
   readonly storePackage?: (dir: string, manifest: Manifest) => Promise<void>;
   /** A replication standby: services are installed (from the primary's packages) but never started. */
   readonly dormant?: boolean;
+  /** The ids of a service's instances (an uninstall is refused while there are any, unless it deletes them). */
+  readonly instanceIds?: (service: string) => readonly string[];
+  /** Deletes every instance of a service (an uninstall's step); drops their databases only when told. */
+  readonly deleteInstances?: (service: string, dropDatabases: boolean) => Promise<void>;
+  /** Removes a service's package from the manager database (an uninstall's step); none there is fine. */
+  readonly deletePackage?: (service: string) => Promise<void>;
+  /** Tests only (AP_TEST_UNINSTALL_CUT): the supervisor kills itself with SIGKILL after this step of an uninstall. */
+  readonly uninstallCut?: UninstallCut | null;
 }
 
 export interface InstallOptions {
@@ -123,6 +134,23 @@ export interface Services {
   resume(name: string): void;
   /** Removes a service's account and data folder (for an uninstall; an install that fails undoes its own). */
   removeAccount(name: string): Promise<void>;
+  /**
+   * Throws what an uninstall of `name` would be refused with (NOT_FOUND,
+   * SERVICE_NAME_RESERVED for the supervisor's own package, HAS_INSTANCES,
+   * NOT_ON_STANDBY, CONFLICT while one runs); changes nothing.
+   */
+  checkUninstall(name: string, how: UninstallOptions): void;
+  /**
+   * Uninstalls a service: the decision is written first, then it is stopped,
+   * its instances deleted as asked, its package removed from the manager
+   * database and the disk, its cgroup, account and data folder, and its logs
+   * unless kept. Answers what was done.
+   */
+  uninstall(name: string, how: UninstallOptions, progress?: (note: string) => void): Promise<string>;
+  /** Finishes the uninstalls a killed supervisor left (before the packages are brought in line with the database). */
+  finishUninstalls(): Promise<void>;
+  /** True while an uninstall of `name` is decided and not done: its stored package must not bring it back. */
+  uninstalling(name: string): boolean;
   /** A service's limits in effect, with the memory limit in force (its instances counted). */
   limitsOf(name: string): LimitsView;
   /** Changes the limits setting of a service (kept across restarts) and applies it at once. */
@@ -146,6 +174,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   if (!wrapper) log.warn('setpriv with --pdeathsig is missing: services outlive a killed supervisor unless they watch their channel');
   const root = process.getuid?.() === 0;
   const records = Records.load(join(paths.data, 'services.json'), log);
+  const intents = Intents.load(join(paths.data, 'uninstalling.json'), log);
   const accounts = new Accounts({ log, recorded: () => records.accounts(), record: (name, uid) => records.setAccount(name, uid) });
   const useAccounts = root && options.ownUser;
   if (!root) log.info(`not root: app services run as this user (uid ${process.getuid?.()}), not as accounts of their own`);
@@ -255,6 +284,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     // The supervisor's own package and its update's folders (manager.new, manager.prev): S92manager's, not a service.
     if (entry.name === 'manager' || entry.name.startsWith('manager.')) continue;
+    // Decided to go: never started again; finishUninstalls removes it.
+    if (intents.has(entry.name)) continue;
     try {
       const manifest = await readManifest(join(paths.apps, entry.name));
       if (manifest.name !== entry.name) throw new ApError('MANIFEST_INVALID', `its app.json names it "${manifest.name}"`);
@@ -291,6 +322,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     if ((source + '/').startsWith(resolve(paths.apps) + '/')) throw new ApError('BAD_REQUEST', `${source} is inside ${paths.apps}`);
     const manifest = await readManifest(source);
     await checkEntry(source, manifest);
+    if (intents.has(manifest.name)) throw new ApError('CONFLICT', `${manifest.name} is being uninstalled; install it again once that is done`);
     // Refused before anything is copied: a name whose account exists and is not ours.
     if (useAccounts) accounts.check(manifest.name);
     const warning = (await options.admit?.(manifest, how.force === true)) ?? null;
@@ -407,6 +439,96 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     await cgroups?.remove(name);
   }
 
+  const checkUninstall = (name: string, how: UninstallOptions): void => {
+    if (name === 'manager' || name.startsWith('manager.')) throw new ApError('SERVICE_NAME_RESERVED', `"${name}" is the supervisor's own package: it is updated, never uninstalled`);
+    if (intents.has(name)) throw new ApError('CONFLICT', `${name} is being uninstalled already`);
+    need(name);
+    if (options.dormant) throw new ApError('NOT_ON_STANDBY', `this box is a standby: its apps come from the primary; uninstall ${name} there`);
+    const ids = options.instanceIds?.(name) ?? [];
+    if (ids.length > 0 && how.instances !== true) {
+      throw new ApError('HAS_INSTANCES', `${name} has ${ids.length} instance(s): ${ids.join(', ')}. Delete them first, or uninstall with instances (their databases are kept unless dropped too)`);
+    }
+  };
+
+  /** Kills us where a test asked to (the power-cut tests): what is on disk now is all the next start finds. */
+  const cutHere = (step: UninstallCut, name: string): void => {
+    if (options.uninstallCut !== step) return;
+    log.warn(`AP_TEST_UNINSTALL_CUT: killing the supervisor after step "${step}" of uninstalling ${name}`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+
+  /** The steps after the decision; each one is also right when it ran before (a start finishing a cut one). */
+  const removeService = async (name: string, how: UninstallOptions, progress: (note: string) => void, cut: (step: UninstallCut, name: string) => void = () => {}): Promise<string> => {
+    const service = running.get(name);
+    if (service) {
+      progress(`stopping ${name}`);
+      // Held as stopped first: should the rest fail, the service does not come back at our next start either.
+      await records.setHeld(name, { as: 'stopped' });
+      await service.stop();
+    } else {
+      // A cut uninstall: what the killed supervisor's service left would keep its account and cgroup busy.
+      const left = sweep({ uid: useAccounts ? (records.accounts().get(name) ?? null) : null, marker: `${paths.root}:${name}` }, 'SIGKILL');
+      if (left > 0) log.warn(`killed ${left} process(es) of ${name} left from an earlier run`);
+    }
+    cut('stopped', name);
+    if (how.instances === true) {
+      progress(`deleting the instances of ${name}`);
+      await options.deleteInstances?.(name, how.dropDatabases === true);
+    }
+    cut('instances', name);
+    running.delete(name);
+    applied.delete(name);
+    progress(`removing the package of ${name}`);
+    await options.deletePackage?.(name);
+    cut('package', name);
+    const folder = join(paths.apps, name);
+    if (await lstat(folder).catch(() => null)) {
+      // One rename takes it out whole: a start never loads a half-removed package.
+      const removed = join(paths.apps, `.removed-${name}-${randomBytes(4).toString('hex')}`);
+      await rename(folder, removed);
+      await fsyncDir(paths.apps);
+      await rm(removed, { recursive: true, force: true });
+    }
+    cut('folder', name);
+    progress(`removing the account, cgroup and folders of ${name}`);
+    await removeAccount(name);
+    await records.setLimits(name, {});
+    await records.setHeld(name, null);
+    if (how.keepLogs !== true) {
+      await rm(join(paths.appLogs, name), { recursive: true, force: true });
+      await rm(join(paths.coreDumps, name), { recursive: true, force: true });
+    }
+    await intents.remove(name);
+    log.info(`uninstalled ${name}${how.instances ? (how.dropDatabases ? ' with its instances and their databases' : ' with its instances (their databases kept)') : ''}${how.keepLogs ? '; its logs are kept' : ''}`);
+    const kept = how.keepLogs ? `; its logs are kept in ${join(paths.appLogs, name)}` : '';
+    const deleted = how.instances ? (how.dropDatabases ? ', its instances and their databases' : ', its instances (their databases kept)') : '';
+    return `uninstalled ${name}${deleted}${kept}`;
+  };
+
+  const uninstall = (name: string, how: UninstallOptions, progress: (note: string) => void = () => {}): Promise<string> => {
+    checkUninstall(name, how);
+    // After installs under way, and before any that comes next: the two never interleave on one name.
+    const next = installing.then(async () => {
+      checkUninstall(name, how);
+      await intents.add(name, how);
+      cutHere('decided', name);
+      return removeService(name, how, progress, cutHere);
+    });
+    installing = next.catch(() => {});
+    return next;
+  };
+
+  const finishUninstalls = async (): Promise<void> => {
+    for (const [name, how] of intents.pending()) {
+      log.warn(`an uninstall of ${name} was interrupted; finishing it`);
+      try {
+        await removeService(name, how, () => {});
+      } catch (err) {
+        log.error(`finishing the uninstall of ${name} failed (tried again at the next start): ${describeError(err)}`);
+      }
+    }
+  };
+
   return {
     get: (name) => running.get(name),
     onState: (listener) => void listeners.push(listener),
@@ -446,6 +568,10 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       if (records.held(name) === null) need(name).start();
     },
     removeAccount: (name) => removeAccount(name),
+    checkUninstall,
+    uninstall,
+    finishUninstalls,
+    uninstalling: (name) => intents.has(name),
     limitsOf: (name) => viewOf(need(name).manifest),
     async setLimits(name, change) {
       const service = need(name);
@@ -489,7 +615,8 @@ export async function startServices(options: ServicesOptions): Promise<Services>
 /**
  * An install swaps folders in two renames (`<name>` → `.old-<name>-<id>`, then
  * `.install-<name>-<id>` → `<name>`). After a power cut between them the old
- * version is put back; half-copied and retired folders are removed.
+ * version is put back; half-copied and retired folders are removed, and so
+ * are the `.removed-<name>-<id>` folders an uninstall was cut in removing.
  */
 async function recoverInterruptedInstalls(apps: string, log: Logger): Promise<void> {
   const entries = (await readdir(apps, { withFileTypes: true })).filter((e) => e.isDirectory());
@@ -500,7 +627,7 @@ async function recoverInterruptedInstalls(apps: string, log: Logger): Promise<vo
       await rename(join(apps, entry.name), join(apps, retired[1]!));
       present.add(retired[1]!);
       log.warn(`an install of ${retired[1]} was interrupted; the previous version is back`);
-    } else if (retired || /^\.install-.+-[0-9a-f]{8}$/.test(entry.name)) {
+    } else if (retired || /^\.(install|removed)-.+-[0-9a-f]{8}$/.test(entry.name)) {
       await rm(join(apps, entry.name), { recursive: true, force: true });
     }
   }

@@ -18,14 +18,15 @@ import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDataba
 import { fsyncDir } from '../fsutil';
 import { Updater } from '../image';
 import { Instances, NightlyAnalyse } from '../instances';
+import { instanceId } from '../records';
 import { Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { ManagerEvents, managerSite } from '../manager';
 import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
-import { reconcilePackages, storePackage } from '../packages';
+import { deletePackage, reconcilePackages, storePackage } from '../packages';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
-import { DEFAULT_POLICY, serviceNodeFlags, startServices, type Services } from '../services';
+import { DEFAULT_POLICY, serviceNodeFlags, startServices, uninstallCut, type Services } from '../services';
 import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
 import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, renderStandbyConf, restoreStandbySettings, Replication, runClusterCommand, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
@@ -232,6 +233,12 @@ export async function compose(ctx: Context): Promise<Composition> {
         admit: async (manifest, force) => (budget ? budget.install(manifest.name, manifest.resources, force) : null),
         storePackage: async (dir, manifest) => void (await storePackage(database.sql, dir, manifest, { maxBytes: MAX_PACKAGE })),
         dormant: standby !== null,
+        instanceIds: (service) => instances.list().filter((i) => i.service === service).map(instanceId),
+        deleteInstances: async (service, dropDatabase) => {
+          for (const i of instances.list().filter((x) => x.service === service)) await instances.delete(instanceId(i), { dropDatabase });
+        },
+        deletePackage: async (service) => void (await deletePackage(database.sql, service)),
+        uninstallCut: uninstallCut(process.env.AP_TEST_UNINSTALL_CUT),
       }),
     // Each is asked, then killed after its stop timeout, all in parallel.
     { stopWithinMs: serviceStopMs + 2000 },
@@ -248,9 +255,12 @@ export async function compose(ctx: Context): Promise<Composition> {
       maxBytes: MAX_PACKAGE,
       log: packagesLog,
       installed: () => running.list().map((s) => ({ name: s.name, version: s.version, label: s.label })),
+      ignore: (service) => running.uninstalling(service),
       // They ran on this box before: the budget's refusal would only keep them away, so it warns.
       install: (dir) => running.install(dir, { stored: true, force: true, onWarning: (text) => packagesLog.warn(text) }),
     });
+  // Before the packages: an uninstall a kill cut off must not be undone from the database.
+  await running.finishUninstalls();
   await reconcile().catch((err: unknown) => packagesLog.error(`bringing the services in line with the manager database failed: ${(err as Error).message}`));
   if (standby) {
     // The primary installs more: its packages arrive by replication and are installed here (not started);

@@ -1,7 +1,7 @@
 // The Manager in a real browser, its pages (as manager.test.ts, on the same
 // kind of box: manager-box.ts): a service restarted with its log, an app
-// installed from the App Store, the accessibility check on every page and at
-// 360 px, the keyboard alone, logout. Each test has its own session.
+// installed from the App Store and uninstalled, the accessibility check on
+// every page and at 360 px, the keyboard alone, logout. Each test has its own session.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accessibilityProblems, base, browser, ensurePassword, login, missing, page, PASSWORD, shot, useManagerBox } from './manager-box';
@@ -140,6 +140,22 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     } finally {
       await context.close();
     }
+  });
+
+  it('uninstalls a service from its page after asking, shows the outcome, and the service leaves the tree', async () => {
+    await login();
+    // hello, installed from the App Store above, has no instances.
+    await page.locator('.tree').getByRole('link', { name: /^hello/ }).click();
+    await page.getByRole('heading', { name: 'hello', exact: true }).waitFor();
+    await page.getByLabel('Keep its logs').check();
+    await page.getByRole('button', { name: 'Uninstall', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Uninstall hello?' });
+    await dialog.getByText(/Its logs are kept\./).waitFor();
+    await dialog.getByRole('button', { name: 'Uninstall hello' }).click();
+    await page.getByRole('status').getByText(/uninstalled hello; its logs are kept/).waitFor({ timeout: 30_000 });
+    await page.locator('.tree').getByRole('link', { name: /^hello/ }).waitFor({ state: 'detached' });
+    const status = (await page.evaluate("fetch('/manager/api/services/hello').then((r) => r.status)")) as number;
+    assert.equal(status, 404);
   });
 
   it('logs out', async () => {

@@ -1,12 +1,15 @@
 // A service's page: its process state, start, stop and restart (asked
-// first), its last crash with the lines before it, and its log.
+// first), its last crash with the lines before it, its log, and its
+// uninstall (asked first; the page then says what was done).
 import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { ErrorText } from '../components/errors';
 import { LimitsForm, UsageLine } from '../components/limits';
 import { LogView } from '../components/log';
+import { ServiceUninstall } from '../components/uninstall';
 import { useFetch, useRefresh } from '../hooks/fetch';
+import { href } from '../router';
 import type { Crash, Service } from '../types';
 
 export function ServicePage({ name }: { name: string }) {
@@ -16,6 +19,7 @@ export function ServicePage({ name }: { name: string }) {
   const crashes = useFetch<{ crashes: Crash[] }>(`${base}/crashes`, { live: true });
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [uninstalled, setUninstalled] = useState<string | null>(null);
   const load = () => Promise.all([service.reload(), crashes.reload()]);
   const act = (what: string) => async () => {
     setError(null);
@@ -30,6 +34,17 @@ export function ServicePage({ name }: { name: string }) {
       setBusy(false);
     }
   };
+  if (uninstalled !== null) {
+    return (
+      <section>
+        <h1>{name}</h1>
+        <p role="status">{uninstalled}.</p>
+        <p>
+          <a href={href({ page: 'home' })}>Back to the overview</a>
+        </p>
+      </section>
+    );
+  }
   const s = service.data;
   if (!s) return <ErrorText error={service.error} />;
   const all = crashes.data?.crashes ?? [];
@@ -96,6 +111,13 @@ export function ServicePage({ name }: { name: string }) {
       )}
       <LimitsForm key={JSON.stringify(s.limits.source)} service={s} saved={() => void load()} />
       <LogView base={base} name={name} />
+      <ServiceUninstall
+        name={name}
+        done={(message) => {
+          setUninstalled(message);
+          refresh();
+        }}
+      />
     </section>
   );
 }
