@@ -462,7 +462,9 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     const service = running.get(name);
     if (service) {
       progress(`stopping ${name}`);
-      // Held as stopped first: should the rest fail, the service does not come back at our next start either.
+      // Its clients are closed (not waiting for a restart under way), and it is held as stopped first:
+      // should the rest fail, the service does not come back at our next start either.
+      restarting.delete(name);
       await records.setHeld(name, { as: 'stopped' });
       await service.stop();
     } else {
