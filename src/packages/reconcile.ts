@@ -3,7 +3,8 @@
 // backup, a new box, a standby), so a package stored there and not installed,
 // or installed in another build, is installed from it; an installed service
 // the database lacks (a box from before it stored packages) is written in.
-// Nothing is removed. Each install goes through the ordinary one, which swaps
+// Nothing is removed, except on a standby (`remove`): there the database is
+// the primary's, and a service it lacks was uninstalled there. Each install goes through the ordinary one, which swaps
 // folders atomically; each store is one transaction: a power cut leaves the
 // previous state or the new one, and the next start finishes the work.
 import { randomBytes } from 'node:crypto';
@@ -51,11 +52,18 @@ export interface ReconcileOptions {
   readonly ignore?: (service: string) => boolean;
   /** The ordinary install of a folder, told that its package is in the database already; answers what it installed. */
   readonly install: (dir: string) => Promise<PackageIdentity>;
+  /**
+   * A standby's database is its primary's, read-only: an installed service
+   * that it lacks was uninstalled there, and goes here too (instead of being
+   * stored, which a standby cannot).
+   */
+  readonly remove?: (service: string) => Promise<void>;
 }
 
 export interface ReconcileResult {
   readonly installed: readonly string[];
   readonly stored: readonly string[];
+  readonly removed: readonly string[];
   readonly failed: readonly string[];
 }
 
@@ -64,7 +72,7 @@ export async function reconcilePackages(options: ReconcileOptions): Promise<Reco
   const { log } = options;
   const stored = (await storedPackages(options.sql)).filter((p) => !options.ignore?.(p.service));
   const steps = plan(stored, options.installed());
-  const result = { installed: [] as string[], stored: [] as string[], failed: [] as string[] };
+  const result = { installed: [] as string[], stored: [] as string[], removed: [] as string[], failed: [] as string[] };
   for (const step of steps) {
     try {
       if (step.kind === 'install') {
@@ -72,6 +80,10 @@ export async function reconcilePackages(options: ReconcileOptions): Promise<Reco
         result.installed.push(step.service);
         const was = step.installed ? ` (${step.installed.version}, build ${step.installed.label} was installed)` : '';
         log.info(`installed ${step.service} ${step.version} (build ${step.label}) from the manager database${was}`);
+      } else if (options.remove) {
+        await options.remove(step.service);
+        result.removed.push(step.service);
+        log.info(`removed ${step.service} ${step.version}: its package left the manager database (uninstalled on the primary)`);
       } else {
         const stored = await storePackage(options.sql, join(options.apps, step.service), { name: step.service, version: step.version, label: step.label }, { maxBytes: options.maxBytes });
         result.stored.push(step.service);
@@ -79,7 +91,8 @@ export async function reconcilePackages(options: ReconcileOptions): Promise<Reco
       }
     } catch (err) {
       result.failed.push(step.service);
-      log.error(`${step.kind === 'install' ? `installing ${step.service} ${step.version} from the manager database` : `storing the installed ${step.service} in the manager database`} failed: ${describe(err)}`);
+      const what = step.kind === 'install' ? `installing ${step.service} ${step.version} from the manager database` : options.remove ? `removing ${step.service} (its package left the manager database)` : `storing the installed ${step.service} in the manager database`;
+      log.error(`${what} failed: ${describe(err)}`);
     }
   }
   return result;

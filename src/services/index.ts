@@ -149,6 +149,8 @@ export interface Services {
   uninstall(name: string, how: UninstallOptions, progress?: (note: string) => void): Promise<string>;
   /** Finishes the uninstalls a killed supervisor left (before the packages are brought in line with the database). */
   finishUninstalls(): Promise<void>;
+  /** A standby: the primary uninstalled `name`; it goes here too, writing nothing into the database. */
+  followUninstall(name: string): Promise<void>;
   /** True while an uninstall of `name` is decided and not done: its stored package must not bring it back. */
   uninstalling(name: string): boolean;
   /** A service's limits in effect, with the memory limit in force (its instances counted). */
@@ -481,7 +483,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     running.delete(name);
     applied.delete(name);
     progress(`removing the package of ${name}`);
-    await options.deletePackage?.(name);
+    if (how.local !== true) await options.deletePackage?.(name);
     cut('package', name);
     const folder = join(paths.apps, name);
     if (await lstat(folder).catch(() => null)) {
@@ -515,6 +517,22 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await intents.add(name, how);
       cutHere('decided', name);
       return removeService(name, how, progress, cutHere);
+    });
+    installing = next.catch(() => {});
+    return next;
+  };
+
+  /**
+   * A standby: the primary uninstalled `name` (its package left the replicated
+   * database), so it goes here too, as one decided job like an uninstall, with
+   * no write to the read-only database and its instances left to replication.
+   */
+  const followUninstall = (name: string): Promise<void> => {
+    const next = installing.then(async () => {
+      if (!running.has(name) || intents.has(name)) return;
+      const how: UninstallOptions = { local: true };
+      await intents.add(name, how);
+      await removeService(name, how, () => {});
     });
     installing = next.catch(() => {});
     return next;
@@ -573,6 +591,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     checkUninstall,
     uninstall,
     finishUninstalls,
+    followUninstall,
     uninstalling: (name) => intents.has(name),
     limitsOf: (name) => viewOf(need(name).manifest),
     async setLimits(name, change) {

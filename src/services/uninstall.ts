@@ -15,6 +15,11 @@ export interface UninstallOptions {
   readonly dropDatabases?: boolean;
   /** Keep the service's log and crash records. */
   readonly keepLogs?: boolean;
+  /**
+   * Its package has left the manager database already (a standby following
+   * its primary's uninstall): nothing is written there, no instance is touched.
+   */
+  readonly local?: boolean;
 }
 
 /** The steps after which a test may have the supervisor killed (AP_TEST_UNINSTALL_CUT). */
@@ -56,7 +61,7 @@ export class Intents {
 
   /** Records the decision; resolves once it is on disk, and throws when it cannot be (nothing is done then). */
   add(name: string, options: UninstallOptions): Promise<void> {
-    return this.save({ ...this.data, [name]: { instances: options.instances === true, dropDatabases: options.dropDatabases === true, keepLogs: options.keepLogs === true } });
+    return this.save({ ...this.data, [name]: { instances: options.instances === true, dropDatabases: options.dropDatabases === true, keepLogs: options.keepLogs === true, ...(options.local === true ? { local: true } : {}) } });
   }
 
   remove(name: string): Promise<void> {

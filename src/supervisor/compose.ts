@@ -256,6 +256,8 @@ export async function compose(ctx: Context): Promise<Composition> {
       log: packagesLog,
       installed: () => running.list().map((s) => ({ name: s.name, version: s.version, label: s.label })),
       ignore: (service) => running.uninstalling(service),
+      // A standby's database is its primary's: what left it was uninstalled there.
+      ...(standby ? { remove: (service: string) => running.followUninstall(service) } : {}),
       // They ran on this box before: the budget's refusal would only keep them away, so it warns.
       install: (dir) => running.install(dir, { stored: true, force: true, onWarning: (text) => packagesLog.warn(text) }),
     });

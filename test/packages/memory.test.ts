@@ -61,8 +61,11 @@ describe('packages in the manager database: memory', () => {
     const restoring = await peakGrowthMB(() => readPackage(db.sql, 'big', into, { maxBytes: 512 * 1048576 }));
     assert.equal((await stat(join(into, 'data.bin'))).size, SIZE);
     console.log(`# a 64 MB package: resident set grew by at most ${storing.toFixed(1)} MB storing it, ${restoring.toFixed(1)} MB restoring it`);
-    // A whole-file buffer alone would be 64 MB (and its hex text for the database 128 MB).
-    assert.ok(storing < 40, `storing grew the resident set by ${storing.toFixed(1)} MB`);
-    assert.ok(restoring < 40, `restoring grew the resident set by ${restoring.toFixed(1)} MB`);
+    // A whole-file buffer alone would be 64 MB (and its hex text for the database 128 MB). What is
+    // measured is 11–22 MB on a quiet machine; garbage the collector has not reached yet counts too,
+    // and on a loaded one (a QEMU test beside it) storing once reached 44 MB: the bound stays below
+    // one whole file.
+    assert.ok(storing < 60, `storing grew the resident set by ${storing.toFixed(1)} MB`);
+    assert.ok(restoring < 60, `restoring grew the resident set by ${restoring.toFixed(1)} MB`);
   });
 });

@@ -166,7 +166,7 @@ describe('reconciling from the database', () => {
       installed: () => [],
       install: async (folder) => (installs.push(folder), { name: 'echo', version: '1.0.0', label: '100' }),
     });
-    assert.deepEqual(result, { installed: [], stored: [], failed: ['other'] });
+    assert.deepEqual(result, { installed: [], stored: [], removed: [], failed: ['other'] });
     assert.deepEqual(installs, []);
     assert.deepEqual((await readdir(dir)).filter((e) => e.startsWith('package-')), [], 'its scratch folder is removed');
   });

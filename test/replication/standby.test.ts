@@ -178,6 +178,23 @@ describe('replication: a standby', () => {
     await asSuperuser(a.root, 'postgres', (sql) => sql`DROP DATABASE ap_restore_1234`);
   });
 
+  it('removes a service the primary uninstalls (its package leaves the replicated database), writing nothing into it', async () => {
+    const done = ctl(a, 'service', 'uninstall', 'echo', '--instances', '--drop-databases') as { state: string; message: string };
+    assert.equal(done.state, 'succeeded', done.message);
+    await until("the package gone from the standby's database", async () =>
+      (await asSuperuser(b.root, 'manager', (sql) => sql`SELECT 1 FROM packages WHERE service = 'echo'`)).length === 0 ? true : undefined,
+    );
+    // The standby follows at its package poll (every 30 s) or, here sooner, at its next start: removed there
+    // too, not "stored" into its read-only database.
+    await crashAndStart(b);
+    await streamingFrom(b, a);
+    assert.equal(services(b).some((s) => s.name === 'echo'), false);
+    assert.equal(existsSync(join(b.root, 'mnt/sda2/apps/echo')), false);
+    await b.run.waitFor(/removed echo .*its package left the manager database/);
+    assert.doesNotMatch(b.run.output.text, /storing the installed echo in the manager database failed/);
+    assert.deepEqual(instanceNames(b).sort(), ['pbx'], "the primary's deleted instance went by replication");
+  });
+
   it('a malformed standby.conf is set aside with a clear log line: the box starts, not as a standby; put back, it is one again', async () => {
     const path = join(b.root, 'home/root/standby.conf');
     const good = await readFile(path, 'utf8');
