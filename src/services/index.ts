@@ -503,10 +503,10 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await rm(join(paths.coreDumps, name), { recursive: true, force: true });
     }
     await intents.remove(name);
-    log.info(`uninstalled ${name}${how.instances ? (how.dropDatabases ? ' with its instances and their databases' : ' with its instances (their databases kept)') : ''}${how.keepLogs ? '; its logs are kept' : ''}`);
-    const kept = how.keepLogs ? `; its logs are kept in ${join(paths.appLogs, name)}` : '';
     const deleted = how.instances ? (how.dropDatabases ? ', its instances and their databases' : ', its instances (their databases kept)') : '';
-    return `uninstalled ${name}${deleted}${kept}`;
+    const done = `uninstalled ${name}${deleted}${how.keepLogs ? `; its logs are kept in ${join(paths.appLogs, name)}` : ''}`;
+    log.info(done);
+    return done;
   };
 
   const uninstall = (name: string, how: UninstallOptions, progress: (note: string) => void = () => {}): Promise<string> => {

@@ -121,23 +121,23 @@ try {
     const pid = await servicePid();
     await sleep(1000); // steady traffic before
     const from = seq + 1;
-    const killedAt = Date.now();
+    const startedAt = Date.now();
     await act(pid);
     // Until the new process runs and echoes, then 3 s more for the late ones.
     for (;;) {
       const now = await servicePid();
       if (now !== pid) break;
-      if (Date.now() - killedAt > 30_000) throw new Error(`${label}: no new process within 30 s`);
+      if (Date.now() - startedAt > 30_000) throw new Error(`${label}: no new process within 30 s`);
       await sleep(20);
     }
     const newAt = Date.now();
     while (![...echoed.values()].some((at) => at > newAt)) {
-      if (Date.now() - killedAt > 30_000) throw new Error(`${label}: no echo within 30 s`);
+      if (Date.now() - startedAt > 30_000) throw new Error(`${label}: no echo within 30 s`);
       await sleep(5);
     }
     await sleep(3000);
     // The pause: the longest gap between echoes from the moment of the act on.
-    const times = [killedAt, ...[...echoed.values()].filter((at) => at >= killedAt)].sort((x, y) => x - y);
+    const times = [startedAt, ...[...echoed.values()].filter((at) => at >= startedAt)].sort((x, y) => x - y);
     let pause = 0;
     for (let i = 1; i < times.length; i++) pause = Math.max(pause, times[i] - times[i - 1]);
     const to = seq;
@@ -150,7 +150,7 @@ try {
       if (at === undefined) {
         if (sent.get(n) < Date.now() - 1000) {
           lost++;
-          lostAt.push(`+${sent.get(n) - killedAt} ms`);
+          lostAt.push(`+${sent.get(n) - startedAt} ms`);
         }
         continue;
       }
