@@ -88,6 +88,20 @@ export class Channel {
     return this.socket.write(encodeControl(message));
   }
 
+  /**
+   * Ends the channel cleanly once everything sent has left: resolves when the
+   * kernel holds the last byte (the peer still reads it after we exit), or
+   * when the channel ended meanwhile.
+   */
+  finish(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    if (this.corked) this.uncork();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.end(() => resolve());
+    });
+  }
+
   /** Ends the channel; with an error, as a cut-off. */
   close(error: Error | null = null): void {
     if (error) this.socket.destroy();

@@ -83,16 +83,30 @@ export interface Connection {
   onDrain?: () => void;
 }
 
+/**
+ * What a service does. A handler may return a promise: when the supervisor
+ * stops this process (a restart, an update, a stop), the SDK waits for every
+ * promise a handler returned and has not settled, and for `stop`, before the
+ * process exits, so an answer being worked on still reaches its client.
+ */
 export interface ServiceHandlers {
-  http?(req: Request, res: Response): void;
+  http?(req: Request, res: Response): void | Promise<unknown>;
   websocket?: {
-    open?(conn: Connection): void;
-    message?(conn: Connection, data: string | Buffer): void;
-    close?(conn: Connection, code: number, reason: string): void;
+    open?(conn: Connection): void | Promise<unknown>;
+    message?(conn: Connection, data: string | Buffer): void | Promise<unknown>;
+    close?(conn: Connection, code: number, reason: string): void | Promise<unknown>;
   };
-  instanceStart?(instance: Instance): void;
-  instanceStop?(instance: Instance): void;
-  instanceConfig?(instance: Instance): void;
+  instanceStart?(instance: Instance): void | Promise<unknown>;
+  instanceStop?(instance: Instance): void | Promise<unknown>;
+  instanceConfig?(instance: Instance): void | Promise<unknown>;
+  /**
+   * The supervisor stops this process: every message and request it was sent
+   * has been handed to the handlers, and nothing new comes (its clients wait
+   * for the next process). Called once the promises the handlers returned have
+   * settled: end what is left (a database pool, a file); the process exits
+   * when this settles, or is killed at the supervisor's stop timeout.
+   */
+  stop?(): void | Promise<unknown>;
 }
 
 /** An instance's id, `name@domain`: what `Request.instance` and `Connection.instance` carry. */
@@ -112,7 +126,7 @@ export interface Service {
   openStreams(): { http: number; websockets: number };
 }
 
-const SDK_VERSION = 1;
+const SDK_VERSION = 2;
 
 /** Connects to the supervisor on fd 3, reports ready, and serves `handlers`. */
 export function createService(handlers: ServiceHandlers, fd = Number(process.env.AP_CHANNEL_FD ?? 3)): Service {
@@ -121,6 +135,20 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
   const requests = new Map<number, { req: RequestStream; res: ResponseStream }>();
   const connections = new Map<number, WsConnection>();
   const waiting = new Set<() => void>();
+  /** Promises handlers returned that have not settled: a stop waits for them. */
+  const pending = new Set<Promise<unknown>>();
+  let stopping = false;
+
+  /** Runs a handler's answer: a promise is waited for at a stop; its failure is the service's own, as a throw would be. */
+  const track = (result: void | Promise<unknown>): void => {
+    if (!(result instanceof Promise)) return;
+    pending.add(result);
+    const settled = () => void pending.delete(result);
+    result.then(settled, (err: unknown) => {
+      settled();
+      throw err;
+    });
+  };
 
   const channel: Channel = new Channel(socket, {
     frame: (frame) => onFrame(frame),
@@ -152,7 +180,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         const res = new ResponseStream(stream, channel, sendOrWait);
         requests.set(stream, { req, res });
         res.once('finish', () => requests.delete(stream));
-        if (handlers.http) handlers.http(req, res);
+        if (handlers.http) track(handlers.http(req, res));
         else {
           res.writeHead(404, { 'content-type': 'text/plain' });
           res.end('this service serves no HTTP\n');
@@ -168,13 +196,13 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
       case Kind.WS_OPEN: {
         const conn = new WsConnection(stream, payload, decodeJson(frame), channel);
         connections.set(stream, conn);
-        handlers.websocket?.open?.(conn);
+        track(handlers.websocket?.open?.(conn));
         return;
       }
       case Kind.WS_TEXT:
       case Kind.WS_BINARY: {
         const conn = connections.get(stream);
-        if (conn) handlers.websocket?.message?.(conn, kind === Kind.WS_TEXT ? payload.toString('utf8') : Buffer.from(payload));
+        if (conn) track(handlers.websocket?.message?.(conn, kind === Kind.WS_TEXT ? payload.toString('utf8') : Buffer.from(payload)));
         return;
       }
       case Kind.WS_CLOSE: {
@@ -183,7 +211,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         connections.delete(stream);
         conn.closed = true;
         const { code, reason } = decodeClose(payload);
-        handlers.websocket?.close?.(conn, code, reason);
+        track(handlers.websocket?.close?.(conn, code, reason));
         return;
       }
       case Kind.PAUSE:
@@ -213,18 +241,21 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
     switch (message.type) {
       case 'instance.start':
         instances.set(instanceId(instance), instance);
-        handlers.instanceStart?.(instance);
+        track(handlers.instanceStart?.(instance));
         return;
       case 'instance.stop':
         instances.delete(instanceId(instance));
-        handlers.instanceStop?.(instance);
+        track(handlers.instanceStop?.(instance));
         return;
       case 'instance.config':
         instances.set(instanceId(instance), instance);
-        handlers.instanceConfig?.(instance);
+        track(handlers.instanceConfig?.(instance));
         return;
       case 'ping':
         channel.sendControl({ type: 'pong' });
+        return;
+      case 'stop':
+        void stop();
         return;
       case 'gc':
         // Measurements only: the supervisor asks when it runs with --expose-gc, and so do we.
@@ -235,7 +266,24 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
     }
   }
 
-  channel.sendControl({ type: 'hello', sdk: SDK_VERSION, pid: process.pid });
+  /** Every frame before `stop` has been dispatched (the channel is in order): wait for the work in flight, send the last answers, exit. */
+  async function stop(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    // A settled promise may have started more (a close handler, a reply's follow-up): wait until none is left.
+    const settle = async () => {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    };
+    await settle();
+    // Then the service's own: what it closes there (a database pool) no handler needs any more.
+    track(handlers.stop?.());
+    await settle();
+    await channel.finish();
+    process.exit(0);
+  }
+
+  // "stop": this SDK answers the control stop by finishing and exiting (docs/channel.md).
+  channel.sendControl({ type: 'hello', sdk: SDK_VERSION, pid: process.pid, features: ['stop'] });
   channel.sendControl({ type: 'ready' });
   return {
     instances,

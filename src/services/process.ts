@@ -101,6 +101,9 @@ export class ServiceProcess {
   private nextStream = 1;
   private settled: (() => void)[] = [];
 
+  /** The running process said in its hello that it answers the control `stop` (finishes, then exits). */
+  private answersStop = false;
+
   private reader: OutputReader | null = null;
   /** The group's OOM kill count when the current child started. */
   private oomBefore: number | null = null;
@@ -186,6 +189,15 @@ export class ServiceProcess {
   /** Forgets a stream (its owner is done with it). */
   closeStream(id: number): void {
     this.streams.delete(id);
+  }
+
+  /**
+   * Whether it takes new client messages: only while running. While it stops
+   * its streams stay open for its last answers, and what clients send waits
+   * for the next process.
+   */
+  get accepting(): boolean {
+    return this.state === 'running' && this.channel !== null && !this.channel.closed;
   }
 
   /** Sends a frame to the service; false when the channel is full (wait for drain) or gone. */
@@ -280,6 +292,7 @@ export class ServiceProcess {
     const argv = [...(gated ? GATE : []), ...(this.options.deathSignalWrapper ?? []), ...command, ...args];
     this.cutOff = null;
     this.killedForMemory = null;
+    this.answersStop = false;
     this.tail = '';
     this.startedAt = Date.now();
     const leftovers = sweep(this.owner, 'SIGKILL');
@@ -372,8 +385,11 @@ export class ServiceProcess {
       case 'ping':
         this.channel?.sendControl({ type: 'pong' });
         return;
+      case 'hello':
+        this.answersStop = Array.isArray(message.features) && message.features.includes('stop');
+        return;
       default:
-        return; // hello, pong and messages of newer SDKs: nothing to do
+        return; // pong and messages of newer SDKs: nothing to do
     }
   }
 
@@ -424,6 +440,12 @@ export class ServiceProcess {
   private kill(): void {
     const child = this.child;
     if (!child) return;
+    if (this.machine.state === 'stopping' && this.answersStop && this.channel && !this.channel.closed) {
+      // Asked, not signalled: it answers what it was sent before it exits (its streams stay open meanwhile).
+      this.channel.sendControl({ type: 'stop' });
+      this.timers.kill = setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);
+      return;
+    }
     this.signalGroup(child, 'SIGTERM');
     sweep(this.owner, 'SIGTERM'); // its processes outside the group get the same chance to end cleanly
     this.timers.kill = setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);

@@ -16,6 +16,8 @@ export interface Upstream {
   readonly build: string;
   /** Its package's web folder, or null. */
   readonly web: WebContent | null;
+  /** Whether it takes new client messages now (false while it stops: its streams stay open for its last answers). */
+  readonly accepting: boolean;
   openStream(handler: StreamHandler): number | null;
   closeStream(id: number): void;
   send(kind: Kind, stream: number, payload?: Uint8Array): boolean;

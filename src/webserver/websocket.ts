@@ -176,6 +176,8 @@ export class WsConn implements StreamHandler {
   fromClient(data: Buffer, binary: boolean): void {
     if (this.phase === 'waiting') return this.hold(data, binary, this.shared.limits.holdBytes);
     if (!this.upstream) return;
+    // Its process is stopping (a restart, an update): this waits for the next one, as after a crash.
+    if (!this.upstream.accepting) return this.hold(data, binary, this.shared.limits.holdBytes);
     if (this.serviceWantsPause || this.channelFull || this.held !== null) return this.hold(data, binary, this.shared.limits.clientBudgetBytes);
     if (!this.upstream.send(binary ? Kind.WS_BINARY : Kind.WS_TEXT, this.stream, data)) this.channelFull = true;
   }
@@ -299,7 +301,7 @@ export class WsConn implements StreamHandler {
   /** Forwards held client messages while the service and its channel take them. */
   private flushHeld(): void {
     const held = this.held;
-    while (held && held.length > 0 && this.phase === 'open' && this.upstream && !this.serviceWantsPause && !this.channelFull) {
+    while (held && held.length > 0 && this.phase === 'open' && this.upstream?.accepting && !this.serviceWantsPause && !this.channelFull) {
       const { data, binary } = held.shift()!;
       this.heldBytes -= data.length;
       if (!this.upstream.send(binary ? Kind.WS_BINARY : Kind.WS_TEXT, this.stream, data)) this.channelFull = true;

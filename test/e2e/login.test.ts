@@ -180,6 +180,50 @@ describe('connections that outlive their service', () => {
     await ctlAsync('service', 'start', 'pbxecho');
     await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
   });
+  it('loses no message across a restart and an update under traffic: the old process answers what it was sent, the new one the rest, in order', async () => {
+    await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
+    const client = await connect(url());
+    await login(client, { app: 'busy', sip: 's3' });
+    let pid = (await client.nextJson()).pid;
+    let closedEarly: [number, string] | null = null;
+    void client.closed.then((c) => (closedEarly = c));
+    for (const [what, args] of [
+      ['restart', ['service', 'restart', 'pbxecho', '--root', root]],
+      ['update', ['service', 'install', await buildFixture('pbxecho', join(dir, 'packages-busy')), '--root', root]],
+    ] as const) {
+      // An answer the old process is still working on when it is asked to stop (the SDK waits for the handler's promise).
+      client.ws.send(`later 1500 slow ${what}`);
+      let sent = 0;
+      const sender = setInterval(() => client.ws.send(`${what} ${sent++}`), 5);
+      const r = runAp(['ctl', ...args]);
+      const [code] = await r.exited;
+      assert.equal(code, 0, `ap ctl ${args.join(' ')}: ${r.output.text}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      clearInterval(sender);
+      const echoed: number[] = [];
+      let slow = false;
+      let greeted = false;
+      while (echoed.length < sent) {
+        // A lost message would leave this waiting: 10 s of silence ends the wait, and the comparison below says what is missing.
+        const next = await Promise.race([client.next(), new Promise<null>((resolve) => setTimeout(resolve, 10_000, null))]);
+        if (next === null) break;
+        const message = String(next);
+        if (message === `slow ${what}`) slow = !greeted; // only the old process was sent it
+        else if (message.startsWith('{')) {
+          const hello = JSON.parse(message) as { pid: number };
+          assert.notEqual(hello.pid, pid, `${what}: the greeting of a new process`);
+          pid = hello.pid;
+          greeted = true;
+        } else echoed.push(Number(message.slice(what.length + 1)));
+      }
+      assert.deepEqual(echoed, [...Array(sent).keys()], `${what}: every message echoed once, in order`);
+      assert.ok(sent > 20, `${what}: traffic during the whole act (${sent} messages)`);
+      assert.ok(slow, `${what}: the old process's answer in progress arrived`);
+      assert.ok(greeted, `${what}: the new process opened the connection again`);
+    }
+    assert.equal(closedEarly, null, 'the socket stayed open');
+    client.ws.close();
+  });
 });
 
 describe('instances', () => {

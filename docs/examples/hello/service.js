@@ -32,6 +32,8 @@ function onControl(message) {
   if (message.type === 'instance.start' || message.type === 'instance.config') instances.set(id, message);
   else if (message.type === 'instance.stop') instances.delete(id);
   else if (message.type === 'ping') send(KIND.CONTROL, 0, { type: 'pong' });
+  // Everything before `stop` has been answered already (this service answers at once): send the rest and exit.
+  else if (message.type === 'stop') channel.end(() => process.exit(0));
 }
 
 function onFrame(kind, stream, payload) {
@@ -79,6 +81,7 @@ channel.on('data', (chunk) => {
 channel.on('close', () => process.exit(0));
 channel.on('error', () => process.exit(0));
 
-send(KIND.CONTROL, 0, { type: 'hello', sdk: 1, pid: process.pid });
+// features: it answers the control `stop` (a restart loses none of its clients' messages).
+send(KIND.CONTROL, 0, { type: 'hello', sdk: 1, pid: process.pid, features: ['stop'] });
 send(KIND.CONTROL, 0, { type: 'ready' });
 console.log('hello: ready');
