@@ -1,12 +1,9 @@
 // The SDK in a real child process, spoken to over its channel as the supervisor
 // does: one service serving same-named instances of two domains.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { Socket } from 'node:net';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Channel, decodeJson, Kind, type Frame } from '../../src/channel';
-import { REPO } from '../harness/supervisor';
+import { decodeJson, Kind, type Frame } from '../../src/channel';
+import { sdkChild } from '../harness/sdk';
 
 // Answers every request with what service.instances holds for the request's instance.
 const SERVICE = `
@@ -27,35 +24,17 @@ interface Answer {
 
 /** Starts the service above on a channel; `request` sends one GET for an instance and resolves with the answer. */
 async function startService() {
-  const child = spawn(process.execPath, ['--import', join(REPO, 'test/register.mjs'), '--input-type=module', '-e', SERVICE], {
-    cwd: REPO,
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
-  });
-  const control: Record<string, unknown>[] = [];
   const pending = new Map<number, { status: number; chunks: Buffer[]; done: (a: Answer) => void }>();
-  let wakeReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (wakeReady = resolve));
-  const channel = new Channel(child.stdio[3] as Socket, {
-    frame: (frame: Frame) => {
-      if (frame.kind === Kind.CONTROL) {
-        const message = decodeJson(frame);
-        control.push(message);
-        if (message.type === 'ready') wakeReady();
-        return;
-      }
-      const entry = pending.get(frame.stream);
-      if (!entry) return;
-      if (frame.kind === Kind.HTTP_RESPONSE) entry.status = Number(decodeJson(frame).status);
-      else if (frame.kind === Kind.HTTP_RESPONSE_BODY) entry.chunks.push(Buffer.from(frame.payload));
-      else if (frame.kind === Kind.HTTP_RESPONSE_END) {
-        pending.delete(frame.stream);
-        entry.done({ status: entry.status, body: JSON.parse(Buffer.concat(entry.chunks).toString()) });
-      }
-    },
-    drain: () => {},
-    close: () => {},
+  const { child, channel } = await sdkChild(SERVICE, (frame: Frame) => {
+    const entry = pending.get(frame.stream);
+    if (frame.kind === Kind.CONTROL || !entry) return;
+    if (frame.kind === Kind.HTTP_RESPONSE) entry.status = Number(decodeJson(frame).status);
+    else if (frame.kind === Kind.HTTP_RESPONSE_BODY) entry.chunks.push(Buffer.from(frame.payload));
+    else if (frame.kind === Kind.HTTP_RESPONSE_END) {
+      pending.delete(frame.stream);
+      entry.done({ status: entry.status, body: JSON.parse(Buffer.concat(entry.chunks).toString()) });
+    }
   });
-  await ready;
   let next = 1;
   return {
     control: (message: Record<string, unknown>) => channel.sendControl(message),
