@@ -18,15 +18,16 @@ export class OutputReader {
   throttledSeconds = 0;
 
   constructor(
-    private readonly sink: (chunk: Buffer) => void,
+    /** Each chunk with the index of the stream it came from, in the order attached. */
+    private readonly sink: (chunk: Buffer, from: number) => void,
     /** Told the first time the budget is reached. */
     private readonly onFirstThrottle: () => void,
     private readonly budget = OUTPUT_BUDGET,
   ) {}
 
   attach(stream: Readable): void {
-    this.streams.push(stream);
-    stream.on('data', (chunk: Buffer) => this.take(chunk));
+    const from = this.streams.push(stream) - 1;
+    stream.on('data', (chunk: Buffer) => this.take(chunk, from));
   }
 
   /** The service is gone: what is left in the pipes is read unthrottled, so they reach their end and close. */
@@ -37,15 +38,15 @@ export class OutputReader {
     for (const stream of this.streams) stream.resume();
   }
 
-  private take(chunk: Buffer): void {
-    if (this.closed) return this.sink(chunk);
+  private take(chunk: Buffer, from: number): void {
+    if (this.closed) return this.sink(chunk, from);
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.used = 0;
     }
     this.used += chunk.length;
-    this.sink(chunk);
+    this.sink(chunk, from);
     if (this.used < this.budget || this.resumeTimer) return;
     if (this.throttledSeconds++ === 0) this.onFirstThrottle();
     for (const stream of this.streams) stream.pause();
@@ -55,5 +56,54 @@ export class OutputReader {
       this.used = 0;
       for (const stream of this.streams) stream.resume();
     }, Math.max(1, this.windowStart + 1000 - now));
+  }
+}
+
+/** A line longer than this is written in pieces (a service printing without newlines must not grow our buffer). */
+export const MAX_LINE = 16 * 1024;
+
+/**
+ * Cuts output into lines, each written with the time it was completed, so a
+ * service's log says when as the supervisor's does. A partial line waits for
+ * its end (per stream: stdout and stderr never mix within a line), at most
+ * MAX_LINE bytes, and is written when the stream ends.
+ */
+export class LineStamper {
+  private readonly partial: (Buffer | null)[] = [];
+
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** A chunk of stream `from`. */
+  take(chunk: Buffer, from: number): void {
+    let rest = this.partial[from] ? Buffer.concat([this.partial[from]!, chunk]) : chunk;
+    this.partial[from] = null;
+    for (let nl = rest.indexOf(10); nl >= 0; nl = rest.indexOf(10)) {
+      this.line(rest.subarray(0, nl));
+      rest = rest.subarray(nl + 1);
+    }
+    while (rest.length >= MAX_LINE) {
+      this.line(rest.subarray(0, MAX_LINE));
+      rest = rest.subarray(MAX_LINE);
+    }
+    // A copy: the chunk's buffer may be a slice of a large pooled one.
+    if (rest.length > 0) this.partial[from] = Buffer.from(rest);
+  }
+
+  /** A whole line of ours (no newline needed). */
+  note(text: string): void {
+    for (const line of text.replace(/\n$/, '').split('\n')) this.write(`${this.now().toISOString()} ${line}\n`);
+  }
+
+  /** The streams ended: their partial lines are written as they are. */
+  flush(): void {
+    for (const rest of this.partial) if (rest) this.line(rest);
+    this.partial.length = 0;
+  }
+
+  private line(bytes: Buffer): void {
+    this.write(`${this.now().toISOString()} ${bytes.toString('utf8').replace(/\r$/, '')}\n`);
   }
 }

@@ -9,11 +9,11 @@ import type { Usage } from '../cgroup';
 import { Channel, decodeJson, Kind, type Frame } from '../channel';
 import { describe as describeError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
-import { openRotatingFile, type Logger, type RotatingFile } from '../log';
+import { openRotatingFile, type Logger } from '../log';
 import { INITIAL, step, type Action, type Event, type Machine, type Policy, type State } from '../supervision';
 import type { Manifest } from './manifest';
 import type { CrashRecord, LimitsView, ServiceView } from './views';
-import { OUTPUT_BUDGET, OutputReader } from './output';
+import { LineStamper, OUTPUT_BUDGET, OutputReader } from './output';
 import { MARKER, sweep, type Owner } from './sweep';
 import type { WebContent } from '../webserver';
 
@@ -92,7 +92,8 @@ export class ServiceProcess {
   private machine: Machine;
   private child: ChildProcess | null = null;
   private channel: Channel | null = null;
-  private output: RotatingFile | null = null;
+  /** The current run's log: lines stamped with their time; closed once the run's pipes are (or 2 s after its exit). */
+  private run: { readonly stamper: LineStamper; readonly close: () => void } | null = null;
   private tail = '';
   private cutOff: string | null = null;
   private startedAt = 0;
@@ -297,11 +298,24 @@ export class ServiceProcess {
     this.startedAt = Date.now();
     const leftovers = sweep(this.owner, 'SIGKILL');
     if (leftovers > 0) this.options.log.warn(`killed ${leftovers} process(es) an earlier run of it left behind`);
+    let output: ReturnType<typeof openRotatingFile> | null = null;
     try {
-      this.output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
+      output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
     } catch (err) {
       this.options.log.error(`cannot open its log: ${describeError(err)}`);
     }
+    const stamper = new LineStamper((line) => {
+      output?.write(line);
+      if (this.run?.stamper === stamper) this.tail = (this.tail + line).slice(-TAIL_BYTES);
+    });
+    let logClosed = false;
+    const closeLog = () => {
+      if (logClosed) return;
+      logClosed = true;
+      stamper.flush();
+      output?.close();
+    };
+    this.run = { stamper, close: closeLog };
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: dir,
       stdio: gated ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -318,6 +332,9 @@ export class ServiceProcess {
       ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
     });
     this.child = child;
+    stamper.note(`==== start: ${manifest.name} ${manifest.version} (build ${manifest.label})${child.pid === undefined ? '' : `, pid ${child.pid}`} ====`);
+    // Its last output may still be in the pipes when it has exited: the log closes once they are.
+    child.once('close', closeLog);
     if (gated) this.release(child, group!);
     let exited = false;
     const onExit = (code: number | null, signal: string | null) => {
@@ -331,10 +348,10 @@ export class ServiceProcess {
     });
     child.once('exit', (code, signal) => onExit(code, signal));
     const reader = new OutputReader(
-      (chunk) => this.note(chunk),
+      (chunk, from) => stamper.take(chunk, from),
       () => {
         this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to stdout/stderr: read at that pace, it waits in write()`);
-        this.note(`[supervisor] output throttled to ${OUTPUT_BUDGET / 1024} KiB/s\n`);
+        this.note(`[supervisor] output throttled to ${OUTPUT_BUDGET / 1024} KiB/s`);
       },
     );
     reader.attach(child.stdout!);
@@ -380,7 +397,7 @@ export class ServiceProcess {
         return;
       }
       case 'log':
-        this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}\n`);
+        this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}`);
         return;
       case 'ping':
         this.channel?.sendControl({ type: 'pong' });
@@ -400,7 +417,7 @@ export class ServiceProcess {
     if (error) {
       this.cutOff = error.message;
       this.options.log.warn(`cut off: ${error.message}`);
-      this.note(`[supervisor] cut off: ${error.message}\n`);
+      this.note(`[supervisor] cut off: ${error.message}`);
     }
     // A service without its channel is of no use: end it; the machine restarts it.
     this.signalGroup(child, 'SIGTERM');
@@ -419,9 +436,10 @@ export class ServiceProcess {
     this.channel?.close();
     this.channel = null;
     this.child = null;
-    this.output?.close();
-    this.output = null;
     const limitMB = this.outOfMemory(signal);
+    const how = code !== null ? `code ${code}` : signal !== null ? `signal ${signal}` : 'not started';
+    this.note(`==== exit: ${how} after ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s${limitMB === null ? '' : ` (out of memory, limit ${limitMB} MB)`} ====`);
+    setTimeout(this.run!.close, 2000).unref();
     if (limitMB !== null) {
       this.killedForMemory = limitMB;
       this.options.log.warn(`killed by the kernel: out of memory (limit ${limitMB} MB)`);
@@ -465,10 +483,9 @@ export class ServiceProcess {
     delete this.timers[timer];
   }
 
-  /** Service output: into its log file, and the last few KB kept for crash records. */
-  private note(data: Buffer | string): void {
-    this.output?.write(data);
-    this.tail = (this.tail + data.toString()).slice(-TAIL_BYTES);
+  /** A line of ours in the service's log (and the tail kept for crash records). */
+  private note(text: string): void {
+    this.run?.stamper.note(text);
   }
 
   private async recordCrash(code: number | null, signal: string | null): Promise<void> {

@@ -131,7 +131,8 @@ describe('cgroup limits per service', { skip }, () => {
       const tail = JSON.parse(ctl(root, 'service', 'log', 'first').stdout) as { text: string };
       return tail.text.includes('::') ? tail.text : undefined;
     });
-    const memoryLine = log.split('\n').find((l) => (v2() ? /^0::/ : /^\d+:memory:/).test(l));
+    // Lines are stamped with their time: "<ISO time> <what it printed>".
+    const memoryLine = log.split('\n').map((l) => l.slice(l.indexOf(' ') + 1)).find((l) => (v2() ? /^0::/ : /^\d+:memory:/).test(l));
     assert.ok(memoryLine?.endsWith(`/${groupName(root)}/first`), log);
     assert.equal(ctl(root, 'service', 'stop', 'first').status, 0);
   });

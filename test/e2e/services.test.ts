@@ -302,13 +302,18 @@ describe('supervision', () => {
     assert.equal(shown.crashes.length, 4);
     assert.equal(shown.crashes[0].exitCode, 3);
     assert.ok(shown.crashes[0].time >= shown.crashes[3].time);
-    assert.ok(shown.crashes[0].lastLines.includes('crasher: giving up'), JSON.stringify(shown.crashes[0].lastLines));
+    assert.ok(shown.crashes[0].lastLines.some((l: string) => l.endsWith(' crasher: giving up')), JSON.stringify(shown.crashes[0].lastLines));
     const text = runApSync(['ctl', 'service', 'show', 'crasher', '--root', root]).stdout;
     assert.match(text, /last crash: .*exit code 3/);
     assert.match(text, /died 4 times/);
     // Its log, as the Manager's log view reads it: the end, from a whole line.
     const log = ctl('service', 'log', 'crasher');
-    assert.equal(log.text.split('\n').filter((l: string) => l.includes('crasher: giving up')).length, 4);
+    const lines: string[] = log.text.trimEnd().split('\n');
+    assert.equal(lines.filter((l) => l.includes('crasher: giving up')).length, 4);
+    // Every line with its time; each run between a start and an exit mark.
+    assert.deepEqual(lines.filter((l) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)), []);
+    assert.equal(lines.filter((l) => / ==== start: crasher \S+ \(build \S+\), pid \d+ ====$/.test(l)).length, 4, log.text);
+    assert.equal(lines.filter((l) => / ==== exit: code 3 after [\d.]+ s ====$/.test(l)).length, 4, log.text);
     const tail = ctl('service', 'log', 'crasher', '--bytes', '30');
     assert.equal(tail.truncated, true);
     assert.ok(tail.text.length <= 30 && !tail.text.startsWith('iving'), JSON.stringify(tail.text));
@@ -350,7 +355,8 @@ describe('supervision', () => {
     const rotated = await readFile(join(folder, 'chatty.log.1'), 'utf8');
     assert.ok(Buffer.byteLength(last) <= 1024 * 1024 && Buffer.byteLength(rotated) <= 1024 * 1024);
     assert.ok(Buffer.byteLength(last) + Buffer.byteLength(rotated) > 1024 * 1024, 'both files in use');
-    assert.match(rotated + last, /line 39998 x+\nline 39999 /);
+    // Each line stamped with its time, in the order printed.
+    assert.match(rotated + last, /\dZ line 39998 x+\n\S+Z line 39999 /);
   });
 
   it('restarts a service by hand: a new process, serving again', async () => {

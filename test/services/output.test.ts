@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { OutputReader } from '../../src/services/output';
+import { LineStamper, MAX_LINE, OutputReader } from '../../src/services/output';
 
 describe('service output', () => {
   it('pauses both pipes past the budget and resumes them in the next second', async () => {
@@ -45,5 +45,45 @@ describe('service output after the service is gone', () => {
     stdout.end();
     await new Promise((resolve) => stdout.once('end', resolve));
     assert.equal(read, 400);
+  });
+});
+
+describe('service log lines', () => {
+  const at = new Date('2026-11-30T12:00:00.000Z');
+  const stamped = () => {
+    const lines: string[] = [];
+    return { lines, stamper: new LineStamper((line) => lines.push(line), () => at) };
+  };
+
+  it('stamps each complete line with its time; a line cut across chunks waits for its end, per stream', () => {
+    const { lines, stamper } = stamped();
+    stamper.take(Buffer.from('one\ntw'), 0);
+    stamper.take(Buffer.from('err part'), 1);
+    stamper.take(Buffer.from('o\r\nthree\n'), 0);
+    stamper.take(Buffer.from(' done\n'), 1);
+    assert.deepEqual(lines, [
+      '2026-11-30T12:00:00.000Z one\n',
+      '2026-11-30T12:00:00.000Z two\n',
+      '2026-11-30T12:00:00.000Z three\n',
+      '2026-11-30T12:00:00.000Z err part done\n',
+    ]);
+  });
+
+  it('writes a line without an end in pieces of at most MAX_LINE, and what is left when the streams end', () => {
+    const { lines, stamper } = stamped();
+    stamper.take(Buffer.alloc(MAX_LINE * 2 + 5, 0x61), 0);
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0], `2026-11-30T12:00:00.000Z ${'a'.repeat(MAX_LINE)}\n`);
+    stamper.take(Buffer.from('tail'), 1);
+    stamper.flush();
+    assert.deepEqual(lines.slice(2), ['2026-11-30T12:00:00.000Z aaaaa\n', '2026-11-30T12:00:00.000Z tail\n']);
+    stamper.flush();
+    assert.equal(lines.length, 4, 'nothing twice');
+  });
+
+  it('stamps every line of a note of ours', () => {
+    const { lines, stamper } = stamped();
+    stamper.note('[supervisor] a\nb\n');
+    assert.deepEqual(lines, ['2026-11-30T12:00:00.000Z [supervisor] a\n', '2026-11-30T12:00:00.000Z b\n']);
   });
 });
