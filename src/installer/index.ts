@@ -105,8 +105,7 @@ export class Installer {
   async startUninstall(id: string, domain: string, dropDatabase: boolean): Promise<JobView> {
     checkDomain(domain);
     const mode = await this.o.mode();
-    // An app that left the store (or a store out of reach) is still uninstalled: its id names its service then.
-    const folder = (await this.o.store.app(id).catch((err: unknown) => (this.o.services.get(id) ? null : Promise.reject(err))))?.folder ?? id;
+    const folder = await this.serviceOf(id);
     const target = instanceId(this.planUninstall(folder, domain, id)[0]!);
     const running = this.o.jobs.running(KIND.uninstall, target);
     if (running) throw new ApError('CONFLICT', `${id} is being uninstalled for ${domain} already (job ${running.id})`);
@@ -203,6 +202,16 @@ export class Installer {
     return `${deleted}; ${await this.o.services.uninstall(folder, {}, progress)}`;
   }
 
+  /** The service of app `id`: its folder in the store; an app that left the store (or a store out of reach) is still uninstalled, its id naming its service. */
+  private async serviceOf(id: string): Promise<string> {
+    try {
+      return (await this.o.store.app(id)).folder;
+    } catch (err) {
+      if (this.o.services.get(id)) return id;
+      throw err;
+    }
+  }
+
   /** The instances of service `folder` in `domain`. */
   private ofDomain(folder: string, domain: string): Instance[] {
     return this.o.instances.list().filter((i) => i.service === folder && i.domain === domain);
@@ -215,6 +224,8 @@ export class Installer {
   }
 }
 
+/** Where the instance is reached by name (the dnsName setting may be an IPv6 address). */
 function url(host: string, path: string): string | null {
-  return host === '' ? null : `https://${host}${path}`;
+  if (host === '') return null;
+  return `https://${host.includes(':') ? `[${host}]` : host}${path}`;
 }

@@ -242,9 +242,21 @@ describe('App Installer', () => {
     const login = await fetch(`${base}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
     assert.equal(login.status, 200);
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    // With the App Platform DNS name set, the instance has a URL.
+    assert.equal((await api('PUT', '/settings/dnsName', { body: { value: 'ap.example.com' } })).status, 200);
     const answer = await fetch(`${base}/installer/apps?domain=c.test`, { headers: { cookie } });
     assert.equal(answer.status, 200);
-    const app = ((await answer.json()) as { apps: { id: string; instance: { path: string } }[] }).apps.find((a) => a.id === APP);
-    assert.equal(app?.instance.path, `/c.test/${APP}`);
+    const app = ((await answer.json()) as { apps: { id: string; instance: { path: string; url: string } }[] }).apps.find((a) => a.id === APP);
+    assert.deepEqual([app?.instance.path, app?.instance.url], [`/c.test/${APP}`, `https://ap.example.com/c.test/${APP}`]);
+  });
+
+  it('uninstalls an app that left the store: its id names its service', async () => {
+    await writeFile(join(dir, 'store/apps.json'), JSON.stringify({ apps: [] }));
+    const unknown = await install('d.test');
+    assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'UNKNOWN_APP']);
+    const gone = await job(await uninstall('c.test', true));
+    assert.equal(gone.state, 'succeeded', gone.message);
+    assert.deepEqual(await services(), []);
+    assert.deepEqual(await instances(), []);
   });
 });
