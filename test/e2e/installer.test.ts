@@ -63,6 +63,13 @@ const setMode = async (mode: string) => assert.equal((await api('PUT', '/setting
 /** What a refusal must leave as it was. */
 const world = async () => ({ services: await services(), instances: await instances(), databases: await databases(), jobs: (await api('GET', '/jobs')).body.jobs.length });
 
+/** An install whose database cannot be made: CREATE DATABASE copies template1, and refuses while another session is connected to it. */
+const installBlocked = (domain: string) =>
+  asSuperuser(root, 'template1', async (sql) => {
+    await sql`SELECT 1`;
+    return job(await install(domain));
+  });
+
 /** Answers once the instance's path is served by the app (its service heard instance.start). */
 const served = (domain: string) =>
   until(`${APP}@${domain} served`, async () => {
@@ -218,12 +225,8 @@ describe('App Installer', () => {
     assert.deepEqual(await databases(), []);
   });
 
-  it('rolls a fresh install back when its instance cannot be made: no service, no instance, no database', async () => {
-    // CREATE DATABASE copies template1, and refuses while another session is connected to it.
-    const failed = await asSuperuser(root, 'template1', async (sql) => {
-      await sql`SELECT 1`;
-      return job(await install('c.test'));
-    });
+  it('rolls a failed install back: a fresh one to nothing (no service, no instance, no database), else only its instance', async () => {
+    const failed = await installBlocked('c.test');
     assert.equal(failed.state, 'failed');
     assert.match(failed.message, new RegExp(`installing ${APP} for c\\.test failed: .*template1.*; rolled back: instance ${APP}@c\\.test deleted; uninstalled ${APP}`));
     assert.deepEqual(await services(), []);
@@ -232,6 +235,15 @@ describe('App Installer', () => {
     // Nothing is left in the way: the same install works now.
     const retried = await job(await install('c.test'));
     assert.equal(retried.state, 'succeeded', retried.message);
+    await served('c.test');
+
+    // A service that was there before stays: only the instance is undone.
+    const second = await installBlocked('d.test');
+    assert.equal(second.state, 'failed');
+    assert.match(second.message, new RegExp(`installing ${APP} for d\.test failed: .*; rolled back: instance ${APP}@d\.test deleted$`));
+    assert.equal((await services()).length, 1);
+    assert.deepEqual(await instances(), [`${APP}@c.test running`]);
+    assert.deepEqual(await databases(), [`c.test_${APP}`]);
     await served('c.test');
   });
 
