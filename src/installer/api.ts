@@ -55,7 +55,7 @@ export function installerRoutes(installer: Installer): ApiRoute[] {
       status: 202,
       query: T.Object({ domain: Domain, dropDatabase: T.Optional({ ...Flag, description: "also drop the deleted instances' databases and users" }) }),
       response: JobView,
-      errors: ['INSTALLER_NOT_INSTALLED', 'CONFLICT', 'NOT_ON_STANDBY', 'SERVICE_NAME_RESERVED'],
+      errors: ['INSTALLER_NOT_INSTALLED', 'UNKNOWN_APP', 'CONFLICT', 'NOT_ON_STANDBY', 'SERVICE_NAME_RESERVED', 'NO_STORE', 'BAD_STORE', 'STORE_UNAVAILABLE'],
       handler: ({ params, query }) => installer.startUninstall(params.id!, query.domain, queryFlag(query, 'dropDatabase')),
     }),
     {
