@@ -141,6 +141,12 @@ export const SETTINGS: SettingSpecs = {
   replicationPassword: { label: 'Replication: password', default: '', check: (value) => printableSetting('replicationPassword', value), show: secret },
   // Registered Access Domains.
   accessDomains: { label: 'Registered Access Domains', default: '', check: checkHostList('accessDomains', 1000) },
+  // The App Installer of the PBX Manager (src/installer, docs/installer.md).
+  installerMode: {
+    label: 'App Installer (PBX Manager): shared (an App Platform shared between domains: an app goes with its last instance, only the administrator updates) or dedicated (one App Platform per user)',
+    default: 'shared',
+    check: checkOneOf('installerMode', ['shared', 'dedicated']),
+  },
   appStoreUrl: { label: 'App Store URL (apps and images of the App Platform itself)', default: '', check: checkUrl('appStoreUrl', ['http', 'https']) },
   eventsUrl: {
     label: 'Alarms and events: URL of the Events app',

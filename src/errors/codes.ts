@@ -66,6 +66,10 @@ export const ERROR_CODES = {
   NOT_FOUND: notFound,
   NO_COMMAND_FILE: notFound,
   NO_IMAGE: notFound,
+  // The App Store's index has no app of that id.
+  UNKNOWN_APP: notFound,
+  // The App Installer (src/installer): the domain has no instance of the app to uninstall, or the service is not installed to update.
+  INSTALLER_NOT_INSTALLED: notFound,
   METHOD_NOT_ALLOWED: { status: 405 },
   MANAGER_ELSEWHERE: { status: 421 },
   EXISTS: conflict,
@@ -78,6 +82,10 @@ export const ERROR_CODES = {
   // What it needs does not fit in the memory budget (src/budget); force: true admits it anyway.
   MEMORY_BUDGET: conflict,
   NOT_RUNNING: conflict,
+  // The App Installer: the domain has the app already (or is getting it); updates are the administrator's in shared mode; the newest build runs already.
+  INSTALLER_EXISTS: conflict,
+  INSTALLER_SHARED_UPDATE: conflict,
+  INSTALLER_UP_TO_DATE: conflict,
   UNSUPPORTED: conflict,
   // Replication (src/replication): the seed's limit of 8, a name taken, not a primary, turning off without confirm.
   STANDBY_LIMIT: conflict,

@@ -492,6 +492,6 @@ async function connectExternal(e: ExternalDb): Promise<void> {
     await sql.end({ timeout: 1 });
   }
 }
-export { instanceRoutes } from './api';
+export { instanceRoutes, type AdmitInstance } from './api';
 export type { InstanceView } from './schema';
 export { NightlyAnalyse } from './maintenance';

@@ -162,8 +162,8 @@ export interface AppStoreOptions {
   /** Where packages are put together before the install (p2). */
   readonly workDir: string;
   readonly jobs: Jobs;
-  /** The ordinary install; `force` admits it even though the memory budget says it does not fit (the warning is told to `onWarning`). */
-  readonly install: (dir: string, how: { readonly force: boolean; readonly onWarning: (text: string) => void }) => Promise<Manifest>;
+  /** The ordinary install; `force` admits it even though the memory budget says it does not fit (the warning is told to `onWarning`); `waitReady` waits until the service reports ready. */
+  readonly install: (dir: string, how: { readonly force: boolean; readonly waitReady?: boolean; readonly onWarning: (text: string) => void }) => Promise<Manifest>;
   /** The installed version of a service, or null. */
   readonly installed: (name: string) => { version: string; label: string } | null;
 }
@@ -178,22 +178,33 @@ export class AppStore {
     return { store, arch: this.options.arch, apps: apps.map((a) => ({ ...a, installed: this.options.installed(a.folder) })), skipped };
   }
 
+  /** The store's app `id`; UNKNOWN_APP when its index has none. */
+  async app(id: string): Promise<StoreApp> {
+    return this.find(await this.store(), id);
+  }
+
   /** Installs app `id` (its newest build, or `build`) as a job. */
   startInstall(id: string, build?: string, force = false): JobView {
     if (build !== undefined && !BUILD.test(build)) throw new InvalidField('build', `"${build.slice(0, 20)}" is not a build number`);
     if (this.options.jobs.running('install', id)) throw new ApError('CONFLICT', `${id} is being installed already`);
-    return this.options.jobs.start('install', id, `installing ${id} from the App Store`, async (job) => {
-      const store = await this.store();
-      const { apps } = await this.index(store);
-      const app = apps.find((a) => a.id === id);
-      if (!app) throw new ApError('NOT_FOUND', `the App Store has no app ${id}`);
-      const version = build === undefined ? app.versions[0]! : app.versions.find((v) => v.build === build);
-      if (!version) throw new ApError('NOT_FOUND', `the App Store has no build ${build} of ${id}`);
-      let warning = '';
-      const how = { force, onWarning: (text: string) => (warning = `; ${text}`) };
-      const manifest = await this.fetchPackage(`${store}/${version.build}/${this.options.arch}/${app.folder}`, app, version, job, how);
-      return `installed ${manifest.name} ${manifest.version} (build ${version.build}) from the App Store${warning}`;
-    });
+    return this.options.jobs.start('install', id, `installing ${id} from the App Store`, (job) => this.install(id, build, job, { force }));
+  }
+
+  /** Installs app `id` (its newest build, or `build`) within `job` (the installer's jobs too); answers what was installed. */
+  async install(id: string, build: string | undefined, job: JobControl, how: { readonly force: boolean; readonly waitReady?: boolean }): Promise<string> {
+    const store = await this.store();
+    const app = await this.find(store, id);
+    const version = build === undefined ? app.versions[0]! : app.versions.find((v) => v.build === build);
+    if (!version) throw new ApError('NOT_FOUND', `the App Store has no build ${build} of ${id}`);
+    let warning = '';
+    const manifest = await this.fetchPackage(`${store}/${version.build}/${this.options.arch}/${app.folder}`, app, version, job, { ...how, onWarning: (text) => (warning = `; ${text}`) });
+    return `installed ${manifest.name} ${manifest.version} (build ${version.build}) from the App Store${warning}`;
+  }
+
+  private async find(store: string, id: string): Promise<StoreApp> {
+    const app = (await this.index(store)).apps.find((a) => a.id === id);
+    if (!app) throw new ApError('UNKNOWN_APP', `the App Store has no app ${id}`);
+    return app;
   }
 
   private async fetchPackage(base: string, app: StoreApp, version: StoreVersion, job: JobControl, how: Parameters<AppStoreOptions['install']>[1]): Promise<Manifest> {

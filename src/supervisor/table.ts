@@ -9,7 +9,8 @@ import type { Budget } from '../budget';
 import type { Config } from '../config';
 import { settingRoutes, settingValue, type Database, type Settings } from '../db';
 import { updateRoutes, type Updater } from '../image';
-import { instanceRoutes, type Instances, type NightlyAnalyse } from '../instances';
+import { Installer, installerRoutes, type InstallerMode } from '../installer';
+import { databaseObjects, instanceRoutes, type AdmitInstance, type Instances, type NightlyAnalyse } from '../instances';
 import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
@@ -51,6 +52,7 @@ export interface ApiParts {
 
 export function apiRoutes(p: ApiParts): ApiRoute[] {
   const { config, paths } = p;
+  const admitInstance: AdmitInstance = (service, id, force) => p.budget.instance(service, id, force);
   return [
     ...serviceRoutes(
       p.services,
@@ -62,7 +64,7 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...supervisorRoutes({ config, status: p.status, database: p.database, services: p.services, diagnostics: p.diagnostics }),
     ...authRoutes(p.auth),
     ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log: p.log }),
-    ...instanceRoutes(p.instances, { jobs: p.jobs, target: p.vacuumTarget, analyse: p.analyse }, (service, id, force) => p.budget.instance(service, id, force)),
+    ...instanceRoutes(p.instances, { jobs: p.jobs, target: p.vacuumTarget, analyse: p.analyse }, admitInstance),
     ...p.budget.routes(),
     ...backupRoutes(p.backups, p.backupSchedule, paths.data),
     ...jobRoutes(p.jobs),
@@ -70,6 +72,21 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...updateRoutes(p.updater, p.boot),
     ...settingRoutes(p.settings, { ...BACKUP_SETTINGS, ...REPLICATION_SETTINGS }),
     ...storeRoutes(p.appStore),
+    ...installerRoutes(
+      new Installer({
+        mode: async () => (await settingValue(p.settings, 'installerMode')) as InstallerMode,
+        dnsName: () => settingValue(p.settings, 'dnsName'),
+        store: p.appStore,
+        services: p.services,
+        instances: p.instances,
+        jobs: p.jobs,
+        admit: admitInstance,
+        databaseLeft: async (instance) => {
+          const found = await databaseObjects(p.database.sql, instance);
+          return found.database || found.role;
+        },
+      }),
+    ),
     ...selfUpdateRoutes(p.selfUpdate),
     ...replicationRoutes(p.replication, p.replicationWatch),
   ];

@@ -29,6 +29,7 @@ describe('Manager settings', () => {
     ['metricsAccess', 'everyone', /local, token, open/],
     ['metricsToken', 'too-short', /16 to 256/],
     ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],
+    ['installerMode', 'per-user', /shared, dedicated/],
   ];
   for (const [name, value, pattern] of bad) {
     it(`refuses ${name} = ${JSON.stringify(value).slice(0, 40)} and keeps the old value`, async () => {
@@ -57,6 +58,8 @@ describe('Manager settings', () => {
   it("tells a setting's default (the nightly optimisation at 1 o'clock, the disk alarm at 95 %) and refuses an unknown name", () => {
     assert.equal(settingDefault('dbOptimizationHour'), '1');
     assert.equal(settingDefault('diskThreshold'), '95');
+    // The App Installer never removes what another domain uses unless the box is made one user's.
+    assert.equal(settingDefault('installerMode'), 'shared');
     assert.throws(() => settingDefault('noSuchSetting'), (e: { code: string }) => e.code === 'NOT_FOUND');
   });
 });

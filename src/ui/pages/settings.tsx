@@ -16,6 +16,8 @@ const SECTIONS: [string, string[]][] = [
   // replicationMode is changed through PUT /replication, which applies it (docs/replication.md).
   ['Replication', ['replicationPrimary', 'replicationPort', 'replicationPassword']],
   ['Registered Access Domains', ['accessDomains']],
+  // What the PBX Manager's App Installer may do here (docs/installer.md).
+  ['App Installer', ['installerMode']],
 ];
 
 /** Sections whose settings are kept and checked but not acted on by this version: said plainly. */
