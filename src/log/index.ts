@@ -14,6 +14,11 @@ export interface Logger {
   close(): void;
 }
 
+export { capFile, capFiles, ownOutputFiles } from './cap';
+
+/** The supervisor's log file, and every other log it caps, hold at most this and one rotated copy. */
+export const LOG_MAX_BYTES = 1024 * 1024;
+
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 export interface LogOptions {
@@ -26,7 +31,7 @@ export interface LogOptions {
 
 /** A logger writing lines at or above `level`. */
 export function createLogger(options: LogOptions): Logger {
-  const sink = options.file ? fileSink(options.file, options.maxBytes ?? 1024 * 1024) : stderrSink;
+  const sink = options.file ? fileSink(options.file, options.maxBytes ?? LOG_MAX_BYTES) : stderrSink;
   const threshold = RANK[options.level];
   const make = (subsystem: string): Logger => {
     const emit = (level: LogLevel, message: string) => {

@@ -3,7 +3,8 @@
 // top), and takes them down in exact reverse (parts.ts), each stop bounded.
 import type { Config } from '../config';
 import { describe, exitCodeOf } from '../errors';
-import { createLogger } from '../log';
+import { join } from 'node:path';
+import { capFiles, createLogger, LOG_MAX_BYTES, ownOutputFiles } from '../log';
 import { createNotifier } from '../notify';
 import { layout } from '../paths';
 import { BUILD_LABEL, VERSION } from '../version';
@@ -21,6 +22,8 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   const log = createLogger(config.log);
   const notify = createNotifier(env, log);
   const paths = layout(config.root);
+  // What others append to on a box and nobody rotates: capped as our own log is.
+  const capped = capFiles(async () => [...(await ownOutputFiles()), join(paths.log, 'postgresql.log')], LOG_MAX_BYTES, log.child('log'));
   let parts = new Parts(log, 5000);
   let state: Status['state'] = 'starting';
 
@@ -120,6 +123,7 @@ export async function serve(config: Config, env: Env, bundleUrl: URL): Promise<n
   if ((await parts.stopAll()) > 0) exitCode ||= 1;
   if (crashed) exitCode ||= 1;
   notify.close();
+  capped.stop();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   process.off('uncaughtException', onCrash);
