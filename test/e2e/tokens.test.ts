@@ -3,13 +3,14 @@
 // before anything runs, revoked and expired tokens refused at once, bad ones
 // throttled, and the secret never written anywhere but in the one answer.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../harness/http';
-import { asSuperuser, BUNDLE, ensureStopped, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { asSuperuser, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { canNamespace, serveInNamespace } from '../harness/netns';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -232,27 +233,13 @@ describe('the secrets', () => {
   });
 });
 
-// /manager/metrics from another address than loopback: a supervisor in a network namespace of its own (as test/e2e/origin.test.ts).
-const canNamespace = process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0;
+// /manager/metrics from another address than loopback: a supervisor in a network namespace of its own (test/harness/netns.ts).
 describe('/manager/metrics with a token', { skip: canNamespace ? false : 'needs root for a network namespace' }, () => {
   it('serves a metrics (or admin) token while metricsAccess is local; refuses a read token and none', async () => {
     const nsRoot = await rootWithConfig(join(dir, 'ns'), {});
-    const script = 'ip link set lo up && ip link add v0 type veth peer name v1 && ip addr add 10.77.0.1/24 dev v0 && ip addr add 10.77.0.2/24 dev v1 && ip link set v0 up && ip link set v1 up && exec "$@"';
-    const args = [BUNDLE, 'serve', '--root', nsRoot, '--host', '0.0.0.0', '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1'];
-    const child = spawn('unshare', ['--net', 'sh', '-c', script, 'sh', process.execPath, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
-    const exited = new Promise((resolve) => child.once('close', resolve));
+    const box = await serveInNamespace(nsRoot);
+    const metrics = (address: string, token?: string) => box.metrics(address, ...(token ? ['-H', `Authorization: Bearer ${token}`] : []));
     try {
-      const port = await until('the supervisor in its namespace ready', async () => {
-        assert.equal(child.exitCode, null, output);
-        return /ready: Manager at http:\/\/[^\s]*:(\d+)\//.exec(output)?.[1];
-      }, 60_000);
-      const metrics = (address: string, token?: string) => {
-        const curl = spawnSync('nsenter', [`--net=/proc/${child.pid}/ns/net`, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), `http://${address}:${port}/manager/metrics`], { encoding: 'utf8', timeout: 10_000 });
-        return Number(curl.stdout);
-      };
       const tokenOf = (name: string, scope: string) => {
         const result = ctl(nsRoot, 'token', 'create', name, '--scope', scope, '--json');
         assert.equal(result.status, 0, result.stderr);
@@ -267,8 +254,7 @@ describe('/manager/metrics with a token', { skip: canNamespace ? false : 'needs 
       assert.equal(ctl(nsRoot, 'token', 'revoke', 'prometheus').status, 0);
       assert.equal(metrics('10.77.0.1', prometheus), 403, 'revoked');
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await box.stop();
     }
   });
 });
