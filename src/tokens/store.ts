@@ -150,7 +150,8 @@ export class ApiTokens {
     try {
       return readsMetrics((await this.authenticate(text, remote)).scopes);
     } catch (err) {
-      if (err instanceof ApError && err.code !== 'INTERNAL') return false;
+      // Refused (unknown, expired, throttled): the other rules decide. The database failing is not a refusal.
+      if (err instanceof ApError) return false;
       throw err;
     }
   }
