@@ -18,9 +18,9 @@ import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
+import { bearerToken, scopeRefusal, type ApiTokens, type Grant } from '../tokens';
 import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 import { SessionView } from './views';
-import { bearerToken, scopeRefusal, type ApiTokens } from '../tokens';
 
 const MAX_JSON = 1024 * 1024;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -126,13 +126,13 @@ async function serve(
   }
   const bearer = bearerToken(incoming.authorization);
   if (bearer !== null) {
-    let scopes;
+    let grant: Grant;
     try {
-      ({ scopes } = await tokens.authenticate(bearer, incoming.remote));
+      grant = await tokens.authenticate(bearer, incoming.remote);
     } catch (err) {
       return answerError(err);
     }
-    const refusal = scopeRefusal(scopes, method, path);
+    const refusal = scopeRefusal(grant.scopes, method, path);
     if (refusal) return fail('TOKEN_SCOPE', refusal);
     return runRoute(incoming, body, api, options, res, state, null);
   }
@@ -176,7 +176,7 @@ async function serve(
   return runRoute(incoming, body, api, options, res, state, token);
 }
 
-/** Runs the route of a request whose caller may (a session, `token`, or an API token: null). */
+/** Runs the route for a caller let in: a session (`token`, whose event socket hears of downloads) or an API token (null). */
 async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null): Promise<void> {
   const { method, path } = incoming;
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
