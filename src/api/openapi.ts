@@ -24,6 +24,7 @@ const ERROR_REF = { $ref: '#/components/schemas/Error' };
 const TAG_NOTES: Readonly<Record<string, string>> = {
   session: 'logging in and out of the Manager',
   password: 'the Manager password',
+  tokens: 'API tokens for scripts, Prometheus and the App Installer (docs/api.md)',
   events: 'the Manager\'s event socket',
   instances: 'app instances: create, change, start, stop, delete, clean up',
   maintenance: 'the nightly analyse of every database',
@@ -72,9 +73,14 @@ export function openApiDocument(routes: readonly Documented[], options: OpenApiO
           },
         },
       },
-      securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'ap_session' }, csrf: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token' } },
+      securitySchemes: {
+        session: { type: 'apiKey', in: 'cookie', name: 'ap_session' },
+        csrf: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token' },
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'apt_<id>_<secret>', description: 'an API token (docs/api.md), checked against its scopes: admin, read, installer, metrics' },
+      },
     },
-    security: [{ session: [], csrf: [] }],
+    // Either a session (with its CSRF token for changes) or an API token.
+    security: [{ session: [], csrf: [] }, { bearer: [] }],
   };
 }
 
@@ -109,7 +115,7 @@ function requestBody(route: Documented): Record<string, unknown> {
 
 /** One response per error status the operation can answer, naming its codes. */
 function errorResponses(route: Documented, hasPathParams: boolean): Record<string, unknown> {
-  const codes = new Set<ErrorCode>(route.anonymous ? [] : ['UNAUTHENTICATED', 'PASSWORD_CHANGE_REQUIRED']);
+  const codes = new Set<ErrorCode>(route.anonymous ? [] : ['UNAUTHENTICATED', 'PASSWORD_CHANGE_REQUIRED', 'TOKEN_SCOPE', 'TOO_MANY_ATTEMPTS']);
   if (!route.anonymous && route.method !== 'GET') codes.add('CSRF');
   if (route.body || route.query || route.upload || route.method !== 'GET') codes.add('BAD_REQUEST');
   if (route.body || route.query) codes.add('INVALID_FIELD');

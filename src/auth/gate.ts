@@ -32,6 +32,20 @@ export class LoginGate {
     private readonly options: GateOptions = DEFAULT_GATE,
   ) {}
 
+  /** Whether `remote` is locked out now: a check too cheap for the queue (an API token) asks this first. */
+  locked(remote: string, now: number): boolean {
+    return this.throttle.locked(remote, now);
+  }
+
+  /**
+   * Counts a failed cheap check against `remote`, as a wrong password is
+   * counted. A good one clears nothing: one valid token must not reset the
+   * count of guesses at others.
+   */
+  failed(remote: string, now: number): void {
+    this.throttle.failed(remote, now);
+  }
+
   /** Admits an attempt from `remote`, counted as a failure until it succeeds; or throws TOO_MANY_ATTEMPTS (429) or BUSY (503). */
   admit(remote: string, now: number): Attempt {
     if (this.throttle.locked(remote, now)) throw new ApError('TOO_MANY_ATTEMPTS', 'too many failed attempts from this address; wait a minute');

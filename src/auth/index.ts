@@ -4,7 +4,8 @@
 // one); sessions as random tokens kept hashed in memory, with idle and absolute
 // expiry; a CSRF token per session; password checks (logins, and the current
 // password of a change) throttled per address as they arrive, bounded in
-// number (gate.ts), and logged when they fail.
+// number (gate.ts), and logged when they fail. API tokens (src/tokens) are
+// counted by the same throttle.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
@@ -102,6 +103,16 @@ export class ManagerAuth {
       if (ok) attempt.succeeded();
       else attempt.failed();
     }
+  }
+
+  /** Whether `remote` is locked out by failed logins (or API tokens, src/tokens). */
+  lockedOut(remote: string): boolean {
+    return this.gate.locked(remote, this.now());
+  }
+
+  /** Counts a bad API token against `remote` in the login throttle. */
+  failed(remote: string): void {
+    this.gate.failed(remote, this.now());
   }
 
   /** The live session of `token`, or null (unknown, idle too long, or too old); a use counts as activity. */

@@ -21,3 +21,6 @@ export const UPDATE_SWITCHES = ['force'] as const;
 /** `ap ctl service …`, `system …` and the rest. */
 export const SERVICE_VALUE_FLAGS = ['bytes', 'build', 'memory', 'instance-memory', 'cpu-weight', 'pids'] as const;
 export const SERVICE_SWITCHES = ['yes', 'default', 'instances', 'drop-databases', 'keep-logs'] as const;
+
+/** `ap ctl token create`. */
+export const TOKEN_VALUE_FLAGS = ['scope', 'expires-days'] as const;

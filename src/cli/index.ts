@@ -9,6 +9,7 @@ import {
   INSTANCE_VALUE_FLAGS,
   SERVICE_SWITCHES,
   SERVICE_VALUE_FLAGS,
+  TOKEN_VALUE_FLAGS,
   UPDATE_SWITCHES,
   UPDATE_VALUE_FLAGS,
 } from './flags';
@@ -35,7 +36,7 @@ interface Spec {
 const SERVE_FLAGS = OPTIONS.map((o) => o.flag);
 const SPECS: Record<Command, Spec> = {
   serve: { values: SERVE_FLAGS, switches: ['help'], positionals: 0 },
-  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS, ...UPDATE_VALUE_FLAGS, ...SERVICE_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES, ...UPDATE_SWITCHES, ...SERVICE_SWITCHES], positionals: 4 },
+  ctl: { values: ['root', 'board', 'timeout', ...INSTANCE_VALUE_FLAGS, ...BACKUP_VALUE_FLAGS, ...UPDATE_VALUE_FLAGS, ...SERVICE_VALUE_FLAGS, ...TOKEN_VALUE_FLAGS], switches: ['json', 'help', ...INSTANCE_SWITCHES, ...BACKUP_SWITCHES, ...UPDATE_SWITCHES, ...SERVICE_SWITCHES], positionals: 4 },
   version: { values: [], switches: ['json', 'help'], positionals: 0 },
   help: { values: [], switches: [], positionals: 1 },
   'node-flags': { values: ['board'], switches: ['help'], positionals: 0 },
@@ -153,6 +154,12 @@ commands:
   replication add <name>   add a standby (a domain name; at most 8); prints the password to give it
   replication remove <name>
                            remove a standby with its role and slot
+  token list               the API tokens: id, name, scopes, created, expires, last used (docs/api.md)
+  token create <name> --scope admin[,read,installer,metrics] [--expires-days N]
+                           make an API token for scripts, Prometheus or the App Installer; prints it
+                           once (only its hash is kept): send it as Authorization: Bearer <token>
+  token revoke <id-or-name>
+                           revoke a token: its next request is refused
   cert show                the webserver certificate being served
   cert install <pem-file>  use this PEM chain (certificate, intermediates, unencrypted key) for HTTPS
   password [PW|-]          set the Manager password (none: asked twice on a terminal, not echoed; "-" or a pipe:

@@ -18,6 +18,7 @@ import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, 
 import type { LimitsView } from '../services';
 import { formatInstance, formatInstanceList, formatJob, instanceCalls, type ApiCall } from './instances';
 import { formatReplication, formatStandby, replicationCall } from './replication';
+import { tokenCommand } from './tokens';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -130,6 +131,11 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     if (sub === 'add') print(body, (s: Parameters<typeof formatStandby>[0]) => `standby added; give the standby this password as it is:\n${formatStandby(s)}`);
     else if (sub === 'remove') print(body, (r: { removed: string }) => `standby ${r.removed} removed, with its role and slot`);
     else print(body, formatReplication);
+    return 0;
+  }
+  if (command === 'token') {
+    const done = await tokenCommand(sub, arg, flags, call);
+    print(done.value, () => done.text);
     return 0;
   }
   if (command === 'cert' && sub === 'show') {

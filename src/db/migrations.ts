@@ -119,6 +119,25 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'api tokens',
+    // The administrator's API tokens (src/tokens): the public id that finds
+    // the row, and only the SHA-256 of the secret. Names are unique without
+    // case, so "CI" and "ci" are never two tokens to revoke the wrong one of.
+    up: `
+      CREATE TABLE api_tokens (
+        id            text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{16}$'),
+        name          text NOT NULL CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$'),
+        scopes        text[] NOT NULL CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['admin', 'read', 'installer', 'metrics']),
+        secret_sha256 bytea NOT NULL CHECK (octet_length(secret_sha256) = 32),
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        expires_at    timestamptz,
+        last_used_at  timestamptz
+      );
+      CREATE UNIQUE INDEX api_tokens_name_key ON api_tokens (lower(name));
+    `,
+  },
 ];
 
 export interface MigrationResult {

@@ -60,6 +60,8 @@ export const ERROR_CODES = {
   BAD_ORIGIN: { status: 403 },
   CSRF: { status: 403 },
   PASSWORD_CHANGE_REQUIRED: { status: 403 },
+  // An API token whose scopes do not allow the request (src/tokens).
+  TOKEN_SCOPE: { status: 403 },
   DEVELOPER_MODE_OFF: { status: 403, setting: true },
   TOO_MANY_ATTEMPTS: { status: 429 },
   // What is asked for.

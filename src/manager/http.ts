@@ -6,6 +6,9 @@
 // origin is on the same host, so SameSite lets their requests carry the
 // cookie: the port is what tells them apart). GET never changes
 // state. While the password is still the default, a session may only change it.
+// A program sends an API token instead (Authorization: Bearer, src/tokens):
+// no cookie and no CSRF token, since a browser never sends that header by
+// itself; the token's scopes are checked before anything runs.
 // Downloads stream with uWS backpressure; uploads stream in, paused while the
 // consumer is behind, and are answered once their body is in (transfer.ts).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -15,6 +18,7 @@ import type { ManagerEvents } from './events';
 import { ApError, describe, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
+import { bearerToken, scopeRefusal, type ApiTokens, type Grant } from '../tokens';
 import { checkUploadLength, downloadHeadOnly, Exchange, streamChunks, uploadStream, type Upload } from './transfer';
 import { SessionView } from './views';
 
@@ -24,6 +28,7 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export interface ManagerHttpOptions {
   readonly api: () => Api | null;
   readonly auth: () => ManagerAuth | null;
+  readonly tokens: () => Pick<ApiTokens, 'authenticate'> | null;
   readonly log: Logger;
   readonly version: string;
   /** The push channel at /manager/api/events, if the Manager has one. */
@@ -47,6 +52,7 @@ interface Incoming {
   readonly origin: string;
   readonly host: string;
   readonly csrf: string;
+  readonly authorization: string;
   readonly remote: string;
   readonly secure: boolean;
   /** A HEAD request, answered as GET without the body. */
@@ -69,6 +75,7 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     origin: req.getHeader('origin'),
     host: req.getHeader('host'),
     csrf: req.getHeader('x-csrf-token'),
+    authorization: req.getHeader('authorization'),
     remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
     secure,
   };
@@ -80,7 +87,8 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
   });
   const api = options.api();
   const auth = options.auth();
-  if (!api || !auth) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
+  const tokens = options.tokens();
+  if (!api || !auth || !tokens) return send(res, state, { status: 503, body: { error: { code: 'STARTING', message: 'the Manager is starting' } } });
   // 'http': the admin socket's local routes are not found here (src/api).
   const route = api.find(incoming.method, incoming.path, 'http');
   if (route?.upload) {
@@ -90,7 +98,7 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     upload = uploadStream(res);
   }
   const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
-  serve(incoming, body, api, auth, options, res, state).catch((err: unknown) => {
+  serve(incoming, body, api, auth, tokens, options, res, state).catch((err: unknown) => {
     options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
     refuse(res, state, body, { status: 500, body: errorBody(err) });
   });
@@ -101,17 +109,34 @@ async function serve(
   body: Body,
   api: Api,
   auth: ManagerAuth,
+  tokens: Pick<ApiTokens, 'authenticate'>,
   options: ManagerHttpOptions,
   res: HttpResponse,
   state: Exchange,
 ): Promise<void> {
   const { method, path } = incoming;
-  const token = sessionToken(incoming.cookie, auth);
   const fail = (code: ErrorCode, message: string) => refuse(res, state, body, { status: httpStatus(code), body: { error: { code, message } } });
+  const answerError = (err: unknown) => {
+    if (!(err instanceof ApError) || httpStatus(err.code) >= 500) throw err;
+    return refuse(res, state, body, { status: httpStatus(err.code), body: errorBody(err) });
+  };
 
   if (path === '/openapi.json' && method === 'GET') {
     return send(res, state, { status: 200, body: openApiDocument(api.routes, { title: 'App Platform Manager API', version: options.version, extra: SESSION_ROUTES }) });
   }
+  const bearer = bearerToken(incoming.authorization);
+  if (bearer !== null) {
+    let grant: Grant;
+    try {
+      grant = await tokens.authenticate(bearer, incoming.remote);
+    } catch (err) {
+      return answerError(err);
+    }
+    const refusal = scopeRefusal(grant.scopes, method, path);
+    if (refusal) return fail('TOKEN_SCOPE', refusal);
+    return runRoute(incoming, body, api, options, res, state, null);
+  }
+  const token = sessionToken(incoming.cookie, auth);
   // Login (and a cross-site login form: the Origin, when sent, must be ours).
   if (path === '/session' && method === 'POST') {
     if (incoming.origin && !sameOrigin(incoming)) return fail('BAD_ORIGIN', 'this request comes from another site');
@@ -120,8 +145,7 @@ async function serve(
       const { token: fresh, session } = await auth.login(json.password, incoming.remote);
       return send(res, state, { status: 200, body: { csrf: session.csrf, mustChangePassword: session.mustChangePassword } satisfies SessionView }, [sessionCookie(fresh, incoming.secure)]);
     } catch (err) {
-      if (!(err instanceof ApError) || httpStatus(err.code) >= 500) throw err;
-      return refuse(res, state, body, { status: httpStatus(err.code), body: errorBody(err) });
+      return answerError(err);
     }
   }
   const session = auth.session(token);
@@ -149,6 +173,12 @@ async function serve(
   if (session.mustChangePassword) {
     return fail('PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
   }
+  return runRoute(incoming, body, api, options, res, state, token);
+}
+
+/** Runs the route for a caller let in: a session (`token`, whose event socket hears of downloads) or an API token (null). */
+async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null): Promise<void> {
+  const { method, path } = incoming;
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
   const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
@@ -157,7 +187,8 @@ async function serve(
     // ?transfer=<token>: the page that started the download follows it on the event socket.
     const transfer = new URLSearchParams(incoming.query).get('transfer');
     const events = options.events;
-    const report = transfer && TRANSFER.test(transfer) && events ? (bytes: number, done: boolean, ok: boolean) => events.publish({ type: 'transfer', transfer, bytes, done, ok }, token!) : undefined;
+    // Told on the session's own event socket: a token has none.
+    const report = transfer && TRANSFER.test(transfer) && events && token ? (bytes: number, done: boolean, ok: boolean) => events.publish({ type: 'transfer', transfer, bytes, done, ok }, token) : undefined;
     return streamOut(res, state, answer.body, report);
   }
   if (answer.status >= 400) return refuse(res, state, body, answer);

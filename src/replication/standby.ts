@@ -163,8 +163,8 @@ export function notOnStandby(primary: PrimaryAddress): ApError {
   return new ApError('NOT_ON_STANDBY', `this box is a standby of ${primary.host}:${primary.port}; change apps on the primary`);
 }
 
-/** What a standby refuses beyond GET: changes of services and instances, App Store and App Installer installs, restores and ANALYZE (all write to the read-only database). Backups (pg_dump of the replica) stay. */
-const CHANGES = /^\/(services|instances|store|installer|restores|maintenance)(\/|$)/;
+/** What a standby refuses beyond GET: changes of services and instances, App Store and App Installer installs, restores, ANALYZE and API tokens (all write to the read-only database). Backups (pg_dump of the replica) stay. */
+const CHANGES = /^\/(services|instances|store|installer|restores|maintenance|tokens)(\/|$)/;
 
 /** A restore of the standby's own Manager backup (its standby.conf): what the answer says. */
 export interface StandbyRestore {

@@ -31,6 +31,7 @@ import { bundlePackage, SelfUpdate } from '../selfupdate';
 import { AppStore, MAX_PACKAGE, storeArch } from '../store';
 import { applyPromotion, commandRestart, completeSwap, fileSettings, finishSwap, readStandbyConf, refuseOnStandby, renderStandbyConf, restoreStandbySettings, Replication, runClusterCommand, ReplicationWatch, StandbyBox, StandbySwitch } from '../replication';
 import { rebootPort } from '../system';
+import { ApiTokens } from '../tokens';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
 import { RouteTable, startWebserver, type Webserver } from '../webserver';
@@ -121,6 +122,8 @@ export async function compose(ctx: Context): Promise<Composition> {
     },
     quick,
   );
+  // On a standby the database is the primary's: its tokens work here, their last use is not written.
+  const tokens = new ApiTokens({ sql: database.sql, readOnly: standby !== null || orphaned, throttle: auth, log: log.child('manager') });
   const events = await parts.start('Manager events', () => new ManagerEvents(auth, log.child('manager')), quick);
   auth.onSessionsEnded(() => events.sweep());
   const certificate = await prepareCertificate(store, paths.tls, log.child('tls'));
@@ -349,12 +352,14 @@ export async function compose(ctx: Context): Promise<Composition> {
         upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener), restarting: (name) => running.restarting(name) },
         log: log.child('web'),
         metrics: () => monitor?.metrics.prometheus() ?? null,
-        // The box itself without a query; others as the metricsAccess setting says.
+        // The box itself without a query; an API token that may (the administrator's explicit grant); others as the metricsAccess setting says.
         metricsAllowed: async (remote, authorization) =>
-          isLoopback(remote) || metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
+          isLoopback(remote) ||
+          (await tokens.allowsMetrics(authorization, remote)) ||
+          metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
         boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
         ramdiskLog: join(paths.data, 'ramdisk.log'),
-        manager: managerSite({ api: () => api ?? null, auth: () => auth, log: log.child('manager'), version: reported.version, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
+        manager: managerSite({ api: () => api ?? null, auth: () => auth, tokens: () => tokens, log: log.child('manager'), version: reported.version, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
         health: async () => {
           const dbOk = await database.ping();
           const state = ctx.state();
@@ -552,6 +557,7 @@ export async function compose(ctx: Context): Promise<Composition> {
       diagnostics: () => ({ sessions: auth.count, jobs: jobs.list().slice(0, 20), alarms: { active: alarms.active(), cleared: alarms.history().slice(0, 50) } }),
       database,
       auth,
+      tokens,
       instances,
       services: running,
       certificates,

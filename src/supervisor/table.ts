@@ -21,6 +21,7 @@ import { serviceRoutes, type Services } from '../services';
 import { storeRoutes, type AppStore } from '../store';
 import { systemRoutes } from '../system';
 import type { Certificates } from '../tls';
+import { tokenRoutes, type ApiTokens } from '../tokens';
 import { supervisorRoutes, type Diagnostics, type Status } from './routes';
 
 export interface ApiParts {
@@ -32,6 +33,7 @@ export interface ApiParts {
   readonly diagnostics: () => Omit<Diagnostics, 'status' | 'node'>;
   readonly database: Database;
   readonly auth: ManagerAuth;
+  readonly tokens: ApiTokens;
   readonly instances: Instances;
   readonly services: Services;
   readonly certificates: Certificates;
@@ -63,6 +65,7 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...p.certificates.routes(),
     ...supervisorRoutes({ config, status: p.status, database: p.database, services: p.services, diagnostics: p.diagnostics }),
     ...authRoutes(p.auth),
+    ...tokenRoutes(p.tokens),
     ...systemRoutes({ rebootCommand: config.update.rebootCommand, shutdownCommand: config.update.shutdownCommand, passwdCommand: config.system.passwdCommand, log: p.log }),
     ...instanceRoutes(p.instances, { jobs: p.jobs, target: p.vacuumTarget, analyse: p.analyse }, admitInstance),
     ...p.budget.routes(),

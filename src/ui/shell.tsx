@@ -16,6 +16,7 @@ import { ServicePage } from './pages/service';
 import { SettingsPage } from './pages/settings';
 import { StorePage } from './pages/store';
 import { SystemPage } from './pages/system';
+import { TokensPage } from './pages/tokens';
 import { go, useRoute, type Route } from './router';
 import type { Session } from './types';
 
@@ -36,6 +37,8 @@ function Page({ route }: { route: Route }) {
       return <SystemPage />;
     case 'diagnostics':
       return <DiagnosticsPage />;
+    case 'tokens':
+      return <TokensPage />;
     case 'password':
       return <ChangePassword forced={false} onDone={() => go({ page: 'settings' })} />;
     case 'home':
@@ -103,7 +106,7 @@ export function App() {
         <header>
           <strong>App Platform Manager</strong>
           <nav aria-label="Pages">
-            <a href="#/">Home</a> <a href="#/store">App Store</a> <a href="#/settings">Settings</a> <a href="#/replication">Replication</a> <a href="#/system">System</a>{' '}
+            <a href="#/">Home</a> <a href="#/store">App Store</a> <a href="#/settings">Settings</a> <a href="#/replication">Replication</a> <a href="#/tokens">API tokens</a> <a href="#/system">System</a>{' '}
             <button type="button" onClick={logout}>
               Log out
             </button>

@@ -19,6 +19,7 @@ import type { CrashRecord, LogTail as ServerLogTail, ServiceView } from '../serv
 import type { StoreList, StoreVersion as ServerStoreVersion } from '../store/views';
 import type { Status as ServerStatus } from '../supervisor/views';
 import type { CertificateView } from '../tls/views';
+import type { Scope as ServerScope, TokenCreated as ServerTokenCreated, TokenView } from '../tokens/views';
 import type { TraceFlag } from '../trace';
 
 export type Session = SessionView;
@@ -50,6 +51,10 @@ export type UpdateState = ServerUpdateState;
 /** The supervisor's own update (GET /supervisor/update). */
 export type SupervisorUpdate = SelfUpdateState;
 export type Series = SeriesList['series'][number];
+
+export type Token = TokenView;
+export type TokenCreated = ServerTokenCreated;
+export type Scope = ServerScope;
 
 export type Replication = ReplicationShown;
 export type Standby = ReplicationShown['standbys'][number];

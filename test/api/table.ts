@@ -17,6 +17,7 @@ export const table: readonly ApiRoute[] = apiRoutes({
   diagnostics: absent,
   database: absent,
   auth: absent,
+  tokens: absent,
   instances: absent,
   services: absent,
   certificates: new Certificates(absent),

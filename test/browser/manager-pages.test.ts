@@ -1,9 +1,11 @@
 // The Manager in a real browser, its pages (as manager.test.ts, on the same
 // kind of box: manager-box.ts): a service restarted with its log, an app
-// installed from the App Store and uninstalled, the accessibility check on
-// every page and at 360 px, the keyboard alone, logout. Each test has its own session.
+// installed from the App Store and uninstalled, an API token made (shown once)
+// and revoked, the accessibility check on every page and at 360 px, the
+// keyboard alone, logout. Each test has its own session.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { fetchRaw } from '../harness/http';
 import { accessibilityProblems, base, browser, ensurePassword, login, missing, page, PASSWORD, shot, useManagerBox } from './manager-box';
 
 useManagerBox();
@@ -65,6 +67,40 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await shot('10-budget');
   });
 
+  it('makes an API token, shows it once with a copy button, and revokes it after asking', async () => {
+    await login();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await page.click('header >> text=API tokens');
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+    await page.getByText('No tokens yet.').waitFor();
+    await page.getByLabel(/^Name/).fill('browser-made');
+    await page.getByLabel(/read: read everything/).uncheck();
+    await page.getByLabel(/metrics: \/manager\/metrics only/).check();
+    await page.getByLabel(/^Expires after days/).fill('30');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByText('Copy it now: it is not shown again').waitFor();
+    const token = await page.locator('.created-token code.token').innerText();
+    assert.match(token, /^apt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    await page.getByRole('button', { name: 'Copy the token browser-made' }).click();
+    await page.getByRole('button', { name: 'Copied the token browser-made' }).waitFor();
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), token);
+    const row = page.locator('tr[data-token="browser-made"]');
+    assert.match(await row.innerText(), /metrics\s+\S.*\s+\S.*\s+never/);
+    await shot('11-tokens');
+    // A real token, with the scope chosen: the API is refused to it, by scope.
+    const answer = await fetchRaw(`${base}/manager/api/services`, { headers: { authorization: `Bearer ${token}` } });
+    assert.deepEqual([answer.status, JSON.parse(answer.body.toString()).error.code], [403, 'TOKEN_SCOPE']);
+    // Never shown again: not after a reload.
+    await page.reload();
+    await row.waitFor();
+    assert.equal(await page.locator('.created-token').count(), 0);
+    assert.ok(!(await page.content()).includes(token.slice(-43)));
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('dialog', { name: 'Revoke token browser-made?' }).getByRole('button', { name: 'Revoke token' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await fetchRaw(`${base}/manager/api/services`, { headers: { authorization: `Bearer ${token}` } })).status, 401);
+  });
+
   it('passes an automated accessibility check (axe-core, WCAG 2.1 AA) on every page', async () => {
     await login();
     const problems: string[] = [];
@@ -77,6 +113,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
       ['#/system', 'System'],
       ['#/diagnostics', 'Diagnostics'],
       ['#/store', 'App Store'],
+      ['#/tokens', 'API tokens'],
       ['#/password', 'Change the Manager password'],
     ] as const) {
       await page.goto(`${base}/manager/${route}`);

@@ -30,7 +30,7 @@ describe('migrate', () => {
     const first = await migrate(db.sql, MIGRATIONS, log);
     assert.equal(first.from, 0);
     assert.equal(first.to, MIGRATIONS.at(-1)!.version);
-    assert.deepEqual(await tables(), ['config', 'instances', 'package_chunks', 'package_files', 'packages', 'replication_standbys', 'schema_migrations']);
+    assert.deepEqual(await tables(), ['api_tokens', 'config', 'instances', 'package_chunks', 'package_files', 'packages', 'replication_standbys', 'schema_migrations']);
     await db.sql`INSERT INTO config (name, value) VALUES ('webserverCertificate', 'pem')`;
     // The seed's recovery command works as written.
     await db.sql.unsafe(`DELETE FROM config WHERE name='webserverCertificate'`);

@@ -2,13 +2,13 @@
 // apps' listeners and the Manager's answer, seen from outside; who may read
 // /manager/metrics. (The attack itself, in a browser: test/browser/origin.test.ts.)
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { fetchRaw, until } from '../harness/http';
-import { BUNDLE, buildFixture, ensureStopped, readyPorts, REPO, runAp, runApSync, type Run } from '../harness/supervisor';
+import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
+import { canNamespace, serveInNamespace } from '../harness/netns';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
 let dir: string;
@@ -131,27 +131,12 @@ describe('/manager/metrics', () => {
 
 // Another address than loopback, without listening anywhere but on loopback:
 // the supervisor runs in a network namespace of its own, with a veth pair.
-const canNamespace = process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0;
 describe('/manager/metrics from another address', { skip: canNamespace ? false : 'needs root for a network namespace' }, () => {
   it('is 403 unless metricsAccess opens it (token: the bearer token; open: anyone)', async () => {
     const nsRoot = await rootWithConfig(join(dir, 'ns'), {});
-    const script = 'ip link set lo up && ip link add v0 type veth peer name v1 && ip addr add 10.77.0.1/24 dev v0 && ip addr add 10.77.0.2/24 dev v1 && ip link set v0 up && ip link set v1 up && exec "$@"';
-    const args = [BUNDLE, 'serve', '--root', nsRoot, '--host', '0.0.0.0', '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1'];
-    const child = spawn('unshare', ['--net', 'sh', '-c', script, 'sh', process.execPath, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
-    const exited = new Promise((resolve) => child.once('close', resolve));
+    const box = await serveInNamespace(nsRoot);
+    const { metrics } = box;
     try {
-      const port = await until('the supervisor in its namespace ready', async () => {
-        assert.equal(child.exitCode, null, output);
-        return /apps at http:\/\/localhost:(\d+)\//.exec(output)?.[1];
-      }, 60_000);
-      /** GET /manager/metrics from inside the namespace: curl, from `address`. */
-      const metrics = (address: string, ...extra: string[]) => {
-        const curl = spawnSync('nsenter', [`--net=/proc/${child.pid}/ns/net`, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', ...extra, `http://${address}:${port}/manager/metrics`], { encoding: 'utf8', timeout: 10_000 });
-        return Number(curl.stdout);
-      };
       const set = (name: string, value: string) => assert.equal(runApSync(['ctl', 'setting', 'set', name, value, '--root', nsRoot]).status, 0);
       await until('metrics collected', async () => (metrics('127.0.0.1') === 200 ? true : undefined));
       assert.equal(metrics('10.77.0.1'), 403, 'local (the default): another address is refused');
@@ -165,8 +150,7 @@ describe('/manager/metrics from another address', { skip: canNamespace ? false :
       assert.equal(metrics('10.77.0.1'), 200);
       assert.equal(metrics('127.0.0.1'), 200);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await box.stop();
     }
   });
 });

@@ -206,20 +206,21 @@ describe("replication: a standby's routes", () => {
   const primary = { host: 'primary.example.com', port: 5432 };
   const ran: string[] = [];
   const route = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', pattern: string, upload = false): ApiRoute => ({ method, pattern, summary: pattern, upload, handler: () => (ran.push(`${method} ${pattern}`), 'ran') });
-  const routes = [route('GET', '/instances'), route('POST', '/instances'), route('PUT', '/services/{name}'), route('POST', '/restores/manager'), route('POST', '/restores/manager/upload', true), route('PUT', '/settings/{name}'), route('POST', '/installer/apps/{id}'), route('DELETE', '/installer/apps/{id}'), route('GET', '/installer/apps')];
+  const routes = [route('GET', '/instances'), route('POST', '/instances'), route('PUT', '/services/{name}'), route('POST', '/restores/manager'), route('POST', '/restores/manager/upload', true), route('PUT', '/settings/{name}'), route('POST', '/installer/apps/{id}'), route('DELETE', '/installer/apps/{id}'), route('GET', '/installer/apps'), route('POST', '/tokens'), route('DELETE', '/tokens/{id}'), route('GET', '/tokens')];
   let dir: string;
   before(async () => {
     dir = await workspace('ap-standby-routes-');
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('refuse changes to apps with NOT_ON_STANDBY, naming the primary; reads and settings run', async () => {
+  it('refuse changes to apps and API tokens with NOT_ON_STANDBY, naming the primary; reads and settings run', async () => {
     const table = refuseOnStandby(routes, primary);
     const by = (method: string, pattern: string) => table.find((r) => r.method === method && r.pattern === pattern)!;
-    for (const [method, pattern] of [['POST', '/instances'], ['PUT', '/services/{name}'], ['POST', '/restores/manager'], ['POST', '/restores/manager/upload'], ['POST', '/installer/apps/{id}'], ['DELETE', '/installer/apps/{id}']] as const) {
+    for (const [method, pattern] of [['POST', '/instances'], ['PUT', '/services/{name}'], ['POST', '/restores/manager'], ['POST', '/restores/manager/upload'], ['POST', '/installer/apps/{id}'], ['DELETE', '/installer/apps/{id}'], ['POST', '/tokens'], ['DELETE', '/tokens/{id}']] as const) {
       assert.throws(() => by(method, pattern).handler({ params: {}, query: {}, body: {} }), (err: ApError) => err.code === 'NOT_ON_STANDBY' && /primary\.example\.com:5432/.test(err.message), `${method} ${pattern}`);
     }
     assert.equal(by('GET', '/instances').handler({ params: {}, query: {}, body: {} }), 'ran');
+    assert.equal(by('GET', '/tokens').handler({ params: {}, query: {}, body: {} }), 'ran');
     assert.equal(by('PUT', '/settings/{name}').handler({ params: {}, query: {}, body: {} }), 'ran');
     // The PBX Manager's App Installer reads here, and installs on the primary.
     assert.equal(by('GET', '/installer/apps').handler({ params: {}, query: {}, body: {} }), 'ran');

@@ -17,6 +17,7 @@ describe('the Manager UI router', () => {
       { page: 'system' },
       { page: 'diagnostics' },
       { page: 'password' },
+      { page: 'tokens' },
     ];
     for (const route of routes) assert.deepEqual(parseRoute(href(route)), route, href(route));
   });

@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
+import { CopyButton } from '../components/copy';
 import { ErrorText } from '../components/errors';
 import { MB } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
@@ -25,19 +26,11 @@ function Behind({ s }: { s: Standby }) {
 }
 
 function StandbyRow({ s, act }: { s: Standby; act: (fn: () => Promise<unknown>) => void }) {
-  const [copied, setCopied] = useState(false);
-  const copy = async () => {
-    await navigator.clipboard.writeText(s.password);
-    setCopied(true);
-  };
   return (
     <tr data-standby={s.name}>
       <th scope="row">{s.name}</th>
       <td>
-        <code class="password">{s.password}</code>{' '}
-        <button type="button" onClick={() => void copy().catch(() => setCopied(false))} aria-label={`${copied ? 'Copied' : 'Copy'} the password of ${s.name}`}>
-          {copied ? 'Copied' : 'Copy'}
-        </button>
+        <code class="password">{s.password}</code> <CopyButton text={s.password} what={`the password of ${s.name}`} />
       </td>
       <td class={s.connected ? 'ok' : s.state === 'waiting' ? '' : 'error'}>
         {s.connected ? `yes (${s.state})` : s.state === 'waiting' ? 'not yet (new)' : 'no'}
