@@ -262,6 +262,68 @@ describe('App Installer', () => {
     assert.deepEqual([app?.instance.path, app?.instance.url], [`/c.test/${APP}`, `https://ap.example.com/c.test/${APP}`]);
   });
 
+  it('serves the PBX Manager with an installer token over HTTP: install and uninstall for a domain; a read token, another scope and a revoked token are refused, changing nothing', async () => {
+    const mode = (await api('GET', '/installer')).body.mode;
+    await setMode('shared');
+    const base = `http://127.0.0.1:${managerPort}/manager/api`;
+    const token = (name: string, scope: string) => {
+      const made = runApSync(['ctl', 'token', 'create', name, '--scope', scope, '--root', root]);
+      assert.equal(made.status, 0, made.stderr);
+      return /^(apt_\S+)$/m.exec(made.stdout)![1]!;
+    };
+    const call = async (bearer: string, method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const pbx = token('pbx-manager', 'installer');
+    const reader = token('monitoring', 'read');
+    const before = await world();
+
+    // Refused before anything runs: the read token may look but not install; the installer token nothing outside /installer.
+    assert.equal((await call(reader, 'GET', '/installer/apps?domain=e.test')).status, 200);
+    const readOnly = await call(reader, 'POST', `/installer/apps/${APP}`, { domain: 'e.test' });
+    assert.deepEqual([readOnly.status, readOnly.body.error.code], [403, 'TOKEN_SCOPE']);
+    const outside = await call(pbx, 'GET', '/services');
+    assert.deepEqual([outside.status, outside.body.error.code], [403, 'TOKEN_SCOPE']);
+    const outsideJob = await call(pbx, 'GET', '/jobs');
+    assert.equal(outsideJob.status, 403);
+    assert.deepEqual(await world(), before, 'the refusals changed nothing');
+
+    // The PBX Manager's install: a job it follows with the same token, whose result configures its side.
+    const started = await call(pbx, 'POST', `/installer/apps/${APP}`, { domain: 'e.test' });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const done = await until('the install by token', async () => {
+      const got = await call(pbx, 'GET', `/installer/jobs/${started.body.id}`);
+      assert.equal(got.status, 200, JSON.stringify(got.body));
+      return got.body.state === 'running' ? undefined : got.body;
+    }, 120_000);
+    assert.equal(done.state, 'succeeded', done.message);
+    assert.equal(done.result.instance, `${APP}@e.test`);
+    assert.equal(typeof done.result.password, 'string');
+    assert.match(await served('e.test'), /^hello from/);
+    const listed = (await call(pbx, 'GET', '/installer/apps?domain=e.test')).body.apps.find((a: { id: string }) => a.id === APP);
+    assert.equal(listed.installed, true);
+
+    // Revoked: refused at the next request, and the instance stays.
+    const id = /^([0-9a-f]{16}) {2}pbx-manager /m.exec(runApSync(['ctl', 'token', 'list', '--root', root]).stdout)![1]!;
+    assert.equal(runApSync(['ctl', 'token', 'revoke', id, '--root', root]).status, 0);
+    const revoked = await call(pbx, 'DELETE', `/installer/apps/${APP}?domain=e.test`);
+    assert.deepEqual([revoked.status, revoked.body.error.code], [401, 'UNAUTHENTICATED']);
+    assert.ok((await instances()).includes(`${APP}@e.test running`));
+
+    // A new token for the PBX Manager uninstalls it again.
+    const again = token('pbx-manager-2', 'installer');
+    const removing = await call(again, 'DELETE', `/installer/apps/${APP}?domain=e.test&dropDatabase=true`);
+    assert.equal(removing.status, 202, JSON.stringify(removing.body));
+    const removed = await until('the uninstall by token', async () => {
+      const got = await call(again, 'GET', `/installer/jobs/${removing.body.id}`);
+      return got.body.state === 'running' ? undefined : got.body;
+    }, 120_000);
+    assert.equal(removed.state, 'succeeded', removed.message);
+    assert.ok(!(await instances()).some((i) => i.startsWith(`${APP}@e.test `)));
+    await setMode(mode);
+  });
+
   it('uninstalls an app that left the store: its id names its service', async () => {
     await writeFile(join(dir, 'store/apps.json'), JSON.stringify({ apps: [] }));
     const unknown = await install('d.test');
