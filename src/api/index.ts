@@ -20,6 +20,8 @@ export interface ApiRequest {
   readonly query?: Readonly<Record<string, string>>;
   /** Parsed JSON, or for routes that take an upload, the raw body as a stream. */
   readonly body?: unknown;
+  /** Who asks (a Manager session, an API token, ap ctl), for the log of changes. */
+  readonly actor?: string;
 }
 
 /**
@@ -125,8 +127,8 @@ function clipped(message: string): string {
 }
 
 export interface ApiOptions {
-  /** Hears every state-changing call (not GET) that succeeded, from either transport: the Manager's event socket. */
-  readonly onChanged?: (method: string, path: string) => void;
+  /** Hears every state-changing call (not GET) that succeeded, from either transport, and who made it: the Manager's event socket, the log. */
+  readonly onChanged?: (method: string, path: string, actor: string) => void;
   /**
    * Checks every JSON answer against its route's `response` schema; a mismatch
    * is a 500 INTERNAL (logged through `onError`, naming route and field).
@@ -171,7 +173,7 @@ export class Api {
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
       }
-      if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path);
+      if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path, request.actor ?? 'an unnamed caller');
       if (this.options.checkResponses && !(body instanceof StreamBody)) checkResponse(route, body ?? {});
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {

@@ -575,6 +575,8 @@ export async function compose(ctx: Context): Promise<Composition> {
       replication,
       replicationWatch,
     });
+  // Every change through the API, with who made it (what the Manager, tokens and ap ctl changed).
+  const changes = log.child('changes');
   const table = new Api(
     standby
       ? refuseOnStandby(routes, standby.primary, {
@@ -588,7 +590,13 @@ export async function compose(ctx: Context): Promise<Composition> {
         })
       : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
-    { onChanged: (method, path) => events.publish({ type: 'changed', method, path }), checkResponses: process.env.AP_CHECK_RESPONSES === '1' },
+    {
+      onChanged: (method, path, actor) => {
+        changes.info(`${method} ${path} by ${actor}`);
+        events.publish({ type: 'changed', method, path });
+      },
+      checkResponses: process.env.AP_CHECK_RESPONSES === '1',
+    },
   );
   api = table;
   await parts.start(

@@ -89,6 +89,16 @@ describe('API tokens over HTTP', () => {
     const changed = await api('PUT', '/settings/diskThreshold', { token: admin.token, body: { value: '91' } });
     assert.equal(changed.status, 200, changed.text);
     assert.equal((await api('GET', '/settings', { session: true })).body.settings.diskThreshold.value, '91');
+    // The log of changes says who made each: this token, a session, ap ctl.
+    assert.equal((await api('PUT', '/settings/diskThreshold', { session: true, body: { value: '91' } })).status, 200);
+    assert.equal(ctl(root, 'setting', 'set', 'diskThreshold', '91').status, 0);
+    const changes = await until('the three changes logged', async () => {
+      const lines = run.output.text.split('\n').filter((l) => l.includes(' changes: PUT /settings/diskThreshold by '));
+      return lines.length >= 3 ? lines : undefined;
+    });
+    assert.match(changes[0]!, new RegExp(`by API token script \\(${admin.id}\\) from 127\\.0\\.0\\.1$`), changes.join('\n'));
+    assert.match(changes[1]!, / by a Manager session from 127\.0\.0\.1$/);
+    assert.match(changes[2]!, / by ap ctl \(root on the box\)$/);
     const listed = await api('GET', '/tokens', { session: true });
     assert.equal(listed.status, 200);
     const entry = listed.body.tokens.find((t: { id: string }) => t.id === admin.id);
