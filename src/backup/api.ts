@@ -7,6 +7,7 @@ import { route, StreamBody, T, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
 import { JobView } from '../jobs';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
+import { keyRoutes } from './key';
 import { replaceTarget } from './target';
 
 function destination(body: Record<string, unknown>): Destination {
@@ -77,25 +78,30 @@ function freeBytes(dir: string): number {
 /** `uploadDir`: where an uploaded backup waits (on the data partition) while it is verified and restored. */
 export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadDir: string): ApiRoute[] {
   const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  // An encrypted download is no pg_dump archive: its name says so (ap ctl backup decrypt makes the .dump).
+  const encryptedSuffix = async () => ((await backups.key.show()).set ? '.enc' : '');
   return [
+    ...keyRoutes(backups.key),
     {
       method: 'GET',
       pattern: '/backups/instances/{id}/download',
-      summary: 'an instance backup as the response body (application/octet-stream)',
+      summary: 'an instance backup as the response body (application/octet-stream; encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
-      handler: ({ params }) => {
+      handler: async ({ params }) => {
+        const suffix = await encryptedSuffix();
         const { chunks, name, cancel } = backups.instanceBackup(params.id!);
-        return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump${suffix}`, cancel);
       },
     },
     {
       method: 'GET',
       pattern: '/backups/manager/download',
-      summary: 'a Manager backup as the response body',
+      summary: 'a Manager backup as the response body (encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
-      handler: () => {
+      handler: async () => {
+        const suffix = await encryptedSuffix();
         const { chunks, cancel } = backups.managerBackup();
-        return new StreamBody(chunks, 'application/octet-stream', `backup-manager-${stamp()}.dump`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-manager-${stamp()}.dump${suffix}`, cancel);
       },
     },
     route({
