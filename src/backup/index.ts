@@ -41,7 +41,7 @@ import { planRestoreTarget } from './target';
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
 export { BackupKey, readKeyFile } from './key';
-export { decrypted, isEncrypted } from './crypt';
+export { decrypted, isEncrypted, keyFromText } from './crypt';
 
 export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
 
