@@ -124,7 +124,7 @@ export async function* decrypted(key: Uint8Array | null, source: AsyncIterable<B
   for (let cipher = await nextChunk(reader, path); cipher; cipher = await nextChunk(reader, path)) {
     const opened = pull(state, cipher);
     if (!opened) damaged(path, 'a part of it does not authenticate (changed, or not written with this key)');
-    if (opened.message.length > 0) yield Buffer.from(opened.message);
+    if (opened.message.length > 0) yield Buffer.from(opened.message.buffer, opened.message.byteOffset, opened.message.length);
     if (opened.tag === s.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
       if ((await reader.take(1)).length > 0) damaged(path, 'it has bytes after its end');
       return;

@@ -272,13 +272,22 @@ export function dumpStream(backup: VerifiedBackup): Readable {
   return Readable.from(firstBytes(decrypted(backup.key, createReadStream(backup.path, { highWaterMark: 1024 * 1024 }), backup.path), backup.dumpLength));
 }
 
-/** The first `length` bytes of a stream; the rest is still read through (and so authenticated to its end). */
+/**
+ * The first `length` bytes of a stream; the rest is still read through, and
+ * the last piece is held back until the stream ended well: pg_restore sees
+ * the end of the dump only once the whole file authenticated.
+ */
 async function* firstBytes(source: AsyncIterable<Buffer>, length: number): AsyncGenerator<Buffer> {
   let left = length;
+  let held: Buffer | null = null;
   for await (const chunk of source) {
-    if (left > 0) yield chunk.subarray(0, left);
-    left -= Math.min(left, chunk.length);
+    if (left === 0) continue;
+    const piece = chunk.subarray(0, left);
+    left -= piece.length;
+    if (held) yield held;
+    held = piece;
   }
+  if (held) yield held;
 }
 
 /**

@@ -139,6 +139,25 @@ describe('an encrypted backup file read by the backup reader', () => {
     });
   }
 
+  it("gives a restore the dump's last bytes only once the whole file authenticated (a file changed after it was verified)", async () => {
+    const dump = Buffer.concat([Buffer.from('PGDMP', 'latin1'), randomBytes(5 * CHUNK)]);
+    const path = join(dir, 'changed-later.dump.enc');
+    const file = await collect(encrypted(key, backupFile(meta, pieces(dump, 4096))));
+    await writeFile(path, file);
+    const verified = await verifyBackupFile(path, undefined, keyOf(key));
+    const changed = Buffer.from(file);
+    changed[file.length - 3]! ^= 0x01; // in the chunk that holds the header and trailer, after the dump
+    await writeFile(path, changed);
+    let seen = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of dumpStream(verified) as AsyncIterable<Buffer>) seen += chunk.length;
+      })(),
+      refusedAs('BAD_BACKUP'),
+    );
+    assert.ok(seen < dump.length, `${seen} of ${dump.length} bytes reached the reader`);
+  });
+
   it('refuses an encrypted file whose plaintext is not a whole backup (authentic, but cut before it was encrypted)', async () => {
     const dump = Buffer.concat([Buffer.from('PGDMP', 'latin1'), randomBytes(10_000)]);
     const plain = await collect(backupFile(meta, pieces(dump, 4096)));
