@@ -52,6 +52,13 @@ describe('encrypted backups', () => {
     const verified = job('backup', 'verify', encrypted);
     assert.equal(verified.state, 'succeeded', verified.message);
     assert.match(verified.message, /encrypted with this box's backup key/);
+    // The Manager's backup too; its restore test reads the decrypted dump into a scratch database.
+    const manager = join(dir, 'manager.dump.enc');
+    assert.equal(job('backup', 'manager', '--file', manager).state, 'succeeded');
+    assert.equal((await readFile(manager)).subarray(0, 8).toString('latin1'), 'APBKENC1');
+    const tested = job('backup', 'verify', manager, '--restore-test');
+    assert.equal(tested.state, 'succeeded', tested.message);
+    assert.match(tested.message, /a manager backup .*encrypted.*restores completely/);
 
     await superuser((sql) => sql`INSERT INTO notes VALUES (3, 'after the backup')`, database.name);
     const restored = job('restore', 'instance', encrypted, '--replace', 'app@example.com');
