@@ -105,32 +105,37 @@ export async function checkKey(start: Buffer, key: Uint8Array | null, path: stri
  */
 export async function* decrypted(key: Uint8Array | null, source: AsyncIterable<Buffer>, path: string): AsyncGenerator<Buffer> {
   const s = await loadSodium();
-  const reader = new Reader(source[Symbol.asyncIterator]());
-  const preamble = await reader.take(ENC_PREAMBLE);
-  if (preamble.length < ENC_PREAMBLE || !isEncrypted(preamble)) damaged(path, 'it is too short to be an encrypted backup');
-  const header = preamble.subarray(ENC_MAGIC.length + FINGERPRINT_BYTES);
-  const pull = (state: ReturnType<typeof s.crypto_secretstream_xchacha20poly1305_init_pull>, cipher: Buffer) => s.crypto_secretstream_xchacha20poly1305_pull(state, cipher, null);
+  const input = source[Symbol.asyncIterator]();
+  const reader = new Reader(input);
   try {
-    await checkKey(preamble, key, path);
-  } catch (err) {
-    if (key && (err as ApError).code === 'BACKUP_KEY_WRONG') {
-      // The fingerprint differs, yet the key opens the file: it is the fingerprint that was damaged.
-      const first = await nextChunk(reader, path).catch(() => null);
-      if (first && pull(s.crypto_secretstream_xchacha20poly1305_init_pull(header, key), first)) damaged(path, "the key's fingerprint in it was changed");
+    const preamble = await reader.take(ENC_PREAMBLE);
+    if (preamble.length < ENC_PREAMBLE || !isEncrypted(preamble)) damaged(path, 'it is too short to be an encrypted backup');
+    const header = preamble.subarray(ENC_MAGIC.length + FINGERPRINT_BYTES);
+    const pull = (state: ReturnType<typeof s.crypto_secretstream_xchacha20poly1305_init_pull>, cipher: Buffer) => s.crypto_secretstream_xchacha20poly1305_pull(state, cipher, null);
+    try {
+      await checkKey(preamble, key, path);
+    } catch (err) {
+      if (key && (err as ApError).code === 'BACKUP_KEY_WRONG') {
+        // The fingerprint differs, yet the key opens the file: it is the fingerprint that was damaged.
+        const first = await nextChunk(reader, path).catch(() => null);
+        if (first && pull(s.crypto_secretstream_xchacha20poly1305_init_pull(header, key), first)) damaged(path, "the key's fingerprint in it was changed");
+      }
+      throw err;
     }
-    throw err;
-  }
-  const state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key!);
-  for (let cipher = await nextChunk(reader, path); cipher; cipher = await nextChunk(reader, path)) {
-    const opened = pull(state, cipher);
-    if (!opened) damaged(path, 'a part of it does not authenticate (changed, or not written with this key)');
-    if (opened.message.length > 0) yield Buffer.from(opened.message.buffer, opened.message.byteOffset, opened.message.length);
-    if (opened.tag === s.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
-      if ((await reader.take(1)).length > 0) damaged(path, 'it has bytes after its end');
-      return;
+    const state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key!);
+    for (let cipher = await nextChunk(reader, path); cipher; cipher = await nextChunk(reader, path)) {
+      const opened = pull(state, cipher);
+      if (!opened) damaged(path, 'a part of it does not authenticate (changed, or not written with this key)');
+      if (opened.message.length > 0) yield Buffer.from(opened.message.buffer, opened.message.byteOffset, opened.message.length);
+      if (opened.tag === s.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
+        if ((await reader.take(1)).length > 0) damaged(path, 'it has bytes after its end');
+        return;
+      }
     }
+    damaged(path, 'it is cut short (its last part is missing)');
+  } finally {
+    await input.return?.(); // a file being read is closed however this ends
   }
-  damaged(path, 'it is cut short (its last part is missing)');
 }
 
 function damaged(path: string, why: string): never {

@@ -34,9 +34,9 @@ import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ApError } from '../errors';
-import { checkKey, decrypted, ENC_MAGIC, ENC_PREAMBLE, isEncrypted } from './crypt';
 import { InstanceRecord } from '../records';
 import { asSentence, problem, T, type Static } from '../schema';
+import { checkKey, decrypted, ENC_MAGIC, ENC_PREAMBLE, isEncrypted } from './crypt';
 
 /** Format 1: the magic line it starts with, and the mark its trailer starts with. */
 export const MAGIC = Buffer.from('APBACKUP1\n', 'latin1');

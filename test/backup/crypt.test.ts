@@ -4,7 +4,7 @@
 // by the backup reader (verify, header, dump) as a plain one is.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decrypted, ENC_PREAMBLE, encrypted, keyFingerprint, keyFromText, keyToText } from '../../src/backup/crypt';
@@ -156,6 +156,22 @@ describe('an encrypted backup file read by the backup reader', () => {
       refusedAs('BAD_BACKUP'),
     );
     assert.ok(seen < dump.length, `${seen} of ${dump.length} bytes reached the reader`);
+  });
+
+  it('closes the file it reads however the reading ends', async () => {
+    const dump = Buffer.concat([Buffer.from('PGDMP', 'latin1'), randomBytes(3 * CHUNK)]);
+    const file = await collect(encrypted(key, backupFile(meta, pieces(dump, 4096))));
+    const path = join(dir, 'fds.dump.enc');
+    const changed = Buffer.from(file);
+    changed[ENC_PREAMBLE + 10]! ^= 0x01;
+    await writeFile(path, changed);
+    const open = async () => (await readdir('/proc/self/fd')).length;
+    const before = await open();
+    for (let i = 0; i < 20; i++) {
+      await assert.rejects(verifyBackupFile(path, undefined, keyOf(key)), refusedAs('BAD_BACKUP'));
+      await assert.rejects(verifyBackupFile(path, undefined, keyOf(other)), refusedAs('BACKUP_KEY_WRONG'));
+    }
+    assert.ok((await open()) <= before + 2, `${(await open()) - before} more files open`);
   });
 
   it('refuses an encrypted file whose plaintext is not a whole backup (authentic, but cut before it was encrypted)', async () => {
