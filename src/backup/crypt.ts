@@ -28,7 +28,7 @@ export function isEncrypted(start: Buffer): boolean {
   return start.subarray(0, ENC_MAGIC.length).equals(ENC_MAGIC);
 }
 
-/** A few bytes of a keyed hash (BLAKE2b) of nothing: names the key without revealing it. */
+/** A few bytes of BLAKE2b of a fixed text, keyed with the key: names the key without revealing anything of it. */
 export async function keyFingerprint(key: Uint8Array): Promise<Buffer> {
   const s = await loadSodium();
   return Buffer.from(s.crypto_generichash(16, 'App Platform backup key fingerprint', key)).subarray(0, FINGERPRINT_BYTES);
