@@ -45,6 +45,13 @@ export { decrypted, isEncrypted, keyFromText } from './crypt';
 
 export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
 
+/** A backup file as it is made: `cancel` kills pg_dump at once; `encrypted` tells, once it started, whether a key encrypts it. */
+interface DumpStream {
+  readonly chunks: AsyncGenerator<Buffer>;
+  readonly cancel: () => void;
+  readonly encrypted: () => boolean;
+}
+
 export interface BackupsOptions {
   /** Superuser pool on the manager database. */
   readonly sql: Sql;
@@ -122,27 +129,29 @@ export class Backups {
   }
 
   /** The backup file of `meta` around a pg_dump; `cancel` kills pg_dump at once, even while it waits for a lock. */
-  private dump(meta: BackupMeta, tools: string, conn: PgConnection, database: string): { chunks: AsyncGenerator<Buffer>; cancel: () => void } {
+  private dump(meta: BackupMeta, tools: string, conn: PgConnection, database: string): DumpStream {
     const controller = new AbortController();
     const dumps = this.dumps;
     const key = this.options.key;
+    let sealed = false;
     async function* tracked(): AsyncGenerator<Buffer> {
       dumps.add(controller);
       try {
         // The key as it is when the backup starts: the whole file is written with it, or plain.
         const secret = await key.read();
+        sealed = secret !== null;
         const file = backupFile(meta, pgDump(tools, conn, database, controller.signal));
         yield* secret ? encrypted(secret, file) : file;
       } finally {
         dumps.delete(controller);
       }
     }
-    return { chunks: tracked(), cancel: () => controller.abort() };
+    return { chunks: tracked(), cancel: () => controller.abort(), encrypted: () => sealed };
   }
 
   /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
   /** `name`: the instance's database name, as in the seed's how-to's file name (backup-<name>.dump). */
-  instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string; cancel: () => void } {
+  instanceBackup(id: string): DumpStream & { meta: BackupMeta; name: string } {
     const instance = this.options.instances.get(id);
     if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
     const info = this.options.serviceInfo(instance.service);
@@ -171,14 +180,14 @@ export class Backups {
         external: e ? { host: formatDbHost(e), name: e.name } : null,
       },
     };
-    const { chunks, cancel } = e
+    const stream = e
       ? this.dump(meta, tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
       : this.dump(meta, tools, this.local, instance.dbName);
-    return { meta, chunks, cancel, name: instance.dbName };
+    return { meta, ...stream, name: instance.dbName };
   }
 
   /** The backup stream of the manager database. */
-  managerBackup(): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; cancel: () => void } {
+  managerBackup(): DumpStream & { meta: BackupMeta } {
     const tools = this.options.tools();
     this.pgDumpVersion ??= pgDumpVersion(tools);
     const meta: BackupMeta = {
@@ -197,22 +206,22 @@ export class Backups {
     const instance = this.options.instances.get(id);
     const target = instanceId(instance);
     return this.options.jobs.start('backup', target, `backing up ${target} to ${describeDestination(destination)}`, (job) =>
-      this.send(this.instanceBackup(target).chunks, destination, job).then((bytes) => `backed up ${target} to ${describeDestination(destination)} (${bytes} bytes)`),
+      this.send(this.instanceBackup(target), destination, job).then((written) => `backed up ${target} to ${describeDestination(destination)} (${written})`),
     );
   }
 
   startManagerBackup(destination: Destination): JobView {
     return this.options.jobs.start('backup', 'manager', `backing up the Manager to ${describeDestination(destination)}`, (job) =>
-      this.send(this.managerBackup().chunks, destination, job).then((bytes) => `backed up the Manager to ${describeDestination(destination)} (${bytes} bytes)`),
+      this.send(this.managerBackup(), destination, job).then((written) => `backed up the Manager to ${describeDestination(destination)} (${written})`),
     );
   }
 
-  /** Streams `chunks` to the destination, reporting bytes; returns the bytes written. */
-  private async send(chunks: AsyncGenerator<Buffer>, destination: Destination, job: JobControl): Promise<number> {
+  /** Streams a backup to the destination, reporting bytes; says what was written ("N bytes", and whether encrypted). */
+  private async send({ chunks, encrypted }: DumpStream, destination: Destination, job: JobControl): Promise<string> {
     const progress = counted(chunks, (bytes) => job.progress(bytes, null, 'sending'));
     try {
-      if ('file' in destination) return await writeStreamAtomic(progress, destination.file);
-      return await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
+      const bytes = 'file' in destination ? await writeStreamAtomic(progress, destination.file) : await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
+      return `${bytes} bytes${encrypted() ? ', encrypted with the backup key' : ''}`;
     } finally {
       await chunks.return(undefined); // stops pg_dump if the target failed first
     }

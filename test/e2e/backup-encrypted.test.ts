@@ -43,7 +43,9 @@ describe('encrypted backups', () => {
     assert.equal((await readFile(keyFile, 'utf8')).trim(), exported, "the box's file holds the exported text");
 
     encrypted = join(dir, 'app.dump.enc');
-    assert.equal(job('backup', 'instance', 'app@example.com', '--file', encrypted).state, 'succeeded');
+    const written = job('backup', 'instance', 'app@example.com', '--file', encrypted);
+    assert.equal(written.state, 'succeeded', written.message);
+    assert.match(written.message, /\(\d+ bytes, encrypted with the backup key\)/);
     const bytes = await readFile(encrypted);
     assert.equal(bytes.subarray(0, 8).toString('latin1'), 'APBKENC1');
     assert.ok(!bytes.includes(Buffer.from('app-pw')), "the instance password in the header is not readable");
