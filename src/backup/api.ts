@@ -7,6 +7,7 @@ import { route, StreamBody, T, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
 import { JobView } from '../jobs';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
+import { keyRoutes } from './key';
 import { replaceTarget } from './target';
 
 function destination(body: Record<string, unknown>): Destination {
@@ -63,6 +64,8 @@ const RestoreQuery = T.Object({ ...restoreFields, replace: T.Optional(T.String({
 const FileBody = T.Object({ file: T.String({ description: 'an absolute path on the box' }) });
 const BACKUP = { type: 'application/octet-stream' } as const;
 const JOB_ERRORS = ['CONFLICT', 'BUSY'] as const;
+/** An encrypted file on the box is refused before its job starts when the box's key cannot open it (an upload's job fails so). */
+const KEY_ERRORS = ['BACKUP_KEY_MISSING', 'BACKUP_KEY_WRONG', 'BAD_KEY'] as const;
 
 /** The bytes free for an uploaded backup in `dir` (the data partition): a larger one could never be restored. */
 function freeBytes(dir: string): number {
@@ -77,25 +80,30 @@ function freeBytes(dir: string): number {
 /** `uploadDir`: where an uploaded backup waits (on the data partition) while it is verified and restored. */
 export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadDir: string): ApiRoute[] {
   const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  // An encrypted download is no pg_dump archive: its name says so (ap ctl backup decrypt makes the .dump).
+  const encryptedSuffix = async () => ((await backups.key.show()).set ? '.enc' : '');
   return [
+    ...keyRoutes(backups.key),
     {
       method: 'GET',
       pattern: '/backups/instances/{id}/download',
-      summary: 'an instance backup as the response body (application/octet-stream)',
+      summary: 'an instance backup as the response body (application/octet-stream; encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
-      handler: ({ params }) => {
+      handler: async ({ params }) => {
+        const suffix = await encryptedSuffix();
         const { chunks, name, cancel } = backups.instanceBackup(params.id!);
-        return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump${suffix}`, cancel);
       },
     },
     {
       method: 'GET',
       pattern: '/backups/manager/download',
-      summary: 'a Manager backup as the response body',
+      summary: 'a Manager backup as the response body (encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
-      handler: () => {
+      handler: async () => {
+        const suffix = await encryptedSuffix();
         const { chunks, cancel } = backups.managerBackup();
-        return new StreamBody(chunks, 'application/octet-stream', `backup-manager-${stamp()}.dump`, cancel);
+        return new StreamBody(chunks, 'application/octet-stream', `backup-manager-${stamp()}.dump${suffix}`, cancel);
       },
     },
     route({
@@ -148,7 +156,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       body: T.Object({ file: T.String({ description: 'an absolute path on the box' }), restoreTest: T.Optional(T.Boolean({ description: 'also restore it into a scratch database' })) }),
       response: JobView,
-      errors: [...JOB_ERRORS, 'NOT_ON_STANDBY'],
+      errors: [...JOB_ERRORS, ...KEY_ERRORS, 'NOT_ON_STANDBY'],
       handler: ({ body }) => backups.startVerify(absolutePath(body.file, 'file'), body.restoreTest === true),
     }),
     {
@@ -169,11 +177,11 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
     route({
       method: 'POST',
       pattern: '/restores/instances',
-      summary: 'restore an instance backup {"file", "name"?, "domain"?, "path"?, "dbName"?, "dbUser"?, "replace"?: "<name@domain>", the instance it overwrites} (a job); verified before anything changes',
+      summary: 'restore an instance backup {"file", "name"?, "domain"?, "path"?, "dbName"?, "dbUser"?, "replace"?: "<name@domain>", the instance it overwrites} (a job); verified (an encrypted one decrypted with the box\'s backup key) before anything changes',
       status: 202,
       body: RestoreBody,
       response: JobView,
-      errors: ['BAD_BACKUP', 'EXISTS', ...JOB_ERRORS],
+      errors: ['BAD_BACKUP', 'EXISTS', ...KEY_ERRORS, ...JOB_ERRORS],
       handler: ({ body }) => backups.startRestore(absolutePath(body.file, 'file'), restoreOptions(body)),
     }),
     route({
@@ -183,7 +191,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       status: 202,
       body: FileBody,
       response: JobView,
-      errors: ['BAD_BACKUP', 'STANDBY_BACKUP', ...JOB_ERRORS],
+      errors: ['BAD_BACKUP', 'STANDBY_BACKUP', ...KEY_ERRORS, ...JOB_ERRORS],
       handler: ({ body }) => backups.startManagerRestore(absolutePath(body.file, 'file')),
     }),
   ];

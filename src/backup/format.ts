@@ -24,13 +24,19 @@
 // Either way the checksum comes last so that a backup never needs a temporary
 // copy: the producer hashes while it streams. A reader checks the framing,
 // the header and the checksum before it trusts a byte of the dump.
+//
+// With a backup key the format-2 file is written encrypted (crypt.ts); a
+// reader decrypts it as it streams, every time it reads it, and never keeps a
+// plaintext copy: verifying takes one pass (the framing is read from the last
+// bytes it keeps), each read of the dump another.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ApError } from '../errors';
 import { InstanceRecord } from '../records';
 import { asSentence, problem, T, type Static } from '../schema';
+import { checkKey, decrypted, ENC_MAGIC, ENC_PREAMBLE, isEncrypted } from './crypt';
 
 /** Format 1: the magic line it starts with, and the mark its trailer starts with. */
 export const MAGIC = Buffer.from('APBACKUP1\n', 'latin1');
@@ -103,9 +109,14 @@ export async function* backupFile(meta: BackupMeta, dump: AsyncIterable<Buffer>)
   yield trailer;
 }
 
+/** The box's backup key (read when a file needs it), null when none is set. */
+export type KeySource = () => Promise<Uint8Array | null>;
+
 /** A backup file on disk whose framing and checksum were verified. */
 export interface VerifiedBackup {
   readonly path: string;
+  /** Set when the file is encrypted: the key it was verified with, which every read of its dump decrypts with. */
+  readonly key?: Uint8Array;
   readonly meta: BackupMeta;
   /** Byte range of the dump in the file. */
   readonly dumpStart: number;
@@ -127,15 +138,21 @@ interface Framing {
   readonly digest: Buffer;
 }
 
-/** Reads and checks the framing, the header and the checksum of the whole file. Changes nothing. */
-export async function verifyBackupFile(path: string, onProgress?: (bytes: number, total: number) => void): Promise<VerifiedBackup> {
+/**
+ * Reads and checks the framing, the header and the checksum of the whole file
+ * (an encrypted one decrypted and authenticated on the way, with the box's
+ * key: BACKUP_KEY_MISSING, BACKUP_KEY_WRONG). Changes nothing.
+ */
+export async function verifyBackupFile(path: string, onProgress?: (bytes: number, total: number) => void, key: KeySource = noKey): Promise<VerifiedBackup> {
   const info = await stat(path).catch((err: Error) => refuse(`cannot read ${path}: ${err.message}`));
   if (!info.isFile()) refuse(`${path} is not a file`);
   const size = info.size;
   const handle = await open(path, 'r');
   let framing: Framing;
   try {
-    framing = await frame(handle, size, path);
+    const start = await readAt(handle, 0, ENC_MAGIC.length);
+    if (isEncrypted(start)) return await verifyEncrypted(path, size, await key(), onProgress);
+    framing = await frame((position, length) => readAt(handle, position, length), size, path);
   } finally {
     await handle.close();
   }
@@ -148,9 +165,55 @@ export async function verifyBackupFile(path: string, onProgress?: (bytes: number
       onProgress?.(read, size);
     }
   }
-  const digest = hash.digest();
+  return checked(path, framing, hash.digest());
+}
+
+const noKey: KeySource = () => Promise.resolve(null);
+
+function checked(path: string, framing: Framing, digest: Buffer, key?: Uint8Array): VerifiedBackup {
   if (!digest.equals(framing.digest)) refuse(`${path} is damaged: its checksum does not match`);
-  return { path, meta: framing.meta, dumpStart: framing.dumpStart, dumpLength: framing.dumpLength, sha256: digest.toString('hex') };
+  return { path, meta: framing.meta, dumpStart: framing.dumpStart, dumpLength: framing.dumpLength, sha256: digest.toString('hex'), ...(key ? { key } : {}) };
+}
+
+/**
+ * An encrypted file: decrypted once through, hashing all but the last
+ * END_SIZE bytes of the plaintext and keeping its last ones (the header and
+ * trailer, at most MAX_HEADER + END_SIZE), whose framing is then checked as a
+ * plain file's; only format 2 is ever written encrypted.
+ */
+async function verifyEncrypted(path: string, fileSize: number, key: Uint8Array | null, onProgress?: (bytes: number, total: number) => void): Promise<VerifiedBackup> {
+  const keep = MAX_HEADER + END_SIZE;
+  const hash = createHash('sha256');
+  let head: Buffer | null = null;
+  const tail: Buffer[] = [];
+  let tailBytes = 0;
+  let size = 0;
+  let read = 0;
+  const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+  const source = (async function* () {
+    for await (const chunk of file as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      onProgress?.(read, fileSize);
+      yield chunk;
+    }
+  })();
+  for await (const chunk of decrypted(key, source, path)) {
+    head ??= chunk;
+    size += chunk.length;
+    tail.push(chunk);
+    tailBytes += chunk.length;
+    while (tailBytes - tail[0]!.length >= keep) {
+      const old = tail.shift()!;
+      hash.update(old);
+      tailBytes -= old.length;
+    }
+  }
+  const end = Buffer.concat(tail);
+  if (!head?.subarray(0, PGDMP.length).equals(PGDMP)) refuse(`${path}: its key opens it, but what it holds is not a backup of format 2`);
+  const endStart = size - end.length;
+  const framing = await frame(async (position, length) => (position >= endStart ? end.subarray(position - endStart, position - endStart + length) : head!.subarray(position, position + length)), size, path);
+  hash.update(end.subarray(0, Math.max(0, end.length - END_SIZE)));
+  return checked(path, framing, hash.digest(), key!);
 }
 
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
@@ -171,12 +234,14 @@ function parseMeta(bytes: Buffer, path: string, format: 1 | 2): BackupMeta {
   return meta;
 }
 
+type ReadAt = (position: number, length: number) => Promise<Buffer>;
+
 /** The parts of the file as its framing says, format 2 or 1, refused when they do not fit its size. */
-async function frame(handle: FileHandle, size: number, path: string): Promise<Framing> {
-  const start = await readAt(handle, 0, Math.min(size, MAGIC.length + 4));
+async function frame(read: ReadAt, size: number, path: string): Promise<Framing> {
+  const start = await read(0, Math.min(size, MAGIC.length + 4));
   if (start.subarray(0, PGDMP.length).equals(PGDMP)) {
     if (size < PGDMP.length + 2 + END_SIZE) refuse(`${path} is too short to be a backup (${size} bytes)`);
-    const trailer = await readAt(handle, size - END_SIZE, END_SIZE);
+    const trailer = await read(size - END_SIZE, END_SIZE);
     if (!trailer.subarray(0, END_MAGIC.length).equals(END_MAGIC)) {
       refuse(`${path} is cut short or damaged (no end mark): it was not written completely, or it is a plain pg_dump archive without the App Platform's description`);
     }
@@ -185,39 +250,75 @@ async function frame(handle: FileHandle, size: number, path: string): Promise<Fr
     if (headerLength === 0 || headerLength > MAX_HEADER || dumpLength + headerLength + END_SIZE !== size) {
       refuse(`${path} is cut short or has extra bytes: its end mark says a dump of ${dumpLength} and a header of ${headerLength} bytes`);
     }
-    const meta = parseMeta(await readAt(handle, dumpLength, headerLength), path, 2);
+    const meta = parseMeta(await read(dumpLength, headerLength), path, 2);
     return { meta, dumpStart: 0, dumpLength, hashedLength: size - END_SIZE, digest: trailer.subarray(END_MAGIC.length + 12) };
   }
   if (size < MAGIC.length + 4 + 2 + TRAILER_SIZE) refuse(`${path} is too short to be a backup (${size} bytes)`);
   if (!start.subarray(0, MAGIC.length).equals(MAGIC)) refuse(`${path} is not an App Platform backup (neither a pg_dump archive with its description nor an APBACKUP1 file)`);
   const headerLength = start.readUInt32BE(MAGIC.length);
   if (headerLength === 0 || headerLength > MAX_HEADER || MAGIC.length + 4 + headerLength + TRAILER_SIZE > size) refuse(`${path}: the header length ${headerLength} does not fit the file`);
-  const meta = parseMeta(await readAt(handle, MAGIC.length + 4, headerLength), path, 1);
+  const meta = parseMeta(await read(MAGIC.length + 4, headerLength), path, 1);
   const headerEnd = MAGIC.length + 4 + headerLength;
-  const trailer = await readAt(handle, size - TRAILER_SIZE, TRAILER_SIZE);
+  const trailer = await read(size - TRAILER_SIZE, TRAILER_SIZE);
   if (!trailer.subarray(0, TRAILER_MAGIC.length).equals(TRAILER_MAGIC)) refuse(`${path} is cut short or damaged (no end mark): it was not written completely`);
   const dumpLength = Number(trailer.readBigUInt64BE(TRAILER_MAGIC.length));
   if (headerEnd + dumpLength + TRAILER_SIZE !== size) refuse(`${path} is cut short or has extra bytes: the dump should be ${dumpLength} bytes`);
   return { meta, dumpStart: headerEnd, dumpLength, hashedLength: size - TRAILER_SIZE, digest: trailer.subarray(TRAILER_MAGIC.length + 8) };
 }
 
-/** The dump bytes of a verified backup. */
+/** The dump bytes of a verified backup (decrypted again as they are read, when it is encrypted). */
 export function dumpStream(backup: VerifiedBackup): Readable {
-  return createReadStream(backup.path, { start: backup.dumpStart, end: backup.dumpStart + backup.dumpLength - 1, highWaterMark: 1024 * 1024 });
+  if (!backup.key) return createReadStream(backup.path, { start: backup.dumpStart, end: backup.dumpStart + backup.dumpLength - 1, highWaterMark: 1024 * 1024 });
+  return Readable.from(firstBytes(decrypted(backup.key, createReadStream(backup.path, { highWaterMark: 1024 * 1024 }), backup.path), backup.dumpLength));
 }
 
-/** The header of the backup file at `path` (either format), or null when its framing does not read; the checksum is not checked. */
+/**
+ * The first `length` bytes of a stream; the rest is still read through, and
+ * the last piece is held back until the stream ended well: pg_restore sees
+ * the end of the dump only once the whole file authenticated.
+ */
+async function* firstBytes(source: AsyncIterable<Buffer>, length: number): AsyncGenerator<Buffer> {
+  let left = length;
+  let held: Buffer | null = null;
+  for await (const chunk of source) {
+    if (left === 0) continue;
+    const piece = chunk.subarray(0, left);
+    left -= piece.length;
+    if (held) yield held;
+    held = piece;
+  }
+  if (held) yield held;
+}
+
+/**
+ * The header of the backup file at `path` (either format), or null when its
+ * framing does not read or it is encrypted (its header is known only once
+ * the whole file is decrypted); the checksum is not checked.
+ */
 export async function readHeader(path: string): Promise<BackupMeta | null> {
   const handle = await open(path, 'r').catch(() => null);
   if (!handle) return null;
   try {
     const info = await handle.stat();
-    return info.isFile() ? (await frame(handle, info.size, path)).meta : null;
+    return info.isFile() ? (await frame((position, length) => readAt(handle, position, length), info.size, path)).meta : null;
   } catch {
-    return null; // a folder, a read error, a bad framing: the restore's verification names it
+    return null; // a folder, a read error, a bad framing, an encrypted file: the restore's verification names it
   } finally {
     await handle.close();
   }
+}
+
+/** For an encrypted file: BACKUP_KEY_MISSING or BACKUP_KEY_WRONG when the box's key cannot open it, told from its first bytes. Changes nothing. */
+export async function refuseWithoutKey(path: string, key: KeySource): Promise<void> {
+  const handle = await open(path, 'r').catch(() => null);
+  if (!handle) return; // the restore's verification names it
+  let start: Buffer;
+  try {
+    start = await readAt(handle, 0, ENC_PREAMBLE);
+  } finally {
+    await handle.close();
+  }
+  if (isEncrypted(start)) await checkKey(start, await key(), path);
 }
 
 function checkMeta(meta: BackupMeta, path: string): void {

@@ -16,7 +16,9 @@ import type { JobControl, Jobs, JobView } from '../jobs';
 import type { Logger } from '../log';
 import { redactUrl } from '../net';
 import { backupDue, expandHash, parseCommandFile, rollingIndex, type BackupCommand, type CommandFile, type Method } from './commands';
-import { backupFile, dumpStream, readHeader, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
+import { encrypted } from './crypt';
+import { backupFile, dumpStream, readHeader, refuseWithoutKey, verifyBackupFile, type BackupMeta, type InstanceMeta, type VerifiedBackup } from './format';
+import type { BackupKey } from './key';
 import { pgDump, pgDumpVersion, pgRestore, pgRestoreList, pgRestoreScript, type PgConnection } from './pg';
 import {
   checkRestoredInstances,
@@ -38,14 +40,25 @@ import { planRestoreTarget } from './target';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
+export { BackupKey, readKeyFile } from './key';
+export { decrypted, isEncrypted, keyFromText } from './crypt';
 
 export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
+
+/** A backup file as it is made: `cancel` kills pg_dump at once; `encrypted` tells, once it started, whether a key encrypts it. */
+interface DumpStream {
+  readonly chunks: AsyncGenerator<Buffer>;
+  readonly cancel: () => void;
+  readonly encrypted: () => boolean;
+}
 
 export interface BackupsOptions {
   /** Superuser pool on the manager database. */
   readonly sql: Sql;
   readonly instances: Instances;
   readonly jobs: Jobs;
+  /** The backup key: while one is set, every backup written is encrypted with it. */
+  readonly key: BackupKey;
   readonly settings: Settings;
   readonly log: Logger;
   /** Folder of pg_dump and pg_restore (looked up when needed). */
@@ -95,6 +108,13 @@ export class Backups {
 
   constructor(private readonly options: BackupsOptions) {}
 
+  get key(): BackupKey {
+    return this.options.key;
+  }
+
+  /** What reading an encrypted file needs: the key as it is now. */
+  private readonly keySource = () => this.options.key.read();
+
   private get local(): PgConnection {
     return { host: this.options.cluster.socketDir, port: this.options.cluster.port, user: 'postgres' };
   }
@@ -109,23 +129,29 @@ export class Backups {
   }
 
   /** The backup file of `meta` around a pg_dump; `cancel` kills pg_dump at once, even while it waits for a lock. */
-  private dump(meta: BackupMeta, tools: string, conn: PgConnection, database: string): { chunks: AsyncGenerator<Buffer>; cancel: () => void } {
+  private dump(meta: BackupMeta, tools: string, conn: PgConnection, database: string): DumpStream {
     const controller = new AbortController();
     const dumps = this.dumps;
+    const key = this.options.key;
+    let sealed = false;
     async function* tracked(): AsyncGenerator<Buffer> {
       dumps.add(controller);
       try {
-        yield* backupFile(meta, pgDump(tools, conn, database, controller.signal));
+        // The key as it is when the backup starts: the whole file is written with it, or plain.
+        const secret = await key.read();
+        sealed = secret !== null;
+        const file = backupFile(meta, pgDump(tools, conn, database, controller.signal));
+        yield* secret ? encrypted(secret, file) : file;
       } finally {
         dumps.delete(controller);
       }
     }
-    return { chunks: tracked(), cancel: () => controller.abort() };
+    return { chunks: tracked(), cancel: () => controller.abort(), encrypted: () => sealed };
   }
 
   /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
   /** `name`: the instance's database name, as in the seed's how-to's file name (backup-<name>.dump). */
-  instanceBackup(id: string): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; name: string; cancel: () => void } {
+  instanceBackup(id: string): DumpStream & { meta: BackupMeta; name: string } {
     const instance = this.options.instances.get(id);
     if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
     const info = this.options.serviceInfo(instance.service);
@@ -154,14 +180,14 @@ export class Backups {
         external: e ? { host: formatDbHost(e), name: e.name } : null,
       },
     };
-    const { chunks, cancel } = e
+    const stream = e
       ? this.dump(meta, tools, { host: e.host, port: e.port, user: e.user, password: e.password, sslmode: 'prefer' }, e.name)
       : this.dump(meta, tools, this.local, instance.dbName);
-    return { meta, chunks, cancel, name: instance.dbName };
+    return { meta, ...stream, name: instance.dbName };
   }
 
   /** The backup stream of the manager database. */
-  managerBackup(): { meta: BackupMeta; chunks: AsyncGenerator<Buffer>; cancel: () => void } {
+  managerBackup(): DumpStream & { meta: BackupMeta } {
     const tools = this.options.tools();
     this.pgDumpVersion ??= pgDumpVersion(tools);
     const meta: BackupMeta = {
@@ -180,34 +206,35 @@ export class Backups {
     const instance = this.options.instances.get(id);
     const target = instanceId(instance);
     return this.options.jobs.start('backup', target, `backing up ${target} to ${describeDestination(destination)}`, (job) =>
-      this.send(this.instanceBackup(target).chunks, destination, job).then((bytes) => `backed up ${target} to ${describeDestination(destination)} (${bytes} bytes)`),
+      this.send(this.instanceBackup(target), destination, job).then((written) => `backed up ${target} to ${describeDestination(destination)} (${written})`),
     );
   }
 
   startManagerBackup(destination: Destination): JobView {
     return this.options.jobs.start('backup', 'manager', `backing up the Manager to ${describeDestination(destination)}`, (job) =>
-      this.send(this.managerBackup().chunks, destination, job).then((bytes) => `backed up the Manager to ${describeDestination(destination)} (${bytes} bytes)`),
+      this.send(this.managerBackup(), destination, job).then((written) => `backed up the Manager to ${describeDestination(destination)} (${written})`),
     );
   }
 
-  /** Streams `chunks` to the destination, reporting bytes; returns the bytes written. */
-  private async send(chunks: AsyncGenerator<Buffer>, destination: Destination, job: JobControl): Promise<number> {
+  /** Streams a backup to the destination, reporting bytes; says what was written ("N bytes", and whether encrypted). */
+  private async send({ chunks, encrypted }: DumpStream, destination: Destination, job: JobControl): Promise<string> {
     const progress = counted(chunks, (bytes) => job.progress(bytes, null, 'sending'));
     try {
-      if ('file' in destination) return await writeStreamAtomic(progress, destination.file);
-      return await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
+      const bytes = 'file' in destination ? await writeStreamAtomic(progress, destination.file) : await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
+      return `${bytes} bytes${encrypted() ? ', encrypted with the backup key' : ''}`;
     } finally {
       await chunks.return(undefined); // stops pg_dump if the target failed first
     }
   }
 
   /** Checks a backup file: framing, checksum, what the dump holds, and optionally a full restore into a scratch database. */
-  startVerify(path: string, restoreTest: boolean): JobView {
+  async startVerify(path: string, restoreTest: boolean): Promise<JobView> {
     // A standby (it has a standby.conf) cannot create the scratch database: its cluster is read-only.
     if (restoreTest && this.options.standbyConf) throw new ApError('NOT_ON_STANDBY', 'a restore test creates a scratch database, which a standby cannot (its database is read-only): verify without --restore-test here, or test the restore on the primary');
+    await refuseWithoutKey(path, this.keySource);
     return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
       const { backup, toc } = await this.check(path, job);
-      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
+      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}${backup.key ? ", encrypted with this box's backup key (it authenticates)" : ''}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
       if (restoreTest) {
         const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
         job.progress(0, null, `restoring into scratch database ${scratch}`);
@@ -229,7 +256,7 @@ export class Backups {
    * ours holds. Changes nothing.
    */
   private async check(path: string, job: JobControl): Promise<{ backup: VerifiedBackup; toc: TocEntry[] }> {
-    const backup = await verifyBackupFile(path, (bytes, total) => job.progress(bytes, total, 'verifying the checksum'));
+    const backup = await verifyBackupFile(path, (bytes, total) => job.progress(bytes, total, 'verifying the checksum'), this.keySource);
     job.progress(0, null, 'reading the dump with pg_restore --list');
     const toc = parseToc(await pgRestoreList(this.options.tools(), dumpStream(backup), job.signal));
     if (backup.meta.kind === 'instance') auditInstanceToc(toc);
@@ -289,6 +316,7 @@ export class Backups {
    * job starts, from the file's header; the job checks again.
    */
   async startRestore(path: string, options: RestoreOptions = {}): Promise<JobView> {
+    await refuseWithoutKey(path, this.keySource);
     const meta = await readHeader(path);
     if (meta?.kind === 'instance') this.restoredInstance(meta.instance!, options);
     return this.options.jobs.start('restore', path, `restoring ${path}`, (job) => this.restoreInstance(path, options, job));
@@ -396,6 +424,7 @@ export class Backups {
 
   /** Restores the manager database (settings, instances) from a manager backup; the box's configuration comes back. */
   async startManagerRestore(path: string): Promise<JobView> {
+    await refuseWithoutKey(path, this.keySource);
     refuseStandbyBackup(await readHeader(path), path);
     return this.options.jobs.start('restore', 'manager', `restoring the Manager from ${path}`, (job) => this.restoreManager(path, job));
   }
@@ -427,7 +456,7 @@ export class Backups {
    * the database, which a standby cannot. Changes nothing.
    */
   async standbyConfIn(path: string): Promise<{ text: string; createdAt: string }> {
-    const { meta } = await verifyBackupFile(path);
+    const { meta } = await verifyBackupFile(path, undefined, this.keySource);
     if (meta.kind !== 'manager' || meta.standbyConf === undefined) {
       throw new ApError('NOT_ON_STANDBY', `${path} is ${meta.kind === 'manager' ? 'a Manager backup of a primary or standalone box' : 'an instance backup'}: its restore writes the database, which a standby cannot; restore it on the primary (a standby restores only a Manager backup taken on a standby, its standby.conf)`);
     }

@@ -11,8 +11,8 @@ export const INSTANCE_VALUE_FLAGS = [
 export const INSTANCE_SWITCHES = ['stopped', 'adopt-database', 'drop-database', 'new-password', 'new-db-password', 'no-wait'] as const;
 
 /** `ap ctl backup …` and `ap ctl restore …`. */
-export const BACKUP_VALUE_FLAGS = ['file', 'url', 'method', 'name', 'domain', 'replace'] as const;
-export const BACKUP_SWITCHES = ['restore-test'] as const;
+export const BACKUP_VALUE_FLAGS = ['file', 'url', 'method', 'name', 'domain', 'replace', 'key-file'] as const;
+export const BACKUP_SWITCHES = ['restore-test', 'key-stdin', 'force', 'yes'] as const;
 
 /** `ap ctl update …`, `boot …`, `fsck`. */
 export const UPDATE_VALUE_FLAGS = ['label'] as const;

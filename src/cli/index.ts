@@ -194,6 +194,15 @@ commands:
                            check a backup: checksum, pg_restore --list, optionally a full
                            restore into a scratch database
   backup run | schedule    run the command file's backups now; show its schedule
+  backup key [show] | generate | import [--key-file F] | export | remove --yes
+                           the backup key (docs/backup.md): whether one is set and its fingerprint;
+                           make one (every backup is written encrypted from then on); set it from its
+                           exported text (--key-file, else stdin; never on the command line); print it
+                           to keep safe; remove it (backups written with it then need the exported text)
+  backup decrypt <in> <out> [--key-file F | --key-stdin] [--force]
+                           write the plain backup file (pg_restore reads it) of an encrypted one, without
+                           the supervisor; the key from its exported text (a file, or stdin), else the
+                           box's key file (as root); refuses to overwrite <out> unless --force
   restore instance <file> [--name N] [--domain D] [--path P] [--db-name N] [--db-user U] [--replace <name@domain>]
                            restore an instance (verified first; under another name: a copy;
                            over an existing one only when named by --replace, and only with

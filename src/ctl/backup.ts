@@ -1,15 +1,22 @@
 // `ap ctl backup …` and `ap ctl restore …`: the admin API's backup resources.
 // Files are resolved against the current folder and handed to the supervisor
-// as absolute paths.
+// as absolute paths. `backup decrypt` alone runs here, without the
+// supervisor: a technician's tool for an encrypted backup and its key.
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { decrypted, isEncrypted, keyFromText, readKeyFile } from '../backup';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../cli';
-import { UsageError } from '../errors';
+import { ApError, UsageError } from '../errors';
+import { writeStreamAtomic } from '../fsutil';
 import type { ApiCall } from './instances';
 
 const USAGE = `ap ctl backup instance <id> (--file F | --url U [--method PUT|POST])
 ap ctl backup manager (--file F | --url U [--method PUT|POST])
 ap ctl backup verify <file> [--restore-test]
 ap ctl backup run | schedule
+ap ctl backup key show | generate | import [--key-file F] | export | remove --yes
+ap ctl backup decrypt <in> <out> [--key-file F | --key-stdin] [--force]
 ap ctl restore instance <file> [--name N] [--domain D] [--path P] [--db-name N] [--db-user U] [--replace]
 ap ctl restore manager <file>`;
 
@@ -48,6 +55,12 @@ export function backupCall(command: 'backup' | 'restore', sub: string | undefine
       case 'schedule':
         used([]);
         return { method: 'GET', path: '/backups/schedule' };
+      case 'key':
+        used(['yes']);
+        if (arg === undefined || arg === 'show') return { method: 'GET', path: '/backups/key' };
+        if (arg === 'generate' || arg === 'export') return { method: 'POST', path: `/backups/key/${arg}` };
+        if (arg === 'remove') return { method: 'POST', path: '/backups/key/remove', body: { confirm: switches.has('yes') } };
+        break;
     }
   } else {
     switch (sub) {
@@ -70,4 +83,74 @@ export function backupCall(command: 'backup' | 'restore', sub: string | undefine
     }
   }
   throw new UsageError(USAGE);
+}
+
+/** `ap ctl backup key import`: the key's text from --key-file or stdin, never from the command line (ps would show it). */
+export async function keyImportCall(flags: Readonly<Record<string, string>>, cwd: string, stdin: () => Promise<string>): Promise<ApiCall> {
+  for (const name of Object.keys(flags)) {
+    if ((BACKUP_VALUE_FLAGS as readonly string[]).includes(name) && name !== 'key-file') throw new UsageError(`--${name} does not go with "ap ctl backup key import"`);
+  }
+  const text = flags['key-file'] === undefined ? await stdin() : await readText(resolve(cwd, flags['key-file']));
+  return { method: 'POST', path: '/backups/key/import', body: { key: text } };
+}
+
+async function readText(path: string): Promise<string> {
+  const handle = await open(path, 'r').catch((err: Error) => {
+    throw new UsageError(`cannot read the key file ${path}: ${err.message}`);
+  });
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface DecryptRequest {
+  readonly input: string;
+  readonly output: string;
+  /** The exported key's text in a file, or on stdin; else the box's own key file. */
+  readonly keyFile?: string;
+  readonly keyStdin?: () => Promise<string>;
+  readonly boxKeyFile: string;
+  readonly force: boolean;
+}
+
+/**
+ * `ap ctl backup decrypt`: the plain backup file (the format-2 file pg_restore
+ * reads) from an encrypted one, written as <out>.part and renamed only once
+ * every chunk authenticated; nothing is left on a wrong key or damage.
+ */
+export async function decryptBackup(r: DecryptRequest): Promise<{ output: string; bytes: number }> {
+  if (r.input === r.output) throw new UsageError('ap ctl backup decrypt writes a new file: give an output path other than the input');
+  const start = await readStart(r.input);
+  if (!isEncrypted(start)) throw new ApError('BAD_BACKUP', `${r.input} is not an encrypted backup: it is read (pg_restore, ap ctl restore) as it is`);
+  if (!r.force && (await stat(r.output).then(() => true, () => false))) throw new ApError('EXISTS', `${r.output} exists: give another path, or --force to replace it`);
+  const key = await decryptionKey(r);
+  const bytes = await writeStreamAtomic(decrypted(key, createReadStream(r.input, { highWaterMark: 1024 * 1024 }), r.input), r.output);
+  return { output: r.output, bytes };
+}
+
+async function readStart(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r').catch((err: Error) => {
+    throw new ApError('BAD_BACKUP', `cannot read ${path}: ${err.message}`);
+  });
+  try {
+    const buffer = Buffer.alloc(8);
+    const { bytesRead } = await handle.read(buffer, 0, 8, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function decryptionKey(r: DecryptRequest): Promise<Buffer> {
+  if (r.keyFile !== undefined && r.keyStdin) throw new UsageError('give --key-file or --key-stdin, not both');
+  if (r.keyStdin) return keyFromText(await r.keyStdin());
+  const path = r.keyFile ?? r.boxKeyFile;
+  const key = await readKeyFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EACCES') throw new ApError('BACKUP_KEY_MISSING', `cannot read ${path} (${r.keyFile ? 'permission denied' : "the box's backup key: run as root"}), or give the exported key with --key-file F or --key-stdin`);
+    throw err;
+  });
+  if (!key) throw new ApError('BACKUP_KEY_MISSING', r.keyFile ? `no key file ${path}` : `this box has no backup key (${path}): give the exported key with --key-file F or --key-stdin`);
+  return key;
 }

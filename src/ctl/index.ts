@@ -12,7 +12,7 @@ import { readNewPassword } from './prompt';
 import { layout } from '../paths';
 import type { BudgetView } from '../budget';
 import type { Status } from '../supervisor';
-import { backupCall } from './backup';
+import { backupCall, decryptBackup, keyImportCall } from './backup';
 import { bootCommand, requestFsck, resetLabel } from './update';
 import { formatLimits, formatService, formatStoreList, serviceCalls, storeCall, systemCall, uninstallQuery } from './services';
 import type { LimitsView } from '../services';
@@ -84,7 +84,7 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
   const call = async <T = any>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> => (await answer<T>({ method, path, body, ...(query ? { query } : {}) })).body;
   const [command, sub, arg] = words;
   if (command === undefined) throw new UsageError(`ap ctl needs a command\n\n${CTL_USAGE}`);
-  if (words.length > 3 && command !== 'setting' && !(command === 'replication' && sub === 'standby')) throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
+  if (words.length > 3 && command !== 'setting' && !(command === 'replication' && sub === 'standby') && !(command === 'backup' && sub === 'decrypt')) throw new UsageError(`unexpected argument "${words[3]}"\n\n${CTL_USAGE}`);
   const print = (value: unknown, text: (v: never) => string) => io.out(json ? JSON.stringify(value, null, 2) : text(value as never));
   const needArg = (what: string) => {
     if (arg === undefined) throw new UsageError(`ap ctl ${command} ${sub} needs ${what}\n\n${CTL_USAGE}`);
@@ -100,6 +100,28 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     print({ ...job, ...current }, formatJob);
     return current.state === 'failed' ? 1 : 0;
   };
+  if (command === 'backup' && sub === 'decrypt') {
+    // Offline: no supervisor needed, only the file and its key.
+    if (arg === undefined || words[3] === undefined) throw new UsageError(`ap ctl backup decrypt needs the encrypted file and the file to write\n\n${CTL_USAGE}`);
+    const done = await decryptBackup({
+      input: resolve(cwd, arg),
+      output: resolve(cwd, words[3]),
+      ...(flags['key-file'] !== undefined ? { keyFile: resolve(cwd, flags['key-file']) } : {}),
+      ...(switches.has('key-stdin') ? { keyStdin: args.stdinText ?? readStdinText } : {}),
+      boxKeyFile: layout(loadConfig({ flags: where, env, cwd }).root).backupKey,
+      force: switches.has('force'),
+    });
+    print(done, (d: { output: string; bytes: number }) => `decrypted: ${d.output} (${d.bytes} bytes), a plain backup file (pg_restore --list reads it)`);
+    return 0;
+  }
+  if (command === 'backup' && sub === 'key') {
+    const c = arg === 'import' ? await keyImportCall(flags, cwd, args.stdinText ?? readStdinText) : backupCall(command, sub, arg, flags, switches, cwd);
+    const body = (await answer<{ set?: boolean; fingerprint: string | null; key?: string }>(c)).body;
+    // The key alone on stdout, so that `export > file` keeps it as it is.
+    if (arg === 'export') print(body, (b: { key: string }) => b.key);
+    else print(body, (b: { set: boolean; fingerprint: string | null }) => (b.set ? `backup key ${b.fingerprint}: backups are written encrypted${arg === 'generate' ? '\nexport it and keep it safe away from the box (ap ctl backup key export): without it no backup written with it can be read' : ''}` : 'no backup key: backups are written unencrypted'));
+    return 0;
+  }
   if (command === 'backup' || command === 'restore') {
     const done = await answer<Record<string, unknown>>(backupCall(command, sub, arg, flags, switches, cwd));
     if (done.status === 202) return followJob(done.body as { id: string; state: string }, switches.has('no-wait'));

@@ -110,6 +110,10 @@ export const ERROR_CODES = {
   NO_ROOM: { status: 507 },
   UPLOAD_TOO_LARGE: { status: 413 },
   BAD_BACKUP: unprocessable,
+  // Encrypted backups (docs/backup.md): the box has no key, or another one than the file's; a key set already.
+  BACKUP_KEY_MISSING: conflict,
+  BACKUP_KEY_WRONG: unprocessable,
+  BACKUP_KEY_EXISTS: conflict,
   BAD_IMAGE: unprocessable,
   EXTERNAL_DB_UNREACHABLE: unprocessable,
   PASSWD_FAILED: unprocessable,

@@ -19,6 +19,8 @@ export interface Paths {
   readonly coreDumps: string;
   readonly reserve: string;
   readonly ramdiskLog: string;
+  /** The backup key (0600, src/backup/key.ts): on p2, so it survives image updates; never in a backup. */
+  readonly backupKey: string;
   readonly home: string;
   readonly standbyConf: string;
   /** Runtime files: the lock and the admin socket. */
@@ -43,6 +45,7 @@ export function layout(root: string): Paths {
     coreDumps: at('mnt/sda2/log/core_dumps'),
     reserve: at('mnt/sda2/empty_if_no_space'),
     ramdiskLog: at('mnt/sda2/ramdisk.log'),
+    backupKey: at('mnt/sda2/backup.key'),
     home: at('home/root'),
     standbyConf: at('home/root/standby.conf'),
     run: at('var/run'),

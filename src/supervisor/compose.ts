@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
-import { Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
+import { BackupKey, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
@@ -469,6 +469,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     'backups',
     () =>
       new Backups({
+        key: new BackupKey(paths.backupKey, log.child('backup')),
         sql: database.sql,
         instances,
         jobs,

@@ -1,6 +1,6 @@
 // The instance page's actions that need more than a question: a restore over
 // the instance (the dialog says whose backup the file is, read from its
-// header in the browser) and the database clean-up (warned about before,
+// header in the browser; an encrypted one only the box can read) and the database clean-up (warned about before,
 // followed while it runs, reported when it ends).
 import { api } from './api';
 import { ErrorText } from './components/errors';
@@ -23,9 +23,13 @@ const MAX_HEADER = 1024 * 1024;
 const END_SIZE = 8 + 4 + 8 + 32;
 const text = async (blob: Blob) => new TextDecoder().decode(await blob.arrayBuffer());
 
-/** The header of a backup file chosen in the page, or null when it does not read as one (the box will say why). */
-export async function backupOf(file: Blob): Promise<BackupHeader | null> {
+/** An encrypted backup (src/backup/crypt.ts): its header is inside; only the box, with its key, reads it. */
+export const ENCRYPTED = 'encrypted';
+
+/** The header of a backup file chosen in the page, ENCRYPTED, or null when it does not read as one (the box will say why). */
+export async function backupOf(file: Blob): Promise<BackupHeader | typeof ENCRYPTED | null> {
   try {
+    if ((await text(file.slice(0, 8))) === 'APBKENC1') return ENCRYPTED;
     if (file.size >= END_SIZE) {
       const end = new DataView(await file.slice(file.size - END_SIZE).arrayBuffer());
       if (new TextDecoder().decode(new Uint8Array(end.buffer, 0, 8)) === 'APBKEND2') {
@@ -46,13 +50,18 @@ export async function backupOf(file: Blob): Promise<BackupHeader | null> {
 }
 
 /** The consequence of a restore over instance `id`, from the file's own header. */
-export function RestoreQuestion({ id, file, backup }: { id: string; file: File; backup: BackupHeader | null }) {
-  const of = backup?.instance ? `${backup.instance.name}@${backup.instance.domain}` : null;
+export function RestoreQuestion({ id, file, backup }: { id: string; file: File; backup: BackupHeader | typeof ENCRYPTED | null }) {
+  const header = backup === ENCRYPTED ? null : backup;
+  const of = header?.instance ? `${header.instance.name}@${header.instance.domain}` : null;
   return (
     <>
       <p>
         {file.name}
-        {of ? ` is a backup of ${of}, taken ${backup!.createdAt}.` : ' does not read as an instance backup: the App Platform checks it before it changes anything.'}
+        {of
+          ? ` is a backup of ${of}, taken ${header!.createdAt}.`
+          : backup === ENCRYPTED
+            ? " is an encrypted backup: what it holds is read only on the box, with its backup key. The box decrypts and checks it after the upload, before it changes anything: without the key, with another key, or if it is a backup of another instance, it is refused and nothing changes."
+            : ' does not read as an instance backup: the App Platform checks it before it changes anything.'}
       </p>
       {of && of !== id && (
         <p class="error">

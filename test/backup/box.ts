@@ -1,8 +1,9 @@
 // What the backup API tests share: a migrated manager database on the test
 // cluster, instances, jobs and the backup routes over them, and the clean-up.
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Api } from '../../src/api';
-import { backupRoutes, Backups, BackupSchedule } from '../../src/backup';
+import { BackupKey, backupRoutes, Backups, BackupSchedule } from '../../src/backup';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, settings } from '../../src/db';
 import { Instances } from '../../src/instances';
 import { Jobs } from '../../src/jobs';
@@ -17,6 +18,8 @@ export interface BackupBox {
   readonly instances: Instances;
   readonly jobs: Jobs;
   readonly api: Api;
+  /** The box's backup key, in the box's folder (none at first). */
+  readonly key: BackupKey;
   /** Drops the instances' databases and roles, the manager database, and the folder. */
   close(): Promise<void>;
 }
@@ -37,7 +40,9 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
   });
   const jobs = new Jobs();
   const store = settings(db.sql);
+  const key = new BackupKey(join(dir, 'backup.key'), log);
   const backups = new Backups({
+    key,
     sql: db.sql,
     instances,
     jobs,
@@ -61,6 +66,7 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
     instances,
     jobs,
     api,
+    key,
     async close() {
       const rows = await db.sql<{ db_name: string; db_user: string }[]>`SELECT db_name, db_user FROM instances`;
       for (const r of rows) {

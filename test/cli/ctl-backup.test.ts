@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseArgs } from '../../src/cli';
-import { backupCall } from '../../src/ctl/backup';
+import { ctl } from '../../src/ctl';
+import { backupCall, keyImportCall } from '../../src/ctl/backup';
 import { UsageError } from '../../src/errors';
 
 const restore = (flags: Record<string, string>, switches: string[] = []) => backupCall('restore', 'instance', 'b.apbk', flags, new Set(switches), '/backups');
@@ -19,5 +20,29 @@ describe('ap ctl restore instance → API call', () => {
 
   it('refuses a --replace with nothing after it', () => {
     assert.throws(() => parseArgs(['ctl', 'restore', 'instance', 'b.apbk', '--replace']), (err: unknown) => err instanceof UsageError && /--replace needs a value/.test(err.message));
+  });
+});
+
+describe('ap ctl backup key → API call', () => {
+  const key = (arg: string | undefined, flags: Record<string, string> = {}, switches: string[] = []) => backupCall('backup', 'key', arg, flags, new Set(switches), '/');
+
+  it('maps show, generate, export and remove (confirmed only with --yes), and refuses what does not go with them', () => {
+    assert.deepEqual(key(undefined), { method: 'GET', path: '/backups/key' });
+    assert.deepEqual(key('show'), { method: 'GET', path: '/backups/key' });
+    assert.deepEqual(key('generate'), { method: 'POST', path: '/backups/key/generate' });
+    assert.deepEqual(key('export'), { method: 'POST', path: '/backups/key/export' });
+    assert.deepEqual(key('remove'), { method: 'POST', path: '/backups/key/remove', body: { confirm: false } });
+    assert.deepEqual(key('remove', {}, ['yes']), { method: 'POST', path: '/backups/key/remove', body: { confirm: true } });
+    assert.throws(() => key('rotate'), UsageError);
+    assert.throws(() => key('generate', { file: 'x' }), (err: unknown) => err instanceof UsageError && /--file does not go with/.test(err.message));
+  });
+
+  it('takes the key to import from stdin or --key-file, never from the command line', async () => {
+    assert.deepEqual(await keyImportCall({}, '/', async () => 'apbk1:from-stdin'), { method: 'POST', path: '/backups/key/import', body: { key: 'apbk1:from-stdin' } });
+    await assert.rejects(keyImportCall({ 'key-file': '/nonexistent/key' }, '/', async () => ''), (err: unknown) => err instanceof UsageError && /cannot read the key file/.test(err.message));
+    await assert.rejects(keyImportCall({ file: 'k' }, '/', async () => ''), UsageError);
+    const io = { out: () => {} };
+    const words = ['backup', 'key', 'import', 'apbk1:secret'];
+    await assert.rejects(ctl({ words, flags: { root: '/nonexistent' }, json: false, env: {}, cwd: '/' }, io), (err: unknown) => err instanceof UsageError && /unexpected argument/.test(err.message), 'no fourth word: the key is never an argument');
   });
 });

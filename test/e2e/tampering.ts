@@ -25,6 +25,8 @@ export const ctl = (...args: string[]) => {
   assert.equal(result.status, 0, `ap ctl ${args.join(' ')}: ${result.stdout}${result.stderr}`);
   return JSON.parse(result.stdout);
 };
+/** `ap ctl` with `input` on its stdin, whatever its outcome. */
+export const ctlInput = (input: string, ...args: string[]) => runApSync(['ctl', ...args, '--json', '--root', root], {}, input);
 /** A job run to its end through ap ctl; returns the job, whatever its outcome. */
 export const job = (...args: string[]) => JSON.parse(runApSync(['ctl', ...args, '--json', '--root', root]).stdout) as { state: string; message: string };
 

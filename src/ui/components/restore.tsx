@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { upload } from '../api';
 import { useConfirm } from '../confirm';
-import { backupOf, RestoreQuestion } from '../dangerous';
+import { backupOf, ENCRYPTED, RestoreQuestion } from '../dangerous';
 import { useRefresh } from '../hooks/fetch';
 import { useJob } from '../hooks/jobs';
 import type { Instance } from '../types';
@@ -27,7 +27,8 @@ export function RestoreForm({ instance }: { instance: Instance | null }) {
     const backup = await backupOf(file);
     // Over this instance, and only this one, when the person says so: the box refuses a backup of another instance.
     if (id && !cloneName && !(await ask({ title: `Replace ${id} with the backup?`, consequence: <RestoreQuestion id={id} file={file} backup={backup} />, confirm: `Replace ${id}` }))) return;
-    const domain = instance?.domain ?? backup?.instance?.domain;
+    // An encrypted backup's domain is known on the box only: a copy without a domain gets the backup's there.
+    const domain = instance?.domain ?? (backup === ENCRYPTED ? undefined : backup?.instance?.domain);
     const query = cloneName ? `?name=${encodeURIComponent(cloneName)}${domain ? `&domain=${encodeURIComponent(domain)}` : ''}` : id ? `?replace=${encodeURIComponent(id)}` : '';
     await job.run((uploaded) => upload<{ id: string }>(`/restores/instances/upload${query}`, file, uploaded), { failure: 'RESTORE_FAILED', upload: 0.5 });
     refresh();
@@ -38,7 +39,7 @@ export function RestoreForm({ instance }: { instance: Instance | null }) {
         <h2>{id ? 'Restore' : 'Restore an instance'}</h2>
         <label>
           Backup file
-          <input type="file" name="file" accept=".dump,.apbk,application/octet-stream" />
+          <input type="file" name="file" accept=".dump,.apbk,.enc,application/octet-stream" />
         </label>
         <label>
           {id ? 'As a copy named (empty: replace this instance)' : "As a copy named (empty: the backup's own instance, which must not exist)"}

@@ -1,9 +1,10 @@
 // Settings: the box's settings by section (each saved on its own, refused
-// with the reason), the webserver certificate, the Manager and Linux
+// with the reason), the backup key, the webserver certificate, the Manager and Linux
 // passwords, test mail, update, restart and shutdown (asked first).
 import { useState } from 'preact/hooks';
 import { api, follow } from '../api';
 import { useConfirm, type Question } from '../confirm';
+import { BackupKeyCard } from '../components/backup-key';
 import { ErrorText } from '../components/errors';
 import { useFetch } from '../hooks/fetch';
 import type { Certificate, SettingSpec, SupervisorUpdate, UpdateState } from '../types';
@@ -104,6 +105,7 @@ export function SettingsPage() {
           {names.filter((n) => settings[n]).map((n) => <Setting key={n} name={n} spec={settings[n]!} />)}
         </fieldset>
       ))}
+      <BackupKeyCard />
       <fieldset>
         <legend>Security</legend>
         {cert && (
