@@ -15,6 +15,8 @@ export { BOARD_NAMES, boardEnv, getBoard, validateBoard, deepFreeze, postgresCon
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export type LogFormat = 'auto' | 'text' | 'journal';
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'text', 'journal'];
 
 export interface Config {
   /** State root; every path of the state layout hangs below it. */
@@ -81,7 +83,7 @@ export interface Config {
   };
   /** Instances declared in the config file (created at start when missing). */
   readonly instances: readonly InstanceConfig[];
-  readonly log: { readonly level: LogLevel; readonly file: string | null };
+  readonly log: { readonly level: LogLevel; readonly file: string | null; readonly format: LogFormat };
   readonly db: {
     /** managed: the supervisor runs the cluster; attached: an init script does. */
     readonly mode: 'managed' | 'attached';
@@ -147,6 +149,13 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'manager-https-port', env: 'AP_MANAGER_HTTPS_PORT', file: 'http.managerHttpsPort', kind: 'port', help: "the Manager's HTTPS port (default: 8443; 0 when --https-port is 0)" },
   { flag: 'log-level', env: 'AP_LOG_LEVEL', file: 'log.level', kind: { oneOf: LOG_LEVELS }, help: 'error, warn, info or debug (default: info)' },
   { flag: 'log-file', env: 'AP_LOG_FILE', file: 'log.file', kind: 'path', help: 'write the log to this file, size-capped (default: stderr)' },
+  {
+    flag: 'log-format',
+    env: 'AP_LOG_FORMAT',
+    file: 'log.format',
+    kind: { oneOf: LOG_FORMATS },
+    help: 'on stderr: text (time, level, part) or journal (a syslog priority <N> before each line, no time: journald and syslog add theirs); auto: journal when stderr is systemd\'s journal (default: auto)',
+  },
   { flag: 'db', env: 'AP_DB', file: 'db.mode', kind: { oneOf: ['managed', 'attached'] }, help: 'managed: run PostgreSQL ourselves; attached: connect to the one S50postgresql runs (default: from the board)' },
   { flag: 'db-socket-dir', env: 'AP_DB_SOCKET_DIR', file: 'db.socketDir', kind: 'path', help: 'PostgreSQL Unix socket folder (default: <root>/var/run/postgresql)' },
   { flag: 'db-port', env: 'AP_DB_PORT', file: 'db.port', kind: 'port', help: 'PostgreSQL port, which names its socket (default: 5432)' },
@@ -279,6 +288,7 @@ export function loadConfig(sources: ConfigSources): Config {
     log: {
       level: (pick('log-level') ?? 'info') as LogLevel,
       file: logFile === undefined ? null : resolvePath(logFile, sources.cwd),
+      format: (pick('log-format') ?? 'auto') as LogFormat,
     },
     db: {
       mode,

@@ -1,7 +1,7 @@
 // The supervisor's own log: one line per event, to stderr or to a size-capped
 // file (the file and one rotated copy, so a chatty box never fills p2).
 import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
-import type { LogLevel } from '../config';
+import type { LogFormat, LogLevel } from '../config';
 
 export interface Logger {
   error(message: string): void;
@@ -27,16 +27,37 @@ export interface LogOptions {
   readonly file: string | null;
   /** Rotate when the file grows past this many bytes. */
   readonly maxBytes?: number;
+  /** On stderr: text, or journal (syslog priorities, no time); auto: journal when stderr is systemd's journal. */
+  readonly format?: LogFormat;
+}
+
+/** The syslog priority of each level (sd-daemon(3): journald and syslog read "<N>" before a line). */
+const PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+
+/** Whether stderr is systemd's journal: JOURNAL_STREAM names its device and inode (systemd.exec(5)). */
+export function stderrIsJournal(journalStream = process.env.JOURNAL_STREAM): boolean {
+  const [dev, ino] = (journalStream ?? '').split(':').map(Number);
+  if (!Number.isInteger(dev) || !Number.isInteger(ino)) return false;
+  try {
+    const st = fstatSync(2);
+    return st.dev === dev && st.ino === ino;
+  } catch {
+    return false;
+  }
 }
 
 /** A logger writing lines at or above `level`. */
 export function createLogger(options: LogOptions): Logger {
   const sink = options.file ? fileSink(options.file, options.maxBytes ?? LOG_MAX_BYTES) : stderrSink;
+  const format = options.format ?? 'auto';
+  const journal = !options.file && (format === 'journal' || (format === 'auto' && stderrIsJournal()));
   const threshold = RANK[options.level];
   const make = (subsystem: string): Logger => {
     const emit = (level: LogLevel, message: string) => {
       if (RANK[level] > threshold) return;
-      sink.write(`${new Date().toISOString()} ${level.padEnd(5)} ${subsystem}: ${message}\n`);
+      if (!journal) return sink.write(`${new Date().toISOString()} ${level.padEnd(5)} ${subsystem}: ${message}\n`);
+      // Each line of a message carries its priority: the journal takes a line without one as info.
+      sink.write(message.split('\n').map((line) => `<${PRIORITY[level]}>${subsystem}: ${line}\n`).join(''));
     };
     return {
       error: (m) => emit('error', m),
