@@ -111,7 +111,7 @@ describe('installs that fail', () => {
     const { error } = JSON.parse(result.stdout) as { error: { code: string; message: string } };
     assert.equal(error.code, 'SERVICE_NOT_READY');
     assert.match(error.message, /^broken 0\.0\.1 was installed but never got ready \(it exited before it reported ready\)/);
-    assert.match(error.message, /The end of its log:\n(.*\n)*broken: cannot open my config/);
+    assert.match(error.message, /The end of its log:\n(.*\n)*\S+Z broken: cannot open my config\n/);
     assert.equal(list(root).find((s) => s.name === 'broken')?.state, 'stopped');
     // Without waiting, the same install only starts it.
     assert.equal(ctl(root, 'service', 'install', folder, '--no-wait').status, 0);
