@@ -104,6 +104,8 @@ export class ServiceProcess {
 
   /** The running process said in its hello that it answers the control `stop` (finishes, then exits). */
   private answersStop = false;
+  /** Nothing of the service is left since its last exit (swept then): a start need not scan /proc again. */
+  private swept = false;
 
   private reader: OutputReader | null = null;
   /** The group's OOM kill count when the current child started. */
@@ -296,7 +298,9 @@ export class ServiceProcess {
     this.answersStop = false;
     this.tail = '';
     this.startedAt = Date.now();
-    const leftovers = sweep(this.owner, 'SIGKILL');
+    // A scan of /proc takes milliseconds to tens of them on a busy box, and a restart waits for it: once per exit is enough.
+    const leftovers = this.swept ? 0 : sweep(this.owner, 'SIGKILL');
+    this.swept = false;
     if (leftovers > 0) this.options.log.warn(`killed ${leftovers} process(es) an earlier run of it left behind`);
     let output: ReturnType<typeof openRotatingFile> | null = null;
     try {
@@ -419,6 +423,8 @@ export class ServiceProcess {
       this.options.log.warn(`cut off: ${error.message}`);
       this.note(`[supervisor] cut off: ${error.message}`);
     }
+    // It finished after a stop and closed its channel to exit: let it (the kill timer stands).
+    if (!error && this.machine.state === 'stopping' && this.answersStop) return;
     // A service without its channel is of no use: end it; the machine restarts it.
     this.signalGroup(child, 'SIGTERM');
     this.timers.kill ??= setTimeout(() => this.signalGroup(child, 'SIGKILL'), this.options.stopTimeoutMs);
@@ -428,6 +434,7 @@ export class ServiceProcess {
     if (this.child !== child) return;
     this.signalGroup(child, 'SIGKILL'); // whatever it left behind in its group
     sweep(this.owner, 'SIGKILL'); // and outside it (setsid, double fork)
+    this.swept = true;
     this.reader?.close();
     this.reader = null;
     this.clear('kill');

@@ -26,17 +26,20 @@ export function processesOf(owner: Owner): number[] {
     const pid = Number(entry);
     if (pid === process.pid || pid === 1) continue;
     try {
-      const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-      if (/^State:\s+[ZX]/m.test(status)) continue; // dead already, waiting to be reaped
+      // One read and one stat a process (a restart waits for this scan): the
+      // status file, much the dearer to make, only for the service's own.
       const env = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-      if (env.includes(mine)) found.push(pid);
-      else if (owner.uid !== null && Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === owner.uid) {
+      let ours = env.includes(mine);
+      // /proc/<pid> is owned by the process's effective uid (a setuid program the service runs keeps the marker, unless it clears its environment).
+      if (!ours && owner.uid !== null && statSync(`/proc/${pid}`).uid === owner.uid) {
         // Every process of the service's uid is its own, unless it belongs to
         // another running supervisor's service of the same name (tests run
         // several on one machine, sharing the account).
         const other = env.find((v) => v.startsWith(`${MARKER}=`));
-        if (other === undefined || !ofOtherSupervisor(other.slice(MARKER.length + 1), owner.marker)) found.push(pid);
+        ours = other === undefined || !ofOtherSupervisor(other.slice(MARKER.length + 1), owner.marker);
       }
+      // Dead already, waiting to be reaped: nothing to signal.
+      if (ours && !/^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'))) found.push(pid);
     } catch {
       // gone meanwhile, or a kernel thread
     }
