@@ -50,7 +50,11 @@ export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, ups
   if (declared > maxBody) return reply(res, 413, `request body larger than ${maxBody} bytes\n`, { Connection: 'close' });
   const exchange = new Exchange(res, head.method, upstream, maxBody);
   const stream = upstream?.openStream(exchange) ?? null;
-  if (stream === null || !upstream) return reply(res, 503, `the service of ${route.instance} is not running\n`);
+  if (stream === null || !upstream) {
+    // Between two processes (a restart, an update, a crash): a client may try again in a moment.
+    const back = upstream && ['starting', 'backing-off', 'stopping'].includes(upstream.state);
+    return reply(res, 503, `the service of ${route.instance} is ${back ? 'restarting' : 'not running'}\n`, back ? { 'Retry-After': '1' } : {});
+  }
   exchange.begin(stream, limits.requestTimeoutMs);
   upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
 }

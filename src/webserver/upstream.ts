@@ -16,6 +16,8 @@ export interface Upstream {
   readonly build: string;
   /** Its package's web folder, or null. */
   readonly web: WebContent | null;
+  /** Its supervision state: running, starting, backing-off, stopping, stopped, failed. */
+  readonly state: string;
   /** Whether it takes new client messages now (false while it stops: its streams stay open for its last answers). */
   readonly accepting: boolean;
   openStream(handler: StreamHandler): number | null;

@@ -131,6 +131,9 @@ describe('connections that outlive their service', () => {
     const first = await client.nextJson();
     process.kill(state().pid, 'SIGKILL');
     await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
+    // An HTTP request meanwhile is told to come back in a second.
+    const away = await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/hello`);
+    assert.deepEqual([away.status, away.headers['retry-after'], away.body.toString()], [503, '1', 'the service of pbx1@example.com is restarting\n']);
     client.ws.send('sent during the outage');
     const again = await client.nextJson(); // the new process greets the same connection
     assert.notEqual(again.pid, first.pid);
@@ -174,9 +177,11 @@ describe('connections that outlive their service', () => {
       client.ws.send(`after the ${what}`);
       assert.equal(await client.next(), `after the ${what}`);
     }
-    // Only a stop ends them.
+    // Only a stop ends them; HTTP is not asked to come back.
     await ctlAsync('service', 'stop', 'pbxecho');
     assert.deepEqual(await client.closed, [1013, 'service unavailable']);
+    const stopped = await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/hello`);
+    assert.deepEqual([stopped.status, stopped.headers['retry-after'], stopped.body.toString()], [503, undefined, 'the service of pbx1@example.com is not running\n']);
     await ctlAsync('service', 'start', 'pbxecho');
     await until('pbxecho running', async () => (state()?.state === 'running' ? true : undefined));
   });
