@@ -172,6 +172,7 @@ export const SETTINGS: SettingSpecs = {
   smtpSender: { label: 'SMTP: sender address', default: '', check: checkEmail('smtpSender') },
   smtpInsecureTls: { label: 'SMTP: accept a certificate that cannot be verified (true/false)', default: 'false', check: checkBool('smtpInsecureTls') },
   // Who may read /manager/metrics besides the box itself (docs/monitoring.md).
+  accessLog: { label: 'Access log (mnt/sda2/log/access.log): a line per HTTP answer and WebSocket upgrade, on or off', default: 'off', check: checkOneOf('accessLog', ['off', 'on']) },
   metricsAccess: { label: 'Prometheus metrics (/manager/metrics) for others than the box itself: local (none), token or open', default: 'local', check: checkOneOf('metricsAccess', ['local', 'token', 'open']) },
   metricsToken: {
     label: 'Prometheus metrics: bearer token (with metricsAccess token)',

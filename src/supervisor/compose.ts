@@ -34,7 +34,7 @@ import { rebootPort } from '../system';
 import { ApiTokens } from '../tokens';
 import { Certificates, prepareCertificate } from '../tls';
 import { BUILD_LABEL, VERSION } from '../version';
-import { RouteTable, startWebserver, type Webserver } from '../webserver';
+import { AccessLog, RouteTable, startWebserver, type Webserver } from '../webserver';
 import { startAdminSocket } from './admin';
 import type { Parts } from './parts';
 import type { Status } from './routes';
@@ -337,6 +337,24 @@ export async function compose(ctx: Context): Promise<Composition> {
     services: running.list(),
     memory: process.memoryUsage(),
   });
+  // Read again every few seconds: the setting may change through the API, a Manager restore or the config table by hand.
+  const accessLog = await parts.start(
+    'access log',
+    async () => {
+      const access = new AccessLog(join(paths.log, 'access.log'));
+      const follow = async () => access.set((await settingValue(store, 'accessLog').catch(() => 'off')) === 'on');
+      await follow();
+      const timer = setInterval(() => void follow(), 5000);
+      timer.unref();
+      return Object.assign(access, {
+        stop: async () => {
+          clearInterval(timer);
+          access.close();
+        },
+      });
+    },
+    quick,
+  );
   const server = await parts.start(
     'webserver',
     () =>
@@ -351,6 +369,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         routes: () => instances.routes,
         upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener), restarting: (name) => running.restarting(name) },
         log: log.child('web'),
+        accessLog,
         metrics: () => monitor?.metrics.prometheus() ?? null,
         // The box itself without a query; an API token that may (the administrator's explicit grant); others as the metricsAccess setting says.
         metricsAllowed: async (remote, authorization) =>

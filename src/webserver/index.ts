@@ -17,6 +17,7 @@ import type { Logger } from '../log';
 import { loadUws } from '../native';
 import { API_PREFIX, managerUrl, urlHost } from '../origin';
 import { httpStats, proxyHttp, type ProxyLimits } from './proxy';
+import type { AccessLog } from './access';
 import { reply } from './reply';
 import { RouteTable, type Route } from './routes';
 import { serveStatic } from './static';
@@ -25,6 +26,7 @@ import type { Upstreams } from './upstream';
 import { closeInstanceConnections, websocketBehavior, websocketState, type Shared, type WsLimits } from './websocket';
 
 export { RouteTable, type Route } from './routes';
+export { AccessLog } from './access';
 export type { StreamHandler, Upstream, Upstreams } from './upstream';
 export type { WebContent, WebFile } from './static';
 
@@ -60,6 +62,8 @@ export interface WebserverOptions {
   readonly boot?: () => Promise<Record<string, unknown>>;
   /** /manager/ramdisk.log: the rescue system's log on p2. */
   readonly ramdiskLog?: string;
+  /** The access log (setting accessLog): written to while it is on. */
+  readonly accessLog?: AccessLog;
   /** /manager/metrics in the Prometheus text format, or null before monitoring runs. */
   readonly metrics?: () => string | null;
   /** Whether a client (its address and Authorization header) may read /manager/metrics. */
@@ -90,13 +94,13 @@ export async function startWebserver(options: WebserverOptions): Promise<Webserv
   // uWS reads its header limit from the environment when it loads.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(options.maxHeaderBytes);
   const uws = loadUws();
-  const wsShared = websocketState(options.upstreams, options.ws);
+  const wsShared = websocketState(options.upstreams, options.ws, options.accessLog);
   // The Manager's bound ports, which the apps' listeners point browsers to (known once it listens).
   const manager = { http: 0, https: null as number | null };
 
   const listen = async (app: TemplatedApp, role: Role, secure: boolean, port: number): Promise<[us_listen_socket, number]> => {
     // Every HTTP route, the Manager's included, behind the same head limit and framing checks.
-    const strict = strictApp(app, options.maxHeaderBytes, secure);
+    const strict = strictApp(app, options.maxHeaderBytes, secure, options.accessLog);
     common(strict, options);
     if (role === 'manager') managerRoutes(strict, options, secure);
     else appRoutes(strict, options, wsShared, secure, manager);

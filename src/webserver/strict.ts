@@ -6,6 +6,7 @@
 // smuggling), so such requests are refused with 400 and the connection is
 // closed (whatever follows on it cannot be trusted).
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { logged, type AccessLog } from './access';
 import { reply } from './reply';
 
 /** How much of a client's URL or value an error body shows. */
@@ -55,9 +56,10 @@ const HSTS = 'max-age=31536000';
 /**
  * `app` whose HTTP routes refuse what `refusal` refuses before their handler
  * runs, and (on HTTPS) add Strict-Transport-Security to every answer that does
- * not set its own. WebSocket routes (app.ws) keep their own upgrade checks.
+ * not set its own; with the access log on, every answer is written to it.
+ * WebSocket routes (app.ws) keep their own upgrade checks.
  */
-export function strictApp(app: TemplatedApp, maxHeaderBytes: number, secure: boolean): TemplatedApp {
+export function strictApp(app: TemplatedApp, maxHeaderBytes: number, secure: boolean, access?: AccessLog): TemplatedApp {
   const wrapped: TemplatedApp = new Proxy(app, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -71,7 +73,8 @@ export function strictApp(app: TemplatedApp, maxHeaderBytes: number, secure: boo
       }
       return (pattern: string, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) => {
         const guarded = (res: HttpResponse, req: HttpRequest) => {
-          const secured = secure ? withHsts(res) : res;
+          const seen = access?.enabled ? logged(res, req, access) : res;
+          const secured = secure ? withHsts(seen) : seen;
           const answer = req.getMethod() === 'head' ? headResponse(secured) : secured;
           const refused = refusal(req, maxHeaderBytes);
           if (refused) return reply(answer, refused.status, refused.text, {}, true);

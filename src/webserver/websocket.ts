@@ -14,6 +14,7 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ChannelError, decodeClose, encodeClose, Kind, type Frame } from '../channel';
 import { INITIAL_LOGIN, LoginThrottle, loginStep, newChallenge, type Identity, type LoginState } from '../login';
+import { logged, type AccessLog } from './access';
 import { readHead } from './proxy';
 import { reply } from './reply';
 import type { Route, RouteTable } from './routes';
@@ -64,6 +65,8 @@ export interface Shared {
   readonly countByInstance: Map<string, number>;
   /** Connections still logging in, overall and by client address (loginSlots). */
   readonly loggingIn: { total: number; readonly byAddress: Map<string, number> };
+  /** Upgrades (and refusals) are written here when it is on. */
+  readonly access?: AccessLog;
 }
 
 /** uWS copies the user data's own properties into an object of its own: hold ours in one. */
@@ -321,8 +324,9 @@ export class WsConn implements StreamHandler {
 }
 
 /** The state shared by the HTTP and HTTPS apps' WebSockets (one login throttle, one registry). */
-export function websocketState(upstreams: Upstreams, limits: WsLimits): Shared {
+export function websocketState(upstreams: Upstreams, limits: WsLimits, access?: AccessLog): Shared {
   const shared: Shared = {
+    access,
     upstreams,
     limits,
     throttle: new LoginThrottle(),
@@ -391,7 +395,8 @@ export function websocketBehavior(routes: () => RouteTable, shared: Shared): Web
     maxBackpressure: 4 * FLOOD_LIMIT,
     closeOnBackpressureLimit: 0,
     sendPingsAutomatically: true,
-    upgrade(res, req, context) {
+    upgrade(raw, req, context) {
+      const res = shared.access?.enabled ? logged(raw, req, shared.access) : raw;
       const route = routes().match(req.getUrl());
       if (!route) return reply(res, 404, `not found: ${shown(req.getUrl())}\n`);
       if (!upstreams.get(route.service)) return reply(res, 503, `the service of ${route.instance} is not installed\n`);
