@@ -10,6 +10,7 @@
 // rotated copy, as every log on the box.
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { LOG_MAX_BYTES, openRotatingFile, type RotatingFile } from '../log';
+import { bodySize, wrapResponse } from './wrap';
 
 export class AccessLog {
   private file: RotatingFile | null = null;
@@ -41,8 +42,6 @@ export class AccessLog {
   }
 }
 
-const size = (chunk: unknown) => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk) ? chunk.byteLength : 0);
-
 /** `res` as the handler sees it, with its answer written to `log` when it ends; reads `req` now (uWS's request lives only during the handler). */
 export function logged(res: HttpResponse, req: HttpRequest, log: AccessLog): HttpResponse {
   const start = performance.now();
@@ -59,66 +58,57 @@ export function logged(res: HttpResponse, req: HttpRequest, log: AccessLog): Htt
     done = true;
     log.write(`${new Date().toISOString()} ${remote} "${request}" ${how ?? status} ${bytes} ${Math.round(performance.now() - start)}ms\n`);
   };
-  const wrapped: HttpResponse = new Proxy(res, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function') return value;
-      const call = (args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        return result === target ? wrapped : result;
-      };
-      switch (prop) {
-        case 'writeStatus':
-          return (text: string) => {
-            status = String(text).split(' ', 1)[0]!;
-            return call([text]);
-          };
-        case 'write':
-          return (chunk: unknown) => {
-            bytes += size(chunk);
-            return call([chunk]);
-          };
-        case 'end':
-          return (...args: unknown[]) => {
-            bytes += size(args[0]);
-            const result = call(args);
+  return wrapResponse(res, (prop, call) => {
+    switch (prop) {
+      case 'writeStatus':
+        return (text: string) => {
+          status = String(text).split(' ', 1)[0]!;
+          return call([text]);
+        };
+      case 'write':
+        return (chunk: unknown) => {
+          bytes += bodySize(chunk);
+          return call([chunk]);
+        };
+      case 'end':
+        return (...args: unknown[]) => {
+          bytes += bodySize(args[0]);
+          const result = call(args);
+          finish();
+          return result;
+        };
+      case 'endWithoutBody':
+        return (...args: unknown[]) => {
+          const result = call(args);
+          finish();
+          return result;
+        };
+      case 'tryEnd':
+        return (chunk: unknown, total: number) => {
+          const result = call([chunk, total]) as [boolean, boolean];
+          if (result[1]) {
+            bytes = total;
             finish();
-            return result;
-          };
-        case 'endWithoutBody':
-          return (...args: unknown[]) => {
-            const result = call(args);
-            finish();
-            return result;
-          };
-        case 'tryEnd':
-          return (chunk: unknown, total: number) => {
-            const result = call([chunk, total]) as [boolean, boolean];
-            if (result[1]) {
-              bytes = total;
-              finish();
-            }
-            return result;
-          };
-        case 'upgrade':
-          return (...args: unknown[]) => {
-            status = '101';
-            const result = call(args);
-            finish();
-            return result;
-          };
-        case 'onAborted':
-          return (handler: () => void) =>
-            call([
-              () => {
-                finish('aborted');
-                handler();
-              },
-            ]);
-        default:
-          return (...args: unknown[]) => call(args);
-      }
-    },
+          }
+          return result;
+        };
+      case 'upgrade':
+        return (...args: unknown[]) => {
+          status = '101';
+          const result = call(args);
+          finish();
+          return result;
+        };
+      case 'onAborted':
+        return (handler: () => void) =>
+          call([
+            () => {
+              finish('aborted');
+              handler();
+            },
+          ]);
+      default:
+        return undefined;
+    }
   });
-  return wrapped;
 }

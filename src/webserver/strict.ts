@@ -8,6 +8,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { logged, type AccessLog } from './access';
 import { reply } from './reply';
+import { bodySize, wrapResponse } from './wrap';
 
 /** How much of a client's URL or value an error body shows. */
 export const SHOWN_MAX = 200;
@@ -95,34 +96,24 @@ const SENDS_HEAD = new Set(['write', 'end', 'tryEnd', 'endWithoutBody']);
 
 function withHsts(res: HttpResponse): HttpResponse {
   let done = false;
-  // The handler sees this proxy; uWS methods that return the response return it too, so chained calls stay inside.
-  const wrapped: HttpResponse = new Proxy(res, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function') return value;
-      const call = (args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        return result === target ? wrapped : result;
+  return wrapResponse(res, (prop, call) => {
+    if (prop === 'writeHeader') {
+      return (...args: unknown[]) => {
+        if (typeof args[0] === 'string' && args[0].toLowerCase() === 'strict-transport-security') done = true;
+        return call(args);
       };
-      if (prop === 'writeHeader') {
-        return (...args: unknown[]) => {
-          if (typeof args[0] === 'string' && args[0].toLowerCase() === 'strict-transport-security') done = true;
-          return call(args);
-        };
-      }
-      if (typeof prop === 'string' && SENDS_HEAD.has(prop)) {
-        return (...args: unknown[]) => {
-          if (!done) {
-            done = true;
-            target.writeHeader('Strict-Transport-Security', HSTS);
-          }
-          return call(args);
-        };
-      }
-      return (...args: unknown[]) => call(args);
-    },
+    }
+    if (typeof prop === 'string' && SENDS_HEAD.has(prop)) {
+      return (...args: unknown[]) => {
+        if (!done) {
+          done = true;
+          res.writeHeader('Strict-Transport-Security', HSTS);
+        }
+        return call(args);
+      };
+    }
+    return undefined;
   });
-  return wrapped;
 }
 
 /**
@@ -133,33 +124,25 @@ function withHsts(res: HttpResponse): HttpResponse {
  */
 export function headResponse(res: HttpResponse): HttpResponse {
   let length = 0;
-  const size = (chunk: unknown) => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk) ? chunk.byteLength : 0);
-  const wrapped: HttpResponse = new Proxy(res, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function') return value;
-      switch (prop) {
-        case 'write':
-          return (chunk: unknown) => {
-            length += size(chunk);
-            return true;
-          };
-        case 'end':
-          return (body?: unknown, closeConnection?: boolean) => endHead(target, length + size(body), closeConnection);
-        case 'tryEnd':
-          return (_chunk: unknown, total: number) => {
-            endHead(target, total);
-            return [true, true];
-          };
-        case 'endWithoutBody':
-          return (reported?: number, closeConnection?: boolean) => endHead(target, reported, closeConnection);
-        default:
-          return (...args: unknown[]) => {
-            const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-            return result === target ? wrapped : result;
-          };
-      }
-    },
+  const wrapped: HttpResponse = wrapResponse(res, (prop) => {
+    switch (prop) {
+      case 'write':
+        return (chunk: unknown) => {
+          length += bodySize(chunk);
+          return true;
+        };
+      case 'end':
+        return (body?: unknown, closeConnection?: boolean) => endHead(res, length + bodySize(body), closeConnection);
+      case 'tryEnd':
+        return (_chunk: unknown, total: number) => {
+          endHead(res, total);
+          return [true, true];
+        };
+      case 'endWithoutBody':
+        return (reported?: number, closeConnection?: boolean) => endHead(res, reported, closeConnection);
+      default:
+        return undefined;
+    }
   });
   const endHead = (res: HttpResponse, reported: number | undefined, closeConnection?: boolean) => {
     // uWS 20.30's endWithoutBody(length > 0) never completes the response (the process aborts: a HEAD of a static file did),
