@@ -265,7 +265,7 @@ async function streamOut(res: HttpResponse, state: Exchange, body: StreamBody, r
 
 /** The JSON body (empty: {}), at most MAX_JSON bytes. */
 function readJson(res: HttpResponse, method: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
+  const json = new Promise<unknown>((resolve, reject) => {
     if (method === 'GET' || method === 'HEAD') return resolve({});
     const chunks: Buffer[] = [];
     let size = 0;
@@ -283,6 +283,12 @@ function readJson(res: HttpResponse, method: string): Promise<unknown> {
       }
     });
   });
+  // The body is read while the caller is still being let in (a token is looked
+  // up in the database): a bad body can be refused before anyone awaits it, and
+  // an unhandled rejection stops the supervisor. Whoever awaits it later still
+  // gets the rejection; this only marks it as handled.
+  json.catch(() => undefined);
+  return json;
 }
 
 /** The JSON body as an object ({} for anything else); a body that is not JSON is an ApError. */
