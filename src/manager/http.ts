@@ -98,7 +98,7 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     upload = uploadStream(res);
   }
   const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
-  serve(incoming, body, api, auth, tokens, options, res, state).catch((err: unknown) => {
+  serve(incoming, body, api, auth, tokens, options, res, state, route?.secret === true).catch((err: unknown) => {
     options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
     refuse(res, state, body, { status: 500, body: errorBody(err) });
   });
@@ -113,6 +113,8 @@ async function serve(
   options: ManagerHttpOptions,
   res: HttpResponse,
   state: Exchange,
+  /** The route's answer holds secrets (ApiRoute.secret): not for a read token. */
+  secret: boolean,
 ): Promise<void> {
   const { method, path } = incoming;
   const fail = (code: ErrorCode, message: string) => refuse(res, state, body, { status: httpStatus(code), body: { error: { code, message } } });
@@ -132,7 +134,7 @@ async function serve(
     } catch (err) {
       return answerError(err);
     }
-    const refusal = scopeRefusal(grant.scopes, method, path);
+    const refusal = scopeRefusal(grant.scopes, method, path, secret);
     if (refusal) return fail('TOKEN_SCOPE', refusal);
     return runRoute(incoming, body, api, options, res, state, null, `API token ${grant.name} (${grant.id}) from ${incoming.remote}`);
   }

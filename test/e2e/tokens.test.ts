@@ -116,6 +116,13 @@ describe('API tokens over HTTP', () => {
     assert.deepEqual([refused.status, refused.body.error.code], [403, 'TOKEN_SCOPE']);
     assert.match(refused.body.error.message, /needs the admin scope/);
     assert.equal((await api('GET', '/settings', { token })).body.settings.diskThreshold.value, '91');
+    // Answers with passwords or a whole database are not for a token that only looks.
+    for (const path of ['/instances', '/instances/x@a.test', '/replication', '/backups/manager/download', '/backups/instances/x@a.test/download', '/installer/jobs/1']) {
+      const secret = await api('GET', path, { token });
+      assert.deepEqual([secret.status, secret.body?.error?.code], [403, 'TOKEN_SCOPE'], path);
+    }
+    const admin = await create('reader-admin', ['admin']);
+    assert.equal((await api('GET', '/instances', { token: admin.token })).status, 200);
   });
 
   it('installer: let through to the route table below /installer only; metrics: nothing of the API', async () => {
