@@ -99,8 +99,11 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
   }
   const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
   serve(incoming, body, api, auth, tokens, options, res, state, route?.secret === true).catch((err: unknown) => {
-    options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
-    refuse(res, state, body, { status: 500, body: errorBody(err) });
+    // The caller's own mistake (a login or password change whose body is not JSON) is its
+    // status, 400; only what is ours is a 500 and an error in the log.
+    const status = err instanceof ApError && httpStatus(err.code) < 500 ? httpStatus(err.code) : 500;
+    if (status >= 500) options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
+    refuse(res, state, body, { status, body: errorBody(err) });
   });
 }
 

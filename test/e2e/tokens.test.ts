@@ -186,6 +186,9 @@ describe('API tokens over HTTP', () => {
       const valid = await api('PUT', '/settings/diskThreshold', { token: good.token, raw, from: '127.0.0.12' });
       assert.deepEqual([valid.status, valid.body.error.code], [400, 'BAD_REQUEST']);
     }
+    // The session's own routes read their body too: a login that is not JSON is the caller's mistake.
+    const login = await call('POST', '/manager/api/session', { raw: 'nonsense', from: '127.0.0.13' });
+    assert.deepEqual([login.status, login.body.error.code], [400, 'BAD_REQUEST']);
     assert.equal((await api('GET', '/services', { token: good.token })).status, 200, 'still serving');
     assert.doesNotMatch(run.output.text, /internal error/);
   });
