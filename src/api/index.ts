@@ -87,6 +87,13 @@ export interface ApiRoute {
    * (which describes the HTTP API) leaves it out.
    */
   readonly local?: boolean;
+  /**
+   * Its answer holds secrets: passwords that let one in elsewhere (an
+   * instance's, a standby's) or a whole database (a backup). A `read` API
+   * token, meant for scripts that look, may not GET it; `admin` may (and
+   * `installer` below /installer). docs/api.md, *Scopes*.
+   */
+  readonly secret?: boolean;
   /** Groups the operation in the OpenAPI document (the first path segment unless said). */
   readonly tag?: string;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;

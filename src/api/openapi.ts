@@ -6,7 +6,7 @@ import { errorSpec, type ErrorCode } from '../errors';
 import type { ApiRoute } from './index';
 
 /** What the document needs of a route (the transport's own routes give just as much). */
-export type Documented = Pick<ApiRoute, 'method' | 'pattern' | 'summary' | 'status' | 'upload' | 'body' | 'query' | 'response' | 'download' | 'errors' | 'tag' | 'local'> & {
+export type Documented = Pick<ApiRoute, 'method' | 'pattern' | 'summary' | 'status' | 'upload' | 'body' | 'query' | 'response' | 'download' | 'errors' | 'tag' | 'local' | 'secret'> & {
   /** Served without a session (the login). */
   readonly anonymous?: boolean;
 };
@@ -97,6 +97,8 @@ function operation(route: Documented, tag: string): Record<string, unknown> {
     : { description: 'done', content: { 'application/json': { schema: route.response ?? { type: 'object' } } } };
   return {
     summary: route.summary,
+    // Said where a script's author looks: a read token gets 403 TOKEN_SCOPE here.
+    ...(route.secret ? { description: 'Its answer holds passwords or a whole database: an API token needs the admin scope (below /installer: installer), read is refused.' } : {}),
     operationId: `${route.method.toLowerCase()}${route.pattern.replace(/[{}]/g, '').replace(/\/(\w)/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '')}`,
     tags: [tag],
     ...(route.anonymous ? { security: [] } : {}),

@@ -89,6 +89,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       pattern: '/backups/instances/{id}/download',
       summary: 'an instance backup as the response body (application/octet-stream; encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
+      secret: true, // the instance's data and password
       handler: async ({ params }) => {
         const suffix = await encryptedSuffix();
         const { chunks, name, cancel } = backups.instanceBackup(params.id!);
@@ -100,6 +101,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       pattern: '/backups/manager/download',
       summary: 'a Manager backup as the response body (encrypted, and named *.dump.enc, while a backup key is set)',
       download: BACKUP,
+      secret: true, // every instance's password, the Manager's password hash
       handler: async () => {
         const suffix = await encryptedSuffix();
         const { chunks, cancel } = backups.managerBackup();

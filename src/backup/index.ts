@@ -234,7 +234,7 @@ export class Backups {
     await refuseWithoutKey(path, this.keySource);
     return this.options.jobs.start('verify', path, `verifying ${path}`, async (job) => {
       const { backup, toc } = await this.check(path, job);
-      let result = `${path}: a ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}${backup.key ? ", encrypted with this box's backup key (it authenticates)" : ''}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
+      let result = `${path}: ${backup.meta.kind === 'instance' ? 'an' : 'a'} ${backup.meta.kind} backup${backup.meta.instance ? ` of ${backup.meta.instance.name}@${backup.meta.instance.domain}` : ''} from ${backup.meta.createdAt}${backup.key ? ", encrypted with this box's backup key (it authenticates)" : ''}, checksum ok (sha256 ${backup.sha256.slice(0, 16)}…), pg_restore reads it and it holds nothing a restore refuses`;
       if (restoreTest) {
         const scratch = `ap_restore_${randomBytes(6).toString('hex')}`;
         job.progress(0, null, `restoring into scratch database ${scratch}`);

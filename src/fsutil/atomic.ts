@@ -45,7 +45,12 @@ export async function writeStreamAtomic(source: AsyncIterable<Buffer>, path: str
     }
   }
   try {
-    await pipeline(Readable.from(counting()), createWriteStream(part, { mode: options.mode ?? 0o600 }));
+    // A new file of our own: a leftover part (a power cut) or a symlink someone
+    // planted in a folder others can write (root decrypting into /tmp) is removed,
+    // not written through, and 'wx' (O_EXCL) refuses one that appears meanwhile.
+    // Reusing it would write the backup into another file, with that file's mode.
+    await rm(part, { force: true });
+    await pipeline(Readable.from(counting()), createWriteStream(part, { flags: 'wx', mode: options.mode ?? 0o600 }));
     const handle = await open(part, 'r');
     try {
       await handle.sync();
@@ -65,7 +70,8 @@ export async function writeStreamAtomic(source: AsyncIterable<Buffer>, path: str
 async function replaceAtomic(path: string, mode: number, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
   const temp = join(dirname(path), `${basename(path)}.new`);
   await rm(temp, { force: true }); // a leftover from a cut power would keep its old mode
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  // O_EXCL: a symlink or file put there after the rm is refused, never written through.
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     await fill(handle);
     await handle.sync();

@@ -63,6 +63,7 @@ export function installerRoutes(installer: Installer): ApiRoute[] {
       pattern: '/installer/jobs/{id}',
       summary: 'a job the App Installer started: state, progress, outcome; an install that succeeded carries the instance, its path, URL and password (other jobs are NOT_FOUND here)',
       response: InstallerJob,
+      secret: true, // an install's instance password
       handler: ({ params }) => installer.job(params.id!),
     },
   ];

@@ -13,7 +13,7 @@
 // made, and the service when this install brought it. The instance password
 // is in no job message, log or list: GET /installer/jobs/{id} reads it from
 // the instance.
-import { ApError, describe } from '../errors';
+import { ApError, describe, InvalidField } from '../errors';
 import type { JobControl, JobView, Jobs } from '../jobs';
 import { checkDomain, instanceId, validateCreate, type AdmitInstance, type Instance, type Instances } from '../instances';
 import type { Services } from '../services';
@@ -130,12 +130,28 @@ export class Installer {
     const mine = this.ofDomain(app.folder, domain)[0];
     if (mine) throw new ApError('INSTALLER_EXISTS', `${domain} has ${app.id} already: instance ${instanceId(mine)} at ${mine.path}`);
     if (this.o.services.uninstalling(app.folder)) throw new ApError('CONFLICT', `${app.folder} is being uninstalled; install it again once that is done`);
-    const wanted = validateCreate({ service: app.folder, name: app.folder, domain });
+    const wanted = this.defaultsFor(app, domain);
     const other = this.o.instances.list().find((i) => instanceId(i) === instanceId(wanted) || i.path === wanted.path || i.dbName === wanted.dbName || i.dbUser === wanted.dbUser);
     if (other) {
       throw new ApError('EXISTS', `instance ${instanceId(other)} (of ${other.service}) has the name, path ${other.path} or database "${other.dbName}" an instance of ${app.id} for ${domain} would get: the administrator must move or delete it first`);
     }
     return wanted;
+  }
+
+  /**
+   * The Manager's defaults for the instance, as validateCreate makes them. A
+   * domain that is valid can still give defaults that are not (a database name
+   * over PostgreSQL's 63 characters, a path under /manager/): validateCreate
+   * then names a field (dbName, path) the installer's API does not have, and
+   * advice the PBX Manager cannot follow, so it is told about its domain.
+   */
+  private defaultsFor(app: StoreApp, domain: string): Instance {
+    try {
+      return validateCreate({ service: app.folder, name: app.folder, domain });
+    } catch (err) {
+      if (!(err instanceof InvalidField) || err.field === 'domain') throw err;
+      throw new InvalidField('domain', `the installer cannot make an instance of ${app.id} for ${domain}: its ${err.message}; the administrator can create one by hand in the Manager`);
+    }
   }
 
   /** The domain's instances of `folder` an uninstall removes; throws what it is refused with. */

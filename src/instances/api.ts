@@ -37,6 +37,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       method: 'GET',
       pattern: '/instances',
       summary: 'every instance, with its state and database size',
+      secret: true, // each with its instance password
       response: InstanceList,
       handler: async () => {
         const sizes = await instances.sizes();
@@ -64,6 +65,7 @@ export function instanceRoutes(instances: Instances, maintenance: MaintenanceDep
       method: 'GET',
       pattern: '/instances/{id}',
       summary: 'one instance',
+      secret: true, // with its instance password
       response: InstanceView,
       handler: ({ params }) => one(params.id!),
     },

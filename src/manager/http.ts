@@ -98,9 +98,12 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     upload = uploadStream(res);
   }
   const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
-  serve(incoming, body, api, auth, tokens, options, res, state).catch((err: unknown) => {
-    options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
-    refuse(res, state, body, { status: 500, body: errorBody(err) });
+  serve(incoming, body, api, auth, tokens, options, res, state, route?.secret === true).catch((err: unknown) => {
+    // The caller's own mistake (a login or password change whose body is not JSON) is its
+    // status, 400; only what is ours is a 500 and an error in the log.
+    const status = err instanceof ApError && httpStatus(err.code) < 500 ? httpStatus(err.code) : 500;
+    if (status >= 500) options.log.error(`${incoming.method} ${API_PREFIX}${incoming.path}: ${describe(err)}`);
+    refuse(res, state, body, { status, body: errorBody(err) });
   });
 }
 
@@ -113,6 +116,8 @@ async function serve(
   options: ManagerHttpOptions,
   res: HttpResponse,
   state: Exchange,
+  /** The route's answer holds secrets (ApiRoute.secret): not for a read token. */
+  secret: boolean,
 ): Promise<void> {
   const { method, path } = incoming;
   const fail = (code: ErrorCode, message: string) => refuse(res, state, body, { status: httpStatus(code), body: { error: { code, message } } });
@@ -132,7 +137,7 @@ async function serve(
     } catch (err) {
       return answerError(err);
     }
-    const refusal = scopeRefusal(grant.scopes, method, path);
+    const refusal = scopeRefusal(grant.scopes, method, path, secret);
     if (refusal) return fail('TOKEN_SCOPE', refusal);
     return runRoute(incoming, body, api, options, res, state, null, `API token ${grant.name} (${grant.id}) from ${incoming.remote}`);
   }
@@ -265,7 +270,7 @@ async function streamOut(res: HttpResponse, state: Exchange, body: StreamBody, r
 
 /** The JSON body (empty: {}), at most MAX_JSON bytes. */
 function readJson(res: HttpResponse, method: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
+  const json = new Promise<unknown>((resolve, reject) => {
     if (method === 'GET' || method === 'HEAD') return resolve({});
     const chunks: Buffer[] = [];
     let size = 0;
@@ -283,6 +288,12 @@ function readJson(res: HttpResponse, method: string): Promise<unknown> {
       }
     });
   });
+  // The body is read while the caller is still being let in (a token is looked
+  // up in the database): a bad body can be refused before anyone awaits it, and
+  // an unhandled rejection stops the supervisor. Whoever awaits it later still
+  // gets the rejection; this only marks it as handled.
+  json.catch(() => undefined);
+  return json;
 }
 
 /** The JSON body as an object ({} for anything else); a body that is not JSON is an ApError. */

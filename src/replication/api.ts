@@ -52,6 +52,7 @@ export function replicationRoutes(replication: ReplicationControl, watch?: Repli
       method: 'GET',
       pattern: '/replication',
       summary: 'replication: the mode, where PostgreSQL listens, the standbys with their passwords, roles, slots and the WAL each slot keeps',
+      secret: true, // a standby's password copies every database
       response: ReplicationShown,
       handler: async () => full(await replication.show()),
     }),

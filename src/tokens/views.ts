@@ -7,7 +7,7 @@ export const SCOPES = ['admin', 'read', 'installer', 'metrics'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const ScopeView = T.Union(SCOPES.map((s) => T.Literal(s)), {
-  description: 'admin: the whole API as a session may, but not log in, change the password or manage tokens; read: GET only; installer: /installer and below only; metrics: GET /manager/metrics only',
+  description: 'admin: the whole API as a session may, but not log in, change the password or manage tokens; read: GET only, not the answers with passwords or whole databases; installer: /installer and below only; metrics: GET /manager/metrics only',
 });
 
 export const TokenView = T.Object({

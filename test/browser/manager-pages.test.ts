@@ -74,7 +74,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
     await page.getByText('No tokens yet.').waitFor();
     await page.getByLabel(/^Name/).fill('browser-made');
-    await page.getByLabel(/read: read everything/).uncheck();
+    await page.getByLabel(/read: read the state/).uncheck();
     await page.getByLabel(/metrics: \/manager\/metrics only/).check();
     await page.getByLabel(/^Expires after days/).fill('30');
     await page.getByRole('button', { name: 'Create token' }).click();

@@ -123,7 +123,7 @@ describe('backup and restore', () => {
     assert.equal(job('backup', 'instance', 'pbx@example.com', '--file', pbxFile).state, 'succeeded');
     const verified = job('backup', 'verify', appFile, '--restore-test');
     assert.equal(verified.state, 'succeeded', verified.message);
-    assert.match(verified.message, /checksum ok.*restores completely/);
+    assert.match(verified.message, /: an instance backup of app@example\.com from .*checksum ok.*restores completely/);
 
     ctl('instance', 'delete', 'app@example.com', '--drop-database');
     ctl('instance', 'delete', 'pbx@example.com', '--drop-database');

@@ -121,6 +121,13 @@ describe('App Installer', () => {
       assert.equal(bad.status, 400, domain);
       assert.deepEqual([bad.body.error.code, bad.body.error.field], ['INVALID_FIELD', 'domain'], domain);
     }
+    // Valid domains whose default instance cannot be: the database name would pass PostgreSQL's 63
+    // characters, the path would be the Manager's. Told about the domain, the one field the API has.
+    for (const domain of [`${'a'.repeat(60)}.test`, 'manager']) {
+      const bad = await install(domain);
+      assert.deepEqual([bad.status, bad.body.error.code, bad.body.error.field], [400, 'INVALID_FIELD', 'domain'], JSON.stringify(bad.body));
+      assert.match(bad.body.error.message, /^domain: the installer cannot make an instance of/);
+    }
     const missing = await api('POST', `/installer/apps/${APP}`, { body: {} });
     assert.deepEqual([missing.status, missing.body.error.code], [400, 'INVALID_FIELD']);
     assert.equal((await api('GET', '/installer/apps', { query: { domain: 'Bad' } })).status, 400);

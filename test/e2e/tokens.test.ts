@@ -29,8 +29,8 @@ interface Answer {
 }
 
 /** One request to the Manager's port from `from` (127.0.0.x: the throttle counts per address). */
-function call(method: string, path: string, options: { token?: string; authorization?: string; body?: unknown; session?: boolean; from?: string } = {}): Promise<Answer> {
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+function call(method: string, path: string, options: { token?: string; authorization?: string; body?: unknown; raw?: string; session?: boolean; from?: string } = {}): Promise<Answer> {
+  const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   const headers: Record<string, string | number> = {
     ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     ...(options.authorization !== undefined ? { authorization: options.authorization } : {}),
@@ -116,6 +116,13 @@ describe('API tokens over HTTP', () => {
     assert.deepEqual([refused.status, refused.body.error.code], [403, 'TOKEN_SCOPE']);
     assert.match(refused.body.error.message, /needs the admin scope/);
     assert.equal((await api('GET', '/settings', { token })).body.settings.diskThreshold.value, '91');
+    // Answers with passwords or a whole database are not for a token that only looks.
+    for (const path of ['/instances', '/instances/x@a.test', '/replication', '/backups/manager/download', '/backups/instances/x@a.test/download', '/installer/jobs/1']) {
+      const secret = await api('GET', path, { token });
+      assert.deepEqual([secret.status, secret.body?.error?.code], [403, 'TOKEN_SCOPE'], path);
+    }
+    const admin = await create('reader-admin', ['admin']);
+    assert.equal((await api('GET', '/instances', { token: admin.token })).status, 200);
   });
 
   it('installer: let through to the route table below /installer only; metrics: nothing of the API', async () => {
@@ -169,6 +176,21 @@ describe('API tokens over HTTP', () => {
     const basic = await api('GET', '/services', { authorization: 'Basic dXNlcjpwdw==', session: true, from: '127.0.0.5' });
     assert.equal(basic.status, 200);
     assert.equal((await api('GET', '/settings', { session: true })).body.settings.diskThreshold.value, '91');
+  });
+
+  it('a body that is not JSON is 400 (or 401 for a bad token) while the token is looked up, and the supervisor lives on', async () => {
+    const good = await create('bodies', ['admin']);
+    for (const raw of ['nonsense', '{"value":', 'x'.repeat(70_000)]) {
+      const bad = await api('PUT', '/settings/diskThreshold', { token: `apt_${'2'.repeat(16)}_${'C'.repeat(43)}`, raw, from: '127.0.0.11' });
+      assert.deepEqual([bad.status, bad.body.error.code], [401, 'UNAUTHENTICATED']);
+      const valid = await api('PUT', '/settings/diskThreshold', { token: good.token, raw, from: '127.0.0.12' });
+      assert.deepEqual([valid.status, valid.body.error.code], [400, 'BAD_REQUEST']);
+    }
+    // The session's own routes read their body too: a login that is not JSON is the caller's mistake.
+    const login = await call('POST', '/manager/api/session', { raw: 'nonsense', from: '127.0.0.13' });
+    assert.deepEqual([login.status, login.body.error.code], [400, 'BAD_REQUEST']);
+    assert.equal((await api('GET', '/services', { token: good.token })).status, 200, 'still serving');
+    assert.doesNotMatch(run.output.text, /internal error/);
   });
 
   it('throttles bad tokens per address with the logins: 429, a good token and a login from there too; other addresses not', async () => {

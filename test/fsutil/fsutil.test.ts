@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -55,5 +55,25 @@ describe('writeStreamAtomic', () => {
       /too large/,
     );
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('stopped.dump')), []);
+  });
+
+  it('writes through no symlink or file left at <path>.part: another file is never overwritten, the result is owner-only', async () => {
+    // Root writes backups and decrypted backups into folders others can write
+    // (ap ctl backup decrypt in /tmp): a planted <out>.part must not redirect them.
+    const victim = join(dir, 'victim.txt');
+    await writeFile(victim, 'precious');
+    await chmod(victim, 0o644);
+    const path = join(dir, 'planted.dump');
+    await symlink(victim, `${path}.part`);
+    assert.equal(await writeStreamAtomic(chunks(2), path), 2000);
+    assert.equal(await readFile(victim, 'utf8'), 'precious');
+    assert.ok((await lstat(path)).isFile(), 'the output is a file of its own, not the link');
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    // A stale part file (a power cut) of another mode is replaced, not reused with its mode.
+    const stale = join(dir, 'stale.dump');
+    await writeFile(`${stale}.part`, 'old');
+    await chmod(`${stale}.part`, 0o666);
+    await writeStreamAtomic(chunks(1), stale);
+    assert.equal((await stat(stale)).mode & 0o777, 0o600);
   });
 });

@@ -64,6 +64,17 @@ describe('scopes', () => {
     assert.equal(scopeRefusal(['read'], 'POST', '/services/echo/stop'), 'this token (scopes read) may not POST /services/echo/stop: that needs the admin scope');
   });
 
+  it('read: not a route whose answer holds secrets (passwords, a whole database); admin and, below /installer, installer may', () => {
+    assert.equal(
+      scopeRefusal(['read'], 'GET', '/instances', true),
+      'this token (scopes read) may not GET /instances: that needs the admin scope (its answer holds passwords or a whole database, which the read scope does not reach)',
+    );
+    assert.ok(allowed(['read'], 'GET', '/instances'), 'a route not marked secret');
+    assert.equal(scopeRefusal(['admin'], 'GET', '/replication', true), null);
+    assert.equal(scopeRefusal(['installer'], 'GET', '/installer/jobs/1', true), null);
+    assert.match(scopeRefusal(['read'], 'GET', '/installer/jobs/1', true)!, /needs the installer scope \(or admin\)$/);
+  });
+
   it('installer: /installer and below only, any method; matched by segments as the route table does', () => {
     for (const path of ['/installer', '/installer/', '/installer/apps/x', '//installer/apps']) assert.ok(allowed(['installer'], 'POST', path), path);
     for (const path of ['/services', '/installers', '/installerx/a', '/x/installer', '/']) assert.ok(!allowed(['installer'], 'GET', path), path);

@@ -12,7 +12,7 @@ import type { Scope, Token, TokenCreated } from '../types';
 
 const SCOPE_NOTES: Readonly<Record<Scope, string>> = {
   admin: 'admin: the whole API, as the Manager (but not its password, nor tokens)',
-  read: 'read: read everything, change nothing',
+  read: 'read: read the state, change nothing (not passwords or backups)',
   installer: "installer: the App Installer's routes (/installer) only",
   metrics: 'metrics: /manager/metrics only (Prometheus)',
 };
