@@ -16,13 +16,13 @@ import { ApError } from '../errors';
 import type { Logger } from '../log';
 import { loadUws } from '../native';
 import { API_PREFIX, managerUrl, urlHost } from '../origin';
-import { httpStats, proxyHttp, type ProxyLimits } from './proxy';
+import { httpStats, proxyHttp, type NextProcess, type ProxyLimits } from './proxy';
 import type { AccessLog } from './access';
 import { reply } from './reply';
 import { RouteTable, type Route } from './routes';
 import { serveStatic } from './static';
 import { shown, strictApp } from './strict';
-import type { Upstreams } from './upstream';
+import type { Upstream, Upstreams } from './upstream';
 import { closeInstanceConnections, websocketBehavior, websocketState, type Shared, type WsLimits } from './websocket';
 
 export { RouteTable, type Route } from './routes';
@@ -276,6 +276,7 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
     res.end(JSON.stringify({ error: { code: 'MANAGER_ELSEWHERE', message: `the Manager's API is served on its own port: ${where}`, manager: where } }));
   });
   const routes = tableOf(options.routes);
+  const next = nextProcess(options.upstreams);
   app.ws('/*', websocketBehavior(routes, wsShared));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
@@ -285,8 +286,35 @@ function appRoutes(app: TemplatedApp, options: WebserverOptions, wsShared: Share
     if (!route) return reply(res, 404, `not found: ${shown(url)}\n`);
     const upstream = options.upstreams.get(route.service);
     if (upstream?.web && serveStatic(res, req, route.prefix, url.slice(route.prefix.length), upstream.web)) return;
-    proxyHttp(res, req, route, upstream, options.http);
+    proxyHttp(res, req, route, upstream, options.http, next);
   });
+}
+
+/** Waits for a service's next process: resolved when it runs, with 'stopped' when it stopped for good or failed, with null after `ms`. */
+function nextProcess(upstreams: WebserverOptions['upstreams']): NextProcess {
+  const waiting = new Map<string, Set<(upstream: Upstream | 'stopped') => void>>();
+  upstreams.onState((service, state) => {
+    const set = waiting.get(service);
+    if (!set) return;
+    const upstream = state === 'running' ? (upstreams.get(service) ?? 'stopped') : state === 'failed' || (state === 'stopped' && !upstreams.restarting?.(service)) ? 'stopped' : null;
+    if (upstream === null) return;
+    waiting.delete(service);
+    for (const resolve of set) resolve(upstream);
+  });
+  return (service, ms) =>
+    new Promise((resolve) => {
+      let set = waiting.get(service);
+      if (!set) waiting.set(service, (set = new Set()));
+      const done = (upstream: Upstream | 'stopped') => {
+        clearTimeout(timer);
+        resolve(upstream);
+      };
+      const timer = setTimeout(() => {
+        waiting.get(service)?.delete(done);
+        resolve(null);
+      }, ms);
+      set.add(done);
+    });
 }
 
 function json(res: import('uWebSockets.js').HttpResponse, status: string, body: unknown): void {

@@ -15,6 +15,16 @@ export interface ProxyLimits {
   readonly requestTimeoutMs: number;
 }
 
+/** A service's next process once it runs; 'stopped' when it will not come back (stopped, failed); null when not within `ms`. */
+export type NextProcess = (service: string, ms: number) => Promise<Upstream | 'stopped' | null>;
+
+/** Request bodies held while their service is between two processes, per request and in all. */
+export const HOLD_BODY = 1024 * 1024;
+export const HOLD_TOTAL = 8 * 1024 * 1024;
+/** The longest a request waits for the next process. */
+export const HOLD_MS = 10_000;
+const held = { bytes: 0 };
+
 /** Headers we never pass from a service to the client: uWS frames the response itself. */
 const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'date', 'uwebsockets']);
 
@@ -40,8 +50,8 @@ export function readHead(res: HttpResponse, req: HttpRequest, instance: string) 
 /** Requests proxied to services: open now, and all since start (for the metrics). */
 export const httpStats = { open: 0, total: 0 };
 
-/** Proxies one request to `upstream`; synchronous part of the uWS handler. */
-export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, upstream: Upstream | undefined, limits: ProxyLimits): void {
+/** Proxies one request to `upstream`, or to its next process when it is between two; synchronous part of the uWS handler. */
+export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, upstream: Upstream | undefined, limits: ProxyLimits, next?: NextProcess): void {
   const { size, ...head } = readHead(res, req, route.instance);
   // uWS bounds a request head only when it spans several reads; we bound it always.
   if (size > limits.maxHeaderBytes) return reply(res, 431, `request headers larger than ${limits.maxHeaderBytes} bytes\n`, { Connection: 'close' });
@@ -50,13 +60,65 @@ export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, ups
   if (declared > maxBody) return reply(res, 413, `request body larger than ${maxBody} bytes\n`, { Connection: 'close' });
   const exchange = new Exchange(res, head.method, upstream, maxBody);
   const stream = upstream?.openStream(exchange) ?? null;
-  if (stream === null || !upstream) {
-    // Between two processes (a restart, an update, a crash): a client may try again in a moment.
-    const back = upstream && ['starting', 'backing-off', 'stopping'].includes(upstream.state);
-    return reply(res, 503, `the service of ${route.instance} is ${back ? 'restarting' : 'not running'}\n`, back ? { 'Retry-After': '1' } : {});
+  if (stream !== null && upstream) {
+    exchange.begin(stream, limits.requestTimeoutMs);
+    upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
+    return;
   }
-  exchange.begin(stream, limits.requestTimeoutMs);
-  upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
+  const back = upstream && ['starting', 'backing-off', 'stopping'].includes(upstream.state);
+  if (!back || !next) return reply(res, 503, `the service of ${route.instance} is not running\n`);
+  // A body that may not wait whole is not waited for (its bytes are not read).
+  if (declared > HOLD_BODY) return reply(res, 503, `the service of ${route.instance} is restarting\n`, { 'Retry-After': '1' }, true);
+  holdForNext(res, route, head, maxBody, limits, next);
+}
+
+/**
+ * A request that arrives between two processes of its service (a restart, an
+ * update, a crash) waits for the next one, as WebSocket messages do: its body
+ * is held (bounded, per request and in all), and the new process gets it
+ * whole. One that cannot wait (too much body, too long, the service stopped
+ * for good) is told to come back in a second.
+ */
+function holdForNext(res: HttpResponse, route: Route, head: Record<string, unknown> & { method: string }, maxBody: number, limits: ProxyLimits, next: NextProcess): void {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  let settled = false;
+  const release = () => {
+    held.bytes -= bytes;
+    bytes = 0;
+  };
+  const unavailable = (close: boolean, stopped = false) => {
+    settled = true;
+    release();
+    if (stopped) reply(res, 503, `the service of ${route.instance} is not running\n`, {}, close);
+    else reply(res, 503, `the service of ${route.instance} is restarting\n`, { 'Retry-After': '1' }, close);
+  };
+  res.onAborted(() => {
+    settled = true;
+    release();
+  });
+  // Registered now: uWS hands a body (or a bodiless request's end) only to a handler set in the request's own handler.
+  res.onData((chunk, isLast) => {
+    if (settled) return;
+    if (bytes + chunk.byteLength > HOLD_BODY || held.bytes + chunk.byteLength > HOLD_TOTAL) return unavailable(!isLast);
+    bytes += chunk.byteLength;
+    held.bytes += chunk.byteLength;
+    if (chunk.byteLength > 0) chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) ended = true;
+  });
+  void next(route.service, Math.min(HOLD_MS, limits.requestTimeoutMs)).then((found) => {
+    if (settled) return;
+    const upstream = found === 'stopped' ? null : found;
+    const exchange = new Exchange(res, head.method, upstream ?? undefined, maxBody);
+    const stream = upstream?.openStream(exchange) ?? null;
+    if (stream === null || !upstream) return res.cork(() => unavailable(!ended, found === 'stopped'));
+    settled = true;
+    release();
+    exchange.begin(stream, limits.requestTimeoutMs);
+    upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
+    exchange.replay(chunks, ended);
+  });
 }
 
 /** One request/response pair in flight. Our state; never properties on uWS objects. */
@@ -103,6 +165,12 @@ class Exchange {
       if (this.responded || this.done) return;
       this.fail(504, 'the service did not answer in time\n');
     }, timeoutMs);
+  }
+
+  /** What arrived of the body while the request waited for its process (holdForNext), as if it came now. */
+  replay(chunks: readonly Buffer[], ended: boolean): void {
+    for (const chunk of chunks) this.upload(chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer, false);
+    if (ended) this.upload(new ArrayBuffer(0), true);
   }
 
   private upload(chunk: ArrayBuffer, isLast: boolean): void {

@@ -2,6 +2,7 @@
 // AppWebsocket extras, against the bundled supervisor.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -131,9 +132,19 @@ describe('connections that outlive their service', () => {
     const first = await client.nextJson();
     process.kill(state().pid, 'SIGKILL');
     await until('the service to be away', async () => (state().state === 'backing-off' ? true : undefined));
-    // An HTTP request meanwhile is told to come back in a second.
-    const away = await fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/hello`);
-    assert.deepEqual([away.status, away.headers['retry-after'], away.body.toString()], [503, '1', 'the service of pbx1@example.com is restarting\n']);
+    // HTTP requests meanwhile wait for the new process, their bodies held (up to 1 MiB each): one beyond is told to come back.
+    const body = Buffer.alloc(300 * 1024, 0x61);
+    const waiting = fetchRaw(`http://127.0.0.1:${port}/example.com/pbx1/echo`, { method: 'POST', body });
+    // (Its head alone: the answer comes before a byte of the body is read.)
+    const tooBig = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection(port, '127.0.0.1', () => socket.write(`POST /example.com/pbx1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * 1024 + 1}\r\n\r\n`));
+      let text = '';
+      socket.on('data', (d) => (text += d.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(tooBig, /^HTTP\/1\.1 503 [^\r]*\r\n(.*\r\n)*Retry-After: 1\r\n/i);
+    assert.match(tooBig, /the service of pbx1@example\.com is restarting\n$/);
     client.ws.send('sent during the outage');
     const again = await client.nextJson(); // the new process greets the same connection
     assert.notEqual(again.pid, first.pid);
@@ -141,6 +152,9 @@ describe('connections that outlive their service', () => {
     assert.equal(await client.next(), 'sent during the outage');
     client.ws.send('and after');
     assert.equal(await client.next(), 'and after');
+    const answered = await waiting;
+    assert.equal(answered.status, 200);
+    assert.ok(answered.body.equals(body), 'the held body reached the new process whole');
     client.ws.close();
   });
 
