@@ -16,7 +16,7 @@ import { publishImage, startImageStore, writeManifest, type ImageStore } from '.
 import { publishApp } from '../../tools/store/lib';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
-import { accel, attach, exited, freePort, sh, startMachine, until, vmUnavailable, withMounted, type Machine } from './qemu';
+import { accel, accelWhy, attach, exited, freePort, probeAccel, sh, startMachine, until, vmUnavailable, withMounted, type Machine } from './qemu';
 
 const skip = vmUnavailable([['mmdebstrap', 'mmdebstrap'], ['debugfs', 'e2fsprogs'], ['dbclient', 'dropbear-bin'], ['zstd', 'zstd'], ['grub-mkimage', 'grub-pc-bin']]);
 
@@ -177,6 +177,7 @@ before(async () => {
     await build(BAD, join(dir, 'release.key'));
     await breakSupervisor(join(dir, BAD), BAD, pair.secretKey);
   });
+  await probeAccel(join(dir, N, 'kernel'));
   await publishApp(storeRoot, join(REPO, 'docs/examples/hello'), { build: '100001', arch: 'any', under: 'x86_64', key: pair.secretKey, title: 'Hello', manufacturer: 'Tests' });
   store = await startImageStore(storeRoot);
   ports = { app: await freePort(), manager: await freePort(), ssh: await freePort() };
@@ -187,7 +188,7 @@ before(async () => {
 after(async () => {
   await vm?.kill();
   await store?.close();
-  console.log(`vm image phases (${accel() === 'kvm' ? 'KVM' : 'TCG: no /dev/kvm'}):\n  ${phases.join('\n  ')}`);
+  console.log(`vm image phases (${accelWhy()}):\n  ${phases.join('\n  ')}`);
   // AP_VM_KEEP=1 keeps the disk, the images and every console log for a look afterwards.
   if (dir && process.env.AP_VM_KEEP) console.log(`vm image: kept ${dir}`);
   else if (dir) await rm(dir, { recursive: true, force: true });
@@ -542,7 +543,7 @@ describe('the x86_64 image in QEMU: failures', { skip: skip ?? (process.env.AP_V
     } finally {
       const byPhase = new Map<string, number>();
       for (const c of cuts) byPhase.set(c.phase, (byPhase.get(c.phase) ?? 0) + 1);
-      console.log(`power cuts (${accel() === 'kvm' || process.env.AP_VM_CUTS === 'all' ? 'the whole plan' : 'the short plan: TCG, no /dev/kvm; AP_VM_CUTS=all runs the whole one'}): ${cuts.length} — ${[...byPhase].map(([p, n]) => `${p} ${n}`).join(', ')}`);
+      console.log(`power cuts (${accel() === 'kvm' || process.env.AP_VM_CUTS === 'all' ? 'the whole plan' : `the short plan: ${accelWhy()}; AP_VM_CUTS=all runs the whole one`}): ${cuts.length} — ${[...byPhase].map(([p, n]) => `${p} ${n}`).join(', ')}`);
       for (const c of cuts) console.log(`  ${c.phase.padEnd(10)} ${c.moment.padEnd(42)} → ${c.outcome ?? 'no outcome (the test failed there)'}`);
     }
     assert.ok(cuts.every((c) => c.outcome), 'every cut has an outcome');

@@ -51,8 +51,47 @@ export interface Boot {
   readonly seconds: number;
 }
 
-/** KVM when this machine has it, else QEMU's emulation (TCG). */
-export const accel = (): 'kvm' | 'tcg' => (existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+let probed: { readonly accel: 'kvm' | 'tcg'; readonly why: string } | null = null;
+
+/** KVM when this machine has it and it boots a kernel (probeAccel), else QEMU's emulation (TCG). */
+export const accel = (): 'kvm' | 'tcg' => probed?.accel ?? (existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+
+/** Why accel() is what it is, for the logs. */
+export const accelWhy = (): string => probed?.why ?? (existsSync('/dev/kvm') ? 'KVM' : 'TCG: no /dev/kvm');
+
+/**
+ * Whether KVM really runs a guest here: a /dev/kvm may be there and still
+ * not boot a kernel (a nested or restricted one: SeaBIOS runs, the kernel
+ * never prints). Boots `kernel` under KVM until it says "Linux version" (at
+ * most 20 s); TCG from then on in this process when it does not.
+ */
+export async function probeAccel(kernel: string): Promise<'kvm' | 'tcg'> {
+  if (probed) return probed.accel;
+  if (!existsSync('/dev/kvm')) return (probed = { accel: 'tcg', why: 'TCG: no /dev/kvm' }).accel;
+  const qemu = spawn(QEMU, ['-machine', 'q35', '-accel', 'kvm', '-cpu', 'host', '-m', '128', '-kernel', kernel, '-append', 'console=ttyS0 earlyprintk=ttyS0 panic=-1', '-nographic', '-monitor', 'none', '-no-reboot', '-nic', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const booted = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    qemu.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Linux version')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    qemu.once('exit', () => {
+      clearTimeout(timer);
+      resolve(out.includes('Linux version'));
+    });
+  });
+  if (qemu.exitCode === null) {
+    const gone = new Promise((resolve) => qemu.once('exit', resolve));
+    qemu.kill('SIGKILL');
+    await gone;
+  }
+  probed = booted ? { accel: 'kvm', why: 'KVM' } : { accel: 'tcg', why: 'TCG: /dev/kvm is there but did not boot a kernel in 20 s' };
+  return probed.accel;
+}
 
 /**
  * Boots kernel + ramdisk with `disk` as the q35 machine's first SATA disk

@@ -21,7 +21,7 @@ import { createLogger } from '../../src/log';
 import { buildTestImage, publishImage, startImageStore } from '../../tools/image/lib';
 import { REPO } from '../harness/supervisor';
 import { workspace } from '../harness/workspace';
-import { accel, attach, boot, ramdisk, vmUnavailable, withMounted, type Built } from './qemu';
+import { accelWhy, attach, boot, probeAccel, ramdisk, vmUnavailable, withMounted, type Built } from './qemu';
 
 const unavailable = vmUnavailable();
 const DISK_MB = 2048;
@@ -37,9 +37,8 @@ before(async () => {
   if (unavailable) return;
   dir = await workspace('ap-vm-');
   built = await ramdisk();
-  console.log(
-    `vm: ramdisk ${(built.ramdiskBytes / 1048576).toFixed(1)} MiB, kernel ${built.kernelVersion}, ${built.cached ? 'from the cache' : `built in ${built.seconds.toFixed(1)} s`}; booting with ${accel() === 'kvm' ? 'KVM' : 'TCG (no /dev/kvm)'}`,
-  );
+  await probeAccel(built.kernel);
+  console.log(`vm: ramdisk ${(built.ramdiskBytes / 1048576).toFixed(1)} MiB, kernel ${built.kernelVersion}, ${built.cached ? 'from the cache' : `built in ${built.seconds.toFixed(1)} s`}; booting with ${accelWhy()}`);
   disk = join(dir, 'disk.img');
   execFileSync('truncate', ['-s', `${DISK_MB}M`, disk]);
 }, { timeout: 900_000 });
