@@ -20,7 +20,7 @@ export interface AlarmEvent {
 }
 
 const HISTORY = 200;
-const SEVERITIES: readonly Severity[] = ['critical', 'major', 'minor', 'warning'];
+export const SEVERITIES: readonly Severity[] = ['critical', 'major', 'minor', 'warning'];
 
 /** What the state file holds. */
 interface Stored {

@@ -20,6 +20,7 @@ import { Labels, SeriesList } from './views';
 
 export { Alarms, type Alarm } from '../alarms';
 export { MetricsStore } from './metrics';
+export { liveFamilies } from './families';
 export { isLoopback, metricsAllowed } from './access';
 
 export interface MonitorOptions {

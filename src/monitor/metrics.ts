@@ -74,12 +74,22 @@ class Series {
 export interface MetricInfo {
   readonly help: string;
   readonly type: 'gauge' | 'counter';
+  /** For the Manager's charts only, not served to Prometheus (which derives it: a rate, or another family). */
+  readonly chartOnly?: boolean;
+}
+
+/** A family computed when Prometheus asks (states, counts, the process): no history. */
+export interface Family extends MetricInfo {
+  readonly name: string;
+  readonly samples: readonly { readonly labels: Readonly<Record<string, string>>; readonly value: number }[];
 }
 
 /** The series; a series not sampled for `staleMs` (a removed service or instance) is dropped. */
 export class MetricsStore {
   private readonly series = new Map<string, Series>();
   private readonly info = new Map<string, MetricInfo>();
+  /** Values kept without history (counters for Prometheus): name and labels → value. */
+  private readonly latest = new Map<string, { name: string; labels: Readonly<Record<string, string>>; value: number; at: number }>();
 
   constructor(private readonly staleMs = 2 * 3600_000) {}
 
@@ -95,9 +105,15 @@ export class MetricsStore {
     s.add(time, value);
   }
 
+  /** A value without history (no rings: a counter that only Prometheus reads). */
+  setLatest(name: string, labels: Readonly<Record<string, string>>, value: number, time: number): void {
+    if (Number.isFinite(value)) this.latest.set(seriesKey(name, labels), { name, labels, value, at: time });
+  }
+
   /** Drops series not set since `now - staleMs`. */
   prune(now: number): void {
     for (const [key, s] of this.series) if (now - s.lastAt > this.staleMs) this.series.delete(key);
+    for (const [key, s] of this.latest) if (now - s.at > this.staleMs) this.latest.delete(key);
   }
 
   /** Every series with its latest value. */
@@ -112,19 +128,26 @@ export class MetricsStore {
     return range === 'hour' ? s.hour.points() : s.week.points();
   }
 
-  /** The latest values in the Prometheus text exposition format (0.0.4). */
-  prometheus(): string {
-    const byName = new Map<string, Series[]>();
-    for (const s of this.series.values()) {
-      let list = byName.get(s.name);
-      if (!list) byName.set(s.name, (list = []));
-      list.push(s);
-    }
+  /**
+   * The latest values in the Prometheus text exposition format (0.0.4), with
+   * the families computed now (`live`): one HELP and TYPE per family, no
+   * timestamps (Prometheus stamps a scrape itself), the charts' own series left out.
+   */
+  prometheus(live: readonly Family[] = []): string {
+    const byName = new Map<string, { info: MetricInfo | undefined; samples: { labels: Readonly<Record<string, string>>; value: number }[] }>();
+    const add = (name: string, info: MetricInfo | undefined, labels: Readonly<Record<string, string>>, value: number) => {
+      if (info?.chartOnly) return;
+      let family = byName.get(name);
+      if (!family) byName.set(name, (family = { info, samples: [] }));
+      family.samples.push({ labels, value });
+    };
+    for (const s of this.series.values()) add(s.name, this.info.get(s.name), s.labels, s.last);
+    for (const s of this.latest.values()) add(s.name, this.info.get(s.name), s.labels, s.value);
+    for (const family of live) for (const sample of family.samples) add(family.name, family, sample.labels, sample.value);
     const lines: string[] = [];
-    for (const [name, list] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
-      const info = this.info.get(name);
+    for (const [name, { info, samples }] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
       if (info) lines.push(`# HELP ${name} ${info.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${info.type}`);
-      for (const s of list) lines.push(`${name}${formatLabels(s.labels)} ${formatValue(s.last)} ${Math.round(s.lastAt)}`);
+      for (const sample of samples) lines.push(`${name}${formatLabels(sample.labels)} ${formatValue(sample.value)}`);
     }
     return `${lines.join('\n')}\n`;
   }
@@ -140,6 +163,7 @@ function formatLabels(labels: Readonly<Record<string, string>>): string {
   return `{${keys.map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
 }
 
+/** The shortest text that reads back as the same number: a start time in seconds needs all ten digits, not six. */
 function formatValue(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toPrecision(6);
+  return String(value);
 }

@@ -5,18 +5,22 @@
 // instance, restarts per service.
 import { readFile, statfs } from 'node:fs/promises';
 import { pss, readMeminfo, readProcs } from '../procfs';
-import type { MetricsStore } from './metrics';
+import type { MetricInfo, MetricsStore } from './metrics';
 
 export { readMeminfo, readProcs } from '../procfs';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux, also on ARM
 
-/** Total and idle jiffies from the first line of /proc/stat. */
-export async function readCpu(proc = '/proc'): Promise<{ total: number; idle: number }> {
+/** The modes of the first line of /proc/stat, in its order (guest time is counted in user already). */
+export const CPU_MODES = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal'] as const;
+
+/** Total and idle jiffies from the first line of /proc/stat, and the jiffies of each mode. */
+export async function readCpu(proc = '/proc'): Promise<{ total: number; idle: number; modes: number[] }> {
   const line = (await readFile(`${proc}/stat`, 'latin1')).split('\n', 1)[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { total, idle: (v[3] ?? 0) + (v[4] ?? 0) };
+  const modes = CPU_MODES.map((_, i) => v[i] ?? 0);
+  const total = modes.reduce((a, b) => a + b, 0);
+  return { total, idle: (v[3] ?? 0) + (v[4] ?? 0), modes };
 }
 
 /** The size of a page, from our own VmRSS and stat rss (ARM64 kernels may use 16 or 64 KiB). */
@@ -47,19 +51,23 @@ export interface SamplerSources {
 
 const DB_SIZE_EVERY_MS = 5 * 60_000;
 
-export const METRIC_INFO: Record<string, { help: string; type: 'gauge' | 'counter' }> = {
-  ap_cpu_percent: { help: 'CPU use of the whole machine, percent of all cores', type: 'gauge' },
-  ap_service_cpu_percent: { help: 'CPU use of an app service and its children, percent of one core', type: 'gauge' },
-  ap_memory_bytes: { help: 'Memory: system total and available, supervisor, PostgreSQL (PSS)', type: 'gauge' },
+export const METRIC_INFO: Record<string, MetricInfo> = {
+  ap_cpu_percent: { help: 'CPU use of the whole machine, percent of all cores', type: 'gauge', chartOnly: true },
+  ap_cpu_seconds_total: { help: 'CPU time of the whole machine by mode, all cores together (/proc/stat)', type: 'counter' },
+  ap_service_cpu_percent: { help: 'CPU use of an app service and its children, percent of one core', type: 'gauge', chartOnly: true },
+  ap_memory_total_bytes: { help: 'Memory the kernel manages (MemTotal)', type: 'gauge' },
+  ap_memory_available_bytes: { help: 'Memory available to new work without swapping (MemAvailable)', type: 'gauge' },
+  ap_supervisor_memory_bytes: { help: 'Resident memory of the supervisor', type: 'gauge', chartOnly: true },
+  ap_postgres_memory_bytes: { help: 'Memory of PostgreSQL: the summed PSS of its processes (shared buffers once)', type: 'gauge' },
   ap_service_memory_bytes: { help: 'Memory of an app service and its children (its cgroup\'s count; resident memory without one)', type: 'gauge' },
   ap_service_memory_limit_bytes: { help: 'The memory limit in force of an app service (its cgroup)', type: 'gauge' },
-  ap_service_cpu_seconds_total: { help: 'CPU time of an app service and its children since its cgroup was made', type: 'counter' },
+  ap_service_cpu_seconds_total: { help: 'CPU time of an app service and its children (since its cgroup was made; without one, of its current process group)', type: 'counter' },
   ap_disk_size_bytes: { help: 'Size of a partition', type: 'gauge' },
   ap_disk_used_bytes: { help: 'Used space of a partition', type: 'gauge' },
   ap_http_requests_open: { help: 'HTTP requests being proxied to app services', type: 'gauge' },
   ap_http_requests_total: { help: 'HTTP requests proxied to app services since start', type: 'counter' },
   ap_websockets_open: { help: 'Open client WebSockets', type: 'gauge' },
-  ap_instance_websockets_open: { help: 'Open client WebSockets of an instance', type: 'gauge' },
+  ap_instance_websockets_open: { help: 'Open client WebSockets of an instance (app_instance: name@domain)', type: 'gauge' },
   ap_instance_database_bytes: { help: 'Size of an instance database', type: 'gauge' },
   ap_service_restarts: { help: 'Restarts of an app service since it last ran stably', type: 'gauge' },
 };
@@ -114,6 +122,7 @@ export class Sampler {
       set('ap_cpu_percent', {}, (100 * (dt - (cpu.idle - this.lastCpu.idle))) / dt);
     }
     this.lastCpu = cpu;
+    CPU_MODES.forEach((mode, i) => this.store.setLatest('ap_cpu_seconds_total', { mode }, cpu.modes[i]! / CLOCK_TICKS, t));
 
     const procs = readProcs(this.proc);
     const groups = new Map<number, { ticks: number; rss: number; pids: number[] }>();
@@ -130,11 +139,15 @@ export class Sampler {
       if (service.usage) {
         // The cgroup counts every process of the service, also those that left its process group.
         set('ap_service_memory_bytes', { service: service.name }, service.usage.memoryBytes);
-        set('ap_service_cpu_seconds_total', { service: service.name }, service.usage.cpuSeconds);
+        this.store.setLatest('ap_service_cpu_seconds_total', { service: service.name }, service.usage.cpuSeconds, t);
       }
       const g = service.pid === null ? undefined : groups.get(service.pid);
       if (!g) continue;
-      if (!service.usage) set('ap_service_memory_bytes', { service: service.name }, g.rss);
+      if (!service.usage) {
+        set('ap_service_memory_bytes', { service: service.name }, g.rss);
+        // Its process group's: starts again with each process (Prometheus's rate() takes a counter reset).
+        this.store.setLatest('ap_service_cpu_seconds_total', { service: service.name }, g.ticks / CLOCK_TICKS, t);
+      }
       const key = `${service.name}:${service.pid}`;
       const before = this.lastTicks.get(key);
       if (before && t > before.at) {
@@ -144,12 +157,12 @@ export class Sampler {
     }
 
     const mem = await readMeminfo(this.proc);
-    set('ap_memory_bytes', { what: 'system_total' }, mem.total);
-    set('ap_memory_bytes', { what: 'system_available' }, mem.available);
-    set('ap_memory_bytes', { what: 'supervisor' }, process.memoryUsage.rss());
+    set('ap_memory_total_bytes', {}, mem.total);
+    set('ap_memory_available_bytes', {}, mem.available);
+    set('ap_supervisor_memory_bytes', {}, process.memoryUsage.rss());
     const postmaster = await this.sources.postgres();
     const pg = postmaster === null ? undefined : groups.get(procs.find((p) => p.pid === postmaster)?.pgrp ?? -1);
-    if (pg) set('ap_memory_bytes', { what: 'postgres' }, await pss(pg.pids, this.proc));
+    if (pg) set('ap_postgres_memory_bytes', {}, await pss(pg.pids, this.proc));
 
     for (const [partition, path] of Object.entries(this.sources.partitions())) {
       try {
@@ -165,12 +178,13 @@ export class Sampler {
     set('ap_http_requests_open', {}, c.httpOpen);
     set('ap_http_requests_total', {}, c.httpTotal);
     set('ap_websockets_open', {}, c.websockets);
-    for (const [instance, n] of c.websocketsByInstance) set('ap_instance_websockets_open', { instance }, n);
+    // app_instance, not instance: Prometheus's own target label is "instance".
+    for (const [instance, n] of c.websocketsByInstance) set('ap_instance_websockets_open', { app_instance: instance }, n);
 
     if (t - this.lastDbSizes >= DB_SIZE_EVERY_MS) {
       this.lastDbSizes = t;
       try {
-        for (const [instance, bytes] of await this.sources.databaseSizes()) set('ap_instance_database_bytes', { instance }, bytes);
+        for (const [instance, bytes] of await this.sources.databaseSizes()) set('ap_instance_database_bytes', { app_instance: instance }, bytes);
       } catch {
         this.lastDbSizes = 0; // the database was away: ask at the next sample
       }

@@ -22,7 +22,7 @@ import { instanceId } from '../records';
 import { Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { ManagerEvents, managerSite } from '../manager';
-import { isLoopback, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
+import { isLoopback, liveFamilies, metricsAllowed, postmasterPid, startMonitor, type Monitor } from '../monitor';
 import type { Notifier } from '../notify';
 import { deletePackage, reconcilePackages, storePackage } from '../packages';
 import { acquireLock, clearScratch, createLayout, ensureReserve, type Paths, type ReserveState } from '../paths';
@@ -370,7 +370,15 @@ export async function compose(ctx: Context): Promise<Composition> {
         upstreams: { get: (name) => running.get(name), onState: (listener) => running.onState(listener), restarting: (name) => running.restarting(name) },
         log: log.child('web'),
         accessLog,
-        metrics: () => monitor?.metrics.prometheus() ?? null,
+        metrics: () =>
+          monitor?.metrics.prometheus(
+            liveFamilies({
+              build: { version: reported.version, label: reported.label, board: config.board.name },
+              services: () => running.list(),
+              instances: () => instances.list().map((i) => ({ id: instanceId(i), service: i.service, running: instances.state(i) === 'running' })),
+              alarms: () => monitor?.alarms.active() ?? [],
+            }),
+          ) ?? null,
         // The box itself without a query; an API token that may (the administrator's explicit grant); others as the metricsAccess setting says.
         metricsAllowed: async (remote, authorization) =>
           isLoopback(remote) ||

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chooseLayout, parseMountinfo, parseProcCgroup, type Layout } from '../../src/cgroup';
 import { REPO } from './supervisor';
 
-export type Part = 'sd-notify' | 'python3' | 'pty' | 'chromium' | 'busybox' | 'loop' | 'cgroup';
+export type Part = 'sd-notify' | 'python3' | 'pty' | 'chromium' | 'busybox' | 'loop' | 'cgroup' | 'prometheus-parser';
 
 const hidden = (): Set<string> => new Set((process.env.AP_TEST_HIDE ?? '').split(',').map((p) => p.trim()).filter(Boolean));
 
@@ -33,6 +33,9 @@ export function missing(part: Part): string | null {
       return existsSync('/dev/loop-control') ? null : 'needs loop devices (no /dev/loop-control)';
     case 'cgroup':
       return cgroupMissing();
+    case 'prometheus-parser':
+      // The Prometheus project's own parser of the text format, as Debian packages it.
+      return spawnSync('/usr/bin/python3', ['-c', 'import prometheus_client.parser'], { stdio: 'ignore' }).status === 0 ? null : 'needs the Prometheus text-format parser (apt-get install python3-prometheus-client)';
   }
 }
 

@@ -31,14 +31,34 @@ describe('metric rings', () => {
     assert.equal(week[1]![0] - week[0]![0], 300_000);
   });
 
-  it('write the Prometheus text format, with escaped labels', () => {
+  it('write the Prometheus text format: escaped labels, no timestamps, one HELP and TYPE a family, live families beside, chart-only series left out', () => {
     const store = new MetricsStore();
     store.describe('ap_websockets_open', { help: 'Open client WebSockets', type: 'gauge' });
+    store.describe('ap_cpu_percent', { help: 'for the charts', type: 'gauge', chartOnly: true });
+    store.describe('ap_cpu_seconds_total', { help: 'CPU time', type: 'counter' });
     store.set('ap_websockets_open', {}, 3, 1000);
-    store.set('ap_instance_websockets_open', { instance: 'a"b\\c@x.com' }, 1.5, 2000);
+    store.set('ap_cpu_percent', {}, 12, 1000);
+    store.setLatest('ap_cpu_seconds_total', { mode: 'user' }, 5.25, 1000);
+    store.setLatest('ap_cpu_seconds_total', { mode: 'idle' }, 100, 1000);
+    store.set('ap_instance_websockets_open', { app_instance: 'a"b\\c@x.com' }, 1.5, 2000);
+    const live = [{ name: 'ap_service_up', help: 'Up', type: 'gauge' as const, samples: [{ labels: { service: 'echo' }, value: 1 }, { labels: { service: 'down' }, value: 0 }] }];
     assert.equal(
-      store.prometheus(),
-      ['ap_instance_websockets_open{instance="a\\"b\\\\c@x.com"} 1.50000 2000', '# HELP ap_websockets_open Open client WebSockets', '# TYPE ap_websockets_open gauge', 'ap_websockets_open 3 1000', ''].join('\n'),
+      store.prometheus(live),
+      [
+        '# HELP ap_cpu_seconds_total CPU time',
+        '# TYPE ap_cpu_seconds_total counter',
+        'ap_cpu_seconds_total{mode="user"} 5.25',
+        'ap_cpu_seconds_total{mode="idle"} 100',
+        'ap_instance_websockets_open{app_instance="a\\"b\\\\c@x.com"} 1.5',
+        '# HELP ap_service_up Up',
+        '# TYPE ap_service_up gauge',
+        'ap_service_up{service="echo"} 1',
+        'ap_service_up{service="down"} 0',
+        '# HELP ap_websockets_open Open client WebSockets',
+        '# TYPE ap_websockets_open gauge',
+        'ap_websockets_open 3',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -114,10 +134,10 @@ describe('sampler', () => {
     const idleRss = value('ap_service_memory_bytes', { service: 'idle' })!;
     assert.ok(Math.abs(idleRss - rssOf(idle.pid!)) < 2 * 1024 * 1024, `${idleRss} vs ${rssOf(idle.pid!)}`);
     const mem = await readMeminfo();
-    assert.equal(value('ap_memory_bytes', { what: 'system_total' }), mem.total);
+    assert.equal(value('ap_memory_total_bytes'), mem.total);
     assert.equal(value('ap_service_restarts', { service: 'busy' }), 2);
-    assert.equal(value('ap_instance_websockets_open', { instance: 'a@x.com' }), 2);
-    assert.equal(value('ap_instance_database_bytes', { instance: 'a@x.com' }), 12345);
+    assert.equal(value('ap_instance_websockets_open', { app_instance: 'a@x.com' }), 2);
+    assert.equal(value('ap_instance_database_bytes', { app_instance: 'a@x.com' }), 12345);
     assert.ok(value('ap_disk_size_bytes', { partition: 'p2' })! > 0);
     const cpu = value('ap_cpu_percent')!;
     assert.ok(cpu > 0 && cpu <= 100, `cpu ${cpu}`);

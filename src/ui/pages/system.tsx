@@ -11,7 +11,7 @@ type ChartSpec = [title: string, name: string, labels: Record<string, string>, f
 
 const CHARTS: ChartSpec[] = [
   ['CPU', 'ap_cpu_percent', {}, (v) => `${v.toFixed(0)} %`],
-  ['Supervisor memory', 'ap_memory_bytes', { what: 'supervisor' }, (v) => `${(v / 1048576).toFixed(1)} MB`],
+  ['Supervisor memory', 'ap_supervisor_memory_bytes', {}, (v) => `${(v / 1048576).toFixed(1)} MB`],
   ['Data partition (p2) used', 'ap_disk_used_bytes', { partition: 'p2' }, (v) => `${(v / 1048576).toFixed(0)} MB`],
   ['WebSockets', 'ap_websockets_open', {}, (v) => String(v)],
 ];
@@ -21,8 +21,8 @@ function chartList(series: readonly Series[]): ChartSpec[] {
   const out = [...CHARTS];
   for (const s of series) {
     if (s.name === 'ap_disk_used_bytes' && s.labels.partition !== 'p2') out.push([`Partition ${s.labels.partition} used`, s.name, s.labels, MB]);
-    if (s.name === 'ap_instance_database_bytes') out.push([`Database of ${s.labels.instance}`, s.name, s.labels, MB]);
-    if (s.name === 'ap_instance_websockets_open') out.push([`WebSockets of ${s.labels.instance}`, s.name, s.labels, String]);
+    if (s.name === 'ap_instance_database_bytes') out.push([`Database of ${s.labels.app_instance}`, s.name, s.labels, MB]);
+    if (s.name === 'ap_instance_websockets_open') out.push([`WebSockets of ${s.labels.app_instance}`, s.name, s.labels, String]);
     if (s.name === 'ap_service_cpu_percent') out.push([`CPU of ${s.labels.service}`, s.name, s.labels, (v) => `${v.toFixed(0)} %`]);
   }
   return out;
