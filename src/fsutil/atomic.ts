@@ -1,5 +1,5 @@
 // Durable writes: write `.new`, fsync, rename, fsync the folder; trees fsynced before they are renamed into place.
-import { constants, createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -37,6 +37,7 @@ export function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 <<
 export async function writeStreamAtomic(source: AsyncIterable<Buffer>, path: string, options: { readonly mode?: number; readonly onBytes?: (total: number) => void } = {}): Promise<number> {
   const part = `${path}.part`;
   let bytes = 0;
+  let handle: FileHandle | null = null;
   async function* counting(): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
       bytes += chunk.length;
@@ -50,17 +51,22 @@ export async function writeStreamAtomic(source: AsyncIterable<Buffer>, path: str
     // not written through, and 'wx' (O_EXCL) refuses one that appears meanwhile.
     // Reusing it would write the backup into another file, with that file's mode.
     await rm(part, { force: true });
-    await pipeline(Readable.from(counting()), createWriteStream(part, { flags: 'wx', mode: options.mode ?? 0o600 }));
-    const handle = await open(part, 'r');
+    // Opened before the stream runs: a stream stopped at once still leaves a file that exists, which the clean-up finds.
+    handle = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o600);
+    // The stream closes the handle when it ends, however it ends.
+    await pipeline(Readable.from(counting()), handle.createWriteStream());
+    handle = null;
+    const written = await open(part, 'r');
     try {
-      await handle.sync();
+      await written.sync();
     } finally {
-      await handle.close();
+      await written.close();
     }
     await rename(part, path);
     await fsyncDir(dirname(path));
     return bytes;
   } catch (err) {
+    await handle?.close().catch(() => {});
     await rm(part, { force: true });
     throw err;
   }
