@@ -58,18 +58,31 @@ export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, ups
   const maxBody = route.maxBodyBytes ?? limits.maxBodyBytes;
   const declared = Number(head.headers['content-length'] ?? 0);
   if (declared > maxBody) return reply(res, 413, `request body larger than ${maxBody} bytes\n`, { Connection: 'close' });
-  const exchange = new Exchange(res, head.method, upstream, maxBody);
-  const stream = upstream?.openStream(exchange) ?? null;
-  if (stream !== null && upstream) {
-    exchange.begin(stream, limits.requestTimeoutMs);
-    upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
-    return;
-  }
+  if (startExchange(res, head, upstream, maxBody, limits)) return;
   const back = upstream && ['starting', 'backing-off', 'stopping'].includes(upstream.state);
-  if (!back || !next) return reply(res, 503, `the service of ${route.instance} is not running\n`);
+  if (!back || !next) return unavailable(res, route, false);
   // A body that may not wait whole is not waited for (its bytes are not read).
-  if (declared > HOLD_BODY) return reply(res, 503, `the service of ${route.instance} is restarting\n`, { 'Retry-After': '1' }, true);
+  if (declared > HOLD_BODY) return unavailable(res, route, true, true);
   holdForNext(res, route, head, maxBody, limits, next);
+}
+
+type Head = Record<string, unknown> & { readonly method: string };
+
+/** Sends `head` to `upstream` on a new stream and follows the exchange; null when the service takes no stream now (not running). */
+function startExchange(res: HttpResponse, head: Head, upstream: Upstream | null | undefined, maxBody: number, limits: ProxyLimits): Exchange | null {
+  if (!upstream) return null;
+  const exchange = new Exchange(res, head.method, upstream, maxBody);
+  const stream = upstream.openStream(exchange);
+  if (stream === null) return null;
+  exchange.begin(stream, limits.requestTimeoutMs);
+  upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
+  return exchange;
+}
+
+/** 503: the service is between two processes (come back in a second), or not running. */
+function unavailable(res: HttpResponse, route: Route, restarting: boolean, close = false): void {
+  if (restarting) reply(res, 503, `the service of ${route.instance} is restarting\n`, { 'Retry-After': '1' }, close);
+  else reply(res, 503, `the service of ${route.instance} is not running\n`, {}, close);
 }
 
 /**
@@ -79,7 +92,7 @@ export function proxyHttp(res: HttpResponse, req: HttpRequest, route: Route, ups
  * whole. One that cannot wait (too much body, too long, the service stopped
  * for good) is told to come back in a second.
  */
-function holdForNext(res: HttpResponse, route: Route, head: Record<string, unknown> & { method: string }, maxBody: number, limits: ProxyLimits, next: NextProcess): void {
+function holdForNext(res: HttpResponse, route: Route, head: Head, maxBody: number, limits: ProxyLimits, next: NextProcess): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
   let ended = false;
@@ -88,11 +101,10 @@ function holdForNext(res: HttpResponse, route: Route, head: Record<string, unkno
     held.bytes -= bytes;
     bytes = 0;
   };
-  const unavailable = (close: boolean, stopped = false) => {
+  const refuse = (close: boolean, stopped = false) => {
     settled = true;
     release();
-    if (stopped) reply(res, 503, `the service of ${route.instance} is not running\n`, {}, close);
-    else reply(res, 503, `the service of ${route.instance} is restarting\n`, { 'Retry-After': '1' }, close);
+    unavailable(res, route, !stopped, close);
   };
   res.onAborted(() => {
     settled = true;
@@ -101,7 +113,7 @@ function holdForNext(res: HttpResponse, route: Route, head: Record<string, unkno
   // Registered now: uWS hands a body (or a bodiless request's end) only to a handler set in the request's own handler.
   res.onData((chunk, isLast) => {
     if (settled) return;
-    if (bytes + chunk.byteLength > HOLD_BODY || held.bytes + chunk.byteLength > HOLD_TOTAL) return unavailable(!isLast);
+    if (bytes + chunk.byteLength > HOLD_BODY || held.bytes + chunk.byteLength > HOLD_TOTAL) return refuse(!isLast);
     bytes += chunk.byteLength;
     held.bytes += chunk.byteLength;
     if (chunk.byteLength > 0) chunks.push(Buffer.from(chunk.slice(0)));
@@ -109,15 +121,13 @@ function holdForNext(res: HttpResponse, route: Route, head: Record<string, unkno
   });
   void next(route.service, Math.min(HOLD_MS, limits.requestTimeoutMs)).then((found) => {
     if (settled) return;
-    const upstream = found === 'stopped' ? null : found;
-    const exchange = new Exchange(res, head.method, upstream ?? undefined, maxBody);
-    const stream = upstream?.openStream(exchange) ?? null;
-    if (stream === null || !upstream) return res.cork(() => unavailable(!ended, found === 'stopped'));
-    settled = true;
-    release();
-    exchange.begin(stream, limits.requestTimeoutMs);
-    upstream.send(Kind.HTTP_HEAD, stream, Buffer.from(JSON.stringify(head)));
-    exchange.replay(chunks, ended);
+    res.cork(() => {
+      const exchange = startExchange(res, head, found === 'stopped' ? null : found, maxBody, limits);
+      if (!exchange) return refuse(!ended, found === 'stopped');
+      settled = true;
+      release();
+      exchange.replay(chunks, ended);
+    });
   });
 }
 

@@ -64,7 +64,13 @@ it('writes nothing while off (the default), a line per answer and upgrade once o
   assert.equal(find('/nothing/ws')[4], '404');
 
   assert.equal(ctl('setting', 'set', 'accessLog', 'off').status, 0);
-  await new Promise((resolve) => setTimeout(resolve, 6000)); // past the next reading of the setting
+  // Followed within seconds: a line is written before its answer leaves, so a probe answered and not logged says it is off.
+  let probe = 0;
+  await until('the access log off', async () => {
+    const query = `off-probe=${++probe}`;
+    await fetchRaw(`http://127.0.0.1:${ports.manager}/manager/health?${query}`);
+    return (await lines()).some((l) => l.includes(`${query}"`)) ? undefined : true;
+  }, 20_000);
   const before = (await lines()).length;
   await fetchRaw(`http://127.0.0.1:${ports.manager}/manager/health?after=off`);
   assert.equal((await lines()).length, before, 'nothing written once off');
