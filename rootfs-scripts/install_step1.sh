@@ -217,12 +217,20 @@ do_update() {
 	# Once p3 is written the staged files are moved into place one by one: checked before that only.
 	if ! has_step rootfs "$label"; then log "checking the staged files"; fi
 	if ! has_step rootfs "$label" && ! (cd "$dir" && sha256sum -c files.sha256 >>"$LOGFILE" 2>&1); then
-		# Nothing on p3 was touched yet: back to the running system.
+		# Nothing on p3 was touched yet: back to the running system, which
+		# reports it (journal: failed, rolledback, nothing restored). In the
+		# rescue's own run (auto) the box boots that system by itself: the
+		# technician is not needed for a download that a cut or the disk spoiled.
 		log "the staged image $label is damaged; nothing was changed"
 		journal failed "$label"
 		journal rolledback "$label"
 		set_boot normal
-		fail "staged files do not match their checksums"
+		log "FAILED: staged files do not match their checksums"
+		if [ "$MODE" = auto ] && [ -z "${AP_NO_REBOOT:-}" ]; then
+			log "booting the running image again"
+			reboot_now
+		fi
+		exit 1
 	fi
 	if ! has_step rootfs "$label"; then
 		write_rootfs "$dir/rootfs.img"

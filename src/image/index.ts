@@ -9,6 +9,7 @@
 //
 // The journal (p1/update/journal) has one line per step, "<step> <label>",
 // appended and fsynced before the step is taken; a torn last line is ignored.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, truncate } from 'node:fs/promises';
@@ -164,6 +165,11 @@ export class Updater {
     await writeFileAtomic(join(this.dir, 'files.sha256'), manifest.files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
     await writeFileAtomic(join(this.dir, 'manifest.json'), manifestBytes);
     await writeFileAtomic(join(this.dir, 'manifest.sig'), signature);
+    // Each file is fsynced, but on ext2 (p1) its blocks' bitmaps and group
+    // descriptors are not: a cut between here and the rescue's e2fsck would
+    // have it repair them, and a repair that goes wrong spoils the staging. All
+    // of p1 on the disk before "staged" is journaled.
+    await syncAll();
     await this.record('staged', manifest.label);
     return manifest;
   }
@@ -368,7 +374,11 @@ export class Updater {
     if (last.step === 'rolledback') {
       await rm(join(this.options.bootDir, 'boot_attempts'), { force: true });
       await this.clear();
-      const text = `image ${label} did not come up three times; the rescue system restored the previous image (see /manager/ramdisk.log)`;
+      // No "restored": the rescue found the staged files damaged and changed nothing.
+      const restored = journal.some((e) => e.step === 'restored' && e.label === label);
+      const text = restored
+        ? `image ${label} did not come up three times; the rescue system restored the previous image (see /manager/ramdisk.log)`
+        : `image ${label} was not applied: its staged files were damaged on the disk (a power cut, or the disk itself), and the rescue system changed nothing; start the update again (see /manager/ramdisk.log)`;
       this.options.log.error(text);
       this.options.report?.({ ok: false, label, text });
       return { outcome: 'rolledback', label };
@@ -403,6 +413,11 @@ export class Updater {
 const WRITE_BATCH = 1024 * 1024;
 /** Bytes after which a download's .part is fsynced and its length recorded (what a resume may keep). */
 const CHECKPOINT = 16 * 1024 * 1024;
+
+/** sync(1): every filesystem's dirty blocks to the disk (Node has no syncfs). A box without it only loses the extra care. */
+function syncAll(): Promise<void> {
+  return new Promise((resolve) => execFile('sync', { timeout: 120_000 }, () => resolve()));
+}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

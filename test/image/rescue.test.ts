@@ -178,11 +178,20 @@ describe('rescue script', { skip: unavailable ?? false }, () => {
     const bytes = await readFile(rootfs);
     bytes[5000] = bytes[5000]! ^ 0xff;
     await writeFile(rootfs, bytes);
-    const result = disk.run('auto');
+    // The rescue's own run reboots by itself into the image that runs (a technician is not needed).
+    const marker = join(disk.dir, 'rebooted');
+    const result = disk.run('auto', { AP_NO_REBOOT: '', AP_REBOOT: `touch ${marker}` });
     assert.notEqual(result.status, 0);
     assert.match(result.out, /staged files do not match their checksums/);
+    assert.ok(existsSync(marker), `the rescue rebooted:\n${result.out}`);
+    mountSystem(disk); // the reboot unmounted p1 and p2, as before a real one
     assert.equal(await bootMode(disk), 'normal');
     assert.equal(disk.p3File('/etc/ap-image-label'), '130012\n');
+    // The running image reports it as what it was: nothing changed, stage it again.
+    const reports: string[] = [];
+    const updater = new Updater({ bootDir: disk.p1, board: getBoard('x86_64'), boot: bootControl(getBoard('x86_64'), disk.p1), jobs: new Jobs(), log, storeUrl: async () => store.url, keysDir: keys, reboot: async () => {}, report: (r) => void reports.push(r.text) });
+    assert.equal((await updater.afterBoot()).outcome, 'rolledback');
+    assert.match(reports[0]!, /staged files were damaged .* changed nothing; start the update again/);
     disk.detach();
   });
 
