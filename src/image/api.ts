@@ -1,11 +1,22 @@
 // Image update, boot control and the rescue system's log in the admin API.
 import { open } from 'node:fs/promises';
-import { objectBody, T, type ApiRoute } from '../api';
+import { objectBody, T, type ApiRoute, type Static } from '../api';
 import { JobView } from '../jobs';
-import { BootView, parseMode, type BootControl } from '../boot';
+import { BootState, BootView, parseMode, type BootControl } from '../boot';
 import { InvalidField } from '../errors';
 import type { Updater } from './index';
-import { BootDetails, JOURNAL_SHOWN, RESCUE_LOG_SHOWN, RescueLog, UpdateState } from './views';
+import { JournalEntry, JOURNAL_SHOWN, Label, RESCUE_LOG_SHOWN, RescueLog, UpdateState } from './views';
+
+/**
+ * GET /boot/details: the boot control and the update journal, for the
+ * Manager's Boot settings page (src/ui/types.ts spells it out from the parts:
+ * they are two subsystems' leaves).
+ */
+const BootDetails = T.Object({
+  boot: BootState,
+  running: Label,
+  journal: T.Array(JournalEntry, { description: `the last ${JOURNAL_SHOWN} steps of p1/update/journal, oldest first (removed once an update has ended)` }),
+});
 
 /** `ramdiskLog`: the rescue system's log on p2 (also served as is at /manager/ramdisk.log). */
 export function updateRoutes(updater: Updater, boot: BootControl, ramdiskLog: string): ApiRoute[] {
@@ -53,7 +64,7 @@ export function updateRoutes(updater: Updater, boot: BootControl, ramdiskLog: st
       pattern: '/boot/details',
       summary: "the boot control as the Manager's Boot settings page shows it: the settings, the file behind them, the GRUB menu (x86_64), the running image and the last steps of the update journal",
       response: BootDetails,
-      handler: async (): Promise<BootDetails> => {
+      handler: async (): Promise<Static<typeof BootDetails>> => {
         const [state, running, journal] = await Promise.all([boot.inspect(), updater.runningLabel(), updater.journal()]);
         return { boot: state, running, journal: journal.slice(-JOURNAL_SHOWN) };
       },

@@ -1,15 +1,14 @@
 // Image update and boot control as the API answers them: each schema with its
 // type, one declaration (a leaf module: the Manager UI imports the types).
 import { T, type Static } from '../api';
-import { BootState } from '../boot/views';
 
 /** How many journal steps and how much of the rescue log the Manager is sent. */
 export const JOURNAL_SHOWN = 40;
 export const RESCUE_LOG_SHOWN = 256 * 1024;
 
-const JournalEntry = T.Object({ step: T.String(), label: T.String() });
+export const JournalEntry = T.Object({ step: T.String(), label: T.String() });
 
-const Label = T.Union([T.String({ description: 'a build number' }), T.Null()]);
+export const Label = T.Union([T.String({ description: 'a build number' }), T.Null()]);
 
 /** GET /update: what runs, what the store offers (error when it could not be asked), and the update journal. */
 export const UpdateState = T.Object({
@@ -20,14 +19,6 @@ export const UpdateState = T.Object({
   journal: T.Array(JournalEntry, { description: "the update journal's steps, oldest first" }),
 });
 export type UpdateState = Static<typeof UpdateState>;
-
-/** GET /boot/details: the boot control and the update journal, for the Manager's Boot settings page. */
-export const BootDetails = T.Object({
-  boot: BootState,
-  running: Label,
-  journal: T.Array(JournalEntry, { description: `the last ${JOURNAL_SHOWN} steps of p1/update/journal, oldest first (removed once an update has ended)` }),
-});
-export type BootDetails = Static<typeof BootDetails>;
 
 /** GET /rescue-log: the rescue system's log (p2/ramdisk.log), its end when it is long. */
 export const RescueLog = T.Object({
