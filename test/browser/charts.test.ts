@@ -184,9 +184,9 @@ describe('the System area in a browser', { skip: missing ?? false }, () => {
       const steps = page.locator('ol.journal li');
       await steps.first().waitFor();
       assert.deepEqual(await steps.allInnerTexts(), ['staged (image 130015): the image was downloaded to p1 and its signature checked', 'rescue (image 130015): the next boot was switched to the rescue system, which applies the image']);
+      await shot('boot-1280');
       await page.getByRole('button', { name: 'Boot the App Platform next time' }).click();
       await page.getByRole('dialog', { name: 'Boot the App Platform next time?' }).getByText('Image 130015 is staged').waitFor();
-      await shot('boot-1280');
       await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
       assert.ok(((await page.evaluate(OVERFLOW)) as number) <= 0);
     } finally {
