@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 import { RANGES, type Range } from '../axes';
 import { Chart, type ChartSpec } from '../components/chart';
 import { ErrorText } from '../components/errors';
-import { bytes, MB } from '../format';
+import { bytes } from '../format';
 import { useFetch } from '../hooks/fetch';
 import type { Budget, Series, SettingSpec } from '../types';
 
@@ -79,13 +79,13 @@ function useRange(): [Range, (range: Range) => void] {
 function budgetRows(b: Budget): [label: string, bytes: number, note: string][] {
   const pg = b.postgres;
   return [
-    ['Kernel', b.kernel.bytes, Object.keys(b.kernel.fields).join(', ') + (b.kernel.reservedBytes ? `, ${MB(b.kernel.reservedBytes)} kept before MemTotal` : '')],
+    ['Kernel', b.kernel.bytes, Object.keys(b.kernel.fields).join(', ') + (b.kernel.reservedBytes ? `, ${bytes(b.kernel.reservedBytes)} kept before MemTotal` : '')],
     ['Supervisor', b.supervisor.bytes, `PSS of ${b.supervisor.pids.length} process${b.supervisor.pids.length === 1 ? '' : 'es'}`],
-    ['PostgreSQL', pg.bytes, `${pg.connections} connection${pg.connections === 1 ? '' : 's'} (${pg.ownConnections} the supervisor's), ~${MB(pg.perConnectionBytes)} each${pg.perConnectionMeasured ? '' : ' (default)'}`],
+    ['PostgreSQL', pg.bytes, `${pg.connections} connection${pg.connections === 1 ? '' : 's'} (${pg.ownConnections} the supervisor's), ~${bytes(pg.perConnectionBytes)} each${pg.perConnectionMeasured ? '' : ' (default)'}`],
     ...b.services.map((s): [string, number, string] => [
       `Service ${s.name}`,
       s.reservedBytes,
-      `${s.state}; ${s.memoryMB} MB + ${s.instanceMB} MB × ${s.instances} instance${s.instances === 1 ? '' : 's'}${s.usageBytes === null ? '' : `; using ${MB(s.usageBytes)}`}`,
+      `${s.state}; ${s.memoryMB} MB + ${s.instanceMB} MB × ${s.instances} instance${s.instances === 1 ? '' : 's'}${s.usageBytes === null ? '' : `; using ${bytes(s.usageBytes)}`}`,
     ]),
   ];
 }
@@ -99,28 +99,28 @@ function BudgetSection() {
       <ErrorText error={error} />
       {data && (
         <>
-          <div class="budget-bar" role="img" aria-label={`${MB(Math.max(0, data.freeBytes))} free of ${MB(data.totalBytes)}`}>
-            {budgetRows(data).map(([label, bytes], i) => (
-              <span key={label} class={`part part-${Math.min(i, 3)}`} style={{ width: `${(100 * Math.max(0, bytes)) / data.totalBytes}%` }} title={`${label}: ${MB(bytes)}`} />
+          <div class="budget-bar" role="img" aria-label={`${bytes(Math.max(0, data.freeBytes))} free of ${bytes(data.totalBytes)}`}>
+            {budgetRows(data).map(([label, size], i) => (
+              <span key={label} class={`part part-${Math.min(i, 3)}`} style={{ width: `${(100 * Math.max(0, size)) / data.totalBytes}%` }} title={`${label}: ${bytes(size)}`} />
             ))}
           </div>
           <table class="budget">
             <tbody>
               <tr>
                 <th>Total</th>
-                <td>{MB(data.totalBytes)}</td>
+                <td>{bytes(data.totalBytes)}</td>
                 <td>{from[data.totalFrom]}</td>
               </tr>
-              {budgetRows(data).map(([label, bytes, note]) => (
+              {budgetRows(data).map(([label, size, note]) => (
                 <tr key={label}>
                   <th>{label}</th>
-                  <td>{MB(bytes)}</td>
+                  <td>{bytes(size)}</td>
                   <td>{note}</td>
                 </tr>
               ))}
               <tr class={data.freeBytes < 0 ? 'over' : ''}>
                 <th>Free</th>
-                <td>{data.freeBytes < 0 ? `−${MB(-data.freeBytes)}` : MB(data.freeBytes)}</td>
+                <td>{bytes(data.freeBytes)}</td>
                 <td>what a new app or instance may take; more is refused unless forced</td>
               </tr>
             </tbody>
