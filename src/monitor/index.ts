@@ -215,7 +215,7 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
   }
 }
 
-const RangeQuery = T.Union([T.Literal('hour'), T.Literal('day'), T.Literal('week')], { description: 'hour (default), day or week', errorMessage: 'expected hour, day or week' });
+const RANGES: readonly Range[] = ['hour', 'day', 'week'];
 
 /** The monitor's resources in the admin API (exported for the route table's tests). */
 export function monitorRoutes(monitor: Monitor): ApiRoute[] {
@@ -238,17 +238,18 @@ export function monitorRoutes(monitor: Monitor): ApiRoute[] {
       method: 'GET',
       pattern: '/metrics/{name}',
       summary: 'points of one series: the last hour at the sampling interval, or the last day or week as 5-minute averages (?range=hour|day|week; other query parameters are its labels)',
-      query: T.Object({ range: T.Optional(RangeQuery) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
+      query: T.Object({ range: T.Optional(T.String({ description: 'hour (default), day or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
       response: T.Object({
         name: T.String(),
         labels: Labels,
-        range: RangeQuery,
+        range: T.Union(RANGES.map((r) => T.Literal(r))),
         points: T.Array(T.Array(T.Number(), { minItems: 2, maxItems: 2 }), { description: '[time in ms since 1970, value], oldest first; for day and week the last is the 5-minute average still filling' }),
       }),
       errors: ['NOT_FOUND'],
       handler: ({ params, query }) => {
-        const { range = 'hour', ...labels } = query as { range?: Range } & Record<string, string>;
-        const points = monitor.metrics.points(params.name!, labels, range);
+        const { range = 'hour', ...labels } = query as Record<string, string>;
+        if (!RANGES.includes(range as Range)) throw new InvalidField('range', 'expected hour, day or week');
+        const points = monitor.metrics.points(params.name!, labels, range as Range);
         if (!points) throw new ApError('NOT_FOUND', `no series ${params.name} with labels ${JSON.stringify(labels)}`);
         return { name: params.name, labels, range, points };
       },
