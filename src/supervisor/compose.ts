@@ -385,7 +385,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           (await tokens.allowsMetrics(authorization, remote)) ||
           metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
         boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
-        ramdiskLog: join(paths.data, 'ramdisk.log'),
+        ramdiskLog: paths.ramdiskLog,
         manager: managerSite({ api: () => api ?? null, auth: () => auth, tokens: () => tokens, log: log.child('manager'), version: reported.version, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
         health: async () => {
           const dbOk = await database.ping();
