@@ -2,7 +2,8 @@
 // own parser of the text format (python3-prometheus-client), named by its
 // conventions (app_instance, not its target label "instance"; CPU as
 // _seconds_total counters; no sample timestamps; one family per meaning),
-// with what an alert needs: up per service and instance, build info, alarms.
+// with what an alert needs: up per service and instance, build info, alarms,
+// each instance's last backup.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
@@ -103,4 +104,24 @@ it('parses with the Prometheus parser and follows its conventions, with up, buil
   const after = await scrape();
   assert.equal(sample(after, 'ap_service_up', { service: 'echo' })?.value, 0);
   assert.equal(sample(after, 'ap_instance_up', { app_instance: 'm1@example.com' })?.value, 0);
+});
+
+it("says per instance when its last backup succeeded and how the last one ended, for an alert on backups too old", { skip: skip ?? false }, async () => {
+  const labels = { app_instance: 'm1@example.com' };
+  const before = await scrape();
+  assert.equal(sample(before, 'ap_backup_last_success_timestamp_seconds', labels).value, 0, 'never backed up: 0');
+  assert.equal(find(before, 'ap_backup_last_result', labels), undefined, 'no result before the first backup');
+
+  const backup = (file: string) => runApSync(['ctl', 'backup', 'instance', 'm1@example.com', '--file', file, '--root', root]);
+  assert.equal(backup(join(dir, 'm1.apbk')).status, 0);
+  const ok = await scrape();
+  const at = sample(ok, 'ap_backup_last_success_timestamp_seconds', labels).value;
+  assert.ok(Math.abs(at - Date.now() / 1000) < 120, `succeeded at ${at}`);
+  assert.equal(sample(ok, 'ap_backup_last_result', labels).value, 1);
+  assert.equal(ok.find((f) => f.name === 'ap_backup_last_result')?.type, 'gauge');
+
+  assert.notEqual(backup(join(dir, 'no-such-folder', 'm1.apbk')).status, 0);
+  const failed = await scrape();
+  assert.equal(sample(failed, 'ap_backup_last_result', labels).value, 0);
+  assert.equal(sample(failed, 'ap_backup_last_success_timestamp_seconds', labels).value, at, 'the last success stays');
 });
