@@ -11,6 +11,7 @@ import { DiagnosticsPage } from './pages/diagnostics';
 import { Home } from './pages/home';
 import { InstancePage } from './pages/instance';
 import { ChangePassword, Login } from './pages/login';
+import { NewPage } from './pages/new';
 import { ReplicationPage } from './pages/replication';
 import { ServicePage } from './pages/service';
 import { SettingsPage } from './pages/settings';
@@ -39,6 +40,8 @@ function Page({ route }: { route: Route }) {
       return <DiagnosticsPage />;
     case 'tokens':
       return <TokensPage />;
+    case 'new':
+      return <NewPage />;
     case 'password':
       return <ChangePassword forced={false} onDone={() => go({ page: 'settings' })} />;
     case 'home':

@@ -18,6 +18,7 @@ describe('the Manager UI router', () => {
       { page: 'diagnostics' },
       { page: 'password' },
       { page: 'tokens' },
+      { page: 'new' },
     ];
     for (const route of routes) assert.deepEqual(parseRoute(href(route)), route, href(route));
   });
