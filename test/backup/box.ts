@@ -20,7 +20,7 @@ export interface BackupBox {
   readonly api: Api;
   /** The box's backup key, in the box's folder (none at first). */
   readonly key: BackupKey;
-  /** Each instance's last backup, kept in the box's folder (backups.json). */
+  /** Each instance's last backup (in memory: the folder is the upload folder, which tests expect empty). */
   readonly records: BackupRecords;
   /** Drops the instances' databases and roles, the manager database, and the folder. */
   close(): Promise<void>;
@@ -43,7 +43,7 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
   const jobs = new Jobs();
   const store = settings(db.sql);
   const key = new BackupKey(join(dir, 'backup.key'), log);
-  const records = BackupRecords.persisted(join(dir, 'backups.json'), (message) => log.error(message));
+  const records = new BackupRecords();
   const backups = new Backups({
     key,
     records,

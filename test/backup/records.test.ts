@@ -84,13 +84,18 @@ describe("an instance's last backup", () => {
   });
 
   it('outlives a restart, and leaves with its instance', async () => {
-    await box.records.flush();
-    const again = BackupRecords.persisted(join(box.dir, 'backups.json'), assert.fail);
-    assert.deepEqual(again.list(), await last());
-    again.keepOnly([]);
-    assert.deepEqual(again.list(), []);
+    const file = join(box.dir, 'kept.json');
+    const first = BackupRecords.persisted(file, assert.fail, () => new Date('2026-11-30T10:00:00Z'));
+    first.succeeded('a@example.com', 1700);
+    first.succeeded('b@example.com', 1800);
+    first.failed('b@example.com', 'answered 500');
+    await first.flush();
+    const again = BackupRecords.persisted(file, assert.fail);
+    assert.deepEqual(again.list(), first.list());
+    assert.deepEqual(again.list()[1], { instance: 'b@example.com', attemptedAt: '2026-11-30T10:00:00.000Z', result: 'failed', error: 'answered 500', succeededAt: '2026-11-30T10:00:00.000Z', sizeBytes: 1800 });
+    again.keepOnly(['b@example.com']);
     await again.flush();
-    assert.deepEqual(BackupRecords.persisted(join(box.dir, 'backups.json'), assert.fail).list(), []);
+    assert.deepEqual(BackupRecords.persisted(file, assert.fail).list().map((r) => r.instance), ['b@example.com']);
   });
 
   it('sets a file it cannot read aside and skips a bad entry, saying so', async () => {
