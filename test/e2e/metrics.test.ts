@@ -124,4 +124,13 @@ it("says per instance when its last backup succeeded and how the last one ended,
   const failed = await scrape();
   assert.equal(sample(failed, 'ap_backup_last_result', labels).value, 0);
   assert.equal(sample(failed, 'ap_backup_last_success_timestamp_seconds', labels).value, at, 'the last success stays');
+
+  // The record goes with its instance: one made again under the same name starts without a backup.
+  for (const args of [['instance', 'delete', 'm1@example.com', '--drop-database'], ['instance', 'create', 'm1@example.com', '--service', 'echo']]) {
+    const done = runApSync(['ctl', ...args, '--root', root]);
+    assert.equal(done.status, 0, done.stderr);
+  }
+  const again = await scrape();
+  assert.equal(find(again, 'ap_backup_last_result', labels), undefined);
+  assert.equal(sample(again, 'ap_backup_last_success_timestamp_seconds', labels).value, 0);
 });
