@@ -4,6 +4,7 @@
 // card per part of the box (services, instances with their last backup, disk,
 // memory, update, replication), each linking to where one acts on it. Adding
 // an instance or an app is on its own page (#/new).
+import { useEffect, useState } from 'preact/hooks';
 import { ErrorText, errorText } from '../components/errors';
 import { duration, when } from '../format';
 import { useFetch } from '../hooks/fetch';
@@ -18,6 +19,12 @@ export function Home() {
   const instances = useFetch<{ instances: Instance[] }>('/instances', { live: true });
   const backups = useFetch<{ records: BackupRecord[] }>('/backups/last', { live: true });
   const s = status.data;
+  // "5 min ago" must not stay "just now" on a page left open: drawn again every half minute.
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), 30_000);
+    return () => clearInterval(timer);
+  }, []);
   return (
     <section>
       <h1>App Platform</h1>
