@@ -39,7 +39,7 @@ import { startAdminSocket } from './admin';
 import type { Parts } from './parts';
 import type { Status } from './routes';
 import { apiRoutes } from './table';
-import { backupAlarm, wireJobs, wireStates } from './wiring';
+import { backupFinished, wireJobs, wireStates } from './wiring';
 
 export interface Composition {
   readonly web: Webserver;
@@ -477,7 +477,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   const jobs = await parts.start(
     'jobs',
     () => {
-      const made = new Jobs(log.child('jobs'), backupAlarm(() => alarms));
+      const made = new Jobs(log.child('jobs'), backupFinished(() => alarms, backupRecords));
       // On p2 beside alarms.json, for the same reasons (see startMonitor).
       made.persistTo(join(paths.data, 'jobs.json'));
       return made;

@@ -1,15 +1,18 @@
 // Each instance's last backup (GET /backups/last, the backup metrics, the
 // Manager's Home): every way an instance is backed up ends in its record —
 // a job to a file, a failed one, a download, a download the client cut off
-// (not recorded) — and the records outlive a restart, and leave with their
-// instance.
+// (not recorded), one a restart cut off — and the records outlive a
+// restart, and leave with their instance.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StreamBody } from '../../src/api';
+import { Alarms } from '../../src/alarms';
 import { BackupRecords, type BackupRecordView } from '../../src/backup';
+import { INTERRUPTED, Jobs } from '../../src/jobs';
+import { backupFinished } from '../../src/supervisor/wiring';
 import { backupBox, type BackupBox } from './box';
 
 let box: BackupBox;
@@ -96,6 +99,17 @@ describe("an instance's last backup", () => {
     again.keepOnly(['b@example.com']);
     await again.flush();
     assert.deepEqual(BackupRecords.persisted(file, assert.fail).list().map((r) => r.instance), ['b@example.com']);
+  });
+
+  it('ends as failed when the supervisor stopped or died during the backup, found at the next start', async () => {
+    const file = join(box.dir, 'jobs.json');
+    const running = (id: string, target: string) => ({ id, kind: 'backup', target, state: 'running', startedAt: '2026-11-30T10:00:00.000Z', finishedAt: null, progress: { done: 0, total: null, note: '' }, message: 'backing up', output: [] });
+    await writeFile(file, JSON.stringify({ version: 1, next: 3, jobs: [running('1', 'cut@example.com'), running('2', 'manager')] }));
+    const records = new BackupRecords();
+    const alarms = new Alarms();
+    new Jobs(undefined, backupFinished(() => alarms, records)).persistTo(file);
+    assert.deepEqual(records.list().map((r) => [r.instance, r.result, r.error, r.succeededAt]), [['cut@example.com', 'failed', INTERRUPTED, null]]);
+    assert.deepEqual(alarms.active().map((a) => a.source).sort(), ['backup:cut@example.com', 'backup:manager']);
   });
 
   it('sets a file it cannot read aside and skips a bad entry, saying so', async () => {
