@@ -4,7 +4,8 @@
 // replication, nothing wider than the screen; an alarm with its severity in
 // words, its time, what to do and a link that leads to the right page; the
 // page with the forms (an instance created there, the upload form only in
-// Developer mode). Screenshots: dashboard-1280, dashboard-360, dashboard-alarm-1280.
+// Developer mode). Screenshots: dashboard-1280, dashboard-360,
+// dashboard-alarm-1280, dashboard-new-1200 and dashboard-new-360.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -108,6 +109,11 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     assert.equal(ctl('setting', 'set', 'developerMode', 'false').status, 0);
     await page.locator('input[name=package]').waitFor({ state: 'detached' });
 
+    await shot('dashboard-new-1200');
+    await page.setViewportSize({ width: 360, height: 740 });
+    assert.deepEqual(await overflow(page), [], 'the forms page: no horizontal overflow at 360 px');
+    await shot('dashboard-new-360');
+    await page.setViewportSize({ width: 1200, height: 800 });
     await page.fill('input[name=name]', 'dash1');
     await page.fill('input[name=domain]', 'example.com');
     await page.getByRole('button', { name: 'Create' }).click();
