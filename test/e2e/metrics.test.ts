@@ -3,7 +3,7 @@
 // conventions (app_instance, not its target label "instance"; CPU as
 // _seconds_total counters; no sample timestamps; one family per meaning),
 // with what an alert needs: up per service and instance, build info, alarms,
-// each instance's last backup.
+// each instance's last backup, kept across a restart.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
@@ -57,12 +57,16 @@ const sample = (families: Parsed[], name: string, labels: Record<string, string>
   return found;
 };
 
+async function serve(): Promise<void> {
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
+  manager = (await readyPorts(run)).manager;
+}
+
 before(async () => {
   if (skip) return;
   dir = await workspace('ap-metrics-');
   root = await rootWithConfig(dir, { instances: [{ service: 'echo', name: 'm1', domain: 'example.com', password: 'metrics-pass' }] });
-  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
-  manager = (await readyPorts(run)).manager;
+  await serve();
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
 });
 
@@ -124,6 +128,13 @@ it("says per instance when its last backup succeeded and how the last one ended,
   const failed = await scrape();
   assert.equal(sample(failed, 'ap_backup_last_result', labels).value, 0);
   assert.equal(sample(failed, 'ap_backup_last_success_timestamp_seconds', labels).value, at, 'the last success stays');
+
+  // Kept across a restart (mnt/sda2/backups.json).
+  run.child.kill('SIGTERM');
+  assert.deepEqual(await run.exited, [0, null]);
+  await serve();
+  const restarted = await scrape();
+  assert.deepEqual([sample(restarted, 'ap_backup_last_result', labels).value, sample(restarted, 'ap_backup_last_success_timestamp_seconds', labels).value], [0, at]);
 
   // The record goes with its instance: one made again under the same name starts without a backup.
   for (const args of [['instance', 'delete', 'm1@example.com', '--drop-database'], ['instance', 'create', 'm1@example.com', '--service', 'echo']]) {
