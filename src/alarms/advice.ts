@@ -29,7 +29,7 @@ export const ADVICE: Readonly<Record<string, (subject: string) => Advice>> = {
     id === 'manager'
       ? { todo: 'Check the backup target (space, URL, credentials) in the command file, then back up again.', link: SETTINGS }
       : { todo: 'Read why it failed, fix the target (space, URL, credentials) or the instance, then back it up again.', link: instance(id) },
-  UPDATE_FAILED: () => ({ todo: 'Nothing was changed on the running system: read the rescue system log (System), then update again from Settings.', link: SETTINGS }),
+  UPDATE_FAILED: () => ({ todo: 'The box went back to the image it ran before: read the rescue system log (linked on System) for why, then update again from Settings.', link: SETTINGS }),
   REBOOT_FAILED: () => ({ todo: 'The staged image waits for a reboot: restart the box from Settings (or reboot it by hand).', link: SETTINGS }),
   MANAGER_UPDATE_FAILED: () => ({ todo: 'The previous Manager runs again: read the update\'s message, then try the Manager update again from Settings.', link: SETTINGS }),
   CERT_EXPIRING: () => ({ todo: 'Upload a renewed webserver certificate in Settings (Security) before it expires.', link: SETTINGS }),
