@@ -12,6 +12,8 @@ import { JsonStateFile } from '../fsutil';
 export { EventsForwarder } from './events';
 
 export { AlarmView, type Alarm, type Severity } from './views';
+export { ADVICE, adviceFor } from './advice';
+import { adviceFor } from './advice';
 import type { Alarm, Severity } from './views';
 
 export interface AlarmEvent {
@@ -131,15 +133,15 @@ export class Alarms {
     return this.activeByKey.has(`${source}\u0000${code}`);
   }
 
-  /** Active alarms, most severe first, then oldest first. */
+  /** Active alarms with what to do, most severe first, then oldest first. */
   active(): Alarm[] {
     const rank: Record<Severity, number> = { critical: 0, major: 1, minor: 2, warning: 3 };
-    return [...this.activeByKey.values()].sort((a, b) => rank[a.severity] - rank[b.severity] || a.id - b.id);
+    return [...this.activeByKey.values()].sort((a, b) => rank[a.severity] - rank[b.severity] || a.id - b.id).map(advised);
   }
 
   /** Cleared alarms, newest first (the last HISTORY). */
   history(): Alarm[] {
-    return [...this.past].reverse();
+    return [...this.past].reverse().map(advised);
   }
 
   onEvent(listener: (event: AlarmEvent) => void): void {
@@ -147,8 +149,15 @@ export class Alarms {
   }
 
   private emit(event: AlarmEvent): void {
-    for (const listener of this.listeners) listener(event);
+    const shown = { ...event, alarm: advised(event.alarm) };
+    for (const listener of this.listeners) listener(shown);
   }
+}
+
+/** `alarm` as it is shown: with what to do and where, when the table knows its code (never stored: derived each time). */
+function advised(alarm: Alarm): Alarm {
+  const advice = adviceFor(alarm);
+  return advice ? { ...alarm, ...advice } : alarm;
 }
 
 /** A stored alarm if `entry` is a well-formed one (cleared or active, as asked), else null. */

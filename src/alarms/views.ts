@@ -10,6 +10,8 @@ export const AlarmView = T.Object({
   text: T.String(),
   raisedAt: T.String({ format: 'date-time' }),
   clearedAt: T.Union([T.String({ format: 'date-time' }), T.Null()]),
+  todo: T.Optional(T.String({ description: 'what to do about it, in a sentence or two' })),
+  link: T.Optional(T.Object({ href: T.String({ description: "the Manager page where one does it, a hash route such as #/system (relative to /manager/)" }), label: T.String({ description: 'the name of that page' }) })),
 });
 export type Alarm = Readonly<Static<typeof AlarmView>>;
 export type Severity = Alarm['severity'];

@@ -9,6 +9,7 @@ import { JobView } from '../jobs';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
 import { keyRoutes } from './key';
 import { replaceTarget } from './target';
+import { BackupRecordList } from './views';
 
 function destination(body: Record<string, unknown>): Destination {
   const { file, url, method } = body;
@@ -84,6 +85,13 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
   const encryptedSuffix = async () => ((await backups.key.show()).set ? '.enc' : '');
   return [
     ...keyRoutes(backups.key),
+    route({
+      method: 'GET',
+      pattern: '/backups/last',
+      summary: "each instance's last backup: when it ended, ok or failed (and why), the last success and its size",
+      response: BackupRecordList,
+      handler: () => ({ records: backups.records.list() }),
+    }),
     {
       method: 'GET',
       pattern: '/backups/instances/{id}/download',
@@ -92,7 +100,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       secret: true, // the instance's data and password
       handler: async ({ params }) => {
         const suffix = await encryptedSuffix();
-        const { chunks, name, cancel } = backups.instanceBackup(params.id!);
+        const { chunks, name, cancel } = backups.instanceDownload(params.id!);
         return new StreamBody(chunks, 'application/octet-stream', `backup-${name}.dump${suffix}`, cancel);
       },
     },

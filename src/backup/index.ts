@@ -37,10 +37,13 @@ import {
 import { auditInstanceToc, auditManagerToc, parseToc, ScriptScanner, type TocEntry } from './toc';
 import { counted, toUrl } from './targets';
 import { planRestoreTarget } from './target';
+import type { BackupRecords } from './records';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
 export { BackupKey, readKeyFile } from './key';
+export { BackupRecords } from './records';
+export { BackupRecordList, BackupRecordView } from './views';
 export { decrypted, isEncrypted, keyFromText } from './crypt';
 
 export type Destination = { readonly file: string } | { readonly url: string; readonly method: Method };
@@ -59,6 +62,8 @@ export interface BackupsOptions {
   readonly jobs: Jobs;
   /** The backup key: while one is set, every backup written is encrypted with it. */
   readonly key: BackupKey;
+  /** Each instance's last backup: every instance backup ends there, a job's or a download's. */
+  readonly records: BackupRecords;
   readonly settings: Settings;
   readonly log: Logger;
   /** Folder of pg_dump and pg_restore (looked up when needed). */
@@ -112,6 +117,10 @@ export class Backups {
     return this.options.key;
   }
 
+  get records(): BackupRecords {
+    return this.options.records;
+  }
+
   /** What reading an encrypted file needs: the key as it is now. */
   private readonly keySource = () => this.options.key.read();
 
@@ -151,7 +160,7 @@ export class Backups {
 
   /** The backup stream of instance `id` (for a file, an upload, or an HTTP download). */
   /** `name`: the instance's database name, as in the seed's how-to's file name (backup-<name>.dump). */
-  instanceBackup(id: string): DumpStream & { meta: BackupMeta; name: string } {
+  private instanceBackup(id: string): DumpStream & { meta: BackupMeta; name: string } {
     const instance = this.options.instances.get(id);
     if (instance.phase !== 'ready') throw new ApError('CONFLICT', `instance ${id} is not ready`);
     const info = this.options.serviceInfo(instance.service);
@@ -202,26 +211,59 @@ export class Backups {
     return { meta, ...this.dump(meta, tools, this.local, 'manager') };
   }
 
+  /**
+   * The backup of instance `id` for a download, recorded when it ends; one the
+   * client cut off is not (stopping a download is its choice, not a failed backup).
+   */
+  instanceDownload(id: string): DumpStream & { name: string } {
+    const target = instanceId(this.options.instances.get(id));
+    const stream = this.instanceBackup(target);
+    const records = this.options.records;
+    let cut = false;
+    async function* recorded(): AsyncGenerator<Buffer> {
+      let bytes = 0;
+      try {
+        for await (const chunk of stream.chunks) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      } catch (err) {
+        if (!cut) records.failed(target, describe(err));
+        throw err;
+      }
+      records.succeeded(target, bytes);
+    }
+    return { ...stream, chunks: recorded(), cancel: () => ((cut = true), stream.cancel()) };
+  }
+
   startInstanceBackup(id: string, destination: Destination): JobView {
     const instance = this.options.instances.get(id);
     const target = instanceId(instance);
-    return this.options.jobs.start('backup', target, `backing up ${target} to ${describeDestination(destination)}`, (job) =>
-      this.send(this.instanceBackup(target), destination, job).then((written) => `backed up ${target} to ${describeDestination(destination)} (${written})`),
-    );
+    return this.options.jobs.start('backup', target, `backing up ${target} to ${describeDestination(destination)}`, async (job) => {
+      let sent: { bytes: number; written: string };
+      try {
+        sent = await this.send(this.instanceBackup(target), destination, job);
+      } catch (err) {
+        this.options.records.failed(target, describe(err));
+        throw err;
+      }
+      this.options.records.succeeded(target, sent.bytes);
+      return `backed up ${target} to ${describeDestination(destination)} (${sent.written})`;
+    });
   }
 
   startManagerBackup(destination: Destination): JobView {
     return this.options.jobs.start('backup', 'manager', `backing up the Manager to ${describeDestination(destination)}`, (job) =>
-      this.send(this.managerBackup(), destination, job).then((written) => `backed up the Manager to ${describeDestination(destination)} (${written})`),
+      this.send(this.managerBackup(), destination, job).then(({ written }) => `backed up the Manager to ${describeDestination(destination)} (${written})`),
     );
   }
 
-  /** Streams a backup to the destination, reporting bytes; says what was written ("N bytes", and whether encrypted). */
-  private async send({ chunks, encrypted }: DumpStream, destination: Destination, job: JobControl): Promise<string> {
+  /** Streams a backup to the destination, reporting bytes; says how much was written and what ("N bytes", and whether encrypted). */
+  private async send({ chunks, encrypted }: DumpStream, destination: Destination, job: JobControl): Promise<{ bytes: number; written: string }> {
     const progress = counted(chunks, (bytes) => job.progress(bytes, null, 'sending'));
     try {
       const bytes = 'file' in destination ? await writeStreamAtomic(progress, destination.file) : await toUrl(progress, destination.url, { method: destination.method, stallMs: this.options.stallMs ?? 60_000 });
-      return `${bytes} bytes${encrypted() ? ', encrypted with the backup key' : ''}`;
+      return { bytes, written: `${bytes} bytes${encrypted() ? ', encrypted with the backup key' : ''}` };
     } finally {
       await chunks.return(undefined); // stops pg_dump if the target failed first
     }

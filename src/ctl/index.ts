@@ -196,8 +196,8 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   if (command === 'alarms' && sub === undefined) {
-    print(await call('GET', '/alarms'), (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string }[] }) =>
-      b.active.length === 0 ? 'no active alarms' : b.active.map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  ${a.source} ${a.code}: ${a.text}`).join('\n'),
+    print(await call('GET', '/alarms'), (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string; todo?: string }[] }) =>
+      b.active.length === 0 ? 'no active alarms' : b.active.map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  ${a.source} ${a.code}: ${a.text}${a.todo ? `\n         what to do: ${a.todo}` : ''}`).join('\n'),
     );
     return 0;
   }

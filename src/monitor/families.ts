@@ -9,9 +9,11 @@ import type { Family } from './metrics';
 export interface LiveSources {
   readonly build: { readonly version: string; readonly label: string; readonly board: string };
   readonly services: () => readonly { readonly name: string; readonly state: string }[];
-  /** Instances (name@domain) with their service and whether they run now. */
-  readonly instances: () => readonly { readonly id: string; readonly service: string; readonly running: boolean }[];
+  /** Instances (name@domain) with their service, whether they run now, and whether they are left out of backups. */
+  readonly instances: () => readonly { readonly id: string; readonly service: string; readonly running: boolean; readonly excludeFromBackup: boolean }[];
   readonly alarms: () => readonly Pick<Alarm, 'severity'>[];
+  /** Each instance's last backup (src/backup's records). */
+  readonly backups: () => readonly { readonly instance: string; readonly result: 'ok' | 'failed'; readonly succeededAt: string | null }[];
 }
 
 const CLOCK_TICKS = 100;
@@ -19,6 +21,8 @@ const CLOCK_TICKS = 100;
 /** The families of `sources` now. */
 export function liveFamilies(sources: LiveSources, proc = '/proc/self'): Family[] {
   const alarms = sources.alarms();
+  const backups = new Map(sources.backups().map((b) => [b.instance, b]));
+  const instances = sources.instances();
   return [
     { name: 'ap_build_info', help: 'The supervisor running: its version, build label and board (always 1)', type: 'gauge', samples: [{ labels: sources.build, value: 1 }] },
     {
@@ -31,7 +35,25 @@ export function liveFamilies(sources: LiveSources, proc = '/proc/self'): Family[
       name: 'ap_instance_up',
       help: 'Whether an app instance (app_instance: name@domain) is served by a running service (1) or not (0)',
       type: 'gauge',
-      samples: sources.instances().map((i) => ({ labels: { app_instance: i.id, service: i.service }, value: i.running ? 1 : 0 })),
+      samples: instances.map((i) => ({ labels: { app_instance: i.id, service: i.service }, value: i.running ? 1 : 0 })),
+    },
+    {
+      name: 'ap_backup_last_success_timestamp_seconds',
+      help: 'When the last successful backup of an instance ended, in seconds since 1970; 0 when it never had one (instances excluded from backup are left out)',
+      type: 'gauge',
+      samples: instances.filter((i) => !i.excludeFromBackup).map((i) => {
+        const at = backups.get(i.id)?.succeededAt;
+        return { labels: { app_instance: i.id }, value: at ? Date.parse(at) / 1000 : 0 };
+      }),
+    },
+    {
+      name: 'ap_backup_last_result',
+      help: 'How the last backup of an instance ended: 1 ok, 0 failed (absent before its first backup)',
+      type: 'gauge',
+      samples: instances.flatMap((i) => {
+        const last = backups.get(i.id);
+        return last ? [{ labels: { app_instance: i.id }, value: last.result === 'ok' ? 1 : 0 }] : [];
+      }),
     },
     {
       name: 'ap_alarms_active',

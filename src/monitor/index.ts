@@ -95,7 +95,7 @@ export function startMonitor(options: MonitorOptions): Monitor {
     events.push(event);
     const a = event.alarm;
     if (event.type === 'raised' && mailsWhenRaised(a)) {
-      mailer.send({ subject: `App Platform alarm: ${a.code} (${a.source})`, text: `${a.text}\n\nRaised ${a.raisedAt} on ${hostname()}.` });
+      mailer.send({ subject: `App Platform alarm: ${a.code} (${a.source})`, text: `${a.text}\n\n${a.todo ? `What to do: ${a.todo}\n\n` : ''}Raised ${a.raisedAt} on ${hostname()}.` });
     }
   });
 

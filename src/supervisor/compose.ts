@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from '../api';
 import { ManagerAuth, workerHasher } from '../auth';
-import { BackupKey, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
+import { BackupKey, BackupRecords, Backups, BackupSchedule, boxLabel, macAddress } from '../backup';
 import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
@@ -39,7 +39,7 @@ import { startAdminSocket } from './admin';
 import type { Parts } from './parts';
 import type { Status } from './routes';
 import { apiRoutes } from './table';
-import { backupAlarm, wireJobs, wireStates } from './wiring';
+import { backupFinished, wireJobs, wireStates } from './wiring';
 
 export interface Composition {
   readonly web: Webserver;
@@ -180,6 +180,9 @@ export async function compose(ctx: Context): Promise<Composition> {
   let web: Webserver | undefined;
   // Admission control asks it from the services' install; made once services and instances exist.
   let budget: Budget | undefined;
+  // Made before the instances, whose every change drops the records of those gone; written last at a stop (after the jobs end).
+  const backupRecords = BackupRecords.persisted(join(paths.data, 'backups.json'), (message) => log.child('backup').error(message));
+  parts.onStop('backup records', () => backupRecords.flush(), quick);
   const instances = await parts.start('app instances', () =>
     Instances.open(
       {
@@ -197,6 +200,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         // Each instance adds to its service's memory limit.
         changed: () => {
           for (const s of services?.list() ?? []) services!.instancesChanged(s.name);
+          if (instancesMade) backupRecords.keepOnly(instancesMade.list().map(instanceId));
         },
         readOnly: standby !== null,
       },
@@ -248,6 +252,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   );
   services = running;
   instancesMade = instances;
+  backupRecords.keepOnly(instances.list().map(instanceId));
   // The manager database says which packages the box runs (a new box, a restored backup): bring the services in line.
   const packagesLog = log.child('packages');
   const reconcile = () =>
@@ -375,8 +380,9 @@ export async function compose(ctx: Context): Promise<Composition> {
             liveFamilies({
               build: { version: reported.version, label: reported.label, board: config.board.name },
               services: () => running.list(),
-              instances: () => instances.list().map((i) => ({ id: instanceId(i), service: i.service, running: instances.state(i) === 'running' })),
+              instances: () => instances.list().map((i) => ({ id: instanceId(i), service: i.service, running: instances.state(i) === 'running', excludeFromBackup: i.excludeFromBackup })),
               alarms: () => monitor?.alarms.active() ?? [],
+              backups: () => backupRecords.list(),
             }),
           ) ?? null,
         // The box itself without a query; an API token that may (the administrator's explicit grant); others as the metricsAccess setting says.
@@ -471,7 +477,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   const jobs = await parts.start(
     'jobs',
     () => {
-      const made = new Jobs(log.child('jobs'), backupAlarm(() => alarms));
+      const made = new Jobs(log.child('jobs'), backupFinished(() => alarms, backupRecords));
       // On p2 beside alarms.json, for the same reasons (see startMonitor).
       made.persistTo(join(paths.data, 'jobs.json'));
       return made;
@@ -497,6 +503,7 @@ export async function compose(ctx: Context): Promise<Composition> {
     () =>
       new Backups({
         key: new BackupKey(paths.backupKey, log.child('backup')),
+        records: backupRecords,
         sql: database.sql,
         instances,
         jobs,

@@ -2,10 +2,11 @@
 // raised from the states of the database, the services and the jobs, and the
 // Manager's event stream fed from them.
 import type { Alarms } from '../alarms';
+import type { BackupRecords } from '../backup';
 import type { Config } from '../config';
 import type { DatabaseHealth } from '../db';
 import type { Instances } from '../instances';
-import type { JobView, Jobs } from '../jobs';
+import { INTERRUPTED, type JobView, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import type { ManagerEvents } from '../manager';
 import type { Services } from '../services';
@@ -50,12 +51,17 @@ export function wireStates({ config, pgData, database, instances, services, alar
   });
 }
 
-/** A finished backup job raises or clears its target's BACKUP_FAILED. */
-export function backupAlarm(alarms: () => Alarms): (job: JobView) => void {
+/**
+ * A finished backup job raises or clears its target's BACKUP_FAILED; an
+ * instance backup that a stop or death of the supervisor cut off ends in its
+ * record here (found at the next start), as it never reached its own end.
+ */
+export function backupFinished(alarms: () => Alarms, records: BackupRecords): (job: JobView) => void {
   return (job) => {
     if (job.kind !== 'backup') return;
     if (job.state === 'failed') alarms().raise(`backup:${job.target}`, 'BACKUP_FAILED', 'major', `the backup of ${job.target} failed: ${job.message}`);
     else alarms().clear(`backup:${job.target}`, 'BACKUP_FAILED');
+    if (job.message === INTERRUPTED && job.target !== 'manager') records.failed(job.target, job.message);
   };
 }
 

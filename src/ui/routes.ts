@@ -6,9 +6,9 @@ export type Route =
   | { readonly page: 'home' }
   | { readonly page: 'instance'; readonly id: string }
   | { readonly page: 'service'; readonly name: string }
-  | { readonly page: 'settings' | 'replication' | 'store' | 'system' | 'diagnostics' | 'password' | 'tokens' | 'boot' | 'rescue-log' };
+  | { readonly page: 'settings' | 'replication' | 'store' | 'system' | 'diagnostics' | 'password' | 'tokens' | 'boot' | 'rescue-log' | 'new' };
 
-const FIXED = new Set(['settings', 'replication', 'store', 'system', 'diagnostics', 'password', 'tokens', 'boot', 'rescue-log'] as const);
+const FIXED = new Set(['settings', 'replication', 'store', 'system', 'diagnostics', 'password', 'tokens', 'boot', 'rescue-log', 'new'] as const);
 
 /** The route for a hash such as "#/instance/web1%40example.com"; anything unknown is home, as before. */
 export function parseRoute(hash: string): Route {

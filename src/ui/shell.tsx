@@ -12,6 +12,7 @@ import { DiagnosticsPage } from './pages/diagnostics';
 import { Home } from './pages/home';
 import { InstancePage } from './pages/instance';
 import { ChangePassword, Login } from './pages/login';
+import { NewPage } from './pages/new';
 import { ReplicationPage } from './pages/replication';
 import { RescueLogPage } from './pages/rescue-log';
 import { ServicePage } from './pages/service';
@@ -45,6 +46,8 @@ function Page({ route }: { route: Route }) {
       return <RescueLogPage />;
     case 'tokens':
       return <TokensPage />;
+    case 'new':
+      return <NewPage />;
     case 'password':
       return <ChangePassword forced={false} onDone={() => go({ page: 'settings' })} />;
     case 'home':

@@ -6,6 +6,7 @@
 // UI's program (DOM, no Node) then never type-checks server code.
 import type { Static } from '../api';
 import type { Alarm as ServerAlarm } from '../alarms/views';
+import type { BackupRecordView } from '../backup/views';
 import type { BudgetView } from '../budget/views';
 import type { SettingView } from '../db/views';
 import type { BootState } from '../boot/views';
@@ -41,6 +42,10 @@ export type ExternalDatabase = NonNullable<Instance['external']>;
 
 export type Status = ServerStatus;
 export type Alarm = ServerAlarm;
+export type Severity = Alarm['severity'];
+
+/** An instance's last backup (GET /backups/last). */
+export type BackupRecord = BackupRecordView;
 
 export type StoreVersion = ServerStoreVersion;
 export type StoreIndex = StoreList;

@@ -3,7 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Api } from '../../src/api';
-import { BackupKey, backupRoutes, Backups, BackupSchedule } from '../../src/backup';
+import { BackupKey, BackupRecords, backupRoutes, Backups, BackupSchedule } from '../../src/backup';
 import { findPgBin, findPgTools, migrate, MIGRATIONS, settings } from '../../src/db';
 import { Instances } from '../../src/instances';
 import { Jobs } from '../../src/jobs';
@@ -20,6 +20,8 @@ export interface BackupBox {
   readonly api: Api;
   /** The box's backup key, in the box's folder (none at first). */
   readonly key: BackupKey;
+  /** Each instance's last backup (in memory: the folder is the upload folder, which tests expect empty). */
+  readonly records: BackupRecords;
   /** Drops the instances' databases and roles, the manager database, and the folder. */
   close(): Promise<void>;
 }
@@ -41,8 +43,10 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
   const jobs = new Jobs();
   const store = settings(db.sql);
   const key = new BackupKey(join(dir, 'backup.key'), log);
+  const records = new BackupRecords();
   const backups = new Backups({
     key,
+    records,
     sql: db.sql,
     instances,
     jobs,
@@ -67,6 +71,7 @@ export async function backupBox(prefix: string): Promise<BackupBox> {
     jobs,
     api,
     key,
+    records,
     async close() {
       const rows = await db.sql<{ db_name: string; db_user: string }[]>`SELECT db_name, db_user FROM instances`;
       for (const r of rows) {

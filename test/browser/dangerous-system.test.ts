@@ -1,6 +1,6 @@
 // The Manager's dangerous buttons beyond an instance's page (issue 15): a
 // service's restart, the App Platform's restart and shutdown, an instance's
-// delete, and an instance brought back from its backup on the home page.
+// delete, and an instance brought back from its backup on the page for new instances (#/new).
 // Each asks first and acts only when confirmed. Each test has its own browser
 // session (dangerous-box.ts).
 import assert from 'node:assert/strict';
@@ -73,20 +73,20 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
     assert.deepEqual(await ids(), before.filter((id) => id !== 'echo1copy@example.com'));
   });
 
-  it("brings a deleted instance back from its backup on the home page, as the seed's clean-up guide does", async () => {
+  it("brings a deleted instance back from its backup on the page for new instances, as the seed's clean-up guide does", async () => {
     // The backup was downloaded before the delete (here: taken by ap ctl, and the instance deleted with its database).
     ctl('instance', 'create', 'gone1@example.com', '--service', 'echo', '--password', 'gone-pw');
     const file = join(dir, 'gone1.apbk');
     assert.equal(ctl('backup', 'instance', 'gone1@example.com', '--file', file).state, 'succeeded');
     ctl('instance', 'delete', 'gone1@example.com', '--drop-database');
     assert.equal(existsSync(file), true);
-    await page.goto(`${base}/manager/#/`);
+    await page.goto(`${base}/manager/#/new`);
     await page.getByRole('heading', { name: 'Restore an instance' }).waitFor();
     await page.setInputFiles('input[name=file]', file);
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
     await page.getByText(/restored gone1@example\.com/).waitFor({ timeout: 60_000 });
     assert.equal((await get('/instances/gone1%40example.com')).password, 'gone-pw');
-    // Again: the instance exists now, and the home page never overwrites one.
+    // Again: the instance exists now, and this form never overwrites one.
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: /gone1@example\.com exists/ }).waitFor();
   });

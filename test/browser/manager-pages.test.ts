@@ -107,6 +107,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     const problems: string[] = [];
     for (const [route, heading] of [
       ['#/', 'App Platform'],
+      ['#/new', 'New instance or app'],
       ['#/instance/base1%40example.com', 'base1@example.com'],
       ['#/service/echo', 'echo'],
       ['#/settings', 'Settings'],
@@ -150,7 +151,10 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
         }
         assert.fail(`Tab never reached ${selector}`);
       };
-      // A new instance, from the form, by keyboard (once the page knows the services).
+      // A new instance, from the form, by keyboard (once the page knows the services): its page is reached by its link.
+      await tabTo('a[href="#/new"]');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'New instance or app', exact: true }).waitFor();
       await keys.locator('select[name=service] option').first().waitFor({ state: 'attached' });
       await tabTo('input[name=name]');
       await keys.keyboard.type('keys1');

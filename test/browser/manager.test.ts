@@ -37,6 +37,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
 
   it('creates an instance of the example service and shows it running', async () => {
     await login();
+    await page.getByRole('link', { name: 'New instance or app' }).first().click();
     await page.fill('input[name=name]', 'web1');
     await page.fill('input[name=domain]', 'example.com');
     await page.getByRole('button', { name: 'Create' }).click();

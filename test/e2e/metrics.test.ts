@@ -2,7 +2,8 @@
 // own parser of the text format (python3-prometheus-client), named by its
 // conventions (app_instance, not its target label "instance"; CPU as
 // _seconds_total counters; no sample timestamps; one family per meaning),
-// with what an alert needs: up per service and instance, build info, alarms.
+// with what an alert needs: up per service and instance, build info, alarms,
+// each instance's last backup, kept across a restart.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
@@ -56,12 +57,16 @@ const sample = (families: Parsed[], name: string, labels: Record<string, string>
   return found;
 };
 
+async function serve(): Promise<void> {
+  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
+  manager = (await readyPorts(run)).manager;
+}
+
 before(async () => {
   if (skip) return;
   dir = await workspace('ap-metrics-');
   root = await rootWithConfig(dir, { instances: [{ service: 'echo', name: 'm1', domain: 'example.com', password: 'metrics-pass' }] });
-  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
-  manager = (await readyPorts(run)).manager;
+  await serve();
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
 });
 
@@ -103,4 +108,40 @@ it('parses with the Prometheus parser and follows its conventions, with up, buil
   const after = await scrape();
   assert.equal(sample(after, 'ap_service_up', { service: 'echo' })?.value, 0);
   assert.equal(sample(after, 'ap_instance_up', { app_instance: 'm1@example.com' })?.value, 0);
+});
+
+it("says per instance when its last backup succeeded and how the last one ended, for an alert on backups too old", { skip: skip ?? false }, async () => {
+  const labels = { app_instance: 'm1@example.com' };
+  const before = await scrape();
+  assert.equal(sample(before, 'ap_backup_last_success_timestamp_seconds', labels).value, 0, 'never backed up: 0');
+  assert.equal(find(before, 'ap_backup_last_result', labels), undefined, 'no result before the first backup');
+
+  const backup = (file: string) => runApSync(['ctl', 'backup', 'instance', 'm1@example.com', '--file', file, '--root', root]);
+  assert.equal(backup(join(dir, 'm1.apbk')).status, 0);
+  const ok = await scrape();
+  const at = sample(ok, 'ap_backup_last_success_timestamp_seconds', labels).value;
+  assert.ok(Math.abs(at - Date.now() / 1000) < 120, `succeeded at ${at}`);
+  assert.equal(sample(ok, 'ap_backup_last_result', labels).value, 1);
+  assert.equal(ok.find((f) => f.name === 'ap_backup_last_result')?.type, 'gauge');
+
+  assert.notEqual(backup(join(dir, 'no-such-folder', 'm1.apbk')).status, 0);
+  const failed = await scrape();
+  assert.equal(sample(failed, 'ap_backup_last_result', labels).value, 0);
+  assert.equal(sample(failed, 'ap_backup_last_success_timestamp_seconds', labels).value, at, 'the last success stays');
+
+  // Kept across a restart (mnt/sda2/backups.json).
+  run.child.kill('SIGTERM');
+  assert.deepEqual(await run.exited, [0, null]);
+  await serve();
+  const restarted = await scrape();
+  assert.deepEqual([sample(restarted, 'ap_backup_last_result', labels).value, sample(restarted, 'ap_backup_last_success_timestamp_seconds', labels).value], [0, at]);
+
+  // The record goes with its instance: one made again under the same name starts without a backup.
+  for (const args of [['instance', 'delete', 'm1@example.com', '--drop-database'], ['instance', 'create', 'm1@example.com', '--service', 'echo']]) {
+    const done = runApSync(['ctl', ...args, '--root', root]);
+    assert.equal(done.status, 0, done.stderr);
+  }
+  const again = await scrape();
+  assert.equal(find(again, 'ap_backup_last_result', labels), undefined);
+  assert.equal(sample(again, 'ap_backup_last_success_timestamp_seconds', labels).value, 0);
 });

@@ -20,6 +20,7 @@ describe('the Manager UI router', () => {
       { page: 'tokens' },
       { page: 'boot' },
       { page: 'rescue-log' },
+      { page: 'new' },
     ];
     for (const route of routes) assert.deepEqual(parseRoute(href(route)), route, href(route));
   });

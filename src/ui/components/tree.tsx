@@ -12,6 +12,9 @@ export function Tree() {
   return (
     <nav class="tree" aria-label="Services and instances">
       <a href="#/">Manager</a>
+      <p>
+        <a href={href({ page: 'new' })}>New instance or app</a>
+      </p>
       <ul>
         {(services.data?.services ?? []).map((s) => (
           <li key={s.name}>

@@ -1,124 +1,94 @@
-// The home page: the box's version and alarms, an app installed from a file,
-// a new instance, an instance restored from a backup.
-import { useState } from 'preact/hooks';
-import { api, upload } from '../api';
-import { ErrorText } from '../components/errors';
-import { JobBar } from '../components/progress';
-import { RestoreForm } from '../components/restore';
-import { useFetch, useRefresh } from '../hooks/fetch';
-import { ForceBox } from '../components/force';
-import { useJob } from '../hooks/jobs';
-import { go } from '../router';
-import type { Alarm, ServiceSummary, Status } from '../types';
+// Home: the box's health at a glance. One line at the very top says whether
+// all is well; the active alarms follow, each with its severity in words, when
+// it was raised, what to do and a link to the page where one does it; then a
+// card per part of the box (services, instances with their last backup, disk,
+// memory, update, replication), each linking to where one acts on it. Adding
+// an instance or an app is on its own page (#/new).
+import { useEffect, useState } from 'preact/hooks';
+import { ErrorText, errorText } from '../components/errors';
+import { duration, when } from '../format';
+import { useFetch } from '../hooks/fetch';
+import type { Alarm, BackupRecord, Instance, Severity, Status } from '../types';
+import { Ago, backupWarning, DiskCard, InstancesCard, MemoryCard, ReplicationCard, ServicesCard, UpdateCard } from './home-cards';
+
+const SEVERITY: Record<Severity, string> = { critical: 'Critical', major: 'Major', minor: 'Minor', warning: 'Warning' };
 
 export function Home() {
-  const refresh = useRefresh();
   const status = useFetch<Status>('/status', { live: true });
   const alarms = useFetch<{ active: Alarm[] }>('/alarms', { live: true });
-  const servicesFetch = useFetch<{ services: ServiceSummary[] }>('/services', { live: true });
-  const services = servicesFetch.data?.services ?? [];
-  const active = alarms.data?.active ?? [];
-  const [form, setForm] = useState({ service: '', name: '', domain: '', password: '', path: '', dbName: '', dbUser: '' });
-  const [force, setForce] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const create = async (e: Event) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      // Empty optional fields take the seed's defaults (path /<domain>/<name>, database and user <domain>_<name>, a random password).
-      const optional = Object.fromEntries((['password', 'path', 'dbName', 'dbUser'] as const).filter((k) => form[k] !== '').map((k) => [k, form[k]]));
-      const created = await api<{ id: string }>('POST', '/instances', { service: form.service || services[0]?.name, name: form.name, domain: form.domain, ...optional, ...(force ? { force: true } : {}) });
-      refresh();
-      go({ page: 'instance', id: created.id });
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const field = (key: keyof typeof form, label: string, type = 'text') => (
-    <label>
-      {label}
-      <input type={type} name={key} value={form[key]} onInput={(e) => setForm({ ...form, [key]: (e.target as HTMLInputElement).value })} />
-    </label>
-  );
+  const instances = useFetch<{ instances: Instance[] }>('/instances', { live: true });
+  const backups = useFetch<{ records: BackupRecord[] }>('/backups/last', { live: true });
+  const s = status.data;
+  // "5 min ago" must not stay "just now" on a page left open: drawn again every half minute.
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), 30_000);
+    return () => clearInterval(timer);
+  }, []);
   return (
     <section>
       <h1>App Platform</h1>
-      {status.data && (
+      <Overall alarms={alarms.data?.active ?? null} instances={instances.data?.instances ?? null} backups={backups.data?.records ?? null} error={alarms.error ?? instances.error ?? backups.error} />
+      {s && (
         <p>
-          Version {status.data.version} (build {status.data.label}), board {status.data.board}, up {status.data.uptimeSeconds} s
+          Version {s.version} (build {s.label}), board {s.board}, up <span title={`since ${when(s.startedAt)}`}>{duration(s.uptimeSeconds)}</span>
         </p>
       )}
       <ErrorText error={status.error} />
       <h2>Alarms</h2>
-      {active.length === 0 ? (alarms.error ? null : <p>No active alarms.</p>) : (
-        <ul class="alarms">
-          {active.map((a) => (
-            <li key={a.id} class={a.severity}>
-              <strong>{a.severity}</strong> {a.source} {a.code}: {a.text}
-            </li>
-          ))}
-        </ul>
-      )}
+      <Alarms active={alarms.data?.active ?? null} />
       <ErrorText error={alarms.error} />
-      <InstallForm />
-      <h2>New instance</h2>
-      <form class="card" onSubmit={create}>
-        <label>
-          Service
-          <select name="service" value={form.service} onChange={(e) => setForm({ ...form, service: (e.target as HTMLSelectElement).value })}>
-            {services.map((s) => (
-              <option key={s.name} value={s.name}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        {field('name', 'Name')}
-        {field('domain', 'Domain')}
-        {field('password', 'Instance password (empty: random)', 'password')}
-        <details>
-          <summary>More options</summary>
-          {field('path', 'Webserver path (empty: /<domain>/<name>)')}
-          {field('dbName', 'Database name (empty: <domain>_<name>)')}
-          {field('dbUser', 'Database user (empty: <domain>_<name>)')}
-          <ForceBox label="Create even though memory is short" checked={force} onChange={setForce} />
-        </details>
-        {/* Until the services are known there is nothing to create an instance of. */}
-        <button type="submit" disabled={services.length === 0}>
-          Create
-        </button>
-        {services.length === 0 && !servicesFetch.error && <p class="note">No app service is installed yet: install one from the App Store first.</p>}
-        <ErrorText error={error ?? servicesFetch.error} />
-      </form>
-      <RestoreForm instance={null} />
+      <div class="dashboard">
+        <ServicesCard />
+        <InstancesCard instances={instances.data?.instances ?? null} backups={backups.data?.records ?? []} status={s} error={instances.error ?? backups.error} />
+        <DiskCard />
+        <MemoryCard />
+        <UpdateCard />
+        <ReplicationCard />
+      </div>
     </section>
   );
 }
 
-function InstallForm() {
-  const refresh = useRefresh();
-  const job = useJob();
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    const file = (form.elements.namedItem('package') as HTMLInputElement).files?.[0];
-    if (!file) return;
-    const force = (form.elements.namedItem('force') as HTMLInputElement).checked;
-    if (await job.run((uploaded) => upload<{ id: string }>(`/services/upload${force ? '?force=true' : ''}`, file, uploaded), { failure: 'INSTALL_FAILED', upload: 0.8 })) refresh();
-  };
+/** "All is well" or how many problems need attention: the alarms, and instances without a recent backup. */
+function Overall({ alarms, instances, backups, error }: { alarms: Alarm[] | null; instances: Instance[] | null; backups: BackupRecord[] | null; error: unknown }) {
+  let text: string;
+  let well = false;
+  if (error) text = `Cannot tell how the box is: ${errorText(error)}`;
+  else if (!alarms || !instances || !backups) text = 'Looking at the box…';
+  else {
+    const problems = alarms.length + instances.filter((i) => backupWarning(i, backups.find((b) => b.instance === i.id))).length;
+    well = problems === 0;
+    text = well ? 'All is well' : `${problems} ${problems === 1 ? 'problem needs' : 'problems need'} attention`;
+  }
   return (
-    <details>
-      <summary>Install an app from a file (Developer mode)</summary>
-      <form class="card" onSubmit={submit}>
-        <label>
-          Package (.tar.gz of the app's folder)
-          <input type="file" name="package" accept=".tar.gz,.tgz,application/gzip" />
-        </label>
-        <ForceBox label="Install even though memory is short" />
-        <button type="submit">Install</button>
-        <JobBar progress={job.progress} label="install" />
-        <ErrorText error={job.error} />
-      </form>
-    </details>
+    <p class={`overall ${well ? 'well' : 'attention'}`} role="status">
+      {text}
+    </p>
+  );
+}
+
+function Alarms({ active }: { active: Alarm[] | null }) {
+  if (!active) return null;
+  if (active.length === 0) return <p class="note">No active alarms.</p>;
+  return (
+    <ul class="alarms">
+      {active.map((a) => (
+        <li key={a.id} class={`alarm ${a.severity}`}>
+          <p>
+            <span class={`severity ${a.severity}`}>{SEVERITY[a.severity]}</span> <strong>{a.text}</strong>
+          </p>
+          <p class="note">
+            {a.code} from {a.source}, raised <Ago at={a.raisedAt} />
+          </p>
+          {a.todo && <p>What to do: {a.todo}</p>}
+          {a.link && (
+            <p>
+              <a href={a.link.href}>Go to {a.link.label}</a>
+            </p>
+          )}
+        </li>
+      ))}
+    </ul>
   );
 }
