@@ -14,6 +14,7 @@ const SYSTEM = { href: '#/system', label: 'System' };
 const SETTINGS = { href: '#/settings', label: 'Settings' };
 const DIAGNOSTICS = { href: '#/diagnostics', label: 'Diagnostics' };
 const REPLICATION = { href: '#/replication', label: 'Replication' };
+const RESCUE_LOG = { href: '#/rescue-log', label: 'Rescue system log' };
 const service = (name: string) => ({ href: `#/service/${encodeURIComponent(name)}`, label: `Service ${name}` });
 const instance = (id: string) => ({ href: `#/instance/${encodeURIComponent(id)}`, label: `Instance ${id}` });
 
@@ -29,7 +30,7 @@ export const ADVICE: Readonly<Record<string, (subject: string) => Advice>> = {
     id === 'manager'
       ? { todo: 'Check the backup target (space, URL, credentials) in the command file, then back up again.', link: SETTINGS }
       : { todo: 'Read why it failed, fix the target (space, URL, credentials) or the instance, then back it up again.', link: instance(id) },
-  UPDATE_FAILED: () => ({ todo: 'The box went back to the image it ran before: read the rescue system log (linked on System) for why, then update again from Settings.', link: SETTINGS }),
+  UPDATE_FAILED: () => ({ todo: 'The box runs the image it ran before: read the rescue system log for why, then update again from Settings.', link: RESCUE_LOG }),
   REBOOT_FAILED: () => ({ todo: 'The staged image waits for a reboot: restart the box from Settings (or reboot it by hand).', link: SETTINGS }),
   MANAGER_UPDATE_FAILED: () => ({ todo: 'The previous Manager runs again: read the update\'s message, then try the Manager update again from Settings.', link: SETTINGS }),
   CERT_EXPIRING: () => ({ todo: 'Upload a renewed webserver certificate in Settings (Security) before it expires.', link: SETTINGS }),

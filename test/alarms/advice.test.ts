@@ -72,7 +72,7 @@ describe('what to do about an alarm', () => {
     assert.equal(link('backup:app@example.com', 'BACKUP_FAILED'), '#/instance/app%40example.com');
     assert.equal(link('backup:manager', 'BACKUP_FAILED'), '#/settings');
     assert.equal(link('disk', 'DISK_FULL'), '#/system');
-    assert.equal(link('update', 'UPDATE_FAILED'), '#/settings');
+    assert.equal(link('update', 'UPDATE_FAILED'), '#/rescue-log');
     assert.equal(link('tls', 'CERT_EXPIRING'), '#/settings');
     assert.equal(link('replication:standby.example.com', 'REPLICATION_BROKEN'), '#/replication');
     assert.match(adviceFor({ source: 'replication:standby.example.com', code: 'REPLICATION_BROKEN' })!.todo, /standby\.example\.com/);
