@@ -28,7 +28,7 @@ function Page({ route }: { route: Route }) {
     case 'service':
       return <ServicePage key={route.name} name={route.name} />;
     case 'settings':
-      return <SettingsPage />;
+      return <SettingsPage section={route.section} />;
     case 'replication':
       return <ReplicationPage />;
     case 'store':
@@ -40,7 +40,7 @@ function Page({ route }: { route: Route }) {
     case 'tokens':
       return <TokensPage />;
     case 'password':
-      return <ChangePassword forced={false} onDone={() => go({ page: 'settings' })} />;
+      return <ChangePassword forced={false} onDone={() => go({ page: 'settings', section: 'security' })} />;
     case 'home':
       return <Home />;
   }

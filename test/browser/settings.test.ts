@@ -1,0 +1,143 @@
+// Settings in sections, in a real browser (the box of manager-box.ts): a
+// page per section reached by its tab at 1280 px and by the compact menu at
+// 360 px, the current one marked, its heading in view, nothing wider than the
+// screen; one Save per section that saves all or nothing with the reason under
+// the refused field; a button's failure beside the button; a question before
+// unsaved changes are left. What was saved is checked through the API.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SETTINGS_SECTIONS } from '../../src/ui/routes';
+import { SECTION_SETTINGS } from '../../src/ui/settings-sections';
+import { accessibilityProblems, base, login, missing, page, shot, useManagerBox } from './manager-box';
+
+useManagerBox();
+
+/** The settings as the API shows them (evaluated in the page, with its session). */
+const setting = async (name: string) => (await page.evaluate(`fetch('/manager/api/settings').then((r) => r.json()).then((b) => b.settings[${JSON.stringify(name)}].value)`)) as string;
+const overflow = async () => (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+const heading = (section: (typeof SETTINGS_SECTIONS)[number]) => page.getByRole('heading', { level: 2, name: SECTION_SETTINGS[section].heading ?? SECTION_SETTINGS[section].title, exact: true });
+/** The field of setting `name` in the open section: its control, its error. */
+const field = (name: string) => page.locator('.settings-form .field', { has: page.locator(`[name="${name}"]`) });
+
+/** Asserts that the whole of `box` is inside the window, unscrolled. */
+async function inView(what: string, box: { y: number; height: number } | null, height: number): Promise<void> {
+  assert.ok(box && box.y >= 0 && box.y + box.height <= height, `${what} is not in view without scrolling: ${JSON.stringify(box)}`);
+}
+
+describe('Settings in sections', { skip: missing ?? false }, () => {
+  it('at 1280 px: a tab per section, the current one marked, its heading in view, no overflow, the longest page well under the old 4,645 px', async () => {
+    await login();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // The old address (a bookmark of the one long page) opens the first section.
+    await page.goto(`${base}/manager/#/settings`);
+    await heading('general').waitFor();
+    const tabs = page.getByRole('navigation', { name: 'Settings sections', exact: true });
+    const heights: Record<string, number> = {};
+    for (const section of SETTINGS_SECTIONS) {
+      await tabs.getByRole('link', { name: SECTION_SETTINGS[section].title, exact: true }).click();
+      await heading(section).waitFor();
+      assert.equal(new URL(page.url()).hash, `#/settings/${section}`);
+      assert.deepEqual(await tabs.locator('[aria-current="page"]').allTextContents(), [SECTION_SETTINGS[section].title]);
+      await inView(`the heading of ${section}`, await heading(section).boundingBox(), 800);
+      assert.ok((await overflow()) <= 0, `${section} is wider than the window`);
+      // Loaded (a section with settings shows its Save) before it is measured.
+      if (SECTION_SETTINGS[section].fields.length + SECTION_SETTINGS[section].later.length > 0) await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
+      heights[section] = (await page.evaluate('document.documentElement.scrollHeight')) as number;
+      await shot(`settings-${section}-1280`);
+    }
+    console.log(`# page heights at 1280 px: ${JSON.stringify(heights)}`);
+    // Measured: General, the longest, is about 1,500 px (one page of all was 4,645).
+    const longest = Math.max(...Object.values(heights));
+    assert.ok(longest < 2000, `the longest section is ${longest} px tall`);
+    assert.deepEqual(await accessibilityProblems(page), [], 'the last section');
+  });
+
+  it('at 360 px: the compact menu reaches every section, its heading in view after the choice, nothing wider than the screen', async () => {
+    await login();
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto(`${base}/manager/#/settings/general`);
+    await heading('general').waitFor();
+    // The tabs give way to the menu, which names the current section.
+    assert.equal(await page.getByRole('navigation', { name: 'Settings sections', exact: true }).isVisible(), false);
+    const summary = page.locator('details.section-menu summary');
+    assert.match((await summary.textContent()) ?? '', /Section: General/);
+    await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
+    await shot('settings-general-360');
+    for (const section of SETTINGS_SECTIONS.slice(1)) {
+      await summary.click();
+      const menu = page.getByRole('navigation', { name: 'Settings sections (menu)' });
+      await menu.getByRole('link', { name: SECTION_SETTINGS[section].title, exact: true }).click();
+      await heading(section).waitFor();
+      assert.equal(await menu.isVisible(), false, 'the menu closes once a section is chosen');
+      assert.match((await summary.textContent()) ?? '', new RegExp(`Section: ${SECTION_SETTINGS[section].title}`));
+      await inView(`the heading of ${section} at 360 px`, await heading(section).boundingBox(), 740);
+      assert.ok((await overflow()) <= 0, `${section} is wider than a 360 px screen`);
+    }
+    await page.goto(`${base}/manager/#/settings/smtp`);
+    await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
+    assert.ok((await overflow()) <= 0, 'SMTP is wider than a 360 px screen');
+    await shot('settings-smtp-360');
+  });
+
+  it('says a mail that is not set up beside "Send test mail" (a 4xx, not a 500), with the way to the SMTP section', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/settings/alarms`);
+    await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
+    const button = page.getByRole('button', { name: 'Send test mail' });
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/manager/api/mail/test')), button.click()]);
+    assert.equal(answer.status(), 409);
+    const beside = page.locator('.action', { has: button });
+    await beside.getByRole('alert').filter({ hasText: 'set the SMTP server' }).waitFor();
+    await shot('settings-alarms-testmail-1280');
+    await beside.getByRole('link', { name: 'SMTP' }).click();
+    await heading('smtp').waitFor();
+  });
+
+  it('saves a section with one Save: a bad value is said under its field, focused, and nothing is saved; a good set saves all', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/settings/smtp`);
+    await heading('smtp').waitFor();
+    const save = page.getByRole('button', { name: 'Save', exact: true });
+    assert.equal(await save.isDisabled(), true, 'nothing to save yet');
+    await field('smtpServer').locator('input').fill('mail.example.com');
+    await field('smtpPort').locator('input').fill('70000');
+    await field('smtpSecurity').locator('select').selectOption('tls');
+    await page.getByRole('status').filter({ hasText: 'Unsaved changes: SMTP: server, SMTP: port, SMTP: none, starttls or tls' }).waitFor();
+    await save.click();
+    await field('smtpPort').getByText('"70000" is not a port number').waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Nothing was saved' }).waitFor();
+    assert.equal(await field('smtpPort').locator('input').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate('document.activeElement.name'), 'smtpPort');
+    assert.equal(await field('smtpServer').locator('.error').count(), 0, 'no error under a good value');
+    assert.deepEqual([await setting('smtpServer'), await setting('smtpPort'), await setting('smtpSecurity')], ['', '587', 'starttls']);
+    await shot('settings-smtp-refused-1280');
+
+    await field('smtpPort').locator('input').fill('2525');
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved 3 settings.' }).waitFor();
+    assert.equal(await field('smtpPort').locator('.error').count(), 0);
+    assert.deepEqual([await setting('smtpServer'), await setting('smtpPort'), await setting('smtpSecurity')], ['mail.example.com', '2525', 'tls']);
+    assert.equal(await save.isDisabled(), true, 'saved: nothing left to save');
+  });
+
+  it('asks before leaving a section with unsaved changes; Cancel keeps them, leaving drops them', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/settings/general`);
+    await heading('general').waitFor();
+    const hour = field('dbOptimizationHour').locator('input');
+    const before = await setting('dbOptimizationHour');
+    await hour.fill('5');
+    const tabs = page.getByRole('navigation', { name: 'Settings sections', exact: true });
+    await tabs.getByRole('link', { name: 'SMTP', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Leave without saving?' });
+    await dialog.getByText(/Your changes to Database optimization time are not saved/).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(new URL(page.url()).hash, '#/settings/general');
+    assert.equal(await hour.inputValue(), '5');
+    // The header's links ask too.
+    await page.locator('header').getByRole('link', { name: 'Home' }).click();
+    await dialog.getByRole('button', { name: 'Leave without saving' }).click();
+    await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
+    assert.equal(await setting('dbOptimizationHour'), before);
+  });
+});
