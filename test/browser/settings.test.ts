@@ -19,6 +19,9 @@ const heading = (section: (typeof SETTINGS_SECTIONS)[number]) => page.getByRole(
 /** The field of setting `name` in the open section: its control, its error. */
 const field = (name: string) => page.locator('.settings-form .field', { has: page.locator(`[name="${name}"]`) });
 
+/** What a section's cards show once they have read the box. */
+const LOADED: Partial<Record<(typeof SETTINGS_SECTIONS)[number], RegExp>> = { security: /^Now: /, backups: /backup key|encrypted with key/i, update: /^Running Manager/ };
+
 /** Asserts that the whole of `box` is inside the window, unscrolled. */
 async function inView(what: string, box: { y: number; height: number } | null, height: number): Promise<void> {
   assert.ok(box && box.y >= 0 && box.y + box.height <= height, `${what} is not in view without scrolling: ${JSON.stringify(box)}`);
@@ -40,8 +43,10 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
       assert.deepEqual(await tabs.locator('[aria-current="page"]').allTextContents(), [SECTION_SETTINGS[section].title]);
       await inView(`the heading of ${section}`, await heading(section).boundingBox(), 800);
       assert.ok((await overflow()) <= 0, `${section} is wider than the window`);
-      // Loaded (a section with settings shows its Save) before it is measured.
+      // Loaded (its settings' Save, what its cards read) before it is measured and pictured.
       if (SECTION_SETTINGS[section].fields.length + SECTION_SETTINGS[section].later.length > 0) await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
+      const loaded = LOADED[section];
+      if (loaded) await page.getByText(loaded).first().waitFor();
       heights[section] = (await page.evaluate('document.documentElement.scrollHeight')) as number;
       await shot(`settings-${section}-1280`);
     }
@@ -65,6 +70,7 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     await shot('settings-general-360');
     for (const section of SETTINGS_SECTIONS.slice(1)) {
       await summary.click();
+      if (section === 'alarms') await shot('settings-menu-360');
       const menu = page.getByRole('navigation', { name: 'Settings sections (menu)' });
       await menu.getByRole('link', { name: SECTION_SETTINGS[section].title, exact: true }).click();
       await heading(section).waitFor();
@@ -118,6 +124,31 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     assert.equal(await field('smtpPort').locator('.error').count(), 0);
     assert.deepEqual([await setting('smtpServer'), await setting('smtpPort'), await setting('smtpSecurity')], ['mail.example.com', '2525', 'tls']);
     assert.equal(await save.isDisabled(), true, 'saved: nothing left to save');
+  });
+
+  it('shows a set secret as set, keeps it when other fields are saved, and removes it only when asked', async () => {
+    await login();
+    await page.goto(`${base}/manager/#/settings/alarms`);
+    const password = field('eventsPassword').locator('input');
+    const save = page.getByRole('button', { name: 'Save', exact: true });
+    await password.fill('events-secret-2026');
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved Alarms and events: password.' }).waitFor();
+    assert.equal(await setting('eventsPassword'), '***');
+    // Shown empty, saying it is set; never the secret itself.
+    assert.equal(await password.inputValue(), '');
+    assert.match((await password.getAttribute('placeholder')) ?? '', /^set/);
+    assert.ok(!(await page.content()).includes('events-secret-2026'));
+    await field('eventsUser').locator('input').fill('box');
+    await page.getByRole('status').filter({ hasText: /^Unsaved changes: Alarms and events: username$/ }).waitFor();
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved Alarms and events: username.' }).waitFor();
+    assert.deepEqual([await setting('eventsUser'), await setting('eventsPassword')], ['box', '***']);
+    await field('eventsPassword').getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('status').filter({ hasText: /^Unsaved changes: Alarms and events: password$/ }).waitFor();
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved Alarms and events: password.' }).waitFor();
+    assert.equal(await setting('eventsPassword'), '');
   });
 
   it('asks before leaving a section with unsaved changes; Cancel keeps them, leaving drops them', async () => {
