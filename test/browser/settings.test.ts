@@ -55,6 +55,11 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     const longest = Math.max(...Object.values(heights));
     assert.ok(longest < 2000, `the longest section is ${longest} px tall`);
     assert.deepEqual(await accessibilityProblems(page), [], 'the last section');
+    // The Linux passwords where the board sets them; where it does not, a line says so instead of forms that fail.
+    await tabs.getByRole('link', { name: 'Security', exact: true }).click();
+    const linux = (await page.evaluate("fetch('/manager/api/system/linux-users').then((r) => r.json())")) as { supported: boolean };
+    await page.getByText(linux.supported ? 'Linux root user password' : 'This board does not set the Linux passwords from the Manager.').waitFor();
+    assert.equal(await page.getByLabel('Linux root user password').count(), linux.supported ? 1 : 0);
   });
 
   it('at 360 px: the compact menu reaches every section, its heading in view after the choice, nothing wider than the screen', async () => {
@@ -70,7 +75,10 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     await shot('settings-general-360');
     for (const section of SETTINGS_SECTIONS.slice(1)) {
       await summary.click();
-      if (section === 'alarms') await shot('settings-menu-360');
+      if (section === 'alarms') {
+        await shot('settings-menu-360');
+        assert.deepEqual(await accessibilityProblems(page), [], 'the open menu at 360 px');
+      }
       const menu = page.getByRole('navigation', { name: 'Settings sections (menu)' });
       await menu.getByRole('link', { name: SECTION_SETTINGS[section].title, exact: true }).click();
       await heading(section).waitFor();
@@ -117,6 +125,7 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     assert.equal(await field('smtpServer').locator('.error').count(), 0, 'no error under a good value');
     assert.deepEqual([await setting('smtpServer'), await setting('smtpPort'), await setting('smtpSecurity')], ['', '587', 'starttls']);
     await shot('settings-smtp-refused-1280');
+    assert.deepEqual(await accessibilityProblems(page), [], 'a section with a refused value');
 
     await field('smtpPort').locator('input').fill('2525');
     await save.click();

@@ -41,6 +41,8 @@ export function TestMail() {
 /** The webserver certificate, the Manager password, the Linux root and admin passwords. */
 export function SecurityCards() {
   const loaded = useFetch<Certificate>('/certificate', { live: true });
+  // Shown where the board sets them (not on the dev board).
+  const linux = useFetch<{ users: string[]; supported: boolean }>('/system/linux-users');
   const [pem, setPem] = useState('');
   const [outcome, run] = useAction();
   const cert = loaded.data;
@@ -83,8 +85,9 @@ export function SecurityCards() {
         <p>
           <a href={href({ page: 'password' })}>Change the Manager password</a>
         </p>
-        <LinuxPassword user="root" />
-        <LinuxPassword user="admin" />
+        {linux.data?.supported === false && <p class="note">This board does not set the Linux passwords from the Manager.</p>}
+        {linux.data?.supported && linux.data.users.map((user) => <LinuxPassword key={user} user={user} />)}
+        <ErrorText error={linux.error} />
       </fieldset>
     </>
   );
