@@ -160,7 +160,7 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     assert.equal(await setting('eventsPassword'), '');
   });
 
-  it('asks before leaving a section with unsaved changes; Cancel keeps them, leaving drops them', async () => {
+  it('asks before leaving a section with unsaved changes (a link, Back); Cancel keeps them, leaving drops them', async () => {
     await login();
     await page.goto(`${base}/manager/#/settings/general`);
     await heading('general').waitFor();
@@ -173,6 +173,13 @@ describe('Settings in sections', { skip: missing ?? false }, () => {
     await dialog.getByText(/Your changes to Database optimization time are not saved/).waitFor();
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.equal(new URL(page.url()).hash, '#/settings/general');
+    assert.equal(await hour.inputValue(), '5');
+    // The browser's Back asks too, with the section's address back while it does.
+    await page.goBack();
+    await dialog.getByText(/Your changes to Database optimization time are not saved/).waitFor();
+    assert.equal(new URL(page.url()).hash, '#/settings/general');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await heading('general').waitFor();
     assert.equal(await hour.inputValue(), '5');
     // The header's links ask too.
     await page.locator('header').getByRole('link', { name: 'Home' }).click();

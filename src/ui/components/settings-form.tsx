@@ -6,6 +6,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
 import { useConfirm } from '../confirm';
+import { guardLeaving } from '../router';
 import { href, parseRoute } from '../routes';
 import type { SettingSpec } from '../types';
 import { ErrorText } from './errors';
@@ -135,24 +136,35 @@ function Field({ name, spec, value, error, onInput }: { name: string; spec: Sett
   );
 }
 
-/** While `unsaved` names changes, leaving by a link of the Manager asks first, and closing the tab too (the browser's own question). */
+/**
+ * While `unsaved` names changes, leaving asks first: a link of the Manager
+ * before it is followed (so no history entry is made), Back, Forward or a
+ * typed address through the router, and closing the tab by the browser's own
+ * question.
+ */
 function useLeaveGuard(unsaved: readonly string[]): JSX.Element | null {
   const [ask, dialog] = useConfirm();
   const pending = unsaved.length > 0;
   const names = unsaved.join(', ');
   useEffect(() => {
     if (!pending) return;
+    const leave = () => ask({ title: 'Leave without saving?', consequence: <p>Your changes to {names} are not saved: leaving drops them.</p>, confirm: 'Leave without saving' });
     const click = async (e: MouseEvent) => {
       const link = (e.target as Element | null)?.closest?.('a[href^="#"]');
       const to = link?.getAttribute('href');
       if (!to || href(parseRoute(to)) === href(parseRoute(location.hash)) || e.defaultPrevented || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
       e.preventDefault();
-      if (await ask({ title: 'Leave without saving?', consequence: <p>Your changes to {names} are not saved: leaving drops them.</p>, confirm: 'Leave without saving' })) location.hash = to;
+      if (await leave()) {
+        unguard();
+        location.hash = to;
+      }
     };
     const unload = (e: BeforeUnloadEvent) => e.preventDefault();
+    const unguard = guardLeaving(leave);
     document.addEventListener('click', click, true);
     addEventListener('beforeunload', unload);
     return () => {
+      unguard();
       document.removeEventListener('click', click, true);
       removeEventListener('beforeunload', unload);
     };
