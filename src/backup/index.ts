@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Sql } from 'postgres';
 import { quoteIdent, SQLSTATE, sqlState, type Settings, type SettingSpecs } from '../db';
 import { every, validTimeZone } from '../time';
-import { ApError, describe, InvalidField } from '../errors';
+import { ApError, describe, InvalidField, levelOf } from '../errors';
 import { writeStreamAtomic } from '../fsutil';
 import { formatDbHost, instanceId, validateCreate, type Instance, type Instances } from '../instances';
 import type { JobControl, Jobs, JobView } from '../jobs';
@@ -499,7 +499,7 @@ export class Backups {
           instance = this.options.instances.get(id);
         } catch {
           failed++;
-          this.options.log.error(`backup (command file line ${command.line}): no instance ${id}`);
+          this.options.log.warn(`backup (command file line ${command.line}): no instance ${id}`);
         }
         if (instance) targets.push({ id, url: expandHash(command.url, values(instance.name, instance.domain, this.options.serviceInfo(instance.service)?.label ?? '')) });
       }
@@ -510,7 +510,7 @@ export class Backups {
           job = target.id === 'manager' ? this.startManagerBackup(destination) : this.startInstanceBackup(target.id, destination);
         } catch (err) {
           failed++;
-          this.options.log.error(`backup of ${target.id} (command file line ${command.line}) failed: ${describe(err)}`);
+          this.options.log[levelOf(err)](`backup of ${target.id} (command file line ${command.line}) failed: ${describe(err)}`);
           continue;
         }
         const done = await this.options.jobs.settled(job.id);
@@ -654,7 +654,7 @@ export class BackupSchedule {
       return parseCommandFile(text);
     } catch (err) {
       const message = describe(err);
-      if (this.reported !== message) this.options.log.error(`the stored command file is not valid (${message}); no scheduled backups until it is fixed`);
+      if (this.reported !== message) this.options.log.warn(`the stored command file is not valid (${message}); no scheduled backups until it is fixed`);
       this.reported = message;
       return null;
     }

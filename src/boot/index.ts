@@ -16,10 +16,9 @@ import type { Board } from '../config';
 import { ApError } from '../errors';
 import { ensureDir, writeFileAtomic } from '../fsutil';
 
-import type { BootMode, BootSettings } from './views';
+import type { BootMode, BootSettings, BootState, GrubMenu } from './views';
 
-export { BootView, type BootMode, type BootSettings } from './views';
-
+export { BootState, BootView, GrubMenu, type BootMode, type BootSettings } from './views';
 
 export interface BootControl {
   readonly kind: 'grub' | 'gateway';
@@ -27,6 +26,8 @@ export interface BootControl {
   readonly file: string;
   read(): Promise<BootSettings>;
   set(mode: BootMode): Promise<BootSettings>;
+  /** The settings with the file behind them and, on x86_64, the GRUB menu (the Manager's Boot settings page). */
+  inspect(): Promise<BootState>;
 }
 
 export const RESCUE = { kernelCommandLine: 'root=/dev/ram0', initrdFile: 'ramdisk.ext2.xz', ramdiskSize: '100000' } as const;
@@ -37,12 +38,17 @@ export function bootControl(board: Board, bootDir: string): BootControl {
   const values = (mode: BootMode) => (mode === 'rescue' ? RESCUE : { kernelCommandLine: normal, initrdFile: '', ramdiskSize: '' });
   if (board.bootControl === 'grub') {
     const file = join(bootDir, 'grub/grub.cfg');
+    const settings = (text: string | null): BootSettings => {
+      const mode = parseGrub(text);
+      return { mode, kind: 'grub', ...values(mode) };
+    };
     return {
       kind: 'grub',
       file,
-      async read() {
-        const mode = parseGrub(await readFile(file, 'utf8').catch(() => null));
-        return { mode, kind: 'grub', ...values(mode) };
+      read: async () => settings(await readText(file)),
+      async inspect() {
+        const text = await readText(file);
+        return { settings: settings(text), control: 'grub', file, written: text !== null, grub: text === null ? null : parseGrubMenu(text) };
       },
       async set(mode) {
         await ensureDir(join(bootDir, 'grub'));
@@ -55,10 +61,10 @@ export function bootControl(board: Board, bootDir: string): BootControl {
   return {
     kind: 'gateway',
     file,
-    async read() {
-      const text = await readFile(file, 'utf8').catch(() => null);
-      const parsed = parseGateway(text);
-      return { kind: 'gateway', ...parsed };
+    read: async () => ({ kind: 'gateway', ...parseGateway(await readText(file)) }),
+    async inspect() {
+      const text = await readText(file);
+      return { settings: { kind: 'gateway', ...parseGateway(text) }, control: board.bootControl, file, written: text !== null, grub: null };
     },
     async set(mode) {
       const v = values(mode);
@@ -88,8 +94,22 @@ export function grubConfig(mode: BootMode, normalCmdline: string): string {
 
 /** The mode a grub.cfg selects; a missing or unreadable one boots the rescue (which can repair it). */
 export function parseGrub(text: string | null): BootMode {
-  const match = text === null ? null : /^\s*set\s+default=("?)(\d+)\1\s*$/m.exec(text);
-  return match && match[2] === '1' ? 'normal' : 'rescue';
+  return text !== null && grubDefault(text) === 1 ? 'normal' : 'rescue';
+}
+
+/** The entry `set default=N` names, or null. */
+function grubDefault(text: string): number | null {
+  const match = /^\s*set\s+default=("?)(\d+)\1\s*$/m.exec(text);
+  return match ? Number(match[2]) : null;
+}
+
+/** The menu of a grub.cfg: the default entry and each entry's title and linux arguments. */
+export function parseGrubMenu(text: string): GrubMenu {
+  const entries = [...text.matchAll(/^\s*menuentry\s+(["'])([^\n]*?)\1[^{\n]*\{([^}]*)\}/gm)].map((m) => ({
+    title: m[2]!,
+    kernelCommandLine: /^\s*linux\s+\S+\s*(.*?)\s*$/m.exec(m[3]!)?.[1] ?? '',
+  }));
+  return { defaultEntry: grubDefault(text), entries };
 }
 
 /** The gateway settings; missing or unreadable ones read as the rescue. */
@@ -100,6 +120,11 @@ export function parseGateway(text: string | null): Omit<BootSettings, 'kind'> {
   if (cmdline === null || cmdline === '') return { mode: 'rescue', ...RESCUE };
   const mode: BootMode = /(^|\s)root=\/dev\/ram0(\s|$)/.test(cmdline) || cmdline === '/dev/ram0' ? 'rescue' : 'normal';
   return { mode, kernelCommandLine: cmdline, initrdFile: get('initrd') ?? '', ramdiskSize: get('ramdisk_size') ?? '' };
+}
+
+/** A file's text, or null when it cannot be read (missing: never written). */
+function readText(file: string): Promise<string | null> {
+  return readFile(file, 'utf8').catch(() => null);
 }
 
 export function parseMode(value: unknown): BootMode {

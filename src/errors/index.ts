@@ -56,6 +56,15 @@ export class UsageError extends ApError {
   }
 }
 
+/**
+ * The log level a failure deserves: a mistake in what the administrator or a
+ * caller gave (a 4xx code: bad input, a setting not made, a conflict) is a
+ * warning; anything else is ours, an error.
+ */
+export function levelOf(err: unknown): 'warn' | 'error' {
+  return err instanceof ApError && errorSpec(err.code).status < 500 ? 'warn' : 'error';
+}
+
 /** Exit status for an error: its code's (2 for usage and configuration mistakes, also reported ones), 1 otherwise. */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError) return 2;

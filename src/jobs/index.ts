@@ -6,7 +6,7 @@
 // died is shown as failed, interrupted, never as running forever. The file is
 // written when a job starts and ends, not on progress.
 import { T, type ApiRoute } from '../api';
-import { ApError, describe } from '../errors';
+import { ApError, describe, levelOf } from '../errors';
 import { JsonStateFile } from '../fsutil';
 import type { Logger } from '../log';
 import { JobView, type JobState } from './views';
@@ -156,7 +156,7 @@ export class Jobs {
     };
     job.done = work(control).then(
       (result) => this.finish(job, 'succeeded', result),
-      (err) => this.finish(job, 'failed', describe(err)),
+      (err) => this.finish(job, 'failed', describe(err), levelOf(err)),
     );
     this.jobs.set(job.id, job);
     this.tell(job);
@@ -217,8 +217,8 @@ export class Jobs {
     return view(job);
   }
 
-  private finish(job: Job, state: JobState, message: string): void {
-    if (state === 'failed') this.log?.error(`job ${job.id} (${job.kind} ${job.target}) FAILED: ${message}`);
+  private finish(job: Job, state: JobState, message: string, level: 'warn' | 'error' = 'error'): void {
+    if (state === 'failed') this.log?.[level](`job ${job.id} (${job.kind} ${job.target}) FAILED: ${message}`);
     job.state = state;
     job.finishedAt = new Date();
     job.message = message;

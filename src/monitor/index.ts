@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Alarms, AlarmView, EventsForwarder, type Alarm } from '../alarms';
-import { objectBody, T, type ApiRoute } from '../api';
+import { objectBody, route, T, type ApiRoute } from '../api';
 import { settingDefault, settingValue, type Settings } from '../db';
 import { ApError, InvalidField } from '../errors';
 import type { Logger } from '../log';
@@ -14,7 +14,7 @@ import { Mailer } from '../mail';
 import type { Paths } from '../paths';
 import type { CertificateChain } from '../tls';
 import { DiskGuard } from './disk';
-import { MetricsStore } from './metrics';
+import { MetricsStore, type Range } from './metrics';
 import { Sampler, type SamplerSources } from './sampler';
 import { Labels, SeriesList } from './views';
 
@@ -215,6 +215,8 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
   }
 }
 
+const RANGES: readonly Range[] = ['hour', 'day', 'week'];
+
 /** The monitor's resources in the admin API (exported for the route table's tests). */
 export function monitorRoutes(monitor: Monitor): ApiRoute[] {
   return [
@@ -232,25 +234,26 @@ export function monitorRoutes(monitor: Monitor): ApiRoute[] {
       response: SeriesList,
       handler: () => ({ series: monitor.metrics.list() }),
     },
-    {
+    route({
       method: 'GET',
       pattern: '/metrics/{name}',
-      summary: 'points of one series (?range=hour|week, other query parameters are its labels)',
-      query: T.Object({ range: T.Optional(T.String({ description: 'hour (default) or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
+      summary: 'points of one series: the last hour at the sampling interval, or the last day or week as 5-minute averages (?range=hour|day|week; other query parameters are its labels)',
+      query: T.Object({ range: T.Optional(T.String({ description: 'hour (default), day or week' })) }, { additionalProperties: T.String({ description: 'a label of the series' }) }),
       response: T.Object({
         name: T.String(),
         labels: Labels,
-        range: T.Union([T.Literal('hour'), T.Literal('week')]),
-        points: T.Array(T.Array(T.Number(), { minItems: 2, maxItems: 2 }), { description: '[time in ms since 1970, value], oldest first' }),
+        range: T.Union(RANGES.map((r) => T.Literal(r))),
+        points: T.Array(T.Array(T.Number(), { minItems: 2, maxItems: 2 }), { description: '[time in ms since 1970, value], oldest first; for day and week the last is the 5-minute average still filling' }),
       }),
+      errors: ['NOT_FOUND'],
       handler: ({ params, query }) => {
-        const { range = 'hour', ...labels } = query;
-        if (range !== 'hour' && range !== 'week') throw new InvalidField('range', 'expected hour or week');
-        const points = monitor.metrics.points(params.name!, labels, range);
+        const { range = 'hour', ...labels } = query as Record<string, string>;
+        if (!RANGES.includes(range as Range)) throw new InvalidField('range', 'expected hour, day or week');
+        const points = monitor.metrics.points(params.name!, labels, range as Range);
         if (!points) throw new ApError('NOT_FOUND', `no series ${params.name} with labels ${JSON.stringify(labels)}`);
         return { name: params.name, labels, range, points };
       },
-    },
+    }),
     {
       method: 'POST',
       pattern: '/mail/test',

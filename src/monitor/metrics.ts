@@ -1,7 +1,8 @@
 // Metric series with a fixed memory bound: per series the last hour at the
 // sampling interval (10 s: 360 points) and the last week as 5-minute averages
 // (2016 points), each a ring of two Float64Arrays. Served to the Manager as
-// points and to Prometheus as the latest values in its text format.
+// points (the last hour, day or week) and to Prometheus as the latest values
+// in its text format.
 
 export class Ring {
   private readonly times: Float64Array;
@@ -40,6 +41,10 @@ export class Ring {
 export const HOUR_POINTS = 360;
 export const WEEK_POINTS = 2016;
 export const WEEK_STEP_MS = 5 * 60_000;
+const DAY_MS = 24 * 3600_000;
+
+/** What the Manager's charts can show: the hour ring, or the last day or week of the 5-minute ring. */
+export type Range = 'hour' | 'day' | 'week';
 
 class Series {
   readonly hour = new Ring(HOUR_POINTS);
@@ -68,6 +73,18 @@ class Series {
     }
     this.sum += value;
     this.n++;
+  }
+
+  /**
+   * The 5-minute averages of the last `span` ms, the bucket still filling
+   * last (its average so far): a day's chart is not empty for the first
+   * 5 minutes after a start, and shows the last minutes as they come.
+   */
+  averages(span: number): [number, number][] {
+    const points = this.week.points();
+    if (this.n > 0) points.push([this.bucket * WEEK_STEP_MS, this.sum / this.n]);
+    const since = this.lastAt - span;
+    return points.filter(([t]) => t > since);
   }
 }
 
@@ -121,11 +138,11 @@ export class MetricsStore {
     return [...this.series.values()].map((s) => ({ name: s.name, labels: { ...s.labels }, value: s.last, at: s.lastAt }));
   }
 
-  /** Points of one series: the last hour at full resolution, or the last week as 5-minute averages. */
-  points(name: string, labels: Readonly<Record<string, string>>, range: 'hour' | 'week'): [number, number][] | null {
+  /** Points of one series: the last hour at full resolution, or the last day or week as 5-minute averages. */
+  points(name: string, labels: Readonly<Record<string, string>>, range: Range): [number, number][] | null {
     const s = this.series.get(seriesKey(name, labels));
     if (!s) return null;
-    return range === 'hour' ? s.hour.points() : s.week.points();
+    return range === 'hour' ? s.hour.points() : s.averages(range === 'day' ? DAY_MS : 7 * DAY_MS);
   }
 
   /**

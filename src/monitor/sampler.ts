@@ -57,6 +57,7 @@ export const METRIC_INFO: Record<string, MetricInfo> = {
   ap_service_cpu_percent: { help: 'CPU use of an app service and its children, percent of one core', type: 'gauge', chartOnly: true },
   ap_memory_total_bytes: { help: 'Memory the kernel manages (MemTotal)', type: 'gauge' },
   ap_memory_available_bytes: { help: 'Memory available to new work without swapping (MemAvailable)', type: 'gauge' },
+  ap_memory_used_bytes: { help: 'Memory in use: MemTotal less MemAvailable', type: 'gauge', chartOnly: true },
   ap_supervisor_memory_bytes: { help: 'Resident memory of the supervisor', type: 'gauge', chartOnly: true },
   ap_postgres_memory_bytes: { help: 'Memory of PostgreSQL: the summed PSS of its processes (shared buffers once)', type: 'gauge' },
   ap_service_memory_bytes: { help: 'Memory of an app service and its children (its cgroup\'s count; resident memory without one)', type: 'gauge' },
@@ -159,6 +160,7 @@ export class Sampler {
     const mem = await readMeminfo(this.proc);
     set('ap_memory_total_bytes', {}, mem.total);
     set('ap_memory_available_bytes', {}, mem.available);
+    set('ap_memory_used_bytes', {}, mem.total - mem.available);
     set('ap_supervisor_memory_bytes', {}, process.memoryUsage.rss());
     const postmaster = await this.sources.postgres();
     const pg = postmaster === null ? undefined : groups.get(procs.find((p) => p.pid === postmaster)?.pgrp ?? -1);

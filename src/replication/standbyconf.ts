@@ -118,7 +118,7 @@ export async function readStandbyConf(path: string, log: Logger): Promise<Standb
   } catch (err) {
     const aside = `${path}.invalid-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(path, aside);
-    log.error(`${path} is malformed (${describe(err)}); moved to ${aside}: this box starts as it would without it, not as a standby`);
+    log.warn(`${path} is malformed (${describe(err)}); moved to ${aside}: this box starts as it would without it, not as a standby`);
     return null;
   }
 }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LIMIT_FIELDS, LIMIT_RANGES, memoryLimitMB, resolveLimits, type Cgroups, type EffectiveLimits, type ServiceLimits } from '../cgroup';
-import { ApError, describe as describeError, InvalidField } from '../errors';
+import { ApError, describe as describeError, InvalidField, levelOf } from '../errors';
 import { ensureDir, fsyncDir, fsyncTree } from '../fsutil';
 import type { Logger } from '../log';
 import type { Paths } from '../paths';
@@ -300,7 +300,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       running.set(manifest.name, service);
       startUnlessHeld(service);
     } catch (err) {
-      log.error(`skipping ${join(paths.apps, entry.name)}: ${(err as Error).message}`);
+      log[levelOf(err)](`skipping ${join(paths.apps, entry.name)}: ${(err as Error).message}`);
     }
   }
 

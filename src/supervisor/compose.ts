@@ -90,7 +90,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   const standby = standbyConf !== null && standbyConf.promote === undefined && recovering ? standbyConf : null;
   // A standby's cluster without its standby.conf (malformed, set aside): the box starts as an ordinary one, on a database it cannot write.
   const orphaned = standbyConf === null && recovering;
-  if (orphaned) replicationLog.error(`the cluster is a standby (standby.signal) but there is no valid ${paths.standbyConf}: starting read-only, not as a standby; set this box up again (ap ctl replication standby …)`);
+  if (orphaned) replicationLog.warn(`the cluster is a standby (standby.signal) but there is no valid ${paths.standbyConf}: starting read-only, not as a standby; set this box up again (ap ctl replication standby …)`);
   // standby.conf beside a cluster that is not a standby (any more): a promotion that a stop or a crash cut short.
   const promoted = standbyConf !== null && standby === null ? standbyConf : null;
   if (standby) log.info(`this box is a standby of ${standby.primary.host}:${standby.primary.port} (as ${standby.name}): read-only, its apps come from the primary`);
@@ -385,7 +385,7 @@ export async function compose(ctx: Context): Promise<Composition> {
           (await tokens.allowsMetrics(authorization, remote)) ||
           metricsAllowed(remote, authorization, await settingValue(store, 'metricsAccess'), await settingValue(store, 'metricsToken')),
         boot: () => boot.read() as unknown as Promise<Record<string, unknown>>,
-        ramdiskLog: join(paths.data, 'ramdisk.log'),
+        ramdiskLog: paths.ramdiskLog,
         manager: managerSite({ api: () => api ?? null, auth: () => auth, tokens: () => tokens, log: log.child('manager'), version: reported.version, events, uiDir: join(dirname(fileURLToPath(ctx.bundleUrl)), 'manager') }),
         health: async () => {
           const dbOk = await database.ping();

@@ -72,7 +72,7 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
     ...backupRoutes(p.backups, p.backupSchedule, paths.data),
     ...jobRoutes(p.jobs),
     ...monitorRoutes(p.monitor),
-    ...updateRoutes(p.updater, p.boot),
+    ...updateRoutes(p.updater, p.boot, paths.ramdiskLog),
     ...settingRoutes(p.settings, { ...BACKUP_SETTINGS, ...REPLICATION_SETTINGS }),
     ...storeRoutes(p.appStore),
     ...installerRoutes(

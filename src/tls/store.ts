@@ -32,7 +32,7 @@ export async function prepareCertificate(store: CertificateStore, dir: string, l
       const chain = parseCertificateChain(custom);
       return { ...(await writeTlsFiles(dir, chain)), chain, custom: true };
     } catch (err) {
-      log.error(`the uploaded webserver certificate cannot be used (${(err as Error).message}); serving the default one`);
+      log.warn(`the uploaded webserver certificate cannot be used (${(err as Error).message}); serving the default one`);
     }
   }
   let chain: CertificateChain | null = null;

@@ -11,9 +11,9 @@ export type Route =
   | { readonly page: 'instance'; readonly id: string }
   | { readonly page: 'service'; readonly name: string }
   | { readonly page: 'settings'; readonly section: SettingsSection }
-  | { readonly page: 'replication' | 'store' | 'system' | 'diagnostics' | 'password' | 'tokens' };
+  | { readonly page: 'replication' | 'store' | 'system' | 'diagnostics' | 'password' | 'tokens' | 'boot' | 'rescue-log' };
 
-const FIXED = new Set(['replication', 'store', 'system', 'diagnostics', 'password', 'tokens'] as const);
+const FIXED = new Set(['replication', 'store', 'system', 'diagnostics', 'password', 'tokens', 'boot', 'rescue-log'] as const);
 
 /** The route for a hash such as "#/instance/web1%40example.com"; anything unknown is home, as before. */
 export function parseRoute(hash: string): Route {

@@ -7,11 +7,13 @@ import { ErrorText } from './components/errors';
 import { Tree } from './components/tree';
 import { useRefreshOnChanges } from './hooks/events';
 import { Refresh } from './hooks/fetch';
+import { BootPage } from './pages/boot';
 import { DiagnosticsPage } from './pages/diagnostics';
 import { Home } from './pages/home';
 import { InstancePage } from './pages/instance';
 import { ChangePassword, Login } from './pages/login';
 import { ReplicationPage } from './pages/replication';
+import { RescueLogPage } from './pages/rescue-log';
 import { ServicePage } from './pages/service';
 import { SettingsPage } from './pages/settings';
 import { StorePage } from './pages/store';
@@ -37,6 +39,10 @@ function Page({ route }: { route: Route }) {
       return <SystemPage />;
     case 'diagnostics':
       return <DiagnosticsPage />;
+    case 'boot':
+      return <BootPage />;
+    case 'rescue-log':
+      return <RescueLogPage />;
     case 'tokens':
       return <TokensPage />;
     case 'password':

@@ -8,7 +8,8 @@ import type { Static } from '../api';
 import type { Alarm as ServerAlarm } from '../alarms/views';
 import type { BudgetView } from '../budget/views';
 import type { SettingView } from '../db/views';
-import type { UpdateState as ServerUpdateState } from '../image/views';
+import type { BootState } from '../boot/views';
+import type { RescueLog as ServerRescueLog, UpdateState as ServerUpdateState } from '../image/views';
 import type { SelfUpdateState } from '../selfupdate/views';
 import type { InstanceView } from '../instances/schema';
 import type { JobView } from '../jobs/views';
@@ -48,6 +49,13 @@ export type StoreApp = StoreList['apps'][number];
 export type SettingSpec = SettingView;
 export type Certificate = CertificateView;
 export type UpdateState = ServerUpdateState;
+/** GET /boot/details (src/image/api.ts): spelled out from its parts, whose schemas are two subsystems' leaves. */
+export interface BootDetails {
+  readonly boot: BootState;
+  readonly running: UpdateState['running'];
+  readonly journal: UpdateState['journal'];
+}
+export type RescueLog = ServerRescueLog;
 /** The supervisor's own update (GET /supervisor/update). */
 export type SupervisorUpdate = SelfUpdateState;
 export type Series = SeriesList['series'][number];

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fetchRaw } from '../harness/http';
+import { bytes } from '../../src/ui/format';
 import { accessibilityProblems, base, browser, ensurePassword, login, missing, page, PASSWORD, shot, useManagerBox } from './manager-box';
 
 useManagerBox();
@@ -59,11 +60,11 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.getByRole('heading', { name: 'Memory budget' }).waitFor();
     const budget = (await page.evaluate("fetch('/manager/api/system/budget').then((r) => r.json())")) as { totalBytes: number; postgres: { connections: number } };
     const row = (name: string | RegExp) => page.locator('table.budget tr', { has: page.locator('th', { hasText: name }) });
-    assert.match(await row('Total').innerText(), new RegExp(`${Math.round(budget.totalBytes / 1048576)} MB`));
+    assert.match(await row('Total').innerText(), new RegExp(bytes(budget.totalBytes)));
     for (const name of ['Kernel', 'Supervisor', 'PostgreSQL', 'Service echo', 'Free']) await row(name).waitFor();
-    assert.match(await row('PostgreSQL').innerText(), /\d+ connections? \(\d+ the supervisor's\), ~[\d.]+ MB each/);
+    assert.match(await row('PostgreSQL').innerText(), /\d+ connections? \(\d+ the supervisor's\), ~[\d.]+ (KB|MB) each/);
     assert.match(await row('Service echo').innerText(), /running; 512 MB \+ 32 MB × \d+ instances?/);
-    await page.getByRole('img', { name: /MB free of \d+ MB/ }).waitFor();
+    await page.getByRole('img', { name: /^[\d.]+ (KB|MB|GB) free of [\d.]+ (MB|GB|TB)$/ }).waitFor();
     await shot('10-budget');
   });
 
@@ -112,6 +113,8 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
       ['#/replication', 'Replication'],
       ['#/system', 'System'],
       ['#/diagnostics', 'Diagnostics'],
+      ['#/boot', 'Boot settings'],
+      ['#/rescue-log', 'Rescue system log'],
       ['#/store', 'App Store'],
       ['#/tokens', 'API tokens'],
       ['#/password', 'Change the Manager password'],

@@ -123,8 +123,8 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     const later = await points();
     assert.ok(later > first, `${first} → ${later} points`);
     assert.equal(await page.locator('figure.chart canvas').count() >= 4, true);
-    await page.getByText('Partition p1 used').waitFor(); // every partition the box reports
-    await page.getByText('CPU of echo').waitFor(); // and every service
+    await page.getByText('Boot partition (p1), used').waitFor(); // every partition the box reports
+    await page.getByText('CPU of echo, % of one core').waitFor(); // and every service
     await shot('06-system');
     await page.setViewportSize({ width: 360, height: 740 });
     await shot('07-system-360px');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bootControl, grubConfig, parseGateway, parseGrub } from '../../src/boot';
+import { bootControl, grubConfig, parseGateway, parseGrub, parseGrubMenu } from '../../src/boot';
 import { getBoard } from '../../src/config';
 import { workspace } from '../harness/workspace';
 
@@ -34,6 +34,29 @@ describe('boot control', () => {
     // What a technician types into the gateway UI by hand reads the same.
     assert.equal(parseGateway('cmdline=/dev/ram0\ninitrd=ramdisk.ext2.xz\nramdisk_size=100000\n').mode, 'rescue');
     assert.equal(parseGateway('cmdline=root=/dev/sda3\n').mode, 'normal');
+  });
+
+  it('shows what the Manager page needs: the file behind the setting, whether it is written, and the GRUB menu as written', async () => {
+    const vm = bootControl(getBoard('x86_64'), join(dir, 'inspect-vm'));
+    assert.deepEqual(await vm.inspect(), { settings: await vm.read(), control: 'grub', file: vm.file, written: false, grub: null });
+    await vm.set('normal');
+    const shown = await vm.inspect();
+    assert.deepEqual([shown.written, shown.settings.mode], [true, 'normal']);
+    assert.deepEqual(shown.grub, {
+      defaultEntry: 1,
+      entries: [
+        { title: 'rescue/setup', kernelCommandLine: 'root=/dev/ram0 ramdisk_size=100000 console=tty0 console=ttyS0' },
+        { title: 'App Platform', kernelCommandLine: 'root=/dev/sda3 rootwait console=tty0 console=ttyS0' },
+      ],
+    });
+    // A technician's hand-edited file reads as it is: single quotes, options after the title, no default.
+    assert.deepEqual(parseGrubMenu("menuentry 'mine' --class linux {\n\tlinux /vmlinuz root=/dev/sdb1 quiet\n}\n"), { defaultEntry: null, entries: [{ title: 'mine', kernelCommandLine: 'root=/dev/sdb1 quiet' }] });
+    const gateway = bootControl(getBoard('ipx11'), join(dir, 'inspect-gw'));
+    assert.deepEqual(await gateway.inspect(), { settings: await gateway.read(), control: 'gateway', file: gateway.file, written: false, grub: null });
+    await gateway.set('normal');
+    assert.equal((await gateway.inspect()).written, true);
+    // A workstation keeps the file but boots nothing from it: the page says so.
+    assert.equal((await bootControl(getBoard('dev'), join(dir, 'inspect-dev')).inspect()).control, 'none');
   });
 
   for (const board of ['x86_64', 'ipx10'] as const) {

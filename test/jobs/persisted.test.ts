@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApError } from '../../src/errors';
 import { INTERRUPTED, Jobs, type JobView } from '../../src/jobs';
 import type { Logger } from '../../src/log';
 import { workspace } from '../harness/workspace';
@@ -106,5 +107,22 @@ describe('persisted jobs', () => {
     assert.match(more.join('\n'), /3 job entries were not readable and left out/);
     assert.equal(kept.start('analyse', 'all', '', async () => 'ok').id, '8');
     await kept.flush();
+  });
+});
+
+describe('a failed job in the log', () => {
+  it('is a warning when what it was given was wrong (a 4xx code), an error when the fault is ours', async () => {
+    const levels: string[] = [];
+    const make = (): Logger => ({ error: (m) => void levels.push(`error ${m}`), warn: (m) => void levels.push(`warn ${m}`), info: () => {}, debug: () => {}, child: () => make(), close: () => {} });
+    const jobs = new Jobs(make());
+    const mistake = jobs.start('install', 'pkg', 'installing', async () => {
+      throw new ApError('BAD_PACKAGE', 'service.json: no name');
+    });
+    const ours = jobs.start('backup', 'app@example.com', 'backing up', async () => {
+      throw new Error('pg_dump died');
+    });
+    await jobs.settled(mistake.id);
+    await jobs.settled(ours.id);
+    assert.deepEqual(levels.map((l) => l.replace(/^(\w+) job \d+ \((\w+).*$/, '$1 $2')).sort(), ['error backup', 'warn install']);
   });
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { HOUR_POINTS, MetricsStore, Ring, WEEK_POINTS } from '../../src/monitor/metrics';
+import { Api } from '../../src/api';
+import { monitorRoutes, type Monitor } from '../../src/monitor';
+import { HOUR_POINTS, MetricsStore, Ring, WEEK_POINTS, WEEK_STEP_MS } from '../../src/monitor/metrics';
 import { readMeminfo, readProcs, Sampler } from '../../src/monitor/sampler';
 import { until } from '../harness/http';
 
@@ -29,6 +31,52 @@ describe('metric rings', () => {
     // 5-minute buckets alternate between all-0 and all-10 averages.
     assert.deepEqual(new Set(week.map(([, v]) => v)), new Set([0, 10]));
     assert.equal(week[1]![0] - week[0]![0], 300_000);
+    // Seven days back from the last sample, the bucket still filling last.
+    const last = start + (8 * 24 * 3600 - 10) * 1000;
+    assert.equal(week.at(-1)![0], Math.floor(last / WEEK_STEP_MS) * WEEK_STEP_MS);
+    assert.ok(week[0]![0] > last - 7 * 24 * 3600_000, 'nothing older than a week');
+  });
+
+  it('serve the last day from the 5-minute averages, with the bucket still filling, so a chart is not empty after a start', () => {
+    const store = new MetricsStore(Number.POSITIVE_INFINITY);
+    const start = Date.UTC(2026, 10, 28);
+    // Two minutes of samples: no 5-minute bucket has closed yet.
+    for (let t = 0; t < 120; t += 10) store.set('x', {}, t, start + t * 1000);
+    assert.deepEqual(store.points('x', {}, 'day'), [[start, 55]]);
+    // Three days every minute: the day holds 24 h of buckets (288), the week all three days (864).
+    for (let m = 2; m < 3 * 24 * 60; m++) store.set('x', {}, m % 2, start + m * 60_000);
+    const day = store.points('x', {}, 'day')!;
+    const week = store.points('x', {}, 'week')!;
+    assert.equal(day.length, 288);
+    assert.equal(week.length, 864);
+    assert.deepEqual(day, week.slice(-288));
+    const last = start + (3 * 24 * 60 - 1) * 60_000;
+    assert.ok(day[0]![0] > last - 24 * 3600_000 && day[0]![0] <= last - 23.9 * 3600_000, `the day starts 24 h before the last sample, not ${(last - day[0]![0]) / 3600_000} h`);
+  });
+
+  it('are served by GET /metrics/{name}?range=hour|day|week; another range is refused naming the field, an unknown series is NOT_FOUND', async () => {
+    const store = new MetricsStore(Number.POSITIVE_INFINITY);
+    const start = Date.UTC(2026, 10, 28);
+    for (let t = 0; t < 600; t += 10) store.set('ap_disk_used_bytes', { partition: 'p2' }, t, start + t * 1000);
+    // The routes read only the store.
+    const api = new Api(monitorRoutes({ metrics: store } as unknown as Monitor));
+    const get = (query: Record<string, string>) => api.handle({ method: 'GET', path: '/metrics/ap_disk_used_bytes', query });
+    const hour = await get({ partition: 'p2' });
+    assert.equal(hour.status, 200);
+    assert.deepEqual(hour.body, { name: 'ap_disk_used_bytes', labels: { partition: 'p2' }, range: 'hour', points: store.points('ap_disk_used_bytes', { partition: 'p2' }, 'hour') });
+    assert.equal((hour.body as { points: unknown[] }).points.length, 60);
+    const day = await get({ range: 'day', partition: 'p2' });
+    assert.equal(day.status, 200);
+    // Two 5-minute averages: 0..290 s and 300..590 s.
+    assert.deepEqual((day.body as { points: unknown }).points, [
+      [start, 145],
+      [start + 300_000, 445],
+    ]);
+    assert.equal(((await get({ range: 'week', partition: 'p2' })).body as { range: string }).range, 'week');
+    const bad = await get({ range: 'month', partition: 'p2' });
+    assert.deepEqual([bad.status, bad.body], [400, { error: { code: 'INVALID_FIELD', message: 'range: expected hour, day or week', field: 'range' } }]);
+    const missing = await get({ range: 'day', partition: 'p9' });
+    assert.deepEqual([missing.status, (missing.body as { error: { code: string } }).error.code], [404, 'NOT_FOUND']);
   });
 
   it('write the Prometheus text format: escaped labels, no timestamps, one HELP and TYPE a family, live families beside, chart-only series left out', () => {
@@ -135,6 +183,8 @@ describe('sampler', () => {
     assert.ok(Math.abs(idleRss - rssOf(idle.pid!)) < 2 * 1024 * 1024, `${idleRss} vs ${rssOf(idle.pid!)}`);
     const mem = await readMeminfo();
     assert.equal(value('ap_memory_total_bytes'), mem.total);
+    // What the Manager charts against the total: in use, the same sample's total less available.
+    assert.equal(value('ap_memory_used_bytes'), mem.total - value('ap_memory_available_bytes')!);
     assert.equal(value('ap_service_restarts', { service: 'busy' }), 2);
     assert.equal(value('ap_instance_websockets_open', { app_instance: 'a@x.com' }), 2);
     assert.equal(value('ap_instance_database_bytes', { app_instance: 'a@x.com' }), 12345);

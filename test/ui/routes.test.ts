@@ -18,6 +18,8 @@ describe('the Manager UI router', () => {
       { page: 'diagnostics' },
       { page: 'password' },
       { page: 'tokens' },
+      { page: 'boot' },
+      { page: 'rescue-log' },
     ];
     for (const route of routes) assert.deepEqual(parseRoute(href(route)), route, href(route));
   });
@@ -31,6 +33,9 @@ describe('the Manager UI router', () => {
     assert.deepEqual(parseRoute('#/settings'), { page: 'settings', section: 'general' });
     assert.deepEqual(parseRoute('#/settings/'), { page: 'settings', section: 'general' });
     assert.deepEqual(parseRoute('#/settings/smtp'), { page: 'settings', section: 'smtp' });
+    // The System area's pages, linked from the System page.
+    assert.deepEqual(parseRoute('#/boot'), { page: 'boot' });
+    assert.deepEqual(parseRoute('#/rescue-log'), { page: 'rescue-log' });
   });
 
   it('takes an unknown or broken address as home, never a broken page', () => {

@@ -1,44 +1,91 @@
 // The System page: the memory budget (what installs and instances are admitted
-// against), then charts of the box's metrics (the fixed ones, then one per
-// partition, instance database, instance WebSockets and service CPU).
-import { Chart, type Format } from '../components/chart';
+// against), then charts of the box's metrics over one range for all (1 h, 24 h,
+// 7 d; remembered in this browser): CPU, memory and each partition against
+// their whole, then one per instance database, instance WebSockets and service.
+import { useState } from 'preact/hooks';
+import { RANGES, type Range } from '../axes';
+import { Chart, type ChartSpec } from '../components/chart';
 import { ErrorText } from '../components/errors';
-import { MB } from '../format';
+import { bytes } from '../format';
 import { useFetch } from '../hooks/fetch';
-import type { Budget, Series } from '../types';
+import type { Budget, Series, SettingSpec } from '../types';
 
-type ChartSpec = [title: string, name: string, labels: Record<string, string>, format: Format];
+const PARTITIONS: Readonly<Record<string, string>> = { p1: 'Boot partition (p1)', p2: 'Data partition (p2)', p3: 'System partition (p3)' };
 
-const CHARTS: ChartSpec[] = [
-  ['CPU', 'ap_cpu_percent', {}, (v) => `${v.toFixed(0)} %`],
-  ['Supervisor memory', 'ap_supervisor_memory_bytes', {}, (v) => `${(v / 1048576).toFixed(1)} MB`],
-  ['Data partition (p2) used', 'ap_disk_used_bytes', { partition: 'p2' }, (v) => `${(v / 1048576).toFixed(0)} MB`],
-  ['WebSockets', 'ap_websockets_open', {}, (v) => String(v)],
-];
-
-/** The series to chart: the fixed ones, then those the box has. */
-function chartList(series: readonly Series[]): ChartSpec[] {
-  const out = [...CHARTS];
+/** The charts of what the box reports, with the wholes they are part of from the same list. */
+export function chartList(series: readonly Series[], diskThreshold: number | null): ChartSpec[] {
+  const latest = (name: string, labels: Record<string, string> = {}) =>
+    series.find((s) => s.name === name && Object.keys(labels).every((k) => s.labels[k] === labels[k]))?.value;
+  const of = (total: number | undefined, what?: string) => (total && total > 0 ? { total, ...(what ? { what } : {}) } : undefined);
+  const memory = latest('ap_memory_total_bytes');
+  const out: ChartSpec[] = [
+    { title: 'CPU, % of all cores', name: 'ap_cpu_percent', labels: {}, unit: 'percent', top: 100 },
+    { title: 'Memory in use', name: 'ap_memory_used_bytes', labels: {}, unit: 'bytes', top: memory, of: of(memory) },
+    { title: 'Supervisor memory (resident)', name: 'ap_supervisor_memory_bytes', labels: {}, unit: 'bytes', of: of(memory) },
+  ];
+  const disks = series.filter((s) => s.name === 'ap_disk_used_bytes').sort((a, b) => (a.labels.partition === 'p2' ? -1 : b.labels.partition === 'p2' ? 1 : a.labels.partition!.localeCompare(b.labels.partition!)));
+  for (const s of disks) {
+    const partition = s.labels.partition!;
+    const size = latest('ap_disk_size_bytes', { partition });
+    // The disk guard watches the data partition only (src/monitor/disk.ts).
+    const guarded = partition === 'p2' && diskThreshold !== null && size;
+    out.push({
+      title: `${PARTITIONS[partition] ?? `Partition ${partition}`}, used`,
+      name: s.name,
+      labels: s.labels,
+      unit: 'bytes',
+      top: size,
+      of: of(size),
+      ...(guarded ? { line: { value: (size * diskThreshold) / 100, text: `apps stop at ${diskThreshold} % (${bytes((size * diskThreshold) / 100)})` } } : {}),
+    });
+  }
+  out.push({ title: 'Open WebSockets', name: 'ap_websockets_open', labels: {}, unit: 'count' });
   for (const s of series) {
-    if (s.name === 'ap_disk_used_bytes' && s.labels.partition !== 'p2') out.push([`Partition ${s.labels.partition} used`, s.name, s.labels, MB]);
-    if (s.name === 'ap_instance_database_bytes') out.push([`Database of ${s.labels.app_instance}`, s.name, s.labels, MB]);
-    if (s.name === 'ap_instance_websockets_open') out.push([`WebSockets of ${s.labels.app_instance}`, s.name, s.labels, String]);
-    if (s.name === 'ap_service_cpu_percent') out.push([`CPU of ${s.labels.service}`, s.name, s.labels, (v) => `${v.toFixed(0)} %`]);
+    if (s.name === 'ap_instance_database_bytes') out.push({ title: `Database of ${s.labels.app_instance}`, name: s.name, labels: s.labels, unit: 'bytes' });
+    if (s.name === 'ap_instance_websockets_open') out.push({ title: `WebSockets of ${s.labels.app_instance}`, name: s.name, labels: s.labels, unit: 'count' });
+    if (s.name === 'ap_service_cpu_percent') out.push({ title: `CPU of ${s.labels.service}, % of one core`, name: s.name, labels: s.labels, unit: 'percent', atLeast: 100 });
+    if (s.name === 'ap_service_memory_bytes') {
+      const limit = latest('ap_service_memory_limit_bytes', s.labels);
+      out.push({ title: `Memory of ${s.labels.service}`, name: s.name, labels: s.labels, unit: 'bytes', top: limit, of: of(limit, 'limit') });
+    }
   }
   return out;
+}
+
+const RANGE_KEY = 'manager.chartRange';
+
+/** The charts' range, kept in this browser (a page shown again opens on it). */
+function useRange(): [Range, (range: Range) => void] {
+  const [range, setRange] = useState<Range>(() => {
+    try {
+      const kept = localStorage.getItem(RANGE_KEY);
+      return RANGES.find((r) => r.range === kept)?.range ?? 'hour';
+    } catch {
+      return 'hour'; // storage refused (a private window): the default
+    }
+  });
+  const choose = (next: Range) => {
+    try {
+      localStorage.setItem(RANGE_KEY, next);
+    } catch {
+      // not kept: it still applies on this page
+    }
+    setRange(next);
+  };
+  return [range, choose];
 }
 
 /** The budget's parts, in the order they are taken from the total. */
 function budgetRows(b: Budget): [label: string, bytes: number, note: string][] {
   const pg = b.postgres;
   return [
-    ['Kernel', b.kernel.bytes, Object.keys(b.kernel.fields).join(', ') + (b.kernel.reservedBytes ? `, ${MB(b.kernel.reservedBytes)} kept before MemTotal` : '')],
+    ['Kernel', b.kernel.bytes, Object.keys(b.kernel.fields).join(', ') + (b.kernel.reservedBytes ? `, ${bytes(b.kernel.reservedBytes)} kept before MemTotal` : '')],
     ['Supervisor', b.supervisor.bytes, `PSS of ${b.supervisor.pids.length} process${b.supervisor.pids.length === 1 ? '' : 'es'}`],
-    ['PostgreSQL', pg.bytes, `${pg.connections} connection${pg.connections === 1 ? '' : 's'} (${pg.ownConnections} the supervisor's), ~${MB(pg.perConnectionBytes)} each${pg.perConnectionMeasured ? '' : ' (default)'}`],
+    ['PostgreSQL', pg.bytes, `${pg.connections} connection${pg.connections === 1 ? '' : 's'} (${pg.ownConnections} the supervisor's), ~${bytes(pg.perConnectionBytes)} each${pg.perConnectionMeasured ? '' : ' (default)'}`],
     ...b.services.map((s): [string, number, string] => [
       `Service ${s.name}`,
       s.reservedBytes,
-      `${s.state}; ${s.memoryMB} MB + ${s.instanceMB} MB × ${s.instances} instance${s.instances === 1 ? '' : 's'}${s.usageBytes === null ? '' : `; using ${MB(s.usageBytes)}`}`,
+      `${s.state}; ${s.memoryMB} MB + ${s.instanceMB} MB × ${s.instances} instance${s.instances === 1 ? '' : 's'}${s.usageBytes === null ? '' : `; using ${bytes(s.usageBytes)}`}`,
     ]),
   ];
 }
@@ -52,28 +99,28 @@ function BudgetSection() {
       <ErrorText error={error} />
       {data && (
         <>
-          <div class="budget-bar" role="img" aria-label={`${MB(Math.max(0, data.freeBytes))} free of ${MB(data.totalBytes)}`}>
-            {budgetRows(data).map(([label, bytes], i) => (
-              <span key={label} class={`part part-${Math.min(i, 3)}`} style={{ width: `${(100 * Math.max(0, bytes)) / data.totalBytes}%` }} title={`${label}: ${MB(bytes)}`} />
+          <div class="budget-bar" role="img" aria-label={`${bytes(Math.max(0, data.freeBytes))} free of ${bytes(data.totalBytes)}`}>
+            {budgetRows(data).map(([label, size], i) => (
+              <span key={label} class={`part part-${Math.min(i, 3)}`} style={{ width: `${(100 * Math.max(0, size)) / data.totalBytes}%` }} title={`${label}: ${bytes(size)}`} />
             ))}
           </div>
           <table class="budget">
             <tbody>
               <tr>
                 <th>Total</th>
-                <td>{MB(data.totalBytes)}</td>
+                <td>{bytes(data.totalBytes)}</td>
                 <td>{from[data.totalFrom]}</td>
               </tr>
-              {budgetRows(data).map(([label, bytes, note]) => (
+              {budgetRows(data).map(([label, size, note]) => (
                 <tr key={label}>
                   <th>{label}</th>
-                  <td>{MB(bytes)}</td>
+                  <td>{bytes(size)}</td>
                   <td>{note}</td>
                 </tr>
               ))}
               <tr class={data.freeBytes < 0 ? 'over' : ''}>
                 <th>Free</th>
-                <td>{data.freeBytes < 0 ? `−${MB(-data.freeBytes)}` : MB(data.freeBytes)}</td>
+                <td>{bytes(data.freeBytes)}</td>
                 <td>what a new app or instance may take; more is refused unless forced</td>
               </tr>
             </tbody>
@@ -85,21 +132,31 @@ function BudgetSection() {
 }
 
 export function SystemPage() {
-  const { data, error } = useFetch<{ series: Series[] }>('/metrics');
+  const { data, error } = useFetch<{ series: Series[] }>('/metrics', { live: true });
+  const settings = useFetch<{ settings: Record<string, SettingSpec> }>('/settings', { live: true });
+  const [range, setRange] = useRange();
+  const threshold = Number(settings.data?.settings.diskThreshold?.value);
   return (
     <section>
       <h1>System</h1>
+      <p>
+        <a href="#/boot">Boot settings</a> · <a href="#/rescue-log">Rescue system log</a> · <a href="/manager/metrics">Prometheus metrics</a> · <a href="#/diagnostics">Diagnostics</a>
+      </p>
       <BudgetSection />
       <h2>Metrics</h2>
-      <ErrorText error={error} />
-      <div class="charts">
-        {chartList(data?.series ?? []).map(([title, name, labels, format]) => (
-          <Chart key={name + JSON.stringify(labels)} title={title} name={name} labels={labels} format={format} />
+      <fieldset class="range-switch">
+        <legend>Time range of the charts</legend>
+        {RANGES.map((r) => (
+          <label key={r.range} class="inline">
+            <input type="radio" name="range" value={r.range} checked={range === r.range} onChange={() => setRange(r.range)} /> {r.label}
+          </label>
         ))}
+      </fieldset>
+      <p class="note">{range === 'hour' ? 'Every sample of the last hour.' : `5-minute averages of the last ${range === 'day' ? '24 hours' : '7 days'}; the last one is still filling.`}</p>
+      <ErrorText error={error ?? settings.error} />
+      <div class="charts">
+        {data && chartList(data.series, Number.isFinite(threshold) && threshold > 0 ? threshold : null).map((spec) => <Chart key={spec.name + JSON.stringify(spec.labels)} spec={spec} range={range} />)}
       </div>
-      <p>
-        <a href="/manager/ramdisk.log">Rescue system log</a> · <a href="/manager/boot">Boot settings</a> · <a href="/manager/metrics">Prometheus metrics</a> · <a href="#/diagnostics">Diagnostics</a>
-      </p>
     </section>
   );
 }
