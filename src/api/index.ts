@@ -4,7 +4,7 @@
 // code and map to one HTTP status each, so both transports say the same thing.
 // A route marked `local` exists on the admin socket only: over HTTP it is
 // answered as if it were not in the table.
-import { ApError, errorSpec, InvalidField, type ErrorCode } from '../errors';
+import { ApError, errorSpec, InvalidField, InvalidFields, type ErrorCode } from '../errors';
 import { check, knowFormats, type Static, type TSchema } from './schema';
 
 export { Flag, T, type Static, type TSchema } from './schema';
@@ -96,13 +96,16 @@ export interface ApiRoute {
   readonly secret?: boolean;
   /** Groups the operation in the OpenAPI document (the first path segment unless said). */
   readonly tag?: string;
+  /** What the log of changes says besides method and path (names, never values: they may be secrets). */
+  readonly changeNote?: (body: unknown) => string;
   readonly handler: (input: HandlerInput) => Promise<unknown> | unknown;
 }
 
 /** A route whose handler gets its body and query typed by the route's own schemas. */
-export interface TypedRoute<B extends TSchema, Q extends TSchema> extends Omit<ApiRoute, 'body' | 'query' | 'handler'> {
+export interface TypedRoute<B extends TSchema, Q extends TSchema> extends Omit<ApiRoute, 'body' | 'query' | 'handler' | 'changeNote'> {
   readonly body?: B;
   readonly query?: Q;
+  readonly changeNote?: (body: Static<B>) => string;
   readonly handler: (input: { readonly params: Readonly<Record<string, string>>; readonly query: Static<Q>; readonly body: Static<B> }) => Promise<unknown> | unknown;
 }
 
@@ -116,8 +119,9 @@ export function httpStatus(code: string): number {
   return errorSpec(code).status;
 }
 
-/** The JSON body of an error: {error: {code, message, field?}}. */
-export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+/** The JSON body of an error: {error: {code, message, field?, fields?}}. */
+export function errorBody(err: unknown): { error: { code: string; message: string; field?: string; fields?: { field: string; message: string }[] } } {
+  if (err instanceof InvalidFields) return { error: { code: err.code, message: clipped(err.message), field: err.field, fields: err.fields.map((f) => ({ field: f.field, message: clipped(f.reason) })) } };
   if (err instanceof InvalidField) return { error: { code: err.code, message: clipped(err.message), field: err.field } };
   if (err instanceof ApError) return { error: { code: err.code, message: clipped(err.message) } };
   return { error: { code: 'INTERNAL', message: 'internal error; the supervisor log has the details' } };
@@ -135,7 +139,7 @@ function clipped(message: string): string {
 
 export interface ApiOptions {
   /** Hears every state-changing call (not GET) that succeeded, from either transport, and who made it: the Manager's event socket, the log. */
-  readonly onChanged?: (method: string, path: string, actor: string) => void;
+  readonly onChanged?: (method: string, path: string, actor: string, note?: string) => void;
   /**
    * Checks every JSON answer against its route's `response` schema; a mismatch
    * is a 500 INTERNAL (logged through `onError`, naming route and field).
@@ -180,7 +184,7 @@ export class Api {
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer
         throw new ApError('NEEDS_HTTP', `${request.method} ${request.path} is a download: use the Manager over HTTP (or --file)`);
       }
-      if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path, request.actor ?? 'an unnamed caller');
+      if (route.method !== 'GET') this.options.onChanged?.(route.method, request.path, request.actor ?? 'an unnamed caller', route.changeNote?.(input));
       if (this.options.checkResponses && !(body instanceof StreamBody)) checkResponse(route, body ?? {});
       return { status: route.status ?? 200, body: body ?? {} };
     } catch (err) {

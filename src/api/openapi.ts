@@ -67,7 +67,12 @@ export function openApiDocument(routes: readonly Documented[], options: OpenApiO
               properties: {
                 code: { type: 'string', description: 'stable; the same code always has the same status' },
                 message: { type: 'string', description: 'what went wrong and what to do, for a person' },
-                field: { type: 'string', description: 'with INVALID_FIELD: the field of the body or query that was refused' },
+                field: { type: 'string', description: 'with INVALID_FIELD: the field of the body or query that was refused (the first, when several were)' },
+                fields: {
+                  type: 'array',
+                  description: 'with INVALID_FIELD from a request taken whole or not at all (PUT /settings): every refused field with its reason',
+                  items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } },
+                },
               },
             },
           },

@@ -5,7 +5,7 @@
 // command file) declares its spec itself, and the composition root hands the
 // whole list to settingRoutes, so this low layer imports no higher one.
 import { route, T, type ApiRoute } from '../api';
-import { ApError, InvalidField } from '../errors';
+import { ApError, InvalidField, InvalidFields } from '../errors';
 import { validTimeZone } from '../time';
 import type { Settings } from './settings';
 import { SettingView } from './views';
@@ -220,14 +220,60 @@ export async function readSettings(store: Settings, specs: SettingSpecs = SETTIN
   return out;
 }
 
-/** Validates and saves one setting of `specs`; returns the stored value. */
-export async function writeSetting(store: Settings, name: string, value: unknown, specs: SettingSpecs = SETTINGS): Promise<string> {
-  const s = spec(name, specs);
+/**
+ * The value to store for `name`, checked (throws InvalidField), or null when
+ * it is to stay as it is: a value shown hidden (a secret, the command file's
+ * credentials) sent back exactly as shown.
+ */
+async function checkedValue(store: Settings, name: string, value: unknown, specs: SettingSpecs): Promise<string | null> {
+  const s = Object.hasOwn(specs, name) ? specs[name] : undefined;
+  if (!s) throw new InvalidField(name, 'no such setting');
   if (typeof value !== 'string') throw new InvalidField(name, 'expected a string');
-  // Values shown hidden (secrets, the command file's URLs) are taken as given; other values lose stray spaces.
-  const checked = s.check(s.show ? value : value.trim());
-  await store.set(name, checked);
-  return s.show ? s.show(checked) : checked;
+  if (s.show) {
+    const stored = (await store.get(name)) ?? s.default;
+    if (value !== stored && value === s.show(stored)) return null;
+  }
+  // Values shown hidden are taken as given; other values lose stray spaces.
+  return s.check(s.show ? value : value.trim());
+}
+
+/** How a stored value of `name` is shown (secrets in it hidden). */
+async function shownValue(store: Settings, name: string, specs: SettingSpecs): Promise<string> {
+  const s = specs[name]!;
+  const value = (await store.get(name)) ?? s.default;
+  return s.show ? s.show(value) : value;
+}
+
+/** Validates and saves one setting of `specs`; returns the value as shown. */
+export async function writeSetting(store: Settings, name: string, value: unknown, specs: SettingSpecs = SETTINGS): Promise<string> {
+  spec(name, specs);
+  const checked = await checkedValue(store, name, value, specs);
+  if (checked !== null) await store.set(name, checked);
+  return shownValue(store, name, specs);
+}
+
+/**
+ * Validates every one of `values` first and saves them all in one write, or
+ * none: every refused one is named in one InvalidFields. Returns the values
+ * as shown.
+ */
+export async function writeSettings(store: Settings, values: Readonly<Record<string, unknown>>, specs: SettingSpecs = SETTINGS): Promise<Record<string, string>> {
+  const wanted: Record<string, string> = {};
+  const refused: InvalidField[] = [];
+  for (const [name, value] of Object.entries(values)) {
+    try {
+      const checked = await checkedValue(store, name, value, specs);
+      if (checked !== null) wanted[name] = checked;
+    } catch (err) {
+      if (!(err instanceof InvalidField)) throw err;
+      refused.push(err);
+    }
+  }
+  if (refused.length > 0) throw new InvalidFields(refused);
+  await store.setMany(wanted);
+  const shown: Record<string, string> = {};
+  for (const name of Object.keys(values)) shown[name] = await shownValue(store, name, specs);
+  return shown;
 }
 
 /** The settings' resources in the admin API: the general ones and those the subsystems declare (`owned`). */
@@ -237,8 +283,17 @@ export function settingRoutes(store: Settings, owned: SettingSpecs = {}): ApiRou
     { method: 'GET', pattern: '/settings', summary: 'the Manager settings with their values', response: T.Object({ settings: T.Record(T.String(), SettingView) }), handler: async () => ({ settings: await readSettings(store, specs) }) },
     route({
       method: 'PUT',
+      pattern: '/settings',
+      summary: 'set several settings at once, all or none ({"values": {"name": "value", …}}: a section of the Manager\'s Settings): each is checked first; when any is refused nothing is saved and the 400 INVALID_FIELD names every refused one in "fields"; a hidden value (a secret shown as ***) sent back as shown stays as it is',
+      body: T.Object({ values: T.Record(T.String(), T.String()) }),
+      response: T.Object({ values: T.Record(T.String(), T.String(), { description: 'each setting sent, as it is now shown (secrets masked)' }) }),
+      changeNote: (body) => Object.keys(body.values).join(', '),
+      handler: async ({ body }) => ({ values: await writeSettings(store, body.values, specs) }),
+    }),
+    route({
+      method: 'PUT',
       pattern: '/settings/{name}',
-      summary: 'set one setting ({"value": "…"}); validated before it is saved',
+      summary: 'set one setting ({"value": "…"}); validated before it is saved; a hidden value sent back as shown stays as it is',
       body: T.Object({ value: T.String() }),
       response: T.Object({ name: T.String(), value: T.String() }),
       handler: async ({ params, body }) => ({ name: params.name, value: await writeSetting(store, params.name!, body.value, specs) }),

@@ -28,10 +28,23 @@ export class ApError extends Error {
 export class InvalidField extends ApError {
   constructor(
     readonly field: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super('INVALID_FIELD', `${field}: ${reason}`);
     this.name = 'InvalidField';
+  }
+}
+
+/**
+ * Bad values in several fields of one request that is taken whole or not at
+ * all (a section of settings): every refused field, each with its reason; the
+ * first is its `field`, so a client that knows only one still names it.
+ */
+export class InvalidFields extends InvalidField {
+  constructor(readonly fields: readonly InvalidField[]) {
+    super(fields[0]!.field, fields[0]!.reason);
+    this.message = fields.map((f) => f.message).join('; ');
+    this.name = 'InvalidFields';
   }
 }
 

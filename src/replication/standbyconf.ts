@@ -145,6 +145,11 @@ export function fileSettings(path: string, initial: StandbyConf): Settings & { c
       change((values) => {
         values[name] = value;
       }),
+    // One write of the file: all or none.
+    setMany: (settings) =>
+      change((values) => {
+        Object.assign(values, settings);
+      }),
     delete: (name) =>
       change((values) => {
         delete values[name];

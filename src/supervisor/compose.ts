@@ -626,8 +626,8 @@ export async function compose(ctx: Context): Promise<Composition> {
       : routes,
     // AP_CHECK_RESPONSES=1 (every test supervisor): each answer is checked against its route's schema.
     {
-      onChanged: (method, path, actor) => {
-        changes.info(`${method} ${path} by ${actor}`);
+      onChanged: (method, path, actor, note) => {
+        changes.info(`${method} ${path}${note ? ` (${note})` : ''} by ${actor}`);
         events.publish({ type: 'changed', method, path });
       },
       checkResponses: process.env.AP_CHECK_RESPONSES === '1',

@@ -12,18 +12,25 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** Every refused field with its reason, when a request taken whole named several (PUT /settings). */
+    readonly fields?: readonly FieldError[],
   ) {
     super(message);
   }
+}
+
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
 }
 
 export function setCsrf(token: string): void {
   csrf = token;
 }
 
-/** The body of every failed API answer: { error: { code, message, field? } }. */
+/** The body of every failed API answer: { error: { code, message, field?, fields? } }. */
 interface ErrorBody {
-  readonly error?: { readonly code?: string; readonly message?: string; readonly field?: string };
+  readonly error?: { readonly code?: string; readonly message?: string; readonly field?: string; readonly fields?: readonly FieldError[] };
 }
 
 /** One call of the Manager's API; the answer's JSON, or an ApiError. */
@@ -41,7 +48,7 @@ export async function api<T>(method: string, path: string, body?: unknown, signa
     const error = (data as ErrorBody | null)?.error ?? {};
     // The session is gone (expired, logged out elsewhere, password changed): the UI shows the login.
     if (response.status === 401 && path !== '/session') tell({ type: 'ended' });
-    throw new ApiError(response.status, error.code ?? 'ERROR', error.message ?? `failed (${response.status})`, error.field);
+    throw new ApiError(response.status, error.code ?? 'ERROR', error.message ?? `failed (${response.status})`, error.field, error.fields);
   }
   return data as T;
 }

@@ -31,7 +31,7 @@ function Page({ route }: { route: Route }) {
     case 'service':
       return <ServicePage key={route.name} name={route.name} />;
     case 'settings':
-      return <SettingsPage />;
+      return <SettingsPage section={route.section} />;
     case 'replication':
       return <ReplicationPage />;
     case 'store':
@@ -49,7 +49,7 @@ function Page({ route }: { route: Route }) {
     case 'new':
       return <NewPage />;
     case 'password':
-      return <ChangePassword forced={false} onDone={() => go({ page: 'settings' })} />;
+      return <ChangePassword forced={false} onDone={() => go({ page: 'settings', section: 'security' })} />;
     case 'home':
       return <Home />;
   }

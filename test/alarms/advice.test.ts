@@ -70,10 +70,10 @@ describe('what to do about an alarm', () => {
     assert.equal(link('service:echo', 'CRASH_LOOP'), '#/service/echo');
     assert.equal(link('service:echo', 'SERVICE_OUT_OF_MEMORY'), '#/service/echo');
     assert.equal(link('backup:app@example.com', 'BACKUP_FAILED'), '#/instance/app%40example.com');
-    assert.equal(link('backup:manager', 'BACKUP_FAILED'), '#/settings');
+    assert.equal(link('backup:manager', 'BACKUP_FAILED'), '#/settings/backups');
     assert.equal(link('disk', 'DISK_FULL'), '#/system');
     assert.equal(link('update', 'UPDATE_FAILED'), '#/rescue-log');
-    assert.equal(link('tls', 'CERT_EXPIRING'), '#/settings');
+    assert.equal(link('tls', 'CERT_EXPIRING'), '#/settings/security');
     assert.equal(link('replication:standby.example.com', 'REPLICATION_BROKEN'), '#/replication');
     assert.match(adviceFor({ source: 'replication:standby.example.com', code: 'REPLICATION_BROKEN' })!.todo, /standby\.example\.com/);
     assert.equal(adviceFor({ source: 'x', code: 'NOT_A_CODE' }), null);

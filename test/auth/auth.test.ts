@@ -9,7 +9,7 @@ const log = createLogger({ level: 'error', file: null });
 
 function memory(): Settings {
   const m = new Map<string, string>();
-  return { get: async (n) => m.get(n) ?? null, set: async (n, v) => void m.set(n, v), delete: async (n) => void m.delete(n) };
+  return { get: async (n) => m.get(n) ?? null, set: async (n, v) => void m.set(n, v), setMany: async (values) => void Object.entries(values).forEach(([n, v]) => m.set(n, v)), delete: async (n) => void m.delete(n) };
 }
 
 /** Argon2id for real, at the cost the Manager uses. */

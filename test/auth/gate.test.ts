@@ -10,7 +10,7 @@ import type { Logger } from '../../src/log';
 
 function memory(): Settings {
   const m = new Map<string, string>();
-  return { get: async (n) => m.get(n) ?? null, set: async (n, v) => void m.set(n, v), delete: async (n) => void m.delete(n) };
+  return { get: async (n) => m.get(n) ?? null, set: async (n, v) => void m.set(n, v), setMany: async (values) => void Object.entries(values).forEach(([n, v]) => m.set(n, v)), delete: async (n) => void m.delete(n) };
 }
 
 function recorder(): Logger & { lines: string[] } {

@@ -12,6 +12,7 @@ function memorySettings(values: Record<string, string>): Settings {
   return {
     get: async (name) => store.get(name) ?? null,
     set: async (name, value) => void store.set(name, value),
+    setMany: async (values) => void Object.entries(values).forEach(([n, v]) => store.set(n, v)),
     delete: async (name) => void store.delete(name),
   };
 }

@@ -13,7 +13,7 @@ import { accessibilityProblems, base, ctl, dir, get, login, missing, openDialog,
 useDangerBox();
 
 const openSettings = async () => {
-  await page.goto(`${base}/manager/#/settings`);
+  await page.goto(`${base}/manager/#/settings/backups`);
   await page.getByRole('group', { name: 'Backup key' }).waitFor();
   return page.getByRole('group', { name: 'Backup key' });
 };

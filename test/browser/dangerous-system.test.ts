@@ -31,8 +31,8 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
   });
 
   it('Restart and Shutdown of the App Platform ask; only a confirmed one is asked of the box', async () => {
-    await page.goto(`${base}/manager/#/settings`);
-    await page.getByRole('heading', { name: 'Settings', exact: true }).waitFor();
+    await page.goto(`${base}/manager/#/settings/power`);
+    await page.getByRole('heading', { name: 'Restart and shutdown', exact: true }).waitFor();
     for (const [name, title, consequence, confirm, logged, answer] of [
       ['Restart', 'Restart the App Platform?', /The box reboots/, 'Restart the App Platform', /restart requested from the Manager/, 'this board does not restart itself'],
       ['Shutdown', 'Shut the App Platform down?', /The box switches off/, 'Shut down', /shutdown requested from the Manager/, 'this board does not shut itself down'],
@@ -49,7 +49,7 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
   it("the Manager's own update sits on Settings: the running version, the store's offer, and why this one cannot update itself", async () => {
     const state = await get('/supervisor/update');
     assert.equal(typeof state.refused, 'string'); // a development bundle, not a package under init
-    await page.goto(`${base}/manager/#/settings`);
+    await page.goto(`${base}/manager/#/settings/update`);
     const box = page.locator('fieldset', { hasText: 'Manager update' });
     await box.getByText(`Running Manager ${state.version as string}`).waitFor();
     await box.getByText(state.refused as string).waitFor();

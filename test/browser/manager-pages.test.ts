@@ -174,7 +174,11 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
       await keys.keyboard.press('Control+A');
       await keys.keyboard.type('4');
       await keys.keyboard.press('Enter');
-      await keys.locator('form.setting', { has: keys.locator('input[name=dbOptimizationHour]') }).locator('.ok').waitFor();
+      await keys.getByRole('status').filter({ hasText: 'Saved Database optimization time.' }).waitFor();
+      // The sections' tabs are links, reached by Tab too.
+      await tabTo('a[href="#/settings/smtp"]');
+      await keys.keyboard.press('Enter');
+      await keys.getByRole('heading', { name: 'SMTP (the mail server)' }).waitFor();
       // The trace flags open with the keyboard (details/summary).
       await keys.goto(`${base}/manager/#/instance/keys1%40example.com`);
       await keys.getByRole('heading', { name: 'keys1@example.com' }).waitFor();

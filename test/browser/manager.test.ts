@@ -82,27 +82,32 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
   it('refuses a bad certificate with its reason', async () => {
     await login();
     await page.click('header >> text=Settings');
+    await page.getByRole('navigation', { name: 'Settings sections', exact: true }).getByRole('link', { name: 'Security' }).click();
     await page.fill('textarea[name=pem]', '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
     await page.click('text=Upload certificate');
-    const alert = page.getByRole('alert').filter({ hasText: /certificate|key/i });
+    // Said beside its button.
+    const alert = page.locator('.action', { has: page.getByRole('button', { name: 'Upload certificate' }) }).getByRole('alert');
     await alert.waitFor();
     assert.match((await alert.textContent()) ?? '', /private key|certificate/i);
+    await page.goto(`${base}/manager/#/settings/alarms`);
     await page.click('text=Send test mail');
     await page.getByRole('alert').filter({ hasText: 'set the SMTP server' }).waitFor();
-    // A setting refused with the reason, then saved.
-    const threshold = page.locator('form.setting', { has: page.locator('input[name=diskThreshold]') });
+    // A setting refused with the reason under it, then saved.
+    const threshold = page.locator('.field', { has: page.locator('input[name=diskThreshold]') });
+    const save = page.getByRole('button', { name: 'Save', exact: true });
     await threshold.locator('input').fill('120');
-    await threshold.locator('button').click();
-    await threshold.getByRole('alert').filter({ hasText: 'not a percentage' }).waitFor();
+    await save.click();
+    await threshold.getByText('not a percentage').waitFor();
     await threshold.locator('input').fill('90');
-    await threshold.locator('button').click();
-    await threshold.locator('.ok').waitFor();
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved Alarms and events: threshold' }).waitFor();
     // A setting with a few valid values is a list of them.
-    const mode = page.locator('form.setting', { has: page.locator('select[name=smtpSecurity]') });
+    await page.goto(`${base}/manager/#/settings/smtp`);
+    const mode = page.locator('.field', { has: page.locator('select[name=smtpSecurity]') });
     assert.deepEqual(await mode.locator('option').allTextContents(), ['none', 'starttls', 'tls']);
     await mode.locator('select').selectOption('tls');
-    await mode.locator('button').click();
-    await mode.locator('.ok').waitFor();
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved SMTP: none, starttls or tls' }).waitFor();
     const saved = (await page.evaluate("fetch('/manager/api/settings').then((r) => r.json()).then((b) => b.settings.smtpSecurity.value)")) as string;
     assert.equal(saved, 'tls');
     await shot('05-settings');

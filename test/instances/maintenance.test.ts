@@ -67,6 +67,7 @@ describe('nightly analyse schedule', () => {
     const settings: Settings = {
       get: async (name) => store.get(name) ?? null,
       set: async (name, value) => void store.set(name, value),
+      setMany: async (values) => void Object.entries(values).forEach(([n, v]) => store.set(n, v)),
       delete: async (name) => void store.delete(name),
     };
     store.set('dbOptimizationHour', '3');
@@ -112,7 +113,7 @@ describe('nightly analyse schedule', () => {
 
   it('records a failed run with its reason', async () => {
     const store = new Map<string, string>();
-    const settings: Settings = { get: async (n) => store.get(n) ?? null, set: async (n, v) => void store.set(n, v), delete: async (n) => void store.delete(n) };
+    const settings: Settings = { get: async (n) => store.get(n) ?? null, set: async (n, v) => void store.set(n, v), setMany: async (values) => void Object.entries(values).forEach(([n, v]) => store.set(n, v)), delete: async (n) => void store.delete(n) };
     const analyse = new NightlyAnalyse({
       settings,
       target: () => ({ bin: '/nonexistent', cluster: { socketDir: '/x', port: 1 } }),

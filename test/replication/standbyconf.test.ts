@@ -90,8 +90,10 @@ describe('replication: standby.conf', () => {
     assert.equal(await store.get('missing'), null);
     await Promise.all([store.set('a', '1'), store.set('b', '2')]);
     await store.delete('appStoreUrl');
+    // A section of the Manager's Settings saved at once: one write.
+    await store.setMany({ b: '3', c: '4' });
     const stored = parseStandbyConf(await readFile(path, 'utf8'));
-    assert.deepEqual(stored, { ...CONF, settings: { a: '1', b: '2' } });
+    assert.deepEqual(stored, { ...CONF, settings: { a: '1', b: '3', c: '4' } });
     assert.equal((await stat(path)).mode & 0o777, 0o600);
     assert.deepEqual(await readStandbyConf(path, recordingLogger()), stored);
   });

@@ -188,7 +188,7 @@ export function UpdateCard() {
   const { data, error } = useFetch<UpdateState>('/update');
   const newer = data?.available && data.running && Number(data.available) > Number(data.running);
   return (
-    <Card title="Update" link={{ href: href({ page: 'settings' }), label: 'Update in Settings' }}>
+    <Card title="Update" link={{ href: href({ page: 'settings', section: 'update' }), label: 'Update in Settings' }}>
       {data && (
         <p class={newer ? 'warn' : ''}>
           {data.error

@@ -28,7 +28,7 @@ export function NewPage() {
         <InstallForm />
       ) : developer === 'false' ? (
         <p class="note">
-          Installing an app from a file needs Developer mode, which is off: turn on <em>Enable Developer mode</em> in <a href={href({ page: 'settings' })}>Settings</a> (General) first.
+          Installing an app from a file needs Developer mode, which is off: turn on <em>Enable Developer mode</em> in <a href={href({ page: 'settings', section: 'general' })}>Settings, General</a> first.
         </p>
       ) : null}
       <ErrorText error={settings.error} />

@@ -19,7 +19,7 @@ export function StorePage() {
         <>
           <ErrorText error={error} />
           <p>
-            The App Store URL is set in <a href="#/settings">Settings → General</a>.
+            The App Store URL is set in <a href="#/settings/general">Settings → General</a>.
           </p>
         </>
       ) : null}
