@@ -55,7 +55,7 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     await card(page, 'Update').getByText(/^(Up to date: image|Image \d+ is available|Cannot ask the App Store)/).waitFor();
     await card(page, 'Replication').getByText("Off: no standby copies this box's data.").waitFor();
     // Each card leads to where one acts.
-    for (const [title, target] of [['Services', '#/store'], ['Instances', '#/new'], ['Disk', '#/system'], ['Memory', '#/system'], ['Update', '#/settings'], ['Replication', '#/replication']] as const) {
+    for (const [title, target] of [['Services', '#/store'], ['Instances', '#/new'], ['Disk', '#/system'], ['Memory', '#/system'], ['Update', '#/settings/update'], ['Replication', '#/replication']] as const) {
       assert.equal(await card(page, title).locator('p.act a').getAttribute('href'), target, title);
     }
     assert.deepEqual(await overflow(page), [], 'no horizontal overflow at 1280 px');
