@@ -1,11 +1,14 @@
 // The Manager's frame: the session (login, the forced password change,
-// logout, a session ended elsewhere), the header, the tree, and the page the
-// address names. It owns the refresh signal every live view follows.
+// logout, a session ended elsewhere), the connection banner, the header, the
+// tree, the page the address names, and the notes of finished jobs. It owns
+// the refresh signal every live view follows.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, connectEvents, disconnectEvents, setCsrf, subscribe } from './api';
 import { ErrorText } from './components/errors';
+import { ConnectionBanner } from './components/live';
+import { JobToasts } from './components/toasts';
 import { Tree } from './components/tree';
-import { useRefreshOnChanges } from './hooks/events';
+import { useOnline, useRefreshOnChanges } from './hooks/events';
 import { Refresh } from './hooks/fetch';
 import { DiagnosticsPage } from './pages/diagnostics';
 import { Home } from './pages/home';
@@ -52,6 +55,7 @@ export function App() {
   const [tick, setTick] = useState(0);
   const [logoutError, setLogoutError] = useState<unknown>(null);
   const route = useRoute();
+  const online = useOnline();
   const refresh = useMemo(() => () => setTick((t) => t + 1), []);
   const signal = useMemo(() => ({ tick, refresh }), [tick, refresh]);
   useEffect(() => {
@@ -102,7 +106,8 @@ export function App() {
   };
   return (
     <Refresh.Provider value={signal}>
-      <div class="layout">
+      <ConnectionBanner />
+      <div class={online ? 'layout' : 'layout offline'}>
         <header>
           <strong>App Platform Manager</strong>
           <nav aria-label="Pages">
@@ -116,6 +121,7 @@ export function App() {
         <main>
           <Page route={route} />
         </main>
+        <JobToasts />
       </div>
     </Refresh.Provider>
   );
