@@ -54,6 +54,8 @@ export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [tick, setTick] = useState(0);
   const [logoutError, setLogoutError] = useState<unknown>(null);
+  // The session ended under an open page (not by its Log out): the login says so.
+  const [ended, setEnded] = useState(false);
   const route = useRoute();
   const online = useOnline();
   const refresh = useMemo(() => () => setTick((t) => t + 1), []);
@@ -73,6 +75,7 @@ export function App() {
       subscribe((event) => {
         if (event.type !== 'ended') return;
         disconnectEvents();
+        setEnded(true);
         setSession(null);
       }),
     [],
@@ -87,7 +90,17 @@ export function App() {
   if (session === null)
     return (
       <>
-        <Login onLogin={setSession} />
+        <Login
+          onLogin={(s) => {
+            setEnded(false);
+            setSession(s);
+          }}
+        />
+        {ended && (
+          <p class="note narrow" role="status">
+            The session has ended (logged out elsewhere, the password changed, or the App Platform restarted): log in again.
+          </p>
+        )}
         <ErrorText error={logoutError} />
       </>
     );
