@@ -229,8 +229,22 @@ function nextJobEvent(id: string, ms: number): Promise<Job | null> {
   });
 }
 
+/** Jobs a page follows, whose progress and outcome it shows itself (until it forgets them: unfollow). */
+const followed = new Set<string>();
+
+/** Whether a page shows job `id` to its end itself (so nothing else need tell of it). */
+export function followedByPage(id: string): boolean {
+  return followed.has(id);
+}
+
+/** The page that followed job `id` is gone: its end is no longer shown there. */
+export function unfollow(id: string): void {
+  followed.delete(id);
+}
+
 /** Follows a job until it ends: pushed progress when the channel is open, polling otherwise (and as a safety net). */
 export async function follow(id: string, onProgress: (job: Job) => void): Promise<Job> {
+  followed.add(id);
   let job = await api<Job>('GET', `/jobs/${id}`);
   for (;;) {
     onProgress(job);

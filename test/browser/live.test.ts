@@ -122,30 +122,32 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     await page.evaluate('window.keptSinceLoad = true');
 
     relay.cut();
-    const cut = Date.now();
-    await banner().waitFor({ timeout: 5000 });
-    console.log(`# banner after ${Date.now() - cut} ms`);
-    await treeReads('unknown');
-    await page.locator('main .state').first().waitFor();
-    assert.equal(await page.locator('main .state', { hasNotText: 'unknown' }).count(), 0, 'the page shows no state as if known');
-    // An action meanwhile says what happened, in words.
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await page.locator('main .error', { hasText: 'The App Platform cannot be reached (it may be restarting)' }).waitFor();
-    assert.doesNotMatch(await pageText(), /Failed to fetch|TypeError/);
-    await shot('live-banner-1280');
-    await page.setViewportSize({ width: 360, height: 740 });
-    // Scrolled down, the banner stays in view.
-    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
-    const box = await banner().boundingBox();
-    assert.ok(box && box.y >= 0 && box.y + box.height <= 740, `the banner is out of view at 360 px: ${JSON.stringify(box)}`);
-    assert.ok((await overflow()) <= 1, 'the page is wider than 360 px');
-    await page.evaluate('window.scrollTo(0, 0)');
-    await shot('live-banner-360');
-    await page.setViewportSize({ width: 1280, height: 800 });
-
-    // Changed meanwhile, where this page could not see it: shown once the box answers.
-    ctl('instance', 'stop', 'base1@example.com');
-    relay.mend();
+    try {
+      const cut = Date.now();
+      await banner().waitFor({ timeout: 5000 });
+      console.log(`# banner after ${Date.now() - cut} ms`);
+      await treeReads('unknown');
+      await page.locator('main .state').first().waitFor();
+      assert.equal(await page.locator('main .state', { hasNotText: 'unknown' }).count(), 0, 'the page shows no state as if known');
+      // An action meanwhile says what happened, in words, beside its button.
+      await page.getByRole('button', { name: 'Start', exact: true }).click();
+      await page.locator('main .error', { hasText: 'The App Platform cannot be reached (it may be restarting)' }).waitFor();
+      assert.doesNotMatch(await pageText(), /Failed to fetch|TypeError/);
+      await shot('live-banner-1280');
+      await page.setViewportSize({ width: 360, height: 740 });
+      // Scrolled down, the banner stays in view.
+      await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+      const box = await banner().boundingBox();
+      assert.ok(box && box.y >= 0 && box.y + box.height <= 740, `the banner is out of view at 360 px: ${JSON.stringify(box)}`);
+      assert.ok((await overflow()) <= 1, 'the page is wider than 360 px');
+      await page.evaluate('window.scrollTo(0, 0)');
+      await shot('live-banner-360');
+      await page.setViewportSize({ width: 1280, height: 800 });
+      // Changed meanwhile, where this page could not see it: shown once the box answers.
+      ctl('instance', 'stop', 'base1@example.com');
+    } finally {
+      relay.mend();
+    }
     await banner().waitFor({ state: 'detached', timeout: 20_000 });
     const instance = page.locator('.tree li li', { hasText: 'base1@example.com' }).locator('.state');
     await instance.filter({ hasText: /^stopped$/ }).waitFor({ timeout: 10_000 });

@@ -41,7 +41,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await page.fill('input[name=domain]', 'example.com');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: 'web1@example.com' }).waitFor();
-    await page.locator('dd.state.running').waitFor({ timeout: 30_000 });
+    await page.locator('dd .state.running').waitFor({ timeout: 30_000 });
     await page.locator('.tree').getByText('web1@example.com').waitFor();
     await shot('03-instance');
     // Edited live: path and trace flags.

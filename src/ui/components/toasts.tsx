@@ -1,7 +1,10 @@
-// Finished jobs, wherever they were started (this page, another session, the
-// backup schedule): a small note at the bottom of the screen with what it was
-// and how it ended. Successes go after a while; failures stay until dismissed.
+// Finished jobs, wherever they were started (another session, ap ctl, the
+// backup schedule, a page since left): a small note at the bottom of the
+// screen with what it was and how it ended. A page that shows a job's outcome
+// itself is not repeated. Successes go after a while; failures stay until
+// dismissed.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { followedByPage } from '../api';
 import { useEvents } from '../hooks/events';
 import type { Job } from '../types';
 
@@ -48,7 +51,7 @@ export function JobToasts() {
   // A job's end is told once, but a reconnect may tell it again: one note per job.
   const told = useRef(new Set<string>());
   useEvents((event) => {
-    if (event.type !== 'job' || event.job.state === 'running' || told.current.has(event.job.id)) return;
+    if (event.type !== 'job' || event.job.state === 'running' || told.current.has(event.job.id) || followedByPage(event.job.id)) return;
     told.current.add(event.job.id);
     setJobs((list) => keep([...list, event.job]));
   });

@@ -6,7 +6,7 @@
 // context, not a prop handed down every level.
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
-import { api } from '../api';
+import { api, ApiError } from '../api';
 
 /** The refresh signal: `tick` moves when the box said something changed; `refresh` moves it. */
 export const Refresh = createContext<{ readonly tick: number; readonly refresh: () => void }>({ tick: 0, refresh: () => {} });
@@ -50,8 +50,12 @@ export function useFetch<T>(path: string | null, options: { live?: boolean } = {
     } catch (error) {
       // An aborted request was replaced or its page left: its outcome is no one's.
       if (controller.signal.aborted) return;
-      // A failed reload keeps what was shown for this path, with the error beside it.
-      setHeld((h) => ({ path, data: h.path === path ? h.data : null, error }));
+      // A failed reload keeps what was shown for this path, with the error beside it; when the
+      // box cannot be reached the banner says so once for the whole page (components/live.tsx).
+      setHeld((h) => {
+        const data = h.path === path ? h.data : null;
+        return { path, data, error: data !== null && error instanceof ApiError && error.code === 'UNREACHABLE' ? null : error };
+      });
     }
   }, [path]);
   useEffect(() => {
