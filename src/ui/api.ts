@@ -151,8 +151,10 @@ async function probe(): Promise<void> {
   try {
     await api('GET', '/session');
   } catch (err) {
+    // After a logout here (wanted is false) a 401 is no news.
+    if (!wanted) return;
     if (err instanceof ApiError && err.status === 401) tell({ type: 'ended' });
-    else if (wanted && !timer) later();
+    else if (!timer) later();
     return;
   }
   if (wanted && !socket) connectEvents();
