@@ -45,7 +45,7 @@ function CurrentRun({ s }: { s: Service }) {
       )}
       <dt>Restarts</dt>
       <dd>
-        {s.restarts} since it last ran stably ({s.deaths} deaths in the restart window)
+        {s.restarts} since it last ran stably ({s.deaths} {s.deaths === 1 ? 'death' : 'deaths'} in the restart window)
       </dd>
       {s.reason && s.state !== 'running' && (
         <>
