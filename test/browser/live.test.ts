@@ -202,6 +202,7 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     await page.goto(`${base}/manager/#/service/echo`);
     await page.getByRole('heading', { name: 'echo', exact: true }).waitFor();
     assert.deepEqual(await accessibilityProblems(page), [], 'the service page in dark mode');
+    await shot('dark-service-1280');
   });
 
   it('puts the page heading first at 360 px, the tree in a disclosure, with names never broken mid-word', async () => {
