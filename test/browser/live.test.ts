@@ -144,13 +144,18 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
       await page.setViewportSize({ width: 1280, height: 800 });
       // Changed meanwhile, where this page could not see it: shown once the box answers.
       ctl('instance', 'stop', 'base1@example.com');
+      // A page opened meanwhile says why it is empty, and loads once the box answers.
+      await page.evaluate("location.hash = '#/diagnostics'");
+      await page.locator('main .error', { hasText: 'The App Platform cannot be reached' }).waitFor();
     } finally {
       relay.mend();
     }
     await banner().waitFor({ state: 'detached', timeout: 20_000 });
+    await page.getByRole('heading', { name: 'Diagnostics', exact: true }).waitFor();
     const instance = page.locator('.tree li li', { hasText: 'base1@example.com' }).locator('.state');
     await instance.filter({ hasText: /^stopped$/ }).waitFor({ timeout: 10_000 });
     await page.locator('.tree .state', { hasText: /^running$/ }).first().waitFor();
+    await page.evaluate("location.hash = '#/service/echo'");
     await page.locator('main .state', { hasText: /^running$/ }).waitFor();
     assert.equal(await page.evaluate('window.keptSinceLoad'), true, 'the page was loaded again');
     // Pushed changes flow again: the start arrives on the reopened socket.

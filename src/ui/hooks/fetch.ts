@@ -7,6 +7,7 @@
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
+import { useOnline } from './events';
 
 /** The refresh signal: `tick` moves when the box said something changed; `refresh` moves it. */
 export const Refresh = createContext<{ readonly tick: number; readonly refresh: () => void }>({ tick: 0, refresh: () => {} });
@@ -33,10 +34,12 @@ interface Held<T> {
 
 /**
  * GET `path` (null: nothing yet) and keep the answer. With `live`, it loads
- * again whenever the box pushes a change (the Refresh context).
+ * again whenever the box pushes a change (the Refresh context, which a
+ * reconnect moves too); without, when the box answers again after a break.
  */
 export function useFetch<T>(path: string | null, options: { live?: boolean } = {}): Fetched<T> {
   const { tick } = useContext(Refresh);
+  const online = useOnline();
   const [held, setHeld] = useState<Held<T>>({ path: null, data: null, error: null });
   const current = useRef<AbortController | null>(null);
   const reload = useCallback(async () => {
@@ -61,7 +64,7 @@ export function useFetch<T>(path: string | null, options: { live?: boolean } = {
   useEffect(() => {
     void reload();
     return () => current.current?.abort();
-  }, [reload, options.live ? tick : 0]);
+  }, [reload, options.live ? tick : online]);
   const mine = held.path === path;
   return { data: mine ? held.data : null, error: mine ? held.error : null, reload };
 }
