@@ -170,6 +170,7 @@ export class ServiceProcess {
       label: this.manifest.label,
       state: this.state,
       pid: this.child?.pid ?? null,
+      startedAt: this.child ? new Date(this.startedAt).toISOString() : null,
       restarts: this.machine.attempt,
       deaths: this.machine.deaths.length,
       reason: this.machine.reason,

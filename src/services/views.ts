@@ -33,6 +33,7 @@ export const ServiceView = T.Object({
   // src/supervision's states: ServiceProcess.status() does not compile when they differ.
   state: T.Union([T.Literal('stopped'), T.Literal('starting'), T.Literal('running'), T.Literal('backing-off'), T.Literal('failed'), T.Literal('stopping')]),
   pid: T.Union([T.Integer(), T.Null()]),
+  startedAt: T.Union([T.String({ format: 'date-time' }), T.Null()], { description: 'when its current process was started; null while none runs' }),
   restarts: T.Integer({ description: 'restarts since it last ran stably' }),
   deaths: T.Integer({ description: 'deaths within the restart window' }),
   reason: T.Union([T.String(), T.Null()], { description: 'why it failed, if it did' }),

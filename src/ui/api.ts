@@ -1,7 +1,9 @@
 // The Manager's JSON API from the browser: the session cookie rides along by
 // itself; state changes carry the CSRF token; errors become ApiError with the
 // server's code, message and field. A GET can be given an AbortSignal: a page
-// that moved on cancels what it no longer shows.
+// that moved on cancels what it no longer shows. Whether the box answers at
+// all is recorded in connection.ts from every request and the event socket.
+import { isOnline, setOnline, UNREACHABLE } from './connection';
 import type { Job, PushEvent } from './types';
 
 let csrf = '';
@@ -28,6 +30,8 @@ export function setCsrf(token: string): void {
   csrf = token;
 }
 
+const GATEWAY_DOWN = new Set([502, 503, 504]);
+
 /** The body of every failed API answer: { error: { code, message, field?, fields? } }. */
 interface ErrorBody {
   readonly error?: { readonly code?: string; readonly message?: string; readonly field?: string; readonly fields?: readonly FieldError[] };
@@ -35,20 +39,34 @@ interface ErrorBody {
 
 /** One call of the Manager's API; the answer's JSON, or an ApiError. */
 export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const response = await fetch(`/manager/api${path}`, {
-    method,
-    credentials: 'same-origin',
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(method !== 'GET' ? { 'x-csrf-token': csrf } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal,
-  });
+  let response: Response;
+  try {
+    response = await fetch(`/manager/api${path}`, {
+      method,
+      credentials: 'same-origin',
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(method !== 'GET' ? { 'x-csrf-token': csrf } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    // Aborted by the page that asked: that says nothing about the box.
+    if (signal?.aborted) throw err;
+    unreachable();
+    throw new ApiError(0, 'UNREACHABLE', UNREACHABLE);
+  }
   // A body that is not JSON (a proxy's error page) still ends as an ApiError with the status.
   const data: unknown = await response.json().catch(() => ({}));
+  const error = (data as ErrorBody | null)?.error;
+  // A gateway's error page in front of a box that is down (the box's own errors have a body of ours).
+  if (!error && GATEWAY_DOWN.has(response.status)) {
+    unreachable();
+    throw new ApiError(response.status, 'UNREACHABLE', UNREACHABLE);
+  }
+  reachable();
   if (!response.ok) {
-    const error = (data as ErrorBody | null)?.error ?? {};
     // The session is gone (expired, logged out elsewhere, password changed): the UI shows the login.
     if (response.status === 401 && path !== '/session') tell({ type: 'ended' });
-    throw new ApiError(response.status, error.code ?? 'ERROR', error.message ?? `failed (${response.status})`, error.field, error.fields);
+    throw new ApiError(response.status, error?.code ?? 'ERROR', error?.message ?? `failed (${response.status})`, error?.field, error?.fields);
   }
   return data as T;
 }
@@ -72,20 +90,33 @@ export function upload<T>(path: string, file: Blob, onProgress: (share: number) 
       if (xhr.status >= 400) reject(new ApiError(xhr.status, error?.code ?? 'ERROR', error?.message ?? 'failed', error?.field));
       else resolve(data as T);
     };
-    xhr.onerror = () => reject(new ApiError(0, 'NETWORK', 'the upload was cut off'));
+    xhr.onerror = () => {
+      // Cut off by the box going away, or by something between: a request tells which.
+      void probe();
+      reject(new ApiError(0, 'NETWORK', 'the upload was cut off'));
+    };
     xhr.send(file);
   });
 }
 
 // The push channel (/manager/api/events): jobs, service states, alarms and
 // changes arrive as they happen. Without it (a proxy that drops WebSockets)
-// the UI polls, as it did before.
+// the UI polls, as it did before. When the box stops answering, one loop
+// looks again with a backoff (a request first, so a session that ended
+// meanwhile is found out); the first answer reopens the socket and tells
+// every view to load again (`reconnect`).
 type Listener = (event: PushEvent) => void;
 const listeners = new Set<Listener>();
 let socket: WebSocket | null = null;
 let connected = false;
+/** Events may have been missed: the socket closed after it was open. */
+let missed = false;
 let wanted = false;
-let retry = 1000;
+const RETRY_FIRST = 1000;
+// A box restarts in seconds: looking again every 10 s at most notices it soon enough, and costs nothing.
+const RETRY_MOST = 10_000;
+let retry = RETRY_FIRST;
+let timer: ReturnType<typeof setTimeout> | null = null;
 
 function tell(event: PushEvent): void {
   for (const listener of [...listeners]) listener(event);
@@ -97,15 +128,67 @@ export function subscribe(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
+/** A request got no answer: say so, and make sure someone looks again. */
+function unreachable(): void {
+  setOnline(false);
+  if (wanted && !timer) later();
+}
+
+/** An answer came: after a break everything shown is old, so every view loads again and the socket reopens at once. */
+function reachable(): void {
+  if (isOnline()) return;
+  setOnline(true);
+  retry = RETRY_FIRST;
+  tell({ type: 'reconnect' });
+  if (wanted && !socket) connectEvents();
+}
+
+function later(): void {
+  timer = setTimeout(() => {
+    timer = null;
+    if (!wanted) return;
+    if (isOnline()) connectEvents();
+    else void probe();
+  }, retry);
+  retry = Math.min(retry * 2, RETRY_MOST);
+}
+
+/** Asks the box for the session: no answer keeps the loop going, 401 ends the session here too, an answer reopens the socket. */
+async function probe(): Promise<void> {
+  try {
+    await api('GET', '/session');
+  } catch (err) {
+    // After a logout here (wanted is false) a 401 is no news.
+    if (!wanted) return;
+    if (err instanceof ApiError && err.status === 401) tell({ type: 'ended' });
+    else if (!timer) later();
+    return;
+  }
+  if (wanted && !socket) connectEvents();
+}
+
+/** Looks again now (the banner's "Try now"), not when the backoff says. */
+export function retryNow(): void {
+  if (timer) clearTimeout(timer);
+  timer = null;
+  retry = RETRY_FIRST;
+  void probe();
+}
+
 /** Opens the channel (after login) and keeps it open, reconnecting with a backoff. */
 export function connectEvents(): void {
   wanted = true;
   if (socket) return;
+  if (timer) clearTimeout(timer);
+  timer = null;
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/manager/api/events`);
   socket = ws;
   ws.onopen = () => {
     connected = true;
-    retry = 1000;
+    retry = RETRY_FIRST;
+    if (missed && isOnline()) tell({ type: 'reconnect' });
+    missed = false;
+    reachable();
   };
   ws.onmessage = (e) => {
     let event: PushEvent;
@@ -123,14 +206,18 @@ export function connectEvents(): void {
     connected = false;
     if (!wanted) return;
     if (e.code === 4001) return tell({ type: 'ended' });
-    if (was) tell({ type: 'reconnect' });
-    setTimeout(() => wanted && connectEvents(), retry);
-    retry = Math.min(retry * 2, 30_000);
+    // It was open: the box went away, or only this socket did (too slow, a proxy); a request tells which, at once.
+    if (was) {
+      missed = true;
+      void probe();
+    } else if (!timer) later();
   };
 }
 
 export function disconnectEvents(): void {
   wanted = false;
+  if (timer) clearTimeout(timer);
+  timer = null;
   socket?.close(1000);
   socket = null;
 }
@@ -151,8 +238,22 @@ function nextJobEvent(id: string, ms: number): Promise<Job | null> {
   });
 }
 
+/** Jobs a page follows, whose progress and outcome it shows itself (until it forgets them: unfollow). */
+const followed = new Set<string>();
+
+/** Whether a page shows job `id` to its end itself (so nothing else need tell of it). */
+export function followedByPage(id: string): boolean {
+  return followed.has(id);
+}
+
+/** The page that followed job `id` is gone: its end is no longer shown there. */
+export function unfollow(id: string): void {
+  followed.delete(id);
+}
+
 /** Follows a job until it ends: pushed progress when the channel is open, polling otherwise (and as a safety net). */
 export async function follow(id: string, onProgress: (job: Job) => void): Promise<Job> {
+  followed.add(id);
   let job = await api<Job>('GET', `/jobs/${id}`);
   for (;;) {
     onProgress(job);

@@ -1,11 +1,14 @@
 // The Manager's frame: the session (login, the forced password change,
-// logout, a session ended elsewhere), the header, the tree, and the page the
-// address names. It owns the refresh signal every live view follows.
+// logout, a session ended elsewhere), the connection banner, the header, the
+// tree, the page the address names, and the notes of finished jobs. It owns
+// the refresh signal every live view follows.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, connectEvents, disconnectEvents, setCsrf, subscribe } from './api';
 import { ErrorText } from './components/errors';
+import { ConnectionBanner } from './components/live';
+import { JobToasts } from './components/toasts';
 import { Tree } from './components/tree';
-import { useRefreshOnChanges } from './hooks/events';
+import { useOnline, useRefreshOnChanges } from './hooks/events';
 import { Refresh } from './hooks/fetch';
 import { BootPage } from './pages/boot';
 import { DiagnosticsPage } from './pages/diagnostics';
@@ -60,7 +63,10 @@ export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [tick, setTick] = useState(0);
   const [logoutError, setLogoutError] = useState<unknown>(null);
+  // The session ended under an open page (not by its Log out): the login says so.
+  const [ended, setEnded] = useState(false);
   const route = useRoute();
+  const online = useOnline();
   const refresh = useMemo(() => () => setTick((t) => t + 1), []);
   const signal = useMemo(() => ({ tick, refresh }), [tick, refresh]);
   useEffect(() => {
@@ -78,6 +84,7 @@ export function App() {
       subscribe((event) => {
         if (event.type !== 'ended') return;
         disconnectEvents();
+        setEnded(true);
         setSession(null);
       }),
     [],
@@ -92,7 +99,17 @@ export function App() {
   if (session === null)
     return (
       <>
-        <Login onLogin={setSession} />
+        <Login
+          onLogin={(s) => {
+            setEnded(false);
+            setSession(s);
+          }}
+        />
+        {ended && (
+          <p class="note narrow" role="status">
+            The session has ended (logged out elsewhere, the password changed, or the App Platform restarted): log in again.
+          </p>
+        )}
         <ErrorText error={logoutError} />
       </>
     );
@@ -111,7 +128,8 @@ export function App() {
   };
   return (
     <Refresh.Provider value={signal}>
-      <div class="layout">
+      <ConnectionBanner />
+      <div class={online ? 'layout' : 'layout offline'}>
         <header>
           <strong>App Platform Manager</strong>
           <nav aria-label="Pages">
@@ -125,6 +143,7 @@ export function App() {
         <main>
           <Page route={route} />
         </main>
+        <JobToasts />
       </div>
     </Refresh.Provider>
   );

@@ -27,6 +27,8 @@ export let dir: string;
 export let root: string;
 export let run: Run;
 export let base: string;
+/** Where the apps (instances) answer: the other origin of the box. */
+export let apps: string;
 export let browser: Browser;
 let store: ImageStore;
 /** The page of the running test's own session. */
@@ -70,13 +72,20 @@ export function useManagerBox(): void {
   });
 }
 
+/** The box's supervisor on `root` (any free ports: readyPorts says which). */
+export function serveBox(root: string): Run {
+  return runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
+}
+
 async function setUp(): Promise<void> {
   if (missing) return;
   await mkdir(OUT, { recursive: true });
   dir = await workspace('ap-browser-');
   root = await rootWithConfig(dir, {});
-  run = runAp(['serve', '--root', root, '--http-port', '0', '--https-port', '0', '--reserve-size', '0', '--monitor-interval', '1']);
-  base = `http://127.0.0.1:${(await readyPorts(run)).manager}`;
+  run = serveBox(root);
+  const ports = await readyPorts(run);
+  base = `http://127.0.0.1:${ports.manager}`;
+  apps = `http://127.0.0.1:${ports.app}`;
   assert.equal(runApSync(['ctl', 'service', 'install', await buildFixture('echo', join(dir, 'packages')), '--root', root]).status, 0);
   // An App Store with one signed app, and its key trusted.
   const pair = await generateKeyPair();

@@ -23,12 +23,12 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     // A restart cuts every instance's connections: it asks first (test/browser/dangerous.test.ts has the rest).
     await page.getByRole('dialog', { name: 'Restart echo?' }).getByRole('button', { name: 'Restart echo' }).click();
     // The state arrives pushed on the event socket: no reload.
-    await page.locator('dd.state.running', { hasNotText: `pid ${before})` }).waitFor({ timeout: 30_000 });
+    await page.locator('dd', { has: page.locator('.state.running'), hasNotText: new RegExp(`pid ${before}$`) }).waitFor({ timeout: 30_000 });
     assert.notEqual(await pid(), before);
     await page.getByRole('button', { name: 'Reload log' }).click();
     await page.getByLabel('Log of echo').waitFor();
     // What its cgroup counts, and the limits setting applied from the form.
-    await page.getByText(/^Memory \d+ of \d+ MB \(peak \d+\), CPU [\d.]+ s; CPU weight 100, at most \d+ processes; limits from: memoryMB board, /).waitFor();
+    await page.getByText(/^Memory [\d.]+ MB of \d+ MB \(peak [\d.]+ MB\), CPU [\d.]+ s; CPU weight 100, at most \d+ processes; limits from: memoryMB board, /).waitFor();
     await page.getByLabel('Memory in MB with no instance').fill('300');
     await page.getByRole('button', { name: 'Save limits' }).click();
     await page.getByText(/limits from: memoryMB setting, instanceMB board/).waitFor();

@@ -42,7 +42,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     await page.fill('input[name=domain]', 'example.com');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: 'web1@example.com' }).waitFor();
-    await page.locator('dd.state.running').waitFor({ timeout: 30_000 });
+    await page.locator('dd .state.running').waitFor({ timeout: 30_000 });
     await page.locator('.tree').getByText('web1@example.com').waitFor();
     await shot('03-instance');
     // Edited live: path and trace flags.
@@ -66,7 +66,7 @@ describe('the Manager in a browser', { skip: missing ?? false }, () => {
     assert.ok((await stat(file)).size > 1000);
     // The page follows the download on the event socket, to the end.
     await page.locator('[role=progressbar][aria-label="backup download"][aria-valuenow="100"]').waitFor();
-    await page.getByText(/backup downloaded: [\d.]+ MB/).waitFor();
+    await page.getByText(/backup downloaded: [\d.]+ (bytes|KB|MB)$/).waitFor();
     await page.setInputFiles('input[name=file]', file);
     await page.fill('input[name=clone]', 'back2');
     await page.click('text=Restore >> nth=-1');

@@ -3,10 +3,10 @@
 // (an empty field goes back to app.json's or the board's value).
 import { useState } from 'preact/hooks';
 import { api } from '../api';
+import { bytes, duration } from '../format';
 import type { Service } from '../types';
 import { ErrorText } from './errors';
 
-const MIB = 1024 * 1024;
 const FIELDS = [
   ['memoryMB', 'Memory in MB with no instance'],
   ['instanceMB', 'Memory in MB more per instance'],
@@ -15,11 +15,11 @@ const FIELDS = [
 ] as const;
 type Field = (typeof FIELDS)[number][0];
 
-/** "Memory 31 of 52 MB (peak 40), CPU 12.3 s", and where the limits come from. */
+/** "Memory 31.2 MB of 52 MB (peak 40.0 MB), CPU 12.3 s", and where the limits come from. */
 export function UsageLine({ service }: { service: Service }) {
   const { limits, usage } = service;
   const memory = usage
-    ? `Memory ${(usage.memoryBytes / MIB).toFixed(0)} of ${limits.memoryLimitMB} MB${usage.memoryPeakBytes === null ? '' : ` (peak ${(usage.memoryPeakBytes / MIB).toFixed(0)})`}, CPU ${usage.cpuSeconds.toFixed(1)} s`
+    ? `Memory ${bytes(usage.memoryBytes)} of ${limits.memoryLimitMB} MB${usage.memoryPeakBytes === null ? '' : ` (peak ${bytes(usage.memoryPeakBytes)})`}, CPU ${duration(usage.cpuSeconds)}`
     : `Limit ${limits.memoryLimitMB} MB, not counted: ${limits.enforced ? 'no cgroup yet' : 'this system gives the supervisor no cgroups, the limits are not enforced'}`;
   const from = FIELDS.map(([field]) => `${field} ${limits.source[field]}`).join(', ');
   return (

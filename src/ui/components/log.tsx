@@ -1,6 +1,7 @@
 // The end of a service's log, refreshed by hand or every few seconds while
 // "follow" is on, the newest lines kept in view as tail -f does.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { bytes } from '../format';
 import { useFetch } from '../hooks/fetch';
 import type { LogTail } from '../types';
 import { ErrorText } from './errors';
@@ -34,7 +35,7 @@ export function LogView({ base, name }: { base: string; name: string }) {
       <ErrorText error={error} />
       {log && (
         <>
-          {log.truncated && <p class="note">The last {Math.round(log.text.length / 1024)} KB of {Math.round(log.size / 1024)} KB; download the log for all of it.</p>}
+          {log.truncated && <p class="note">The last {bytes(log.text.length)} of {bytes(log.size)}; download the log for all of it.</p>}
           <pre class="log" ref={box} tabIndex={0} aria-label={`Log of ${name}`}>
             {log.size === 0 ? '(no log yet)' : log.text}
           </pre>

@@ -1,7 +1,9 @@
 // The push channel inside components: a listener that lives as long as the
-// component, and the burst-coalescing refresh the shell runs on changes.
-import { useEffect, useRef } from 'preact/hooks';
+// component, the burst-coalescing refresh the shell runs on changes, and
+// whether the box answers at all.
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { subscribe } from '../api';
+import { isOnline, onConnection } from '../connection';
 import type { PushEvent } from '../types';
 
 /** Calls `listener` for every pushed event while the component is shown. */
@@ -26,4 +28,14 @@ export function useRefreshOnChanges(on: boolean, refresh: () => void): void {
       if (timer) clearTimeout(timer);
     };
   }, [on]);
+}
+
+/** Whether the App Platform answers (connection.ts), following it as it changes. */
+export function useOnline(): boolean {
+  const [online, setOnline] = useState(isOnline);
+  useEffect(() => {
+    setOnline(isOnline());
+    return onConnection(setOnline);
+  }, []);
+  return online;
 }

@@ -6,7 +6,8 @@
 // context, not a prop handed down every level.
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
-import { api } from '../api';
+import { api, ApiError } from '../api';
+import { useOnline } from './events';
 
 /** The refresh signal: `tick` moves when the box said something changed; `refresh` moves it. */
 export const Refresh = createContext<{ readonly tick: number; readonly refresh: () => void }>({ tick: 0, refresh: () => {} });
@@ -33,10 +34,12 @@ interface Held<T> {
 
 /**
  * GET `path` (null: nothing yet) and keep the answer. With `live`, it loads
- * again whenever the box pushes a change (the Refresh context).
+ * again whenever the box pushes a change (the Refresh context, which a
+ * reconnect moves too); without, when the box answers again after a break.
  */
 export function useFetch<T>(path: string | null, options: { live?: boolean } = {}): Fetched<T> {
   const { tick } = useContext(Refresh);
+  const online = useOnline();
   const [held, setHeld] = useState<Held<T>>({ path: null, data: null, error: null });
   const current = useRef<AbortController | null>(null);
   const reload = useCallback(async () => {
@@ -50,14 +53,18 @@ export function useFetch<T>(path: string | null, options: { live?: boolean } = {
     } catch (error) {
       // An aborted request was replaced or its page left: its outcome is no one's.
       if (controller.signal.aborted) return;
-      // A failed reload keeps what was shown for this path, with the error beside it.
-      setHeld((h) => ({ path, data: h.path === path ? h.data : null, error }));
+      // A failed reload keeps what was shown for this path, with the error beside it; when the
+      // box cannot be reached the banner says so once for the whole page (components/live.tsx).
+      setHeld((h) => {
+        const data = h.path === path ? h.data : null;
+        return { path, data, error: data !== null && error instanceof ApiError && error.code === 'UNREACHABLE' ? null : error };
+      });
     }
   }, [path]);
   useEffect(() => {
     void reload();
     return () => current.current?.abort();
-  }, [reload, options.live ? tick : 0]);
+  }, [reload, options.live ? tick : online]);
   const mine = held.path === path;
   return { data: mine ? held.data : null, error: mine ? held.error : null, reload };
 }

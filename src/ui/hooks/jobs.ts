@@ -1,8 +1,8 @@
 // A long job started from a page (install, restore, update, clean-up): its
 // progress while it runs, its outcome or error after. One implementation for
 // every page's progress bar (it was copied into each form).
-import { useState } from 'preact/hooks';
-import { ApiError, follow } from '../api';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, follow, unfollow } from '../api';
 import type { Job } from '../types';
 
 export interface JobProgress {
@@ -35,10 +35,20 @@ export interface JobRun {
 export function useJob(): JobRun {
   const [progress, setProgress] = useState<JobProgress | null>(null);
   const [error, setError] = useState<unknown>(null);
+  // The job this page shows; when the page goes, its end is told by a note instead (components/toasts.tsx).
+  const shown = useRef<string | null>(null);
+  useEffect(
+    () => () => {
+      if (shown.current) unfollow(shown.current);
+    },
+    [],
+  );
   const run: JobRun['run'] = async (start, { failure, upload = 0, failed = (job) => job.message }) => {
     setError(null);
     try {
       const started = await start((share) => setProgress({ share: share * upload, text: 'uploading', state: 'uploading' }));
+      if (shown.current) unfollow(shown.current);
+      shown.current = started.id;
       const done = await follow(started.id, (j) =>
         setProgress({ share: j.state === 'running' ? upload + (0.95 - upload) * jobFraction(j) : 1, text: j.progress.note || j.message, state: j.state }),
       );

@@ -2,6 +2,7 @@
 // with an empty state in words and a link to the page where one acts.
 import type { ComponentChildren } from 'preact';
 import { ErrorText } from '../components/errors';
+import { State } from '../components/live';
 import { ago, bytes, duration, percent, when } from '../format';
 import { useFetch } from '../hooks/fetch';
 import { href } from '../router';
@@ -56,7 +57,7 @@ export function ServicesCard() {
       <ul class="items">
         {services.map((s) => (
           <li key={s.name}>
-            <a href={href({ page: 'service', name: s.name })}>{s.name}</a> <span class={`state ${s.state}`}>{s.state}</span>
+            <a href={href({ page: 'service', name: s.name })}>{s.name}</a> <State state={s.state} />
             {s.restarts > 0 && <span class="note"> restarted {s.restarts === 1 ? 'once' : `${s.restarts} times`} since it last ran stably</span>}
             <LastCrash name={s.name} />
           </li>
@@ -90,7 +91,7 @@ export function InstancesCard({ instances, backups, status, error }: { instances
           const url = appUrl(i.path, status);
           return (
             <li key={i.id}>
-              <a href={href({ page: 'instance', id: i.id })}>{i.id}</a> <span class={`state ${i.state}`}>{i.state}</span>
+              <a href={href({ page: 'instance', id: i.id })}>{i.id}</a> <State state={i.state} />
               <p class="note">
                 Path: {url ? <a href={url}>{i.path}</a> : i.path}
               </p>

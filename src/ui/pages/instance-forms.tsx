@@ -7,7 +7,7 @@ import { api, ApiError } from '../api';
 import { useConfirm } from '../confirm';
 import { ErrorText } from '../components/errors';
 import { Progress } from '../components/progress';
-import { MB } from '../format';
+import { bytes } from '../format';
 import { useEvents } from '../hooks/events';
 import { useRefresh } from '../hooks/fetch';
 import { go } from '../router';
@@ -41,7 +41,7 @@ export function BackupDownload({ id, estimate }: { id: string; estimate: number 
       {transfer && (
         <div class="transfer">
           <Progress share={share} label="backup download" />
-          <span class="note">{transfer.done ? (transfer.ok ? `backup downloaded: ${MB(transfer.bytes)}` : `the download was cut off after ${MB(transfer.bytes)}`) : `${MB(transfer.bytes)} sent…`}</span>
+          <span class="note">{transfer.done ? (transfer.ok ? `backup downloaded: ${bytes(transfer.bytes)}` : `the download was cut off after ${bytes(transfer.bytes)}`) : `${bytes(transfer.bytes)} sent…`}</span>
         </div>
       )}
     </>

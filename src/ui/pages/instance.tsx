@@ -1,13 +1,18 @@
-// An instance's page: its fields, start and stop, new passwords, clean-up,
-// backup download, edit, restore and delete. What it shows is always the
-// instance in the address: the answer for another is never shown under it.
+// An instance's page: its fields (its path a link to the app), start and
+// stop, new passwords, clean-up, backup download, edit, restore and delete.
+// What it shows is always the instance in the address: the answer for
+// another is never shown under it.
 import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { CleanupButton } from '../dangerous';
+import { AppLink, useAppUrl } from '../components/app-link';
 import { ErrorText } from '../components/errors';
+import { State } from '../components/live';
 import { RestoreForm } from '../components/restore';
+import { bytes } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
+import { href } from '../router';
 import type { Instance } from '../types';
 import { BackupDownload, InstanceDelete, InstanceEdit } from './instance-forms';
 
@@ -17,6 +22,7 @@ export function InstancePage({ id }: { id: string }) {
   const { data: instance, error: loadError, reload } = useFetch<Instance>(path, { live: true });
   const [error, setError] = useState<unknown>(null);
   const [showPassword, setShowPassword] = useState(false);
+  const url = useAppUrl();
   const act = (fn: () => Promise<unknown>) => async () => {
     setError(null);
     try {
@@ -33,11 +39,17 @@ export function InstancePage({ id }: { id: string }) {
       <h1>{instance.id}</h1>
       <dl class="fields">
         <dt>Service</dt>
-        <dd>{instance.service}</dd>
+        <dd>
+          <a href={href({ page: 'service', name: instance.service })}>{instance.service}</a>
+        </dd>
         <dt>State</dt>
-        <dd class={`state ${instance.state}`}>{instance.state}</dd>
+        <dd>
+          <State state={instance.state} />
+        </dd>
         <dt>Webserver path</dt>
-        <dd>{instance.path}</dd>
+        <dd>
+          <AppLink path={instance.path} url={url(instance.path)} />
+        </dd>
         <dt>Password</dt>
         <dd>
           <code>{showPassword ? instance.password : '••••••••'}</code>{' '}
@@ -68,12 +80,12 @@ export function InstancePage({ id }: { id: string }) {
         <dt>Database</dt>
         <dd>
           {instance.database.name} (user {instance.database.user}
-          {instance.database.sizeBytes ? `, ${(instance.database.sizeBytes / 1048576).toFixed(1)} MB` : ''})
+          {instance.database.sizeBytes ? `, ${bytes(instance.database.sizeBytes)}` : ''})
         </dd>
         <dt>External database</dt>
         <dd>{instance.external ? `${instance.external.name} on ${instance.external.host} (user ${instance.external.user})` : 'none: the local PostgreSQL'}</dd>
         <dt>Request body limit</dt>
-        <dd>{instance.maxBodyBytes === null ? "the server's" : `${(instance.maxBodyBytes / 1048576).toFixed(instance.maxBodyBytes % 1048576 ? 2 : 0)} MB`}</dd>
+        <dd>{instance.maxBodyBytes === null ? "the server's" : bytes(instance.maxBodyBytes)}</dd>
         <dt>Trace flags</dt>
         <dd>{instance.traceFlagNames.join(', ') || 'none'}</dd>
         <dt>Backup</dt>

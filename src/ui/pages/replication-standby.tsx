@@ -8,6 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
 import { ErrorText } from '../components/errors';
 import { DangerButton, useConfirm } from '../confirm';
+import { duration, when } from '../format';
 import type { Replication } from '../types';
 
 type StandbyState = NonNullable<Replication['standby']>;
@@ -155,8 +156,6 @@ export function StandbySetup({ current, onSwitching }: { current?: StandbyState;
   );
 }
 
-const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : null);
-
 /** A standby's link to its primary, and its way out: promotion, or another primary. */
 export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: (note: string) => void }) {
   const [error, setError] = useState<unknown>(null);
@@ -186,14 +185,14 @@ export function StandbyView({ s, onSwitching }: { s: StandbyState; onSwitching: 
         <dt>Streaming</dt>
         <dd class={`streaming ${s.streaming ? 'ok' : 'error'}`}>
           {s.streaming ? 'yes' : `no${s.receiverStatus ? ` (${s.receiverStatus})` : ' (no WAL receiver runs)'}`}
-          {when(s.since) && <small> since {when(s.since)}</small>}
+          {s.since && <small> since {when(s.since)}</small>}
         </dd>
         <dt>Received up to</dt>
         <dd class="received">{s.receivedLsn ?? '–'}</dd>
         <dt>Replayed up to</dt>
         <dd class="replayed">{s.replayedLsn ?? '–'}</dd>
         <dt>Replay delay</dt>
-        <dd class="delay">{s.replayDelaySeconds === null ? '–' : s.replayDelaySeconds === 0 ? 'none (all received WAL is replayed)' : `${Math.round(s.replayDelaySeconds)} s`}</dd>
+        <dd class="delay">{s.replayDelaySeconds === null ? '–' : s.replayDelaySeconds === 0 ? 'none (all received WAL is replayed)' : duration(s.replayDelaySeconds)}</dd>
       </dl>
       <h2>Failover</h2>
       <p class="note">Promote this standby when its primary is lost for good. Other standbys can then follow it.</p>

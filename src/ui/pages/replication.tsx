@@ -9,18 +9,16 @@ import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { CopyButton } from '../components/copy';
 import { ErrorText } from '../components/errors';
-import { MB } from '../format';
+import { bytes, duration, when } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import type { Replication, Standby } from '../types';
 import { StandbySetup, StandbyView, Switching } from './replication-standby';
 
-const seconds = (v: number) => (v < 10 ? `${v.toFixed(1)} s` : `${Math.round(v)} s`);
-
 function Behind({ s }: { s: Standby }) {
-  if (!s.connected) return <>{s.lagBytes === null ? '–' : `${MB(s.lagBytes)} (not connected)`}</>;
+  if (!s.connected) return <>{s.lagBytes === null ? '–' : `${bytes(s.lagBytes)} (not connected)`}</>;
   return (
     <>
-      {s.lagBytes === null ? '–' : MB(s.lagBytes)}, {s.lagSeconds === null ? '–' : seconds(s.lagSeconds)}
+      {s.lagBytes === null ? '–' : bytes(s.lagBytes)}, {s.lagSeconds === null ? '–' : duration(s.lagSeconds)}
     </>
   );
 }
@@ -34,12 +32,12 @@ function StandbyRow({ s, act }: { s: Standby; act: (fn: () => Promise<unknown>) 
       </td>
       <td class={s.connected ? 'ok' : s.state === 'waiting' ? '' : 'error'}>
         {s.connected ? `yes (${s.state})` : s.state === 'waiting' ? 'not yet (new)' : 'no'}
-        {s.since && <small> since {new Date(s.since).toLocaleString()}</small>}
+        {s.since && <small> since {when(s.since)}</small>}
       </td>
       <td>
         <Behind s={s} />
       </td>
-      <td>{s.retainedBytes === null ? '–' : MB(s.retainedBytes)}</td>
+      <td>{s.retainedBytes === null ? '–' : bytes(s.retainedBytes)}</td>
       <td>
         <DangerButton
           question={{
@@ -142,7 +140,9 @@ export function ReplicationPage() {
           <h2>
             Standbys ({data.standbys.length} of at most {data.maxStandbys})
           </h2>
-          {data.standbys.length > 0 && (
+          {data.standbys.length === 0 ? (
+            <p>No standbys yet: add one below, then set the standby up with its name and password.</p>
+          ) : (
             <div class="table-scroll">
               <table class="standbys">
                 <thead>
