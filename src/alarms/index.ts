@@ -103,7 +103,10 @@ export class Alarms {
     const current = this.activeByKey.get(key);
     if (current) {
       if (current.severity === severity && current.text === text) return current;
-      const updated = { ...current, severity, text };
+      // Worse than what was acknowledged is news: it needs a look again.
+      const worse = rankOf(severity) < rankOf(current.severity);
+      const { acknowledgedAt: _seen, ...rest } = current;
+      const updated: Alarm = worse ? { ...rest, severity, text } : { ...current, severity, text };
       this.activeByKey.set(key, updated);
       this.save();
       if (current.severity !== severity) this.emit({ type: 'raised', alarm: updated });
@@ -129,14 +132,30 @@ export class Alarms {
     this.emit({ type: 'cleared', alarm: cleared });
   }
 
+  /**
+   * Marks active alarm `id` as seen by a person: it stays active (its cause is
+   * not gone) but no longer counts as a problem nobody looks at. Null when no
+   * active alarm has that id. Listeners hear nothing: nothing new happened.
+   */
+  acknowledge(id: number): Alarm | null {
+    for (const [key, alarm] of this.activeByKey) {
+      if (alarm.id !== id) continue;
+      if (alarm.acknowledgedAt) return advised(alarm);
+      const seen = { ...alarm, acknowledgedAt: this.now().toISOString() };
+      this.activeByKey.set(key, seen);
+      this.save();
+      return advised(seen);
+    }
+    return null;
+  }
+
   isActive(source: string, code: string): boolean {
     return this.activeByKey.has(`${source}\u0000${code}`);
   }
 
   /** Active alarms with what to do, most severe first, then oldest first. */
   active(): Alarm[] {
-    const rank: Record<Severity, number> = { critical: 0, major: 1, minor: 2, warning: 3 };
-    return [...this.activeByKey.values()].sort((a, b) => rank[a.severity] - rank[b.severity] || a.id - b.id).map(advised);
+    return [...this.activeByKey.values()].sort((a, b) => rankOf(a.severity) - rankOf(b.severity) || a.id - b.id).map(advised);
   }
 
   /** Cleared alarms, newest first (the last HISTORY). */
@@ -154,6 +173,11 @@ export class Alarms {
   }
 }
 
+/** 0 for the most severe. */
+function rankOf(severity: Severity): number {
+  return SEVERITIES.indexOf(severity);
+}
+
 /** `alarm` as it is shown: with what to do and where, when the table knows its code (never stored: derived each time). */
 function advised(alarm: Alarm): Alarm {
   const advice = adviceFor(alarm);
@@ -169,5 +193,7 @@ function checkAlarm(entry: unknown, cleared: boolean): Alarm | null {
   if (typeof a.source !== 'string' || a.source === '' || typeof a.code !== 'string' || a.code === '' || typeof a.text !== 'string') return null;
   if (!SEVERITIES.includes(a.severity as Severity) || !time(a.raisedAt)) return null;
   if (cleared ? !time(a.clearedAt) : a.clearedAt !== null) return null;
-  return { id: a.id as number, source: a.source, code: a.code, severity: a.severity as Severity, text: a.text, raisedAt: a.raisedAt as string, clearedAt: a.clearedAt as string | null };
+  if (a.acknowledgedAt !== undefined && !time(a.acknowledgedAt)) return null;
+  const alarm: Alarm = { id: a.id as number, source: a.source, code: a.code, severity: a.severity as Severity, text: a.text, raisedAt: a.raisedAt as string, clearedAt: a.clearedAt as string | null };
+  return a.acknowledgedAt === undefined ? alarm : { ...alarm, acknowledgedAt: a.acknowledgedAt as string };
 }

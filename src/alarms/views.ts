@@ -10,6 +10,7 @@ export const AlarmView = T.Object({
   text: T.String(),
   raisedAt: T.String({ format: 'date-time' }),
   clearedAt: T.Union([T.String({ format: 'date-time' }), T.Null()]),
+  acknowledgedAt: T.Optional(T.String({ format: 'date-time', description: 'when a person said they have seen it (POST /alarms/{id}/acknowledge); it stays active until its cause is gone, and a raise to a higher severity takes the acknowledgement back' })),
   todo: T.Optional(T.String({ description: 'what to do about it, in a sentence or two' })),
   link: T.Optional(T.Object({ href: T.String({ description: "the Manager page where one does it, a hash route such as #/system (relative to /manager/)" }), label: T.String({ description: 'the name of that page' }) })),
 });

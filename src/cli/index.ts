@@ -220,6 +220,7 @@ commands:
   boot show|normal|rescue  the boot control (grub entry, or the gateway's three boot settings)
   fsck                     check p2 and p3 (e2fsck -p -f) from the rescue system at the next reboot
   alarms                   active alarms, most severe first
+  alarms ack <id>          say you have seen alarm <id> (it stays active until its cause is gone)
   db [start]               the database: up, down since, restarting or given up; start: try a given-up cluster again
   metrics                  the latest value of every metric (the same at /manager/metrics for Prometheus)
   mail test [address]      send a test mail with the SMTP settings (to the alarm address by default)

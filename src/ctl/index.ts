@@ -196,9 +196,18 @@ async function run(args: CtlArgs, io: CtlIo): Promise<number> {
     return 0;
   }
   if (command === 'alarms' && sub === undefined) {
-    print(await call('GET', '/alarms'), (b: { active: { severity: string; source: string; code: string; raisedAt: string; text: string; todo?: string }[] }) =>
-      b.active.length === 0 ? 'no active alarms' : b.active.map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  ${a.source} ${a.code}: ${a.text}${a.todo ? `\n         what to do: ${a.todo}` : ''}`).join('\n'),
+    print(await call('GET', '/alarms'), (b: { active: { id: number; severity: string; source: string; code: string; raisedAt: string; text: string; todo?: string; acknowledgedAt?: string }[] }) =>
+      b.active.length === 0
+        ? 'no active alarms'
+        : b.active
+            .map((a) => `${a.severity.toUpperCase().padEnd(9)}${a.raisedAt}  #${a.id} ${a.source} ${a.code}: ${a.text}${a.acknowledgedAt ? ` (acknowledged ${a.acknowledgedAt})` : ''}${a.todo ? `\n         what to do: ${a.todo}` : ''}`)
+            .join('\n'),
     );
+    return 0;
+  }
+  if (command === 'alarms' && sub === 'ack') {
+    if (arg === undefined) throw new UsageError('usage: ap ctl alarms ack <id> (the #id ap ctl alarms shows)');
+    print(await call('POST', `/alarms/${encodeURIComponent(arg)}/acknowledge`, {}), (a: { id: number; code: string }) => `alarm #${a.id} ${a.code} acknowledged: it stays active until its cause is gone`);
     return 0;
   }
   if (command === 'metrics' && sub === undefined) {

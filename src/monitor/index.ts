@@ -227,6 +227,19 @@ export function monitorRoutes(monitor: Monitor): ApiRoute[] {
       response: T.Object({ active: T.Array(AlarmView), cleared: T.Array(AlarmView) }),
       handler: () => ({ active: monitor.alarms.active(), cleared: monitor.alarms.history() }),
     },
+    route({
+      method: 'POST',
+      pattern: '/alarms/{id}/acknowledge',
+      summary: 'say a person has seen active alarm {id}: it stays active until its cause is gone, but no longer counts as a problem nobody looks at',
+      response: AlarmView,
+      errors: ['NOT_FOUND'],
+      handler: ({ params }) => {
+        const id = /^[1-9][0-9]{0,14}$/.test(params.id!) ? Number(params.id) : NaN;
+        const alarm = Number.isSafeInteger(id) ? monitor.alarms.acknowledge(id) : null;
+        if (!alarm) throw new ApError('NOT_FOUND', `no active alarm ${params.id} (it may have been cleared)`);
+        return alarm;
+      },
+    }),
     {
       method: 'GET',
       pattern: '/metrics',

@@ -82,4 +82,34 @@ describe('persisted alarms', () => {
     assert.deepEqual(restart(file, reports).active(), []);
     assert.match(reports.join('\n'), /is not an alarm file this supervisor knows/);
   });
+
+  it('keep an acknowledgement across a restart; a raise to a worse severity takes it back, a milder one does not', async () => {
+    const file = join(dir, 'acknowledged.json');
+    let clock = new Date('2026-12-01T10:00:00Z');
+    const first = Alarms.persisted(file, assert.fail, () => clock);
+    const disk = first.raise('disk', 'DISK_WARNING', 'minor', 'at 85 %');
+    first.raise('tls', 'CERT_EXPIRING', 'major', 'in 6 days');
+    const heard: string[] = [];
+    first.onEvent((e) => heard.push(e.type));
+    clock = new Date('2026-12-01T10:05:00Z');
+    assert.equal(first.acknowledge(disk.id)?.acknowledgedAt, '2026-12-01T10:05:00.000Z');
+    assert.equal(first.acknowledge(disk.id)?.acknowledgedAt, '2026-12-01T10:05:00.000Z'); // once is enough
+    assert.equal(first.acknowledge(999), null);
+    assert.deepEqual(heard, []); // nothing new happened: no mail, no event
+    const tls = first.active().find((a) => a.code === 'CERT_EXPIRING')!;
+    first.acknowledge(tls.id);
+    first.raise('tls', 'CERT_EXPIRING', 'minor', 'in 6 days (renewal under way)');
+    await first.flush();
+
+    const second = restart(file);
+    assert.deepEqual(
+      second.active().map((a) => [a.code, a.acknowledgedAt ?? null]),
+      [['DISK_WARNING', '2026-12-01T10:05:00.000Z'], ['CERT_EXPIRING', '2026-12-01T10:05:00.000Z']],
+    );
+    second.raise('disk', 'DISK_WARNING', 'major', 'at 92 %');
+    assert.equal(second.active().find((a) => a.code === 'DISK_WARNING')!.acknowledgedAt, undefined);
+    second.clear('tls', 'CERT_EXPIRING');
+    assert.equal(second.acknowledge(tls.id), null); // cleared: nothing to acknowledge
+    await second.flush();
+  });
 });

@@ -85,6 +85,11 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     await shot('dashboard-alarm-1280');
     await page.setViewportSize({ width: 360, height: 740 });
     assert.deepEqual(await overflow(page), [], 'no horizontal overflow at 360 px with an alarm');
+    // Acknowledged: still listed, quieter, and no longer a problem nobody looks at.
+    await alarm.getByRole('button', { name: /^Acknowledge: / }).click();
+    await alarm.getByText(/^Acknowledged just now; it stays here until its cause is gone\.$/).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Nothing new needs attention (1 acknowledged alarm is still active)' }).waitFor();
+    assert.equal(await alarm.getByRole('button', { name: /^Acknowledge/ }).count(), 0);
 
     await alarm.getByRole('link', { name: 'Go to Instance base1@example.com' }).click();
     await page.getByRole('heading', { name: 'base1@example.com', exact: true }).waitFor();

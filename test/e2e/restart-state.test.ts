@@ -12,7 +12,7 @@ import { until } from '../harness/http';
 import { ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
 import { rootWithConfig, workspace } from '../harness/workspace';
 
-type Alarm = { id: number; source: string; code: string; severity: string; text: string; raisedAt: string; clearedAt: string | null };
+type Alarm = { id: number; source: string; code: string; severity: string; text: string; raisedAt: string; clearedAt: string | null; acknowledgedAt?: string };
 type Job = { id: string; kind: string; target: string; state: string; message: string; startedAt: string; finishedAt: string | null };
 
 let dir: string;
@@ -75,7 +75,20 @@ describe('alarms and jobs across restarts', () => {
     await start();
     assert.deepEqual(alarms().active.find((a) => a.code === 'BACKUP_FAILED'), raised); // same id, time and text
     const shown = runApSync(['ctl', 'alarms', '--root', root]);
-    assert.match(shown.stdout, new RegExp(`MAJOR +${raised.raisedAt.replace(/\./g, '\\.')}  backup:manager BACKUP_FAILED: the backup of manager failed`));
+    assert.match(shown.stdout, new RegExp(`MAJOR +${raised.raisedAt.replace(/\./g, '\\.')}  #${raised.id} backup:manager BACKUP_FAILED: the backup of manager failed`));
+    // A person says they have seen it: still active, acknowledged, and so after a restart.
+    const ack = runApSync(['ctl', 'alarms', 'ack', String(raised.id), '--root', root]);
+    assert.equal(ack.status, 0, ack.stderr);
+    assert.match(ack.stdout, new RegExp(`alarm #${raised.id} BACKUP_FAILED acknowledged`));
+    const unknown = runApSync(['ctl', 'alarms', 'ack', '999999', '--root', root]);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /no active alarm 999999/);
+    await stop();
+    await start();
+    const seen = alarms().active.find((a) => a.code === 'BACKUP_FAILED');
+    assert.equal(seen?.id, raised.id);
+    assert.ok(seen?.acknowledgedAt && Date.parse(seen.acknowledgedAt) >= Date.parse(raised.raisedAt), JSON.stringify(seen));
+    assert.match(runApSync(['ctl', 'alarms', '--root', root]).stdout, /BACKUP_FAILED: the backup of manager failed.* \(acknowledged /);
     // The history is there, and ids go on.
     assert.deepEqual(jobs().map((j) => [j.id, j.kind, j.target, j.state]), [[failed.body.id, 'backup', 'manager', 'failed']]);
     const ok = ctl('backup', 'manager', '--file', join(dir, 'manager.apbk'));

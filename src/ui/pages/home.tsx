@@ -5,6 +5,7 @@
 // memory, update, replication), each linking to where one acts on it. Adding
 // an instance or an app is on its own page (#/new).
 import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api';
 import { ErrorText, errorText } from '../components/errors';
 import { duration, when } from '../format';
 import { useFetch } from '../hooks/fetch';
@@ -36,7 +37,7 @@ export function Home() {
       )}
       <ErrorText error={status.error} />
       <h2>Alarms</h2>
-      <Alarms active={alarms.data?.active ?? null} />
+      <Alarms active={alarms.data?.active ?? null} reload={alarms.reload} />
       <ErrorText error={alarms.error} />
       <div class="dashboard">
         <ServicesCard />
@@ -50,16 +51,18 @@ export function Home() {
   );
 }
 
-/** "All is well" or how many problems need attention: the alarms, and instances without a recent backup. */
+/** "All is well" or how many problems need attention: the alarms nobody acknowledged, and instances without a recent backup. */
 function Overall({ alarms, instances, backups, error }: { alarms: Alarm[] | null; instances: Instance[] | null; backups: BackupRecord[] | null; error: unknown }) {
   let text: string;
   let well = false;
   if (error) text = `Cannot tell how the box is: ${errorText(error)}`;
   else if (!alarms || !instances || !backups) text = 'Looking at the box…';
   else {
-    const problems = alarms.length + instances.filter((i) => backupWarning(i, backups.find((b) => b.instance === i.id))).length;
+    const seen = alarms.filter((a) => a.acknowledgedAt).length;
+    const problems = alarms.length - seen + instances.filter((i) => backupWarning(i, backups.find((b) => b.instance === i.id))).length;
     well = problems === 0;
-    text = well ? 'All is well' : `${problems} ${problems === 1 ? 'problem needs' : 'problems need'} attention`;
+    const still = seen === 0 ? '' : ` (${seen} acknowledged ${seen === 1 ? 'alarm is' : 'alarms are'} still active)`;
+    text = (well ? (seen ? 'Nothing new needs attention' : 'All is well') : `${problems} ${problems === 1 ? 'problem needs' : 'problems need'} attention`) + still;
   }
   return (
     <p class={`overall ${well ? 'well' : 'attention'}`} role="status">
@@ -68,13 +71,13 @@ function Overall({ alarms, instances, backups, error }: { alarms: Alarm[] | null
   );
 }
 
-function Alarms({ active }: { active: Alarm[] | null }) {
+function Alarms({ active, reload }: { active: Alarm[] | null; reload: () => Promise<unknown> }) {
   if (!active) return null;
   if (active.length === 0) return <p class="note">No active alarms.</p>;
   return (
     <ul class="alarms">
       {active.map((a) => (
-        <li key={a.id} class={`alarm ${a.severity}`}>
+        <li key={a.id} class={`alarm ${a.severity}${a.acknowledgedAt ? ' acknowledged' : ''}`}>
           <p>
             <span class={`severity ${a.severity}`}>{SEVERITY[a.severity]}</span> <strong>{a.text}</strong>
           </p>
@@ -87,8 +90,41 @@ function Alarms({ active }: { active: Alarm[] | null }) {
               <a href={a.link.href}>Go to {a.link.label}</a>
             </p>
           )}
+          <Acknowledge alarm={a} reload={reload} />
         </li>
       ))}
     </ul>
+  );
+}
+
+/** "Seen, on it": the alarm stays until its cause is gone, but no longer counts as a problem nobody looks at. */
+function Acknowledge({ alarm, reload }: { alarm: Alarm; reload: () => Promise<unknown> }) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  if (alarm.acknowledgedAt)
+    return (
+      <p class="note">
+        Acknowledged <Ago at={alarm.acknowledgedAt} />; it stays here until its cause is gone.
+      </p>
+    );
+  const acknowledge = async () => {
+    setError(null);
+    setBusy(true);
+    try {
+      await api('POST', `/alarms/${alarm.id}/acknowledge`, {});
+      await reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="action">
+      <button type="button" class="small" disabled={busy} onClick={acknowledge} aria-label={`Acknowledge: ${alarm.text}`}>
+        Acknowledge
+      </button>
+      <ErrorText error={error} />
+    </div>
   );
 }

@@ -2,7 +2,7 @@
 // against), then charts of the box's metrics over one range for all (1 h, 24 h,
 // 7 d; remembered in this browser): CPU, memory and each partition against
 // their whole, then one per instance database, instance WebSockets and service.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { RANGES, type Range } from '../axes';
 import { Chart, type ChartSpec } from '../components/chart';
 import { ErrorText } from '../components/errors';
@@ -131,8 +131,15 @@ function BudgetSection() {
   );
 }
 
+/** How often the list of series is asked again: a service started or a partition mounted since gets its chart without a reload. */
+const RELIST_MS = 10_000;
+
 export function SystemPage() {
-  const { data, error } = useFetch<{ series: Series[] }>('/metrics', { live: true });
+  const { data, error, reload } = useFetch<{ series: Series[] }>('/metrics', { live: true });
+  useEffect(() => {
+    const timer = setInterval(() => void reload(), RELIST_MS);
+    return () => clearInterval(timer);
+  }, [reload]);
   const settings = useFetch<{ settings: Record<string, SettingSpec> }>('/settings', { live: true });
   const [range, setRange] = useRange();
   const threshold = Number(settings.data?.settings.diskThreshold?.value);
