@@ -80,7 +80,7 @@ describe('replication: standby.conf', () => {
     const aside = (await readdir(dir)).filter((f) => f.startsWith('standby.conf.invalid-'));
     assert.equal(aside.length, 1);
     assert.equal(await readFile(join(dir, aside[0]!), 'utf8'), '{"version":1,', 'kept as it was, for a technician');
-    assert.match(log.lines.error.join('\n'), /standby\.conf is malformed \(not JSON.*\); moved to .*standby\.conf\.invalid-.*not as a standby/);
+    assert.match(log.lines.warn.join('\n'), /standby\.conf is malformed \(not JSON.*\); moved to .*standby\.conf\.invalid-.*not as a standby/);
   });
 
   it('keeps the standby\'s Manager settings in the file (0600), each change written whole', async () => {
