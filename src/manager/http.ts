@@ -15,7 +15,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { errorBody, httpStatus, openApiDocument, StreamBody, T, type Api, type ApiResponse } from '../api';
 import type { ManagerAuth } from '../auth';
 import type { ManagerEvents } from './events';
-import { ApError, describe, type ErrorCode } from '../errors';
+import { ApError, describe, InvalidField, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { API_PREFIX, sameOrigin, sessionCookie, sessionToken } from '../origin';
 import { bearerToken, scopeRefusal, type ApiTokens, type Grant } from '../tokens';
@@ -181,12 +181,28 @@ async function serve(
   return runRoute(incoming, body, api, options, res, state, token, `a Manager session from ${incoming.remote}`);
 }
 
+/**
+ * The query's parameters, each once: `?domain=a&domain=b` is a mistake (which
+ * one did the caller mean?), refused before anything runs rather than read as
+ * the last.
+ */
+function queryOf(text: string): Record<string, string> | ApError {
+  const query: Record<string, string> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (name in query) return new InvalidField(name, 'given more than once in the query');
+    query[name] = value;
+  }
+  return query;
+}
+
 /** Runs the route for a caller let in: a session (`token`, whose event socket hears of downloads) or an API token (null); `actor` says who, for the log of changes. */
 async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null, actor: string): Promise<void> {
   const { method, path } = incoming;
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
-  const answer = await api.handle({ method, path, query: Object.fromEntries(new URLSearchParams(incoming.query)), body: value, actor }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
+  const query = queryOf(incoming.query);
+  if (query instanceof ApError) return send(res, state, { status: httpStatus(query.code), body: errorBody(query) });
+  const answer = await api.handle({ method, path, query, body: value, actor }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
   if (answer.body instanceof StreamBody) {
     if (incoming.head) return downloadHeadOnly(res, state, answer.body, SECURITY_HEADERS);
     // ?transfer=<token>: the page that started the download follows it on the event socket.

@@ -261,12 +261,19 @@ describe('App Installer', () => {
     const login = await fetch(`${base}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
     assert.equal(login.status, 200);
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await login.json()) as { csrf: string };
     // With the App Platform DNS name set, the instance has a URL.
     assert.equal((await api('PUT', '/settings/dnsName', { body: { value: 'ap.example.com' } })).status, 200);
     const answer = await fetch(`${base}/installer/apps?domain=c.test`, { headers: { cookie } });
     assert.equal(answer.status, 200);
     const app = ((await answer.json()) as { apps: { id: string; instance: { path: string; url: string } }[] }).apps.find((a) => a.id === APP);
     assert.deepEqual([app?.instance.path, app?.instance.url], [`/c.test/${APP}`, `https://ap.example.com/c.test/${APP}`]);
+    // A parameter given twice is a mistake, not the last one: which domain was meant?
+    const twice = await fetch(`${base}/installer/apps/${APP}?domain=c.test&domain=d.test`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf } });
+    const refused = (await twice.json()) as { error: { code: string; field: string; message: string } };
+    assert.deepEqual([twice.status, refused.error.code, refused.error.field], [400, 'INVALID_FIELD', 'domain'], JSON.stringify(refused));
+    const still = ((await (await fetch(`${base}/installer/apps?domain=c.test`, { headers: { cookie } })).json()) as { apps: { id: string; instance: unknown }[] }).apps.find((a) => a.id === APP);
+    assert.ok(still?.instance, 'nothing was uninstalled');
   });
 
   it('serves the PBX Manager with an installer token over HTTP: install and uninstall for a domain; a read token, another scope and a revoked token are refused, changing nothing', async () => {
