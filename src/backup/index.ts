@@ -386,6 +386,9 @@ export class Backups {
         }
         if (meta?.kind === 'instance') this.restoredInstance(meta.instance!, options);
         return await this.restoreInstance(path, options, job);
+      } catch (err) {
+        // The saved copy's name is ours, not the person's: their file is "the uploaded file".
+        throw renamed(err, path, 'the uploaded file');
       } finally {
         await rm(path, { force: true });
       }
@@ -727,3 +730,10 @@ function validZone(timeZone: string): string {
   return validTimeZone(timeZone) ? timeZone : 'UTC';
 }
 export { backupRoutes, boxLabel, macAddress } from './api';
+
+/** `err` with `path` in its message said as `shown`, same code (its causes dropped: they would name `path` again). */
+function renamed(err: unknown, path: string, shown: string): unknown {
+  if (!(err instanceof Error) || !err.message.includes(path)) return err;
+  const message = err.message.split(path).join(shown);
+  return err instanceof ApError ? ApError.reported(err.code, message) : new Error(message);
+}

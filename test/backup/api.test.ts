@@ -67,6 +67,9 @@ describe('backup download and restore upload (admin API)', () => {
     const done = await jobs.settled((started.body as { id: string }).id);
     assert.equal(done?.state, 'failed');
     assert.match(done!.message, /cut short|damaged|too short|header/);
+    // Said of the person's file, not of the box's copy of it.
+    assert.match(done!.message, /^the uploaded file /);
+    assert.doesNotMatch(done!.message, /upload-[0-9a-f]+\.dump/);
     assert.deepEqual(instances.list(), before);
     assert.deepEqual(await readdir(dir), ['download.apbk']);
   });
