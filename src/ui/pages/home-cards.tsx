@@ -105,7 +105,8 @@ export function InstancesCard({ instances, backups, status, error }: { instances
   );
 }
 
-function BackupLine({ instance, record }: { instance: Instance; record: BackupRecord | undefined }) {
+/** An instance's last successful backup, a failed last attempt with its reason, and the warning of backupWarning. */
+export function BackupLine({ instance, record }: { instance: Instance; record: BackupRecord | undefined }) {
   if (instance.excludeFromBackup) return <p class="note">Excluded from backup</p>;
   const warning = backupWarning(instance, record);
   return (
