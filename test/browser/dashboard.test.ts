@@ -2,7 +2,8 @@
 // the overall line, a card each for services, instances (with the last
 // backup once one was made), disk with percent, memory, update and
 // replication, nothing wider than the screen; an alarm with its severity in
-// words, its time, what to do and a link that leads to the right page; the
+// words, its time, what to do and a link that leads to the right page; an
+// instance's path linked as on its own page (with the DNS name); the
 // page with the forms (an instance created there, the upload form only in
 // Developer mode). Screenshots: dashboard-1280, dashboard-360,
 // dashboard-alarm-1280, dashboard-new-1200 and dashboard-new-360.
@@ -10,6 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { until } from '../harness/http';
 import { runApSync } from '../harness/supervisor';
 import { base, dir, login, missing, page, root, shot, useManagerBox } from './manager-box';
 
@@ -120,5 +122,18 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     await page.getByRole('heading', { name: 'dash1@example.com', exact: true }).waitFor();
     await page.goto(`${base}/manager/#/`);
     await card(page, 'Instances').getByRole('link', { name: 'dash1@example.com' }).waitFor();
+  });
+
+  it("links an instance's path to the same address as its own page does: the App Platform DNS name once it is set", async () => {
+    assert.equal(ctl('setting', 'set', 'dnsName', 'apps.example.com').status, 0);
+    try {
+      await login();
+      const link = card(page, 'Instances').getByRole('link', { name: '/example.com/base1' });
+      await until('the link with the DNS name', async () => ((await link.getAttribute('href')) === 'https://apps.example.com/example.com/base1' ? true : undefined));
+      await page.goto(`${base}/manager/#/instance/${encodeURIComponent('base1@example.com')}`);
+      assert.equal(await page.getByRole('link', { name: '/example.com/base1' }).getAttribute('href'), 'https://apps.example.com/example.com/base1');
+    } finally {
+      assert.equal(ctl('setting', 'set', 'dnsName', '').status, 0);
+    }
   });
 });

@@ -1,12 +1,13 @@
 // The dashboard's cards (src/ui/pages/home.tsx): one part of the box each,
 // with an empty state in words and a link to the page where one acts.
 import type { ComponentChildren } from 'preact';
+import { AppLink, useAppUrl } from '../components/app-link';
 import { ErrorText } from '../components/errors';
 import { State } from '../components/live';
 import { ago, bytes, duration, percent, when } from '../format';
 import { useFetch } from '../hooks/fetch';
 import { href } from '../router';
-import type { BackupRecord, Budget, Crash, Instance, Replication, Series, Service, SettingSpec, Status, UpdateState } from '../types';
+import type { BackupRecord, Budget, Crash, Instance, Replication, Series, Service, SettingSpec, UpdateState } from '../types';
 
 /** How old the last successful backup may be before the dashboard warns. */
 const BACKUP_AGE_MS = 2 * 24 * 3600_000;
@@ -75,25 +76,18 @@ function LastCrash({ name }: { name: string }) {
   return <p class="note">{last ? <>Last crash <Ago at={last.time} /> after {duration(last.uptimeMs / 1000)} up</> : 'No crash on record'}</p>;
 }
 
-/** Where an instance's path is served: the apps' port of this host (HTTPS when the Manager is on HTTPS and the box has a port for it). */
-function appUrl(path: string, status: Status | null): string | null {
-  const secure = location.protocol === 'https:' && status?.http.httpsPort;
-  const port = secure ? status?.http.httpsPort : status?.http.port;
-  return port ? `${secure ? 'https' : 'http'}://${location.hostname}:${port}${path}` : null;
-}
-
-export function InstancesCard({ instances, backups, status, error }: { instances: Instance[] | null; backups: BackupRecord[]; status: Status | null; error: unknown }) {
+export function InstancesCard({ instances, backups, error }: { instances: Instance[] | null; backups: BackupRecord[]; error: unknown }) {
+  const url = useAppUrl();
   return (
     <Card title="Instances" link={{ href: href({ page: 'new' }), label: 'New instance or restore from a backup' }}>
       {instances && instances.length === 0 && <p class="note">No instance yet.</p>}
       <ul class="items">
         {(instances ?? []).map((i) => {
-          const url = appUrl(i.path, status);
           return (
             <li key={i.id}>
               <a href={href({ page: 'instance', id: i.id })}>{i.id}</a> <State state={i.state} />
               <p class="note">
-                Path: {url ? <a href={url}>{i.path}</a> : i.path}
+                Path: <AppLink path={i.path} url={url(i.path)} />
               </p>
               <BackupLine instance={i} record={backups.find((b) => b.instance === i.id)} />
             </li>
