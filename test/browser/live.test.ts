@@ -171,6 +171,8 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     ctl('backup', 'instance', 'base1@example.com', '--file', join(dir, 'base1.backup'));
     const done = page.getByRole('status').filter({ hasText: /Backup of base1@example\.com succeeded: backed up base1@example\.com to/ });
     await done.waitFor();
+    // Its size in human units, as everywhere on the pages ("1.4 KB", not "1477 bytes").
+    assert.match(await done.innerText(), /\([\d.]+ KB\)/);
     // Stacked at the bottom, clear of the header.
     const header = (await page.locator('header').boundingBox())!;
     const note = (await done.boundingBox())!;
