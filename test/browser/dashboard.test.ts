@@ -3,7 +3,8 @@
 // backup once one was made), disk with percent, memory, update and
 // replication, nothing wider than the screen; an alarm with its severity in
 // words, its time, what to do and a link that leads to the right page; an
-// instance's path linked as on its own page (with the DNS name); the
+// instance's path linked as on its own page (with the DNS name); Update
+// leading to the App Store URL while there is none; the
 // page with the forms (an instance created there, the upload form only in
 // Developer mode). Screenshots: dashboard-1280, dashboard-360,
 // dashboard-alarm-1280, dashboard-new-1200 and dashboard-new-360.
@@ -134,6 +135,24 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
       assert.equal(await page.getByRole('link', { name: '/example.com/base1' }).getAttribute('href'), 'https://apps.example.com/example.com/base1');
     } finally {
       assert.equal(ctl('setting', 'set', 'dnsName', '').status, 0);
+    }
+  });
+
+  it('leads to where the App Store URL is set when there is none, since nothing can be updated without it', async () => {
+    await login();
+    const update = card(page, 'Update');
+    await update.getByRole('link', { name: 'Update in Settings' }).waitFor();
+    const store = ((await page.evaluate("fetch('/manager/api/settings').then((r) => r.json())")) as { settings: { appStoreUrl: { value: string } } }).settings.appStoreUrl.value;
+    assert.equal(ctl('setting', 'set', 'appStoreUrl', '').status, 0);
+    try {
+      await page.reload();
+      await update.getByText(/^Cannot ask the App Store: set the App Store URL first/).waitFor();
+      const link = update.getByRole('link', { name: 'Set the App Store URL in Settings' });
+      assert.equal(await link.getAttribute('href'), '#/settings/general');
+      await link.click();
+      await page.getByRole('textbox', { name: /App Store URL/ }).waitFor();
+    } finally {
+      assert.equal(ctl('setting', 'set', 'appStoreUrl', store).status, 0);
     }
   });
 });

@@ -182,9 +182,13 @@ export function MemoryCard() {
 /** Asked once per visit, not on every change: it asks the App Store. */
 export function UpdateCard() {
   const { data, error } = useFetch<UpdateState>('/update');
+  const settings = useFetch<{ settings: Record<string, SettingSpec> }>('/settings', { live: true });
   const newer = data?.available && data.running && Number(data.available) > Number(data.running);
+  // Without a store there is nothing to update from: the link leads to where its URL is set.
+  const noStore = settings.data && !settings.data.settings.appStoreUrl?.value;
+  const link = noStore ? { href: href({ page: 'settings', section: 'general' }), label: 'Set the App Store URL in Settings' } : { href: href({ page: 'settings', section: 'update' }), label: 'Update in Settings' };
   return (
-    <Card title="Update" link={{ href: href({ page: 'settings', section: 'update' }), label: 'Update in Settings' }}>
+    <Card title="Update" link={link}>
       {data && (
         <p class={newer ? 'warn' : ''}>
           {data.error
