@@ -104,7 +104,10 @@ export function upload<T>(path: string, file: Blob, onProgress: (share: number) 
 // the UI polls, as it did before. When the box stops answering, one loop
 // looks again with a backoff (a request first, so a session that ended
 // meanwhile is found out); the first answer reopens the socket and tells
-// every view to load again (`reconnect`).
+// every view to load again (`reconnect`). A box that hangs, or a network
+// that drops everything, closes no socket: while the socket is open the box
+// is looked at now and then, and a look without an answer in time counts as
+// none.
 type Listener = (event: PushEvent) => void;
 const listeners = new Set<Listener>();
 let socket: WebSocket | null = null;
@@ -117,6 +120,11 @@ const RETRY_FIRST = 1000;
 const RETRY_MOST = 10_000;
 let retry = RETRY_FIRST;
 let timer: ReturnType<typeof setTimeout> | null = null;
+/** How long a look at the box may go unanswered before the box counts as not answering. */
+const ANSWER_MS = 10_000;
+/** How often the box is looked at while the socket is open and the page is shown. */
+const HEARTBEAT_MS = 20_000;
+let heartbeat: ReturnType<typeof setInterval> | null = null;
 
 function tell(event: PushEvent): void {
   for (const listener of [...listeners]) listener(event);
@@ -155,16 +163,60 @@ function later(): void {
 
 /** Asks the box for the session: no answer keeps the loop going, 401 ends the session here too, an answer reopens the socket. */
 async function probe(): Promise<void> {
+  const deadline = new AbortController();
+  const late = setTimeout(() => deadline.abort(), ANSWER_MS);
   try {
-    await api('GET', '/session');
+    await api('GET', '/session', undefined, deadline.signal);
   } catch (err) {
     // After a logout here (wanted is false) a 401 is no news.
     if (!wanted) return;
     if (err instanceof ApiError && err.status === 401) tell({ type: 'ended' });
-    else if (!timer) later();
+    else if (deadline.signal.aborted) {
+      // No answer in time: whatever the socket seems, nothing comes through it; a new one is opened once the box answers.
+      dropSocket();
+      unreachable();
+    } else if (!timer) later();
     return;
+  } finally {
+    clearTimeout(late);
   }
   if (wanted && !socket) connectEvents();
+}
+
+/**
+ * Whether the box still answers while its socket is open: the Manager's page
+ * itself (HEAD, no session: the look must not keep an idle session alive),
+ * answered by the same server; no answer in time drops the socket.
+ */
+async function look(ws: WebSocket): Promise<void> {
+  const deadline = new AbortController();
+  const late = setTimeout(() => deadline.abort(), ANSWER_MS);
+  try {
+    await fetch('/manager/', { method: 'HEAD', cache: 'no-store', signal: deadline.signal });
+  } catch {
+    if (!wanted || socket !== ws) return;
+    dropSocket();
+    unreachable();
+  } finally {
+    clearTimeout(late);
+  }
+}
+
+/** Forgets the socket without waiting for its close, which a dead network may never bring. */
+function dropSocket(): void {
+  stopHeartbeat();
+  if (!socket) return;
+  const ws = socket;
+  socket = null;
+  connected = false;
+  missed = true;
+  ws.onclose = ws.onmessage = ws.onopen = null;
+  ws.close();
+}
+
+function stopHeartbeat(): void {
+  if (heartbeat) clearInterval(heartbeat);
+  heartbeat = null;
 }
 
 /** Looks again now (the banner's "Try now"), not when the backoff says. */
@@ -185,6 +237,10 @@ export function connectEvents(): void {
   socket = ws;
   ws.onopen = () => {
     connected = true;
+    stopHeartbeat();
+    heartbeat = setInterval(() => {
+      if (document.visibilityState === 'visible' && isOnline()) void look(ws);
+    }, HEARTBEAT_MS);
     retry = RETRY_FIRST;
     if (missed && isOnline()) tell({ type: 'reconnect' });
     missed = false;
@@ -201,6 +257,7 @@ export function connectEvents(): void {
     tell(event);
   };
   ws.onclose = (e) => {
+    stopHeartbeat();
     const was = connected;
     socket = null;
     connected = false;
@@ -216,6 +273,7 @@ export function connectEvents(): void {
 
 export function disconnectEvents(): void {
   wanted = false;
+  stopHeartbeat();
   if (timer) clearTimeout(timer);
   timer = null;
   socket?.close(1000);

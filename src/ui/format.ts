@@ -18,6 +18,11 @@ export function bytes(v: number): string {
   return `${n < 99.95 ? n.toFixed(1) : Math.round(n)} ${UNITS[i]}`;
 }
 
+/** A message of the box with its byte counts as people read them: "backed up … (1477 bytes)" → "backed up … (1.4 KB)". */
+export function readableSizes(message: string): string {
+  return message.replace(/\b(\d+) bytes\b/g, (_, n: string) => bytes(Number(n)));
+}
+
 /** Kept for the pages that show memory in MB: "12.3 MB", one decimal below 10 MB. */
 export const MB = (v: number) => `${(v / 1048576).toFixed(v < 10 * 1048576 ? 1 : 0)} MB`;
 

@@ -1,5 +1,5 @@
 // The Manager's dangerous buttons beyond an instance's page (issue 15): a
-// service's restart, the App Platform's restart and shutdown, an instance's
+// service's restart and stop, the App Platform's restart and shutdown, an instance's
 // delete, and an instance brought back from its backup on the page for new instances (#/new).
 // Each asks first and acts only when confirmed. Each test has its own browser
 // session (dangerous-box.ts).
@@ -28,6 +28,19 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
       const now = await pid();
       return typeof now === 'number' && now !== first ? true : undefined;
     });
+  });
+
+  it('stopping a service asks; cancelled it keeps running, confirmed it is stopped (and started again)', async () => {
+    await page.goto(`${base}/manager/#/service/echo`);
+    await page.getByRole('heading', { name: 'echo', exact: true }).waitFor();
+    const state = async () => (await get('/services/echo')).state as string;
+    const button = page.getByRole('button', { name: 'Stop', exact: true });
+    await refuseTwice(button, 'Stop echo?', /every instance of it is unavailable until then/, async () => assert.equal(await state(), 'running'));
+    const dialog = await openDialog(button, 'Stop echo?', /stays stopped until someone starts it/);
+    await dialog.getByRole('button', { name: 'Stop echo' }).click();
+    await until('echo stopped', async () => ((await state()) === 'stopped' ? true : undefined));
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await until('echo running again', async () => ((await state()) === 'running' ? true : undefined));
   });
 
   it('Restart and Shutdown of the App Platform ask; only a confirmed one is asked of the box', async () => {

@@ -2,7 +2,9 @@
 // the overall line, a card each for services, instances (with the last
 // backup once one was made), disk with percent, memory, update and
 // replication, nothing wider than the screen; an alarm with its severity in
-// words, its time, what to do and a link that leads to the right page; the
+// words, its time, what to do and a link that leads to the right page; an
+// instance's path linked as on its own page (with the DNS name); Update
+// leading to the App Store URL while there is none; the
 // page with the forms (an instance created there, the upload form only in
 // Developer mode). Screenshots: dashboard-1280, dashboard-360,
 // dashboard-alarm-1280, dashboard-new-1200 and dashboard-new-360.
@@ -10,6 +12,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { until } from '../harness/http';
 import { runApSync } from '../harness/supervisor';
 import { base, dir, login, missing, page, root, shot, useManagerBox } from './manager-box';
 
@@ -125,5 +128,36 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     await page.getByRole('heading', { name: 'dash1@example.com', exact: true }).waitFor();
     await page.goto(`${base}/manager/#/`);
     await card(page, 'Instances').getByRole('link', { name: 'dash1@example.com' }).waitFor();
+  });
+
+  it("links an instance's path to the same address as its own page does: the App Platform DNS name once it is set", async () => {
+    assert.equal(ctl('setting', 'set', 'dnsName', 'apps.example.com').status, 0);
+    try {
+      await login();
+      const link = card(page, 'Instances').getByRole('link', { name: '/example.com/base1' });
+      await until('the link with the DNS name', async () => ((await link.getAttribute('href')) === 'https://apps.example.com/example.com/base1' ? true : undefined));
+      await page.goto(`${base}/manager/#/instance/${encodeURIComponent('base1@example.com')}`);
+      assert.equal(await page.getByRole('link', { name: '/example.com/base1' }).getAttribute('href'), 'https://apps.example.com/example.com/base1');
+    } finally {
+      assert.equal(ctl('setting', 'set', 'dnsName', '').status, 0);
+    }
+  });
+
+  it('leads to where the App Store URL is set when there is none, since nothing can be updated without it', async () => {
+    await login();
+    const update = card(page, 'Update');
+    await update.getByRole('link', { name: 'Update in Settings' }).waitFor();
+    const store = ((await page.evaluate("fetch('/manager/api/settings').then((r) => r.json())")) as { settings: { appStoreUrl: { value: string } } }).settings.appStoreUrl.value;
+    assert.equal(ctl('setting', 'set', 'appStoreUrl', '').status, 0);
+    try {
+      await page.reload();
+      await update.getByText(/^Cannot ask the App Store: set the App Store URL first/).waitFor();
+      const link = update.getByRole('link', { name: 'Set the App Store URL in Settings' });
+      assert.equal(await link.getAttribute('href'), '#/settings/general');
+      await link.click();
+      await page.getByRole('textbox', { name: /App Store URL/ }).waitFor();
+    } finally {
+      assert.equal(ctl('setting', 'set', 'appStoreUrl', store).status, 0);
+    }
   });
 });

@@ -5,7 +5,8 @@
 // page keeps its origin when the supervisor is started again (on new ports):
 // the banner comes within seconds, states read "unknown", the browser's
 // "Failed to fetch" is never shown, and when the box answers again the banner
-// goes and the page follows it without a reload. Finished jobs show as notes;
+// goes and the page follows it without a reload; a box that hangs, closing no
+// socket, is found out too. Finished jobs show as notes;
 // the system's dark mode gives light text on a dark page. The supervisor is
 // stopped in the last test only.
 import assert from 'node:assert/strict';
@@ -170,6 +171,8 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     ctl('backup', 'instance', 'base1@example.com', '--file', join(dir, 'base1.backup'));
     const done = page.getByRole('status').filter({ hasText: /Backup of base1@example\.com succeeded: backed up base1@example\.com to/ });
     await done.waitFor();
+    // Its size in human units, as everywhere on the pages ("1.4 KB", not "1477 bytes").
+    assert.match(await done.innerText(), /\([\d.]+ KB\)/);
     // Stacked at the bottom, clear of the header.
     const header = (await page.locator('header').boundingBox())!;
     const note = (await done.boundingBox())!;
@@ -285,6 +288,23 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     await page.getByRole('heading', { name: 'base1@example.com', exact: true }).waitFor();
     assert.equal(await page.getByRole('link', { name: '/example.com/base1' }).getAttribute('href'), url);
     await page.getByRole('link', { name: 'echo', exact: true }).first().waitFor();
+  });
+
+  it('says so when the box hangs and no socket closes (a frozen supervisor, a network that drops everything): the banner, gone when it answers again', async () => {
+    await relayedLogin();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await treeReads('running');
+    const pid = run.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // Looked at every 20 s, unanswered after 10 s.
+      await banner().waitFor({ timeout: 45_000 });
+      await treeReads('unknown');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await banner().waitFor({ state: 'detached', timeout: 30_000 });
+    await treeReads('running');
   });
 
   it('when the supervisor stops: the banner; started again, the banner goes and the ended session leads to the login', async () => {

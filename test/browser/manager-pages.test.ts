@@ -1,13 +1,16 @@
 // The Manager in a real browser, its pages (as manager.test.ts, on the same
 // kind of box: manager-box.ts): a service restarted with its log, an app
 // installed from the App Store and uninstalled, an API token made (shown once)
-// and revoked, the accessibility check on every page and at 360 px, the
+// and revoked, an instance's last backup on its page, the budget's sizes on
+// one line at 360 px, the accessibility check on every page and at 360 px, the
 // keyboard alone, logout. Each test has its own session.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fetchRaw } from '../harness/http';
+import { runApSync } from '../harness/supervisor';
 import { bytes } from '../../src/ui/format';
-import { accessibilityProblems, base, browser, ensurePassword, login, missing, page, PASSWORD, shot, useManagerBox } from './manager-box';
+import { accessibilityProblems, base, browser, dir, ensurePassword, login, missing, page, PASSWORD, root, shot, useManagerBox } from './manager-box';
 
 useManagerBox();
 
@@ -66,6 +69,25 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     assert.match(await row('Service echo').innerText(), /running; 512 MB \+ 32 MB × \d+ instances?/);
     await page.getByRole('img', { name: /^[\d.]+ (KB|MB|GB) free of [\d.]+ (MB|GB|TB)$/ }).waitFor();
     await shot('10-budget');
+    // At 360 px a size stays on one line ("23.5 GB", not "23.5" over "GB").
+    await page.setViewportSize({ width: 360, height: 740 });
+    const wrapped = await page.evaluate(
+      "[...document.querySelectorAll('table.budget td:nth-child(2)')].filter((td) => { const r = document.createRange(); r.selectNodeContents(td); return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size > 1; }).map((td) => td.textContent)",
+    );
+    assert.deepEqual(wrapped, [], 'sizes broken over two lines at 360 px');
+  });
+
+  it("shows an instance's last backup on its page: a failed attempt with its reason, then the success with its size", async () => {
+    await login();
+    await page.goto(`${base}/manager/#/instance/${encodeURIComponent('base1@example.com')}`);
+    await page.getByRole('heading', { name: 'base1@example.com', exact: true }).waitFor();
+    const backup = page.locator('dl.fields dt:text-is("Backup") + dd');
+    // Where the backup alarm's link leads ("Read why it failed"): the reason is here.
+    assert.notEqual(runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', join(dir, 'no-such-folder', 'x.apbk'), '--root', root]).status, 0);
+    await backup.getByText(/^The last backup failed just now: .*no-such-folder/).waitFor();
+    assert.equal(runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', join(dir, 'pages-base1.apbk'), '--root', root]).status, 0);
+    await backup.getByText(/^Last backup just now \([\d.]+ KB\)$/).waitFor();
+    assert.doesNotMatch(await backup.innerText(), /failed|Warning/);
   });
 
   it('makes an API token, shows it once with a copy button, and revokes it after asking', async () => {

@@ -2,7 +2,7 @@
 // shares as a person reads them, at every unit's edges.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ago, bytes, duration, percent, when } from '../../src/ui/format';
+import { ago, bytes, duration, percent, readableSizes, when } from '../../src/ui/format';
 
 describe('the Manager UI formats', () => {
   it('says sizes in the unit that fits, three digits at most', () => {
@@ -39,5 +39,12 @@ describe('the Manager UI formats', () => {
     assert.equal(percent(1, 250), '0.4 %');
     assert.equal(percent(5, 0), '?');
     assert.match(when('2026-12-01T12:05:00Z'), /^2026-12-0[12] \d\d:05$/);
+  });
+
+  it("reads the byte counts of the box's messages in human units (the notes of finished jobs)", () => {
+    assert.equal(readableSizes('backed up web1@example.com to /tmp/x.apbk (1477 bytes)'), 'backed up web1@example.com to /tmp/x.apbk (1.4 KB)');
+    assert.equal(readableSizes('backed up the Manager to http://h/x (3145728 bytes, encrypted with the backup key)'), 'backed up the Manager to http://h/x (3.0 MB, encrypted with the backup key)');
+    assert.equal(readableSizes('x.apbk is too short to be a backup (12 bytes)'), 'x.apbk is too short to be a backup (12 bytes)');
+    assert.equal(readableSizes('no size here: 1477 files'), 'no size here: 1477 files');
   });
 });

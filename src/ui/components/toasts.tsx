@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { followedByPage } from '../api';
 import { useEvents } from '../hooks/events';
+import { readableSizes } from '../format';
 import type { Job } from '../types';
 
 const SHOWN_MS = 10_000;
@@ -37,7 +38,7 @@ function Toast({ job, dismiss }: { job: Job; dismiss: () => void }) {
         <strong>
           {what(job)} {failed ? 'failed' : 'succeeded'}
         </strong>
-        {job.message && <span>: {job.message}</span>}
+        {job.message && <span>: {readableSizes(job.message)}</span>}
       </p>
       <button type="button" aria-label={`Dismiss: ${what(job)} ${job.state}`} onClick={dismiss}>
         ×

@@ -1,12 +1,13 @@
 // The dashboard's cards (src/ui/pages/home.tsx): one part of the box each,
 // with an empty state in words and a link to the page where one acts.
 import type { ComponentChildren } from 'preact';
+import { AppLink, useAppUrl } from '../components/app-link';
 import { ErrorText } from '../components/errors';
 import { State } from '../components/live';
 import { ago, bytes, duration, percent, when } from '../format';
 import { useFetch } from '../hooks/fetch';
 import { href } from '../router';
-import type { BackupRecord, Budget, Crash, Instance, Replication, Series, Service, SettingSpec, Status, UpdateState } from '../types';
+import type { BackupRecord, Budget, Crash, Instance, Replication, Series, Service, SettingSpec, UpdateState } from '../types';
 
 /** How old the last successful backup may be before the dashboard warns. */
 const BACKUP_AGE_MS = 2 * 24 * 3600_000;
@@ -75,25 +76,18 @@ function LastCrash({ name }: { name: string }) {
   return <p class="note">{last ? <>Last crash <Ago at={last.time} /> after {duration(last.uptimeMs / 1000)} up</> : 'No crash on record'}</p>;
 }
 
-/** Where an instance's path is served: the apps' port of this host (HTTPS when the Manager is on HTTPS and the box has a port for it). */
-function appUrl(path: string, status: Status | null): string | null {
-  const secure = location.protocol === 'https:' && status?.http.httpsPort;
-  const port = secure ? status?.http.httpsPort : status?.http.port;
-  return port ? `${secure ? 'https' : 'http'}://${location.hostname}:${port}${path}` : null;
-}
-
-export function InstancesCard({ instances, backups, status, error }: { instances: Instance[] | null; backups: BackupRecord[]; status: Status | null; error: unknown }) {
+export function InstancesCard({ instances, backups, error }: { instances: Instance[] | null; backups: BackupRecord[]; error: unknown }) {
+  const url = useAppUrl();
   return (
     <Card title="Instances" link={{ href: href({ page: 'new' }), label: 'New instance or restore from a backup' }}>
       {instances && instances.length === 0 && <p class="note">No instance yet.</p>}
       <ul class="items">
         {(instances ?? []).map((i) => {
-          const url = appUrl(i.path, status);
           return (
             <li key={i.id}>
               <a href={href({ page: 'instance', id: i.id })}>{i.id}</a> <State state={i.state} />
               <p class="note">
-                Path: {url ? <a href={url}>{i.path}</a> : i.path}
+                Path: <AppLink path={i.path} url={url(i.path)} />
               </p>
               <BackupLine instance={i} record={backups.find((b) => b.instance === i.id)} />
             </li>
@@ -105,7 +99,8 @@ export function InstancesCard({ instances, backups, status, error }: { instances
   );
 }
 
-function BackupLine({ instance, record }: { instance: Instance; record: BackupRecord | undefined }) {
+/** An instance's last successful backup, a failed last attempt with its reason, and the warning of backupWarning. */
+export function BackupLine({ instance, record }: { instance: Instance; record: BackupRecord | undefined }) {
   if (instance.excludeFromBackup) return <p class="note">Excluded from backup</p>;
   const warning = backupWarning(instance, record);
   return (
@@ -187,9 +182,13 @@ export function MemoryCard() {
 /** Asked once per visit, not on every change: it asks the App Store. */
 export function UpdateCard() {
   const { data, error } = useFetch<UpdateState>('/update');
+  const settings = useFetch<{ settings: Record<string, SettingSpec> }>('/settings', { live: true });
   const newer = data?.available && data.running && Number(data.available) > Number(data.running);
+  // Without a store there is nothing to update from: the link leads to where its URL is set.
+  const noStore = settings.data && !settings.data.settings.appStoreUrl?.value;
+  const link = noStore ? { href: href({ page: 'settings', section: 'general' }), label: 'Set the App Store URL in Settings' } : { href: href({ page: 'settings', section: 'update' }), label: 'Update in Settings' };
   return (
-    <Card title="Update" link={{ href: href({ page: 'settings', section: 'update' }), label: 'Update in Settings' }}>
+    <Card title="Update" link={link}>
       {data && (
         <p class={newer ? 'warn' : ''}>
           {data.error

@@ -41,7 +41,7 @@ export function Home() {
       <ErrorText error={alarms.error} />
       <div class="dashboard">
         <ServicesCard />
-        <InstancesCard instances={instances.data?.instances ?? null} backups={backups.data?.records ?? []} status={s} error={instances.error ?? backups.error} />
+        <InstancesCard instances={instances.data?.instances ?? null} backups={backups.data?.records ?? []} error={instances.error ?? backups.error} />
         <DiskCard />
         <MemoryCard />
         <UpdateCard />

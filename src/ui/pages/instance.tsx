@@ -13,13 +13,16 @@ import { RestoreForm } from '../components/restore';
 import { bytes } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import { href } from '../router';
-import type { Instance } from '../types';
+import type { BackupRecord, Instance } from '../types';
+import { BackupLine } from './home-cards';
 import { BackupDownload, InstanceDelete, InstanceEdit } from './instance-forms';
 
 export function InstancePage({ id }: { id: string }) {
   const refresh = useRefresh();
   const path = `/instances/${encodeURIComponent(id)}`;
   const { data: instance, error: loadError, reload } = useFetch<Instance>(path, { live: true });
+  // The last backup and a failed attempt's reason: where the backup alarm's link leads.
+  const backups = useFetch<{ records: BackupRecord[] }>('/backups/last', { live: true });
   const [error, setError] = useState<unknown>(null);
   const [showPassword, setShowPassword] = useState(false);
   const url = useAppUrl();
@@ -89,7 +92,10 @@ export function InstancePage({ id }: { id: string }) {
         <dt>Trace flags</dt>
         <dd>{instance.traceFlagNames.join(', ') || 'none'}</dd>
         <dt>Backup</dt>
-        <dd>{instance.excludeFromBackup ? 'excluded' : 'included'}</dd>
+        <dd>
+          {instance.excludeFromBackup ? 'excluded' : 'included'}
+          {!instance.excludeFromBackup && backups.data && <BackupLine instance={instance} record={backups.data.records.find((b) => b.instance === instance.id)} />}
+        </dd>
       </dl>
       <div class="buttons">
         <button type="button" onClick={act(() => api('POST', `${path}/start`, {}))}>

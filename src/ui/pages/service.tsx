@@ -154,9 +154,13 @@ export function ServicePage({ name }: { name: string }) {
         <button type="button" disabled={busy} onClick={act('start')}>
           Start
         </button>
-        <button type="button" disabled={busy} onClick={act('stop')}>
+        <DangerButton
+          disabled={busy}
+          question={{ title: `Stop ${s.name}?`, consequence: <p>The service's process is stopped and stays stopped until someone starts it: every instance of it is unavailable until then, and its open requests and WebSocket connections are cut.</p>, confirm: `Stop ${s.name}` }}
+          act={act('stop')}
+        >
           Stop
-        </button>
+        </DangerButton>
         <DangerButton
           disabled={busy}
           question={{ title: `Restart ${s.name}?`, consequence: <p>The service's process is stopped and started again: every instance of it is unavailable meanwhile, and its open requests and WebSocket connections are cut.</p>, confirm: `Restart ${s.name}` }}
