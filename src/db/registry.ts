@@ -260,6 +260,11 @@ export async function writeSetting(store: Settings, name: string, value: unknown
 export async function writeSettings(store: Settings, values: Readonly<Record<string, unknown>>, specs: SettingSpecs = SETTINGS): Promise<Record<string, string>> {
   const wanted: Record<string, string> = {};
   const refused: InvalidField[] = [];
+  const count = Object.keys(values).length;
+  // More than there are settings cannot all be right: refused whole, before a
+  // check per name (and an answer naming each of tens of thousands).
+  const known = Object.keys(specs).length;
+  if (count > known) throw new InvalidField('values', `${count} settings at once, but there are only ${known}`);
   for (const [name, value] of Object.entries(values)) {
     try {
       const checked = await checkedValue(store, name, value, specs);

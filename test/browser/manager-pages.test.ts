@@ -108,7 +108,7 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.getByRole('button', { name: 'Copied the token browser-made' }).waitFor();
     assert.equal(await page.evaluate('navigator.clipboard.readText()'), token);
     const row = page.locator('tr[data-token="browser-made"]');
-    assert.match(await row.innerText(), /metrics\s+\S.*\s+\S.*\s+never/);
+    assert.match(await row.innerText(), /metrics\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+never/); // times as every page shows them
     await shot('11-tokens');
     // A real token, with the scope chosen: the API is refused to it, by scope.
     const answer = await fetchRaw(`${base}/manager/api/services`, { headers: { authorization: `Bearer ${token}` } });
@@ -226,6 +226,17 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.locator('.tree').getByRole('link', { name: /^hello/ }).waitFor({ state: 'detached' });
     const status = (await page.evaluate("fetch('/manager/api/services/hello').then((r) => r.status)")) as number;
     assert.equal(status, 404);
+  });
+
+  it('says so, under the page\'s heading, when an instance or a service is not on the box (a bookmark of one deleted)', async () => {
+    await login();
+    for (const [hash, name] of [['#/instance/gone%40example.com', 'gone@example.com'], ['#/service/nosuchservice', 'nosuchservice']] as const) {
+      await page.goto(`${base}/manager/${hash}`);
+      await page.getByRole('heading', { name, exact: true }).waitFor();
+      await page.getByRole('alert').filter({ hasText: name }).waitFor();
+      await page.getByRole('main').getByRole('link', { name: 'Back to Home' }).click();
+      await page.getByRole('heading', { name: 'App Platform', exact: true }).waitFor();
+    }
   });
 
   it('logs out', async () => {

@@ -75,6 +75,12 @@ describe('PUT /settings: a section of settings at once', () => {
     const typed = await api('PUT', '/settings', { values: { smtpServer: 'mail.example.com', smtpPort: 25 } });
     assert.deepEqual([typed.status, typed.body.error.code], [400, 'INVALID_FIELD']);
     assert.equal((await values('smtpServer')).smtpServer, '');
+    // More names than there are settings: refused whole, in a short answer (not one naming each).
+    const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`bogus${i}`, 'x']));
+    const flood = await api('PUT', '/settings', { values: { smtpServer: 'mail.example.com', ...many } });
+    assert.deepEqual([flood.status, flood.body.error.code, flood.body.error.field], [400, 'INVALID_FIELD', 'values']);
+    assert.match(flood.body.error.message, /^values: 5001 settings at once, but there are only \d+$/);
+    assert.equal((await values('smtpServer')).smtpServer, '');
   });
 
   it('saves every value of a valid set, answers them as shown, and logs the names without the values', async () => {

@@ -15,3 +15,22 @@ export function ErrorText({ error }: { error: unknown }) {
     </p>
   );
 }
+
+/**
+ * A page whose subject did not load: its heading all the same, why, and the
+ * way back (an instance deleted meanwhile, a bookmark of one that is gone).
+ */
+export function Missing({ title, error }: { title: string; error: unknown }) {
+  if (!error) return null; // still loading
+  return (
+    <section>
+      <h1>{title}</h1>
+      <ErrorText error={error} />
+      {error instanceof ApiError && error.status === 404 && (
+        <p>
+          <a href="#/">Back to Home</a>
+        </p>
+      )}
+    </section>
+  );
+}

@@ -7,7 +7,7 @@ import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { CleanupButton } from '../dangerous';
 import { AppLink, useAppUrl } from '../components/app-link';
-import { ErrorText } from '../components/errors';
+import { ErrorText, Missing } from '../components/errors';
 import { State } from '../components/live';
 import { RestoreForm } from '../components/restore';
 import { bytes } from '../format';
@@ -36,7 +36,7 @@ export function InstancePage({ id }: { id: string }) {
       setError(err);
     }
   };
-  if (!instance) return <ErrorText error={loadError} />;
+  if (!instance) return <Missing title={id} error={loadError} />;
   return (
     <section>
       <h1>{instance.id}</h1>

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { AppLink, useAppUrl } from '../components/app-link';
-import { ErrorText } from '../components/errors';
+import { ErrorText, Missing } from '../components/errors';
 import { LimitsForm, UsageLine } from '../components/limits';
 import { State } from '../components/live';
 import { LogView } from '../components/log';
@@ -137,7 +137,7 @@ export function ServicePage({ name }: { name: string }) {
     );
   }
   const s = service.data;
-  if (!s) return <ErrorText error={service.error} />;
+  if (!s) return <Missing title={name} error={service.error} />;
   return (
     <section>
       <h1>{s.name}</h1>

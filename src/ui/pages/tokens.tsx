@@ -7,6 +7,7 @@ import { api } from '../api';
 import { DangerButton } from '../confirm';
 import { CopyButton } from '../components/copy';
 import { ErrorText } from '../components/errors';
+import { when } from '../format';
 import { useFetch, useRefresh } from '../hooks/fetch';
 import type { Scope, Token, TokenCreated } from '../types';
 
@@ -17,7 +18,8 @@ const SCOPE_NOTES: Readonly<Record<Scope, string>> = {
   metrics: 'metrics: /manager/metrics only (Prometheus)',
 };
 
-const when = (iso: string | null, none: string) => (iso ? new Date(iso).toLocaleString() : none);
+/** A time as every page shows it ("2026-12-01 14:05"), or `none`. */
+const shown = (iso: string | null, none: string) => (iso ? when(iso) : none);
 
 function Created({ token, onDone }: { token: TokenCreated; onDone: () => void }) {
   return (
@@ -96,9 +98,9 @@ export function TokensPage() {
                     {t.name} <small>({t.id})</small>
                   </th>
                   <td>{t.scopes.join(', ')}</td>
-                  <td>{when(t.createdAt, '')}</td>
-                  <td>{when(t.expiresAt, 'never')}</td>
-                  <td>{when(t.lastUsedAt, 'never')}</td>
+                  <td>{shown(t.createdAt, '')}</td>
+                  <td>{shown(t.expiresAt, 'never')}</td>
+                  <td>{shown(t.lastUsedAt, 'never')}</td>
                   <td>
                     <DangerButton
                       disabled={busy}
