@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { ErrorText, errorText } from '../components/errors';
+import { Action, useAction } from '../components/outcome';
 import { duration, when } from '../format';
 import { useFetch } from '../hooks/fetch';
 import type { Alarm, BackupRecord, Instance, Severity, Status } from '../types';
@@ -99,32 +100,24 @@ function Alarms({ active, reload }: { active: Alarm[] | null; reload: () => Prom
 
 /** "Seen, on it": the alarm stays until its cause is gone, but no longer counts as a problem nobody looks at. */
 function Acknowledge({ alarm, reload }: { alarm: Alarm; reload: () => Promise<unknown> }) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const [outcome, run] = useAction();
   if (alarm.acknowledgedAt)
     return (
       <p class="note">
         Acknowledged <Ago at={alarm.acknowledgedAt} />; it stays here until its cause is gone.
       </p>
     );
-  const acknowledge = async () => {
-    setError(null);
-    setBusy(true);
-    try {
+  const acknowledge = () =>
+    run(async () => {
       await api('POST', `/alarms/${alarm.id}/acknowledge`, {});
       await reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+      return '';
+    });
   return (
-    <div class="action">
-      <button type="button" class="small" disabled={busy} onClick={acknowledge} aria-label={`Acknowledge: ${alarm.text}`}>
+    <Action outcome={outcome}>
+      <button type="button" class="small" disabled={outcome.busy} onClick={acknowledge} aria-label={`Acknowledge: ${alarm.text}`}>
         Acknowledge
       </button>
-      <ErrorText error={error} />
-    </div>
+    </Action>
   );
 }
