@@ -234,8 +234,8 @@ export function monitorRoutes(monitor: Monitor): ApiRoute[] {
       response: AlarmView,
       errors: ['NOT_FOUND'],
       handler: ({ params }) => {
-        const id = /^[1-9][0-9]{0,14}$/.test(params.id!) ? Number(params.id) : NaN;
-        const alarm = Number.isSafeInteger(id) ? monitor.alarms.acknowledge(id) : null;
+        // At most 15 digits: always a safe integer.
+        const alarm = /^[1-9][0-9]{0,14}$/.test(params.id!) ? monitor.alarms.acknowledge(Number(params.id)) : null;
         if (!alarm) throw new ApError('NOT_FOUND', `no active alarm ${params.id} (it may have been cleared)`);
         return alarm;
       },
