@@ -38,7 +38,38 @@ interface ErrorBody {
 }
 
 /** One call of the Manager's API; the answer's JSON, or an ApiError. */
+/**
+ * Requests that may start a job, under way. A job can end (and its end be
+ * pushed on the event socket) before the answer that names it arrives; what
+ * asks whether a page follows a job waits for these first (quiet()).
+ */
+let asking = 0;
+let waiting: (() => void)[] = [];
+
+function asked(): void {
+  if (--asking > 0) return;
+  // The caller goes on (and follows the job it started) in the microtasks after the answer: a task later it has.
+  const ready = waiting;
+  waiting = [];
+  setTimeout(() => ready.forEach((resolve) => resolve()), 0);
+}
+
+/** Resolves once no request that may start a job is under way (at once when none is). */
+export function quiet(): Promise<void> {
+  return asking === 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve));
+}
+
 export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  if (method === 'GET') return ask<T>(method, path, body, signal);
+  asking++;
+  try {
+    return await ask<T>(method, path, body, signal);
+  } finally {
+    asked();
+  }
+}
+
+async function ask<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`/manager/api${path}`, {
@@ -73,6 +104,13 @@ export async function api<T>(method: string, path: string, body?: unknown, signa
 
 /** Uploads a file as the request body, reporting progress (0..1). */
 export function upload<T>(path: string, file: Blob, onProgress: (share: number) => void): Promise<T> {
+  asking++;
+  const sent = send<T>(path, file, onProgress);
+  sent.then(asked, asked);
+  return sent;
+}
+
+function send<T>(path: string, file: Blob, onProgress: (share: number) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/manager/api${path}`);

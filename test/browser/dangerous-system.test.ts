@@ -101,6 +101,6 @@ describe('dangerous actions in the Manager: services, the box, delete', { skip: 
     assert.equal((await get('/instances/gone1%40example.com')).password, 'gone-pw');
     // Again: the instance exists now, and this form never overwrites one.
     await page.getByRole('button', { name: 'Restore', exact: true }).click();
-    await page.getByRole('alert').filter({ hasText: /gone1@example\.com exists/ }).waitFor();
+    await page.getByRole('main').getByRole('alert').filter({ hasText: /gone1@example\.com exists/ }).waitFor();
   });
 });

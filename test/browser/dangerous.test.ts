@@ -71,6 +71,29 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     assert.equal(await cleanups(), earlier + 1);
   });
 
+  it('a job whose answer arrives after its end (a slow link) is told beside its button, not again in a note', async () => {
+    await openInstance('echo1@example.com');
+    // The answer naming the job is held back until the job has ended and its end was pushed to the page.
+    let id = '';
+    await page.route('**/manager/api/instances/*/cleanup', async (route) => {
+      const response = await route.fetch();
+      id = ((await response.json()) as { id: string }).id;
+      for (let i = 0; i < 300 && (await get(`/jobs/${id}`)).state === 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 500));
+      await route.fulfill({ response });
+    });
+    try {
+      const dialog = await openDialog(page.getByRole('button', { name: 'Clean up database' }), 'Clean up the database of echo1@example.com?', /vacuumdb -f/);
+      await dialog.getByRole('button', { name: 'Clean up now' }).click();
+      await page.getByRole('status').filter({ hasText: /Clean-up done: database "example\.com_echo1" cleaned up/ }).waitFor({ timeout: 30_000 });
+    } finally {
+      await page.unroute('**/manager/api/instances/*/cleanup');
+    }
+    assert.equal((await get(`/jobs/${id}`)).state, 'succeeded');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await page.getByRole('region', { name: 'Finished jobs' }).count(), 0, 'the job the page followed was told again in a note');
+  });
+
   it("restoring over an instance asks; a backup of echo1 on echo1copy's page is refused and changes neither", async () => {
     const file = join(dir, 'echo1.apbk');
     assert.equal(ctl('backup', 'instance', 'echo1@example.com', '--file', file).state, 'succeeded');
@@ -87,7 +110,7 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
     // Confirmed anyway: the box refuses it, says why, and offers a copy.
     const dialog = await openDialog(button, 'Replace echo1copy@example.com with the backup?', /replaced by the backup's/);
     await dialog.getByRole('button', { name: 'Replace echo1copy@example.com' }).click();
-    await page.getByRole('alert').filter({ hasText: /the backup is of echo1@example\.com, not of echo1copy@example\.com: nothing was changed.*as a copy/ }).waitFor();
+    await page.getByRole('main').getByRole('alert').filter({ hasText: /the backup is of echo1@example\.com, not of echo1copy@example\.com: nothing was changed.*as a copy/ }).waitFor();
     assert.deepEqual(await state(), before);
     assert.deepEqual(await ids(), idsBefore);
 

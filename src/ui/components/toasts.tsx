@@ -4,7 +4,7 @@
 // itself is not repeated. Successes go after a while; failures stay until
 // dismissed.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { followedByPage } from '../api';
+import { followedByPage, quiet } from '../api';
 import { useEvents } from '../hooks/events';
 import { readableSizes } from '../format';
 import type { Job } from '../types';
@@ -52,9 +52,13 @@ export function JobToasts() {
   // A job's end is told once, but a reconnect may tell it again: one note per job.
   const told = useRef(new Set<string>());
   useEvents((event) => {
-    if (event.type !== 'job' || event.job.state === 'running' || told.current.has(event.job.id) || followedByPage(event.job.id)) return;
-    told.current.add(event.job.id);
-    setJobs((list) => keep([...list, event.job]));
+    if (event.type !== 'job' || event.job.state === 'running' || told.current.has(event.job.id)) return;
+    const job = event.job;
+    told.current.add(job.id);
+    // A job this page started may end before the answer naming it arrives: whether the page follows it is known after.
+    void quiet().then(() => {
+      if (!followedByPage(job.id)) setJobs((list) => keep([...list, job]));
+    });
   });
   if (jobs.length === 0) return null;
   return (
