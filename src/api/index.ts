@@ -22,6 +22,8 @@ export interface ApiRequest {
   readonly body?: unknown;
   /** Who asks (a Manager session, an API token, ap ctl), for the log of changes. */
   readonly actor?: string;
+  /** Who asks, as handlers tell callers apart: `token:<id>`, `session` or `local` (never a secret). */
+  readonly caller?: string;
 }
 
 /**
@@ -57,6 +59,8 @@ export interface HandlerInput {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string>>;
   readonly body: unknown;
+  /** ApiRequest.caller ('' when the transport named none; Api.handle always gives it). */
+  readonly caller?: string;
 }
 
 export interface ApiRoute {
@@ -106,7 +110,7 @@ export interface TypedRoute<B extends TSchema, Q extends TSchema> extends Omit<A
   readonly body?: B;
   readonly query?: Q;
   readonly changeNote?: (body: Static<B>) => string;
-  readonly handler: (input: { readonly params: Readonly<Record<string, string>>; readonly query: Static<Q>; readonly body: Static<B> }) => Promise<unknown> | unknown;
+  readonly handler: (input: { readonly params: Readonly<Record<string, string>>; readonly query: Static<Q>; readonly body: Static<B>; readonly caller: string }) => Promise<unknown> | unknown;
 }
 
 /** Declares a route with schemas: the handler is typed from them, and runs only on input they accept. */
@@ -178,7 +182,7 @@ export class Api {
       const input = request.body ?? {};
       if (route.query) check(route.query, query, 'query');
       if (route.body && !route.upload) check(route.body, input, 'body');
-      const body = await route.handler({ params, query, body: input });
+      const body = await route.handler({ params, query, body: input, caller: request.caller ?? '' });
       if (transport === 'local' && body instanceof StreamBody) {
         body.cancel?.();
         await (body.chunks as AsyncGenerator<Buffer>).return?.(undefined); // nothing was read: stop its producer

@@ -30,12 +30,12 @@ export function installerRoutes(installer: Installer): ApiRoute[] {
       pattern: '/installer/apps/{id}',
       summary:
         'install an app for a domain ({"domain"}), a job: its service from the App Store when it is not installed, then an instance /<domain>/<app> with a random password, started. ' +
-        'GET /installer/jobs/{id} answers, once it succeeded, the instance, its path and URL and its password; a failed install undoes what it did',
+        'GET /installer/jobs/{id} answers, once it succeeded, the instance, its path and URL, and its password once, to the caller that started it; a failed install undoes what it did',
       status: 202,
       body: T.Object({ domain: Domain }, { additionalProperties: false }),
       response: JobView,
       errors: ['UNKNOWN_APP', 'INSTALLER_EXISTS', 'EXISTS', 'CONFLICT', 'NO_STORE', 'BAD_STORE', 'STORE_UNAVAILABLE'],
-      handler: ({ params, body }) => installer.startInstall(params.id!, body.domain),
+      handler: ({ params, body, caller }) => installer.startInstall(params.id!, body.domain, caller),
     }),
     {
       method: 'PUT',
@@ -58,13 +58,14 @@ export function installerRoutes(installer: Installer): ApiRoute[] {
       errors: ['INSTALLER_NOT_INSTALLED', 'UNKNOWN_APP', 'CONFLICT', 'NOT_ON_STANDBY', 'SERVICE_NAME_RESERVED', 'NO_STORE', 'BAD_STORE', 'STORE_UNAVAILABLE'],
       handler: ({ params, query }) => installer.startUninstall(params.id!, query.domain, queryFlag(query, 'dropDatabase')),
     }),
-    {
+    route({
       method: 'GET',
       pattern: '/installer/jobs/{id}',
-      summary: 'a job the App Installer started: state, progress, outcome; an install that succeeded carries the instance, its path, URL and password (other jobs are NOT_FOUND here)',
+      summary:
+        'a job the App Installer started: state, progress, outcome; an install that succeeded carries the instance, its path and URL, and its password in the first answer to the caller (API token) that started it, null after that and for anyone else (other jobs are NOT_FOUND here)',
       response: InstallerJob,
       secret: true, // an install's instance password
-      handler: ({ params }) => installer.job(params.id!),
-    },
+      handler: ({ params, caller }) => installer.job(params.id!, caller),
+    }),
   ];
 }

@@ -12,7 +12,7 @@
 // install that fails after it changed something undoes it: the instance it
 // made, and the service when this install brought it. The instance password
 // is in no job message, log or list: GET /installer/jobs/{id} reads it from
-// the instance.
+// the instance, once, for the caller that started the install.
 import { ApError, describe, InvalidField } from '../errors';
 import type { JobControl, JobView, Jobs } from '../jobs';
 import { checkDomain, instanceId, validateCreate, type AdmitInstance, type Instance, type Instances } from '../instances';
@@ -43,6 +43,8 @@ export interface InstallerOptions {
 
 export class Installer {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Install jobs whose password is still to be handed out, and to whom (ApiRequest.caller). In memory: a restart forgets them. */
+  private readonly handOut = new Map<string, string>();
 
   constructor(private readonly o: InstallerOptions) {}
 
@@ -74,14 +76,17 @@ export class Installer {
     return { mode, domain, apps };
   }
 
-  /** Installs app `id` for `domain` as a job: its service when missing, then an instance of it for the domain, started. */
-  async startInstall(id: string, domain: string): Promise<JobView> {
+  /** Installs app `id` for `domain` as a job: its service when missing, then an instance of it for the domain, started. `caller` alone is shown its password, once. */
+  async startInstall(id: string, domain: string, caller: string): Promise<JobView> {
     checkDomain(domain);
     const app = await this.o.store.app(id);
     const wanted = this.planInstall(app, domain);
     const running = this.o.jobs.running(KIND.install, instanceId(wanted));
     if (running) throw new ApError('INSTALLER_EXISTS', `${app.id} is being installed for ${domain} (job ${running.id})`);
-    return this.o.jobs.start(KIND.install, instanceId(wanted), `installing ${app.id} for ${domain}`, (job) => this.serial(() => this.install(app, domain, job)));
+    const started = this.o.jobs.start(KIND.install, instanceId(wanted), `installing ${app.id} for ${domain}`, (job) => this.serial(() => this.install(app, domain, job)));
+    for (const jobId of this.handOut.keys()) if (!this.o.jobs.get(jobId)) this.handOut.delete(jobId); // jobs no longer kept
+    this.handOut.set(started.id, caller);
+    return started;
   }
 
   /** Updates the service of app `id` to the store's newest build as a job (dedicated mode only). */
@@ -112,17 +117,28 @@ export class Installer {
     return this.o.jobs.start(KIND.uninstall, target, `uninstalling ${id} for ${domain}`, (job) => this.serial(() => this.uninstall(mode, folder, domain, id, dropDatabase, job)));
   }
 
-  /** An installer job with, for an install that succeeded, what the PBX Manager configures; NOT_FOUND for any other job. */
-  async job(id: string): Promise<InstallerJob> {
+  /**
+   * An installer job with, for an install that succeeded, what the PBX Manager
+   * configures; NOT_FOUND for any other job. The password is in the first such
+   * answer to the caller that started the install, and in no other: whoever
+   * reads the job later (another token, the administrator) gets null.
+   */
+  async job(id: string, caller: string): Promise<InstallerJob> {
     const job = this.o.jobs.get(id);
     if (!job || !Object.values(KIND).includes(job.kind as never)) throw new ApError('NOT_FOUND', `no installer job ${id}`);
-    return { ...job, result: job.kind === KIND.install && job.state === 'succeeded' ? await this.result(job.target) : null };
+    if (job.kind !== KIND.install || job.state !== 'succeeded') {
+      if (job.state !== 'running') this.handOut.delete(id);
+      return { ...job, result: null };
+    }
+    const handOut = this.handOut.get(id) === caller;
+    if (handOut) this.handOut.delete(id);
+    return { ...job, result: await this.result(job.target, handOut) };
   }
 
-  private async result(id: string): Promise<InstallResult | null> {
+  private async result(id: string, withPassword: boolean): Promise<InstallResult | null> {
     const instance = this.o.instances.list().find((i) => instanceId(i) === id);
     if (!instance) return null;
-    return { instance: id, path: instance.path, url: url(await this.o.dnsName(), instance.path), password: instance.password };
+    return { instance: id, path: instance.path, url: url(await this.o.dnsName(), instance.path), password: withPassword ? instance.password : null };
   }
 
   /** The instance an install would create (the Manager's defaults: name the service's, path /<domain>/<name>, database <domain>_<name>); throws what it is refused with. */

@@ -47,7 +47,9 @@ const InstallResult = T.Object({
   instance: T.String({ description: 'name@domain' }),
   path: T.String(),
   url: T.Union([T.String(), T.Null()]),
-  password: T.String({ description: 'the instance password (random): the PBX App objects log in with it' }),
+  password: T.Union([T.String(), T.Null()], {
+    description: 'the instance password (random): the PBX App objects log in with it. Only in the first answer to the caller that started the install; null after that, and for anyone else (the Manager\'s instance page shows it to the administrator)',
+  }),
 });
 export type InstallResult = Static<typeof InstallResult>;
 

@@ -139,7 +139,7 @@ async function serve(
     }
     const refusal = scopeRefusal(grant.scopes, method, path, secret);
     if (refusal) return fail('TOKEN_SCOPE', refusal);
-    return runRoute(incoming, body, api, options, res, state, null, `API token ${grant.name} (${grant.id}) from ${incoming.remote}`);
+    return runRoute(incoming, body, api, options, res, state, null, `API token ${grant.name} (${grant.id}) from ${incoming.remote}`, `token:${grant.id}`);
   }
   const token = sessionToken(incoming.cookie, auth);
   // Login (and a cross-site login form: the Origin, when sent, must be ours).
@@ -178,7 +178,7 @@ async function serve(
   if (session.mustChangePassword) {
     return fail('PASSWORD_CHANGE_REQUIRED', 'the Manager password is still the default: choose a new one first (POST /manager/api/password)');
   }
-  return runRoute(incoming, body, api, options, res, state, token, `a Manager session from ${incoming.remote}`);
+  return runRoute(incoming, body, api, options, res, state, token, `a Manager session from ${incoming.remote}`, 'session');
 }
 
 /**
@@ -195,14 +195,14 @@ function queryOf(text: string): Record<string, string> | ApError {
   return query;
 }
 
-/** Runs the route for a caller let in: a session (`token`, whose event socket hears of downloads) or an API token (null); `actor` says who, for the log of changes. */
-async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null, actor: string): Promise<void> {
+/** Runs the route for a caller let in: a session (`token`, whose event socket hears of downloads) or an API token (null); `actor` says who, for the log of changes, `caller` for the handler (ApiRequest.caller). */
+async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null, actor: string, caller: string): Promise<void> {
   const { method, path } = incoming;
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
   const query = queryOf(incoming.query);
   if (query instanceof ApError) return send(res, state, { status: httpStatus(query.code), body: errorBody(query) });
-  const answer = await api.handle({ method, path, query, body: value, actor }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
+  const answer = await api.handle({ method, path, query, body: value, actor, caller }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
   if (answer.body instanceof StreamBody) {
     if (incoming.head) return downloadHeadOnly(res, state, answer.body, SECURITY_HEADERS);
     // ?transfer=<token>: the page that started the download follows it on the event socket.

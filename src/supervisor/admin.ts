@@ -33,7 +33,7 @@ export function startAdminSocket(path: string, api: Api, log: Logger): Promise<A
       if (typeof args.method !== 'string' || typeof args.path !== 'string') throw new ApError('BAD_REQUEST', 'needs "method" and "path"');
       const query = (typeof args.query === 'object' && args.query !== null ? args.query : {}) as Record<string, string>;
       // The socket is root's alone (0600): whoever is on it is root on the box.
-      return api.handle({ method: args.method, path: args.path, query, body: args.body, actor: 'ap ctl (root on the box)' }, (err, code) => log[code >= 500 ? 'error' : 'warn'](`admin API ${args.method} ${args.path}: ${describe(err)}`), 'local');
+      return api.handle({ method: args.method, path: args.path, query, body: args.body, actor: 'ap ctl (root on the box)', caller: 'local' }, (err, code) => log[code >= 500 ? 'error' : 'warn'](`admin API ${args.method} ${args.path}: ${describe(err)}`), 'local');
     },
   };
   return startAdminServer(path, verbs, log.child('admin'), retired);

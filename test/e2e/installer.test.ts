@@ -147,6 +147,7 @@ describe('App Installer', () => {
     const { password, ...result } = done.result;
     assert.deepEqual(result, { instance: `${APP}@a.test`, path: `/a.test/${APP}`, url: null });
     assert.match(password, /^[A-Za-z0-9]{20}$/);
+    assert.equal((await api('GET', `/installer/jobs/${done.id}`)).body.result.password, null, 'the password is handed out once');
     assert.match(await served('a.test'), new RegExp(`^hello from ${APP}@a\\.test`));
     // The password is in the answer only: not in the job's message, the stored job history or the log.
     assert.doesNotMatch(JSON.stringify((await api('GET', `/jobs/${done.id}`)).body), new RegExp(password));
@@ -306,14 +307,21 @@ describe('App Installer', () => {
     // The PBX Manager's install: a job it follows with the same token, whose result configures its side.
     const started = await call(pbx, 'POST', `/installer/apps/${APP}`, { domain: 'e.test' });
     assert.equal(started.status, 202, JSON.stringify(started.body));
-    const done = await until('the install by token', async () => {
-      const got = await call(pbx, 'GET', `/installer/jobs/${started.body.id}`);
-      assert.equal(got.status, 200, JSON.stringify(got.body));
-      return got.body.state === 'running' ? undefined : got.body;
-    }, 120_000);
-    assert.equal(done.state, 'succeeded', done.message);
+    // Root follows the job first: it is not shown the password, and that does not use up the PBX Manager's one reading.
+    const seen = await job(started);
+    assert.equal(seen.state, 'succeeded', seen.message);
+    assert.equal(seen.result.password, null);
+    const done = (await call(pbx, 'GET', `/installer/jobs/${started.body.id}`)).body;
     assert.equal(done.result.instance, `${APP}@e.test`);
-    assert.equal(typeof done.result.password, 'string');
+    assert.match(done.result.password, /^[A-Za-z0-9]{20}$/);
+    // Handed out once: not again to the PBX Manager, never to another token or root.
+    const admin = token('admin-script', 'admin');
+    const peer = token('pbx-manager-peer', 'installer');
+    for (const [who, read] of [['the same token again', () => call(pbx, 'GET', `/installer/jobs/${started.body.id}`)], ['an admin token', () => call(admin, 'GET', `/installer/jobs/${started.body.id}`)], ['another installer token', () => call(peer, 'GET', `/installer/jobs/${started.body.id}`)], ['ap ctl', () => api('GET', `/installer/jobs/${started.body.id}`)]] as const) {
+      const later = await read();
+      assert.equal(later.status, 200, who);
+      assert.deepEqual(later.body.result, { instance: `${APP}@e.test`, path: `/e.test/${APP}`, url: 'https://ap.example.com/e.test/' + APP, password: null }, who);
+    }
     assert.match(await served('e.test'), /^hello from/);
     const listed = (await call(pbx, 'GET', '/installer/apps?domain=e.test')).body.apps.find((a: { id: string }) => a.id === APP);
     assert.equal(listed.installed, true);
