@@ -138,6 +138,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX api_tokens_name_key ON api_tokens (lower(name));
     `,
   },
+  {
+    version: 6,
+    name: 'packages by the installer',
+    // Whether the App Installer installed the service (src/installer): only
+    // such a service may it uninstall again; one the administrator installed
+    // stays. An update replaces the row and keeps the flag. Services installed
+    // before count as the administrator's: which, nothing recorded.
+    up: `
+      ALTER TABLE packages ADD COLUMN by_installer boolean NOT NULL DEFAULT false;
+    `,
+  },
 ];
 
 export interface MigrationResult {

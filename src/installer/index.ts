@@ -8,6 +8,7 @@
 //
 // Every request is checked before anything changes (the app in the store,
 // the domain, the mode, the instance it would make) and becomes one job;
+// it never uninstalls a service the administrator installed, only its own;
 // installer jobs run one after another and check again when they start. An
 // install that fails after it changed something undoes it: the instance it
 // made, and the service when this install brought it. The instance password
@@ -39,6 +40,8 @@ export interface InstallerOptions {
   readonly admit: AdmitInstance;
   /** Whether the database or the user an instance would get exist in the cluster (kept by an earlier uninstall). */
   readonly databaseLeft: (instance: Pick<Instance, 'dbName' | 'dbUser'>) => Promise<boolean>;
+  /** Which services the installer installed (kept with their packages): only those may it uninstall. */
+  readonly origin: { readonly mark: (service: string) => Promise<void>; readonly byInstaller: (service: string) => Promise<boolean> };
 }
 
 export class Installer {
@@ -50,7 +53,10 @@ export class Installer {
 
   async info(): Promise<InstallerInfo> {
     const mode = await this.o.mode();
-    const uninstall = mode === 'dedicated' ? 'the app service with all its instances' : "the domain's instances of the app; the app service with its last instance";
+    const uninstall =
+      mode === 'dedicated'
+        ? 'the app service with all its instances (one the administrator installed stays: only the domain\'s instances go)'
+        : "the domain's instances of the app; the app service with its last instance, unless the administrator installed it";
     return { mode, install: true, update: mode === 'dedicated', uninstall };
   }
 
@@ -187,7 +193,10 @@ export class Installer {
     const fresh = !this.o.services.get(app.folder);
     let done = '';
     try {
-      if (fresh) done = `${await this.o.store.install(app.id, undefined, job, { force: false, waitReady: true })}; `;
+      if (fresh) {
+        done = `${await this.o.store.install(app.id, undefined, job, { force: false, waitReady: true })}; `;
+        await this.o.origin.mark(app.folder);
+      }
       job.progress(0, null, `creating instance ${id}`);
       await this.o.admit(app.folder, id, false);
       const made = await this.o.instances.create({ service: app.folder, name: wanted.name, domain }, { adoptDatabase: adopt, requireInstalled: true });
@@ -221,15 +230,17 @@ export class Installer {
   private async uninstall(mode: InstallerMode, folder: string, domain: string, id: string, dropDatabase: boolean, job: JobControl): Promise<string> {
     const mine = this.planUninstall(folder, domain, id);
     const progress = (note: string) => job.progress(0, null, note);
-    const installed = this.o.services.get(folder) !== undefined;
-    if (mode === 'dedicated' && installed) return this.o.services.uninstall(folder, { instances: true, dropDatabases: dropDatabase }, progress);
+    // One the administrator installed stays, with its other instances, in either mode.
+    const ours = this.o.services.get(folder) !== undefined && (await this.o.origin.byInstaller(folder));
+    if (mode === 'dedicated' && ours) return this.o.services.uninstall(folder, { instances: true, dropDatabases: dropDatabase }, progress);
     for (const instance of mine) {
       progress(`deleting instance ${instanceId(instance)}`);
       await this.o.instances.delete(instanceId(instance), { dropDatabase });
     }
     const deleted = `deleted ${mine.map(instanceId).join(', ')}${dropDatabase ? ' with the database' : ' (the database kept)'}`;
     const others = this.o.instances.list().filter((i) => i.service === folder).length;
-    if (!installed) return deleted;
+    if (!this.o.services.get(folder)) return deleted;
+    if (!ours) return `${deleted}; ${folder} stays installed: the administrator installed it`;
     if (others > 0) return `${deleted}; ${folder} stays installed for its ${others} other instance(s)`;
     return `${deleted}; ${await this.o.services.uninstall(folder, {}, progress)}`;
   }

@@ -5,5 +5,5 @@
 // services are brought in line with it. So a Manager backup, a copy of the
 // database or a standby brings the apps back. Files move in chunks: no file is
 // ever held whole in memory. The schema is migration 3 (src/db/migrations.ts).
-export { CHUNK_BYTES, deletePackage, readPackage, storedPackages, storePackage, type PackageIdentity, type StoredPackage, type StoreOptions } from './store';
+export { byInstaller, CHUNK_BYTES, deletePackage, markByInstaller, readPackage, storedPackages, storePackage, type PackageIdentity, type StoredPackage, type StoreOptions } from './store';
 export { plan as planReconcile, reconcilePackages, type ReconcileOptions, type ReconcileResult, type Step as ReconcileStep } from './reconcile';

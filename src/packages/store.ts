@@ -60,8 +60,9 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
   let stored = 0;
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   await sql.begin(async (tx) => {
-    await tx`DELETE FROM packages WHERE service = ${pkg.name}`;
-    await tx`INSERT INTO packages (service, version, label, files, bytes) VALUES (${pkg.name}, ${pkg.version}, ${pkg.label}, ${entries.length}, ${total})`;
+    // An update is still the installer's service if it was (migration 6).
+    const [was] = await tx<{ by_installer: boolean }[]>`DELETE FROM packages WHERE service = ${pkg.name} RETURNING by_installer`;
+    await tx`INSERT INTO packages (service, version, label, files, bytes, by_installer) VALUES (${pkg.name}, ${pkg.version}, ${pkg.label}, ${entries.length}, ${total}, ${was?.by_installer ?? false})`;
     for (const entry of entries) {
       let sha256: string | null = null;
       let size = 0;
@@ -97,6 +98,18 @@ export async function storePackage(sql: Sql, dir: string, pkg: PackageIdentity, 
 
 /** A file grew or shrank while it was read (ours are sealed; a folder given by hand may not be). */
 const changed = (stored: number, total: number) => new ApError('INSTALL_FAILED', `the package changed while it was stored (${stored} bytes read, ${total} listed)`);
+
+/** Records that the App Installer installed `service` (its stored package): the installer may uninstall it again. */
+export async function markByInstaller(sql: Sql, service: string): Promise<void> {
+  const rows = await sql`UPDATE packages SET by_installer = true WHERE service = ${service} RETURNING service`;
+  if (rows.length === 0) throw new ApError('NOT_FOUND', `${service} has no stored package to mark as the App Installer's`);
+}
+
+/** Whether the App Installer installed `service` (false for one the administrator installed, or none). */
+export async function byInstaller(sql: Sql, service: string): Promise<boolean> {
+  const [row] = await sql<{ by_installer: boolean }[]>`SELECT by_installer FROM packages WHERE service = ${service}`;
+  return row?.by_installer ?? false;
+}
 
 /** Removes the stored package of `service` (its uninstall); false when there was none. */
 export async function deletePackage(sql: Sql, service: string): Promise<boolean> {

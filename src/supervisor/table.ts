@@ -14,6 +14,7 @@ import { databaseObjects, instanceRoutes, type AdmitInstance, type Instances, ty
 import { jobRoutes, type Jobs } from '../jobs';
 import type { Logger } from '../log';
 import { monitorRoutes, type Monitor } from '../monitor';
+import { byInstaller, markByInstaller } from '../packages';
 import type { Paths } from '../paths';
 import { REPLICATION_SETTINGS, replicationRoutes, type ReplicationControl, type ReplicationWatch } from '../replication';
 import { selfUpdateRoutes, type SelfUpdate } from '../selfupdate';
@@ -88,6 +89,7 @@ export function apiRoutes(p: ApiParts): ApiRoute[] {
           const found = await databaseObjects(p.database.sql, instance);
           return found.database || found.role;
         },
+        origin: { mark: (service) => markByInstaller(p.database.sql, service), byInstaller: (service) => byInstaller(p.database.sql, service) },
       }),
     ),
     ...selfUpdateRoutes(p.selfUpdate),

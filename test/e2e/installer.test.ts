@@ -108,7 +108,7 @@ after(async () => {
 describe('App Installer', () => {
   it('is shared by default and says what the PBX Manager may do', async () => {
     const info = await api('GET', '/installer');
-    assert.deepEqual(info, { status: 200, body: { mode: 'shared', install: true, update: false, uninstall: "the domain's instances of the app; the app service with its last instance" } });
+    assert.deepEqual(info, { status: 200, body: { mode: 'shared', install: true, update: false, uninstall: "the domain's instances of the app; the app service with its last instance, unless the administrator installed it" } });
   });
 
   it('refuses an unknown app, a bad domain and an uninstall of what a domain does not have, changing nothing', async () => {
@@ -354,5 +354,30 @@ describe('App Installer', () => {
     assert.equal(gone.state, 'succeeded', gone.message);
     assert.deepEqual(await services(), []);
     assert.deepEqual(await instances(), []);
+  });
+
+  it("never uninstalls a service the administrator installed: in either mode only the domain's instances go", async () => {
+    await publishApp(join(dir, 'store'), pkg, { build: '100003', arch: ARCH, key: secretKey, title: 'Installer test' });
+    const byHand = await api('POST', `/store/apps/${APP}/install`, { body: {} });
+    assert.equal(byHand.status, 202, JSON.stringify(byHand.body));
+    await until('the install by hand', async () => ((await api('GET', `/jobs/${byHand.body.id}`)).body.state === 'running' ? undefined : true), 120_000);
+    assert.deepEqual((await services()).map((s) => s.label), ['100003']);
+
+    for (const mode of ['shared', 'dedicated']) {
+      await setMode(mode);
+      for (const domain of ['f.test', 'g.test']) assert.equal((await job(await install(domain))).state, 'succeeded', `${mode} ${domain}`);
+      const one = await job(await uninstall('f.test', true));
+      assert.equal(one.state, 'succeeded', one.message);
+      assert.equal(one.message, `deleted ${APP}@f.test with the database; ${APP} stays installed: the administrator installed it`, mode);
+      assert.deepEqual(await instances(), [`${APP}@g.test running`], mode);
+      assert.equal((await services()).length, 1, mode);
+      await served('g.test');
+      // Its last instance too: the service stays.
+      const last = await job(await uninstall('g.test', true));
+      assert.equal(last.state, 'succeeded', last.message);
+      assert.deepEqual([await instances(), (await services()).map((s) => [s.label, s.state])], [[], [['100003', 'running']]], mode);
+    }
+    assert.equal((await api('DELETE', `/services/${APP}`)).status, 202, 'the administrator uninstalls it by hand');
+    await until('the uninstall by hand', async () => ((await services()).length === 0 ? true : undefined), 120_000);
   });
 });
