@@ -4,7 +4,7 @@
 // supervisor: a technician's tool for an encrypted backup and its key.
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { decrypted, isEncrypted, keyFromText, readKeyFile } from '../backup';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../cli';
 import { ApError, UsageError } from '../errors';
@@ -124,10 +124,19 @@ export async function decryptBackup(r: DecryptRequest): Promise<{ output: string
   if (r.input === r.output) throw new UsageError('ap ctl backup decrypt writes a new file: give an output path other than the input');
   const start = await readStart(r.input);
   if (!isEncrypted(start)) throw new ApError('BAD_BACKUP', `${r.input} is not an encrypted backup: it is read (pg_restore, ap ctl restore) as it is`);
-  if (!r.force && (await stat(r.output).then(() => true, () => false))) throw new ApError('EXISTS', `${r.output} exists: give another path, or --force to replace it`);
+  await checkOutput(r.output, r.force);
   const key = await decryptionKey(r);
   const bytes = await writeStreamAtomic(decrypted(key, createReadStream(r.input, { highWaterMark: 1024 * 1024 }), r.input), r.output);
   return { output: r.output, bytes };
+}
+
+/** Refuses an output that is there (unless forced), a folder, or in a folder that is not: said plainly, before the key is read. */
+async function checkOutput(output: string, force: boolean): Promise<void> {
+  const there = await stat(output).catch(() => null);
+  if (there?.isDirectory()) throw new ApError('EXISTS', `${output} is a folder: give the path of the file to write`);
+  if (there && !force) throw new ApError('EXISTS', `${output} exists: give another path, or --force to replace it`);
+  const folder = dirname(output);
+  if (!there && !(await stat(folder).then((s) => s.isDirectory(), () => false))) throw new ApError('NOT_FOUND', `cannot write ${output}: the folder ${folder} does not exist`);
 }
 
 async function readStart(path: string): Promise<Buffer> {

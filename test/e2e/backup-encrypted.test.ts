@@ -78,6 +78,12 @@ describe('encrypted backups', () => {
     assert.match(list.stdout, /TABLE DATA public notes/);
     const again = job('backup', 'decrypt', encrypted, plain, '--key-file', keyCopy) as unknown as { error: { code: string } };
     assert.equal(again.error.code, 'EXISTS', 'an existing output is kept without --force');
+    // An output that cannot be a file is told as such (not as an errno), with --force too.
+    const folder = job('backup', 'decrypt', encrypted, dir, '--key-file', keyCopy, '--force') as unknown as { error: { code: string; message: string } };
+    assert.deepEqual(folder.error, { code: 'EXISTS', message: `${dir} is a folder: give the path of the file to write` });
+    const nowhere = join(dir, 'no-such-folder', 'app.dump');
+    const missing = job('backup', 'decrypt', encrypted, nowhere, '--key-file', keyCopy) as unknown as { error: { code: string; message: string } };
+    assert.deepEqual(missing.error, { code: 'NOT_FOUND', message: `cannot write ${nowhere}: the folder ${join(dir, 'no-such-folder')} does not exist` });
     const fromStdin = ctlInput(exported, 'backup', 'decrypt', encrypted, plain, '--key-stdin', '--force');
     assert.equal(fromStdin.status, 0, fromStdin.stderr);
     const boxKey = join(dir, 'box-key.dump');
