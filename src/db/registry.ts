@@ -143,7 +143,7 @@ export const SETTINGS: SettingSpecs = {
   accessDomains: { label: 'Registered Access Domains', default: '', check: checkHostList('accessDomains', 1000) },
   // The App Installer of the PBX Manager (src/installer, docs/installer.md).
   installerMode: {
-    label: 'App Installer (PBX Manager): shared (an App Platform shared between domains: an app goes with its last instance, only the administrator updates) or dedicated (one App Platform per user)',
+    label: 'App Installer (PBX Manager): shared (an App Platform shared between domains: an app goes with its last instance, only the administrator updates) or dedicated (one App Platform per user); an app the administrator installed stays in both',
     default: 'shared',
     check: checkOneOf('installerMode', ['shared', 'dedicated']),
   },
