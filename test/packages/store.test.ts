@@ -7,7 +7,7 @@ import { chmod, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { migrate, MIGRATIONS } from '../../src/db';
-import { CHUNK_BYTES, deletePackage, readPackage, reconcilePackages, storedPackages, storePackage } from '../../src/packages';
+import { byInstaller, CHUNK_BYTES, deletePackage, markByInstaller, readPackage, reconcilePackages, storedPackages, storePackage } from '../../src/packages';
 import { silentLogger } from '../harness/log';
 import { createTestDatabase, stopTestCluster, type TestDatabase } from '../harness/pg';
 import { workspace } from '../harness/workspace';
@@ -149,6 +149,19 @@ describe('packages in the manager database', () => {
       SELECT (SELECT count(*) FROM package_files)::int AS files, (SELECT count(*) FROM package_chunks)::int AS chunks`;
     assert.deepEqual(left, { files: 0, chunks: 0 });
     assert.deepEqual(await storedPackages(db.sql), []);
+  });
+
+  it("knows a service the App Installer installed: an update keeps that, an uninstall forgets it", async () => {
+    await storePackage(db.sql, await makePackage('1.0.0'), pkg('1.0.0'), { maxBytes: MAX });
+    assert.equal(await byInstaller(db.sql, 'echo'), false, "stored by hand: the administrator's");
+    await markByInstaller(db.sql, 'echo');
+    assert.equal(await byInstaller(db.sql, 'echo'), true);
+    await storePackage(db.sql, await makePackage('1.1.0'), pkg('1.1.0'), { maxBytes: MAX });
+    assert.equal(await byInstaller(db.sql, 'echo'), true, 'an update is still the installer\'s');
+    await deletePackage(db.sql, 'echo');
+    await storePackage(db.sql, await makePackage('1.0.0'), pkg('1.0.0'), { maxBytes: MAX });
+    assert.equal(await byInstaller(db.sql, 'echo'), false, 'installed again by hand after an uninstall');
+    await assert.rejects(markByInstaller(db.sql, 'other'), { code: 'NOT_FOUND' });
   });
 });
 
