@@ -72,6 +72,13 @@ export function asSentence(reason: string): string {
   return reason;
 }
 
+/** "expected one of a, b or c" for a union of literals (a scope, a mode), which the client can put right; else null. */
+function choices(schema: TSchema): string | null {
+  const options = (schema.anyOf as TSchema[] | undefined)?.map((option) => option.const);
+  if (!options || options.length < 2 || !options.every((o) => typeof o === 'string')) return null;
+  return `expected one of ${options.slice(0, -1).join(', ')} or ${options.at(-1)}`;
+}
+
 function unescape(segment: string): string {
   return segment.replace(/~1/g, '/').replace(/~0/g, '~');
 }
@@ -84,6 +91,6 @@ function reason(message: string, schema: TSchema): string {
   if (message === 'Expected required property') return 'required';
   const expected = /^Expected (string|boolean|number|integer|object|array|null)$/.exec(message);
   if (expected) return `expected ${/^[aeiou]/.test(expected[1]!) ? 'an' : 'a'} ${expected[1]}`;
-  if (message === 'Expected union value') return 'not one of the accepted forms';
+  if (message === 'Expected union value') return choices(schema) ?? 'not one of the accepted forms';
   return message.charAt(0).toLowerCase() + message.slice(1);
 }

@@ -241,6 +241,8 @@ describe('ap ctl token', () => {
       assert.match(result.stderr, /^ap: /, args.join(' '));
     }
     assert.equal((JSON.parse(ctl(root, 'token', 'list', '--json').stdout) as unknown[]).length, count);
+    // An unknown scope is told with the scopes there are.
+    assert.equal(ctl(root, 'token', 'create', 'bad-scope', '--scope', 'read,root').stderr, 'ap: scopes.1: expected one of admin, read, installer or metrics\n');
 
     const revoked = ctl(root, 'token', 'revoke', 'CTL-made');
     assert.equal(revoked.stdout, `API token ctl-made (${mine.id}) revoked\n`);
