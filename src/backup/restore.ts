@@ -129,14 +129,24 @@ export async function checkRestoredInstances(scratchSql: Sql, live: Sql): Promis
 }
 
 /**
+ * Tables a Manager restore leaves as they are on the box. API tokens are
+ * grants of the box's present, not data: a backup's copy would bring back a
+ * token revoked since (one that leaked) and drop those made since.
+ */
+const KEPT_ON_RESTORE: readonly string[] = ['api_tokens'];
+
+/**
  * Replaces the rows of the live manager database by those of the restored
  * scratch one, in one transaction: every table of schema public but
- * schema_migrations (both are at the same schema), and the sequences' values.
- * Only data moves, through COPY; no statement comes from the backup.
+ * schema_migrations (both are at the same schema) and KEPT_ON_RESTORE, and
+ * the sequences' values. Only data moves, through COPY; no statement comes
+ * from the backup.
  */
 export async function copyManagerData(live: Sql, scratchSql: Sql): Promise<void> {
   await live.begin(async (tx) => {
-    const tables = (await tx<{ name: string }[]>`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY tablename`).map((t) => t.name);
+    const tables = (await tx<{ name: string }[]>`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY tablename`)
+      .map((t) => t.name)
+      .filter((name) => !KEPT_ON_RESTORE.includes(name));
     if (tables.length) await tx.unsafe(`TRUNCATE ${tables.map((t) => `public.${quoteIdent(t)}`).join(', ')}`);
     for (const table of tables) {
       const qualified = `public.${quoteIdent(table)}`;

@@ -255,6 +255,22 @@ describe('ap ctl token', () => {
   });
 });
 
+describe('a Manager restore', () => {
+  it('keeps the tokens as they are: one revoked since the backup stays revoked, one made since stays', async () => {
+    const old = await create('before-backup', ['read']);
+    const file = join(dir, 'manager.apbk');
+    const backup = ctl(root, 'backup', 'manager', '--file', file);
+    assert.equal(backup.status, 0, backup.stderr);
+    assert.equal((await api('DELETE', `/tokens/${old.id}`, { session: true })).status, 200);
+    const fresh = await create('after-backup', ['read']);
+    const restored = ctl(root, 'restore', 'manager', file);
+    assert.equal(restored.status, 0, restored.stderr);
+    const revived = await api('GET', '/services', { token: old.token, from: '127.0.0.21' });
+    assert.deepEqual([revived.status, revived.body?.error?.code], [401, 'UNAUTHENTICATED'], 'a revoked token is not brought back');
+    assert.equal((await api('GET', '/services', { token: fresh.token, from: '127.0.0.22' })).status, 200, 'a token made since is kept');
+  });
+});
+
 describe('the secrets', () => {
   it('appear nowhere in the log or under the state root (only their hashes are kept)', () => {
     assert.ok(made.length >= 8);
