@@ -147,7 +147,7 @@ export const SETTINGS: SettingSpecs = {
     default: 'shared',
     check: checkOneOf('installerMode', ['shared', 'dedicated']),
   },
-  appStoreUrl: { label: 'App Store URL (apps and images of the App Platform itself)', default: '', check: checkUrl('appStoreUrl', ['http', 'https']) },
+  appStoreUrl: { label: 'App Store URL (apps and images of the App Platform itself)', default: '', check: checkUrl('appStoreUrl', ['http', 'https'], 'the App Store is read without a user name or password: give its URL without them') },
   eventsUrl: {
     label: 'Alarms and events: URL of the Events app',
     default: '',

@@ -30,6 +30,8 @@ describe('Manager settings', () => {
     ['metricsToken', 'too-short', /16 to 256/],
     ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],
     ['installerMode', 'per-user', /shared, dedicated/],
+    // It could not be used (the App Store is fetched without credentials), and its errors, which name the URL, reach installer tokens.
+    ['appStoreUrl', 'https://user:s3cret@store.example.com', /without a user name or password/],
   ];
   for (const [name, value, pattern] of bad) {
     it(`refuses ${name} = ${JSON.stringify(value).slice(0, 40)} and keeps the old value`, async () => {
