@@ -202,7 +202,9 @@ async function runRoute(incoming: Incoming, body: Body, api: Api, options: Manag
   if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
   const query = queryOf(incoming.query);
   if (query instanceof ApError) return send(res, state, { status: httpStatus(query.code), body: errorBody(query) });
-  const answer = await api.handle({ method, path, query, body: value, actor, caller }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
+  // A HEAD gets no body: it is never the caller an answer hands something out to once (an install's password).
+  const asked = incoming.head ? `${caller} (HEAD)` : caller;
+  const answer = await api.handle({ method, path, query, body: value, actor, caller: asked }, (err, status) => options.log[status >= 500 ? 'error' : 'warn'](`${method} ${API_PREFIX}${path}: ${describe(err)}`), 'http');
   if (answer.body instanceof StreamBody) {
     if (incoming.head) return downloadHeadOnly(res, state, answer.body, SECURITY_HEADERS);
     // ?transfer=<token>: the page that started the download follows it on the event socket.

@@ -311,6 +311,8 @@ describe('App Installer', () => {
     const seen = await job(started);
     assert.equal(seen.state, 'succeeded', seen.message);
     assert.equal(seen.result.password, null);
+    // A HEAD answers no body: it does not use the reading up either.
+    assert.equal((await fetch(`${base}/installer/jobs/${started.body.id}`, { method: 'HEAD', headers: { authorization: `Bearer ${pbx}` } })).status, 200);
     const done = (await call(pbx, 'GET', `/installer/jobs/${started.body.id}`)).body;
     assert.equal(done.result.instance, `${APP}@e.test`);
     assert.match(done.result.password, /^[A-Za-z0-9]{20}$/);
