@@ -117,6 +117,9 @@ export class Installer {
     checkDomain(domain);
     const mode = await this.o.mode();
     const folder = await this.serviceOf(id);
+    // Its instance is not there yet: "no instance" would send the PBX Manager the wrong way.
+    const installing = this.o.jobs.running(KIND.install, instanceId({ name: folder, domain }));
+    if (installing) throw new ApError('CONFLICT', `${id} is being installed for ${domain} (job ${installing.id}): uninstall it once that is done`);
     const target = instanceId(this.planUninstall(folder, domain, id)[0]!);
     const running = this.o.jobs.running(KIND.uninstall, target);
     if (running) throw new ApError('CONFLICT', `${id} is being uninstalled for ${domain} already (job ${running.id})`);

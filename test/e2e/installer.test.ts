@@ -185,6 +185,17 @@ describe('App Installer', () => {
     assert.equal((await api('GET', '/installer/jobs/999999')).status, 404);
   });
 
+  it('refuses an uninstall for a domain while its install is under way: CONFLICT, not "no instance"', async () => {
+    const started = await install('w.test');
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const early = await uninstall('w.test');
+    assert.deepEqual([early.status, early.body.error?.code], [409, 'CONFLICT'], JSON.stringify(early.body));
+    assert.match(early.body.error.message, new RegExp(`${APP} is being installed for w\\.test \\(job ${started.body.id}\\)`));
+    assert.equal((await job(started)).state, 'succeeded');
+    const gone = await job(await uninstall('w.test', true));
+    assert.equal(gone.state, 'succeeded', gone.message);
+  });
+
   it('shared: an uninstall deletes the domain\'s instance (its database kept unless dropped); the service goes with the last instance', async () => {
     const first = await job(await uninstall('a.test'));
     assert.equal(first.state, 'succeeded', first.message);
