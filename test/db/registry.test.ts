@@ -30,6 +30,9 @@ describe('Manager settings', () => {
     ['metricsToken', 'too-short', /16 to 256/],
     ['metricsToken', 'has a space in it, sixteen+', /a bearer token/],
     ['installerMode', 'per-user', /shared, dedicated/],
+    // A megabyte sent is refused by its length, and the answer does not quote it back whole.
+    ['appStoreUrl', `https://store.example.com/${'a'.repeat(1 << 20)}`, /: a URL of 1048602 characters: at most 2048$/],
+    ['dnsName', 'x '.repeat(1 << 19), /: "(x ){40}…" is not a host name/],
   ];
   for (const [name, value, pattern] of bad) {
     it(`refuses ${name} = ${JSON.stringify(value).slice(0, 40)} and keeps the old value`, async () => {
