@@ -42,6 +42,13 @@ export interface AuthOptions {
 
 const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
 
+/**
+ * Sessions kept at most: a script that logs in every minute and never logs
+ * out would otherwise keep a session per login until it is looked up again
+ * (never), and the box's memory is small. The least recently used goes first.
+ */
+export const MAX_SESSIONS = 1000;
+
 export class ManagerAuth {
   private readonly sessions = new Map<string, Session>();
   private readonly gate: LoginGate;
@@ -80,6 +87,7 @@ export class ManagerAuth {
       lastSeen: at,
       mustChangePassword: (await this.options.settings.get(DEFAULT_SETTING)) === 'true',
     };
+    this.prune(at);
     this.sessions.set(digest(token), session);
     this.options.log.info(`Manager login from ${remote}${session.mustChangePassword ? ' (the default password must be changed)' : ''}`);
     return { token, session };
@@ -118,8 +126,26 @@ export class ManagerAuth {
   /** The live session of `token`, or null (unknown, idle too long, or too old); a use counts as activity. */
   session(token: string | null): Session | null {
     const session = this.peek(token);
-    if (session) session.lastSeen = this.now();
+    if (!session) return session;
+    session.lastSeen = this.now();
+    // Kept in the order of use: the first is the least recently used (prune).
+    const key = digest(token!);
+    this.sessions.delete(key);
+    this.sessions.set(key, session);
     return session;
+  }
+
+  private expired(session: Session, at: number): boolean {
+    return at - session.lastSeen > (this.options.idleMs ?? 30 * 60_000) || at - session.createdAt > (this.options.absoluteMs ?? 12 * 3600_000);
+  }
+
+  /** Before a session is added: the expired ones go, and the least recently used while there are too many. */
+  private prune(at: number): void {
+    for (const [key, session] of this.sessions) if (this.expired(session, at)) this.sessions.delete(key);
+    for (const key of this.sessions.keys()) {
+      if (this.sessions.size < MAX_SESSIONS) break;
+      this.sessions.delete(key);
+    }
   }
 
   /** The live session of `token` without counting this as activity (the event socket asks often), or null. */
@@ -128,8 +154,7 @@ export class ManagerAuth {
     const key = digest(token);
     const session = this.sessions.get(key);
     if (!session) return null;
-    const at = this.now();
-    if (at - session.lastSeen > (this.options.idleMs ?? 30 * 60_000) || at - session.createdAt > (this.options.absoluteMs ?? 12 * 3600_000)) {
+    if (this.expired(session, this.now())) {
       this.sessions.delete(key);
       return null;
     }

@@ -32,6 +32,14 @@ function secret(value: string): string {
   return value === '' ? '' : '***';
 }
 
+/** A refused value as an error message quotes it: its start only, so a megabyte sent is not a megabyte answered (and logged). */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+/** The longest URL a setting takes (browsers and proxies go about as far). */
+const URL_MAX = 2048;
+
 function printableSetting(name: string, value: string): string {
   if (value.length > 256 || /[\u0000-\u001f\u007f]/.test(value)) throw new InvalidField(name, 'at most 256 characters, no control characters');
   return value;
@@ -46,11 +54,12 @@ function checkBool(name: string): Check {
 function checkUrl(name: string, schemes: readonly string[] = ['http', 'https', 'ws', 'wss'], noCredentials?: string): (value: string) => string {
   return (value) => {
     if (value === '') return value;
+    if (value.length > URL_MAX) throw new InvalidField(name, `a URL of ${value.length} characters: at most ${URL_MAX}`);
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      throw new InvalidField(name, `"${value}" is not a URL`);
+      throw new InvalidField(name, `${quoted(value)} is not a URL`);
     }
     if (!schemes.includes(url.protocol.slice(0, -1))) throw new InvalidField(name, `must be an ${schemes.join(' or ')} URL`);
     if (noCredentials && (url.username || url.password)) throw new InvalidField(name, noCredentials);
@@ -67,7 +76,7 @@ function isHost(value: string): boolean {
 
 function checkHost(name: string): (value: string) => string {
   return (value) => {
-    if (value !== '' && !isHost(value)) throw new InvalidField(name, `"${value}" is not a host name or address`);
+    if (value !== '' && !isHost(value)) throw new InvalidField(name, `${quoted(value)} is not a host name or address`);
     return value;
   };
 }
@@ -78,21 +87,21 @@ function checkHostList(name: string, max: number): (value: string) => string {
     const items = value.split(/[\s,]+/).filter(Boolean);
     if (items.length > max) throw new InvalidField(name, `at most ${max} names`);
     const bad = items.find((i) => !isHost(i.replace(/^\*\./, '')));
-    if (bad) throw new InvalidField(name, `"${bad}" is not a DNS name`);
+    if (bad) throw new InvalidField(name, `${quoted(bad)} is not a DNS name`);
     return items.join('\n');
   };
 }
 
 function checkEmail(name: string): (value: string) => string {
   return (value) => {
-    if (value !== '' && !EMAIL.test(value)) throw new InvalidField(name, `"${value}" is not an e-mail address`);
+    if (value !== '' && !EMAIL.test(value)) throw new InvalidField(name, `${quoted(value)} is not an e-mail address`);
     return value;
   };
 }
 
 function checkPort(name: string): (value: string) => string {
   return (value) => {
-    if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField(name, `"${value}" is not a port number`);
+    if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidField(name, `${quoted(value)} is not a port number`);
     return String(Number(value));
   };
 }
@@ -114,7 +123,7 @@ export const SETTINGS: SettingSpecs = {
     label: 'Timezone string',
     default: 'UTC',
     check: (value) => {
-      if (!validTimeZone(value)) throw new InvalidField('timezone', `"${value}" is not a time zone name such as Europe/Berlin or UTC`);
+      if (!validTimeZone(value)) throw new InvalidField('timezone', `${quoted(value)} is not a time zone name such as Europe/Berlin or UTC`);
       return value;
     },
   },
@@ -160,7 +169,7 @@ export const SETTINGS: SettingSpecs = {
     label: 'Alarms and events: threshold (% of the data partition)',
     default: '95',
     check: (value) => {
-      if (!/^\d{2}$/.test(value) || Number(value) < 50) throw new InvalidField('diskThreshold', `"${value}" is not a percentage from 50 to 99`);
+      if (!/^\d{2}$/.test(value) || Number(value) < 50) throw new InvalidField('diskThreshold', `${quoted(value)} is not a percentage from 50 to 99`);
       return value;
     },
   },
@@ -187,7 +196,7 @@ export const SETTINGS: SettingSpecs = {
     label: 'Database optimization time',
     default: '1',
     check: (value) => {
-      if (!/^\d{1,2}$/.test(value) || Number(value) > 23) throw new InvalidField('dbOptimizationHour', `"${value}" is not an hour from 0 to 23`);
+      if (!/^\d{1,2}$/.test(value) || Number(value) > 23) throw new InvalidField('dbOptimizationHour', `${quoted(value)} is not an hour from 0 to 23`);
       return String(Number(value));
     },
   },

@@ -134,6 +134,8 @@ export class Sampler {
       g.rss += p.rssPages * this.page;
       g.pids.push(p.pid);
     }
+    // Only the processes of this sample are kept: a pid gone (a restart) is forgotten, not kept for ever.
+    const ticksNow = new Map<string, { ticks: number; at: number }>();
     for (const service of this.sources.services()) {
       set('ap_service_restarts', { service: service.name }, service.restarts);
       if (service.memoryLimitBytes != null) set('ap_service_memory_limit_bytes', { service: service.name }, service.memoryLimitBytes);
@@ -154,8 +156,9 @@ export class Sampler {
       if (before && t > before.at) {
         set('ap_service_cpu_percent', { service: service.name }, Math.max(0, ((g.ticks - before.ticks) / CLOCK_TICKS / ((t - before.at) / 1000)) * 100));
       }
-      this.lastTicks.set(key, { ticks: g.ticks, at: t });
+      ticksNow.set(key, { ticks: g.ticks, at: t });
     }
+    this.lastTicks = ticksNow;
 
     const mem = await readMeminfo(this.proc);
     set('ap_memory_total_bytes', {}, mem.total);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkNewPassword, inlineHasher, ManagerAuth, type PasswordHasher } from '../../src/auth';
+import { checkNewPassword, inlineHasher, ManagerAuth, MAX_SESSIONS, type PasswordHasher } from '../../src/auth';
 import type { Settings } from '../../src/db';
 import { InvalidField } from '../../src/errors';
 import { createLogger } from '../../src/log';
@@ -68,5 +68,29 @@ describe('Manager password and sessions', () => {
     const long = 'x'.repeat(500) + 'y';
     assert.equal(checkNewPassword(long), long);
     for (const bad of ['short', 'password1', 'PASSWORD1', 'pwd', 'with\nnewline', 'x'.repeat(1025)]) assert.throws(() => checkNewPassword(bad), InvalidField, bad);
+  });
+
+  it('keeps at most MAX_SESSIONS: a script logging in every minute without logging out does not fill the memory', async () => {
+    // The hash is not what this is about: a plain one keeps 2,000 logins quick.
+    const plain: PasswordHasher = { hash: async (p) => `plain:${p}`, verify: async (h, p) => h === `plain:${p}`, stop: async () => {} };
+    let now = 1_000_000;
+    const auth = new ManagerAuth({ settings: memory(), hasher: plain, log, now: () => now, idleMs: 30 * 60_000 });
+    await auth.start();
+    const kept = await auth.login('pwd', '10.0.1.1');
+    const tokens: string[] = [];
+    for (let i = 0; i < 2 * MAX_SESSIONS; i++) {
+      now += 100;
+      tokens.push((await auth.login('pwd', `10.0.${2 + (i >> 8)}.${i & 255}`)).token);
+      // One session in use all along stays (the least recently used go first).
+      if (i % 100 === 0) assert.ok(auth.session(kept.token), `the session in use ended after ${i} logins`);
+    }
+    assert.equal(auth.count, MAX_SESSIONS);
+    assert.ok(auth.session(kept.token));
+    assert.ok(auth.session(tokens.at(-1)!));
+    assert.equal(auth.session(tokens[0]!), null, 'the oldest unused session was kept');
+    // A minute a login for an hour: the idle ones are gone by the next login, not only when looked up.
+    now += 31 * 60_000;
+    await auth.login('pwd', '10.0.9.9');
+    assert.equal(auth.count, 1);
   });
 });

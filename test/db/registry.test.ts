@@ -32,6 +32,9 @@ describe('Manager settings', () => {
     ['installerMode', 'per-user', /shared, dedicated/],
     // It could not be used (the App Store is fetched without credentials), and its errors, which name the URL, reach installer tokens.
     ['appStoreUrl', 'https://user:s3cret@store.example.com', /without a user name or password/],
+    // A megabyte sent is refused by its length, and the answer does not quote it back whole.
+    ['appStoreUrl', `https://store.example.com/${'a'.repeat(1 << 20)}`, /: a URL of 1048602 characters: at most 2048$/],
+    ['dnsName', 'x '.repeat(1 << 19), /: "(x ){40}…" is not a host name/],
   ];
   for (const [name, value, pattern] of bad) {
     it(`refuses ${name} = ${JSON.stringify(value).slice(0, 40)} and keeps the old value`, async () => {

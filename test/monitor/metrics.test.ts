@@ -192,4 +192,25 @@ describe('sampler', () => {
     const cpu = value('ap_cpu_percent')!;
     assert.ok(cpu > 0 && cpu <= 100, `cpu ${cpu}`);
   });
+
+  it('forgets the CPU count of a process once its service runs another (a service restarted for months holds one, not one per run)', async () => {
+    const runs = [0, 1, 2].map(() => spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }));
+    children.push(...runs);
+    await until('the runs in /proc', async () => (runs.every((r) => readProcs().some((p) => p.pgrp === r.pid)) ? true : undefined));
+    let run = 0;
+    const sampler = new Sampler(
+      new MetricsStore(),
+      {
+        services: () => [{ name: 'restarting', pid: runs[run]!.pid!, restarts: run }],
+        postgres: async () => null,
+        partitions: () => ({}),
+        connections: () => ({ httpOpen: 0, httpTotal: 0, websockets: 0, websocketsByInstance: new Map() }),
+        databaseSizes: async () => new Map(),
+      },
+      '/proc',
+    );
+    for (run = 0; run < runs.length; run++) await sampler.sample();
+    const kept = (sampler as unknown as { lastTicks: Map<string, unknown> }).lastTicks;
+    assert.deepEqual([...kept.keys()], [`restarting:${runs.at(-1)!.pid}`]);
+  });
 });
