@@ -41,7 +41,7 @@ import type { BackupRecords } from './records';
 
 export { parseCommandFile, CommandFileError, expandHash, backupDue, utcStamp, rollingIndex } from './commands';
 export { verifyBackupFile, backupFile, type BackupMeta } from './format';
-export { BackupKey, readKeyFile } from './key';
+export { BackupKey, keyOfFile } from './key';
 export { BackupRecords } from './records';
 export { BackupRecordList, BackupRecordView } from './views';
 export { decrypted, isEncrypted, keyFromText } from './crypt';

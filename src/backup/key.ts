@@ -23,9 +23,13 @@ export const KeyView = T.Object({
 export type KeyView = Static<typeof KeyView>;
 
 /** The key in `path` (its exported text), or null when there is none; BAD_KEY when the file does not hold one. */
-export async function readKeyFile(path: string): Promise<Buffer | null> {
+async function readKeyFile(path: string): Promise<Buffer | null> {
   const text = await readTextIfExists(path);
-  if (text === null) return null;
+  return text === null ? null : keyOfFile(text, path);
+}
+
+/** The key in the text of key file `path`; BAD_KEY naming the file when it holds none. */
+export function keyOfFile(text: string, path: string): Buffer {
   try {
     return keyFromText(text);
   } catch (err) {

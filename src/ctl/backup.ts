@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { decrypted, isEncrypted, keyFromText, readKeyFile } from '../backup';
+import { decrypted, isEncrypted, keyFromText, keyOfFile } from '../backup';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../cli';
 import { ApError, UsageError } from '../errors';
 import { writeStreamAtomic } from '../fsutil';
@@ -90,16 +90,38 @@ export async function keyImportCall(flags: Readonly<Record<string, string>>, cwd
   for (const name of Object.keys(flags)) {
     if ((BACKUP_VALUE_FLAGS as readonly string[]).includes(name) && name !== 'key-file') throw new UsageError(`--${name} does not go with "ap ctl backup key import"`);
   }
-  const text = flags['key-file'] === undefined ? await stdin() : await readText(resolve(cwd, flags['key-file']));
+  if (flags['key-file'] === undefined) return { method: 'POST', path: '/backups/key/import', body: { key: keyText(await stdin(), 'stdin') } };
+  const path = resolve(cwd, flags['key-file']);
+  const text = await keyFileText(path).catch((err: Error) => {
+    throw err instanceof ApError ? err : new UsageError(`cannot read the key file ${path}: ${err.message}`);
+  });
+  if (text === null) throw new UsageError(`cannot read the key file ${path}: there is no such file`);
   return { method: 'POST', path: '/backups/key/import', body: { key: text } };
 }
 
-async function readText(path: string): Promise<string> {
-  const handle = await open(path, 'r').catch((err: Error) => {
-    throw new UsageError(`cannot read the key file ${path}: ${err.message}`);
+/** A key's text is one line (ap ctl backup key export): more is not a key (another file, /dev/zero) and is not read on into memory. */
+const KEY_TEXT_MAX = 4096;
+
+/** `text` if a key could be that long; else BAD_KEY, saying where it came from. */
+function keyText(text: string, from: string): string {
+  if (Buffer.byteLength(text) > KEY_TEXT_MAX) throw new ApError('BAD_KEY', `${from} holds more than ${KEY_TEXT_MAX} bytes: not a backup key (ap ctl backup key export prints one line)`);
+  return text;
+}
+
+/** The text of a key file, read no further than a key can be; null when there is no such file. */
+async function keyFileText(path: string): Promise<string | null> {
+  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
   });
+  if (!handle) return null;
   try {
-    return await handle.readFile('utf8');
+    const buffer = Buffer.alloc(KEY_TEXT_MAX + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    return keyText(buffer.subarray(0, bytesRead).toString('utf8'), path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new ApError('BAD_KEY', `${path} is a folder, not a key file`);
+    throw err;
   } finally {
     await handle.close();
   }
@@ -154,12 +176,12 @@ async function readStart(path: string): Promise<Buffer> {
 
 async function decryptionKey(r: DecryptRequest): Promise<Buffer> {
   if (r.keyFile !== undefined && r.keyStdin) throw new UsageError('give --key-file or --key-stdin, not both');
-  if (r.keyStdin) return keyFromText(await r.keyStdin());
+  if (r.keyStdin) return keyFromText(keyText(await r.keyStdin(), 'stdin'));
   const path = r.keyFile ?? r.boxKeyFile;
-  const key = await readKeyFile(path).catch((err: NodeJS.ErrnoException) => {
+  const text = await keyFileText(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EACCES') throw new ApError('BACKUP_KEY_MISSING', `cannot read ${path} (${r.keyFile ? 'permission denied' : "the box's backup key: run as root"}), or give the exported key with --key-file F or --key-stdin`);
     throw err;
   });
-  if (!key) throw new ApError('BACKUP_KEY_MISSING', r.keyFile ? `no key file ${path}` : `this box has no backup key (${path}): give the exported key with --key-file F or --key-stdin`);
-  return key;
+  if (text === null) throw new ApError('BACKUP_KEY_MISSING', r.keyFile ? `no key file ${path}` : `this box has no backup key (${path}): give the exported key with --key-file F or --key-stdin`);
+  return keyOfFile(text, path);
 }

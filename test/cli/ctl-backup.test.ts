@@ -1,11 +1,14 @@
 // `ap ctl restore instance` names the instance it overwrites: --replace takes
 // name@domain, and anything else is a usage error before the supervisor is asked.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseArgs } from '../../src/cli';
 import { ctl } from '../../src/ctl';
-import { backupCall, keyImportCall } from '../../src/ctl/backup';
-import { UsageError } from '../../src/errors';
+import { backupCall, decryptBackup, keyImportCall } from '../../src/ctl/backup';
+import { ApError, UsageError } from '../../src/errors';
 
 const restore = (flags: Record<string, string>, switches: string[] = []) => backupCall('restore', 'instance', 'b.apbk', flags, new Set(switches), '/backups');
 
@@ -44,5 +47,22 @@ describe('ap ctl backup key → API call', () => {
     const io = { out: () => {} };
     const words = ['backup', 'key', 'import', 'apbk1:secret'];
     await assert.rejects(ctl({ words, flags: { root: '/nonexistent' }, json: false, env: {}, cwd: '/' }, io), (err: unknown) => err instanceof UsageError && /unexpected argument/.test(err.message), 'no fourth word: the key is never an argument');
+  });
+
+  it('refuses key text no key can be (a folder, an endless device, a huge stdin) with BAD_KEY, reading no more than a key', async () => {
+    const badKey = (pattern: RegExp) => (err: unknown) => err instanceof ApError && err.code === 'BAD_KEY' && pattern.test(err.message);
+    await assert.rejects(keyImportCall({ 'key-file': tmpdir() }, '/', async () => ''), badKey(/is a folder, not a key file/));
+    await assert.rejects(keyImportCall({ 'key-file': '/dev/zero' }, '/', async () => ''), badKey(/^\/dev\/zero holds more than 4096 bytes: not a backup key/));
+    await assert.rejects(keyImportCall({}, '/', async () => 'x'.repeat(1 << 20)), badKey(/^stdin holds more than 4096 bytes/));
+    const dir = await mkdtemp(join(tmpdir(), 'ap-ctl-key-'));
+    try {
+      const input = join(dir, 'in.dump.enc');
+      await writeFile(input, Buffer.concat([Buffer.from('APBKENC1'), Buffer.alloc(64)]));
+      const decrypt = (keyFile: string) => decryptBackup({ input, output: join(dir, 'out.dump'), keyFile, boxKeyFile: join(dir, 'none'), force: false });
+      await assert.rejects(decrypt('/dev/zero'), badKey(/^\/dev\/zero holds more than 4096 bytes/));
+      await assert.rejects(decrypt(dir), badKey(/is a folder, not a key file/));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
