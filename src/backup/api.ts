@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { route, StreamBody, T, type ApiRoute, type UploadBody } from '../api';
 import { InvalidField } from '../errors';
+import { unwritableFile } from '../fsutil';
 import { JobView } from '../jobs';
 import type { BackupSchedule, Backups, Destination, RestoreOptions } from './index';
 import { keyRoutes } from './key';
@@ -19,6 +20,13 @@ function destination(body: Record<string, unknown>): Destination {
   const m = method === undefined ? 'PUT' : String(method).toUpperCase();
   if (m !== 'PUT' && m !== 'POST') throw new InvalidField('method', 'expected PUT or POST');
   return { url, method: m };
+}
+
+/** A file destination refused before its job starts when it cannot be written (a folder, or no such folder): a typo must not fail the instance's last backup. */
+async function writable(to: Destination): Promise<Destination> {
+  const unwritable = 'file' in to ? await unwritableFile(to.file) : null;
+  if (unwritable) throw new InvalidField('file', unwritable.message);
+  return to;
 }
 
 function absolutePath(value: unknown, field: string): string {
@@ -147,7 +155,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       body: Destination,
       response: JobView,
       errors: JOB_ERRORS,
-      handler: ({ params, body }) => backups.startInstanceBackup(params.id!, destination(body)),
+      handler: async ({ params, body }) => backups.startInstanceBackup(params.id!, await writable(destination(body))),
     }),
     route({
       method: 'POST',
@@ -157,7 +165,7 @@ export function backupRoutes(backups: Backups, schedule: BackupSchedule, uploadD
       body: Destination,
       response: JobView,
       errors: JOB_ERRORS,
-      handler: ({ body }) => backups.startManagerBackup(destination(body)),
+      handler: async ({ body }) => backups.startManagerBackup(await writable(destination(body))),
     }),
     route({
       method: 'POST',

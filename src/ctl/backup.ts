@@ -4,11 +4,11 @@
 // supervisor: a technician's tool for an encrypted backup and its key.
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { decrypted, isEncrypted, keyFromText, keyOfFile } from '../backup';
 import { BACKUP_SWITCHES, BACKUP_VALUE_FLAGS } from '../cli';
 import { ApError, UsageError } from '../errors';
-import { writeStreamAtomic } from '../fsutil';
+import { unwritableFile, writeStreamAtomic } from '../fsutil';
 import type { ApiCall } from './instances';
 
 const USAGE = `ap ctl backup instance <id> (--file F | --url U [--method PUT|POST])
@@ -152,13 +152,11 @@ export async function decryptBackup(r: DecryptRequest): Promise<{ output: string
   return { output: r.output, bytes };
 }
 
-/** Refuses an output that is there (unless forced), a folder, or in a folder that is not: said plainly, before the key is read. */
+/** Refuses an output that is a folder, in a folder that is not, or there (unless forced): said plainly, before the key is read. */
 async function checkOutput(output: string, force: boolean): Promise<void> {
-  const there = await stat(output).catch(() => null);
-  if (there?.isDirectory()) throw new ApError('EXISTS', `${output} is a folder: give the path of the file to write`);
-  if (there && !force) throw new ApError('EXISTS', `${output} exists: give another path, or --force to replace it`);
-  const folder = dirname(output);
-  if (!there && !(await stat(folder).then((s) => s.isDirectory(), () => false))) throw new ApError('NOT_FOUND', `cannot write ${output}: the folder ${folder} does not exist`);
+  const unwritable = await unwritableFile(output);
+  if (unwritable) throw new ApError(unwritable.code, unwritable.message);
+  if (!force && (await stat(output).then(() => true, () => false))) throw new ApError('EXISTS', `${output} exists: give another path, or --force to replace it`);
 }
 
 async function readStart(path: string): Promise<Buffer> {

@@ -1,6 +1,6 @@
 // Durable writes: write `.new`, fsync, rename, fsync the folder; trees fsynced before they are renamed into place.
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +26,19 @@ export function writeZeroFileAtomic(path: string, size: number, chunkSize = 1 <<
       written += bytesWritten;
     }
   });
+}
+
+/**
+ * Why writeStreamAtomic cannot write `path`, said for the person who named it
+ * (a folder, or a folder that is not there), before anything is produced for
+ * it; null when it can try. EXISTS and NOT_FOUND are the error codes it fits.
+ */
+export async function unwritableFile(path: string): Promise<{ readonly code: 'EXISTS' | 'NOT_FOUND'; readonly message: string } | null> {
+  const there = await stat(path).catch(() => null);
+  if (there?.isDirectory()) return { code: 'EXISTS', message: `${path} is a folder: give the path of the file to write` };
+  const folder = dirname(path);
+  if (!there && !(await stat(folder).then((s) => s.isDirectory(), () => false))) return { code: 'NOT_FOUND', message: `cannot write ${path}: the folder ${folder} does not exist` };
+  return null;
 }
 
 /**

@@ -74,6 +74,18 @@ describe('backup download and restore upload (admin API)', () => {
     assert.deepEqual(await readdir(dir), ['download.apbk']);
   });
 
+  it('refuses a backup to a file it cannot write before any job starts: its folder missing, or a folder', async () => {
+    const started = jobs.list().length;
+    for (const [file, message] of [[join(dir, 'no-such', 'b.apbk'), /^file: cannot write .*: the folder .*no-such does not exist$/], [dir, /^file: .* is a folder: give the path of the file to write$/]] as const) {
+      for (const path of ['/backups/manager', `/backups/instances/${encodeURIComponent(id)}`]) {
+        const answer = (await api.handle({ method: 'POST', path, body: { file } })) as { status: number; body: { error: { code: string; field: string; message: string } } };
+        assert.deepEqual([answer.status, answer.body.error.code, answer.body.error.field], [400, 'INVALID_FIELD', 'file'], JSON.stringify(answer.body));
+        assert.match(answer.body.error.message, message);
+      }
+    }
+    assert.equal(jobs.list().length, started, 'no job started');
+  });
+
   it('says plainly that downloads and uploads need HTTP on the admin socket', async () => {
     const down = await api.handle({ method: 'GET', path: `/backups/instances/${encodeURIComponent(id)}/download` }, undefined, 'local');
     assert.equal(down.status, 400);
