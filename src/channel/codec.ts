@@ -53,6 +53,12 @@ export interface Frame {
 export const HEADER_SIZE = 9;
 /** Largest payload a decoder accepts unless told otherwise. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+/**
+ * The least the supervisor takes from a service in one frame (its limit is
+ * this or the WebSocket message limit, whichever is larger): a body larger
+ * than that leaves in pieces.
+ */
+export const MIN_MAX_PAYLOAD = 1024 * 1024;
 
 /** The channel broke its contract; the peer is cut off. */
 export class ChannelError extends ApError {

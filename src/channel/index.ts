@@ -14,6 +14,7 @@ export {
   FrameDecoder,
   HEADER_SIZE,
   Kind,
+  MIN_MAX_PAYLOAD,
   type Frame,
 } from './codec';
 export { Channel, type ChannelHandlers, type ChannelOptions } from './connection';

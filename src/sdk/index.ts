@@ -5,7 +5,7 @@
 // pause/resume. When the channel closes, the supervisor is gone: the service exits.
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
+import { Channel, decodeClose, decodeJson, encodeClose, Kind, MIN_MAX_PAYLOAD, type Frame } from '../channel';
 import type { Instance as InstanceRecord } from '../records';
 import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
@@ -74,7 +74,11 @@ export interface Connection {
   readonly identity: Readonly<{ app: string; domain: string; sip: string; guid: string; dn: string; info: Record<string, unknown> | null }> | null;
   /** The login's session key (hex SHA-256 of innovaphoneAppSessionKey:<challenge>:<password>), or null. */
   readonly sessionKey: string | null;
-  /** Sends a message; false when the client is slow (wait for onDrain). */
+  /**
+   * Sends a message; false when the client is slow (wait for onDrain). A
+   * message larger than the supervisor takes in one frame (AP_CHANNEL_MAX_PAYLOAD:
+   * 1 MiB, or --ws-max-payload when larger) throws a RangeError and is not sent.
+   */
   send(data: string | Uint8Array): boolean;
   close(code?: number, reason?: string): void;
   /** Asks the supervisor to hold this client's messages for now. */
@@ -131,6 +135,8 @@ const SDK_VERSION = 2;
 /** Connects to the supervisor on fd 3, reports ready, and serves `handlers`. */
 export function createService(handlers: ServiceHandlers, fd = Number(process.env.AP_CHANNEL_FD ?? 3)): Service {
   const socket = new Socket({ fd, readable: true, writable: true });
+  // A frame over the supervisor's limit would get the whole service cut off.
+  const maxPayload = Math.max(Number(process.env.AP_CHANNEL_MAX_PAYLOAD) || 0, MIN_MAX_PAYLOAD);
   const instances = new Map<string, Instance>();
   const requests = new Map<number, { req: RequestStream; res: ResponseStream }>();
   const connections = new Map<number, WsConnection>();
@@ -194,7 +200,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         requests.get(stream)?.req.deliver(null);
         return;
       case Kind.WS_OPEN: {
-        const conn = new WsConnection(stream, payload, decodeJson(frame), channel);
+        const conn = new WsConnection(stream, payload, decodeJson(frame), channel, maxPayload);
         connections.set(stream, conn);
         track(handlers.websocket?.open?.(conn));
         return;
@@ -379,9 +385,18 @@ class ResponseStream extends Writable implements Response {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.sendHead();
-    const go = () => this.sendOrWait(Kind.HTTP_RESPONSE_BODY, this.stream, chunk, () => callback());
-    if (this.paused) this.resumeWaiter = go;
-    else go();
+    // A chunk larger than every receiver takes leaves in pieces (subarrays: no copy).
+    let offset = 0;
+    const go = (): void => {
+      const piece = chunk.subarray(offset, offset + MIN_MAX_PAYLOAD);
+      offset += piece.length;
+      this.sendOrWait(Kind.HTTP_RESPONSE_BODY, this.stream, piece, offset < chunk.length ? next : () => callback());
+    };
+    const next = (): void => {
+      if (this.paused) this.resumeWaiter = go;
+      else go();
+    };
+    next();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -412,6 +427,7 @@ class WsConnection implements Connection {
     payload: Buffer,
     head: Record<string, unknown>,
     private readonly channel: Channel,
+    private readonly maxPayload: number,
   ) {
     this.raw = payload.toString('latin1');
     lastHead = { conn: this, head };
@@ -453,7 +469,9 @@ class WsConnection implements Connection {
   send(data: string | Uint8Array): boolean {
     if (this.closed) return false;
     const text = typeof data === 'string';
-    const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, text ? Buffer.from(data) : data);
+    const payload = text ? Buffer.from(data) : data;
+    if (payload.length > this.maxPayload) throw new RangeError(`a WebSocket message of ${payload.length} bytes is larger than the supervisor takes (${this.maxPayload})`);
+    const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, payload);
     if (!ok) this.blocked = true;
     return ok && !this.paused;
   }

@@ -332,6 +332,7 @@ export class ServiceProcess {
         AP_SERVICE: manifest.name,
         AP_DATA_DIR: this.options.dataDir,
         AP_CHANNEL_FD: '3',
+        AP_CHANNEL_MAX_PAYLOAD: String(this.options.maxPayload),
         [MARKER]: this.options.marker,
       },
       ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
