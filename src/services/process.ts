@@ -86,6 +86,8 @@ export const GATE = ['/bin/sh', '-c', 'read -r _ <&4 || exit 1; exec "$@" 4<&-',
 export type ServiceStatus = ServiceView;
 
 const CRASH_RECORDS_KEPT = 10;
+/** Bytes the service has not read above which its pings go unanswered (docs/channel.md). */
+const PONG_BACKLOG = 1024 * 1024;
 const TAIL_BYTES = 8192;
 
 export class ServiceProcess {
@@ -406,7 +408,8 @@ export class ServiceProcess {
         this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}`);
         return;
       case 'ping':
-        this.channel?.sendControl({ type: 'pong' });
+        // Unanswered while it leaves a backlog unread: a service that pings without reading would make us queue pongs without end.
+        if (this.queued <= PONG_BACKLOG) this.channel?.sendControl({ type: 'pong' });
         return;
       case 'hello':
         this.answersStop = Array.isArray(message.features) && message.features.includes('stop');

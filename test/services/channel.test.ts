@@ -1,0 +1,49 @@
+// The supervisor's side of the channel against a service that breaks its
+// manners without breaking a frame: what it can make the supervisor hold stays
+// bounded (docs/channel.md, Control messages).
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { until } from '../harness/http';
+import { inlineServiceIn, servicesIn } from '../harness/services';
+import { workspace } from '../harness/workspace';
+
+let dir: string;
+before(async () => {
+  dir = await workspace('ap-channel-');
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+// Says hello and ready, stops reading its channel, sends 200,000 pings (4.8 MB of pongs to answer), then a log line.
+const PINGER = `
+const net = require('node:net');
+const channel = new net.Socket({ fd: 3, readable: true, writable: true });
+const control = (message) => {
+  const json = Buffer.from(JSON.stringify(message));
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(5 + json.length, 0);
+  head.writeUInt8(1, 4);
+  return Buffer.concat([head, json]);
+};
+channel.write(control({ type: 'hello', sdk: 1, pid: process.pid, features: [] }));
+channel.write(control({ type: 'ready' }));
+channel.pause();
+channel.write(Buffer.concat(Array(200000).fill(control({ type: 'ping' }))));
+channel.write(control({ type: 'log', level: 'info', message: 'all pings sent' }));
+setInterval(() => {}, 1000);
+`;
+
+it('answers no pings while the service leaves more than 1 MiB unread: one that pings without reading cannot make the supervisor queue pongs without end', async () => {
+  const root = join(dir, 'root');
+  const services = await servicesIn(root);
+  try {
+    await services.install(await inlineServiceIn(join(dir, 'packages'), 'pinger', PINGER));
+    const log = join(root, 'mnt/sda2/log/apps/pinger/pinger.log');
+    await until('every ping to be read', async () => ((await readFile(log, 'utf8').catch(() => '')).includes('all pings sent') ? true : undefined), 30_000);
+    const queued = services.get('pinger')!.queued;
+    assert.ok(queued <= 1024 * 1024 + 64, `${queued} bytes of pongs wait for a service that does not read`);
+  } finally {
+    await services.stop();
+  }
+});
