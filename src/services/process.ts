@@ -358,7 +358,7 @@ export class ServiceProcess {
     const reader = new OutputReader(
       (chunk, from) => stamper.take(chunk, from),
       () => {
-        this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to stdout/stderr: read at that pace, it waits in write()`);
+        this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to its log (stdout, stderr, log messages): read at that pace, it waits in write()`);
         this.note(`[supervisor] output throttled to ${OUTPUT_BUDGET / 1024} KiB/s`);
       },
     );
@@ -406,6 +406,7 @@ export class ServiceProcess {
       }
       case 'log':
         this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}`);
+        if (this.channel) this.reader?.charge(frame.payload.length, this.channel);
         return;
       case 'ping':
         // Unanswered while it leaves a backlog unread: a service that pings without reading would make us queue pongs without end.
