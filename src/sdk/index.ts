@@ -5,7 +5,7 @@
 // pause/resume. When the channel closes, the supervisor is gone: the service exits.
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { Channel, decodeClose, decodeJson, encodeClose, Kind, MIN_MAX_PAYLOAD, type Frame } from '../channel';
+import { Channel, ChannelError, decodeClose, decodeJson, encodeClose, Kind, MIN_MAX_PAYLOAD, type Frame } from '../channel';
 import type { Instance as InstanceRecord } from '../records';
 import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
@@ -91,7 +91,10 @@ export interface Connection {
  * What a service does. A handler may return a promise: when the supervisor
  * stops this process (a restart, an update, a stop), the SDK waits for every
  * promise a handler returned and has not settled, and for `stop`, before the
- * process exits, so an answer being worked on still reaches its client.
+ * process exits, so an answer being worked on still reaches its client. A
+ * handler that throws, or whose promise rejects, ends the process as an
+ * uncaught exception does (exit code 1, the error in the service's log), and
+ * the supervisor starts it again.
  */
 export interface ServiceHandlers {
   http?(req: Request, res: Response): void | Promise<unknown>;
@@ -157,7 +160,17 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
   };
 
   const channel: Channel = new Channel(socket, {
-    frame: (frame) => onFrame(frame),
+    frame: (frame) => {
+      try {
+        onFrame(frame);
+      } catch (err) {
+        if (err instanceof ChannelError) throw err; // the supervisor broke the channel
+        // A handler's own throw ends the process as an uncaught exception (its stack on stderr, exit code 1), as its rejected promise does: not quietly as a closed channel.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    },
     drain: () => {
       for (const wake of [...waiting]) wake();
       for (const conn of connections.values()) conn.channelDrained();
