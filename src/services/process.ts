@@ -517,7 +517,8 @@ export class ServiceProcess {
     };
     try {
       await ensureDir(crashDir);
-      await writeFileAtomic(join(crashDir, `crash-${time.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(record, null, 2)}\n`);
+      // As private as its log (its last lines are in it): other services run as accounts of their own.
+      await writeFileAtomic(join(crashDir, `crash-${time.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(record, null, 2)}\n`, 0o640);
       const records = (await readdir(crashDir)).filter((f) => f.startsWith('crash-') && f.endsWith('.json')).sort();
       for (const old of records.slice(0, Math.max(0, records.length - CRASH_RECORDS_KEPT))) await rm(join(crashDir, old), { force: true });
     } catch (err) {
