@@ -58,8 +58,8 @@ export interface Request extends Readable {
 }
 
 export interface Response extends Writable {
-  /** Sends status and headers; the first write or end sends 200 with no headers if not called. */
-  writeHead(status: number, headers?: Record<string, string | number>): void;
+  /** Sends status and headers (a list for a header sent several times, such as set-cookie); the first write or end sends 200 with no headers if not called. */
+  writeHead(status: number, headers?: Record<string, string | number | readonly string[]>): void;
 }
 
 export interface Connection {
@@ -363,7 +363,7 @@ type SendOrWait = (kind: Kind, stream: number, payload: Uint8Array | undefined, 
 class ResponseStream extends Writable implements Response {
   private headSent = false;
   private status = 200;
-  private headers: Record<string, string> = {};
+  private headers: Record<string, string | string[]> = {};
   private paused = false;
   private resumeWaiter: (() => void) | null = null;
 
@@ -375,10 +375,10 @@ class ResponseStream extends Writable implements Response {
     super({ highWaterMark: 256 * 1024 });
   }
 
-  writeHead(status: number, headers: Record<string, string | number> = {}): void {
+  writeHead(status: number, headers: Record<string, string | number | readonly string[]> = {}): void {
     if (this.headSent) throw new Error('writeHead after the head was sent');
     this.status = status;
-    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.map(String) : String(v)]));
   }
 
   setPaused(paused: boolean): void {
