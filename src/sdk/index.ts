@@ -104,6 +104,7 @@ export interface ServiceHandlers {
     close?(conn: Connection, code: number, reason: string): void | Promise<unknown>;
   };
   instanceStart?(instance: Instance): void | Promise<unknown>;
+  /** An instance stopped (or deleted): it gets the instance as instance.start or the last instance.config gave it. */
   instanceStop?(instance: Instance): void | Promise<unknown>;
   instanceConfig?(instance: Instance): void | Promise<unknown>;
   /**
@@ -262,10 +263,14 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         instances.set(instanceId(instance), instance);
         track(handlers.instanceStart?.(instance));
         return;
-      case 'instance.stop':
+      case 'instance.stop': {
+        // instance.stop names it only: the handler gets it as it was started (its database, to close the pool).
+        const started = instances.get(instanceId(instance));
+        if (!started) return;
         instances.delete(instanceId(instance));
-        track(handlers.instanceStop?.(instance));
+        track(handlers.instanceStop?.(started));
         return;
+      }
       case 'instance.config':
         instances.set(instanceId(instance), instance);
         track(handlers.instanceConfig?.(instance));
