@@ -1,9 +1,10 @@
 // App services in the admin API.
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { Flag, queryFlag, route, StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
+import { openOwnFile } from '../log';
 import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
 import { readTail } from './tail';
@@ -229,10 +230,15 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       handler: async ({ params }) => {
         named(params.name!);
         const file = join(logDir, params.name!, `${params.name}.log`);
-        await stat(file).catch(() => {
-          throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
-        });
-        return new StreamBody(createReadStream(file) as AsyncIterable<Buffer>, 'text/plain; charset=utf-8', `${params.name}.log`);
+        let fd: number;
+        try {
+          // The folder is the service's: never through a link it put in place of its log.
+          fd = openOwnFile(file, constants.O_RDONLY);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
+          throw err;
+        }
+        return new StreamBody(createReadStream(file, { fd }) as AsyncIterable<Buffer>, 'text/plain; charset=utf-8', `${params.name}.log`);
       },
     },
   ];
