@@ -4,7 +4,7 @@
 // of root's, a folder where the rotated copy goes — is never written through
 // or read through, and never crashes the supervisor.
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { readTail } from '../../src/services/tail';
@@ -58,5 +58,28 @@ it("neither follows a link the service put in place of its log nor falls over a 
     assert.doesNotMatch(tail.text, /root only/, "root's file is not read through the link");
   } finally {
     await services.stop();
+  }
+});
+
+it("leaves a file of root's that the service hard-linked into its data folder root's when it makes the folder its own", { skip: process.getuid?.() !== 0 && 'services get accounts of their own only when the supervisor is root' }, async () => {
+  const root = join(dir, 'root-link');
+  const services = await servicesIn(root);
+  const secret = join(root, 'mnt/sda2/backup.key');
+  try {
+    await services.install(await inlineServiceIn(join(dir, 'packages'), 'linker', 'setInterval(() => {}, 1000)'));
+    await writeFile(secret, 'the backup key\n', { mode: 0o600 });
+    // What a service can do where fs.protected_hardlinks is 0 (a box without systemd): the same file system as its data.
+    await link(secret, join(root, 'mnt/sda2/appdata/linker/key'));
+    await writeFile(join(root, 'mnt/sda2/appdata/linker/own'), 'its own\n');
+  } finally {
+    await services.stop();
+  }
+  // The next start makes the data folder the service's again.
+  const again = await servicesIn(root);
+  try {
+    assert.equal((await stat(secret)).uid, 0, "root's file stays root's");
+    assert.notEqual((await stat(join(root, 'mnt/sda2/appdata/linker/own'))).uid, 0, 'its own files are its own');
+  } finally {
+    await again.stop();
   }
 });
