@@ -4,6 +4,7 @@
 // malformed ends the channel instead of throwing.
 export {
   ChannelError,
+  closeReason,
   decodeClose,
   decodeJson,
   DEFAULT_MAX_PAYLOAD,
