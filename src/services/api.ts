@@ -1,13 +1,12 @@
 // App services in the admin API.
-import { constants, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { Flag, queryFlag, route, StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
-import { openOwnFile } from '../log';
 import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
-import { readTail } from './tail';
+import { openLog, readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
 import { LIMIT_RANGES, type LimitField } from '../cgroup';
 import { CrashList, LimitsView, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
@@ -230,14 +229,8 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       handler: async ({ params }) => {
         named(params.name!);
         const file = join(logDir, params.name!, `${params.name}.log`);
-        let fd: number;
-        try {
-          // The folder is the service's: never through a link it put in place of its log.
-          fd = openOwnFile(file, constants.O_RDONLY);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
-          throw err;
-        }
+        const fd = openLog(file);
+        if (fd === null) throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
         return new StreamBody(createReadStream(file, { fd }) as AsyncIterable<Buffer>, 'text/plain; charset=utf-8', `${params.name}.log`);
       },
     },
