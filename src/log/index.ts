@@ -95,14 +95,17 @@ export interface RotatingFile {
  * An append-only file that is renamed to `<path>.1` (replacing the previous
  * one) when it would grow past `maxBytes`: at most twice the cap on disk.
  * Writes are synchronous on purpose: they are small and few, and a line
- * written just before a crash must not be lost in a queue. Its folder may be
- * another account's (a service's own log folder): a link, a FIFO or a hard
- * link put in place of the file is refused (the error names it), never
- * written through, and a rotation something stands in the way of starts the
- * file over instead, so nothing of it ever throws out of write().
+ * written just before a crash must not be lost in a queue. A rotation
+ * something stands in the way of starts the file over instead, so nothing of
+ * it ever throws out of write(). `othersFolder`: the folder is another
+ * account's (a service's own log folder), so a link, a FIFO or a hard link
+ * put in place of the file is refused (the error names it), never written
+ * through; elsewhere (the supervisor's own --log-file) a link is followed.
  */
-export function openRotatingFile(path: string, maxBytes: number, mode = 0o640): RotatingFile {
-  let fd = openOwnFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
+export function openRotatingFile(path: string, maxBytes: number, mode = 0o640, othersFolder = false): RotatingFile {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
+  const openFile = () => (othersFolder ? openOwnFile(path, flags, mode) : openSync(path, flags, mode));
+  let fd = openFile();
   let size = fstatSync(fd).size;
   return {
     write(data) {
@@ -110,7 +113,7 @@ export function openRotatingFile(path: string, maxBytes: number, mode = 0o640): 
       if (size + bytes.length > maxBytes && size > 0) {
         try {
           renameSync(path, `${path}.1`);
-          const next = openOwnFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
+          const next = openFile();
           closeSync(fd);
           fd = next;
         } catch {

@@ -307,7 +307,7 @@ export class ServiceProcess {
     if (leftovers > 0) this.options.log.warn(`killed ${leftovers} process(es) an earlier run of it left behind`);
     let output: ReturnType<typeof openRotatingFile> | null = null;
     try {
-      output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
+      output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes, 0o640, true);
     } catch (err) {
       this.options.log.error(`cannot open its log: ${describeError(err)}`);
     }
