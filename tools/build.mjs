@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { checkImports } from './check-imports.mjs';
+import { sdkDeclarations } from './sdk-types.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -87,6 +88,7 @@ await build({
   outfile: join(dist, 'sdk.js'),
   banner: { js: `// App Platform service SDK ${pkg.version} (build ${label})` },
 });
+writeFileSync(join(dist, 'sdk.d.ts'), `// App Platform service SDK ${pkg.version} (build ${label}): its types\n${sdkDeclarations(join(root, 'src/sdk/index.ts'))}`);
 
 // The Manager UI: one script and one style sheet for the browser, served from dist/manager/
 // beside the bundle (no CDN, no external font: the box may be offline).
@@ -127,7 +129,7 @@ const notify = (() => {
 if (notify && existsSync(notify)) copyFileSync(notify, join(dist, 'notify.node'));
 else console.warn('build: sd-notify is not built (libsystemd-dev missing?); dist/ has no notify.node');
 
-console.log(`build: dist/ap.js and dist/sdk.js ${pkg.version} (build ${label}) with ${uwsName}${notify && existsSync(notify) ? ' and notify.node' : ''}`);
+console.log(`build: dist/ap.js and dist/sdk.js (with sdk.d.ts) ${pkg.version} (build ${label}) with ${uwsName}${notify && existsSync(notify) ? ' and notify.node' : ''}`);
 
 function defaultLabel() {
   const date = new Date().toISOString().slice(0, 10).replaceAll('-', '');

@@ -53,6 +53,12 @@ export interface Frame {
 export const HEADER_SIZE = 9;
 /** Largest payload a decoder accepts unless told otherwise. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+/**
+ * The least the supervisor takes from a service in one frame (its limit is
+ * this or the WebSocket message limit, whichever is larger): a body larger
+ * than that leaves in pieces.
+ */
+export const MIN_MAX_PAYLOAD = 1024 * 1024;
 
 /** The channel broke its contract; the peer is cut off. */
 export class ChannelError extends ApError {
@@ -87,9 +93,18 @@ export function encodeControl(message: Record<string, unknown>): Buffer {
   return encodeFrame(Kind.CONTROL, 0, JSON.stringify(message));
 }
 
-/** WS_CLOSE payload: u16 code and a UTF-8 reason (truncated to fit a close frame's 123 bytes). */
+/** `reason` as UTF-8 of at most 123 bytes, what a close frame holds beside its code: cut between characters. */
+export function closeReason(reason: string): Buffer {
+  const bytes = Buffer.from(reason);
+  if (bytes.length <= 123) return bytes;
+  let end = 123;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // a continuation byte: back to its character's start
+  return bytes.subarray(0, end);
+}
+
+/** WS_CLOSE payload: u16 code and a UTF-8 reason (cut to fit a close frame's 123 bytes). */
 export function encodeClose(code: number, reason = ''): Buffer {
-  const text = Buffer.from(reason).subarray(0, 123);
+  const text = closeReason(reason);
   const payload = Buffer.allocUnsafe(2 + text.length);
   payload.writeUInt16BE(code, 0);
   payload.set(text, 2);

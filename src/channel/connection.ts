@@ -62,6 +62,15 @@ export class Channel {
     this.socket.uncork();
   };
 
+  /** Stops reading the peer's frames until resume() (the peer's writes wait). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** Sends one frame; false means "wait for drain before sending more". */
   send(kind: Kind, stream: number, payload?: Uint8Array): boolean {
     if (this.ended) return false;

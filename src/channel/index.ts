@@ -4,6 +4,7 @@
 // malformed ends the channel instead of throwing.
 export {
   ChannelError,
+  closeReason,
   decodeClose,
   decodeJson,
   DEFAULT_MAX_PAYLOAD,
@@ -14,6 +15,7 @@ export {
   FrameDecoder,
   HEADER_SIZE,
   Kind,
+  MIN_MAX_PAYLOAD,
   type Frame,
 } from './codec';
 export { Channel, type ChannelHandlers, type ChannelOptions } from './connection';

@@ -1,6 +1,6 @@
 // The supervisor's own log: one line per event, to stderr or to a size-capped
 // file (the file and one rotated copy, so a chatty box never fills p2).
-import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import type { LogFormat, LogLevel } from '../config';
 
 export interface Logger {
@@ -95,18 +95,30 @@ export interface RotatingFile {
  * An append-only file that is renamed to `<path>.1` (replacing the previous
  * one) when it would grow past `maxBytes`: at most twice the cap on disk.
  * Writes are synchronous on purpose: they are small and few, and a line
- * written just before a crash must not be lost in a queue.
+ * written just before a crash must not be lost in a queue. A rotation
+ * something stands in the way of starts the file over instead, so nothing of
+ * it ever throws out of write(). `othersFolder`: the folder is another
+ * account's (a service's own log folder), so a link, a FIFO or a hard link
+ * put in place of the file is refused (the error names it), never written
+ * through; elsewhere (the supervisor's own --log-file) a link is followed.
  */
-export function openRotatingFile(path: string, maxBytes: number, mode = 0o640): RotatingFile {
-  let fd = openSync(path, 'a', mode);
+export function openRotatingFile(path: string, maxBytes: number, mode = 0o640, othersFolder = false): RotatingFile {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
+  const openFile = () => (othersFolder ? openOwnFile(path, flags, mode) : openSync(path, flags, mode));
+  let fd = openFile();
   let size = fstatSync(fd).size;
   return {
     write(data) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       if (size + bytes.length > maxBytes && size > 0) {
-        closeSync(fd);
-        renameSync(path, `${path}.1`);
-        fd = openSync(path, 'a', mode);
+        try {
+          renameSync(path, `${path}.1`);
+          const next = openFile();
+          closeSync(fd);
+          fd = next;
+        } catch {
+          ftruncateSync(fd, 0);
+        }
         size = 0;
       }
       writeSync(fd, bytes);
@@ -116,4 +128,19 @@ export function openRotatingFile(path: string, maxBytes: number, mode = 0o640): 
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Opens `path` with `flags` only if it is a regular file of one name: not
+ * through a link (O_NOFOLLOW), never waiting on a FIFO (O_NONBLOCK), and not a
+ * file hard-linked elsewhere. For files in folders another account may write.
+ */
+export function openOwnFile(path: string, flags: number, mode = 0o640): number {
+  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
+  const stat = fstatSync(fd);
+  if (!stat.isFile() || stat.nlink !== 1) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${path} is not a file of its own (a link, a FIFO or a hard link put in its place): refused`), { code: 'ENOTOWNFILE' });
+  }
+  return fd;
 }

@@ -5,7 +5,7 @@
 // pause/resume. When the channel closes, the supervisor is gone: the service exits.
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { Channel, decodeClose, decodeJson, encodeClose, Kind, type Frame } from '../channel';
+import { Channel, ChannelError, decodeClose, decodeJson, encodeClose, Kind, MIN_MAX_PAYLOAD, type Frame } from '../channel';
 import type { Instance as InstanceRecord } from '../records';
 import { hasBit, TRACE_FLAGS, type TraceFlag } from '../trace';
 
@@ -58,8 +58,8 @@ export interface Request extends Readable {
 }
 
 export interface Response extends Writable {
-  /** Sends status and headers; the first write or end sends 200 with no headers if not called. */
-  writeHead(status: number, headers?: Record<string, string | number>): void;
+  /** Sends status and headers (a list for a header sent several times, such as set-cookie); the first write or end sends 200 with no headers if not called. */
+  writeHead(status: number, headers?: Record<string, string | number | readonly string[]>): void;
 }
 
 export interface Connection {
@@ -74,7 +74,11 @@ export interface Connection {
   readonly identity: Readonly<{ app: string; domain: string; sip: string; guid: string; dn: string; info: Record<string, unknown> | null }> | null;
   /** The login's session key (hex SHA-256 of innovaphoneAppSessionKey:<challenge>:<password>), or null. */
   readonly sessionKey: string | null;
-  /** Sends a message; false when the client is slow (wait for onDrain). */
+  /**
+   * Sends a message; false when the client is slow (wait for onDrain). A
+   * message larger than the supervisor takes in one frame (AP_CHANNEL_MAX_PAYLOAD:
+   * 1 MiB, or --ws-max-payload when larger) throws a RangeError and is not sent.
+   */
   send(data: string | Uint8Array): boolean;
   close(code?: number, reason?: string): void;
   /** Asks the supervisor to hold this client's messages for now. */
@@ -87,7 +91,10 @@ export interface Connection {
  * What a service does. A handler may return a promise: when the supervisor
  * stops this process (a restart, an update, a stop), the SDK waits for every
  * promise a handler returned and has not settled, and for `stop`, before the
- * process exits, so an answer being worked on still reaches its client.
+ * process exits, so an answer being worked on still reaches its client. A
+ * handler that throws, or whose promise rejects, ends the process as an
+ * uncaught exception does (exit code 1, the error in the service's log), and
+ * the supervisor starts it again.
  */
 export interface ServiceHandlers {
   http?(req: Request, res: Response): void | Promise<unknown>;
@@ -97,6 +104,7 @@ export interface ServiceHandlers {
     close?(conn: Connection, code: number, reason: string): void | Promise<unknown>;
   };
   instanceStart?(instance: Instance): void | Promise<unknown>;
+  /** An instance stopped (or deleted): it gets the instance as instance.start or the last instance.config gave it. */
   instanceStop?(instance: Instance): void | Promise<unknown>;
   instanceConfig?(instance: Instance): void | Promise<unknown>;
   /**
@@ -131,6 +139,8 @@ const SDK_VERSION = 2;
 /** Connects to the supervisor on fd 3, reports ready, and serves `handlers`. */
 export function createService(handlers: ServiceHandlers, fd = Number(process.env.AP_CHANNEL_FD ?? 3)): Service {
   const socket = new Socket({ fd, readable: true, writable: true });
+  // A frame over the supervisor's limit would get the whole service cut off.
+  const maxPayload = Math.max(Number(process.env.AP_CHANNEL_MAX_PAYLOAD) || 0, MIN_MAX_PAYLOAD);
   const instances = new Map<string, Instance>();
   const requests = new Map<number, { req: RequestStream; res: ResponseStream }>();
   const connections = new Map<number, WsConnection>();
@@ -151,7 +161,17 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
   };
 
   const channel: Channel = new Channel(socket, {
-    frame: (frame) => onFrame(frame),
+    frame: (frame) => {
+      try {
+        onFrame(frame);
+      } catch (err) {
+        if (err instanceof ChannelError) throw err; // the supervisor broke the channel
+        // A handler's own throw ends the process as an uncaught exception (its stack on stderr, exit code 1), as its rejected promise does: not quietly as a closed channel.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    },
     drain: () => {
       for (const wake of [...waiting]) wake();
       for (const conn of connections.values()) conn.channelDrained();
@@ -194,7 +214,7 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         requests.get(stream)?.req.deliver(null);
         return;
       case Kind.WS_OPEN: {
-        const conn = new WsConnection(stream, payload, decodeJson(frame), channel);
+        const conn = new WsConnection(stream, payload, decodeJson(frame), channel, maxPayload);
         connections.set(stream, conn);
         track(handlers.websocket?.open?.(conn));
         return;
@@ -243,10 +263,14 @@ export function createService(handlers: ServiceHandlers, fd = Number(process.env
         instances.set(instanceId(instance), instance);
         track(handlers.instanceStart?.(instance));
         return;
-      case 'instance.stop':
+      case 'instance.stop': {
+        // instance.stop names it only: the handler gets it as it was started (its database, to close the pool).
+        const started = instances.get(instanceId(instance));
+        if (!started) return;
         instances.delete(instanceId(instance));
-        track(handlers.instanceStop?.(instance));
+        track(handlers.instanceStop?.(started));
         return;
+      }
       case 'instance.config':
         instances.set(instanceId(instance), instance);
         track(handlers.instanceConfig?.(instance));
@@ -344,7 +368,7 @@ type SendOrWait = (kind: Kind, stream: number, payload: Uint8Array | undefined, 
 class ResponseStream extends Writable implements Response {
   private headSent = false;
   private status = 200;
-  private headers: Record<string, string> = {};
+  private headers: Record<string, string | string[]> = {};
   private paused = false;
   private resumeWaiter: (() => void) | null = null;
 
@@ -356,10 +380,10 @@ class ResponseStream extends Writable implements Response {
     super({ highWaterMark: 256 * 1024 });
   }
 
-  writeHead(status: number, headers: Record<string, string | number> = {}): void {
+  writeHead(status: number, headers: Record<string, string | number | readonly string[]> = {}): void {
     if (this.headSent) throw new Error('writeHead after the head was sent');
     this.status = status;
-    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.map(String) : String(v)]));
   }
 
   setPaused(paused: boolean): void {
@@ -379,9 +403,18 @@ class ResponseStream extends Writable implements Response {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.sendHead();
-    const go = () => this.sendOrWait(Kind.HTTP_RESPONSE_BODY, this.stream, chunk, () => callback());
-    if (this.paused) this.resumeWaiter = go;
-    else go();
+    // A chunk larger than every receiver takes leaves in pieces (subarrays: no copy).
+    let offset = 0;
+    const go = (): void => {
+      const piece = chunk.subarray(offset, offset + MIN_MAX_PAYLOAD);
+      offset += piece.length;
+      this.sendOrWait(Kind.HTTP_RESPONSE_BODY, this.stream, piece, offset < chunk.length ? next : () => callback());
+    };
+    const next = (): void => {
+      if (this.paused) this.resumeWaiter = go;
+      else go();
+    };
+    next();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -412,6 +445,7 @@ class WsConnection implements Connection {
     payload: Buffer,
     head: Record<string, unknown>,
     private readonly channel: Channel,
+    private readonly maxPayload: number,
   ) {
     this.raw = payload.toString('latin1');
     lastHead = { conn: this, head };
@@ -453,7 +487,9 @@ class WsConnection implements Connection {
   send(data: string | Uint8Array): boolean {
     if (this.closed) return false;
     const text = typeof data === 'string';
-    const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, text ? Buffer.from(data) : data);
+    const payload = text ? Buffer.from(data) : data;
+    if (payload.length > this.maxPayload) throw new RangeError(`a WebSocket message of ${payload.length} bytes is larger than the supervisor takes (${this.maxPayload})`);
+    const ok = this.channel.send(text ? Kind.WS_TEXT : Kind.WS_BINARY, this.id, payload);
     if (!ok) this.blocked = true;
     return ok && !this.paused;
   }

@@ -6,7 +6,7 @@ import { Flag, queryFlag, route, StreamBody, T, type ApiRoute } from '../api';
 import { ApError, InvalidField } from '../errors';
 import { JobView, type Jobs } from '../jobs';
 import type { Services } from './index';
-import { readTail } from './tail';
+import { openLog, readTail } from './tail';
 import { installUpload, MAX_PACKAGE } from './upload';
 import { LIMIT_RANGES, type LimitField } from '../cgroup';
 import { CrashList, LimitsView, LogTail, ServiceList, ServiceView, type CrashRecord } from './views';
@@ -229,10 +229,9 @@ export function serviceRoutes(services: Services, paths: { logs: string; coreDum
       handler: async ({ params }) => {
         named(params.name!);
         const file = join(logDir, params.name!, `${params.name}.log`);
-        await stat(file).catch(() => {
-          throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
-        });
-        return new StreamBody(createReadStream(file) as AsyncIterable<Buffer>, 'text/plain; charset=utf-8', `${params.name}.log`);
+        const fd = openLog(file);
+        if (fd === null) throw new ApError('NOT_FOUND', `service ${params.name} has written no log yet`);
+        return new StreamBody(createReadStream(file, { fd }) as AsyncIterable<Buffer>, 'text/plain; charset=utf-8', `${params.name}.log`);
       },
     },
   ];

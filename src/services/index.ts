@@ -9,7 +9,8 @@
 // the storePackage port, src/packages) or fails whole.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, cp, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, chown, cp, lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LIMIT_FIELDS, LIMIT_RANGES, memoryLimitMB, resolveLimits, type Cgroups, type EffectiveLimits, type ServiceLimits } from '../cgroup';
 import { ApError, describe as describeError, InvalidField, levelOf } from '../errors';
@@ -701,7 +702,17 @@ async function sealPackage(dir: string, root: boolean): Promise<void> {
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isSymbolicLink()) await chown(join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name), uid, gid);
+    if (entry.isSymbolicLink()) continue;
+    // The tree is the service's: what it put there is changed through a handle, never through a
+    // link swapped in meanwhile, and a hard link to a file elsewhere (root's backup key) is not its own.
+    const handle = await open(join(entry.parentPath ?? (entry as { path?: string }).path ?? dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+    if (!handle) continue;
+    try {
+      const stat = await handle.stat();
+      if (stat.isDirectory() || (stat.isFile() && stat.nlink === 1)) await handle.chown(uid, gid);
+    } finally {
+      await handle.close();
+    }
   }
 }
 

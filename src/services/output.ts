@@ -3,10 +3,18 @@
 // service blocks in write() until the next second, so a service printing as
 // fast as it can costs the supervisor a bounded share of a core (issue 14
 // measured ~77 % of one unbounded) and its log rotates at a bounded pace.
+// Its channel's `log` messages count too: past the budget with one of them,
+// the channel is not read either until the next second.
 import type { Readable } from 'node:stream';
 
-/** Bytes of output per second read from one service (both pipes together). */
+/** Bytes of output per second read from one service (both pipes and its log messages together). */
 export const OUTPUT_BUDGET = 256 * 1024;
+
+/** What is paused past the budget: a pipe, or the channel. */
+interface Pausable {
+  pause(): void;
+  resume(): void;
+}
 
 export class OutputReader {
   private used = 0;
@@ -14,6 +22,8 @@ export class OutputReader {
   private resumeTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly streams: Readable[] = [];
+  /** The channel, while paused for this second. */
+  private channel: Pausable | null = null;
   /** Seconds in which the budget was reached. */
   throttledSeconds = 0;
 
@@ -35,27 +45,49 @@ export class OutputReader {
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
     this.closed = true;
-    for (const stream of this.streams) stream.resume();
+    this.resumeAll();
+  }
+
+  /** A `log` message of `bytes` read from `channel`: past the budget, the channel waits for the next second with the pipes. */
+  charge(bytes: number, channel: Pausable): void {
+    if (this.closed) return;
+    if (this.count(bytes) && this.channel === null) {
+      this.channel = channel;
+      channel.pause();
+    }
   }
 
   private take(chunk: Buffer, from: number): void {
     if (this.closed) return this.sink(chunk, from);
+    this.sink(chunk, from);
+    this.count(chunk.length);
+  }
+
+  /** Counts `bytes` read; true (and the pipes paused until the next second) past the budget. */
+  private count(bytes: number): boolean {
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.used = 0;
     }
-    this.used += chunk.length;
-    this.sink(chunk, from);
-    if (this.used < this.budget || this.resumeTimer) return;
+    this.used += bytes;
+    if (this.used < this.budget) return false;
+    if (this.resumeTimer) return true;
     if (this.throttledSeconds++ === 0) this.onFirstThrottle();
     for (const stream of this.streams) stream.pause();
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = null;
       this.windowStart = Date.now();
       this.used = 0;
-      for (const stream of this.streams) stream.resume();
+      this.resumeAll();
     }, Math.max(1, this.windowStart + 1000 - now));
+    return true;
+  }
+
+  private resumeAll(): void {
+    for (const stream of this.streams) stream.resume();
+    this.channel?.resume();
+    this.channel = null;
   }
 }
 

@@ -86,6 +86,8 @@ export const GATE = ['/bin/sh', '-c', 'read -r _ <&4 || exit 1; exec "$@" 4<&-',
 export type ServiceStatus = ServiceView;
 
 const CRASH_RECORDS_KEPT = 10;
+/** Bytes the service has not read above which its pings go unanswered (docs/channel.md). */
+const PONG_BACKLOG = 1024 * 1024;
 const TAIL_BYTES = 8192;
 
 export class ServiceProcess {
@@ -305,7 +307,7 @@ export class ServiceProcess {
     if (leftovers > 0) this.options.log.warn(`killed ${leftovers} process(es) an earlier run of it left behind`);
     let output: ReturnType<typeof openRotatingFile> | null = null;
     try {
-      output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes);
+      output = openRotatingFile(join(this.options.logDir, `${manifest.name}.log`), this.options.logMaxBytes, 0o640, true);
     } catch (err) {
       this.options.log.error(`cannot open its log: ${describeError(err)}`);
     }
@@ -332,6 +334,7 @@ export class ServiceProcess {
         AP_SERVICE: manifest.name,
         AP_DATA_DIR: this.options.dataDir,
         AP_CHANNEL_FD: '3',
+        AP_CHANNEL_MAX_PAYLOAD: String(this.options.maxPayload),
         [MARKER]: this.options.marker,
       },
       ...(this.options.account ? { uid: this.options.account.uid, gid: this.options.account.gid } : {}),
@@ -355,7 +358,7 @@ export class ServiceProcess {
     const reader = new OutputReader(
       (chunk, from) => stamper.take(chunk, from),
       () => {
-        this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to stdout/stderr: read at that pace, it waits in write()`);
+        this.options.log.warn(`writes more than ${OUTPUT_BUDGET / 1024} KiB/s to its log (stdout, stderr, log messages): read at that pace, it waits in write()`);
         this.note(`[supervisor] output throttled to ${OUTPUT_BUDGET / 1024} KiB/s`);
       },
     );
@@ -403,9 +406,11 @@ export class ServiceProcess {
       }
       case 'log':
         this.note(`${String(message.level ?? 'info')}: ${String(message.message ?? '')}`);
+        if (this.channel) this.reader?.charge(frame.payload.length, this.channel);
         return;
       case 'ping':
-        this.channel?.sendControl({ type: 'pong' });
+        // Unanswered while it leaves a backlog unread: a service that pings without reading would make us queue pongs without end.
+        if (this.queued <= PONG_BACKLOG) this.channel?.sendControl({ type: 'pong' });
         return;
       case 'hello':
         this.answersStop = Array.isArray(message.features) && message.features.includes('stop');
@@ -512,7 +517,8 @@ export class ServiceProcess {
     };
     try {
       await ensureDir(crashDir);
-      await writeFileAtomic(join(crashDir, `crash-${time.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(record, null, 2)}\n`);
+      // As private as its log (its last lines are in it): other services run as accounts of their own.
+      await writeFileAtomic(join(crashDir, `crash-${time.toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(record, null, 2)}\n`, 0o640);
       const records = (await readdir(crashDir)).filter((f) => f.startsWith('crash-') && f.endsWith('.json')).sort();
       for (const old of records.slice(0, Math.max(0, records.length - CRASH_RECORDS_KEPT))) await rm(join(crashDir, old), { force: true });
     } catch (err) {

@@ -13,6 +13,7 @@ import { BackupKey, BackupRecords, Backups, BackupSchedule, boxLabel, macAddress
 import { bootControl } from '../boot';
 import { LIMIT_FIELDS, openCgroups, resolveLimits } from '../cgroup';
 import { Budget } from '../budget';
+import { MIN_MAX_PAYLOAD } from '../channel';
 import type { Config } from '../config';
 import { clusterAccount, findPgBin, findPgTools, migrate, MIGRATIONS, openDatabase, settings, settingValue, stopLeftovers } from '../db';
 import { fsyncDir } from '../fsutil';
@@ -222,7 +223,7 @@ export async function compose(ctx: Context): Promise<Composition> {
         logMaxBytes: config.services.logMaxBytes,
         startTimeoutMs: 30_000,
         stopTimeoutMs: serviceStopMs,
-        maxPayload: Math.max(config.ws.maxPayloadBytes, 1024 * 1024),
+        maxPayload: Math.max(config.ws.maxPayloadBytes, MIN_MAX_PAYLOAD),
         ownUser: config.services.ownUser,
         appSecurityDisabled: async () => (await settingValue(store, 'disableAppSecurity')) === 'true',
         nodeFlags: serviceNodeFlags(config.board.nodeFlags),

@@ -255,10 +255,14 @@ class Exchange {
     if (length !== undefined && /^\d{1,15}$/.test(String(length))) this.total = Number(length);
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status as number));
-      for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
-        if (typeof value !== 'string' || HOP_BY_HOP.has(name.toLowerCase()) || /[\r\n]/.test(name + value)) continue;
-        if (setsManagerCookie(name, value)) continue;
-        this.res.writeHeader(name, value);
+      for (const [name, values] of Object.entries(headers as Record<string, unknown>)) {
+        if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+        // A list: a header sent several times (set-cookie, which may not be folded into one line).
+        for (const value of Array.isArray(values) ? values : [values]) {
+          const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+          if (typeof text !== 'string' || /[\r\n]/.test(name + text) || setsManagerCookie(name, text)) continue;
+          this.res.writeHeader(name, text);
+        }
       }
     });
   }

@@ -12,7 +12,7 @@
 //   (uWS cannot stop reading a socket): past the budget, 1013.
 // - CheckBuild and AppInfo are answered here, from the running package.
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { ChannelError, decodeClose, encodeClose, Kind, type Frame } from '../channel';
+import { ChannelError, closeReason, decodeClose, encodeClose, Kind, type Frame } from '../channel';
 import { INITIAL_LOGIN, LoginThrottle, loginStep, newChallenge, type Identity, type LoginState } from '../login';
 import { logged, type AccessLog } from './access';
 import { readHead } from './proxy';
@@ -265,7 +265,8 @@ export class WsConn implements StreamHandler {
         const { code, reason } = decodeClose(frame.payload);
         this.upstream?.closeStream(this.stream);
         this.upstream = null;
-        return this.end(validCloseCode(code) ? code : 1000, reason);
+        // A longer reason would make uWS send a close frame no client takes (it sees 1006).
+        return this.end(validCloseCode(code) ? code : 1000, closeReason(reason).toString());
       }
       case Kind.PAUSE:
         this.serviceWantsPause = true;

@@ -80,7 +80,7 @@ describe('output floods', () => {
       assert.ok(percent < 30, `the supervisor used ${percent.toFixed(1)} % of a core`);
       // Window edges let a little more than one budget through per second, never a flood's pace.
       assert.ok(rate < 2 * 256 * 1024, `read ${(rate / 1024).toFixed(0)} KiB/s`);
-      await run.waitFor(/writes more than 256 KiB\/s to stdout\/stderr/);
+      await run.waitFor(/writes more than 256 KiB\/s to its log \(stdout, stderr, log messages\)/);
       assert.match(await readFile(log, 'utf8').catch(() => ''), /xxxx/);
     } finally {
       await ensureStopped(run);

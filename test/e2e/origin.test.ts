@@ -84,6 +84,11 @@ describe("the apps' listeners", () => {
     const planted = await fetchRaw(`${apps}/example.com/evil/plant-cookie`);
     assert.deepEqual([planted.status, planted.headers['set-cookie']], [200, undefined]);
   });
+
+  it("pass each of an app's cookies as a header of its own, but never the Manager's", async () => {
+    const answer = await fetchRaw(`${apps}/example.com/evil/cookies`);
+    assert.deepEqual([answer.status, answer.headers['set-cookie']], [200, ['theme=dark; Path=/', 'lang=de; Path=/']]);
+  });
 });
 
 describe("the Manager's listeners", () => {

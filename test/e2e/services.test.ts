@@ -226,6 +226,15 @@ describe('WebSockets through the channel', () => {
     assert.deepEqual([code, reason], [4001, 'asked to close']);
   });
 
+  it("passes a service's close with a reason longer than a close frame holds, cut between characters", async () => {
+    const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await new Promise((resolve) => ws.once('message', resolve)); // its hello
+    ws.send('close at length');
+    const [code, reason] = await new Promise<[number, string]>((resolve) => ws.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
+    assert.deepEqual([code, reason], [4002, 'é'.repeat(61)]);
+  });
+
   it('closes a client with 1013 when the service does not take its messages within the budget', async () => {
     const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

@@ -15,11 +15,11 @@ export interface SdkChild {
   readonly exited: Promise<[number | null, string | null]>;
 }
 
-/** Starts `source` (a module that imports './src/sdk/index.ts'); every frame goes to `onFrame`; resolves once it is ready. */
-export async function sdkChild(source: string, onFrame: (frame: Frame) => void, onClose: () => void = () => {}): Promise<SdkChild> {
+/** Starts `source` (a module that imports './src/sdk/index.ts'); every frame goes to `onFrame`; resolves once it is ready. `stderr: 'pipe'` keeps its stderr for the test. */
+export async function sdkChild(source: string, onFrame: (frame: Frame) => void, onClose: () => void = () => {}, stderr: 'inherit' | 'pipe' = 'inherit'): Promise<SdkChild> {
   const child = spawn(process.execPath, ['--import', join(REPO, 'test/register.mjs'), '--input-type=module', '-e', source], {
     cwd: REPO,
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    stdio: ['ignore', 'inherit', stderr, 'pipe'],
   });
   const exited = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
   const control: Record<string, unknown>[] = [];

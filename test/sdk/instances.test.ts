@@ -85,3 +85,40 @@ describe('the SDK with same-named instances in two domains', () => {
     }
   });
 });
+
+// Logs what its instanceStop handler was given.
+const STOPPER = `
+import { createService } from './src/sdk/index.ts';
+const service = createService({
+  instanceStop(instance) {
+    service.log('info', JSON.stringify({ path: instance.path, database: instance.database?.name ?? null }));
+  },
+});
+`;
+
+describe('instanceStop', () => {
+  it('gets the instance as it was started (its database: the pool to close), not only the name and domain instance.stop carries', async () => {
+    const logged: string[] = [];
+    let ponged!: () => void;
+    const pong = new Promise<void>((resolve) => (ponged = resolve));
+    const { child, channel } = await sdkChild(STOPPER, (frame: Frame) => {
+      if (frame.kind !== Kind.CONTROL) return;
+      const message = decodeJson(frame);
+      if (message.type === 'log') logged.push(String(message.message));
+      if (message.type === 'pong') ponged();
+    });
+    try {
+      channel.sendControl(start('notes', 'a.example', 'pw-a'));
+      channel.sendControl({ type: 'instance.stop', name: 'notes', domain: 'a.example' });
+      // Never started: nothing to stop, the handler is not called.
+      channel.sendControl({ type: 'instance.stop', name: 'other', domain: 'a.example' });
+      // Answered after the stops, in order.
+      channel.sendControl({ type: 'ping' });
+      await pong;
+      assert.deepEqual(logged.map((m) => JSON.parse(m)), [{ path: '/a.example/notes', database: 'a.example_notes' }]);
+    } finally {
+      child.kill('SIGKILL');
+      channel.close();
+    }
+  });
+});
