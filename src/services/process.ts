@@ -90,6 +90,17 @@ const CRASH_RECORDS_KEPT = 10;
 const PONG_BACKLOG = 1024 * 1024;
 const TAIL_BYTES = 8192;
 
+/**
+ * V8 sizes its heap from the machine's memory, not from the service's limit:
+ * a Node service would reach its memory limit (and be killed there) before
+ * it collected harder. Its old space gets three quarters of the limit in
+ * force when it starts (a changed limit counts from its next start); a flag
+ * of its own in its entry comes later on the command line and wins.
+ */
+export function heapFlag(memoryLimitMB: number): string {
+  return `--max-old-space-size=${Math.max(16, Math.floor((memoryLimitMB * 3) / 4))}`;
+}
+
 export class ServiceProcess {
   private machine: Machine;
   private child: ChildProcess | null = null;
@@ -283,7 +294,7 @@ export class ServiceProcess {
     const [program, ...args] = manifest.entry;
     // Under --expose-gc (measurements) Node services get it too, for `ap ctl debug gc`.
     const gcFlag = typeof (globalThis as { gc?: unknown }).gc === 'function' ? ['--expose-gc'] : [];
-    const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags, ...gcFlag] : [join(dir, program!)];
+    const command = program === 'node' ? [process.execPath, ...this.options.nodeFlags, heapFlag(this.options.limits().memoryLimitMB), ...gcFlag] : [join(dir, program!)];
     const group = this.options.group ?? null;
     let gated = false;
     if (group) {
