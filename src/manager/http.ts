@@ -97,7 +97,7 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     if (bad) return send(res, state, { status: httpStatus(bad.code), body: errorBody(bad) }, [], true);
     upload = uploadStream(res);
   }
-  const body: Body = upload ? { upload } : { json: readJson(res, incoming.method) };
+  const body: Body = upload ? { upload } : readJson(res, incoming.method, checkUploadLength(req, MAX_JSON, 'the request body'));
   serve(incoming, body, api, auth, tokens, options, res, state, route?.secret === true).catch((err: unknown) => {
     // The caller's own mistake (a login or password change whose body is not JSON) is its
     // status, 400; only what is ours is a 500 and an error in the log.
@@ -199,7 +199,7 @@ function queryOf(text: string): Record<string, string> | ApError {
 async function runRoute(incoming: Incoming, body: Body, api: Api, options: ManagerHttpOptions, res: HttpResponse, state: Exchange, token: string | null, actor: string, caller: string): Promise<void> {
   const { method, path } = incoming;
   const value = 'upload' in body ? body.upload.chunks : await body.json.catch((err: ApError) => err);
-  if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) });
+  if (value instanceof ApError) return send(res, state, { status: httpStatus(value.code), body: errorBody(value) }, [], unread(body));
   const query = queryOf(incoming.query);
   if (query instanceof ApError) return send(res, state, { status: httpStatus(query.code), body: errorBody(query) });
   // A HEAD gets no body: it is never the caller an answer hands something out to once (an install's password).
@@ -224,8 +224,16 @@ async function runRoute(incoming: Incoming, body: Body, api: Api, options: Manag
   send(res, state, answer);
 }
 
-/** A request body: JSON (read whole, at most MAX_JSON) or an upload (read as it is consumed). */
-type Body = { readonly json: Promise<unknown> } | { readonly upload: Upload };
+/**
+ * A request body: JSON (read whole, at most MAX_JSON; `complete` once its
+ * last byte is in) or an upload (read as it is consumed).
+ */
+type Body = { readonly json: Promise<unknown>; readonly complete: () => boolean } | { readonly upload: Upload };
+
+/** Whether an answer now leaves bytes of the body unread: then the connection closes after it (they would be read as the next request). */
+function unread(body: Body): boolean {
+  return 'upload' in body ? !body.upload.complete() : !body.complete();
+}
 
 /**
  * Answers a request that is refused. A JSON body (bounded) is read first; an
@@ -239,7 +247,7 @@ function refuse(res: HttpResponse, state: Exchange, body: Body, answer: ApiRespo
   }
   body.json.then(
     () => send(res, state, answer),
-    () => send(res, state, answer),
+    () => send(res, state, answer, [], unread(body)),
   );
 }
 
@@ -286,17 +294,25 @@ async function streamOut(res: HttpResponse, state: Exchange, body: StreamBody, r
   }
 }
 
-/** The JSON body (empty: {}), at most MAX_JSON bytes. */
-function readJson(res: HttpResponse, method: string): Promise<unknown> {
+/**
+ * The JSON body (empty: {}), at most MAX_JSON bytes. One declared larger
+ * (`tooLarge`) is refused before a byte is read, one that grows larger as
+ * soon as it does: nobody can make us read (and drop) a body without end.
+ */
+function readJson(res: HttpResponse, method: string, tooLarge: ApError | null): Body & { readonly json: Promise<unknown> } {
+  let complete = method === 'GET' || method === 'HEAD';
   const json = new Promise<unknown>((resolve, reject) => {
-    if (method === 'GET' || method === 'HEAD') return resolve({});
+    if (complete) return resolve({});
+    if (tooLarge) return reject(tooLarge);
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
+      if (isLast) complete = true;
+      if (size > MAX_JSON) return;
       size += chunk.byteLength;
-      if (size <= MAX_JSON) chunks.push(Buffer.from(chunk.slice(0)));
+      if (size > MAX_JSON) return reject(new ApError('UPLOAD_TOO_LARGE', `the request body is larger than the ${MAX_JSON} bytes a request takes`));
+      chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
-      if (size > MAX_JSON) return reject(new ApError('BAD_REQUEST', `the request body is larger than ${MAX_JSON} bytes`));
       const text = Buffer.concat(chunks).toString('utf8').trim();
       if (text === '') return resolve({});
       try {
@@ -311,7 +327,7 @@ function readJson(res: HttpResponse, method: string): Promise<unknown> {
   // an unhandled rejection stops the supervisor. Whoever awaits it later still
   // gets the rejection; this only marks it as handled.
   json.catch(() => undefined);
-  return json;
+  return { json, complete: () => complete };
 }
 
 /** The JSON body as an object ({} for anything else); a body that is not JSON is an ApError. */

@@ -180,7 +180,7 @@ export const MAX_UPLOAD = 999_999_999;
  * Content-Length of digits (or none: chunked), at most `max` and MAX_UPLOAD bytes.
  * Reads the headers synchronously (uWS's req is only valid in the handler).
  */
-export function checkUploadLength(req: HttpRequest, max: number): ApError | null {
+export function checkUploadLength(req: HttpRequest, max: number, what = 'the upload'): ApError | null {
   const values: string[] = [];
   req.forEach((key, value) => {
     if (key === 'content-length') values.push(value.trim());
@@ -189,7 +189,7 @@ export function checkUploadLength(req: HttpRequest, max: number): ApError | null
   if (values.length > 1 || !/^\d{1,15}$/.test(values[0]!)) return new ApError('BAD_REQUEST', 'the request needs one Content-Length: a whole number of bytes');
   const length = Number(values[0]);
   const limit = Math.min(max, MAX_UPLOAD);
-  if (length > limit) return new ApError('UPLOAD_TOO_LARGE', `the upload (${length} bytes) is larger than the ${limit} bytes this route takes now`);
+  if (length > limit) return new ApError('UPLOAD_TOO_LARGE', `${what} (${length} bytes) is larger than the ${limit} bytes this route takes now`);
   return null;
 }
 
