@@ -14,6 +14,7 @@ import { BackupRecords, type BackupRecordView } from '../../src/backup';
 import { INTERRUPTED, Jobs } from '../../src/jobs';
 import { backupFinished } from '../../src/supervisor/wiring';
 import { backupBox, type BackupBox } from './box';
+import { UNWRITABLE_FILE } from '../harness/workspace';
 
 let box: BackupBox;
 const domain = `t${randomBytes(4).toString('hex')}.example`;
@@ -56,11 +57,10 @@ describe("an instance's last backup", () => {
 
   it('says why one failed and keeps the last success', async () => {
     const [ok] = await last();
-    // A folder where the file should go: the write fails.
-    assert.equal(await backUp(join(box.dir, 'no-such-folder', 'x.apbk')), 'failed');
+    assert.equal(await backUp(UNWRITABLE_FILE), 'failed');
     const [record] = await last();
     assert.equal(record!.result, 'failed');
-    assert.match(record!.error!, /no-such-folder|ENOENT/);
+    assert.match(record!.error!, /ap-unwritable/);
     assert.deepEqual([record!.succeededAt, record!.sizeBytes], [ok!.succeededAt, ok!.sizeBytes]);
     assert.ok(record!.attemptedAt >= ok!.attemptedAt);
   });

@@ -15,6 +15,7 @@ import type { Page } from 'playwright-core';
 import { until } from '../harness/http';
 import { runApSync } from '../harness/supervisor';
 import { base, dir, login, missing, page, root, shot, useManagerBox } from './manager-box';
+import { UNWRITABLE_FILE } from '../harness/workspace';
 
 useManagerBox();
 
@@ -74,7 +75,7 @@ describe('Home as a dashboard', { skip: missing ?? false }, () => {
     await login();
     await page.setViewportSize({ width: 1280, height: 900 });
     // A backup that cannot be written raises BACKUP_FAILED for its instance.
-    assert.notEqual(ctl('backup', 'instance', 'base1@example.com', '--file', join(dir, 'no-such-folder', 'x.apbk')).status, 0);
+    assert.notEqual(ctl('backup', 'instance', 'base1@example.com', '--file', UNWRITABLE_FILE).status, 0);
     const alarm = page.locator('ul.alarms li').filter({ hasText: 'BACKUP_FAILED' });
     await alarm.waitFor();
     assert.equal(await alarm.locator('.severity').textContent(), 'Major');

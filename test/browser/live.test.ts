@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../harness/http';
+import { UNWRITABLE_FILE } from '../harness/workspace';
 import { ensureStopped, readyPorts, runApSync, type Run } from '../harness/supervisor';
 import { accessibilityProblems, apps, base, browser, dir, ensurePassword, login, missing, page, PASSWORD, root, run, serveBox, shot, useManagerBox, usePage } from './manager-box';
 import type { Locator } from 'playwright-core';
@@ -180,7 +181,7 @@ describe('the Manager live: connection, notes of jobs, layout, dark mode', { ski
     assert.ok(note.y >= header.y + header.height && note.y + note.height <= 740, `the note ${JSON.stringify(note)} covers the header ${JSON.stringify(header)} or is off screen`);
     assert.ok((await overflow()) <= 1, 'the page is wider than 360 px');
     // A backup the box cannot write (to a folder that does not exist) fails as a job.
-    runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', join(dir, 'no-such-folder', 'x.backup'), '--root', root]);
+    runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', UNWRITABLE_FILE, '--root', root]);
     const failed = page.getByRole('alert').filter({ hasText: /Backup of base1@example\.com failed/ });
     await failed.waitFor();
     await shot('live-toasts-360');

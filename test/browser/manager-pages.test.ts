@@ -11,6 +11,7 @@ import { fetchRaw } from '../harness/http';
 import { runApSync } from '../harness/supervisor';
 import { bytes } from '../../src/ui/format';
 import { accessibilityProblems, base, browser, dir, ensurePassword, login, missing, page, PASSWORD, root, shot, useManagerBox } from './manager-box';
+import { UNWRITABLE_FILE } from '../harness/workspace';
 
 useManagerBox();
 
@@ -83,8 +84,8 @@ describe('the Manager in a browser: its pages', { skip: missing ?? false }, () =
     await page.getByRole('heading', { name: 'base1@example.com', exact: true }).waitFor();
     const backup = page.locator('dl.fields dt:text-is("Backup") + dd');
     // Where the backup alarm's link leads ("Read why it failed"): the reason is here.
-    assert.notEqual(runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', join(dir, 'no-such-folder', 'x.apbk'), '--root', root]).status, 0);
-    await backup.getByText(/^The last backup failed just now: .*no-such-folder/).waitFor();
+    assert.notEqual(runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', UNWRITABLE_FILE, '--root', root]).status, 0);
+    await backup.getByText(/^The last backup failed just now: .*ap-unwritable/).waitFor();
     assert.equal(runApSync(['ctl', 'backup', 'instance', 'base1@example.com', '--file', join(dir, 'pages-base1.apbk'), '--root', root]).status, 0);
     await backup.getByText(/^Last backup just now \([\d.]+ KB\)$/).waitFor();
     assert.doesNotMatch(await backup.innerText(), /failed|Warning/);

@@ -12,7 +12,7 @@ import { after, before, it } from 'node:test';
 import { fetchRaw, until } from '../harness/http';
 import { missing } from '../harness/optional';
 import { buildFixture, ensureStopped, readyPorts, runAp, runApSync, type Run } from '../harness/supervisor';
-import { rootWithConfig, workspace } from '../harness/workspace';
+import { rootWithConfig, UNWRITABLE_FILE, workspace } from '../harness/workspace';
 
 const skip = missing('prometheus-parser');
 let dir: string;
@@ -124,7 +124,7 @@ it("says per instance when its last backup succeeded and how the last one ended,
   assert.equal(sample(ok, 'ap_backup_last_result', labels).value, 1);
   assert.equal(ok.find((f) => f.name === 'ap_backup_last_result')?.type, 'gauge');
 
-  assert.notEqual(backup(join(dir, 'no-such-folder', 'm1.apbk')).status, 0);
+  assert.notEqual(backup(UNWRITABLE_FILE).status, 0);
   const failed = await scrape();
   assert.equal(sample(failed, 'ap_backup_last_result', labels).value, 0);
   assert.equal(sample(failed, 'ap_backup_last_success_timestamp_seconds', labels).value, at, 'the last success stays');

@@ -18,3 +18,10 @@ export async function rootWithConfig(dir: string, config: Record<string, unknown
   await writeFile(join(root, 'etc/ap.json'), JSON.stringify(config));
   return root;
 }
+
+/**
+ * A file a backup job cannot write, even as root, although its folder exists
+ * (/proc takes no new files): the request is taken (a missing folder is
+ * refused before the job starts) and the job fails at the write.
+ */
+export const UNWRITABLE_FILE = '/proc/ap-unwritable.apbk';
