@@ -3,7 +3,7 @@
 // exact reverse (docs/architecture.md, "Parts and their lifecycle"). What a
 // part needs from one made later (instances tell the services, the webserver
 // serves the API) goes through a getter named here.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,18 @@ export interface Context {
 }
 
 /** Starts every part, in order; resolves once all are up. */
+/**
+ * A config file that declares instances holds their passwords: readable by
+ * other accounts (each app service runs as one), it gives them away. Said at
+ * every start; the file is the administrator's, so it is not changed.
+ */
+function warnReadableConfig(config: Config, log: Logger): void {
+  if (!config.configFile || config.instances.length === 0) return;
+  const mode = statSync(config.configFile, { throwIfNoEntry: false })?.mode;
+  if (mode === undefined || (mode & 0o077) === 0) return;
+  log.warn(`${config.configFile} declares instances with their passwords and other accounts can read it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${config.configFile}`);
+}
+
 export async function compose(ctx: Context): Promise<Composition> {
   const { config, paths, parts, log, notify } = ctx;
   const lock = await acquireLock(paths);
@@ -77,6 +89,7 @@ export async function compose(ctx: Context): Promise<Composition> {
   await createLayout(paths);
   const scratch = await clearScratch(paths);
   if (scratch.length) log.info(`removed what an interrupted run left on p2: ${scratch.join(', ')}`);
+  warnReadableConfig(config, log);
   // Replication: a decided switch to standby is finished while the cluster is down; standby.conf says what this box is.
   const replicationLog = log.child('replication');
   // Attached: the init script stops the old cluster before its folder moves and starts the copy after (an idempotent start: a cut after it repeats it).

@@ -52,6 +52,25 @@ describe('children of the supervisor', () => {
     }
   });
 
+  it('warns at each start while the config file declaring instances (their passwords) is readable by other accounts', async () => {
+    const root = await prepareRoot('readable');
+    await chmod(join(root, 'etc/ap.json'), 0o644);
+    const warned = /etc\/ap\.json declares instances with their passwords and other accounts can read it \(mode 0644\): chmod 600 /;
+    const first = await startWithEcho(root);
+    try {
+      await first.run.waitFor(warned, 5000);
+    } finally {
+      await ensureStopped(first.run);
+    }
+    await chmod(join(root, 'etc/ap.json'), 0o600);
+    const second = await startWithEcho(root);
+    try {
+      assert.doesNotMatch(second.run.output.text, warned);
+    } finally {
+      await ensureStopped(second.run);
+    }
+  });
+
   it('takes its services down when it is killed with SIGKILL, and the next start recovers', async () => {
     const root = await prepareRoot('kill');
     const first = await startWithEcho(root);
