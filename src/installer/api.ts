@@ -51,7 +51,7 @@ export function installerRoutes(installer: Installer): ApiRoute[] {
       pattern: '/installer/apps/{id}',
       summary:
         "uninstall an app for a domain (?domain=), a job. Shared mode: the domain's instances of it are deleted, and the service with its last instance; " +
-        "dedicated mode: the service with all its instances. A service the administrator installed (not the installer) stays in both: only the domain's instances go. " +
+        "dedicated mode: the service with all its instances (while it has none of another domain; else as shared). A service the administrator installed (not the installer) stays in both: only the domain's instances go. " +
         'Databases are kept (a later install for the domain takes its back) unless ?dropDatabase=true',
       status: 202,
       query: T.Object({ domain: Domain, dropDatabase: T.Optional({ ...Flag, description: "also drop the deleted instances' databases and users" }) }),

@@ -235,7 +235,10 @@ export class Installer {
     const progress = (note: string) => job.progress(0, null, note);
     // One the administrator installed stays, with its other instances, in either mode.
     const ours = this.o.services.get(folder) !== undefined && (await this.o.origin.byInstaller(folder));
-    if (mode === 'dedicated' && ours) return this.o.services.uninstall(folder, { instances: true, dropDatabases: dropDatabase }, progress);
+    // Dedicated: the box is the user's, the service goes with all its instances. An instance of another
+    // domain says it is not (the mode was switched on a shared box): then only this domain's go, as when shared.
+    const shared = this.o.instances.list().some((i) => i.service === folder && i.domain !== domain);
+    if (mode === 'dedicated' && ours && !shared) return this.o.services.uninstall(folder, { instances: true, dropDatabases: dropDatabase }, progress);
     for (const instance of mine) {
       progress(`deleting instance ${instanceId(instance)}`);
       await this.o.instances.delete(instanceId(instance), { dropDatabase });

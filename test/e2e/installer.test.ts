@@ -236,7 +236,14 @@ describe('App Installer', () => {
     assert.equal((await appOf('a.test')).updateAvailable, false);
     await served('a.test');
 
-    const gone = await job(await uninstall('a.test', true));
+    // A box switched to dedicated while another domain has the app: that domain's instance is not taken along.
+    assert.equal((await job(await install('b.test'))).state, 'succeeded');
+    const first = await job(await uninstall('a.test', true));
+    assert.equal(first.state, 'succeeded', first.message);
+    assert.equal(first.message, `deleted ${APP}@a.test with the database; ${APP} stays installed for its 1 other instance(s)`);
+    assert.deepEqual(await instances(), [`${APP}@b.test running`]);
+
+    const gone = await job(await uninstall('b.test', true));
     assert.equal(gone.state, 'succeeded', gone.message);
     assert.match(gone.message, new RegExp(`uninstalled ${APP}, its instances and their databases`));
     assert.deepEqual(await services(), []);
