@@ -228,8 +228,10 @@ describe('WebSockets through the channel', () => {
 
   it("passes a service's close with a reason longer than a close frame holds, cut between characters", async () => {
     const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
+    // Listened for before the open: the hello may come in the same packet as the upgrade's answer, told at once after 'open'.
+    const hello = new Promise((resolve) => ws.once('message', resolve));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    await new Promise((resolve) => ws.once('message', resolve)); // its hello
+    await hello;
     ws.send('close at length');
     const [code, reason] = await new Promise<[number, string]>((resolve) => ws.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])));
     assert.deepEqual([code, reason], [4002, 'é'.repeat(61)]);
@@ -238,7 +240,10 @@ describe('WebSockets through the channel', () => {
   it('closes a client with 1013 when the service does not take its messages within the budget', async () => {
     const ws = new WebSocket(`${http.replace('http', 'ws')}/example.com/echo1/ws`);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const paused = new Promise<void>((resolve) => ws.on('message', (m: Buffer) => String(m) === 'paused' && resolve()));
     ws.send('pause');
+    // Sent before the pause reached the supervisor, the chunks would be taken (and echoed): no 1013, a wait without end.
+    await paused;
     const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
     const chunk = Buffer.alloc(64 * 1024);
     for (let i = 0; i < 40 && ws.readyState === WebSocket.OPEN; i++) ws.send(chunk); // 2.5 MB against a 1 MB budget
