@@ -72,14 +72,27 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
   });
 
   it('a job whose answer arrives after its end (a slow link) is told beside its button, not again in a note', async () => {
+    // A fresh event socket, whose pushed job states the test hears too.
+    const socket = page.waitForEvent('websocket');
+    await page.reload();
+    const pushed: { id: string; state: string }[] = [];
+    const heard: (() => void)[] = [];
+    (await socket).on('framereceived', ({ payload }) => {
+      const event = JSON.parse(String(payload)) as { type?: string; job?: { id: string; state: string } };
+      if (event.type !== 'job' || !event.job) return;
+      pushed.push(event.job);
+      heard.splice(0).forEach((wake) => wake());
+    });
+    const endPushed = async (id: string) => {
+      while (!pushed.some((j) => j.id === id && j.state !== 'running')) await new Promise<void>((wake) => heard.push(wake));
+    };
     await openInstance('echo1@example.com');
-    // The answer naming the job is held back until the job has ended and its end was pushed to the page.
+    // The answer naming the job is held back until the job's end was pushed to the page.
     let id = '';
     await page.route('**/manager/api/instances/*/cleanup', async (route) => {
       const response = await route.fetch();
       id = ((await response.json()) as { id: string }).id;
-      for (let i = 0; i < 300 && (await get(`/jobs/${id}`)).state === 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 500));
+      await endPushed(id);
       await route.fulfill({ response });
     });
     try {
@@ -90,7 +103,7 @@ describe('dangerous actions in the Manager', { skip: missing ?? false }, () => {
       await page.unroute('**/manager/api/instances/*/cleanup');
     }
     assert.equal((await get(`/jobs/${id}`)).state, 'succeeded');
-    await new Promise((r) => setTimeout(r, 500));
+    // Whether a page follows the job is settled before its outcome is shown beside the button (a note would be up by now).
     assert.equal(await page.getByRole('region', { name: 'Finished jobs' }).count(), 0, 'the job the page followed was told again in a note');
   });
 

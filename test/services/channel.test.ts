@@ -15,8 +15,8 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-// Says hello and ready, stops reading its channel, sends 200,000 pings (4.8 MB of pongs to answer), then a log line.
-const PINGER = `
+// A service's start, written by hand (docs/channel.md): CONTROL frames on fd 3, hello and ready.
+const RAW_START = `
 const net = require('node:net');
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 const control = (message) => {
@@ -28,7 +28,10 @@ const control = (message) => {
 };
 channel.write(control({ type: 'hello', sdk: 1, pid: process.pid, features: [] }));
 channel.write(control({ type: 'ready' }));
-channel.pause();
+`;
+
+// Says hello and ready, stops reading its channel, sends 200,000 pings (4.8 MB of pongs to answer), then a log line.
+const PINGER = `${RAW_START}channel.pause();
 channel.write(Buffer.concat(Array(200000).fill(control({ type: 'ping' }))));
 channel.write(control({ type: 'log', level: 'info', message: 'all pings sent' }));
 setInterval(() => {}, 1000);
@@ -49,19 +52,7 @@ it('answers no pings while the service leaves more than 1 MiB unread: one that p
 });
 
 // Sends 1 MiB of `log` messages as fast as its channel takes them, then a last one.
-const LOGGER = `
-const net = require('node:net');
-const channel = new net.Socket({ fd: 3, readable: true, writable: true });
-const control = (message) => {
-  const json = Buffer.from(JSON.stringify(message));
-  const head = Buffer.alloc(9);
-  head.writeUInt32BE(5 + json.length, 0);
-  head.writeUInt8(1, 4);
-  return Buffer.concat([head, json]);
-};
-channel.write(control({ type: 'hello', sdk: 1, pid: process.pid, features: [] }));
-channel.write(control({ type: 'ready' }));
-for (let i = 0; i < 16; i++) channel.write(control({ type: 'log', level: 'info', message: 'x'.repeat(64 * 1024) }));
+const LOGGER = `${RAW_START}for (let i = 0; i < 16; i++) channel.write(control({ type: 'log', level: 'info', message: 'x'.repeat(64 * 1024) }));
 channel.write(control({ type: 'log', level: 'info', message: 'all logged' }));
 setInterval(() => {}, 1000);
 `;
