@@ -97,7 +97,7 @@ function handle(res: HttpResponse, req: HttpRequest, options: ManagerHttpOptions
     if (bad) return send(res, state, { status: httpStatus(bad.code), body: errorBody(bad) }, [], true);
     upload = uploadStream(res);
   }
-  const body: Body = upload ? { upload } : readJson(res, incoming.method, checkUploadLength(req, MAX_JSON, 'the request body'));
+  const body: Body = upload ? { upload } : readJson(res, incoming.method, incoming.method === 'GET' ? null : checkUploadLength(req, MAX_JSON, 'the request body'));
   serve(incoming, body, api, auth, tokens, options, res, state, route?.secret === true).catch((err: unknown) => {
     // The caller's own mistake (a login or password change whose body is not JSON) is its
     // status, 400; only what is ours is a 500 and an error in the log.
@@ -219,7 +219,7 @@ async function runRoute(incoming: Incoming, body: Body, api: Api, options: Manag
     // Answered only when the body is in: until then uWS tells us if the client goes away
     // (after an answer it would not), and the job hears of it at once.
     await body.upload.settled;
-    return send(res, state, answer, [], !body.upload.complete());
+    return send(res, state, answer, [], unread(body));
   }
   send(res, state, answer);
 }
